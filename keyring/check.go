@@ -1,0 +1,160 @@
+package keyring
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// KeyIDCounter counts the stored envelopes of a column per key ID, reading
+// only their headers. Key ID 0 counts values that are not envelopes at all.
+// pgstore implements it with one GROUP BY per column.
+type KeyIDCounter interface {
+	CountKeyIDs(ctx context.Context, table, column string) (map[uint32]int64, error)
+}
+
+// FindingKind classifies a guardrail finding.
+type FindingKind string
+
+// The guardrail's findings.
+const (
+	FindingUnknownScope  FindingKind = "unknown_scope"  // a declared column names a scope with no keys
+	FindingUnusedScope   FindingKind = "unused_scope"   // a scope no column uses
+	FindingSharedKey     FindingKind = "shared_key"     // the same material under two key IDs
+	FindingNoPrimary     FindingKind = "no_primary"     // a scope without exactly one primary key
+	FindingUndeclaredKey FindingKind = "undeclared_key" // stored data under a key not of the column's scope
+	FindingRetiredKey    FindingKind = "retired_key"    // stored data under a retired key
+	FindingMalformed     FindingKind = "malformed"      // stored values that are not envelopes
+	FindingMixedScope    FindingKind = "mixed_scope"    // a scope serving both field and blind-index columns
+)
+
+// Finding is one problem the guardrail found.
+type Finding struct {
+	Kind    FindingKind `json:"kind"`
+	Scope   string      `json:"scope,omitempty"`
+	Table   string      `json:"table,omitempty"`
+	Column  string      `json:"column,omitempty"`
+	KeyID   uint32      `json:"key_id,omitempty"`
+	Count   int64       `json:"count,omitempty"`
+	Message string      `json:"message"`
+}
+
+// ColumnCount is how many stored values of a column are under one key.
+type ColumnCount struct {
+	Table  string `json:"table"`
+	Column string `json:"column"`
+	Scope  string `json:"scope"`
+	KeyID  uint32 `json:"key_id"`
+	Status string `json:"status"` // primary, active, retired, undeclared or malformed
+	Count  int64  `json:"count"`
+}
+
+// Report is the guardrail's result. OK is true when there are no findings.
+type Report struct {
+	OK       bool          `json:"ok"`
+	Findings []Finding     `json:"findings"`
+	Counts   []ColumnCount `json:"counts,omitempty"`
+}
+
+// CheckOptions says what Check looks at beyond the document.
+type CheckOptions struct {
+	// Columns declared in code, added to the document's.
+	Columns []Column
+	// Counter, if set, scans the stored data of every declared field column.
+	Counter KeyIDCounter
+}
+
+// Check is the guardrail. Call it from a test of the host (or run
+// "rampart keys check") so the build fails when a declared column names an
+// unknown scope, a scope is used by no column, key material is shared, a
+// scope lacks its primary, or (with a Counter) stored data carries a key ID
+// that is undeclared for its column's scope, retired, or no envelope at all.
+// Unlike New it reports every problem instead of stopping at the first.
+func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error) {
+	rep := &Report{Findings: []Finding{}}
+	add := func(f Finding) { rep.Findings = append(rep.Findings, f) }
+	keysByScope := map[string][]KeyEntry{}
+	for _, k := range d.Keys {
+		keysByScope[k.Scope] = append(keysByScope[k.Scope], k)
+	}
+	for i, k := range d.Keys {
+		for _, o := range d.Keys[:i] {
+			if k.Key.Len() > 0 && o.Key.Equal(k.Key) {
+				add(Finding{Kind: FindingSharedKey, Scope: k.Scope, KeyID: k.ID,
+					Message: fmt.Sprintf("key %d (scope %q) holds the same material as key %d (scope %q)", k.ID, k.Scope, o.ID, o.Scope)})
+			}
+		}
+	}
+	scopes := d.Scopes()
+	for _, s := range scopes {
+		n := 0
+		for _, k := range keysByScope[s] {
+			if k.Status == Primary {
+				n++
+			}
+		}
+		if n != 1 {
+			add(Finding{Kind: FindingNoPrimary, Scope: s, Message: fmt.Sprintf("scope %q has %d primary keys, want exactly 1", s, n)})
+		}
+	}
+	columns := append(append([]Column(nil), d.Columns...), opts.Columns...)
+	used := map[string]bool{}
+	kinds := map[string]ColumnKind{}
+	for _, c := range columns {
+		used[c.Scope] = true
+		if prev, ok := kinds[c.Scope]; ok && prev != c.kind() {
+			add(Finding{Kind: FindingMixedScope, Scope: c.Scope, Table: c.Table, Column: c.Column,
+				Message: fmt.Sprintf("scope %q serves both field and blind-index columns (%s.%s); one key, one algorithm", c.Scope, c.Table, c.Column)})
+		}
+		kinds[c.Scope] = c.kind()
+		if _, ok := keysByScope[c.Scope]; !ok {
+			add(Finding{Kind: FindingUnknownScope, Scope: c.Scope, Table: c.Table, Column: c.Column,
+				Message: fmt.Sprintf("column %s.%s names unknown scope %q", c.Table, c.Column, c.Scope)})
+		}
+	}
+	for _, s := range scopes {
+		if !used[s] {
+			add(Finding{Kind: FindingUnusedScope, Scope: s, Message: fmt.Sprintf("scope %q is used by no declared column", s)})
+		}
+	}
+	if opts.Counter != nil {
+		for _, c := range columns {
+			if c.kind() != KindField {
+				continue
+			}
+			counts, err := opts.Counter.CountKeyIDs(ctx, c.Table, c.Column)
+			if err != nil {
+				return nil, fmt.Errorf("keyring: check %s.%s: %w", c.Table, c.Column, err)
+			}
+			ids := make([]uint32, 0, len(counts))
+			for id := range counts {
+				ids = append(ids, id)
+			}
+			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+			for _, id := range ids {
+				n := counts[id]
+				cc := ColumnCount{Table: c.Table, Column: c.Column, Scope: c.Scope, KeyID: id, Count: n}
+				k, found := d.Key(id)
+				switch {
+				case id == 0:
+					cc.Status = "malformed"
+					add(Finding{Kind: FindingMalformed, Scope: c.Scope, Table: c.Table, Column: c.Column, Count: n,
+						Message: fmt.Sprintf("column %s.%s: %d values are not keyring envelopes", c.Table, c.Column, n)})
+				case !found || k.Scope != c.Scope:
+					cc.Status = "undeclared"
+					add(Finding{Kind: FindingUndeclaredKey, Scope: c.Scope, Table: c.Table, Column: c.Column, KeyID: id, Count: n,
+						Message: fmt.Sprintf("column %s.%s: %d values under key %d, which is not declared for scope %q", c.Table, c.Column, n, id, c.Scope)})
+				case k.Status == Retired:
+					cc.Status = "retired"
+					add(Finding{Kind: FindingRetiredKey, Scope: c.Scope, Table: c.Table, Column: c.Column, KeyID: id, Count: n,
+						Message: fmt.Sprintf("column %s.%s: %d values under retired key %d", c.Table, c.Column, n, id)})
+				default:
+					cc.Status = k.Status.String()
+				}
+				rep.Counts = append(rep.Counts, cc)
+			}
+		}
+	}
+	rep.OK = len(rep.Findings) == 0
+	return rep, nil
+}

@@ -1,0 +1,227 @@
+package keyring
+
+import (
+	"crypto/rand"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+)
+
+// Field encrypts one declared (table, column) under its scope's keys, binding
+// every ciphertext to the row it belongs to. Get one per column at startup
+// with Ring.Field and share it: it is safe for concurrent use.
+type Field struct {
+	table, column string
+	scope         *scope
+	ring          *Ring
+	primary       *fieldKey
+	keys          []fieldKey
+	err           error
+}
+
+type fieldKey struct {
+	key *key
+	ad  []byte // associated data up to the row ID
+}
+
+// Field returns the handle of a declared column, built once when the ring
+// loaded (so calling Field per request costs a map lookup). For an
+// undeclared column (or a blind-index column) it returns a handle whose every
+// call fails with ErrUndeclaredColumn, so a typo fails closed on first use;
+// call Err at startup to fail even earlier.
+func (r *Ring) Field(table, column string) *Field {
+	if f, ok := r.fields[[2]string{table, column}]; ok {
+		return f
+	}
+	return &Field{table: table, column: column, ring: r,
+		err: &ColumnError{Table: table, Column: column, Err: ErrUndeclaredColumn}}
+}
+
+// newField builds the handle of a declared field column.
+func (r *Ring) newField(c Column) *Field {
+	f := &Field{table: c.Table, column: c.Column, ring: r, scope: r.scopes[c.Scope]}
+	for _, k := range f.scope.keys {
+		f.keys = append(f.keys, fieldKey{key: k, ad: adPrefix(c.Scope, k.id, c.Table, c.Column)})
+	}
+	for i := range f.keys {
+		if f.keys[i].key.status == Primary {
+			f.primary = &f.keys[i]
+		}
+	}
+	return f
+}
+
+// Err reports whether the column is declared (nil) or not.
+func (f *Field) Err() error { return f.err }
+
+// Scope returns the name of the column's scope.
+func (f *Field) Scope() string {
+	if f.scope == nil {
+		return ""
+	}
+	return f.scope.name
+}
+
+// String names the column; there is nothing secret in a Field's description.
+func (f *Field) String() string { return fmt.Sprintf("keyring.Field(%s.%s)", f.table, f.column) }
+
+// GoString is String, so %#v does not dump the keys.
+func (f *Field) GoString() string { return f.String() }
+
+// Format makes every fmt verb print String.
+func (f *Field) Format(s fmt.State, _ rune) { _, _ = s.Write([]byte(f.String())) }
+
+// MarshalJSON writes the column's name only (with JSON's escaping: Go's
+// %q is not JSON for every name).
+func (f *Field) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Table  string `json:"table"`
+		Column string `json:"column"`
+	}{f.table, f.column})
+}
+
+// seal appends an envelope to dst. The associated data is built in spare
+// capacity past the envelope (ad never overlaps the output, as cipher.AEAD
+// requires), so a Seal costs one allocation and no pool round trip.
+func (fk *fieldKey) seal(dst []byte, rowID string, plaintext []byte) []byte {
+	n := len(dst) + Overhead + len(plaintext)
+	adLen := len(fk.ad) + 4 + len(rowID)
+	if cap(dst) < n+adLen {
+		dst = append(make([]byte, 0, n+adLen), dst...)
+	}
+	ad := appendLP(append(dst[n:n], fk.ad...), rowID)
+	out := append(dst, VersionBinary, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(out[len(out)-4:], fk.key.id)
+	m := len(out)
+	out = out[:m+nonceSize]
+	nonce := out[m:]
+	_, _ = rand.Read(nonce) // never fails; crypto/rand crashes the program instead
+	out = fk.key.aead.Seal(out, nonce, plaintext, ad)
+	return out[:n:n]
+}
+
+// Seal encrypts plaintext for row rowID under the scope's primary key and
+// returns a binary envelope for a BYTEA column. rowID is the canonical text
+// of the row's primary key (strconv.FormatInt for integers, the lower-case
+// hyphenated form for UUIDs): the same string must be given to Open.
+func (f *Field) Seal(rowID string, plaintext []byte) ([]byte, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.primary.seal(nil, rowID, plaintext), nil
+}
+
+// SealText is Seal for a TEXT column: the envelope in its text form.
+func (f *Field) SealText(rowID string, plaintext []byte) (string, error) {
+	b, err := f.Seal(rowID, plaintext)
+	if err != nil {
+		return "", err
+	}
+	return ToText(b), nil
+}
+
+// Open authenticates and decrypts ciphertext (binary or text form) sealed for
+// row rowID of this column. A ciphertext moved from another row or column,
+// relabelled with another key ID or altered in any byte fails with ErrDecrypt;
+// one under a retired key fails with ErrKeyRetired, under a key not declared
+// for this scope with ErrUndeclaredKey.
+func (f *Field) Open(rowID string, ciphertext []byte) ([]byte, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	pt, _, err := f.open(rowID, ciphertext)
+	return pt, err
+}
+
+// OpenText is Open for the text form.
+func (f *Field) OpenText(rowID, ciphertext string) ([]byte, error) {
+	return f.Open(rowID, []byte(ciphertext))
+}
+
+func (f *Field) open(rowID string, ciphertext []byte) ([]byte, *fieldKey, error) {
+	b, err := decodeEnvelope(ciphertext)
+	if err != nil {
+		return nil, nil, &ColumnError{Table: f.table, Column: f.column, Err: err}
+	}
+	id := binary.BigEndian.Uint32(b[1:5])
+	var fk *fieldKey
+	for i := range f.keys {
+		if f.keys[i].key.id == id {
+			fk = &f.keys[i]
+			break
+		}
+	}
+	if fk == nil {
+		return nil, nil, &ScopeError{Scope: f.scope.name, KeyID: id, Err: ErrUndeclaredKey}
+	}
+	if fk.key.status == Retired {
+		return nil, nil, &ScopeError{Scope: f.scope.name, KeyID: id, Err: ErrKeyRetired}
+	}
+	// As in seal: the plaintext buffer's spare capacity holds the ad.
+	n := len(b) - Overhead
+	buf := make([]byte, 0, n+len(fk.ad)+4+len(rowID))
+	ad := appendLP(append(buf[n:n], fk.ad...), rowID)
+	pt, err := fk.key.aead.Open(buf, b[5:HeaderSize], b[HeaderSize:], ad)
+	if err != nil {
+		return nil, nil, &ColumnError{Table: f.table, Column: f.column, Err: ErrDecrypt}
+	}
+	return pt[:n:n], fk, nil
+}
+
+// Ciphertext is a stored envelope as a database/sql value. It scans from
+// BYTEA or TEXT, and can report its key ID without decrypting, which is what
+// operators and the guardrail need.
+type Ciphertext []byte
+
+// Scan implements sql.Scanner. It copies src.
+func (c *Ciphertext) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c = nil
+	case []byte:
+		*c = append(Ciphertext(nil), v...)
+	case string:
+		*c = Ciphertext(v)
+	default:
+		return fmt.Errorf("%w: cannot scan %T", ErrMalformed, src)
+	}
+	return nil
+}
+
+// Value implements driver.Valuer: the envelope bytes as stored.
+func (c Ciphertext) Value() (driver.Value, error) {
+	if c == nil {
+		return nil, nil
+	}
+	return []byte(c), nil
+}
+
+// KeyID returns the ID of the key the envelope names, without decrypting.
+func (c Ciphertext) KeyID() (uint32, error) {
+	h, err := ParseHeader(c)
+	return h.KeyID, err
+}
+
+// Plaintext is decrypted sensitive data that redacts itself whenever it is
+// printed or marshalled, so a stray log line shows "[redacted]". Use the
+// bytes explicitly where they are needed.
+type Plaintext []byte
+
+// String returns "[redacted]": the bytes never reach a log line.
+func (Plaintext) String() string { return redacted }
+
+// GoString keeps %#v from dumping the bytes.
+func (Plaintext) GoString() string { return "keyring.Plaintext{" + redacted + "}" }
+
+// Format prints "[redacted]" for every fmt verb, %x and %q included.
+func (Plaintext) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// MarshalJSON writes "[redacted]", so API responses cannot leak it.
+func (Plaintext) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// LogValue logs "[redacted]". slog's text handler prints a byte slice as a
+// quoted string without consulting fmt, so without it the plaintext would
+// reach the log.
+func (Plaintext) LogValue() slog.Value { return slog.StringValue(redacted) }

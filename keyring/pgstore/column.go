@@ -1,0 +1,255 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rampart-sdk/rampart/keyring"
+)
+
+// Column is one encrypted column of the host's schema, identified by its
+// table (optionally schema-qualified), its primary-key column and the column
+// itself. It implements keyring.RowSource (keyset pagination, batched
+// compare-and-swap) and keyring.KeyIDCounter (header-only GROUP BY).
+//
+// The row ID the engine uses is id::text, so rows must have been sealed with
+// the canonical text of their primary key.
+type Column struct {
+	pool                 *pgxpool.Pool
+	table, idCol, column string
+	qTable, qID, qCol    string
+
+	mu     sync.Mutex
+	ready  bool
+	idType string
+	text   bool // the column is text (envelopes in text form), not bytea
+}
+
+// NewColumn returns the adapter for (table, idColumn, column).
+func NewColumn(pool *pgxpool.Pool, table, idColumn, column string) *Column {
+	return &Column{pool: pool, table: table, idCol: idColumn, column: column,
+		qTable: pgx.Identifier(strings.Split(table, ".")).Sanitize(),
+		qID:    pgx.Identifier{idColumn}.Sanitize(),
+		qCol:   pgx.Identifier{column}.Sanitize()}
+}
+
+// init reads the column types once; a failure (a cancelled context, a table
+// not created yet) is not cached, so the next call tries again.
+func (c *Column) init(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready {
+		return nil
+	}
+	err := c.introspect(ctx)
+	c.ready = err == nil
+	return err
+}
+
+func (c *Column) introspect(ctx context.Context) error {
+	rows, err := c.pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped`,
+		c.qTable, []string{c.idCol, c.column})
+	if err != nil {
+		return fmt.Errorf("keyring/pgstore: table %s: %w", c.table, err)
+	}
+	defer rows.Close()
+	found := 0
+	for rows.Next() {
+		var name, typ, cat string
+		if err := rows.Scan(&name, &typ, &cat); err != nil {
+			return fmt.Errorf("keyring/pgstore: %w", err)
+		}
+		if name == c.idCol {
+			c.idType = typ
+			found++
+		}
+		if name == c.column {
+			c.text = cat == "S"
+			if typ != "bytea" && !c.text {
+				return fmt.Errorf("keyring/pgstore: %s.%s is %s, want bytea or text", c.table, c.column, typ)
+			}
+			found++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	if found < 2 {
+		return fmt.Errorf("keyring/pgstore: %s has no columns %q and %q", c.table, c.idCol, c.column)
+	}
+	return nil
+}
+
+func (c *Column) after(after string) string {
+	if after == "" {
+		return ""
+	}
+	return fmt.Sprintf(" AND %s > $1::text::%s", c.qID, c.idType)
+}
+
+// Remaining implements keyring.RowSource.
+func (c *Column) Remaining(ctx context.Context, after string) (int64, error) {
+	if err := c.init(ctx); err != nil {
+		return 0, err
+	}
+	q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.qTable, c.qCol) + c.after(after)
+	var args []any
+	if after != "" {
+		args = append(args, after)
+	}
+	var n int64
+	if err := c.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return n, nil
+}
+
+// Next implements keyring.RowSource with keyset pagination on the id column.
+func (c *Column) Next(ctx context.Context, after string, limit int) ([]keyring.Row, error) {
+	if err := c.init(ctx); err != nil {
+		return nil, err
+	}
+	var q string
+	args := []any{}
+	if after == "" {
+		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL ORDER BY t.%[1]s LIMIT $1`,
+			c.qID, c.qCol, c.qTable)
+		args = append(args, limit)
+	} else {
+		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL AND t.%[1]s > $1::text::%[4]s
+			ORDER BY t.%[1]s LIMIT $2`, c.qID, c.qCol, c.qTable, c.idType)
+		args = append(args, after, limit)
+	}
+	rows, err := c.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	out := make([]keyring.Row, 0, limit)
+	for rows.Next() {
+		var r keyring.Row
+		if err := rows.Scan(&r.ID, &r.Value); err != nil {
+			return nil, fmt.Errorf("keyring/pgstore: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return out, nil
+}
+
+// Swap implements keyring.RowSource: one UPDATE ... FROM unnest(...) that
+// writes a row only where it still holds the value that was read.
+func (c *Column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) {
+	if err := c.init(ctx); err != nil {
+		return 0, err
+	}
+	ids := make([]string, len(swaps))
+	var olds, news any
+	if c.text {
+		o, n := make([]string, len(swaps)), make([]string, len(swaps))
+		for i, s := range swaps {
+			ids[i], o[i], n[i] = s.ID, string(s.Old), string(s.New)
+		}
+		olds, news = o, n
+	} else {
+		o, n := make([][]byte, len(swaps)), make([][]byte, len(swaps))
+		for i, s := range swaps {
+			ids[i], o[i], n[i] = s.ID, s.Old, s.New
+		}
+		olds, news = o, n
+	}
+	elem := "bytea"
+	if c.text {
+		elem = "text"
+	}
+	q := fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = v.new
+		FROM unnest($1::text[], $2::%[4]s[], $3::%[4]s[]) AS v(id, old, new)
+		WHERE t.%[3]s = v.id::%[5]s AND t.%[2]s = v.old`, c.qTable, c.qCol, c.qID, elem, c.idType)
+	tag, err := c.pool.Exec(ctx, q, ids, olds, news)
+	if err != nil {
+		return 0, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// textHeaderChars is the text prefix plus the 8 base64url characters that
+// encode the first 6 envelope bytes (version and key ID among them).
+const textHeaderChars = len(keyring.TextPrefix) + 8
+
+// CountKeyIDs implements keyring.KeyIDCounter. It groups on the envelope
+// header only (5 bytes of a BYTEA, 12 characters of a TEXT), so the scan is
+// one pass over the column with a handful of groups.
+func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
+	if err := c.init(ctx); err != nil {
+		return nil, err
+	}
+	var q string
+	if c.text {
+		minLen := len(keyring.TextPrefix) + base64.RawURLEncoding.EncodedLen(keyring.Overhead)
+		q = fmt.Sprintf(`SELECT convert_to(substring(%[1]s from 1 for %[3]d), 'UTF8'), length(%[1]s) >= %[4]d, count(*)
+			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, textHeaderChars, minLen)
+	} else {
+		q = fmt.Sprintf(`SELECT substring(%[1]s from 1 for 5), length(%[1]s) >= %[3]d, count(*)
+			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, keyring.Overhead)
+	}
+	rows, err := c.pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]int64{}
+	for rows.Next() {
+		var head []byte
+		var long bool
+		var n int64
+		if err := rows.Scan(&head, &long, &n); err != nil {
+			return nil, fmt.Errorf("keyring/pgstore: %w", err)
+		}
+		out[headerKeyID(head, long, c.text)] += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return out, nil
+}
+
+// headerKeyID returns the key ID of a header, or 0 for anything that is not
+// a version-1 envelope header.
+func headerKeyID(head []byte, long, text bool) uint32 {
+	if !long {
+		return 0
+	}
+	if text {
+		if len(head) != textHeaderChars || string(head[:len(keyring.TextPrefix)]) != keyring.TextPrefix {
+			return 0
+		}
+		b, err := base64.RawURLEncoding.Strict().DecodeString(string(head[len(keyring.TextPrefix):]))
+		if err != nil {
+			return 0
+		}
+		head = b
+	}
+	if len(head) < 5 || head[0] != keyring.VersionBinary {
+		return 0
+	}
+	return binary.BigEndian.Uint32(head[1:5])
+}
+
+// Counter returns a keyring.KeyIDCounter for the guardrail that scans each
+// declared column (table, column) on pool; counting needs no id column.
+func Counter(pool *pgxpool.Pool) keyring.KeyIDCounter { return counter{pool: pool} }
+
+type counter struct{ pool *pgxpool.Pool }
+
+func (c counter) CountKeyIDs(ctx context.Context, table, column string) (map[uint32]int64, error) {
+	return NewColumn(c.pool, table, column, column).CountKeyIDs(ctx, table, column)
+}

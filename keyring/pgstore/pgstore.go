@@ -1,0 +1,118 @@
+// Package pgstore is keyring's PostgreSQL adapter: the per-subject key store
+// for crypto-shredding, re-encryption checkpoints, and the row source and
+// header scanner that drive re-encryption and the guardrail over any
+// (table, id column, column) of the host's schema.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/keyring"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the schema as goose-compatible SQL files, for hosts that
+// apply migrations with their own tool.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// Migrate creates keyring's tables in the schema of the pool's search_path.
+// It is idempotent and safe to call from every instance at startup.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgmigrate.Apply(ctx, pool, "keyring", Migrations())
+}
+
+// Store keeps subject data keys and re-encryption checkpoints in PostgreSQL.
+type Store struct{ pool *pgxpool.Pool }
+
+// New returns a Store on pool; call Migrate first.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ keyring.SubjectKeyStore = (*Store)(nil)
+
+// Create implements keyring.SubjectKeyStore. Concurrent callers race on the
+// primary key; the first insert wins and everyone reads it back.
+func (s *Store) Create(ctx context.Context, subjectID string, wrapped []byte) ([]byte, error) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped) VALUES ($1, $2)
+		ON CONFLICT (subject_id) DO NOTHING`, subjectID, wrapped); err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return s.Get(ctx, subjectID)
+}
+
+// Get implements keyring.SubjectKeyStore.
+func (s *Store) Get(ctx context.Context, subjectID string) ([]byte, error) {
+	var wrapped []byte
+	err := s.pool.QueryRow(ctx, `SELECT wrapped FROM keyring_subject_keys WHERE subject_id = $1`, subjectID).Scan(&wrapped)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, keyring.ErrSubjectNotFound
+	case err != nil:
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	case wrapped == nil:
+		return nil, keyring.ErrKeyDestroyed
+	}
+	return wrapped, nil
+}
+
+// Destroy implements keyring.SubjectKeyStore: the wrapped key is set to NULL
+// and the tombstone stays. PostgreSQL keeps the old row version until VACUUM
+// reclaims it, and backups taken before hold the wrapped key: see SECURITY.md.
+func (s *Store) Destroy(ctx context.Context, subjectID string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped, destroyed_at) VALUES ($1, NULL, now())
+		ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL,
+			destroyed_at = COALESCE(keyring_subject_keys.destroyed_at, now())`, subjectID)
+	if err != nil {
+		return fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return nil
+}
+
+// LoadCheckpoint returns the last row ID a re-encryption of table.column
+// completed, or "" if none is recorded.
+func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT last_id FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`,
+		table, column).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return id, nil
+}
+
+// SaveCheckpoint records lastID for table.column; pass it as
+// keyring.ReencryptOptions.Checkpoint (via a closure).
+func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO keyring_reencrypt_checkpoints (table_name, column_name, last_id) VALUES ($1, $2, $3)
+		ON CONFLICT (table_name, column_name) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()`, table, column, lastID)
+	if err != nil {
+		return fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return nil
+}
+
+// ClearCheckpoint forgets table.column's checkpoint once a run completed.
+func (s *Store) ClearCheckpoint(ctx context.Context, table, column string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`, table, column)
+	if err != nil {
+		return fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	return nil
+}
