@@ -1,0 +1,154 @@
+package rbac
+
+import "context"
+
+// Kind tells what sort of principal acts.
+type Kind uint8
+
+const (
+	// Anonymous is the zero Kind: nobody authenticated.
+	Anonymous Kind = iota
+	// UserKind is a person with one role in one organisation.
+	UserKind
+	// APIKeyKind is a key acting for its owner, limited to its scopes.
+	APIKeyKind
+	// SystemKind is the host's own code (a cron job, a migration).
+	SystemKind
+)
+
+// String returns "anonymous", "user", "apikey" or "system".
+func (k Kind) String() string {
+	switch k {
+	case UserKind:
+		return "user"
+	case APIKeyKind:
+		return "apikey"
+	case SystemKind:
+		return "system"
+	}
+	return "anonymous"
+}
+
+// RoleLookup returns the CURRENT role of user userID in organisation org, as
+// the host's membership table says now. API keys resolve their owner's role
+// through it at every decision, so demoting or removing the owner shrinks or
+// kills the key at once. It must be safe for concurrent use and should not
+// allocate (a map read under a lock, a cache).
+type RoleLookup func(org, userID string) (Role, bool)
+
+// Principal is who acts: a user, an API key or the system. It is a small
+// immutable value (one pointer) built per request by the host's
+// authentication (rampart's authn or any other); copying it is free and the
+// zero Principal is anonymous, refused everywhere.
+type Principal struct{ p *principal }
+
+type principal struct {
+	kind    Kind
+	id      string
+	org     string
+	role    Role
+	ownerID string
+	lookup  RoleLookup
+	scopes  bitset
+	scopeC  *core
+}
+
+// User returns a user principal: userID holds role in organisation org.
+// Empty IDs or a zero role make a principal that is refused.
+func User(userID, org string, role Role) Principal {
+	return Principal{&principal{kind: UserKind, id: userID, org: org, role: role}}
+}
+
+// APIKey returns an API key principal. The key may use a permission only if
+// it is in scopes AND its owner's current role, read through current at each
+// decision, grants it. Scopes of another policy are ignored.
+func APIKey(keyID, org, ownerID string, scopes []Permission, current RoleLookup) Principal {
+	p := &principal{kind: APIKeyKind, id: keyID, org: org, ownerID: ownerID, lookup: current}
+	for _, s := range scopes {
+		if s.c == nil {
+			continue
+		}
+		if p.scopeC == nil {
+			p.scopeC = s.c
+		}
+		if s.c == p.scopeC {
+			p.scopes.add(s.idx)
+		}
+	}
+	return Principal{p}
+}
+
+// System returns the host's own actor, e.g. System("cron/privacy-sweeper",
+// jobRole). It is the one principal that may act in any organisation; its
+// role still bounds what it may do, so give each job the narrowest role.
+func System(source string, role Role) Principal {
+	return Principal{&principal{kind: SystemKind, id: source, role: role}}
+}
+
+var anonymous = &principal{}
+
+func (p Principal) get() *principal {
+	if p.p == nil {
+		return anonymous
+	}
+	return p.p
+}
+
+// Kind returns the principal's kind.
+func (p Principal) Kind() Kind { return p.get().kind }
+
+// ID returns the user ID, key ID or system source.
+func (p Principal) ID() string { return p.get().id }
+
+// Org returns the principal's organisation ("" for the system actor).
+func (p Principal) Org() string { return p.get().org }
+
+// Role returns the user's or system actor's role; for an API key, the zero
+// Role (its effective role is its owner's, looked up per decision).
+func (p Principal) Role() Role { return p.get().role }
+
+// OwnerID returns an API key's owner, else "".
+func (p Principal) OwnerID() string { return p.get().ownerID }
+
+// Actor returns the audit-log actor: "user:<id>", "apikey:<id>",
+// "system:<source>", or "" for anonymous.
+func (p Principal) Actor() string { return p.get().actor() }
+
+func (p *principal) actor() string {
+	switch p.kind {
+	case UserKind:
+		return "user:" + p.id
+	case APIKeyKind:
+		return "apikey:" + p.id
+	case SystemKind:
+		return "system:" + p.id
+	}
+	return ""
+}
+
+// authenticated reports whether the principal is complete enough to act.
+func (p *principal) authenticated() bool {
+	switch p.kind {
+	case UserKind:
+		return p.id != "" && p.org != ""
+	case APIKeyKind:
+		return p.id != "" && p.org != "" && p.ownerID != "" && p.lookup != nil
+	case SystemKind:
+		return p.id != ""
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p, for the router's default principal
+// source. Authentication middleware calls it once per request.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal WithPrincipal put in ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
