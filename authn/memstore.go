@@ -1,0 +1,335 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// MemoryStore is an in-memory Store for tests, examples and single-process
+// tools. One mutex serialises every operation, which gives the same
+// atomicity guarantees as the PostgreSQL adapter within one process.
+type MemoryStore struct {
+	mu       sync.Mutex
+	keys     map[string]APIKeyRecord
+	links    map[string]MagicLinkRecord // by string(token hash)
+	sessions map[string]SessionRecord   // by ID
+	byToken  map[string]string          // string(token hash) -> session ID
+	policies map[string]OrgPolicy
+}
+
+// NewMemoryStore returns an empty in-memory Store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{
+		keys:     map[string]APIKeyRecord{},
+		links:    map[string]MagicLinkRecord{},
+		sessions: map[string]SessionRecord{},
+		byToken:  map[string]string{},
+		policies: map[string]OrgPolicy{},
+	}
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+func cloneKey(r APIKeyRecord) APIKeyRecord {
+	r.Scopes = slices.Clone(r.Scopes)
+	r.Hash = bytes.Clone(r.Hash)
+	return r
+}
+
+// CreateAPIKey implements APIKeyStore.
+func (m *MemoryStore) CreateAPIKey(_ context.Context, rec APIKeyRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[rec.ID]; ok {
+		return ErrConflict
+	}
+	m.keys[rec.ID] = cloneKey(rec)
+	return nil
+}
+
+// APIKeyByID implements APIKeyStore.
+func (m *MemoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.keys[id]
+	if !ok {
+		return APIKeyRecord{}, ErrNotFound
+	}
+	return cloneKey(r), nil
+}
+
+// ListAPIKeys implements APIKeyStore.
+func (m *MemoryStore) ListAPIKeys(_ context.Context, org string) ([]APIKeyRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []APIKeyRecord
+	for _, r := range m.keys {
+		if r.Org == org {
+			out = append(out, cloneKey(r))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// RevokeAPIKey implements APIKeyStore.
+func (m *MemoryStore) RevokeAPIKey(_ context.Context, org, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.keys[id]
+	if !ok || r.Org != org {
+		return ErrNotFound
+	}
+	if r.RevokedAt.IsZero() {
+		r.RevokedAt = at
+		m.keys[id] = r
+	}
+	return nil
+}
+
+// TouchAPIKey implements APIKeyStore.
+func (m *MemoryStore) TouchAPIKey(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.keys[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if at.After(r.LastUsedAt) {
+		r.LastUsedAt = at
+		m.keys[id] = r
+	}
+	return nil
+}
+
+// InsertMagicLink implements MagicLinkStore.
+func (m *MemoryStore) InsertMagicLink(_ context.Context, rec MagicLinkRecord, limit int, since time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, l := range m.links {
+		if l.Email == rec.Email && !l.CreatedAt.Before(since) {
+			n++
+		}
+	}
+	if n >= limit {
+		return ErrRateLimited
+	}
+	k := string(rec.TokenHash)
+	if _, ok := m.links[k]; ok {
+		return ErrConflict
+	}
+	rec.TokenHash = bytes.Clone(rec.TokenHash)
+	m.links[k] = rec
+	return nil
+}
+
+// ConsumeMagicLink implements MagicLinkStore.
+func (m *MemoryStore) ConsumeMagicLink(_ context.Context, tokenHash []byte, at time.Time) (MagicLinkRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.links[string(tokenHash)]
+	if !ok {
+		return MagicLinkRecord{}, ErrNotFound
+	}
+	if !l.ConsumedAt.IsZero() {
+		return MagicLinkRecord{}, ErrAlreadyConsumed
+	}
+	l.ConsumedAt = at
+	m.links[string(tokenHash)] = l
+	l.TokenHash = bytes.Clone(l.TokenHash)
+	return l, nil
+}
+
+// DeleteMagicLinksBefore implements MagicLinkStore.
+func (m *MemoryStore) DeleteMagicLinksBefore(_ context.Context, t time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, l := range m.links {
+		if l.ExpiresAt.Before(t) {
+			delete(m.links, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func cloneSession(r SessionRecord) SessionRecord {
+	r.TokenHash = bytes.Clone(r.TokenHash)
+	return r
+}
+
+// CreateSession implements SessionStore.
+func (m *MemoryStore) CreateSession(_ context.Context, rec SessionRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sessions[rec.ID]; ok {
+		return ErrConflict
+	}
+	if _, ok := m.byToken[string(rec.TokenHash)]; ok {
+		return ErrConflict
+	}
+	m.sessions[rec.ID] = cloneSession(rec)
+	m.byToken[string(rec.TokenHash)] = rec.ID
+	return nil
+}
+
+// SessionByTokenHash implements SessionStore.
+func (m *MemoryStore) SessionByTokenHash(_ context.Context, tokenHash []byte) (SessionRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.byToken[string(tokenHash)]
+	if !ok {
+		return SessionRecord{}, ErrNotFound
+	}
+	return cloneSession(m.sessions[id]), nil
+}
+
+// SessionByID implements SessionStore.
+func (m *MemoryStore) SessionByID(_ context.Context, id string) (SessionRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[id]
+	if !ok {
+		return SessionRecord{}, ErrNotFound
+	}
+	return cloneSession(r), nil
+}
+
+// TouchSession implements SessionStore.
+func (m *MemoryStore) TouchSession(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if at.After(r.LastSeenAt) {
+		r.LastSeenAt = at
+		m.sessions[id] = r
+	}
+	return nil
+}
+
+// RotateSessionToken implements SessionStore.
+func (m *MemoryStore) RotateSessionToken(_ context.Context, id string, oldHash, newHash []byte, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[id]
+	if !ok || !bytes.Equal(r.TokenHash, oldHash) {
+		return ErrNotFound
+	}
+	if _, taken := m.byToken[string(newHash)]; taken {
+		return ErrConflict
+	}
+	delete(m.byToken, string(oldHash))
+	r.TokenHash = bytes.Clone(newHash)
+	if at.After(r.LastSeenAt) {
+		r.LastSeenAt = at
+	}
+	m.sessions[id] = r
+	m.byToken[string(newHash)] = id
+	return nil
+}
+
+// SetSessionMFAVerified implements SessionStore.
+func (m *MemoryStore) SetSessionMFAVerified(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[id]
+	if !ok {
+		return ErrNotFound
+	}
+	r.MFAVerifiedAt = at
+	m.sessions[id] = r
+	return nil
+}
+
+// ListSessions implements SessionStore.
+func (m *MemoryStore) ListSessions(_ context.Context, org, userID string) ([]SessionRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []SessionRecord
+	for _, r := range m.sessions {
+		if r.Org == org && r.UserID == userID {
+			out = append(out, cloneSession(r))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func (m *MemoryStore) deleteSessionLocked(id string) {
+	delete(m.byToken, string(m.sessions[id].TokenHash))
+	delete(m.sessions, id)
+}
+
+// DeleteSession implements SessionStore.
+func (m *MemoryStore) DeleteSession(_ context.Context, org, userID, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.sessions[id]
+	if !ok || r.Org != org || r.UserID != userID {
+		return ErrNotFound
+	}
+	m.deleteSessionLocked(id)
+	return nil
+}
+
+// DeleteUserSessions implements SessionStore.
+func (m *MemoryStore) DeleteUserSessions(_ context.Context, org, userID, exceptID string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, r := range m.sessions {
+		if r.Org == org && r.UserID == userID && id != exceptID {
+			m.deleteSessionLocked(id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeleteSessionsBefore implements SessionStore.
+func (m *MemoryStore) DeleteSessionsBefore(_ context.Context, t time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, r := range m.sessions {
+		if r.ExpiresAt.Before(t) {
+			m.deleteSessionLocked(id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// OrgPolicy implements PolicyStore.
+func (m *MemoryStore) OrgPolicy(_ context.Context, org string) (OrgPolicy, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.policies[org], nil
+}
+
+// SetOrgPolicy implements PolicyStore.
+func (m *MemoryStore) SetOrgPolicy(_ context.Context, org string, p OrgPolicy) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policies[org] = p
+	return nil
+}

@@ -1,0 +1,384 @@
+// Package pgstore is the PostgreSQL adapter of authn.Store (pgx/v5).
+//
+// Apply the schema with Migrate (or with goose/migrate from the embedded
+// migrations/ files), then pass New(pool) to authn's managers. The
+// operations that must hold across application instances are serialised by
+// PostgreSQL itself: a magic link is consumed with a single
+// UPDATE ... WHERE consumed_at IS NULL RETURNING, so of two concurrent
+// clicks exactly one gets the row; the per-email issue limit counts and
+// inserts under a transaction-scoped advisory lock on the email; a session
+// token is rotated with UPDATE ... WHERE token_hash = old.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/authn"
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate applies authn's schema to the pool's current schema. It is
+// idempotent and safe to call from several instances at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgmigrate.Apply(ctx, pool, "authn", Migrations())
+}
+
+// Migrations returns the schema as goose-compatible SQL files, for hosts that
+// apply migrations with their own tool.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// Store implements authn.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ authn.Store = (*Store)(nil)
+
+// New returns a Store over pool; run Migrate first.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func fromNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func wrap(op string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("authn/pgstore: %s: %w", op, authn.ErrConflict)
+	}
+	return fmt.Errorf("authn/pgstore: %s: %w", op, err)
+}
+
+// CreateAPIKey implements authn.APIKeyStore.
+func (s *Store) CreateAPIKey(ctx context.Context, r authn.APIKeyRecord) error {
+	scopes := r.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO authn_api_keys
+		(id, prefix, org, owner, name, scopes, hash_alg, hash, created_at, expires_at, last_used_at, revoked_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		r.ID, r.Prefix, r.Org, r.Owner, r.Name, scopes, r.HashAlg, r.Hash, r.CreatedAt,
+		nullTime(r.ExpiresAt), nullTime(r.LastUsedAt), nullTime(r.RevokedAt))
+	if err != nil {
+		return wrap("create api key", err)
+	}
+	return nil
+}
+
+const keyColumns = `id, prefix, org, owner, name, scopes, hash_alg, hash, created_at, expires_at, last_used_at, revoked_at`
+
+func scanKey(row pgx.Row) (authn.APIKeyRecord, error) {
+	var r authn.APIKeyRecord
+	var exp, used, rev *time.Time
+	if err := row.Scan(&r.ID, &r.Prefix, &r.Org, &r.Owner, &r.Name, &r.Scopes, &r.HashAlg, &r.Hash,
+		&r.CreatedAt, &exp, &used, &rev); err != nil {
+		return r, err
+	}
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.ExpiresAt, r.LastUsedAt, r.RevokedAt = fromNull(exp), fromNull(used), fromNull(rev)
+	return r, nil
+}
+
+// APIKeyByID implements authn.APIKeyStore.
+func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, error) {
+	r, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM authn_api_keys WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, authn.ErrNotFound
+	}
+	if err != nil {
+		return r, wrap("api key by id", err)
+	}
+	return r, nil
+}
+
+// ListAPIKeys implements authn.APIKeyStore.
+func (s *Store) ListAPIKeys(ctx context.Context, org string) ([]authn.APIKeyRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys WHERE org = $1 ORDER BY created_at, id`, org)
+	if err != nil {
+		return nil, wrap("list api keys", err)
+	}
+	defer rows.Close()
+	out := []authn.APIKeyRecord{}
+	for rows.Next() {
+		r, err := scanKey(rows)
+		if err != nil {
+			return nil, wrap("list api keys", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list api keys", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIKey implements authn.APIKeyStore.
+func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
+		WHERE org = $1 AND id = $2`, org, id, at)
+	if err != nil {
+		return wrap("revoke api key", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authn.ErrNotFound
+	}
+	return nil
+}
+
+// TouchAPIKey implements authn.APIKeyStore.
+func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE authn_api_keys SET last_used_at = $2
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, at)
+	if err != nil {
+		return wrap("touch api key", err)
+	}
+	return nil
+}
+
+// InsertMagicLink implements authn.MagicLinkStore. The count and the insert
+// run in one transaction holding an advisory lock on the email, so
+// concurrent requests on any number of instances cannot exceed the limit.
+func (s *Store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, limit int, since time.Time) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rampart.authn.magic:' || $1, 0))`, r.Email); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM authn_magic_links WHERE email = $1 AND created_at >= $2`,
+			r.Email, since).Scan(&n); err != nil {
+			return err
+		}
+		if n >= limit {
+			return authn.ErrRateLimited
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO authn_magic_links (token_hash, org, email, purpose, created_at, expires_at, consumed_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7)`, r.TokenHash, r.Org, r.Email, r.Purpose, r.CreatedAt, r.ExpiresAt, nullTime(r.ConsumedAt))
+		return err
+	})
+	if errors.Is(err, authn.ErrRateLimited) {
+		return authn.ErrRateLimited
+	}
+	if err != nil {
+		return wrap("insert magic link", err)
+	}
+	return nil
+}
+
+// ConsumeMagicLink implements authn.MagicLinkStore with one conditional
+// UPDATE: PostgreSQL's row lock lets exactly one concurrent caller see
+// consumed_at IS NULL.
+func (s *Store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.Time) (authn.MagicLinkRecord, error) {
+	r := authn.MagicLinkRecord{TokenHash: tokenHash}
+	var consumed *time.Time
+	err := s.pool.QueryRow(ctx, `UPDATE authn_magic_links SET consumed_at = $2
+		WHERE token_hash = $1 AND consumed_at IS NULL
+		RETURNING org, email, purpose, created_at, expires_at, consumed_at`, tokenHash, at).
+		Scan(&r.Org, &r.Email, &r.Purpose, &r.CreatedAt, &r.ExpiresAt, &consumed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM authn_magic_links WHERE token_hash = $1)`, tokenHash).Scan(&exists); err != nil {
+			return authn.MagicLinkRecord{}, wrap("consume magic link", err)
+		}
+		if exists {
+			return authn.MagicLinkRecord{}, authn.ErrAlreadyConsumed
+		}
+		return authn.MagicLinkRecord{}, authn.ErrNotFound
+	}
+	if err != nil {
+		return authn.MagicLinkRecord{}, wrap("consume magic link", err)
+	}
+	r.CreatedAt, r.ExpiresAt, r.ConsumedAt = r.CreatedAt.UTC(), r.ExpiresAt.UTC(), fromNull(consumed)
+	return r, nil
+}
+
+// DeleteMagicLinksBefore implements authn.MagicLinkStore.
+func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_magic_links WHERE expires_at < $1`, t)
+	if err != nil {
+		return 0, wrap("delete magic links", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// CreateSession implements authn.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, r authn.SessionRecord) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO authn_sessions
+		(id, token_hash, org, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at, mfa_verified_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		r.ID, r.TokenHash, r.Org, r.UserID, r.Method, r.IP, r.UserAgent, r.CreatedAt, r.LastSeenAt, r.ExpiresAt, nullTime(r.MFAVerifiedAt))
+	if err != nil {
+		return wrap("create session", err)
+	}
+	return nil
+}
+
+const sessionColumns = `id, token_hash, org, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at, mfa_verified_at`
+
+func scanSession(row pgx.Row) (authn.SessionRecord, error) {
+	var r authn.SessionRecord
+	var mfa *time.Time
+	if err := row.Scan(&r.ID, &r.TokenHash, &r.Org, &r.UserID, &r.Method, &r.IP, &r.UserAgent,
+		&r.CreatedAt, &r.LastSeenAt, &r.ExpiresAt, &mfa); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.LastSeenAt, r.ExpiresAt, r.MFAVerifiedAt = r.CreatedAt.UTC(), r.LastSeenAt.UTC(), r.ExpiresAt.UTC(), fromNull(mfa)
+	return r, nil
+}
+
+func (s *Store) oneSession(ctx context.Context, op, where string, arg any) (authn.SessionRecord, error) {
+	r, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE `+where, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, authn.ErrNotFound
+	}
+	if err != nil {
+		return r, wrap(op, err)
+	}
+	return r, nil
+}
+
+// SessionByTokenHash implements authn.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn.SessionRecord, error) {
+	return s.oneSession(ctx, "session by token", `token_hash = $1`, tokenHash)
+}
+
+// SessionByID implements authn.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (authn.SessionRecord, error) {
+	return s.oneSession(ctx, "session by id", `id = $1`, id)
+}
+
+// TouchSession implements authn.SessionStore.
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
+	if err != nil {
+		return wrap("touch session", err)
+	}
+	return nil
+}
+
+// RotateSessionToken implements authn.SessionStore.
+func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newHash []byte, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
+		WHERE id = $1 AND token_hash = $2`, id, oldHash, newHash, at)
+	if err != nil {
+		return wrap("rotate session", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authn.ErrNotFound
+	}
+	return nil
+}
+
+// SetSessionMFAVerified implements authn.SessionStore.
+func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
+	if err != nil {
+		return wrap("set session mfa", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authn.ErrNotFound
+	}
+	return nil
+}
+
+// ListSessions implements authn.SessionStore.
+func (s *Store) ListSessions(ctx context.Context, org, userID string) ([]authn.SessionRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE org = $1 AND user_id = $2 ORDER BY created_at, id`, org, userID)
+	if err != nil {
+		return nil, wrap("list sessions", err)
+	}
+	defer rows.Close()
+	out := []authn.SessionRecord{}
+	for rows.Next() {
+		r, err := scanSession(rows)
+		if err != nil {
+			return nil, wrap("list sessions", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("list sessions", err)
+	}
+	return out, nil
+}
+
+// DeleteSession implements authn.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
+	if err != nil {
+		return wrap("delete session", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return authn.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteUserSessions implements authn.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
+	if err != nil {
+		return 0, wrap("delete user sessions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteSessionsBefore implements authn.SessionStore.
+func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE expires_at < $1`, t)
+	if err != nil {
+		return 0, wrap("delete sessions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// OrgPolicy implements authn.PolicyStore.
+func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, error) {
+	var p authn.OrgPolicy
+	err := s.pool.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return authn.OrgPolicy{}, nil
+	}
+	if err != nil {
+		return p, wrap("org policy", err)
+	}
+	return p, nil
+}
+
+// SetOrgPolicy implements authn.PolicyStore.
+func (s *Store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO authn_org_policies (org, password_login_disabled) VALUES ($1, $2)
+		ON CONFLICT (org) DO UPDATE SET password_login_disabled = EXCLUDED.password_login_disabled`, org, p.PasswordLoginDisabled)
+	if err != nil {
+		return wrap("set org policy", err)
+	}
+	return nil
+}

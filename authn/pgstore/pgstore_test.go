@@ -1,0 +1,123 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rampart-sdk/rampart/authn"
+	"github.com/rampart-sdk/rampart/authn/authntest"
+	"github.com/rampart-sdk/rampart/authn/pgstore"
+	"github.com/rampart-sdk/rampart/internal/pgtest"
+)
+
+func newStore(t *testing.T) authn.Store {
+	pool := pgtest.Pool(t)
+	require.NoError(t, pgstore.Migrate(context.Background(), pool))
+	return pgstore.New(pool)
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	authntest.TestStore(t, newStore)
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, pool))
+	require.NoError(t, pgstore.Migrate(ctx, pool))
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM rampart_migrations WHERE component = 'authn'`).Scan(&n))
+	require.Equal(t, 2, n, "one row per migration file, each applied once")
+
+	// Session administration filters on (org, user_id): the index serving
+	// it leads with org.
+	var def string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes
+		WHERE schemaname = current_schema() AND indexname = 'authn_sessions_org_user'`).Scan(&def))
+	require.Contains(t, def, "(org, user_id, created_at, id)")
+}
+
+// TestNoSecretsAtRest reads every stored row back and checks that no raw
+// key, token or secret half of one appears in the database.
+func TestNoSecretsAtRest(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, pool))
+	s := pgstore.New(pool)
+	p, err := authn.NewStaticPepper([]byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
+	keys, err := authn.NewAPIKeys(s, "atl_live", p)
+	require.NoError(t, err)
+	raw, _, err := keys.Create(ctx, authn.NewAPIKey{Org: "o", Owner: "u"})
+	require.NoError(t, err)
+	links, err := authn.NewMagicLinks(s)
+	require.NoError(t, err)
+	ml, err := links.Issue(ctx, authn.MagicLinkRequest{Email: "a@example.com", Purpose: "login"})
+	require.NoError(t, err)
+	sessions, err := authn.NewSessions(s)
+	require.NoError(t, err)
+	st, _, err := sessions.Create(ctx, authn.NewSession{UserID: "u"})
+	require.NoError(t, err)
+
+	var dump string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT
+		(SELECT string_agg(t::text, '|') FROM authn_api_keys t) ||
+		(SELECT string_agg(t::text, '|') FROM authn_magic_links t) ||
+		(SELECT string_agg(t::text, '|') FROM authn_sessions t)`).Scan(&dump))
+	for _, secret := range []string{raw.Reveal(), ml.Reveal(), st.Reveal()} {
+		require.NotContains(t, dump, secret[len(secret)-30:])
+	}
+}
+
+// TestTwoInstancesConsumeOnce models two application instances, each with
+// its own single-connection pool, clicking the same magic link at once:
+// PostgreSQL lets exactly one of them consume it, every time.
+func TestTwoInstancesConsumeOnce(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	instance := func() *authn.MagicLinks {
+		cfg, err := pgxpool.ParseConfig(db.URL)
+		require.NoError(t, err)
+		cfg.MaxConns = 1
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		links, err := authn.NewMagicLinks(pgstore.New(pool), authn.WithMagicLinkRateLimit(1000, time.Hour))
+		require.NoError(t, err)
+		return links
+	}
+	a, b := instance(), instance()
+	for range 25 {
+		tok, err := a.Issue(ctx, authn.MagicLinkRequest{Email: "race@example.com", Purpose: "login"})
+		require.NoError(t, err)
+		var wins atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, inst := range []*authn.MagicLinks{a, b} {
+			wg.Go(func() {
+				<-start
+				_, err := inst.Consume(ctx, tok.Reveal(), "login")
+				if err == nil {
+					wins.Add(1)
+				} else if !errors.Is(err, authn.ErrMagicLinkUsed) {
+					t.Errorf("consume: %v", err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		require.Equal(t, int64(1), wins.Load())
+	}
+}
