@@ -1,0 +1,339 @@
+package mfa
+
+import (
+	"bytes"
+	"context"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// Setup is what the user needs to add the account to an authenticator app:
+// the otpauth:// URI (as a QR code, or typed by hand as Secret). It is shown
+// once, at enrolment. It holds the secret, so it redacts itself in fmt, slog
+// and JSON; only URI, Secret and PNG reveal it.
+type Setup struct {
+	key    *otp.Key
+	secret string
+}
+
+// URI returns the otpauth:// URI, secret included. Show it to the user only.
+func (s Setup) URI() string { return s.key.URL() }
+
+// Secret returns the base32 secret for users who type it in by hand.
+func (s Setup) Secret() string { return s.secret }
+
+// RedactedURI returns the URI with the secret replaced, safe to log.
+func (s Setup) RedactedURI() string { return redactURI(s.key.URL()) }
+
+// PNG renders the URI as a QR code of size×size pixels, from 128 (smaller
+// is hard to scan) to 2048 (larger only costs memory).
+func (s Setup) PNG(size int) ([]byte, error) {
+	if size < 128 || size > 2048 {
+		return nil, fmt.Errorf("%w: QR code size %d is outside 128 to 2048 pixels", ErrInvalidConfig, size)
+	}
+	img, err := s.key.Image(size, size)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("mfa: qr code: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// String redacts the secret.
+func (s Setup) String() string { return "mfa.Setup{" + s.RedactedURI() + "}" }
+
+// GoString redacts the secret.
+func (s Setup) GoString() string { return s.String() }
+
+// Format redacts the secret for every verb, including %+v and %#v.
+func (s Setup) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+// LogValue redacts the secret in log/slog.
+func (s Setup) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON redacts the secret; send URI or PNG to the user explicitly.
+func (s Setup) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"uri": s.RedactedURI()})
+}
+
+// redactURI replaces the secret parameter of an otpauth URI. Anything that
+// does not parse is redacted entirely.
+func redactURI(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "otpauth://REDACTED"
+	}
+	q := u.Query()
+	if q.Has("secret") {
+		q.Set("secret", "REDACTED")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func (a Algorithm) otp() otp.Algorithm {
+	switch a {
+	case SHA256:
+		return otp.AlgorithmSHA256
+	case SHA512:
+		return otp.AlgorithmSHA512
+	}
+	return otp.AlgorithmSHA1
+}
+
+// Begin starts (or restarts) the enrolment of acct with a fresh secret and
+// returns the Setup to show the user. The enrolment stays pending, and
+// Verify refuses it, until Confirm receives a valid code: that proves the
+// user's app holds the secret before the account depends on it. accountName
+// is the label the app shows (usually the e-mail address).
+func (m *Manager) Begin(ctx context.Context, acct Account, accountName string) (*Setup, error) {
+	if acct.Org == "" || acct.User == "" || accountName == "" || strings.Contains(accountName, ":") {
+		return nil, fmt.Errorf("%w: account needs an organisation, a user and a name without a colon", ErrInvalidConfig)
+	}
+	raw := make([]byte, m.alg.secretSize())
+	if _, err := io.ReadFull(m.rand, raw); err != nil {
+		return nil, fmt.Errorf("mfa: random: %w", err)
+	}
+	id, err := m.randomID()
+	if err != nil {
+		return nil, err
+	}
+	digits := otp.DigitsSix
+	if m.digits == 8 {
+		digits = otp.DigitsEight
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer: m.issuer, AccountName: accountName, Secret: raw,
+		Digits: digits, Algorithm: m.alg.otp(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mfa: otpauth uri: %w", err)
+	}
+	sealed, err := m.sealer.Seal(rowID(acct), raw)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: seal secret: %w", err)
+	}
+	e := Enrollment{
+		Org: acct.Org, User: acct.User, ID: id, SealedSecret: sealed,
+		Algorithm: m.alg, Digits: m.digits, LastStep: -1, CreatedAt: m.now(),
+	}
+	if err := m.store.BeginEnrollment(ctx, e); err != nil {
+		return nil, err
+	}
+	return &Setup{key: key, secret: b32.EncodeToString(raw)}, nil
+}
+
+// Confirm completes a pending enrolment with a code from the user's app and
+// returns the recovery codes, to be shown once. The confirming code's step is
+// recorded, so the same code cannot then be used to log in. If the audit
+// entry cannot be written the enrolment stays confirmed but the error is
+// returned: the user then logs in with TOTP and regenerates recovery codes.
+func (m *Manager) Confirm(ctx context.Context, acct Account, code string) (*RecoveryCodes, error) {
+	e, err := m.store.Enrollment(ctx, acct.Org, acct.User)
+	if err != nil {
+		return nil, err
+	}
+	if e.Confirmed {
+		return nil, ErrAlreadyEnrolled
+	}
+	codes, hashes, err := m.newRecoveryCodes(acct)
+	if err != nil {
+		return nil, err
+	}
+	err = m.check(ctx, acct, e, code, func(step int64) error {
+		return m.store.ConfirmEnrollment(ctx, acct.Org, acct.User, e.ID, step, m.now(), hashes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.record(ctx, acct.Org, "user:"+acct.User, ActionEnrolled, acct.target(), map[string]any{"algorithm": string(e.Algorithm), "digits": e.Digits}); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// Verify checks a TOTP code for acct's confirmed enrolment. It returns nil
+// exactly once per step: the replay guard in the store refuses the same step
+// (or an earlier one) afterwards, on every instance. Failures count towards
+// the attempt limit; while locked, it returns *TooManyAttemptsError without
+// evaluating the code at all.
+func (m *Manager) Verify(ctx context.Context, acct Account, code string) error {
+	e, err := m.store.Enrollment(ctx, acct.Org, acct.User)
+	if err != nil {
+		return err
+	}
+	if !e.Confirmed {
+		return ErrNotEnrolled
+	}
+	return m.check(ctx, acct, e, code, func(step int64) error {
+		ok, err := m.store.AdvanceStep(ctx, acct.Org, acct.User, e.ID, step)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w (%w)", ErrInvalidCode, ErrCodeReused)
+		}
+		return nil
+	})
+}
+
+// Challenge is Verify for a step-up: on success it marks the session as
+// freshly MFA-verified through sessions (authn's session manager), so
+// RequireRecent lets it through.
+func (m *Manager) Challenge(ctx context.Context, acct Account, code string, sessions SessionMarker, sessionID string) error {
+	if sessions == nil || sessionID == "" {
+		return fmt.Errorf("%w: challenge needs a session", ErrInvalidConfig)
+	}
+	if err := m.Verify(ctx, acct, code); err != nil {
+		return err
+	}
+	if err := sessions.MarkMFAVerified(ctx, sessionID, m.now()); err != nil {
+		return fmt.Errorf("mfa: mark session verified: %w", err)
+	}
+	return nil
+}
+
+// check runs one attempt: reserve it against the limit, evaluate the code in
+// constant time, and let accept commit the step atomically.
+func (m *Manager) check(ctx context.Context, acct Account, e Enrollment, code string, accept func(step int64) error) error {
+	now := m.now()
+	if err := m.reserve(ctx, acct, now); err != nil {
+		return err
+	}
+	var buf [maxDigits]byte
+	norm, ok := normalizeCode(&buf, code, e.Digits)
+	if !ok {
+		return ErrInvalidCode
+	}
+	secret, err := m.sealer.Open(rowID(acct), e.SealedSecret)
+	if err != nil {
+		return fmt.Errorf("mfa: open secret: %w", err)
+	}
+	step, ok := matchTOTP(secret, e.Algorithm, norm, now, e.LastStep)
+	clear(secret)
+	if !ok {
+		return ErrInvalidCode
+	}
+	if err := accept(step); err != nil {
+		return err
+	}
+	// The code is consumed: failing the login now would only make the user
+	// wait for the next step. A failure to clear leaves a stale count that
+	// expires with the window, so it is not reported.
+	_ = m.store.ClearAttempts(ctx, acct.Org, acct.User)
+	return nil
+}
+
+// reserve takes one attempt from acct's budget, or reports the lock-out.
+func (m *Manager) reserve(ctx context.Context, acct Account, now time.Time) error {
+	retryAt, ok, err := m.store.ReserveAttempt(ctx, acct.Org, acct.User, now, m.window, m.maxFails)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &TooManyAttemptsError{RetryAfter: max(retryAt.Sub(now), time.Second)}
+	}
+	return nil
+}
+
+// Status is what a settings page shows about an account's MFA.
+type Status struct {
+	Enrolled          bool
+	Pending           bool
+	RecoveryCodesLeft int
+}
+
+// Status reports acct's enrolment and how many recovery codes are left.
+func (m *Manager) Status(ctx context.Context, acct Account) (Status, error) {
+	e, err := m.store.Enrollment(ctx, acct.Org, acct.User)
+	if errors.Is(err, ErrNotEnrolled) {
+		return Status{}, nil
+	}
+	if err != nil {
+		return Status{}, err
+	}
+	if !e.Confirmed {
+		return Status{Pending: true}, nil
+	}
+	n, err := m.store.RecoveryCodesLeft(ctx, acct.Org, acct.User)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Enrolled: true, RecoveryCodesLeft: n}, nil
+}
+
+// Required reports whether acct must have MFA: always for staff, affiliates
+// and unknown kinds; for members when their organisation requires it.
+func (m *Manager) Required(ctx context.Context, acct Account) (bool, error) {
+	if acct.Kind != KindMember {
+		return true, nil
+	}
+	return m.store.OrgPolicy(ctx, acct.Org)
+}
+
+// CheckLogin runs after the first factor. It reports challenge=true when the
+// account is enrolled (ask for a code before completing the login), and
+// ErrEnrollmentRequired when policy requires MFA the account lacks (route the
+// user to enrolment, granting nothing else).
+func (m *Manager) CheckLogin(ctx context.Context, acct Account) (challenge bool, err error) {
+	st, err := m.Status(ctx, acct)
+	if err != nil {
+		return false, err
+	}
+	if st.Enrolled {
+		return true, nil
+	}
+	req, err := m.Required(ctx, acct)
+	if err != nil {
+		return false, err
+	}
+	if req {
+		why := "organisation policy"
+		if acct.Kind != KindMember {
+			why = fmt.Sprintf("account kind %q", string(acct.Kind))
+		}
+		return false, fmt.Errorf("%w: %s", ErrEnrollmentRequired, why)
+	}
+	return false, nil
+}
+
+// Reset removes acct's enrolment and recovery codes, e.g. when a member lost
+// their phone and recovery codes; the member must enrol again. actor is the
+// administrator ("user:<id>"). The audit entry is written first, so a reset
+// never happens unaudited.
+func (m *Manager) Reset(ctx context.Context, actor string, acct Account, reason string) error {
+	if m.recorder == nil {
+		return ErrNoRecorder
+	}
+	if err := m.record(ctx, acct.Org, actor, ActionReset, acct.target(), map[string]any{"reason": reason}); err != nil {
+		return err
+	}
+	return m.store.DeleteEnrollment(ctx, acct.Org, acct.User)
+}
+
+// SetOrgPolicy sets whether every member of org must enrol; audited.
+func (m *Manager) SetOrgPolicy(ctx context.Context, actor, org string, requireAll bool) error {
+	if m.recorder == nil {
+		return ErrNoRecorder
+	}
+	if err := m.record(ctx, org, actor, ActionPolicyChanged, "org:"+org, map[string]any{"require_all_members": requireAll}); err != nil {
+		return err
+	}
+	return m.store.SetOrgPolicy(ctx, org, requireAll)
+}

@@ -1,0 +1,244 @@
+// Package pgstore is the PostgreSQL adapter of mfa.Store.
+//
+// Everything that must happen once is decided by the database, so any number
+// of application instances can share it: the replay guard is a conditional
+// UPDATE (last_step < $step) whose row count says whether this request won,
+// a recovery code is used by a DELETE whose row count decides, and attempts
+// are reserved under a per-account transaction-scoped advisory lock.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/mfa"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the schema as goose-compatible SQL files, for hosts that
+// apply migrations with their own tool.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sub
+}
+
+// Migrate creates or upgrades mfa's tables in the pool's search_path schema.
+// It is idempotent and safe to run from several instances at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgmigrate.Apply(ctx, pool, "mfa", Migrations())
+}
+
+// Store implements mfa.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool; run Migrate first.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ mfa.Store = (*Store)(nil)
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("mfa/pgstore: %s: %w", op, err)
+}
+
+// BeginEnrollment implements mfa.Store.
+func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) error {
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO mfa_enrollments (org, user_id, id, sealed_secret, algorithm, digits, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (org, user_id) DO UPDATE
+		SET id = EXCLUDED.id, sealed_secret = EXCLUDED.sealed_secret, algorithm = EXCLUDED.algorithm,
+		    digits = EXCLUDED.digits, created_at = EXCLUDED.created_at, last_step = -1, confirmed_at = NULL
+		WHERE NOT mfa_enrollments.confirmed`,
+		e.Org, e.User, e.ID, e.SealedSecret, string(e.Algorithm), e.Digits, e.CreatedAt)
+	if err != nil {
+		return wrap("begin enrolment", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return mfa.ErrAlreadyEnrolled
+	}
+	return nil
+}
+
+// Enrollment implements mfa.Store.
+func (s *Store) Enrollment(ctx context.Context, org, user string) (mfa.Enrollment, error) {
+	e := mfa.Enrollment{Org: org, User: user}
+	var alg string
+	var confirmedAt *time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, sealed_secret, algorithm, digits, confirmed, last_step, created_at, confirmed_at
+		FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user).
+		Scan(&e.ID, &e.SealedSecret, &alg, &e.Digits, &e.Confirmed, &e.LastStep, &e.CreatedAt, &confirmedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return mfa.Enrollment{}, mfa.ErrNotEnrolled
+	}
+	if err != nil {
+		return mfa.Enrollment{}, wrap("read enrolment", err)
+	}
+	e.Algorithm = mfa.Algorithm(alg)
+	if confirmedAt != nil {
+		e.ConfirmedAt = *confirmedAt
+	}
+	return e, nil
+}
+
+// ConfirmEnrollment implements mfa.Store.
+func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at time.Time, codeHashes [][]byte) error {
+	return wrap("confirm enrolment", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE mfa_enrollments SET confirmed = true, last_step = $4, confirmed_at = $5
+			WHERE org = $1 AND user_id = $2 AND id = $3 AND NOT confirmed`, org, user, id, step, at)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return mfa.ErrNotPending
+		}
+		return replaceCodes(ctx, tx, org, user, codeHashes)
+	}))
+}
+
+func replaceCodes(ctx context.Context, tx pgx.Tx, org, user string, codeHashes [][]byte) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2`, org, user); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO mfa_recovery_codes (org, user_id, code_hash)
+		SELECT $1, $2, h FROM unnest($3::bytea[]) AS h`, org, user, codeHashes)
+	return err
+}
+
+// DeleteEnrollment implements mfa.Store.
+func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) error {
+	return wrap("delete enrolment", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2`, org, user)
+		return err
+	}))
+}
+
+// AdvanceStep implements mfa.Store: the replay guard, one conditional UPDATE.
+func (s *Store) AdvanceStep(ctx context.Context, org, user, id string, step int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE mfa_enrollments SET last_step = $4
+		WHERE org = $1 AND user_id = $2 AND id = $3 AND confirmed AND last_step < $4`, org, user, id, step)
+	if err != nil {
+		return false, wrap("advance step", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReserveAttempt implements mfa.Store. A transaction-scoped advisory lock on
+// the account serialises reservations across connections and instances.
+func (s *Store) ReserveAttempt(ctx context.Context, org, user string, now time.Time, window time.Duration, limit int) (time.Time, bool, error) {
+	var retryAt time.Time
+	var ok bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rampart/mfa/attempts' || chr(31) || $1 || chr(31) || $2, 0))`, org, user); err != nil {
+			return err
+		}
+		since := now.Add(-window)
+		if _, err := tx.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2 AND at <= $3`, org, user, since); err != nil {
+			return err
+		}
+		var n int
+		var oldest *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), min(at) FROM mfa_attempts WHERE org = $1 AND user_id = $2 AND at > $3`,
+			org, user, since).Scan(&n, &oldest); err != nil {
+			return err
+		}
+		if n >= limit && oldest != nil {
+			retryAt = oldest.Add(window)
+			return nil
+		}
+		ok = true
+		_, err := tx.Exec(ctx, `INSERT INTO mfa_attempts (org, user_id, at) VALUES ($1, $2, $3)`, org, user, now)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, false, wrap("reserve attempt", err)
+	}
+	return retryAt, ok, nil
+}
+
+// ClearAttempts implements mfa.Store.
+func (s *Store) ClearAttempts(ctx context.Context, org, user string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2`, org, user)
+	return wrap("clear attempts", err)
+}
+
+// ReplaceRecoveryCodes implements mfa.Store.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM mfa_enrollments WHERE org = $1 AND user_id = $2 AND confirmed FOR UPDATE`,
+			org, user).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return mfa.ErrNotEnrolled
+		}
+		if err != nil {
+			return err
+		}
+		return replaceCodes(ctx, tx, org, user, codeHashes)
+	})
+	if errors.Is(err, mfa.ErrNotEnrolled) {
+		return err
+	}
+	return wrap("replace recovery codes", err)
+}
+
+// UseRecoveryCode implements mfa.Store: a DELETE whose row count decides.
+func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM mfa_recovery_codes c USING mfa_enrollments e
+		WHERE c.org = $1 AND c.user_id = $2 AND c.code_hash = $3
+		  AND e.org = c.org AND e.user_id = c.user_id AND e.confirmed`, org, user, codeHash)
+	if err != nil {
+		return false, wrap("use recovery code", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RecoveryCodesLeft implements mfa.Store.
+func (s *Store) RecoveryCodesLeft(ctx context.Context, org, user string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2`, org, user).Scan(&n)
+	return n, wrap("count recovery codes", err)
+}
+
+// SetOrgPolicy implements mfa.Store.
+func (s *Store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO mfa_org_policies (org, require_all, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (org) DO UPDATE SET require_all = EXCLUDED.require_all, updated_at = now()`, org, requireAll)
+	return wrap("set org policy", err)
+}
+
+// OrgPolicy implements mfa.Store.
+func (s *Store) OrgPolicy(ctx context.Context, org string) (bool, error) {
+	var req bool
+	err := s.pool.QueryRow(ctx, `SELECT require_all FROM mfa_org_policies WHERE org = $1`, org).Scan(&req)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return req, wrap("read org policy", err)
+}
