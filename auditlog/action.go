@@ -1,0 +1,206 @@
+package auditlog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// Category groups action types so that a reviewer can ask "what did the
+// system do on its own" or "what did administrators change" without knowing
+// every action name.
+type Category string
+
+// The categories rampart knows. A host may use its own: the category is
+// metadata of the registration, never part of the hashed entry.
+const (
+	CategoryAdmin    Category = "admin"
+	CategoryUser     Category = "user"
+	CategorySecurity Category = "security"
+	CategorySystem   Category = "system"
+	CategoryWebhook  Category = "webhook"
+	CategoryCron     Category = "cron"
+	CategoryData     Category = "data"
+)
+
+// ActionType is a registered kind of audit entry. Registering actions up
+// front turns a typo in an action name into an error at the first append
+// instead of an entry nobody will ever search for.
+type ActionType struct {
+	// Name is what entries carry, e.g. "user.role.changed".
+	Name string
+	// Category groups the action (admin, system, webhook, cron, ...).
+	Category Category
+	// Description says, for a reviewer, what the entry means.
+	Description string
+	// SchemaVersion is the version of the payload's shape; it is hashed
+	// into every entry so that a reader knows how to interpret the payload.
+	SchemaVersion uint32
+}
+
+// Actions of the audit log itself, registered by every Log.
+const (
+	ActionHoldPlaced = "auditlog.hold.placed"
+	ActionHoldLifted = "auditlog.hold.lifted"
+	ActionPruned     = "auditlog.retention.pruned"
+)
+
+func builtinActions() []ActionType {
+	return []ActionType{
+		{Name: ActionHoldPlaced, Category: CategoryAdmin, Description: "a compliance hold was placed: matching payloads are never pruned", SchemaVersion: 1},
+		{Name: ActionHoldLifted, Category: CategoryAdmin, Description: "a compliance hold was lifted", SchemaVersion: 1},
+		{Name: ActionPruned, Category: CategorySystem, Description: "payloads older than the retention window were pruned; headers and hashes remain", SchemaVersion: 1},
+	}
+}
+
+// registry maps action names to their types. Appends only read it.
+type registry struct {
+	mu sync.RWMutex
+	m  map[string]ActionType
+}
+
+func (r *registry) register(types ...ActionType) error {
+	for _, at := range types {
+		if err := checkName("action", at.Name, maxNameLen); err != nil {
+			return err
+		}
+		if at.Category == "" {
+			return fmt.Errorf("auditlog: action %q: category is empty", at.Name)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[string]ActionType, len(types))
+	}
+	for _, at := range types {
+		if old, ok := r.m[at.Name]; ok && old != at {
+			return fmt.Errorf("%w: %q is registered with a different definition", ErrDuplicateAction, at.Name)
+		}
+		r.m[at.Name] = at
+	}
+	return nil
+}
+
+func (r *registry) lookup(name string) (ActionType, bool) {
+	r.mu.RLock()
+	at, ok := r.m[name]
+	r.mu.RUnlock()
+	return at, ok
+}
+
+// ActorKind says who acted: a person, an API key, or the system itself.
+type ActorKind string
+
+// The actor kinds. The string form of an actor is "<kind>:<id>".
+const (
+	ActorUser   ActorKind = "user"
+	ActorAPIKey ActorKind = "apikey"
+	ActorSystem ActorKind = "system"
+)
+
+// Actor is who performed an action. System events use the system sentinel
+// with a named source ("system:cron/privacy-sweeper") so that jobs, webhooks
+// and schedulers are distinguishable from each other and from people.
+type Actor struct {
+	Kind ActorKind
+	// ID is the user ID, the API key ID, or the system source.
+	ID string
+}
+
+// User is the actor for a person.
+func User(id string) Actor { return Actor{Kind: ActorUser, ID: id} }
+
+// APIKey is the actor for an API key (its ID, never the secret).
+func APIKey(id string) Actor { return Actor{Kind: ActorAPIKey, ID: id} }
+
+// System is the sentinel actor for the system itself; source names the job,
+// webhook or scheduler, e.g. "cron/privacy-sweeper".
+func System(source string) Actor { return Actor{Kind: ActorSystem, ID: source} }
+
+// String returns the canonical "<kind>:<id>" form stored in entries.
+func (a Actor) String() string { return string(a.Kind) + ":" + a.ID }
+
+// ParseActor parses "user:<id>", "apikey:<id>" or "system:<source>".
+func ParseActor(s string) (Actor, error) {
+	kind, id, ok := strings.Cut(s, ":")
+	if !ok || id == "" {
+		return Actor{}, fmt.Errorf("%w: %q is not <kind>:<id>", ErrBadActor, s)
+	}
+	switch ActorKind(kind) {
+	case ActorUser, ActorAPIKey, ActorSystem:
+	default:
+		return Actor{}, fmt.Errorf("%w: %q: kind must be user, apikey or system", ErrBadActor, s)
+	}
+	if err := checkField("actor", s, maxFieldLen); err != nil {
+		return Actor{}, fmt.Errorf("%w: %v", ErrBadActor, err)
+	}
+	return Actor{Kind: ActorKind(kind), ID: id}, nil
+}
+
+// checkTarget accepts "" or "<type>:<id>".
+func checkTarget(s string) error {
+	if s == "" {
+		return nil
+	}
+	typ, id, ok := strings.Cut(s, ":")
+	if !ok || typ == "" || id == "" {
+		return fmt.Errorf("%w: %q is not <type>:<id>", ErrBadTarget, s)
+	}
+	return checkField("target", s, maxFieldLen)
+}
+
+const (
+	maxNameLen  = 200
+	maxFieldLen = 4096
+)
+
+// checkName accepts identifiers made of [A-Za-z0-9._:/@-]: chain names and
+// action names appear in checkpoints and file names, so they stay simple.
+func checkName(what, s string, max int) error {
+	if s == "" || len(s) > max {
+		return fmt.Errorf("auditlog: %s name %q must have 1 to %d bytes", what, s, max)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:/@-", c) >= 0 {
+			continue
+		}
+		return fmt.Errorf("auditlog: %s name %q: byte %q is not allowed", what, s, c)
+	}
+	return nil
+}
+
+// checkField accepts valid UTF-8 without control characters, up to max bytes.
+func checkField(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("auditlog: %s is longer than %d bytes", what, max)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("auditlog: %s is not valid UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("auditlog: %s contains a control character", what)
+		}
+	}
+	return nil
+}
+
+// Errors of the package. Match them with errors.Is.
+var (
+	ErrUnknownAction   = errors.New("auditlog: action is not registered")
+	ErrDuplicateAction = errors.New("auditlog: action registered twice")
+	ErrBadActor        = errors.New("auditlog: bad actor")
+	ErrBadTarget       = errors.New("auditlog: bad target")
+	ErrBadEntry        = errors.New("auditlog: bad entry")
+	ErrBadPayload      = errors.New("auditlog: payload is not canonical JSON")
+	ErrFork            = errors.New("auditlog: batch does not extend the chain head")
+	ErrNotFound        = errors.New("auditlog: not found")
+	ErrChainBroken     = errors.New("auditlog: chain does not verify")
+	ErrOutcomeUnknown  = errors.New("auditlog: append outcome unknown")
+	ErrClosed          = errors.New("auditlog: log is closed")
+	ErrHeld            = errors.New("auditlog: hold")
+)

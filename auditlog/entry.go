@@ -1,0 +1,137 @@
+package auditlog
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Domain separation and format version of the entry hash. ENCODING.md
+// defines the bytes; testdata/vectors.json pins them.
+const (
+	HashPrefix    = "rampart.auditlog.v1\x00"
+	FormatVersion = 1
+)
+
+// GlobalChain is the chain of entries that belong to no organisation
+// (system events). An organisation's chain is "org:" + its ID.
+const GlobalChain = "global"
+
+// ChainFor returns the chain an organisation's entries go to: one chain per
+// organisation, so that one tenant's export and verification never needs
+// another tenant's rows, plus GlobalChain for org "".
+func ChainFor(org string) string {
+	if org == "" {
+		return GlobalChain
+	}
+	return "org:" + org
+}
+
+// Request is metadata of the request that caused an entry.
+type Request struct {
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Entry is one audit record. The fields before Payload are the header: they
+// are hashed directly and kept forever. The payload is committed through its
+// SHA-256 digest, so that retention can remove it without breaking the chain.
+type Entry struct {
+	Chain string    `json:"chain"`
+	Seq   uint64    `json:"seq"`
+	Time  time.Time `json:"time"`
+	Org   string    `json:"org"`
+	// Actor is "user:<id>", "apikey:<id>" or "system:<source>".
+	Actor         string  `json:"actor"`
+	Action        string  `json:"action"`
+	SchemaVersion uint32  `json:"schema_version"`
+	Target        string  `json:"target"`
+	Request       Request `json:"request"`
+	// Payload is the canonical JSON object; nil once pruned.
+	Payload       []byte    `json:"-"`
+	PayloadDigest tlog.Hash `json:"-"`
+	PrevHash      tlog.Hash `json:"-"`
+	Hash          tlog.Hash `json:"-"`
+}
+
+// Receipt is what Append returns once an entry is durable.
+type Receipt struct {
+	Chain string
+	Seq   uint64
+	Hash  tlog.Hash
+}
+
+// Head is the newest state of a chain: Size entries, the last one's Hash.
+// An empty chain has Size 0 and a zero Hash.
+type Head struct {
+	Chain string
+	Size  uint64
+	Hash  tlog.Hash
+}
+
+// TimeMicros is t as UTC microseconds since the Unix epoch, the precision
+// entries keep (PostgreSQL's timestamptz has the same).
+func TimeMicros(t time.Time) int64 { return t.UnixMicro() }
+
+// PayloadDigest is SHA-256 of the canonical payload bytes.
+func PayloadDigest(canonical []byte) tlog.Hash { return sha256.Sum256(canonical) }
+
+// EntryHash computes the hash of e from its header, PrevHash and
+// PayloadDigest (never from Payload). ENCODING.md defines the bytes.
+func EntryHash(e *Entry) tlog.Hash {
+	var buf [512]byte
+	return sha256.Sum256(appendEntry(buf[:0], e))
+}
+
+// EncodeEntry returns the exact bytes EntryHash hashes, for re-implementers
+// and test vectors.
+func EncodeEntry(e *Entry) []byte { return appendEntry(nil, e) }
+
+func appendEntry(b []byte, e *Entry) []byte {
+	str := func(b []byte, s string) []byte {
+		return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+	}
+	b = append(b, HashPrefix...)
+	b = append(b, FormatVersion)
+	b = append(b, e.PrevHash[:]...)
+	b = str(b, e.Chain)
+	b = binary.BigEndian.AppendUint64(b, e.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(TimeMicros(e.Time)))
+	b = str(b, e.Org)
+	b = str(b, e.Actor)
+	b = str(b, e.Action)
+	b = binary.BigEndian.AppendUint32(b, e.SchemaVersion)
+	b = str(b, e.Target)
+	b = str(b, e.Request.IP)
+	b = str(b, e.Request.UserAgent)
+	b = str(b, e.Request.RequestID)
+	return append(b, e.PayloadDigest[:]...)
+}
+
+// checkHeader validates the header fields an entry may carry.
+func checkHeader(e *Entry) error {
+	if err := checkName("chain", e.Chain, maxNameLen); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	if e.Org != "" {
+		if err := checkName("org", e.Org, maxNameLen); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadEntry, err)
+		}
+	}
+	if _, err := ParseActor(e.Actor); err != nil {
+		return err
+	}
+	if err := checkTarget(e.Target); err != nil {
+		return err
+	}
+	for what, v := range map[string]string{"ip": e.Request.IP, "user agent": e.Request.UserAgent, "request id": e.Request.RequestID} {
+		if err := checkField(what, v, maxFieldLen); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadEntry, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package auditlog
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// MemoryStore is a Store in process memory, for tests, examples and hosts
+// that only need a tamper-evident log for the life of a process.
+type MemoryStore struct {
+	mu     sync.RWMutex
+	chains map[string]*memChain
+	holds  map[string]Hold
+	lifted map[string]bool
+}
+
+type memChain struct {
+	entries []Entry
+	tree    []tlog.Hash // index = tlog storage index
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{chains: map[string]*memChain{}, holds: map[string]Hold{}, lifted: map[string]bool{}}
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+func (s *MemoryStore) head(chain string) Head {
+	c := s.chains[chain]
+	if c == nil || len(c.entries) == 0 {
+		return Head{Chain: chain}
+	}
+	last := &c.entries[len(c.entries)-1]
+	return Head{Chain: chain, Size: uint64(len(c.entries)), Hash: last.Hash}
+}
+
+// AppendBatch implements Store.
+func (s *MemoryStore) AppendBatch(ctx context.Context, chain string, seal SealFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	head := s.head(chain)
+	c := s.chains[chain]
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			if c == nil || x < 0 || x >= int64(len(c.tree)) {
+				return nil, fmt.Errorf("%w: tree hash %d", ErrNotFound, x)
+			}
+			out[i] = c.tree[x]
+		}
+		return out, nil
+	})
+	b, err := seal(head, reader)
+	if err != nil {
+		return err
+	}
+	return s.storeLocked(head, b)
+}
+
+var _ SealedAppender = (*MemoryStore)(nil)
+
+// AppendSealed implements SealedAppender.
+func (s *MemoryStore) AppendSealed(ctx context.Context, expect Head, b *Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head(expect.Chain) != expect {
+		return ErrFork
+	}
+	return s.storeLocked(expect, b)
+}
+
+func (s *MemoryStore) storeLocked(head Head, b *Batch) error {
+	if err := CheckBatch(head, b); err != nil {
+		return err
+	}
+	c := s.chains[head.Chain]
+	if c == nil {
+		c = &memChain{}
+		s.chains[head.Chain] = c
+	}
+	for _, e := range b.Entries {
+		e.Payload = append([]byte(nil), e.Payload...)
+		c.entries = append(c.entries, e)
+	}
+	for _, th := range b.Tree {
+		c.tree = append(c.tree, th.Hash)
+	}
+	return nil
+}
+
+// Head implements Store.
+func (s *MemoryStore) Head(ctx context.Context, chain string) (Head, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head(chain), ctx.Err()
+}
+
+// Scan implements Store. It copies entries in small slices so fn runs
+// without the lock held.
+func (s *MemoryStore) Scan(ctx context.Context, chain string, from uint64, fn func(e *Entry) error) error {
+	const page = 1024
+	for next := from; ; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.RLock()
+		var batch []Entry
+		if c := s.chains[chain]; c != nil && next < uint64(len(c.entries)) {
+			end := min(next+page, uint64(len(c.entries)))
+			batch = append(batch, c.entries[next:end]...)
+		}
+		s.mu.RUnlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		for i := range batch {
+			if err := fn(&batch[i]); err != nil {
+				return err
+			}
+		}
+		next += uint64(len(batch))
+	}
+}
+
+// TreeHashes implements Store.
+func (s *MemoryStore) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := s.chains[chain]
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if c == nil || x < 0 || x >= int64(len(c.tree)) {
+			return nil, fmt.Errorf("%w: tree hash %d of chain %q", ErrNotFound, x, chain)
+		}
+		out[i] = c.tree[x]
+	}
+	return out, ctx.Err()
+}
+
+// Chains implements Store.
+func (s *MemoryStore) Chains(ctx context.Context) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for name, c := range s.chains {
+		if len(c.entries) > 0 {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, ctx.Err()
+}
+
+// PrunePayloads implements Store.
+func (s *MemoryStore) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.chains[chain]
+	if c == nil {
+		return 0, ctx.Err()
+	}
+	var n int64
+	for i := range c.entries {
+		e := &c.entries[i]
+		if e.Payload == nil || !e.Time.Before(before) || s.heldLocked(e) {
+			continue
+		}
+		e.Payload = nil
+		n++
+	}
+	return n, ctx.Err()
+}
+
+func (s *MemoryStore) heldLocked(e *Entry) bool {
+	for id, h := range s.holds {
+		if !s.lifted[id] && h.Covers(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// PutHold implements Store.
+func (s *MemoryStore) PutHold(ctx context.Context, h Hold) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.holds[h.ID]; dup {
+		return fmt.Errorf("%w: %q already exists", ErrHeld, h.ID)
+	}
+	s.holds[h.ID] = h
+	return ctx.Err()
+}
+
+// LiftHold implements Store.
+func (s *MemoryStore) LiftHold(ctx context.Context, id string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.holds[id]; !ok || s.lifted[id] {
+		return fmt.Errorf("%w: hold %q", ErrNotFound, id)
+	}
+	s.lifted[id] = true
+	return ctx.Err()
+}
+
+// Holds implements Store.
+func (s *MemoryStore) Holds(ctx context.Context) ([]Hold, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Hold
+	for id, h := range s.holds {
+		if !s.lifted[id] {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, ctx.Err()
+}

@@ -1,0 +1,208 @@
+-- +goose Up
+-- rampart auditlog: an append-only, hash-chained audit log.
+-- The application role gets INSERT and SELECT on the tables and EXECUTE on
+-- the three functions below; UPDATE, DELETE and TRUNCATE are refused by
+-- triggers enabled ALWAYS (so session_replication_role = replica does not
+-- skip them), and the only modification allowed is pruning payloads through
+-- auditlog_prune_payloads.
+
+CREATE TABLE auditlog_entries (
+    chain          text        NOT NULL,
+    seq            bigint      NOT NULL CHECK (seq >= 0),
+    at             timestamptz NOT NULL,
+    org            text        NOT NULL,
+    actor          text        NOT NULL,
+    action         text        NOT NULL,
+    schema_version integer     NOT NULL,
+    target         text        NOT NULL,
+    ip             text        NOT NULL,
+    user_agent     text        NOT NULL,
+    request_id     text        NOT NULL,
+    payload        bytea,
+    payload_digest bytea       NOT NULL CHECK (length(payload_digest) = 32),
+    prev_hash      bytea       NOT NULL CHECK (length(prev_hash) = 32),
+    entry_hash     bytea       NOT NULL CHECK (length(entry_hash) = 32),
+    pruned_at      timestamptz,
+    CONSTRAINT auditlog_entries_chain_seq PRIMARY KEY (chain, seq),
+    -- Two entries claiming the same predecessor are a fork: fail loudly.
+    CONSTRAINT auditlog_entries_chain_prev UNIQUE (chain, prev_hash)
+);
+
+-- Stored hashes of each chain's Merkle tree (golang.org/x/mod/sumdb/tlog).
+CREATE TABLE auditlog_tree (
+    chain text   NOT NULL,
+    idx   bigint NOT NULL CHECK (idx >= 0),
+    hash  bytea  NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (chain, idx)
+);
+
+-- One row per chain; writers lock it (auditlog_lock_chain) so each chain
+-- is appended by one transaction at a time across every process.
+CREATE TABLE auditlog_heads (
+    chain      text        PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE auditlog_holds (
+    id        text        PRIMARY KEY,
+    kind      text        NOT NULL CHECK (kind IN ('org', 'actor', 'target')),
+    value     text        NOT NULL,
+    reason    text        NOT NULL,
+    owner     text        NOT NULL,
+    placed_at timestamptz NOT NULL,
+    lifted_at timestamptz
+);
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_entries_extend() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last_seq  bigint;
+    last_hash bytea;
+BEGIN
+    SELECT e.seq, e.entry_hash INTO last_seq, last_hash
+      FROM auditlog_entries e WHERE e.chain = NEW.chain ORDER BY e.seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        IF NEW.seq <> 0 OR NEW.prev_hash <> '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea THEN
+            RAISE EXCEPTION 'auditlog: entry % of chain % does not start the chain', NEW.seq, NEW.chain
+                USING ERRCODE = 'RA001';
+        END IF;
+    ELSIF NEW.seq <> last_seq + 1 OR NEW.prev_hash <> last_hash THEN
+        RAISE EXCEPTION 'auditlog: entry % of chain % does not extend the head (entry %)', NEW.seq, NEW.chain, last_seq
+            USING ERRCODE = 'RA001';
+    END IF;
+    RETURN NEW;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_reject_row_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'auditlog: % on % is not allowed: the audit log is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'RA002';
+END
+$$;
+-- +goose StatementEnd
+
+-- Entries: the one change allowed is auditlog_prune_payloads setting a
+-- payload to NULL, leaving every other column as it was.
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_entries_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('rampart.auditlog_pruning', true) = 'on' THEN
+        IF NEW.payload IS NULL
+           AND (to_jsonb(NEW) - 'payload' - 'pruned_at') = (to_jsonb(OLD) - 'payload' - 'pruned_at') THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'auditlog: % on % is not allowed: the audit log is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'RA002';
+END
+$$;
+-- +goose StatementEnd
+
+-- Holds: the one change allowed is auditlog_lift_hold setting lifted_at once.
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_holds_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('rampart.auditlog_lifting', true) = 'on' THEN
+        IF OLD.lifted_at IS NULL
+           AND (to_jsonb(NEW) - 'lifted_at') = (to_jsonb(OLD) - 'lifted_at') THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'auditlog: % on % is not allowed: the audit log is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'RA002';
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_reject_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'auditlog: TRUNCATE on % is not allowed: the audit log is append-only', TG_TABLE_NAME
+        USING ERRCODE = 'RA002';
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER auditlog_entries_extend BEFORE INSERT ON auditlog_entries
+    FOR EACH ROW EXECUTE FUNCTION auditlog_entries_extend();
+CREATE TRIGGER auditlog_entries_immutable BEFORE UPDATE OR DELETE ON auditlog_entries
+    FOR EACH ROW EXECUTE FUNCTION auditlog_entries_guard();
+CREATE TRIGGER auditlog_entries_no_truncate BEFORE TRUNCATE ON auditlog_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
+CREATE TRIGGER auditlog_tree_immutable BEFORE UPDATE OR DELETE ON auditlog_tree
+    FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change();
+CREATE TRIGGER auditlog_tree_no_truncate BEFORE TRUNCATE ON auditlog_tree
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
+CREATE TRIGGER auditlog_heads_immutable BEFORE UPDATE OR DELETE ON auditlog_heads
+    FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change();
+CREATE TRIGGER auditlog_heads_no_truncate BEFORE TRUNCATE ON auditlog_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
+CREATE TRIGGER auditlog_holds_immutable BEFORE UPDATE OR DELETE ON auditlog_holds
+    FOR EACH ROW EXECUTE FUNCTION auditlog_holds_guard();
+CREATE TRIGGER auditlog_holds_no_truncate BEFORE TRUNCATE ON auditlog_holds
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
+
+-- ALWAYS: fire even when session_replication_role = replica.
+ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_extend;
+ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_immutable;
+ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_no_truncate;
+ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER auditlog_tree_immutable;
+ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER auditlog_tree_no_truncate;
+ALTER TABLE auditlog_heads ENABLE ALWAYS TRIGGER auditlog_heads_immutable;
+ALTER TABLE auditlog_heads ENABLE ALWAYS TRIGGER auditlog_heads_no_truncate;
+ALTER TABLE auditlog_holds ENABLE ALWAYS TRIGGER auditlog_holds_immutable;
+ALTER TABLE auditlog_holds ENABLE ALWAYS TRIGGER auditlog_holds_no_truncate;
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_lock_chain(p_chain text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO auditlog_heads (chain) VALUES (p_chain) ON CONFLICT (chain) DO NOTHING;
+    PERFORM 1 FROM auditlog_heads WHERE chain = p_chain FOR UPDATE;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_prune_payloads(p_chain text, p_before timestamptz) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM set_config('rampart.auditlog_pruning', 'on', true);
+    UPDATE auditlog_entries e SET payload = NULL, pruned_at = now()
+     WHERE e.chain = p_chain AND e.at < p_before AND e.payload IS NOT NULL
+       AND NOT EXISTS (
+           SELECT 1 FROM auditlog_holds h
+            WHERE h.lifted_at IS NULL
+              AND ((h.kind = 'org' AND h.value = e.org)
+                OR (h.kind = 'actor' AND h.value = e.actor)
+                OR (h.kind = 'target' AND h.value = e.target)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM set_config('rampart.auditlog_pruning', 'off', true);
+    RETURN n;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION auditlog_lift_hold(p_id text, p_at timestamptz) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM set_config('rampart.auditlog_lifting', 'on', true);
+    UPDATE auditlog_holds SET lifted_at = p_at WHERE id = p_id AND lifted_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM set_config('rampart.auditlog_lifting', 'off', true);
+    RETURN n = 1;
+END
+$$;
+-- +goose StatementEnd
+
+REVOKE ALL ON FUNCTION auditlog_lock_chain(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auditlog_prune_payloads(text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auditlog_lift_hold(text, timestamptz) FROM PUBLIC;

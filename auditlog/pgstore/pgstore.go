@@ -1,0 +1,643 @@
+// Package pgstore is the PostgreSQL Store of auditlog.
+//
+// Each chain is serialised in the database: a writer locks the chain's row
+// in auditlog_heads for the length of its transaction, so any number of
+// processes can append to one chain and produce one valid chain. Beneath
+// that lock the schema itself refuses forks: UNIQUE (chain, seq), UNIQUE
+// (chain, prev_hash), and a BEFORE INSERT trigger that rejects a row whose
+// sequence number or previous hash does not extend the head. UPDATE, DELETE
+// and TRUNCATE are rejected by triggers enabled ALWAYS; payload pruning is
+// possible only through the SECURITY DEFINER function auditlog_prune_payloads.
+// Posture reports whether a deployment still looks like that.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// MigrateOption configures Migrate.
+type MigrateOption func(*migrateConfig)
+
+type migrateConfig struct{ appRole string }
+
+// WithAppRole grants role (created by the host beforehand) exactly what the
+// application needs: SELECT and INSERT on the tables, SELECT on the chain
+// heads, and EXECUTE on the lock, prune and lift-hold functions. Never run
+// the application as the role that owns the tables: an owner can disable
+// triggers.
+func WithAppRole(role string) MigrateOption { return func(c *migrateConfig) { c.appRole = role } }
+
+// Migrations returns the schema as goose-compatible SQL files, for hosts that
+// apply migrations with their own tool (then grant the application role as
+// WithAppRole describes).
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// Migrate applies the embedded schema to the schema of pool's search_path,
+// then grants the application role if WithAppRole is given.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) error {
+	var cfg migrateConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := pgmigrate.Apply(ctx, pool, "auditlog", Migrations()); err != nil {
+		return err
+	}
+	if cfg.appRole == "" {
+		return nil
+	}
+	role := pgx.Identifier{cfg.appRole}.Sanitize()
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("auditlog/pgstore: %w", err)
+	}
+	stmts := []string{
+		`GRANT USAGE ON SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO ` + role,
+		`GRANT SELECT, INSERT ON auditlog_entries, auditlog_tree, auditlog_holds TO ` + role,
+		`GRANT SELECT ON auditlog_heads TO ` + role,
+		`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_prune_payloads(text, timestamptz), auditlog_lift_hold(text, timestamptz) TO ` + role,
+	}
+	for _, s := range stmts {
+		if _, err := pool.Exec(ctx, s); err != nil {
+			return fmt.Errorf("auditlog/pgstore: grant: %w", err)
+		}
+	}
+	return nil
+}
+
+// Store is an auditlog.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store using pool; Migrate must have run.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ auditlog.Store = (*Store)(nil)
+
+// Trigger and constraint errors that mean "this batch would fork the chain".
+func mapErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "RA001", "23505":
+			return fmt.Errorf("%w: %s", auditlog.ErrFork, pe.Message)
+		}
+	}
+	return err
+}
+
+const entryColumns = `chain, seq, at, org, actor, action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, prev_hash, entry_hash`
+
+// batchRow reads the next result of a pipelined batch as a row.
+type batchRow struct{ br pgx.BatchResults }
+
+func (b batchRow) QueryRow(context.Context, string, ...any) pgx.Row { return b.br.QueryRow() }
+
+func head(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, chain string) (auditlog.Head, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := q.QueryRow(ctx, `SELECT seq, entry_hash FROM auditlog_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return auditlog.Head{Chain: chain}, nil
+	}
+	if err != nil {
+		return auditlog.Head{}, fmt.Errorf("auditlog/pgstore: head: %w", err)
+	}
+	h := auditlog.Head{Chain: chain, Size: uint64(seq) + 1}
+	copy(h.Hash[:], hash)
+	return h, nil
+}
+
+// AppendBatch implements auditlog.Store: lock the head row, read the head
+// and the tree frontier, seal, COPY the rows in, commit.
+func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
+	// Two round trips per batch: BEGIN, lock and head read pipelined; then
+	// the inserts and COMMIT pipelined. On any failure the transaction is
+	// rolled back (a connection left in a transaction is never reused).
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+	}
+	defer conn.Release()
+	inTx := true
+	defer func() {
+		if inTx {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var pb pgx.Batch
+	pb.Queue("BEGIN")
+	pb.Queue(`SELECT auditlog_lock_chain($1)`, chain)
+	pb.Queue(`SELECT seq, entry_hash FROM auditlog_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain)
+	br := conn.SendBatch(ctx, &pb)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("auditlog/pgstore: begin: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("auditlog/pgstore: lock chain: %w", err)
+	}
+	h, err := head(ctx, batchRow{br}, chain)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("auditlog/pgstore: lock chain: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		return treeHashes(ctx, conn, chain, idx)
+	})
+	b, err := seal(h, reader)
+	if err != nil {
+		return err
+	}
+	if err := auditlog.CheckBatch(h, b); err != nil {
+		return err
+	}
+	var ib pgx.Batch
+	queueInserts(&ib, chain, b)
+	ib.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &ib).Close(); err != nil {
+		return fmt.Errorf("auditlog/pgstore: insert: %w", mapErr(err))
+	}
+	inTx = false
+	return nil
+}
+
+var _ auditlog.SealedAppender = (*Store)(nil)
+
+// AppendSealed implements auditlog.SealedAppender in one round trip: BEGIN,
+// the head-row lock, the inserts and COMMIT are pipelined. If the head is
+// not expect, the BEFORE INSERT trigger (or a unique constraint) refuses the
+// first row and the transaction is rolled back: ErrFork.
+func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	if err := auditlog.CheckBatch(expect, b); err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+	}
+	defer conn.Release()
+	inTx := true
+	defer func() {
+		if inTx {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var pb pgx.Batch
+	pb.Queue("BEGIN")
+	pb.Queue(`SELECT auditlog_lock_chain($1)`, expect.Chain)
+	queueInserts(&pb, expect.Chain, b)
+	pb.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, &pb).Close(); err != nil {
+		return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(err))
+	}
+	inTx = false
+	return nil
+}
+
+// queueInserts queues the inserts of b's entries and tree hashes, as arrays.
+func queueInserts(pb *pgx.Batch, chain string, b *auditlog.Batch) {
+	n := len(b.Entries)
+	var (
+		chains, orgs, actors, actions, targets, ips, uas, rids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs                                                   = make([]int64, n)
+		times                                                  = make([]time.Time, n)
+		svs                                                    = make([]int32, n)
+		payloads, digests, prevs, hashes                       = make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		chains[i], seqs[i], times[i], orgs[i], actors[i], actions[i], svs[i], targets[i] = e.Chain, int64(e.Seq), e.Time, e.Org, e.Actor, e.Action, int32(e.SchemaVersion), e.Target
+		ips[i], uas[i], rids[i], payloads[i] = e.Request.IP, e.Request.UserAgent, e.Request.RequestID, e.Payload
+		digests[i], prevs[i], hashes[i] = e.PayloadDigest[:], e.PrevHash[:], e.Hash[:]
+	}
+	tidx := make([]int64, len(b.Tree))
+	thash := make([][]byte, len(b.Tree))
+	for i, th := range b.Tree {
+		tidx[i], thash[i] = th.Index, th.Hash[:]
+	}
+	pb.Queue(`INSERT INTO auditlog_entries (`+entryColumns+`)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[]) ORDER BY 2`,
+		chains, seqs, times, orgs, actors, actions, svs, targets, ips, uas, rids, payloads, digests, prevs, hashes)
+	pb.Queue(`INSERT INTO auditlog_tree (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, chain, tidx, thash)
+}
+
+func treeHashes(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, chain string, idx []int64) ([]tlog.Hash, error) {
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	lo, hi := idx[0], idx[0]
+	for _, x := range idx {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if hi-lo < int64(4*len(idx)) {
+		// Dense (a run of leaves): one range scan of the primary key.
+		rows, err = q.Query(ctx, `SELECT idx, hash FROM auditlog_tree WHERE chain = $1 AND idx BETWEEN $2 AND $3`, chain, lo, hi)
+	} else {
+		// Sparse (a frontier, a proof): one index probe per hash.
+		rows, err = q.Query(ctx, `SELECT t.idx, t.hash FROM unnest($2::bigint[]) AS u(i)
+			CROSS JOIN LATERAL (SELECT idx, hash FROM auditlog_tree WHERE chain = $1 AND idx = u.i) t`, chain, idx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
+	}
+	// Hashes land in a slice indexed by idx-lo when the range is dense
+	// (Verify reads a thousand leaves at a time), in a map otherwise; the
+	// binary wire values are read without reflection.
+	var (
+		dense []tlog.Hash
+		have  []bool
+		got   map[int64]tlog.Hash
+	)
+	if hi-lo < int64(4*len(idx)) {
+		dense, have = make([]tlog.Hash, hi-lo+1), make([]bool, hi-lo+1)
+	} else {
+		got = make(map[int64]tlog.Hash, len(idx))
+	}
+	raw := rows.FieldDescriptions()[0].Format == pgx.BinaryFormatCode && rows.FieldDescriptions()[1].Format == pgx.BinaryFormatCode
+	for rows.Next() {
+		var (
+			i  int64
+			th tlog.Hash
+		)
+		if v := rows.RawValues(); raw && len(v) == 2 && len(v[0]) == 8 && len(v[1]) == len(th) {
+			i = int64(binary.BigEndian.Uint64(v[0]))
+			copy(th[:], v[1])
+		} else {
+			var (
+				si int64 // escapes through Scan: only on this path
+				h  []byte
+			)
+			if err := rows.Scan(&si, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
+			}
+			i = si
+			copy(th[:], h)
+		}
+		if dense != nil {
+			if i >= lo && i <= hi {
+				dense[i-lo], have[i-lo] = th, true
+			}
+		} else {
+			got[i] = th
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
+	}
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		var (
+			h  tlog.Hash
+			ok bool
+		)
+		if dense != nil {
+			h, ok = dense[x-lo], have[x-lo]
+		} else {
+			h, ok = got[x]
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: tree hash %d of chain %q", auditlog.ErrNotFound, x, chain)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// Head implements auditlog.Store.
+func (s *Store) Head(ctx context.Context, chain string) (auditlog.Head, error) {
+	return head(ctx, s.pool, chain)
+}
+
+// TreeHashes implements auditlog.Store.
+func (s *Store) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
+	return treeHashes(ctx, s.pool, chain, indexes)
+}
+
+// scanPage is how many rows Scan reads per query: memory stays bounded and
+// fn runs without a query open.
+const scanPage = 8192
+
+// Scan implements auditlog.Store. It reads pages of at most scanPage rows
+// within a bounded window of sequence numbers (so that no plan ever reads
+// the rest of the chain to sort it), so memory stays bounded (two pages)
+// and fn runs without a query open on its behalf. From the second page on,
+// the next page is fetched on another pooled connection while fn works
+// through the current one, so the server's reading overlaps the caller's
+// hashing; a Scan that fn stops on its first page (a point lookup) never
+// starts a second query.
+func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
+	type fetched struct {
+		entries []auditlog.Entry
+		err     error
+	}
+	bufs := [2][]auditlog.Entry{make([]auditlog.Entry, 0, scanPage), nil}
+	var (
+		ahead chan fetched // the prefetch in flight, if any
+		cur   = 0
+	)
+	defer func() {
+		if ahead != nil {
+			<-ahead // never leave a query running behind the caller's back
+		}
+	}()
+	at := int64(from) // where the current page starts
+	entries, err := s.page(ctx, chain, at, bufs[cur][:0])
+	for pages := 1; ; pages++ {
+		if err != nil {
+			return err
+		}
+		full := len(entries) == scanPage
+		var next int64
+		if full {
+			next = int64(entries[len(entries)-1].Seq) + 1
+			if pages > 1 {
+				other := 1 - cur
+				if bufs[other] == nil {
+					bufs[other] = make([]auditlog.Entry, 0, scanPage)
+				}
+				ch := make(chan fetched, 1)
+				go func(buf []auditlog.Entry) {
+					e, err := s.page(ctx, chain, next, buf)
+					ch <- fetched{e, err}
+				}(bufs[other][:0])
+				ahead = ch
+			}
+		}
+		for i := range entries {
+			if err := fn(&entries[i]); err != nil {
+				return err
+			}
+		}
+		if full {
+			if ahead != nil {
+				f := <-ahead
+				ahead, cur = nil, 1-cur
+				entries, err = f.entries, f.err
+			} else {
+				entries, err = s.page(ctx, chain, next, bufs[cur][:0])
+			}
+			at = next
+			continue
+		}
+		// The window is exhausted; a tampered chain may have a gap wider
+		// than it, so look for the next row rather than stopping.
+		var after *int64
+		if err := s.pool.QueryRow(ctx, `SELECT min(seq) FROM auditlog_entries WHERE chain = $1 AND seq >= $2`, chain, at+scanWindow).Scan(&after); err != nil {
+			return fmt.Errorf("auditlog/pgstore: scan: %w", err)
+		}
+		if after == nil {
+			return nil
+		}
+		at = *after
+		entries, err = s.page(ctx, chain, at, bufs[cur][:0])
+	}
+}
+
+// scanWindow bounds the sequence numbers one page query may touch.
+const scanWindow = 2 * scanPage
+
+func (s *Store) page(ctx context.Context, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+entryColumns+` FROM auditlog_entries WHERE chain = $1 AND seq >= $2 AND seq < $3
+		ORDER BY seq LIMIT `+fmt.Sprint(scanPage), chain, from, from+scanWindow)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: scan: %w", err)
+	}
+	defer rows.Close()
+	d := decoder{intern: map[string]string{}}
+	fast := binaryColumns(rows.FieldDescriptions())
+	for rows.Next() {
+		// Decode in place: a local Entry would escape to the heap per row.
+		out = append(out, auditlog.Entry{})
+		e := &out[len(out)-1]
+		if fast {
+			err = d.decode(rows.RawValues(), e)
+		} else {
+			err = scanEntry(rows, e)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auditlog/pgstore: scan: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: scan: %w", err)
+	}
+	return out, nil
+}
+
+func scanEntry(rows pgx.Rows, e *auditlog.Entry) error {
+	var (
+		seq                    int64
+		sv                     int32
+		digest, prev, hash, pl []byte
+	)
+	if err := rows.Scan(&e.Chain, &seq, &e.Time, &e.Org, &e.Actor, &e.Action, &sv, &e.Target,
+		&e.Request.IP, &e.Request.UserAgent, &e.Request.RequestID, &pl, &digest, &prev, &hash); err != nil {
+		return err
+	}
+	e.Seq, e.SchemaVersion, e.Time = uint64(seq), uint32(sv), e.Time.UTC()
+	e.Payload = pl
+	copy(e.PayloadDigest[:], digest)
+	copy(e.PrevHash[:], prev)
+	copy(e.Hash[:], hash)
+	return nil
+}
+
+// binaryColumns reports whether the non-text columns of a scan arrived in
+// binary format, which decoder.decode reads without reflection.
+func binaryColumns(fds []pgconn.FieldDescription) bool {
+	if len(fds) != 15 {
+		return false
+	}
+	for _, i := range []int{1, 2, 6, 11, 12, 13, 14} {
+		if fds[i].Format != pgx.BinaryFormatCode {
+			return false
+		}
+	}
+	return true
+}
+
+// pgEpochMicros is 2000-01-01T00:00:00Z in Unix microseconds, the epoch of
+// PostgreSQL's binary timestamptz.
+const pgEpochMicros = 946684800000000
+
+var errRawRow = errors.New("malformed row")
+
+// decoder decodes rows of entryColumns from their binary wire values:
+// Verify reads millions of rows, and reflection-based scanning dominated.
+// Repeated strings (chain, org, actor, action, IP, user agent) are interned
+// per page, and payloads are copied into a few large fresh blocks rather
+// than one allocation each (a block is never reused, so an entry's payload
+// stays valid whatever the caller does with it).
+type decoder struct {
+	intern map[string]string
+	block  []byte
+}
+
+// payloadBlock is the size of one block of decoded payloads.
+const payloadBlock = 256 << 10
+
+func (d *decoder) str(b []byte) string {
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(d.intern) < 4096 {
+		d.intern[s] = s
+	}
+	return s
+}
+
+func (d *decoder) bytes(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{} // present but empty, unlike a pruned (nil) payload
+	}
+	if len(b) > payloadBlock/8 {
+		return append(make([]byte, 0, len(b)), b...)
+	}
+	if cap(d.block)-len(d.block) < len(b) {
+		d.block = make([]byte, 0, payloadBlock)
+	}
+	n := len(d.block)
+	d.block = append(d.block, b...)
+	return d.block[n : n+len(b) : n+len(b)]
+}
+
+func (d *decoder) decode(v [][]byte, e *auditlog.Entry) error {
+	str := d.str
+	if len(v) != 15 || len(v[1]) != 8 || len(v[2]) != 8 || len(v[6]) != 4 || len(v[12]) != 32 || len(v[13]) != 32 || len(v[14]) != 32 {
+		return errRawRow
+	}
+	us := int64(binary.BigEndian.Uint64(v[2]))
+	if us == math.MaxInt64 || us == math.MinInt64 {
+		return errRawRow // ±infinity
+	}
+	e.Chain = str(v[0])
+	e.Seq = binary.BigEndian.Uint64(v[1])
+	e.Time = time.UnixMicro(us + pgEpochMicros).UTC()
+	e.Org, e.Actor, e.Action = str(v[3]), str(v[4]), str(v[5])
+	e.SchemaVersion = binary.BigEndian.Uint32(v[6])
+	// Targets and request IDs are mostly distinct: interning them costs a
+	// map miss and insert per row for nothing.
+	e.Target = string(v[7])
+	e.Request = auditlog.Request{IP: str(v[8]), UserAgent: str(v[9]), RequestID: string(v[10])}
+	if v[11] != nil {
+		e.Payload = d.bytes(v[11])
+	}
+	copy(e.PayloadDigest[:], v[12])
+	copy(e.PrevHash[:], v[13])
+	copy(e.Hash[:], v[14])
+	return nil
+}
+
+// Chains implements auditlog.Store.
+func (s *Store) Chains(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT h.chain FROM auditlog_heads h
+		WHERE EXISTS (SELECT 1 FROM auditlog_entries e WHERE e.chain = h.chain) ORDER BY h.chain`)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: chains: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: chains: %w", err)
+	}
+	return out, nil
+}
+
+// PrunePayloads implements auditlog.Store through auditlog_prune_payloads,
+// which honours active holds in the database.
+func (s *Store) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT auditlog_prune_payloads($1, $2)`, chain, before).Scan(&n); err != nil {
+		return 0, fmt.Errorf("auditlog/pgstore: prune: %w", err)
+	}
+	return n, nil
+}
+
+// PutHold implements auditlog.Store.
+func (s *Store) PutHold(ctx context.Context, h auditlog.Hold) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO auditlog_holds (id, kind, value, reason, owner, placed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		h.ID, string(h.Kind), h.Value, h.Reason, h.Owner, h.PlacedAt)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("%w: %q already exists", auditlog.ErrHeld, h.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("auditlog/pgstore: put hold: %w", err)
+	}
+	return nil
+}
+
+// LiftHold implements auditlog.Store.
+func (s *Store) LiftHold(ctx context.Context, id string, at time.Time) error {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT auditlog_lift_hold($1, $2)`, id, at).Scan(&ok); err != nil {
+		return fmt.Errorf("auditlog/pgstore: lift hold: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: hold %q", auditlog.ErrNotFound, id)
+	}
+	return nil
+}
+
+// Holds implements auditlog.Store.
+func (s *Store) Holds(ctx context.Context) ([]auditlog.Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, kind, value, reason, owner, placed_at FROM auditlog_holds WHERE lifted_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: holds: %w", err)
+	}
+	var out []auditlog.Hold
+	for rows.Next() {
+		var h auditlog.Hold
+		var kind string
+		if err := rows.Scan(&h.ID, &kind, &h.Value, &h.Reason, &h.Owner, &h.PlacedAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("auditlog/pgstore: holds: %w", err)
+		}
+		h.Kind, h.PlacedAt = auditlog.HoldKind(kind), h.PlacedAt.UTC()
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditlog/pgstore: holds: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,587 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
+	"github.com/rampart-sdk/rampart/auditlog/pgstore"
+	"github.com/rampart-sdk/rampart/internal/pgtest"
+)
+
+const helperEnv = "RAMPART_AUDITLOG_HELPER"
+
+// TestMain lets the test binary double as the helper process of
+// TestTwoProcessesOneChain.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		os.Exit(helper(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// helper appends n entries with 8 goroutines: spec is "<url> <name> <n>".
+func helper(spec string) int {
+	parts := strings.Fields(spec)
+	n, _ := strconv.Atoi(parts[2])
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, parts[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer pool.Close()
+	l := auditlog.New(pgstore.New(pool), auditlog.WithMaxBatch(16))
+	if err := l.Register(auditlogtest.Actions...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if err := l.Record(ctx, "acme", "system:"+parts[1], "test.created", "", map[string]any{"id": fmt.Sprintf("%s-%d", parts[1], i)}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func newDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
+	t.Helper()
+	db := pgtest.New(t)
+	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+	return db, pgstore.New(db.Pool)
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	auditlogtest.TestStore(t, func(t *testing.T) auditlog.Store {
+		_, s := newDB(t)
+		return s
+	})
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
+	db, _ := newDB(t)
+	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+}
+
+// appRole creates a login role with a random name, migrates with it as the
+// application role, and returns a pool connected as it.
+func appRole(t *testing.T, db *pgtest.DB) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	role := "rampart_audit_app_" + hex.EncodeToString(b[:])
+	_, err := db.Pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN")
+	require.NoError(t, err)
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool, pgstore.WithAppRole(role)))
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.User = role
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		pool.Close()
+		_, _ = db.Pool.Exec(context.Background(), "DROP OWNED BY "+role)
+		_, _ = db.Pool.Exec(context.Background(), "DROP ROLE "+role)
+	})
+	return role, pool
+}
+
+func seed(t *testing.T, s auditlog.Store, n int, opts ...auditlog.Option) *auditlog.Log {
+	t.Helper()
+	l, _ := auditlogtest.NewLog(t, s, opts...)
+	for i := range n {
+		require.NoError(t, l.Record(context.Background(), "acme", fmt.Sprintf("user:u%d", i), "test.created", fmt.Sprintf("doc:%d", i), map[string]any{"i": i}))
+	}
+	return l
+}
+
+func TestAppRoleCannotRewrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	role, pool := appRole(t, db)
+	// The application role can do its job...
+	s := pgstore.New(pool)
+	seed(t, s, 5)
+	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	// ...and nothing else.
+	for _, q := range []string{
+		`UPDATE auditlog_entries SET actor = 'user:x' WHERE seq = 2`,
+		`DELETE FROM auditlog_entries WHERE seq = 4`,
+		`TRUNCATE auditlog_entries`,
+		`UPDATE auditlog_tree SET hash = hash`,
+		`DELETE FROM auditlog_holds`,
+		`ALTER TABLE auditlog_entries DISABLE TRIGGER ALL`,
+	} {
+		_, err := pool.Exec(ctx, q)
+		require.Error(t, err, q)
+		require.Contains(t, err.Error(), "SQLSTATE 42501", q)
+	}
+	// A forged row in the middle or on a stale head is refused by the database.
+	var prev []byte
+	require.NoError(t, pool.QueryRow(ctx, `SELECT entry_hash FROM auditlog_entries WHERE seq = 1`).Scan(&prev))
+	for name, q := range map[string]string{
+		"middle":     `INSERT INTO auditlog_entries SELECT chain, 2, at, org, 'user:evil', action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, $1, entry_hash, NULL FROM auditlog_entries WHERE seq = 2`,
+		"stale head": `INSERT INTO auditlog_entries SELECT chain, 5, at, org, 'user:evil', action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, $1, entry_hash, NULL FROM auditlog_entries WHERE seq = 2`,
+	} {
+		_, err := pool.Exec(ctx, q, prev)
+		require.Error(t, err, name)
+	}
+	_, err = pool.Exec(ctx, `SELECT auditlog_prune_payloads('org:acme', now() + interval '1 day')`)
+	require.NoError(t, err, "pruning through the function is allowed")
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+
+	rep, err := pgstore.Posture(ctx, db.Pool, role)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Failed())
+}
+
+func TestSuperuserBlockedByTriggers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, s := newDB(t)
+	seed(t, s, 4)
+	for _, replica := range []bool{false, true} {
+		func() {
+			conn, err := db.Pool.Acquire(ctx)
+			require.NoError(t, err)
+			defer conn.Release()
+			if replica {
+				_, err = conn.Exec(ctx, `SET session_replication_role = replica`)
+				require.NoError(t, err)
+				defer conn.Exec(ctx, `RESET session_replication_role`)
+			}
+			for _, q := range []string{
+				`UPDATE auditlog_entries SET actor = 'user:x' WHERE seq = 2`,
+				`UPDATE auditlog_entries SET payload = NULL WHERE seq = 2`,
+				`DELETE FROM auditlog_entries WHERE seq = 3`,
+				`TRUNCATE auditlog_entries`,
+				`DELETE FROM auditlog_tree`,
+				`TRUNCATE auditlog_tree CASCADE`,
+				`DELETE FROM auditlog_heads`,
+			} {
+				_, err := conn.Exec(ctx, q)
+				require.Error(t, err, "replica=%v %s", replica, q)
+				require.Contains(t, err.Error(), "append-only", q)
+			}
+		}()
+	}
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, res.Size)
+}
+
+// superuser runs statements with the triggers disabled, as a hostile DBA
+// would, then re-enables them.
+func superuser(t *testing.T, db *pgtest.DB, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	for _, tbl := range []string{"auditlog_entries", "auditlog_tree"} {
+		_, err = tx.Exec(ctx, `ALTER TABLE `+tbl+` DISABLE TRIGGER ALL`)
+		require.NoError(t, err)
+	}
+	for _, q := range stmts {
+		_, err := tx.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	for _, trg := range []string{"auditlog_entries_extend", "auditlog_entries_immutable", "auditlog_entries_no_truncate"} {
+		_, err = tx.Exec(ctx, `ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER `+trg)
+		require.NoError(t, err)
+	}
+	for _, trg := range []string{"auditlog_tree_immutable", "auditlog_tree_no_truncate"} {
+		_, err = tx.Exec(ctx, `ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER `+trg)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit(ctx))
+}
+
+func TestTamperingDetected(t *testing.T) {
+	t.Parallel()
+	static := func(stmts ...string) func([]auditlog.Entry) []string {
+		return func([]auditlog.Entry) []string { return stmts }
+	}
+	for _, tc := range []struct {
+		name   string
+		stmts  func(es []auditlog.Entry) []string
+		seq    uint64
+		reason auditlog.Reason
+	}{
+		{"field edited", static(`UPDATE auditlog_entries SET actor = 'user:someone-else' WHERE seq = 4`), 4, auditlog.ReasonHashMismatch},
+		{"payload edited", static(`UPDATE auditlog_entries SET payload = '{"i":999}' WHERE seq = 6`), 6, auditlog.ReasonPayloadMismatch},
+		{"row deleted in the middle", static(`DELETE FROM auditlog_entries WHERE seq = 3`), 3, auditlog.ReasonSequenceGap},
+		{"rows reordered", static(
+			`UPDATE auditlog_entries SET seq = seq + 1000 WHERE seq IN (2, 3)`,
+			`UPDATE auditlog_entries SET seq = CASE seq WHEN 1002 THEN 3 ELSE 2 END WHERE seq >= 1000`,
+		), 2, auditlog.ReasonHashMismatch},
+		{"row inserted in the middle", func(es []auditlog.Entry) []string {
+			// A well-formed forged entry at 5, linked onto entry 4; the
+			// entries after it are shifted and relinked (but not rehashed).
+			forged := es[2]
+			forged.Seq, forged.Actor, forged.PrevHash = 5, "user:evil", es[4].Hash
+			forged.Hash = auditlog.EntryHash(&forged)
+			return []string{
+				`UPDATE auditlog_entries SET seq = seq + 1000 WHERE seq >= 5`,
+				`UPDATE auditlog_entries SET seq = seq - 999 WHERE seq >= 1000`,
+				fmt.Sprintf(`UPDATE auditlog_entries SET prev_hash = '\x%x' WHERE seq = 6`, forged.Hash[:]),
+				insertSQL(forged),
+			}
+		}, 5, auditlog.ReasonTreeMismatch},
+		{"stored tree leaf edited", static(`UPDATE auditlog_tree SET hash = sha256(hash) WHERE idx = 0`), 0, auditlog.ReasonTreeMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, s := newDB(t)
+			seed(t, s, 10)
+			superuser(t, db, tc.stmts(auditlogtest.Entries(t, s, "org:acme"))...)
+			_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+			var ve *auditlog.VerifyError
+			require.ErrorAs(t, err, &ve)
+			require.ErrorIs(t, err, auditlog.ErrChainBroken)
+			require.Equal(t, tc.reason, ve.Reason, ve.Error())
+			require.Equal(t, tc.seq, ve.Seq, ve.Error())
+		})
+	}
+}
+
+func insertSQL(e auditlog.Entry) string {
+	return fmt.Sprintf(`INSERT INTO auditlog_entries VALUES ('%s', %d, '%s', '%s', '%s', '%s', %d, '%s', '', '', '', '\x%x', '\x%x', '\x%x', '\x%x', NULL)`,
+		e.Chain, e.Seq, e.Time.Format("2006-01-02T15:04:05.999999Z07:00"), e.Org, e.Actor, e.Action, e.SchemaVersion, e.Target,
+		e.Payload, e.PayloadDigest[:], e.PrevHash[:], e.Hash[:])
+}
+
+// TestCheckpointsCatchDBA: a superuser who disables the triggers and
+// deletes the newest rows, or recomputes the whole chain, produces a chain
+// that verifies on its own; the signed checkpoints kept outside catch both.
+func TestCheckpointsCatchDBA(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	skey, vkey, err := auditlog.NewSigningKey("rampart-test")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+
+	setup := func(t *testing.T) (*pgtest.DB, *pgstore.Store, []auditlog.Checkpoint) {
+		db, s := newDB(t)
+		path := t.TempDir() + "/checkpoints"
+		l := seed(t, s, 20, auditlog.WithCheckpoints(signer, auditlog.NewFileSink(path), 5, 0), auditlog.WithMaxBatch(1))
+		_, _, err := l.Checkpoint(ctx, "org:acme")
+		require.NoError(t, err)
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		cps, err := auditlog.ReadCheckpoints(data, note.VerifierList(verifier))
+		require.NoError(t, err)
+		require.Len(t, cps, 5)
+		return db, s, cps
+	}
+
+	t.Run("newest rows deleted", func(t *testing.T) {
+		t.Parallel()
+		db, s, cps := setup(t)
+		superuser(t, db, `DELETE FROM auditlog_entries WHERE seq >= 17`,
+			fmt.Sprintf(`DELETE FROM auditlog_tree WHERE idx >= %d`, tlog.StoredHashCount(17)))
+		_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+		require.NoError(t, err, "without checkpoints, truncation is invisible")
+		_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: cps})
+		var ve *auditlog.VerifyError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, auditlog.ReasonTruncated, ve.Reason)
+		require.EqualValues(t, 17, ve.Seq)
+	})
+
+	t.Run("whole chain recomputed", func(t *testing.T) {
+		t.Parallel()
+		db, s, cps := setup(t)
+		// The DBA edits entry 7, recomputes every hash and the whole tree,
+		// and replaces the tables' contents.
+		entries := auditlogtest.Entries(t, s, "org:acme")
+		entries[7].Actor = "user:scapegoat"
+		batch, _, _, err := auditlog.Seal(auditlog.Head{Chain: "org:acme"}, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) { return nil, nil }), entries)
+		require.NoError(t, err)
+		stmts := []string{`DELETE FROM auditlog_entries`, `DELETE FROM auditlog_tree`}
+		for _, e := range batch.Entries {
+			stmts = append(stmts, insertSQL(e))
+		}
+		for _, th := range batch.Tree {
+			stmts = append(stmts, fmt.Sprintf(`INSERT INTO auditlog_tree VALUES ('org:acme', %d, '\x%x')`, th.Index, th.Hash[:]))
+		}
+		superuser(t, db, stmts...)
+		res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+		require.NoError(t, err, "a recomputed chain is self-consistent")
+		require.EqualValues(t, 20, res.Size)
+		_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: cps})
+		var ve *auditlog.VerifyError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, auditlog.ReasonCheckpointMismatch, ve.Reason)
+		require.EqualValues(t, 9, ve.Seq, "the first checkpoint after the edit (size 10) catches it")
+	})
+}
+
+// TestTwoProcessesOneChain runs two OS processes (this test binary,
+// re-executed) appending to one chain at once.
+func TestTwoProcessesOneChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, s := newDB(t)
+	const n = 150
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	errs := make([]error, 2)
+	for p := range 2 {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s p%d %d", helperEnv, db.URL, p, n))
+			out, err := cmd.CombinedOutput()
+			outs[p], errs[p] = string(out), err
+		})
+	}
+	wg.Wait()
+	for p := range 2 {
+		require.NoError(t, errs[p], outs[p])
+	}
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2*n, res.Size)
+	ids := map[string]bool{}
+	for _, e := range auditlogtest.Entries(t, s, "org:acme") {
+		require.False(t, ids[string(e.Payload)], "duplicate %s", e.Payload)
+		ids[string(e.Payload)] = true
+	}
+	for p := range 2 {
+		for i := range n {
+			require.True(t, ids[fmt.Sprintf(`{"id":"p%d-%d"}`, p, i)], "p%d-%d lost", p, i)
+		}
+	}
+}
+
+// killingStore terminates its own backend connection in the middle of some
+// batches, after the head is locked and before the rows are written.
+type killingStore struct {
+	*pgstore.Store
+	killer *pgxpool.Pool
+	app    string
+	mu     sync.Mutex
+	n      int
+}
+
+func (k *killingStore) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
+	return k.Store.AppendBatch(ctx, chain, func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
+		b, err := seal(h, tree)
+		k.mu.Lock()
+		k.n++
+		kill := k.n%3 == 0
+		k.mu.Unlock()
+		if kill {
+			_, kerr := k.killer.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, k.app)
+			if kerr != nil {
+				return nil, kerr
+			}
+		}
+		return b, err
+	})
+}
+
+// AppendSealed is the one-round-trip path a Log takes when it knows the
+// head: every third call, the backend is killed while the pipeline is in
+// flight, before or after COMMIT reaches the server.
+func (k *killingStore) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	k.mu.Lock()
+	k.n++
+	kill := k.n%3 == 0
+	delay := time.Duration(k.n%5) * 300 * time.Microsecond
+	k.mu.Unlock()
+	if kill {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			time.Sleep(delay)
+			_, _ = k.killer.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, k.app)
+		}()
+	}
+	return k.Store.AppendSealed(ctx, expect, b)
+}
+
+func TestConnectionKilledMidBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	app := "auditlog-victim-" + hex.EncodeToString(b[:])
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	victim, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(victim.Close)
+	ks := &killingStore{Store: pgstore.New(victim), killer: db.Pool, app: app}
+	l, _ := auditlogtest.NewLog(t, ks, auditlog.WithMaxBatch(4))
+
+	var (
+		mu      sync.Mutex
+		written = map[string]bool{}
+		failed  int
+		wg      sync.WaitGroup
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 15 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				err := l.Record(ctx, "acme", "user:w", "test.created", "", map[string]any{"id": id})
+				mu.Lock()
+				if err == nil {
+					written[id] = true
+				} else {
+					require.NotErrorIs(t, err, auditlog.ErrOutcomeUnknown)
+					failed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Positive(t, failed, "some batches must have been killed")
+	s := pgstore.New(db.Pool)
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err, "no gap, no fork")
+	got := map[string]bool{}
+	for _, e := range auditlogtest.Entries(t, s, "org:acme") {
+		got[strings.TrimSuffix(strings.TrimPrefix(string(e.Payload), `{"id":"`), `"}`)] = true
+	}
+	require.Equal(t, written, got, "exactly the entries reported written are in the chain")
+	require.EqualValues(t, len(written), res.Size)
+}
+
+func TestPostureDetectsDisabledTriggers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	rep, err := pgstore.Posture(ctx, db.Pool, "")
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Failed())
+	for _, q := range []string{
+		`ALTER TABLE auditlog_entries DISABLE TRIGGER auditlog_entries_immutable`,
+		`ALTER TABLE auditlog_entries ENABLE TRIGGER auditlog_entries_immutable`, // ORIGIN: skipped by replicas
+	} {
+		_, err := db.Pool.Exec(ctx, q)
+		require.NoError(t, err)
+		rep, err := pgstore.Posture(ctx, db.Pool, "")
+		require.NoError(t, err)
+		require.False(t, rep.OK(), q)
+		require.Equal(t, "trigger auditlog_entries_immutable", rep.Failed()[0].Name)
+	}
+	// A role with too much is reported.
+	role, _ := appRole(t, db)
+	_, err = db.Pool.Exec(ctx, `GRANT UPDATE ON auditlog_entries TO `+pgx.Identifier{role}.Sanitize())
+	require.NoError(t, err)
+	rep, err = pgstore.Posture(ctx, db.Pool, role)
+	require.NoError(t, err)
+	var names []string
+	for _, c := range rep.Failed() {
+		names = append(names, c.Name)
+	}
+	require.Contains(t, names, role+" UPDATE on auditlog_entries")
+}
+
+// TestScanAcrossPages covers a chain longer than three pages of Scan (whose
+// later pages are prefetched concurrently): every entry comes once, in
+// order; a Scan stopped on a later page returns at once with fn's error;
+// and a gap wider than the scan window is still found.
+func TestScanAcrossPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, s := newDB(t)
+	const n = 3*8192 + 100
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for done := 0; done < n; {
+		k := min(4096, n-done)
+		entries := make([]auditlog.Entry, k)
+		for i := range entries {
+			p := []byte(fmt.Sprintf(`{"i":%d}`, done+i))
+			entries[i] = auditlog.Entry{Time: at, Org: "acme", Actor: "user:u", Action: "x.y", SchemaVersion: 1,
+				Target: "doc:" + strconv.Itoa(done+i), Payload: p, PayloadDigest: auditlog.PayloadDigest(p)}
+		}
+		require.NoError(t, s.AppendBatch(ctx, "org:acme", func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
+			b, _, _, err := auditlog.Seal(h, tree, entries)
+			return b, err
+		}))
+		done += k
+	}
+	next := uint64(5)
+	require.NoError(t, s.Scan(ctx, "org:acme", 5, func(e *auditlog.Entry) error {
+		require.Equal(t, next, e.Seq)
+		next++
+		return nil
+	}))
+	require.Equal(t, uint64(n), next)
+
+	stop := errors.New("stop")
+	seen := 0
+	err := s.Scan(ctx, "org:acme", 0, func(e *auditlog.Entry) error {
+		seen++
+		if e.Seq == 2*8192+7 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 2*8192+8, seen)
+
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	require.Equal(t, uint64(n), res.Size)
+
+	// A superuser deletes a run of entries wider than the scan window:
+	// Verify reports the gap at the first missing entry.
+	_, err = db.Pool.Exec(ctx, `ALTER TABLE auditlog_entries DISABLE TRIGGER USER;
+		DELETE FROM auditlog_entries WHERE seq BETWEEN 1000 AND 1000 + 2*8192 + 9`)
+	require.NoError(t, err)
+	var left int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM auditlog_entries`).Scan(&left))
+	require.Equal(t, n-2*8192-10, left)
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	var ve *auditlog.VerifyError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, uint64(1000), ve.Seq)
+	require.Equal(t, auditlog.ReasonSequenceGap, ve.Reason)
+}
