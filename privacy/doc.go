@@ -1,0 +1,57 @@
+// Package privacy implements the GDPR data lifecycle as code: soft delete
+// with a cooldown, erasure through a plan of data domains (delete, set null,
+// replace, keyed pseudonym, crypto-shredding), retention classes and legal
+// holds, a resumable sweeper, data subject requests with deadlines, a
+// streamed and checksummed export, consent with policy versions, and the
+// records of processing activities (Art. 30).
+//
+// # Threat addressed
+//
+// Personal data kept longer than allowed or promised, an erasure that misses
+// a copy (a domain someone forgot, a backup, a half-finished job), tracking
+// before consent or after its withdrawal, and a right-of-access request
+// answered late, to the wrong person, or with a document that cannot be
+// checked.
+//
+// # How it fits together
+//
+// A Manager runs over a Store (NewMemoryStore, or privacy/pgstore on
+// PostgreSQL). The host registers its data domains, each with an Eraser and
+// optionally an Exporter; privacy/pgstore.NewTableEraser covers the common
+// "table, subject column, columns to strategies" case in one statement.
+//
+//	active ──RequestDeletion──▶ deletion_requested ──Sweep (cooldown elapsed)──▶ erased
+//	   ▲                              │
+//	   └──────Restore (before the end of the cooldown; refused after)
+//
+// A domain with a Retention period (invoices: 7 years) is minimised at
+// erasure (its Minimise plan nulls everything not legally required) and
+// erased by a later sweep when the period ends. A legal Hold on a subject or
+// a domain blocks erasure until it is lifted or ends. Every transition, hold
+// and request change goes to a Recorder (auditlog's Log satisfies it), with
+// the actor and reason; AuditActions lists the names to register there.
+//
+// The sweeper stores each domain's progress as soon as its eraser returns
+// and claims subjects with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), so
+// a sweep that dies halfway resumes at the next domain and concurrent
+// sweepers never erase a subject twice while its lease holds
+// (SweepOptions.Lease must exceed a batch's duration). Erasers must be
+// idempotent: a crash between an eraser's success and the progress write,
+// or a lease that expires mid-batch, repeats that call; the erasure is
+// still reported and audited once, by the sweep that releases the subject.
+// A subject leased to a sweeper cannot be restored. The sweep reports
+// Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
+//
+// Erasure needs the host's erasers, so it runs in the host: schedule
+// Manager.Sweep. The CLI's "rampart privacy sweep" has no erasers and never
+// erases; it reports due subjects and fails when they stay due too long.
+//
+// The package never imports keyring, auditlog or compliance: it declares the
+// one-method interfaces it needs (Recorder, Shredder, Hasher, Heartbeat).
+//
+// # What it does not do
+//
+// It cannot erase what the host did not register as a domain, and it cannot
+// make plaintext backups forget: only fields sealed under a subject key
+// (CryptoShred) become unreadable in copies taken earlier.
+package privacy

@@ -1,0 +1,280 @@
+package privacy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// ExportSchema is the schema version written in every export document.
+// Readers refuse documents of another version.
+const ExportSchema = "rampart.privacy.export/v1"
+
+// Built-in export section names; domain sections are "domain/<name>".
+const (
+	SectionLifecycle = "lifecycle"
+	SectionRequests  = "requests"
+	SectionConsent   = "consent"
+)
+
+// ErrBadExport: an export document does not parse, has an unknown schema or
+// a section that does not match its manifest.
+var ErrBadExport = errors.New("privacy: invalid export document")
+
+// ManifestEntry is the manifest line of one section: its record count and the
+// SHA-256 of the exact bytes of its "records" array.
+type ManifestEntry struct {
+	Section string `json:"section"`
+	Records int    `json:"records"`
+	SHA256  string `json:"sha256"`
+}
+
+// ExportInfo describes a checked export document.
+type ExportInfo struct {
+	Schema      string          `json:"schema"`
+	Org         string          `json:"org"`
+	SubjectID   string          `json:"subject_id"`
+	GeneratedAt time.Time       `json:"generated_at"`
+	Manifest    []ManifestEntry `json:"manifest"`
+}
+
+// sectionWriter streams one section's records and hashes them.
+type sectionWriter struct {
+	mw io.Writer // writes to the output and the section's hash
+	n  int
+}
+
+func (s *sectionWriter) add(rec any) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("privacy: export: encode record: %w", err)
+	}
+	if s.n > 0 {
+		if _, err := s.mw.Write([]byte{','}); err != nil {
+			return err
+		}
+	}
+	s.n++
+	_, err = s.mw.Write(b)
+	return err
+}
+
+// Export writes the subject's export document to w: the records of every
+// domain with an exporter, the consent history of "subject:<id>", the
+// lifecycle history and the data subject requests, then a manifest with each
+// section's SHA-256. Sections are streamed record by record, so a subject with
+// a large history never sits in memory. The export is recorded with actor.
+func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor string) (ExportInfo, error) {
+	if err := checkIDs(org, subjectID, actor); err != nil {
+		return ExportInfo{}, err
+	}
+	info := ExportInfo{Schema: ExportSchema, Org: org, SubjectID: subjectID, GeneratedAt: m.now().UTC()}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	head, err := json.Marshal(struct {
+		Schema      string    `json:"schema"`
+		Org         string    `json:"org"`
+		SubjectID   string    `json:"subject_id"`
+		GeneratedAt time.Time `json:"generated_at"`
+	}{info.Schema, org, subjectID, info.GeneratedAt})
+	if err != nil {
+		return info, err
+	}
+	// Drop the closing brace to append the sections.
+	bw.Write(head[:len(head)-1])
+	bw.WriteString(`,"sections":[`)
+
+	section := func(name string, fill func(add func(any) error) error) error {
+		if len(info.Manifest) > 0 {
+			bw.WriteByte(',')
+		}
+		nameJSON, _ := json.Marshal(name)
+		bw.WriteString(`{"name":`)
+		bw.Write(nameJSON)
+		bw.WriteString(`,"records":`)
+		h := sha256.New()
+		sw := &sectionWriter{mw: io.MultiWriter(bw, h)}
+		if _, err := sw.mw.Write([]byte{'['}); err != nil {
+			return err
+		}
+		if err := fill(sw.add); err != nil {
+			return fmt.Errorf("privacy: export section %q: %w", name, err)
+		}
+		if _, err := sw.mw.Write([]byte{']'}); err != nil {
+			return err
+		}
+		bw.WriteByte('}')
+		info.Manifest = append(info.Manifest, ManifestEntry{Section: name, Records: sw.n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		return nil
+	}
+
+	for _, d := range m.domains {
+		if d.Exporter == nil {
+			continue
+		}
+		if err := section("domain/"+d.Name, func(add func(any) error) error {
+			return d.Exporter.Export(ctx, org, subjectID, add)
+		}); err != nil {
+			return info, err
+		}
+	}
+	cs, err := m.store.ConsentHistory(ctx, org, "subject:"+subjectID)
+	if err := section(SectionConsent, addAll(cs, err)); err != nil {
+		return info, err
+	}
+	evs, err := m.store.Events(ctx, org, subjectID)
+	if err := section(SectionLifecycle, addAll(evs, err)); err != nil {
+		return info, err
+	}
+	rs, err := m.store.Requests(ctx, org, subjectID)
+	if err := section(SectionRequests, addAll(rs, err)); err != nil {
+		return info, err
+	}
+	man, err := json.Marshal(info.Manifest)
+	if err != nil {
+		return info, err
+	}
+	bw.WriteString(`],"manifest":`)
+	bw.Write(man)
+	bw.WriteString("}\n")
+	if err := bw.Flush(); err != nil {
+		return info, fmt.Errorf("privacy: export: write: %w", err)
+	}
+	return info, m.record(ctx, org, actor, ActionExported, subjectTarget(subjectID), map[string]any{"sections": len(info.Manifest)})
+}
+
+// addAll fills a section from a list read from the store (or fails with
+// the error of that read).
+func addAll[T any](items []T, readErr error) func(add func(any) error) error {
+	return func(add func(any) error) error {
+		if readErr != nil {
+			return readErr
+		}
+		for _, it := range items {
+			if err := add(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// ReadExport parses and checks an export document: the schema version, and
+// every section against the manifest (same names in the same order, record
+// counts and SHA-256). It is for a subject or an auditor checking a document
+// received earlier. It holds the whole document in memory: check documents
+// of a size you are ready to hold (http.MaxBytesReader, io.LimitReader).
+func ReadExport(r io.Reader) (ExportInfo, error) {
+	var doc struct {
+		Schema      string    `json:"schema"`
+		Org         string    `json:"org"`
+		SubjectID   string    `json:"subject_id"`
+		GeneratedAt time.Time `json:"generated_at"`
+		Sections    []struct {
+			Name    string          `json:"name"`
+			Records json.RawMessage `json:"records"`
+		} `json:"sections"`
+		Manifest []ManifestEntry `json:"manifest"`
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return ExportInfo{}, fmt.Errorf("%w: %w", ErrBadExport, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ExportInfo{}, fmt.Errorf("%w: trailing data", ErrBadExport)
+	}
+	if doc.Schema != ExportSchema {
+		return ExportInfo{}, fmt.Errorf("%w: schema %q, want %q", ErrBadExport, doc.Schema, ExportSchema)
+	}
+	if doc.SubjectID == "" {
+		return ExportInfo{}, fmt.Errorf("%w: no subject", ErrBadExport)
+	}
+	if len(doc.Sections) != len(doc.Manifest) {
+		return ExportInfo{}, fmt.Errorf("%w: %d sections, %d manifest entries", ErrBadExport, len(doc.Sections), len(doc.Manifest))
+	}
+	seen := map[string]bool{}
+	for i, s := range doc.Sections {
+		me := doc.Manifest[i]
+		if s.Name == "" || s.Name != me.Section || seen[s.Name] {
+			return ExportInfo{}, fmt.Errorf("%w: section %d is %q, manifest says %q", ErrBadExport, i, s.Name, me.Section)
+		}
+		seen[s.Name] = true
+		sum := sha256.Sum256(s.Records)
+		if hex.EncodeToString(sum[:]) != me.SHA256 {
+			return ExportInfo{}, fmt.Errorf("%w: section %q: sha256 mismatch", ErrBadExport, s.Name)
+		}
+		var recs []json.RawMessage
+		if err := json.Unmarshal(s.Records, &recs); err != nil || !bytes.HasPrefix(bytes.TrimSpace(s.Records), []byte("[")) {
+			return ExportInfo{}, fmt.Errorf("%w: section %q: records is not an array", ErrBadExport, s.Name)
+		}
+		if len(recs) != me.Records {
+			return ExportInfo{}, fmt.Errorf("%w: section %q: %d records, manifest says %d", ErrBadExport, s.Name, len(recs), me.Records)
+		}
+	}
+	return ExportInfo{Schema: doc.Schema, Org: doc.Org, SubjectID: doc.SubjectID, GeneratedAt: doc.GeneratedAt, Manifest: doc.Manifest}, nil
+}
+
+// Identify tells a handler which organisation and subject the authenticated
+// request belongs to; ok=false answers 401. The host wires it to its
+// authentication (authn's principal in the request context).
+type Identify func(r *http.Request) (org, subjectID string, ok bool)
+
+// ExportHandler serves the authenticated subject's own export document
+// (right of access, Art. 15; portability, Art. 20) as a JSON download. The
+// subject comes only from identify, never from the URL or a parameter, so one
+// subject cannot ask for another's data.
+func ExportHandler(m *Manager, identify Identify) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			writeProblem(w, http.StatusMethodNotAllowed, "Method not allowed", "use GET")
+			return
+		}
+		org, id, ok := identify(r)
+		if !ok || id == "" {
+			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "sign in to download your data")
+			return
+		}
+		cw := &startWriter{w: w}
+		_, err := m.Export(r.Context(), cw, org, id, "user:"+id)
+		if err != nil && !cw.started {
+			writeProblem(w, http.StatusInternalServerError, "Export failed", "the export could not be produced; try again later")
+		}
+		// Errors after the first byte cannot change the status; the document
+		// is then truncated and fails ReadExport, which is the signal.
+	})
+}
+
+// startWriter sets the download headers at the first byte, so an export
+// that fails before writing anything can still answer with a problem.
+type startWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		h := s.w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Disposition", `attachment; filename="export.json"`)
+		h.Set("Cache-Control", "no-store")
+	}
+	return s.w.Write(p)
+}
+
+// writeProblem writes an RFC 9457 problem document that names nothing internal.
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+}

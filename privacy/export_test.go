@@ -1,0 +1,184 @@
+package privacy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rampart-sdk/rampart/privacy"
+)
+
+// countingWriter counts bytes written, to prove the export streams.
+type countingWriter struct {
+	buf bytes.Buffer
+	n   int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return w.buf.Write(p)
+}
+
+func exportFixture(t *testing.T, records int, out *countingWriter) *privacy.Manager {
+	t.Helper()
+	ctx := context.Background()
+	clk := newClock()
+	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	require.NoError(t, m.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
+	orders := privacy.ExporterFunc(func(ctx context.Context, org, subject string, yield func(any) error) error {
+		for i := range records {
+			if out != nil && i == records/2 {
+				require.Positive(t, out.n, "earlier records already written before the rest are produced")
+			}
+			if err := yield(map[string]any{"order": i, "subject": subject, "total": 10 + i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "orders", Eraser: newTable(nil, nil), Exporter: orders}))
+	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "cache", Eraser: newTable(nil, nil)}))
+	_, err := m.Grant(ctx, "org1", "subject:u1", "analytics", "banner")
+	require.NoError(t, err)
+	_, err = m.ReceiveRequest(ctx, "org1", "u1", privacy.KindAccess, true, "user:u1")
+	require.NoError(t, err)
+	mustDeletion(t, m, "u1")
+	_, err = m.Restore(ctx, "org1", "u1", "user:u1", "oops")
+	require.NoError(t, err)
+	return m
+}
+
+func TestExportDocument(t *testing.T) {
+	t.Parallel()
+	out := &countingWriter{}
+	m := exportFixture(t, 10000, out)
+	info, err := m.Export(context.Background(), out, "org1", "u1", "user:u1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.ExportSchema, info.Schema)
+
+	got, err := privacy.ReadExport(bytes.NewReader(out.buf.Bytes()))
+	require.NoError(t, err)
+	require.Equal(t, info.Manifest, got.Manifest)
+	names := map[string]int{}
+	for _, e := range got.Manifest {
+		names[e.Section] = e.Records
+		require.Len(t, e.SHA256, 64)
+	}
+	require.Equal(t, map[string]int{"domain/orders": 10000, "consent": 1, "lifecycle": 2, "requests": 1}, names)
+	require.Equal(t, "u1", got.SubjectID)
+
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.buf.Bytes(), &doc))
+	require.Equal(t, privacy.ExportSchema, doc["schema"])
+}
+
+// TestExportTamperDetected flips content in a section and shows the manifest
+// no longer matches.
+func TestExportTamperDetected(t *testing.T) {
+	t.Parallel()
+	var out countingWriter
+	m := exportFixture(t, 3, nil)
+	_, err := m.Export(context.Background(), &out, "org1", "u1", "user:u1")
+	require.NoError(t, err)
+	doc := out.buf.String()
+	for name, bad := range map[string]string{
+		"record changed":  strings.Replace(doc, `"total":11`, `"total":99`, 1),
+		"schema":          strings.Replace(doc, privacy.ExportSchema, "rampart.privacy.export/v9", 1),
+		"record removed":  strings.Replace(doc, `{"order":0,"subject":"u1","total":10},`, ``, 1),
+		"truncated":       doc[:len(doc)/2],
+		"trailing":        doc + `{}`,
+		"unknown field":   strings.Replace(doc, `"schema"`, `"extra":1,"schema"`, 1),
+		"section renamed": strings.Replace(doc, `"name":"consent"`, `"name":"consent2"`, 1),
+	} {
+		_, err := privacy.ReadExport(strings.NewReader(bad))
+		require.ErrorIs(t, err, privacy.ErrBadExport, name)
+	}
+}
+
+func TestExportHandler(t *testing.T) {
+	t.Parallel()
+	m := exportFixture(t, 5, nil)
+	h := privacy.ExportHandler(m, func(r *http.Request) (string, string, bool) {
+		u := r.Header.Get("X-User")
+		return "org1", u, u != ""
+	})
+	// Unauthenticated: 401 problem, nothing of the subject.
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/me/export?subject=u1", nil))
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	require.NotContains(t, w.Body.String(), "order")
+
+	r := httptest.NewRequest(http.MethodGet, "/me/export", nil)
+	r.Header.Set("X-User", "u1")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+	info, err := privacy.ReadExport(w.Body)
+	require.NoError(t, err)
+	require.Equal(t, "u1", info.SubjectID)
+
+	r = httptest.NewRequest(http.MethodPost, "/me/export", nil)
+	r.Header.Set("X-User", "u1")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	require.Equal(t, http.StatusMethodNotAllowed, w.Code)
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full") }
+
+func TestExportWriteError(t *testing.T) {
+	t.Parallel()
+	m := exportFixture(t, 5000, nil)
+	_, err := m.Export(context.Background(), failWriter{}, "org1", "u1", "user:u1")
+	require.Error(t, err)
+}
+
+func FuzzReadExport(f *testing.F) {
+	var out countingWriter
+	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(newClock().Now))
+	if _, err := m.Export(context.Background(), &out, "org1", "u1", "user:u1"); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(out.buf.Bytes())
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"schema":"rampart.privacy.export/v1","subject_id":"x","sections":[{"name":"a","records":[1]}],"manifest":[{"section":"a","records":1,"sha256":"00"}]}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := privacy.ReadExport(bytes.NewReader(b))
+		if err != nil {
+			require.ErrorIs(t, err, privacy.ErrBadExport)
+			return
+		}
+		// Anything accepted is a well-formed document with a consistent manifest.
+		require.Equal(t, privacy.ExportSchema, info.Schema)
+		require.NotEmpty(t, info.SubjectID)
+		require.True(t, json.Valid(b))
+	})
+}
+
+func TestExportHandlerFailsClosedBeforeFirstByte(t *testing.T) {
+	t.Parallel()
+	m := privacy.New(privacy.NewMemoryStore())
+	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "broken", Eraser: newTable(nil, nil),
+		Exporter: privacy.ExporterFunc(func(context.Context, string, string, func(any) error) error {
+			return fmt.Errorf("db password=hunter2 refused")
+		})}))
+	h := privacy.ExportHandler(m, func(*http.Request) (string, string, bool) { return "org1", "u1", true })
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/me/export", nil))
+	require.Equal(t, http.StatusInternalServerError, w.Code)
+	require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	require.Empty(t, w.Header().Get("Content-Disposition"))
+	require.NotContains(t, w.Body.String(), "hunter2", "internal errors are not shown")
+}

@@ -1,0 +1,441 @@
+// Package pgstore is the PostgreSQL store of package privacy, and a helper
+// that erases a subject from a host table in one statement.
+//
+// Due subjects are claimed with FOR UPDATE SKIP LOCKED and a lease, so any
+// number of sweepers on any number of instances erase each subject once. The
+// consent and lifecycle history tables are append-only, enforced by triggers.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/privacy"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the schema as goose-compatible SQL files, for hosts that
+// apply migrations with their own tool.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// Migrate applies the package's embedded schema; it is idempotent and safe
+// to call from several instances at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgmigrate.Apply(ctx, pool, "privacy", Migrations())
+}
+
+// Store is the PostgreSQL privacy.Store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ privacy.Store = (*Store)(nil)
+
+// New returns a store over pool, whose schema Migrate has applied.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
+
+func tv(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("privacy/pgstore: %s: %w", op, privacy.ErrNotFound)
+	}
+	return fmt.Errorf("privacy/pgstore: %s: %w", op, err)
+}
+
+const subjectCols = `org, subject_id, state, deletion_requested_at, erase_after, erased_at, next_due`
+
+func scanSubject(row pgx.Row) (privacy.Subject, error) {
+	var s privacy.Subject
+	var st string
+	var req, after, erased, due pgtype.Timestamptz
+	if err := row.Scan(&s.Org, &s.ID, &st, &req, &after, &erased, &due); err != nil {
+		return s, err
+	}
+	s.State = privacy.State(st)
+	s.DeletionRequestedAt, s.EraseAfter, s.ErasedAt, s.NextDue = tv(req), tv(after), tv(erased), tv(due)
+	return s, nil
+}
+
+// Subject implements privacy.Store.
+func (s *Store) Subject(ctx context.Context, org, id string) (privacy.Subject, error) {
+	sub, err := scanSubject(s.pool.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
+	return sub, wrap("subject", err)
+}
+
+// Transition implements privacy.Store.
+func (s *Store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var cur string
+		var after pgtype.Timestamptz
+		var leased bool
+		err := tx.QueryRow(ctx, `SELECT state, erase_after, lease_owner IS NOT NULL FROM privacy_subjects
+			WHERE org = $1 AND subject_id = $2 FOR UPDATE`,
+			next.Org, next.ID).Scan(&cur, &after, &leased)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if from != privacy.StateActive {
+				return fmt.Errorf("%w: subject %q is active, not %s", privacy.ErrConflict, next.ID, from)
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO privacy_subjects (`+subjectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT DO NOTHING`, next.Org, next.ID, string(next.State),
+				ts(next.DeletionRequestedAt), ts(next.EraseAfter), ts(next.ErasedAt), ts(next.NextDue))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("%w: subject %q created concurrently", privacy.ErrConflict, next.ID)
+			}
+		case err != nil:
+			return err
+		default:
+			if leased {
+				return fmt.Errorf("%w: subject %q is being erased by a sweeper", privacy.ErrConflict, next.ID)
+			}
+			if privacy.State(cur) != from {
+				return fmt.Errorf("%w: subject %q is %s, not %s", privacy.ErrConflict, next.ID, cur, from)
+			}
+			if from == privacy.StateDeletionRequested && next.State == privacy.StateActive && after.Valid && !ev.At.Before(after.Time) {
+				return fmt.Errorf("%w: cooldown of subject %q ended", privacy.ErrConflict, next.ID)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE privacy_subjects SET state = $3, deletion_requested_at = $4, erase_after = $5,
+				erased_at = $6, next_due = $7 WHERE org = $1 AND subject_id = $2`, next.Org, next.ID, string(next.State),
+				ts(next.DeletionRequestedAt), ts(next.EraseAfter), ts(next.ErasedAt), ts(next.NextDue)); err != nil {
+				return err
+			}
+		}
+		return insertEvents(ctx, tx, []privacy.Event{ev})
+	})
+	if errors.Is(err, privacy.ErrConflict) {
+		return err
+	}
+	return wrap("transition", err)
+}
+
+func insertEvents(ctx context.Context, tx pgx.Tx, evs []privacy.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	org, sub, act, from, to, actor, reason := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	at := make([]time.Time, n)
+	for i, e := range evs {
+		org[i], sub[i], at[i], act[i], from[i], to[i], actor[i], reason[i] = e.Org, e.SubjectID, e.At, e.Action, string(e.From), string(e.To), e.Actor, e.Reason
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO privacy_events (org, subject_id, at, action, from_state, to_state, actor, reason)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+		org, sub, at, act, from, to, actor, reason)
+	return err
+}
+
+// Events implements privacy.Store.
+func (s *Store) Events(ctx context.Context, org, id string) ([]privacy.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
+		FROM privacy_events WHERE org = $1 AND subject_id = $2 ORDER BY seq`, org, id)
+	if err != nil {
+		return nil, wrap("events", err)
+	}
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Event, error) {
+		var e privacy.Event
+		var from, to string
+		err := r.Scan(&e.Org, &e.SubjectID, &e.At, &e.Action, &from, &to, &e.Actor, &e.Reason)
+		e.From, e.To = privacy.State(from), privacy.State(to)
+		return e, err
+	})
+	return evs, wrap("events", err)
+}
+
+func collectSubjects(rows pgx.Rows, err error) ([]privacy.Subject, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Subject, error) { return scanSubject(r) })
+}
+
+func sortDue(ss []privacy.Subject) {
+	sort.Slice(ss, func(i, j int) bool {
+		a, b := ss[i], ss[j]
+		if !a.NextDue.Equal(b.NextDue) {
+			return a.NextDue.Before(b.NextDue)
+		}
+		if a.Org != b.Org {
+			return a.Org < b.Org
+		}
+		return a.ID < b.ID
+	})
+}
+
+// ClaimDue implements privacy.Store with FOR UPDATE SKIP LOCKED and a lease:
+// concurrent sweepers skip each other's rows instead of waiting on them.
+func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
+	ss, err := collectSubjects(s.pool.Query(ctx, `
+		UPDATE privacy_subjects s SET lease_owner = $1, lease_until = $2, last_run = $1
+		FROM (SELECT org, subject_id FROM privacy_subjects
+		      WHERE next_due <= $3 AND (lease_until IS NULL OR lease_until <= $3) AND last_run IS DISTINCT FROM $1
+		      ORDER BY next_due, org, subject_id LIMIT $4 FOR UPDATE SKIP LOCKED) c
+		WHERE s.org = c.org AND s.subject_id = c.subject_id
+		RETURNING s.org, s.subject_id, s.state, s.deletion_requested_at, s.erase_after, s.erased_at, s.next_due`,
+		c.Owner, c.Now.Add(c.Lease), c.Now, c.Limit))
+	if err != nil {
+		return nil, wrap("claim", err)
+	}
+	sortDue(ss)
+	return ss, nil
+}
+
+// DueSubjects implements privacy.Store.
+func (s *Store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]privacy.Subject, error) {
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	ss, err := collectSubjects(s.pool.Query(ctx, `SELECT `+subjectCols+` FROM privacy_subjects
+		WHERE next_due <= $1 ORDER BY next_due, org, subject_id LIMIT $2`, now, limit))
+	return ss, wrap("due subjects", err)
+}
+
+// Progress implements privacy.Store.
+func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Progress, error) {
+	orgs, ids := make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		orgs[i], ids[i] = r.Org, r.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT p.org, p.subject_id, p.domain, p.phase, p.at, p.retain_until
+		FROM privacy_progress p JOIN unnest($1::text[], $2::text[]) AS r(org, subject_id)
+		ON p.org = r.org AND p.subject_id = r.subject_id`, orgs, ids)
+	if err != nil {
+		return nil, wrap("progress", err)
+	}
+	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Progress, error) {
+		var p privacy.Progress
+		var phase string
+		var until pgtype.Timestamptz
+		err := r.Scan(&p.Org, &p.SubjectID, &p.Domain, &phase, &p.At, &until)
+		p.Phase, p.RetainUntil = privacy.Phase(phase), tv(until)
+		return p, err
+	})
+	return ps, wrap("progress", err)
+}
+
+// SetProgress implements privacy.Store.
+func (s *Store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
+	n := len(ps)
+	org, sub, dom, phase := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	at, until := make([]time.Time, n), make([]pgtype.Timestamptz, n)
+	for i, p := range ps {
+		org[i], sub[i], dom[i], phase[i], at[i], until[i] = p.Org, p.SubjectID, p.Domain, string(p.Phase), p.At, ts(p.RetainUntil)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_progress (org, subject_id, domain, phase, at, retain_until)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+		ON CONFLICT (org, subject_id, domain) DO UPDATE
+		SET phase = EXCLUDED.phase, at = EXCLUDED.at, retain_until = EXCLUDED.retain_until
+		WHERE privacy_progress.phase <> 'erased'`, org, sub, dom, phase, at, until)
+	return wrap("set progress", err)
+}
+
+// Release implements privacy.Store: one statement for the batch, only for
+// rows still leased to owner, and their events in the same transaction.
+func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release) ([]privacy.Ref, error) {
+	n := len(rs)
+	org, sub, state := make([]string, n), make([]string, n), make([]string, n)
+	erased, due := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+	for i, r := range rs {
+		org[i], sub[i], state[i], erased[i], due[i] = r.Subject.Org, r.Subject.ID, string(r.Subject.State), ts(r.Subject.ErasedAt), ts(r.Subject.NextDue)
+	}
+	var released []privacy.Ref
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		released = released[:0]
+		rows, err := tx.Query(ctx, `UPDATE privacy_subjects s
+			SET state = u.state, erased_at = u.erased_at, next_due = u.next_due, lease_owner = NULL, lease_until = NULL
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(org, subject_id, state, erased_at, next_due)
+			WHERE s.org = u.org AND s.subject_id = u.subject_id AND s.lease_owner = $1
+			RETURNING s.org, s.subject_id`, owner, org, sub, state, erased, due)
+		if err != nil {
+			return err
+		}
+		owned := map[privacy.Ref]bool{}
+		var o, id string
+		if _, err := pgx.ForEachRow(rows, []any{&o, &id}, func() error {
+			owned[privacy.Ref{Org: o, ID: id}] = true
+			released = append(released, privacy.Ref{Org: o, ID: id})
+			return nil
+		}); err != nil {
+			return err
+		}
+		var evs []privacy.Event
+		for _, r := range rs {
+			if r.Event != nil && owned[privacy.Ref{Org: r.Subject.Org, ID: r.Subject.ID}] {
+				evs = append(evs, *r.Event)
+			}
+		}
+		return insertEvents(ctx, tx, evs)
+	})
+	if err != nil {
+		return nil, wrap("release", err)
+	}
+	return released, nil
+}
+
+const holdCols = `org, id, subject_id, domain, reason, owner, placed_at, placed_by, until, lifted_at, lifted_by`
+
+func scanHold(r pgx.Row) (privacy.Hold, error) {
+	var h privacy.Hold
+	var until, lifted pgtype.Timestamptz
+	err := r.Scan(&h.Org, &h.ID, &h.SubjectID, &h.Domain, &h.Reason, &h.Owner, &h.PlacedAt, &h.PlacedBy, &until, &lifted, &h.LiftedBy)
+	h.Until, h.LiftedAt = tv(until), tv(lifted)
+	return h, err
+}
+
+// PutHold implements privacy.Store.
+func (s *Store) PutHold(ctx context.Context, h privacy.Hold) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		h.Org, h.ID, h.SubjectID, h.Domain, h.Reason, h.Owner, h.PlacedAt, h.PlacedBy, ts(h.Until), ts(h.LiftedAt), h.LiftedBy)
+	return wrap("put hold", err)
+}
+
+// LiftHold implements privacy.Store.
+func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (privacy.Hold, error) {
+	h, err := scanHold(s.pool.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
+		WHERE org = $1 AND id = $2 AND lifted_at IS NULL RETURNING `+holdCols, org, id, at, by))
+	return h, wrap("lift hold", err)
+}
+
+// Holds implements privacy.Store.
+func (s *Store) Holds(ctx context.Context, org string) ([]privacy.Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
+	if err != nil {
+		return nil, wrap("holds", err)
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Hold, error) { return scanHold(r) })
+	return hs, wrap("holds", err)
+}
+
+const reqCols = `org, id, subject_id, kind, received_at, identity_verified, due_at, extended_reason, status, closed_at, resolution`
+
+func scanRequest(r pgx.Row) (privacy.Request, error) {
+	var q privacy.Request
+	var kind, status string
+	var closed pgtype.Timestamptz
+	err := r.Scan(&q.Org, &q.ID, &q.SubjectID, &kind, &q.ReceivedAt, &q.IdentityVerified, &q.DueAt, &q.ExtendedReason, &status, &closed, &q.Resolution)
+	q.Kind, q.Status, q.ClosedAt = privacy.RequestKind(kind), privacy.RequestStatus(status), tv(closed)
+	return q, err
+}
+
+func collectRequests(rows pgx.Rows, err error) ([]privacy.Request, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Request, error) { return scanRequest(r) })
+}
+
+// PutRequest implements privacy.Store.
+func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (org, id) DO NOTHING`,
+		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution)
+	if err != nil {
+		return wrap("put request", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: request %q exists", privacy.ErrConflict, r.ID)
+	}
+	return nil
+}
+
+// UpdateRequest implements privacy.Store: one conditional UPDATE.
+func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) error {
+	if next.Org != prev.Org || next.ID != prev.ID {
+		return fmt.Errorf("%w: request %q: organisation and id cannot change", privacy.ErrConflict, prev.ID)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE privacy_requests SET identity_verified = $3, due_at = $4, extended_reason = $5,
+		status = $6, closed_at = $7, resolution = $8
+		WHERE org = $1 AND id = $2 AND status = $9 AND identity_verified = $10 AND extended_reason = $11`,
+		prev.Org, prev.ID, next.IdentityVerified, next.DueAt, next.ExtendedReason, string(next.Status), ts(next.ClosedAt), next.Resolution,
+		string(prev.Status), prev.IdentityVerified, prev.ExtendedReason)
+	if err != nil {
+		return wrap("update request", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: request %q changed concurrently", privacy.ErrConflict, prev.ID)
+	}
+	return nil
+}
+
+// Request implements privacy.Store.
+func (s *Store) Request(ctx context.Context, org, id string) (privacy.Request, error) {
+	r, err := scanRequest(s.pool.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
+	return r, wrap("request", err)
+}
+
+// Requests implements privacy.Store.
+func (s *Store) Requests(ctx context.Context, org, subjectID string) ([]privacy.Request, error) {
+	rs, err := collectRequests(s.pool.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+		WHERE org = $1 AND subject_id = $2 ORDER BY received_at, id`, org, subjectID))
+	return rs, wrap("requests", err)
+}
+
+// OpenRequestsDueBefore implements privacy.Store.
+func (s *Store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]privacy.Request, error) {
+	rs, err := collectRequests(s.pool.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+		WHERE status = 'open' AND due_at < $1 ORDER BY due_at, org, id`, t))
+	return rs, wrap("overdue requests", err)
+}
+
+// AppendConsent implements privacy.Store.
+func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Org, c.Who, c.Purpose, c.Granted, c.Version, c.At, c.Source)
+	return wrap("append consent", err)
+}
+
+const consentCols = `org, who, purpose, granted, version, at, source`
+
+func scanConsent(r pgx.Row) (privacy.ConsentRecord, error) {
+	var c privacy.ConsentRecord
+	err := r.Scan(&c.Org, &c.Who, &c.Purpose, &c.Granted, &c.Version, &c.At, &c.Source)
+	return c, err
+}
+
+// LatestConsent implements privacy.Store.
+func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (privacy.ConsentRecord, error) {
+	c, err := scanConsent(s.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
+		WHERE org = $1 AND who = $2 AND purpose = $3 ORDER BY seq DESC LIMIT 1`, org, who, purpose))
+	return c, wrap("latest consent", err)
+}
+
+// ConsentHistory implements privacy.Store.
+func (s *Store) ConsentHistory(ctx context.Context, org, who string) ([]privacy.ConsentRecord, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)
+	if err != nil {
+		return nil, wrap("consent history", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.ConsentRecord, error) { return scanConsent(r) })
+	return cs, wrap("consent history", err)
+}

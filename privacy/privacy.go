@@ -1,0 +1,255 @@
+package privacy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Sentinel errors. Every error the package returns wraps one of them or a
+// store/driver error, so callers can branch with errors.Is.
+var (
+	// ErrNotFound: the store has no such subject, hold, request or record.
+	ErrNotFound = errors.New("privacy: not found")
+	// ErrConflict: the record changed under a concurrent writer.
+	ErrConflict = errors.New("privacy: concurrent change")
+	// ErrInvalidTransition: the lifecycle does not allow this step from the
+	// subject's current state (restore an active subject, erase twice...).
+	ErrInvalidTransition = errors.New("privacy: invalid lifecycle transition")
+	// ErrCooldownElapsed: restore was asked after the cooldown ended; the
+	// subject is (or is about to be) erased and cannot come back.
+	ErrCooldownElapsed = errors.New("privacy: cooldown elapsed, restore refused")
+	// ErrHeld: a legal hold blocks erasure.
+	ErrHeld = errors.New("privacy: blocked by a legal hold")
+	// ErrNoDomains: a sweep was asked with no data domain registered; it
+	// would mark subjects erased without erasing anything.
+	ErrNoDomains = errors.New("privacy: no data domain registered")
+	// ErrInvalid: an argument is missing or malformed.
+	ErrInvalid = errors.New("privacy: invalid argument")
+	// ErrConsentRequired: the purpose is not consented to (or the consent is
+	// for an older policy version).
+	ErrConsentRequired = errors.New("privacy: consent required")
+)
+
+// Audit action names the package records. A host registers them with its
+// audit log (see AuditActions) so that an unknown action fails closed there.
+const (
+	// ActionDeletionRequested: a subject was soft-deleted; the cooldown starts.
+	ActionDeletionRequested = "privacy.subject.deletion_requested"
+	// ActionRestored: a soft-deleted subject was brought back within its cooldown.
+	ActionRestored = "privacy.subject.restored"
+	// ActionErased: the sweeper erased (or minimised) every domain of a subject.
+	ActionErased = "privacy.subject.erased"
+	// ActionRetentionErased: records kept for a retention period were erased
+	// when it ended.
+	ActionRetentionErased = "privacy.subject.retention_erased"
+	// ActionHoldPlaced: a legal hold now blocks erasure.
+	ActionHoldPlaced = "privacy.hold.placed"
+	// ActionHoldLifted: a legal hold was lifted; the next sweep proceeds.
+	ActionHoldLifted = "privacy.hold.lifted"
+	// ActionRequestReceived: a data subject request was received; its
+	// one-month deadline starts.
+	ActionRequestReceived = "privacy.request.received"
+	// ActionRequestVerified: someone verified the requester's identity, which
+	// completing the request requires.
+	ActionRequestVerified = "privacy.request.identity_verified"
+	// ActionRequestExtended: a request's deadline was extended, with a reason.
+	ActionRequestExtended = "privacy.request.extended"
+	// ActionRequestClosed: a request was completed or rejected.
+	ActionRequestClosed = "privacy.request.closed"
+	// ActionExported: a subject's data was exported (right of access).
+	ActionExported = "privacy.subject.exported"
+	// ActionSweepCompleted: a sweep finished, with its counts.
+	ActionSweepCompleted = "privacy.sweep.completed"
+)
+
+// AuditActions lists every action name the package records, for the host to
+// register with its audit log at startup.
+func AuditActions() []string {
+	return []string{
+		ActionDeletionRequested, ActionRestored, ActionErased, ActionRetentionErased,
+		ActionHoldPlaced, ActionHoldLifted,
+		ActionRequestReceived, ActionRequestVerified, ActionRequestExtended, ActionRequestClosed,
+		ActionExported, ActionSweepCompleted,
+	}
+}
+
+// Recorder receives every lifecycle transition, hold and request change.
+// *auditlog.Log satisfies it. Payloads never carry personal data beyond the
+// subject ID in the target.
+type Recorder interface {
+	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
+}
+
+// Heartbeat is told when a sweep starts, succeeds or fails, so a missed or
+// failing sweep raises an alarm. *compliance.Monitor satisfies it.
+type Heartbeat interface {
+	Start(ctx context.Context, job string) error
+	Succeed(ctx context.Context, job string) error
+	Fail(ctx context.Context, job string, cause error) error
+}
+
+// DefaultCooldown is how long a soft-deleted subject stays restorable.
+const DefaultCooldown = 30 * 24 * time.Hour
+
+// SweepJob is the job name the sweeper reports to the heartbeat, and the
+// actor of what it records.
+const SweepJob = "privacy-sweeper"
+
+// sweepActor is the audit actor of sweeps.
+const sweepActor = "system:cron/" + SweepJob
+
+// Manager runs the privacy lifecycle over a Store: deletion requests with a
+// cooldown, restore, erasure through registered domains, holds, data subject
+// requests, consent and export. It is safe for concurrent use once
+// configured; register domains and purposes before serving.
+type Manager struct {
+	store     Store
+	now       func() time.Time
+	cooldown  time.Duration
+	recorder  Recorder
+	heartbeat Heartbeat
+	domains   []Domain
+
+	mu       sync.RWMutex // guards purposes: a new policy version may be registered at run time
+	purposes map[string]Purpose
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithClock sets the clock; tests and the quickstart pass a story clock.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// WithCooldown sets how long a deletion request stays restorable (default
+// 30 days).
+func WithCooldown(d time.Duration) Option { return func(m *Manager) { m.cooldown = d } }
+
+// WithRecorder sends every transition to r (typically the audit log).
+func WithRecorder(r Recorder) Option { return func(m *Manager) { m.recorder = r } }
+
+// WithHeartbeat reports sweeps to h (typically compliance's job monitor).
+func WithHeartbeat(h Heartbeat) Option { return func(m *Manager) { m.heartbeat = h } }
+
+// New returns a Manager over store.
+func New(store Store, opts ...Option) *Manager {
+	m := &Manager{store: store, now: time.Now, cooldown: DefaultCooldown, purposes: map[string]Purpose{}}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.cooldown <= 0 {
+		m.cooldown = DefaultCooldown
+	}
+	return m
+}
+
+// Store returns the manager's store.
+func (m *Manager) Store() Store { return m.store }
+
+func (m *Manager) record(ctx context.Context, org, actor, action, target string, payload map[string]any) error {
+	if m.recorder == nil {
+		return nil
+	}
+	if err := m.recorder.Record(ctx, org, actor, action, target, payload); err != nil {
+		return fmt.Errorf("privacy: record %s: %w", action, err)
+	}
+	return nil
+}
+
+func subjectTarget(id string) string { return "subject:" + id }
+
+// Status returns the subject's lifecycle record; a subject the store has never
+// seen is active.
+func (m *Manager) Status(ctx context.Context, org, id string) (Subject, error) {
+	s, err := m.store.Subject(ctx, org, id)
+	if errors.Is(err, ErrNotFound) {
+		return Subject{Org: org, ID: id, State: StateActive}, nil
+	}
+	return s, err
+}
+
+func checkIDs(org, id, actor string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty subject id", ErrInvalid)
+	}
+	if actor == "" {
+		return fmt.Errorf("%w: empty actor", ErrInvalid)
+	}
+	return nil
+}
+
+// RequestDeletion soft-deletes an active subject: from now on the host treats
+// it as gone, and the sweeper erases it when the cooldown elapses. The actor
+// ("user:<id>", "system:<source>") and reason are recorded.
+func (m *Manager) RequestDeletion(ctx context.Context, org, id, actor, reason string) (Subject, error) {
+	if err := checkIDs(org, id, actor); err != nil {
+		return Subject{}, err
+	}
+	cur, err := m.Status(ctx, org, id)
+	if err != nil {
+		return Subject{}, err
+	}
+	if cur.State != StateActive {
+		return cur, fmt.Errorf("%w: subject is %s", ErrInvalidTransition, cur.State)
+	}
+	now := m.now()
+	next := Subject{Org: org, ID: id, State: StateDeletionRequested, DeletionRequestedAt: now,
+		EraseAfter: now.Add(m.cooldown), NextDue: now.Add(m.cooldown)}
+	ev := Event{Org: org, SubjectID: id, At: now, Action: ActionDeletionRequested,
+		From: StateActive, To: StateDeletionRequested, Actor: actor, Reason: reason}
+	if err := m.store.Transition(ctx, next, StateActive, ev); err != nil {
+		return cur, err
+	}
+	return next, m.record(ctx, org, actor, ev.Action, subjectTarget(id), map[string]any{
+		"reason": reason, "erase_after": next.EraseAfter.UTC().Format(time.RFC3339)})
+}
+
+// Restore brings a soft-deleted subject back, while its cooldown has not
+// elapsed; from the end of the cooldown on it returns ErrCooldownElapsed.
+func (m *Manager) Restore(ctx context.Context, org, id, actor, reason string) (Subject, error) {
+	if err := checkIDs(org, id, actor); err != nil {
+		return Subject{}, err
+	}
+	cur, err := m.Status(ctx, org, id)
+	if err != nil {
+		return Subject{}, err
+	}
+	if cur.State != StateDeletionRequested {
+		return cur, fmt.Errorf("%w: subject is %s", ErrInvalidTransition, cur.State)
+	}
+	now := m.now()
+	if !now.Before(cur.EraseAfter) {
+		return cur, fmt.Errorf("%w: cooldown ended %s", ErrCooldownElapsed, cur.EraseAfter.UTC().Format(time.RFC3339))
+	}
+	next := Subject{Org: org, ID: id, State: StateActive}
+	ev := Event{Org: org, SubjectID: id, At: now, Action: ActionRestored,
+		From: StateDeletionRequested, To: StateActive, Actor: actor, Reason: reason}
+	if err := m.store.Transition(ctx, next, StateDeletionRequested, ev); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// Raced with the sweeper or another restore; say why if we can.
+			if s, e2 := m.Status(ctx, org, id); e2 == nil && s.State == StateDeletionRequested && !now.Before(s.EraseAfter) {
+				return s, fmt.Errorf("%w: %w", ErrCooldownElapsed, err)
+			}
+		}
+		return cur, err
+	}
+	return next, m.record(ctx, org, actor, ev.Action, subjectTarget(id), map[string]any{"reason": reason})
+}
+
+// History returns the subject's lifecycle transitions, oldest first.
+func (m *Manager) History(ctx context.Context, org, id string) ([]Event, error) {
+	return m.store.Events(ctx, org, id)
+}
+
+// newID returns a random 128-bit identifier in hex.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("privacy: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}

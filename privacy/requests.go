@@ -1,0 +1,170 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RequestKind is a GDPR data subject right.
+type RequestKind string
+
+// The data subject request kinds (GDPR Articles 15 to 21).
+const (
+	KindAccess        RequestKind = "access"        // Art. 15
+	KindRectification RequestKind = "rectification" // Art. 16
+	KindErasure       RequestKind = "erasure"       // Art. 17
+	KindRestriction   RequestKind = "restriction"   // Art. 18
+	KindPortability   RequestKind = "portability"   // Art. 20
+	KindObjection     RequestKind = "objection"     // Art. 21
+)
+
+// RequestStatus is where a request stands.
+type RequestStatus string
+
+// Request statuses.
+const (
+	RequestOpen      RequestStatus = "open"
+	RequestCompleted RequestStatus = "completed"
+	RequestRejected  RequestStatus = "rejected"
+)
+
+// Request is a data subject request. The controller must answer within one
+// month of receipt (Art. 12(3)); the period can be extended once by two
+// further months with a reason.
+type Request struct {
+	ID               string        `json:"id"`
+	Org              string        `json:"org"`
+	SubjectID        string        `json:"subject_id"`
+	Kind             RequestKind   `json:"kind"`
+	ReceivedAt       time.Time     `json:"received_at"`
+	IdentityVerified bool          `json:"identity_verified"`
+	DueAt            time.Time     `json:"due_at"`
+	ExtendedReason   string        `json:"extended_reason,omitempty"`
+	Status           RequestStatus `json:"status"`
+	ClosedAt         time.Time     `json:"closed_at,omitzero"`
+	Resolution       string        `json:"resolution,omitempty"`
+}
+
+// Overdue reports whether the request is open past its due date at t.
+func (r Request) Overdue(t time.Time) bool { return r.Status == RequestOpen && t.After(r.DueAt) }
+
+func validKind(k RequestKind) bool {
+	switch k {
+	case KindAccess, KindRectification, KindErasure, KindRestriction, KindPortability, KindObjection:
+		return true
+	}
+	return false
+}
+
+// ReceiveRequest records a new data subject request received now, due one
+// month later.
+func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kind RequestKind, identityVerified bool, actor string) (Request, error) {
+	if err := checkIDs(org, subjectID, actor); err != nil {
+		return Request{}, err
+	}
+	if !validKind(kind) {
+		return Request{}, fmt.Errorf("%w: unknown request kind %q", ErrInvalid, string(kind))
+	}
+	now := m.now()
+	r := Request{ID: newID(), Org: org, SubjectID: subjectID, Kind: kind, ReceivedAt: now,
+		IdentityVerified: identityVerified, DueAt: now.AddDate(0, 1, 0), Status: RequestOpen}
+	if err := m.store.PutRequest(ctx, r); err != nil {
+		return Request{}, err
+	}
+	return r, m.record(ctx, org, actor, ActionRequestReceived, "request:"+r.ID, map[string]any{
+		"kind": string(kind), "subject": subjectID, "identity_verified": identityVerified})
+}
+
+// VerifyIdentity marks the request's requester as verified, by actor (who
+// checked the identity, and so answers for releasing data to the requester),
+// and records it: completing a request requires it. Verifying an already
+// verified request changes nothing; a closed request cannot be verified.
+func (m *Manager) VerifyIdentity(ctx context.Context, org, requestID, actor string) (Request, error) {
+	if actor == "" {
+		return Request{}, fmt.Errorf("%w: empty actor", ErrInvalid)
+	}
+	r, err := m.store.Request(ctx, org, requestID)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.IdentityVerified {
+		return r, nil
+	}
+	if r.Status != RequestOpen {
+		return r, fmt.Errorf("%w: request is already %s", ErrInvalidTransition, r.Status)
+	}
+	prev := r
+	r.IdentityVerified = true
+	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
+		return Request{}, err
+	}
+	return r, m.record(ctx, org, actor, ActionRequestVerified, "request:"+r.ID, map[string]any{"kind": string(r.Kind)})
+}
+
+// ExtendRequest extends an open request's deadline to three months after
+// receipt (Art. 12(3)), once, with a recorded reason, and only before the
+// first deadline has passed.
+func (m *Manager) ExtendRequest(ctx context.Context, org, requestID, actor, reason string) (Request, error) {
+	if reason == "" || actor == "" {
+		return Request{}, fmt.Errorf("%w: an extension needs an actor and a reason", ErrInvalid)
+	}
+	r, err := m.store.Request(ctx, org, requestID)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.Status != RequestOpen || r.ExtendedReason != "" {
+		return r, fmt.Errorf("%w: request is %s and extended=%t", ErrInvalidTransition, r.Status, r.ExtendedReason != "")
+	}
+	if m.now().After(r.DueAt) {
+		// Art. 12(3): the subject is told of an extension within the first
+		// month; an overdue request cannot be made punctual after the fact.
+		return r, fmt.Errorf("%w: the request is already overdue; an extension must be made before %s",
+			ErrInvalidTransition, r.DueAt.UTC().Format(time.RFC3339))
+	}
+	prev := r
+	r.DueAt = r.ReceivedAt.AddDate(0, 3, 0)
+	r.ExtendedReason = reason
+	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
+		return Request{}, err
+	}
+	return r, m.record(ctx, org, actor, ActionRequestExtended, "request:"+r.ID, map[string]any{
+		"reason": reason, "due_at": r.DueAt.UTC().Format(time.RFC3339)})
+}
+
+// CloseRequest completes or rejects an open request. Completing a request
+// requires a verified identity: answering an unverified requester is how
+// personal data leaks to an impostor.
+func (m *Manager) CloseRequest(ctx context.Context, org, requestID string, status RequestStatus, actor, resolution string) (Request, error) {
+	if actor == "" || (status != RequestCompleted && status != RequestRejected) {
+		return Request{}, fmt.Errorf("%w: close needs an actor and a completed or rejected status", ErrInvalid)
+	}
+	r, err := m.store.Request(ctx, org, requestID)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.Status != RequestOpen {
+		return r, fmt.Errorf("%w: request is already %s", ErrInvalidTransition, r.Status)
+	}
+	if status == RequestCompleted && !r.IdentityVerified {
+		return r, fmt.Errorf("%w: identity of the requester is not verified", ErrInvalidTransition)
+	}
+	prev := r
+	r.Status, r.ClosedAt, r.Resolution = status, m.now(), resolution
+	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
+		return Request{}, err
+	}
+	return r, m.record(ctx, org, actor, ActionRequestClosed, "request:"+r.ID, map[string]any{
+		"status": string(status), "resolution": resolution})
+}
+
+// Requests lists a subject's requests, oldest first.
+func (m *Manager) Requests(ctx context.Context, org, subjectID string) ([]Request, error) {
+	return m.store.Requests(ctx, org, subjectID)
+}
+
+// Overdue lists open requests of every organisation past their due date now,
+// most overdue first.
+func (m *Manager) Overdue(ctx context.Context) ([]Request, error) {
+	return m.store.OpenRequestsDueBefore(ctx, m.now())
+}
