@@ -1,0 +1,33 @@
+// Package compliance turns compliance claims into things a program checks:
+//
+//   - a control matrix (GDPR and CCPA catalogs ship with it) whose evidence is
+//     re-proved at report time by checks the host wires into named slots, and
+//     rendered as Markdown, JSON or OSCAL assessment results;
+//   - periodic audits over a population (e.g. affiliates) that move members
+//     with sustained failures up an escalation ladder, idempotently per
+//     period, with the FTC 16 CFR Part 255 disclosure audit as the worked
+//     example;
+//   - threshold-driven information reporting (Form 1099-NEC) with a
+//     per-year threshold table, missing-TIN flags and corrected records;
+//   - job heartbeats: a dead-man switch for scheduled jobs, where the absence
+//     of success is a failure.
+//
+// # Threat addressed
+//
+// A control that silently stopped working: an audit chain nobody verifies
+// any more, an erasure sweeper that died three weeks ago, a route added
+// without a permission, a compliance page that still says "enforced". The
+// matrix re-runs its checks on every report, an unwired check fails instead
+// of passing, a check that panics or hangs fails, and a report file edited
+// to say "pass" is re-derived from its controls when read. Jobs that stop
+// reporting become overdue and fail the matrix. Audits escalate exactly once
+// per period however often they are re-run, and filed tax records are never
+// changed in place (a correction is a new record that references the old).
+//
+// compliance imports no other rampart package: checks reach auditlog,
+// keyring, rbac, mfa and privacy through functions and one-method interfaces
+// the host wires (Recorder, FieldOpener), so it can be used alone.
+//
+// What it does not stop: a host that wires a check which always passes. The
+// matrix proves what its checks prove, no more.
+package compliance

@@ -1,0 +1,66 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/compliancetest"
+	"github.com/rampart-sdk/rampart/compliance/pgstore"
+	"github.com/rampart-sdk/rampart/internal/pgtest"
+)
+
+func newStore(t *testing.T) compliance.Store {
+	db := pgtest.New(t)
+	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+	return pgstore.New(db.Pool)
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	compliancetest.TestStore(t, newStore)
+}
+
+func TestAuditorOnPostgres(t *testing.T) {
+	t.Parallel()
+	compliancetest.TestAuditor(t, newStore)
+}
+
+func TestFilerOnPostgres(t *testing.T) {
+	t.Parallel()
+	compliancetest.TestFiler(t, newStore)
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+}
+
+// TestFilingsAreAppendOnly: even a host with SQL access cannot silently
+// change or delete a filed record or a ladder judgement.
+func TestFilingsAreAppendOnly(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	s := pgstore.New(db.Pool)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.SaveGeneration(ctx, compliance.Generation{ID: "g", Org: "o", TaxYear: 2026, GeneratedAt: at},
+		[]compliance.FilingRecord{{ID: "f", Org: "o", TaxYear: 2026, PayeeID: "p", Seq: 1, GenerationID: "g", AmountCents: 250000, CreatedAt: at}}))
+	_, err := db.Pool.Exec(ctx, `UPDATE compliance_filings SET amount_cents = 1`)
+	require.ErrorContains(t, err, "append-only")
+	_, err = db.Pool.Exec(ctx, `DELETE FROM compliance_filings`)
+	require.ErrorContains(t, err, "append-only")
+
+	_, _, err = s.Advance(ctx, compliance.MemberKey{Org: "o", Audit: "a", Member: "m"}, compliance.Judgement{Period: "W1", At: at},
+		func(p compliance.MemberState) (compliance.MemberState, error) { p.Level = 1; return p, nil })
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `DELETE FROM compliance_ladder_judgements`)
+	require.ErrorContains(t, err, "append-only")
+}
