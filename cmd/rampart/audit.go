@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/pgstore"
+)
+
+func auditGroup() group {
+	return group{
+		name:    "audit",
+		summary: "verify, export and checkpoint the audit log",
+		verbs: []verb{
+			{name: "verify", summary: "verify a live chain (--dsn) or an export file (--file)", run: auditVerify},
+			{name: "export", summary: "export entries with proofs and a signed checkpoint", run: auditExport},
+			{name: "keygen", summary: "generate an Ed25519 checkpoint signing key pair", run: auditKeygen},
+		},
+	}
+}
+
+// keyArg reads a key given as a path to a file holding it, or inline.
+func keyArg(v string) (string, error) {
+	if _, err := os.Stat(v); err != nil {
+		return v, nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return "", operational(fmt.Errorf("read key: %w", err))
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, *pgstore.Store, error) {
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pool, pgstore.New(pool), nil
+}
+
+// verifierArg turns --public-key (inline or a file) into verifiers; nil
+// when the flag is empty.
+func verifierArg(pub string) (note.Verifiers, error) {
+	if pub == "" {
+		return nil, nil
+	}
+	k, err := keyArg(pub)
+	if err != nil {
+		return nil, err
+	}
+	v, err := note.NewVerifier(k)
+	if err != nil {
+		return nil, usageErr("--public-key: %v", err)
+	}
+	return note.VerifierList(v), nil
+}
+
+// loadCheckpoints reads signed checkpoints saved outside the database and
+// checks their signatures; none when path is empty.
+func loadCheckpoints(path string, verifiers note.Verifiers) ([]auditlog.Checkpoint, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if verifiers == nil {
+		return nil, usageErr("--checkpoints needs --public-key")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, operational(err)
+	}
+	cps, err := auditlog.ReadCheckpoints(data, verifiers)
+	if err != nil {
+		return nil, findings("checkpoints: %v", err)
+	}
+	return cps, nil
+}
+
+type chainReport struct {
+	Chain       string         `json:"chain"`
+	OK          bool           `json:"ok"`
+	Size        uint64         `json:"size"`
+	Checked     uint64         `json:"checked"`
+	Checkpoints int            `json:"checkpoints"`
+	Failure     *failureReport `json:"failure,omitempty"`
+}
+
+type failureReport struct {
+	Seq    uint64 `json:"seq"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+type verifyReport struct {
+	OK      bool          `json:"ok"`
+	Source  string        `json:"source"`
+	Chains  []chainReport `json:"chains,omitempty"`
+	Entries int           `json:"entries,omitempty"`
+	Failure *struct {
+		Chain string `json:"chain"`
+		failureReport
+	} `json:"failure,omitempty"`
+	Warning string `json:"warning,omitempty"`
+}
+
+func auditVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "audit verify", "audit verify (--dsn DSN [--chain C] [--checkpoints FILE --public-key KEY] | --file EXPORT [--public-key KEY]) [--json]")
+	dsn := dsnFlag(e, fs)
+	chain := fs.String("chain", "", "verify only this chain (default: every chain)")
+	cpFile := fs.String("checkpoints", "", "file of signed checkpoints saved outside the database")
+	pub := fs.String("public-key", "", "checkpoint verifier key, inline or a file holding it")
+	file := fs.String("file", "", "verify an export file offline instead of a database")
+	asJSON := fs.Bool("json", false, "print a JSON report")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	verifiers, err := verifierArg(*pub)
+	if err != nil {
+		return err
+	}
+	if *file != "" {
+		return verifyFile(e, *file, verifiers, *asJSON)
+	}
+	cps, err := loadCheckpoints(*cpFile, verifiers)
+	if err != nil {
+		return err
+	}
+	pool, store, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	chains := []string{*chain}
+	if *chain == "" {
+		if chains, err = store.Chains(ctx); err != nil {
+			return operational(err)
+		}
+		seen := map[string]bool{}
+		for _, c := range chains {
+			seen[c] = true
+		}
+		for _, cp := range cps {
+			if !seen[cp.Chain] {
+				seen[cp.Chain] = true
+				chains = append(chains, cp.Chain)
+			}
+		}
+		sort.Strings(chains)
+	}
+	rep := verifyReport{OK: true, Source: "database"}
+	for _, c := range chains {
+		opts := auditlog.VerifyOptions{Checkpoints: cps}
+		if e.stderrIsTerminal {
+			opts.Progress = progress(e.stderr, c, time.Now())
+		}
+		res, err := auditlog.Verify(ctx, store, c, opts)
+		if opts.Progress != nil {
+			fmt.Fprint(e.stderr, "\r\033[K")
+		}
+		cr := chainReport{Chain: c, OK: err == nil, Size: res.Size, Checked: res.Checked, Checkpoints: res.Checkpoints}
+		var ve *auditlog.VerifyError
+		switch {
+		case errors.As(err, &ve):
+			cr.Failure = &failureReport{Seq: ve.Seq, Reason: string(ve.Reason), Detail: ve.Detail}
+			rep.OK = false
+		case err != nil:
+			return operational(err)
+		}
+		rep.Chains = append(rep.Chains, cr)
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return operational(err)
+		}
+	} else {
+		for _, c := range rep.Chains {
+			if c.OK {
+				fmt.Fprintf(e.stdout, "ok      %s: %d entries, %d checkpoints matched\n", c.Chain, c.Size, c.Checkpoints)
+			} else {
+				fmt.Fprintf(e.stdout, "BROKEN  %s: entry %d: %s: %s\n", c.Chain, c.Failure.Seq, c.Failure.Reason, c.Failure.Detail)
+			}
+		}
+		if len(rep.Chains) == 0 {
+			fmt.Fprintln(e.stdout, "no chains")
+		}
+	}
+	if !rep.OK {
+		return findings("audit log does not verify")
+	}
+	return nil
+}
+
+func verifyFile(e *env, path string, verifiers note.Verifiers, asJSON bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return operational(err)
+	}
+	defer f.Close()
+	doc, err := auditlog.ParseExport(f)
+	if err != nil {
+		return findings("%v", err)
+	}
+	rep := verifyReport{OK: true, Source: "file"}
+	if verifiers == nil {
+		v, err := note.NewVerifier(doc.VerifierKey)
+		if err != nil {
+			return usageErr("the export names no usable key; pass --public-key")
+		}
+		verifiers = note.VerifierList(v)
+		rep.Warning = "checkpoint signatures were checked against the key named in the export itself; pass --public-key to pin it"
+		fmt.Fprintln(e.stderr, "warning: "+rep.Warning)
+	}
+	res, err := auditlog.VerifyExport(doc, verifiers)
+	rep.Entries = res.Entries
+	var ve *auditlog.VerifyError
+	switch {
+	case errors.As(err, &ve):
+		rep.OK = false
+		rep.Failure = &struct {
+			Chain string `json:"chain"`
+			failureReport
+		}{ve.Chain, failureReport{Seq: ve.Seq, Reason: string(ve.Reason), Detail: ve.Detail}}
+	case err != nil:
+		if asJSON {
+			_ = writeJSON(e.stdout, verifyReport{OK: false, Source: "file", Warning: err.Error()}) // the finding below is the error that matters
+		}
+		return findings("%v", err)
+	}
+	if asJSON {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return operational(err)
+		}
+	} else if rep.OK {
+		fmt.Fprintf(e.stdout, "ok      %d entries in %d chains verify against their signed checkpoints\n", rep.Entries, len(doc.Checkpoints))
+	} else {
+		fmt.Fprintf(e.stdout, "BROKEN  %s: entry %d: %s: %s\n", ve.Chain, ve.Seq, ve.Reason, ve.Detail)
+	}
+	if !rep.OK {
+		return findings("export does not verify")
+	}
+	return nil
+}
+
+func auditExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "audit export", "audit export --dsn DSN --signing-key KEY [--org O] [--actor A] [--action X] [--target T] [--from RFC3339] [--to RFC3339] [--format csv|json|ndjson] [--out FILE]")
+	dsn := dsnFlag(e, fs)
+	skey := fs.String("signing-key", e.getenv("RAMPART_AUDIT_SIGNING_KEY"), "checkpoint signing key, inline or a file (default $RAMPART_AUDIT_SIGNING_KEY)")
+	pub := fs.String("public-key", "", "verifier key to name in the export header (a hint for the reader)")
+	format := fs.String("format", "ndjson", "csv, json or ndjson")
+	out := fs.String("out", "", "write to this file instead of stdout")
+	var f auditlog.Filter
+	fs.StringVar(&f.Org, "org", "", "only this organisation")
+	fs.StringVar(&f.Actor, "actor", "", "only this actor (user:<id>, apikey:<id>, system:<source>)")
+	fs.StringVar(&f.Action, "action", "", "only this action")
+	fs.StringVar(&f.Target, "target", "", "only this target (<type>:<id>)")
+	from := fs.String("from", "", "only entries at or after this time (RFC 3339)")
+	to := fs.String("to", "", "only entries before this time (RFC 3339)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, tf := range []struct {
+		s   string
+		dst *time.Time
+		nm  string
+	}{{*from, &f.From, "--from"}, {*to, &f.To, "--to"}} {
+		if tf.s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, tf.s)
+		if err != nil {
+			return usageErr("%s: %v", tf.nm, err)
+		}
+		*tf.dst = t
+	}
+	switch auditlog.Format(*format) {
+	case auditlog.FormatCSV, auditlog.FormatJSON, auditlog.FormatNDJSON:
+	default:
+		return usageErr("--format must be csv, json or ndjson")
+	}
+	if *skey == "" {
+		return usageErr("--signing-key (or RAMPART_AUDIT_SIGNING_KEY) is required: the export carries a signed checkpoint")
+	}
+	k, err := keyArg(*skey)
+	if err != nil {
+		return err
+	}
+	signer, err := note.NewSigner(k)
+	if err != nil {
+		return usageErr("--signing-key is not a note signing key")
+	}
+	vkey := ""
+	if *pub != "" {
+		if vkey, err = keyArg(*pub); err != nil {
+			return err
+		}
+	}
+	pool, store, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var w io.Writer = e.stdout
+	if *out != "" {
+		fh, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return operational(err)
+		}
+		defer fh.Close()
+		w = fh
+	}
+	n, err := auditlog.Export(ctx, store, w, auditlog.ExportOptions{Format: auditlog.Format(*format), Filter: f, Signer: signer, VerifierKey: vkey})
+	if err != nil {
+		return operational(err)
+	}
+	fmt.Fprintf(e.stderr, "exported %d entries\n", n)
+	return nil
+}
+
+func auditKeygen(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "audit keygen", "audit keygen --name NAME --out PREFIX")
+	name := fs.String("name", "rampart-audit", "key name shown in signatures")
+	out := fs.String("out", "", "write PREFIX.key (secret, mode 0600) and PREFIX.pub (public); the public key is also printed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageErr("--out is required: the signing key is never printed")
+	}
+	skey, vkey, err := auditlog.NewSigningKey(*name)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if err := os.WriteFile(*out+".key", []byte(skey+"\n"), 0o600); err != nil {
+		return operational(err)
+	}
+	if err := os.WriteFile(*out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+		return operational(err)
+	}
+	fmt.Fprintln(e.stdout, vkey)
+	return nil
+}
+
+// progress draws "chain: done/total entries, rate, ETA" on one terminal line.
+func progress(w io.Writer, chain string, start time.Time) func(done, total uint64) {
+	return func(done, total uint64) {
+		elapsed := time.Since(start).Seconds()
+		rate := float64(done) / max(elapsed, 1e-9)
+		eta := "?"
+		if rate > 0 && total >= done {
+			eta = (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "\r\033[Kverifying %s: %d/%d entries, %.0f/s, ETA %s", chain, done, total, rate, eta)
+	}
+}

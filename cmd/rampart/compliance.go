@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/pgstore"
+)
+
+func complianceGroup() group {
+	return group{
+		name:    "compliance",
+		summary: "print the control matrix and evidence report",
+		verbs: []verb{
+			{name: "report", summary: "evaluate controls and print a Markdown, JSON or OSCAL report (exit 1 if a required control fails)", run: complianceReport},
+			{name: "jobs", summary: "list scheduled jobs and their heartbeat state (exit 1 if any is overdue)", run: complianceJobs},
+		},
+	}
+}
+
+// jobsControlID is the control the CLI adds when it can read the heartbeat
+// tables itself (--dsn).
+const jobsControlID = "rampart-jobs-heartbeats"
+
+func complianceReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "compliance report", "compliance report [--format markdown|json|oscal] [--evidence FILE] [--max-age D] [--dsn URL]")
+	format := fs.String("format", "markdown", "output format: markdown, json or oscal")
+	evidence := fs.String("evidence", "", `JSON report written by the Go API (Report.WriteJSON); "-" reads stdin`)
+	maxAge := fs.Duration("max-age", 7*24*time.Hour, "fail when the evidence report is older than this (0 disables)")
+	dsn := dsnFlag(e, fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *maxAge < 0 {
+		return usageErr("--max-age must not be negative")
+	}
+	switch *format {
+	case "markdown", "md", "json", "oscal":
+	default:
+		return usageErr("unknown --format %q (want markdown, json or oscal)", *format)
+	}
+	if *evidence == "" && *dsn == "" {
+		return usageErr("nothing to evaluate: pass --evidence FILE and/or --dsn URL (or set DATABASE_URL)")
+	}
+
+	var r *compliance.Report
+	if *evidence != "" {
+		var rd io.Reader = e.stdin
+		if *evidence != "-" {
+			f, err := os.Open(*evidence)
+			if err != nil {
+				return operational(err)
+			}
+			defer f.Close()
+			rd = f
+		}
+		var err error
+		if r, err = compliance.ReadReport(rd); err != nil {
+			return operational(err)
+		}
+		// A green report from last quarter proves nothing about today.
+		if age := time.Since(r.GeneratedAt); *maxAge > 0 && age > *maxAge {
+			return findings("evidence report %s was generated %s ago, more than --max-age %s",
+				r.ID, age.Round(time.Minute), *maxAge)
+		}
+	} else {
+		r = compliance.NewReport("rampart compliance report", time.Now())
+	}
+	if *dsn != "" {
+		sts, err := jobStatuses(ctx, *dsn)
+		if err != nil {
+			return operational(err)
+		}
+		res := compliance.JobsCheckResult(sts)
+		at := time.Now().UTC()
+		r.AddControl(compliance.ControlResult{
+			Control: compliance.Control{
+				ID: jobsControlID, Framework: "rampart", Reference: "Dead-man switch (" + compliance.SlotJobsHealthy + ")",
+				Title: "Every scheduled job reported success on time", Required: true,
+				Evidence: []compliance.Evidence{{Kind: compliance.EvidenceCheck, Slot: compliance.SlotJobsHealthy,
+					Description: "heartbeat tables read from the database"}},
+			},
+			Status: statusOf(res.Pass),
+			Results: []compliance.EvidenceResult{{
+				Evidence: compliance.Evidence{Kind: compliance.EvidenceCheck, Slot: compliance.SlotJobsHealthy,
+					Description: "heartbeat tables read from the database"},
+				Pass: res.Pass, Details: res.Details, CheckedAt: &at,
+			}},
+		})
+	}
+
+	var err error
+	switch *format {
+	case "json":
+		err = r.WriteJSON(e.stdout)
+	case "oscal":
+		err = r.WriteOSCAL(e.stdout, compliance.OSCALOptions{})
+	default:
+		err = r.WriteMarkdown(e.stdout)
+	}
+	if err != nil {
+		return operational(err)
+	}
+	if *format != "markdown" && *format != "md" {
+		fmt.Fprintln(e.stderr, r.SummaryLine())
+	}
+	if !r.Pass {
+		return findings("%s", r.SummaryLine())
+	}
+	return nil
+}
+
+func statusOf(pass bool) compliance.Status {
+	if pass {
+		return compliance.StatusPass
+	}
+	return compliance.StatusFail
+}
+
+func jobStatuses(ctx context.Context, dsn string) ([]compliance.JobStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	recs, err := pgstore.New(pool).Jobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]compliance.JobStatus, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, compliance.EvaluateJob(r, now))
+	}
+	return out, nil
+}
+
+func complianceJobs(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "compliance jobs", "compliance jobs --dsn URL [--json]")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	dsn := dsnFlag(e, fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *dsn == "" {
+		return usageErr("--dsn is required (or set DATABASE_URL)")
+	}
+	sts, err := jobStatuses(ctx, *dsn)
+	if err != nil {
+		return operational(err)
+	}
+	overdue := 0
+	for _, s := range sts {
+		if s.Overdue {
+			overdue++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Healthy bool                   `json:"healthy"`
+			Overdue int                    `json:"overdue"`
+			Jobs    []compliance.JobStatus `json:"jobs"`
+		}{overdue == 0 && len(sts) > 0, overdue, sts}); err != nil {
+			return operational(err)
+		}
+	} else {
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "JOB\tSTATE\tLAST SUCCESS\tDUE BY\tLAST FAILURE")
+		for _, s := range sts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.ToUpper(string(s.State)), fmtTime(s.LastSuccess),
+				s.DueBy.Format(time.RFC3339), failure(s))
+		}
+		_ = tw.Flush()
+	}
+	if overdue > 0 {
+		return findings("%d of %d jobs overdue", overdue, len(sts))
+	}
+	if len(sts) == 0 {
+		// As in the report: a dead-man switch that watches nothing proves
+		// nothing, so an empty job table is a finding, not a pass.
+		return findings("no scheduled job is registered")
+	}
+	return nil
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func failure(s compliance.JobStatus) string {
+	if s.LastFailure == nil {
+		return "-"
+	}
+	cause := s.LastCause
+	if len(cause) > 60 {
+		cause = cause[:60] + "…"
+	}
+	return fmtTime(s.LastFailure) + " " + strings.ReplaceAll(cause, "\n", " ")
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/pgstore"
+	"github.com/rampart-sdk/rampart/internal/pgtest"
+)
+
+// writeReport evaluates the GDPR catalog with every check passing except
+// those in failing, and writes the JSON report to a temp file.
+func writeReport(t *testing.T, failing ...string) string {
+	t.Helper()
+	m, err := compliance.NewMatrix(compliance.GDPRCatalog())
+	require.NoError(t, err)
+	for slot := range m.Slots() {
+		require.NoError(t, m.Fill(slot, func(context.Context) compliance.CheckResult { return compliance.CheckResult{Pass: true, Details: "ok"} }))
+	}
+	for _, slot := range failing {
+		require.NoError(t, m.Fill(slot, func(context.Context) compliance.CheckResult {
+			return compliance.CheckResult{Pass: false, Details: "broken on purpose"}
+		}))
+	}
+	var buf bytes.Buffer
+	require.NoError(t, m.Evaluate(context.Background()).WriteJSON(&buf))
+	p := filepath.Join(t.TempDir(), "report.json")
+	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o600))
+	return p
+}
+
+func TestComplianceReportFromEvidence(t *testing.T) {
+	t.Parallel()
+	green := writeReport(t)
+	red := writeReport(t, compliance.SlotStaffMFA)
+
+	code, out, _ := runCLI(t, nil, "compliance", "report", "--evidence", green)
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "PASS: 15/15 controls pass")
+
+	code, out, errOut := runCLI(t, nil, "compliance", "report", "--evidence", red)
+	require.Equal(t, exitFindings, code, "a failing required control must fail the command")
+	require.Contains(t, out, "❌ fail | gdpr-art-32-1-b")
+	require.Contains(t, errOut, "gdpr-art-32-1-b")
+
+	code, out, errOut = runCLI(t, nil, "compliance", "report", "--evidence", red, "--format", "json")
+	require.Equal(t, exitFindings, code)
+	var r map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	require.Equal(t, false, r["pass"])
+	require.Contains(t, errOut, "FAIL:")
+
+	code, out, _ = runCLI(t, nil, "compliance", "report", "--evidence", green, "--format", "oscal")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, `"oscal-version": "1.0.6"`)
+}
+
+// TestComplianceReportTamperedEvidence edits a red report to claim green.
+func TestComplianceReportTamperedEvidence(t *testing.T) {
+	t.Parallel()
+	red := writeReport(t, compliance.SlotKeyringGuardrail)
+	b, err := os.ReadFile(red)
+	require.NoError(t, err)
+	edited := strings.Replace(string(b), `"pass": false`, `"pass": true`, 1)
+	p := filepath.Join(t.TempDir(), "edited.json")
+	require.NoError(t, os.WriteFile(p, []byte(edited), 0o600))
+	code, _, _ := runCLI(t, nil, "compliance", "report", "--evidence", p)
+	require.Equal(t, exitFindings, code)
+
+	forged := strings.ReplaceAll(string(b), `"status": "fail"`, `"status": "pass"`)
+	require.NoError(t, os.WriteFile(p, []byte(forged), 0o600))
+	code, _, errOut := runCLI(t, nil, "compliance", "report", "--evidence", p)
+	require.Equal(t, exitOperational, code)
+	require.Contains(t, errOut, "invalid report")
+}
+
+func TestComplianceUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"compliance", "report"},
+		{"compliance", "report", "--evidence", "x", "--format", "pdf"},
+		{"compliance", "report", "--bogus"},
+		{"compliance", "jobs"},
+		{"compliance", "jobs", "extra", "--dsn", "x"},
+	} {
+		code, _, _ := runCLI(t, nil, args...)
+		require.Equal(t, exitUsage, code, args)
+	}
+	code, _, _ := runCLI(t, nil, "compliance", "report", "--evidence", filepath.Join(t.TempDir(), "missing.json"))
+	require.Equal(t, exitOperational, code)
+}
+
+func TestComplianceWithDatabase(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	store := pgstore.New(db.Pool)
+	m := compliance.NewMonitor(store)
+	code, _, _ := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
+	require.Equal(t, exitFindings, code, "no job registered: the switch watches nothing")
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
+
+	code, out, _ := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "privacy-sweeper")
+	require.Contains(t, out, "OK")
+
+	green := writeReport(t)
+	code, out, _ = runCLI(t, map[string]string{"DATABASE_URL": db.URL}, "compliance", "report", "--evidence", green)
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, jobsControlID)
+
+	// A job registered long ago that never reported.
+	require.NoError(t, store.RegisterJob(ctx, compliance.JobSpec{Name: "nightly-backup", Period: 24 * time.Hour, Grace: time.Hour},
+		time.Now().Add(-48*time.Hour)))
+	code, out, _ = runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL, "--json")
+	require.Equal(t, exitFindings, code)
+	var body struct {
+		Healthy bool
+		Jobs    []compliance.JobStatus
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &body))
+	require.False(t, body.Healthy)
+	require.Equal(t, compliance.JobOverdue, body.Jobs[0].State)
+
+	code, out, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
+	require.Equal(t, exitFindings, code)
+	require.Contains(t, out, "nightly-backup overdue")
+	code, _, _ = runCLI(t, nil, "compliance", "report", "--evidence", green, "--dsn", db.URL, "--format", "oscal")
+	require.Equal(t, exitFindings, code)
+}
+
+func TestComplianceReportStaleEvidence(t *testing.T) {
+	t.Parallel()
+	m, err := compliance.NewMatrix(compliance.CCPACatalog(), compliance.WithClock(func() time.Time { return time.Now().Add(-10 * 24 * time.Hour) }))
+	require.NoError(t, err)
+	for slot := range m.Slots() {
+		require.NoError(t, m.Fill(slot, func(context.Context) compliance.CheckResult { return compliance.CheckResult{Pass: true} }))
+	}
+	var buf bytes.Buffer
+	require.NoError(t, m.Evaluate(context.Background()).WriteJSON(&buf))
+	p := filepath.Join(t.TempDir(), "old.json")
+	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o600))
+
+	code, _, errOut := runCLI(t, nil, "compliance", "report", "--evidence", p)
+	require.Equal(t, exitFindings, code)
+	require.Contains(t, errOut, "--max-age")
+	code, _, _ = runCLI(t, nil, "compliance", "report", "--evidence", p, "--max-age", "0")
+	require.Equal(t, exitOK, code)
+	code, _, _ = runCLI(t, nil, "compliance", "report", "--evidence", p, "--max-age", "-1h")
+	require.Equal(t, exitUsage, code)
+}
+
+func TestComplianceReportFromStdin(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(writeReport(t, compliance.SlotConsentGate))
+	require.NoError(t, err)
+	var out, errb bytes.Buffer
+	e := &env{stdin: bytes.NewReader(b), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	code := run(context.Background(), e, []string{"compliance", "report", "--evidence", "-"})
+	require.Equal(t, exitFindings, code)
+	require.Contains(t, out.String(), "gdpr-art-7")
+}

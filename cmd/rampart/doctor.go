@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
+	"github.com/rampart-sdk/rampart/keyring"
+	keyringpg "github.com/rampart-sdk/rampart/keyring/pgstore"
+)
+
+func doctorGroup() group {
+	return group{
+		name:    "doctor",
+		summary: "check a deployment's security posture",
+		run:     doctorRun,
+	}
+}
+
+// A doctorCheck is one line of the doctor's report. A skipped check could
+// not run with the flags given; it is shown, never counted as a pass.
+type doctorCheck struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// doctorOptions are the facts the checks work from.
+type doctorOptions struct {
+	dsn         string
+	keysFile    string
+	kekEnv      string
+	appRole     string
+	checkpoints string
+	publicKey   string
+	private     bool
+}
+
+func doctorRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "doctor", "doctor --dsn URL [--app-role ROLE] [--keys FILE [--kek-env VAR]] [--checkpoints FILE --public-key KEY] [--private=false] [--json]")
+	var o doctorOptions
+	fs.StringVar(&o.dsn, "dsn", e.getenv("DATABASE_URL"), "PostgreSQL connection URL (default $DATABASE_URL)")
+	fs.StringVar(&o.appRole, "app-role", "", "role the application connects as (default: the role of --dsn)")
+	fs.StringVar(&o.keysFile, "keys", "", "key registry file: check its permissions and that no retired or undeclared key is in use")
+	fs.StringVar(&o.kekEnv, "kek-env", "", "environment variable holding the registry's key-encryption key, if its keys are wrapped")
+	fs.StringVar(&o.checkpoints, "checkpoints", "", "signed audit checkpoints saved outside the database")
+	fs.StringVar(&o.publicKey, "public-key", "", "checkpoint verifier key, inline or a file holding it")
+	fs.BoolVar(&o.private, "private", true, "the database must not listen on all addresses")
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	checks, err := runDoctor(ctx, e, o)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range checks {
+		if !c.OK && !c.Skipped {
+			failed++
+		}
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, map[string]any{"ok": failed == 0, "checks": checks}); err != nil {
+			return operational(err)
+		}
+	} else {
+		for _, c := range checks {
+			status := "pass"
+			switch {
+			case c.Skipped:
+				status = "skip"
+			case !c.OK:
+				status = "FAIL"
+			}
+			fmt.Fprintf(e.stdout, "%s  %s", status, c.Name)
+			if c.Detail != "" {
+				fmt.Fprintf(e.stdout, ": %s", c.Detail)
+			}
+			fmt.Fprintln(e.stdout)
+		}
+	}
+	if failed > 0 {
+		return findings("%d of %d checks failed", failed, len(checks))
+	}
+	return nil
+}
+
+// runDoctor runs every check; an error means the checks could not run at all.
+func runDoctor(ctx context.Context, e *env, o doctorOptions) ([]doctorCheck, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	verifiers, err := verifierArg(o.publicKey)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := loadCheckpoints(o.checkpoints, verifiers)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := connect(ctx, o.dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, operational(err)
+	}
+	tlsCheck := checkTLS(conn.Conn().Config().Host, conn.Conn())
+	conn.Release()
+
+	checks := []doctorCheck{tlsCheck, checkListen(ctx, pool, o.private)}
+	checks = append(checks, checkAudit(ctx, pool, o.appRole, cps, o.checkpoints != "")...)
+	if o.keysFile != "" {
+		checks = append(checks, checkKeyFileMode(o.keysFile), checkKeysInUse(ctx, e, pool, o))
+	} else {
+		checks = append(checks, doctorCheck{Name: "key registry", Skipped: true, Detail: "pass --keys to check the registry file and the keys in use"})
+	}
+	return checks, nil
+}
+
+// checkAudit reports the audit log's database defences: triggers present and
+// ENABLE ALWAYS, the application role limited to INSERT and SELECT, and the
+// chains matching the checkpoints saved outside the database.
+func checkAudit(ctx context.Context, pool *pgxpool.Pool, appRole string, cps []auditlog.Checkpoint, haveCheckpoints bool) []doctorCheck {
+	var present bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_entries') IS NOT NULL`).Scan(&present); err != nil || !present {
+		return []doctorCheck{{Name: "audit log schema", Detail: "auditlog tables not found; run rampart migrate up"}}
+	}
+	if appRole == "" {
+		if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&appRole); err != nil {
+			return []doctorCheck{{Name: "audit log posture", Detail: "cannot read current_user: " + err.Error()}}
+		}
+	}
+	var out []doctorCheck
+	rep, err := auditpg.Posture(ctx, pool, appRole)
+	if err != nil {
+		out = append(out, doctorCheck{Name: "audit log posture", Detail: err.Error()})
+	}
+	for _, c := range rep.Checks {
+		out = append(out, doctorCheck{Name: "audit: " + c.Name, OK: c.OK, Detail: c.Detail})
+	}
+	if !haveCheckpoints {
+		return append(out, doctorCheck{Name: "audit checkpoints", Skipped: true,
+			Detail: "pass --checkpoints and --public-key: without checkpoints kept outside the database, a superuser can rewrite the chain unseen"})
+	}
+	store := auditpg.New(pool)
+	chains := map[string]bool{}
+	for _, cp := range cps {
+		chains[cp.Chain] = true
+	}
+	names := make([]string, 0, len(chains))
+	for c := range chains {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, chain := range names {
+		c := doctorCheck{Name: "audit checkpoints match chain " + chain}
+		res, err := auditlog.Verify(ctx, store, chain, auditlog.VerifyOptions{Checkpoints: cps})
+		if err != nil {
+			c.Detail = err.Error()
+		} else {
+			c.OK = true
+			c.Detail = fmt.Sprintf("%d entries, %d checkpoints matched", res.Size, res.Checkpoints)
+		}
+		out = append(out, c)
+	}
+	if len(names) == 0 {
+		out = append(out, doctorCheck{Name: "audit checkpoints", Detail: "the checkpoints file holds no checkpoint"})
+	}
+	return out
+}
+
+// checkKeysInUse runs the keyring guardrail over the stored data: no
+// ciphertext under a retired or undeclared key, no shared key material.
+func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOptions) doctorCheck {
+	c := doctorCheck{Name: "keys in use are declared and not retired"}
+	_, d, err := loadRegistry(ctx, e, o.keysFile, o.kekEnv)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: keyringpg.Counter(pool)})
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.OK = rep.OK
+	if rep.OK {
+		c.Detail = fmt.Sprintf("%d declared columns", len(d.Columns))
+		return c
+	}
+	msgs := make([]string, 0, len(rep.Findings))
+	for _, f := range rep.Findings {
+		msgs = append(msgs, string(f.Kind)+": "+f.Message)
+	}
+	c.Detail = strings.Join(msgs, "; ")
+	return c
+}
+
+// checkTLS fails a connection to a non-local host that is not encrypted:
+// credentials and PII would cross the network in the clear.
+func checkTLS(host string, conn *pgx.Conn) doctorCheck {
+	c := doctorCheck{Name: "TLS for non-local connections"}
+	if isLocalHost(host) {
+		c.OK, c.Detail = true, "local connection ("+host+")"
+		return c
+	}
+	if _, encrypted := conn.PgConn().Conn().(*tls.Conn); encrypted {
+		c.OK, c.Detail = true, "connection is encrypted"
+		return c
+	}
+	c.Detail = "connection to " + host + " is not encrypted; use sslmode=verify-full"
+	return c
+}
+
+func isLocalHost(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkListen fails a server that listens on every address when the host
+// says the database should be private.
+func checkListen(ctx context.Context, conn *pgxpool.Pool, private bool) doctorCheck {
+	c := doctorCheck{Name: "listen_addresses"}
+	var v string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('listen_addresses')`).Scan(&v); err != nil {
+		c.Detail = "cannot read: " + err.Error()
+		return c
+	}
+	c.Detail = v
+	c.OK = !private || !listensOnAll(v)
+	if !c.OK {
+		c.Detail = v + ": listens on all addresses but --private is set"
+	}
+	return c
+}
+
+// checkKeyFileMode fails a key registry readable by group or others.
+func checkKeyFileMode(path string) doctorCheck {
+	c := doctorCheck{Name: "key registry file permissions"}
+	fi, err := os.Stat(path)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	mode := fi.Mode().Perm()
+	c.OK = mode&0o077 == 0
+	c.Detail = fmt.Sprintf("%s is %04o", path, mode)
+	if !c.OK {
+		c.Detail += "; want 0600 or stricter"
+	}
+	return c
+}
+
+// listensOnAll reports whether a listen_addresses value includes a wildcard.
+func listensOnAll(v string) bool {
+	for _, a := range strings.Split(v, ",") {
+		switch strings.TrimSpace(a) {
+		case "*", "0.0.0.0", "::":
+			return true
+		}
+	}
+	return false
+}
