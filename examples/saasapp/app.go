@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
+	"github.com/rampart-sdk/rampart/authn"
+	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
+	"github.com/rampart-sdk/rampart/compliance"
+	compliancepg "github.com/rampart-sdk/rampart/compliance/pgstore"
+	"github.com/rampart-sdk/rampart/keyring"
+	keyringpg "github.com/rampart-sdk/rampart/keyring/pgstore"
+	"github.com/rampart-sdk/rampart/mfa"
+	mfapg "github.com/rampart-sdk/rampart/mfa/pgstore"
+	"github.com/rampart-sdk/rampart/privacy"
+	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
+	"github.com/rampart-sdk/rampart/rbac"
+	"github.com/rampart-sdk/rampart/rbac/examplepolicy"
+)
+
+// config is everything the app reads from its environment. Tests build it
+// directly, with a clock they control.
+type config struct {
+	// Addr is where run listens, e.g. "127.0.0.1:8080".
+	Addr string
+	// DatabaseURL selects PostgreSQL; "" keeps everything in memory.
+	DatabaseURL string
+	// KeysFile is the key registry document; "" generates ephemeral keys.
+	KeysFile string
+	// CheckpointFile, if set, receives signed checkpoints of every audit
+	// chain; AuditSigningKey is the file of the note signing key.
+	CheckpointFile, AuditSigningKey string
+	// Now is the clock of every package; nil means time.Now.
+	Now func() time.Time
+	// Cooldown is how long a deleted account stays restorable (default 30 days).
+	Cooldown time.Duration
+	// JobEvery is how often run starts the scheduled jobs (default 10 minutes).
+	JobEvery time.Duration
+	// Logger receives the app's logs; nil means slog.Default.
+	Logger *slog.Logger
+	// Warn receives startup warnings (ephemeral keys); nil means stderr.
+	Warn io.Writer
+}
+
+// app is the wired service: every rampart package and the app's own store.
+type app struct {
+	cfg  config
+	now  func() time.Time
+	log  *slog.Logger
+	pool *pgxpool.Pool // nil on memory stores
+
+	store   appStore
+	keyDoc  *keyring.Document
+	keys    *fields
+	counter keyring.KeyIDCounter // reads stored key IDs for the guardrail; nil in memory
+
+	ex     *examplepolicy.Example
+	guard  *rbac.Guard
+	router *rbac.Router
+
+	passwords *authn.Passwords
+	login     *authn.PasswordLogin
+	sessions  *authn.Sessions
+	apiKeys   *authn.APIKeys
+
+	mfa        *mfa.Manager
+	audit      *auditlog.Log
+	auditStore auditlog.Store
+	privacy    *privacy.Manager
+	records    *privacy.Records
+	monitor    *compliance.Monitor
+
+	handler http.Handler
+}
+
+// stores are the adapters of every package, all in memory or all on
+// PostgreSQL.
+type stores struct {
+	app         appStore
+	audit       auditlog.Store
+	authn       authn.Store
+	mfa         mfa.Store
+	privacy     privacy.Store
+	compliance  compliance.Store
+	subjectKeys keyring.SubjectKeyStore
+}
+
+func memoryStores() stores {
+	return stores{app: newMemStore(), audit: auditlog.NewMemoryStore(), authn: authn.NewMemoryStore(),
+		mfa: mfa.NewMemoryStore(), privacy: privacy.NewMemoryStore(), compliance: compliance.NewMemoryStore(),
+		subjectKeys: keyring.NewMemoryStore()}
+}
+
+// postgresStores applies every package's migrations, then the app's own
+// schema. Each Migrate is idempotent, so every instance runs them at start.
+func postgresStores(ctx context.Context, pool *pgxpool.Pool) (stores, error) {
+	migrations := []struct {
+		name    string
+		migrate func(context.Context, *pgxpool.Pool) error
+	}{
+		{"auditlog", func(ctx context.Context, p *pgxpool.Pool) error { return auditpg.Migrate(ctx, p) }},
+		{"authn", authnpg.Migrate},
+		{"mfa", mfapg.Migrate},
+		{"privacy", privacypg.Migrate},
+		{"compliance", compliancepg.Migrate},
+		{"keyring", keyringpg.Migrate},
+		{"app", migrateApp},
+	}
+	for _, m := range migrations {
+		if err := m.migrate(ctx, pool); err != nil {
+			return stores{}, fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+	}
+	return stores{app: &pgStore{db: pool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
+		mfa: mfapg.New(pool), privacy: privacypg.New(pool), compliance: compliancepg.New(pool),
+		subjectKeys: keyringpg.New(pool)}, nil
+}
+
+// newApp wires everything. It fails at startup, not at the first request,
+// on anything misconfigured: an unknown key scope, a route without a
+// permission, an unregistered audit action.
+func newApp(ctx context.Context, cfg config) (_ *app, err error) {
+	a := &app{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if cfg.Warn == nil {
+		cfg.Warn = os.Stderr
+	}
+	if cfg.Cooldown <= 0 {
+		cfg.Cooldown = privacy.DefaultCooldown
+	}
+	a.cfg = cfg
+
+	st := memoryStores()
+	if cfg.DatabaseURL != "" {
+		if a.pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("database: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				a.pool.Close()
+			}
+		}()
+		if st, err = postgresStores(ctx, a.pool); err != nil {
+			return nil, err
+		}
+		a.counter = keyringpg.Counter(a.pool)
+	}
+	a.store = st.app
+
+	if a.keyDoc, err = loadKeys(ctx, cfg.KeysFile, cfg.Warn); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if a.keys, err = newFields(a.keyDoc, st.subjectKeys); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if err = a.wireAudit(st.audit); err != nil {
+		return nil, err
+	}
+	if err = a.wireAuth(st.authn, st.mfa); err != nil {
+		return nil, err
+	}
+	if err = a.wireJobs(ctx, st.compliance); err != nil {
+		return nil, err
+	}
+	if err = a.wirePrivacy(st.privacy); err != nil {
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// ServeHTTP makes the app an http.Handler (tests mount it on httptest).
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close releases the database pool.
+func (a *app) Close() {
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+// run serves until ctx ends, running the scheduled jobs in the background.
+func run(ctx context.Context, cfg config) error {
+	a, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	// On return: stop the jobs, wait for them, then close the pool.
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	every := cfg.JobEvery
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	jobs.Go(func() { a.schedule(ctx, every) })
+
+	srv := &http.Server{Addr: cfg.Addr, Handler: a, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	a.log.Info("saasapp listening", "addr", cfg.Addr, "postgres", cfg.DatabaseURL != "")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}

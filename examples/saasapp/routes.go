@@ -1,0 +1,100 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/rampart-sdk/rampart/rbac"
+	"github.com/rampart-sdk/rampart/rbac/examplepolicy"
+)
+
+// reviewedPublic lists the routes that are public on purpose. The
+// compliance report fails if another public route appears.
+var reviewedPublic = map[string]bool{
+	"GET /healthz":           true,
+	"POST /signup":           true,
+	"POST /login":            true,
+	"POST /logout":           true,
+	"POST /orgs/{org}/leads": true,
+}
+
+// routes registers every route with the permission it requires. The router
+// refuses (panics at startup) a route registered without one, and before
+// any handler runs it checks the principal's permission IN the
+// organisation named by {org}: a member of another organisation gets 403.
+func (a *app) routes() http.Handler {
+	ex, err := examplepolicy.New()
+	if err != nil {
+		panic(err) // a static policy: its tests would have caught it
+	}
+	a.ex = ex
+	p := ex.Perm
+	// Denials (403) go to the audit log, in the chain of the one who was denied.
+	opts := []rbac.Option{rbac.WithRecorder(a.audit), rbac.WithLogger(a.log)}
+	a.guard = rbac.NewGuard(ex.Policy, opts...)
+	rt := rbac.NewRouter(ex.Policy, opts...)
+	a.router = rt
+
+	rt.HandleFunc("GET /healthz", rbac.Public("load balancer health checks"), func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	rt.HandleFunc("POST /signup", rbac.Public("creating an organisation is how a customer starts"), a.handleSignup)
+	rt.HandleFunc("POST /login", rbac.Public("signing in needs no prior identity"), a.handleLogin)
+	rt.HandleFunc("POST /logout", rbac.Public("ends the caller's own session, if any"), a.handleLogout)
+	rt.HandleFunc("POST /orgs/{org}/leads", rbac.Public("the marketing site's lead-capture form"), a.handleCaptureLead)
+
+	rt.HandleFunc("GET /orgs/{org}", p.OrgView, a.handleOrg)
+
+	// Self-service: every member holds org.view, and these act on the
+	// caller only (the user comes from the session, never from the path).
+	rt.HandleFunc("GET /orgs/{org}/me", p.OrgView, a.handleMe)
+	rt.HandleFunc("PUT /orgs/{org}/me", p.OrgView, a.handleUpdateMe)
+	rt.Handle("DELETE /orgs/{org}/me", p.OrgView, a.stepUp(a.handleDeleteMe))
+	rt.Handle("GET /orgs/{org}/me/export", p.OrgView, a.exportHandler())
+	rt.HandleFunc("POST /orgs/{org}/me/consent", p.OrgView, a.handleConsent)
+	rt.HandleFunc("POST /orgs/{org}/me/events", p.OrgView, a.handleEvent)
+	rt.HandleFunc("GET /orgs/{org}/me/session-data", p.OrgView, a.handleGetSessionData)
+	rt.HandleFunc("PUT /orgs/{org}/me/session-data", p.OrgView, a.handlePutSessionData)
+	rt.HandleFunc("POST /orgs/{org}/me/mfa/enroll", p.OrgView, a.handleMFAEnroll)
+	rt.HandleFunc("POST /orgs/{org}/me/mfa/confirm", p.OrgView, a.handleMFAConfirm)
+	rt.HandleFunc("POST /orgs/{org}/me/mfa/challenge", p.OrgView, a.handleMFAChallenge)
+	rt.HandleFunc("PUT /orgs/{org}/me/tax-id", p.TaxUpdate, a.handleSetTaxID)
+
+	rt.HandleFunc("GET /orgs/{org}/members", p.MembersView, a.handleMembers)
+	rt.HandleFunc("POST /orgs/{org}/members", p.MembersInvite, a.handleInvite)
+	rt.HandleFunc("PUT /orgs/{org}/members/{user}/role", p.MembersUpdateRole, a.handleSetRole)
+	rt.Handle("DELETE /orgs/{org}/members/{user}", p.MembersRemove, a.stepUp(a.handleDeleteMember))
+	rt.HandleFunc("POST /orgs/{org}/members/{user}/restore", p.MembersRemove, a.handleRestoreMember)
+	rt.HandleFunc("GET /orgs/{org}/members/{user}/privacy", p.MembersView, a.handlePrivacyStatus)
+
+	rt.HandleFunc("GET /orgs/{org}/payouts", p.PayoutsView, a.handlePayouts)
+	rt.HandleFunc("POST /orgs/{org}/payouts", p.PayoutsSchedule, a.handleCreatePayout)
+	rt.Handle("POST /orgs/{org}/payouts/{id}/approve", p.PayoutsApprove, a.stepUp(a.handleApprovePayout))
+	rt.Handle("GET /orgs/{org}/tax/export", p.TaxView, a.stepUp(a.handleTaxExport))
+
+	rt.HandleFunc("GET /orgs/{org}/integrations", p.IntegrationsManage, a.handleIntegrations)
+	rt.HandleFunc("POST /orgs/{org}/integrations", p.IntegrationsManage, a.handleConnectIntegration)
+	rt.HandleFunc("GET /orgs/{org}/leads", p.CustomersView, a.handleLeads)
+
+	rt.HandleFunc("GET /orgs/{org}/api-keys", p.APIKeysCreate, a.handleAPIKeys)
+	rt.HandleFunc("POST /orgs/{org}/api-keys", p.APIKeysCreate, a.handleCreateAPIKey)
+	rt.HandleFunc("DELETE /orgs/{org}/api-keys/{id}", p.APIKeysRevoke, a.handleRevokeAPIKey)
+
+	rt.HandleFunc("GET /orgs/{org}/audit", p.AuditView, a.handleAuditList)
+	rt.HandleFunc("GET /orgs/{org}/audit/verify", p.AuditExport, a.handleAuditVerify)
+	rt.HandleFunc("GET /orgs/{org}/compliance/report", p.AuditExport, a.handleComplianceReport)
+	rt.HandleFunc("GET /orgs/{org}/routes", p.AuditView, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_ = rt.WriteRoutes(w, rbac.Markdown)
+	})
+	// The jobs are the platform's, not a tenant's: only the engineer role
+	// (the vendor's own staff, in this policy) may see their heartbeats.
+	rt.Handle("GET /orgs/{org}/jobs", p.JobsView, a.monitor.Handler())
+
+	// Browsers label cross-site requests (Sec-Fetch-Site, Origin): refusing
+	// them on state-changing methods stops CSRF on top of SameSite cookies.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, http.StatusForbidden, "Forbidden", "cross-origin requests are refused")
+	}))
+	return csrf.Handler(a.authenticate(rt))
+}
