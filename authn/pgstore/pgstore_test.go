@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,4 +121,87 @@ func TestTwoInstancesConsumeOnce(t *testing.T) {
 		wg.Wait()
 		require.Equal(t, int64(1), wins.Load())
 	}
+}
+
+// TestCoalescedLookups runs many concurrent session and API key lookups
+// through a store that may run only one lookup query at a time, so nearly
+// all of them are answered in batches: every request must get exactly its
+// own session or key, and a revocation that returned must be seen by every
+// lookup that starts after it.
+func TestCoalescedLookups(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, pool))
+	store := pgstore.New(pool, pgstore.WithLookupConcurrency(1))
+	sessions, err := authn.NewSessions(store)
+	require.NoError(t, err)
+	pepper, err := authn.NewStaticPepper([]byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
+	keys, err := authn.NewAPIKeys(store, "atl_live", pepper)
+	require.NoError(t, err)
+
+	const n = 40
+	toks := make([]string, n)
+	raws := make([]string, n)
+	for i := range n {
+		tok, _, err := sessions.Create(ctx, authn.NewSession{Org: "org", UserID: fmt.Sprint("user", i), Method: "password"})
+		require.NoError(t, err)
+		toks[i] = tok.Reveal()
+		raw, _, err := keys.Create(ctx, authn.NewAPIKey{Org: "org", Owner: fmt.Sprint("owner", i), Scopes: []string{"x.read"}})
+		require.NoError(t, err)
+		raws[i] = raw.Reveal()
+	}
+
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for r := range 30 {
+				i := (g*7 + r) % n
+				s, err := sessions.Lookup(ctx, toks[i])
+				if err != nil || s.UserID != fmt.Sprint("user", i) {
+					t.Errorf("session %d: got %q, %v", i, s.UserID, err)
+					return
+				}
+				k, err := keys.Verify(ctx, raws[i])
+				if err != nil || k.Owner != fmt.Sprint("owner", i) {
+					t.Errorf("key %d: got %q, %v", i, k.Owner, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Revoke half while lookups keep running; a lookup that starts after
+	// Revoke returned must fail.
+	var revoked [n]atomic.Bool
+	var wg2 sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 16 {
+		wg2.Go(func() {
+			for r := 0; ; r++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := (g*5 + r) % n
+				wasRevoked := revoked[i].Load()
+				_, err := sessions.Lookup(ctx, toks[i])
+				if wasRevoked && !errors.Is(err, authn.ErrSessionInvalid) {
+					t.Errorf("session %d was revoked before the lookup started, got %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	for i := 0; i < n; i += 2 {
+		s, err := sessions.Lookup(ctx, toks[i])
+		require.NoError(t, err)
+		require.NoError(t, sessions.Revoke(ctx, "org", s.UserID, s.ID))
+		revoked[i].Store(true)
+	}
+	close(stop)
+	wg2.Wait()
 }
