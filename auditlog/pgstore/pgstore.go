@@ -4,8 +4,9 @@
 // in auditlog_heads for the length of its transaction, so any number of
 // processes can append to one chain and produce one valid chain. Beneath
 // that lock the schema itself refuses forks: UNIQUE (chain, seq), UNIQUE
-// (chain, prev_hash), and a BEFORE INSERT trigger that rejects a row whose
-// sequence number or previous hash does not extend the head. UPDATE, DELETE
+// (chain, prev_hash), and an INSERT trigger (once per statement) that
+// rejects any new row whose sequence number or previous hash does not link
+// it to its predecessor, so new rows can only extend the head. UPDATE, DELETE
 // and TRUNCATE are rejected by triggers enabled ALWAYS; payload pruning is
 // possible only through the SECURITY DEFINER function auditlog_prune_payloads.
 // Posture reports whether a deployment still looks like that.
@@ -197,8 +198,8 @@ var _ auditlog.SealedAppender = (*Store)(nil)
 
 // AppendSealed implements auditlog.SealedAppender in one round trip: BEGIN,
 // the head-row lock, the inserts and COMMIT are pipelined. If the head is
-// not expect, the BEFORE INSERT trigger (or a unique constraint) refuses the
-// first row and the transaction is rolled back: ErrFork.
+// not expect, the extend trigger (or a unique constraint) refuses the insert
+// and the transaction is rolled back: ErrFork.
 func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
 	if err := auditlog.CheckBatch(expect, b); err != nil {
 		return err

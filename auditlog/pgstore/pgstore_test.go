@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
@@ -168,6 +169,81 @@ func TestAppRoleCannotRewrite(t *testing.T) {
 	rep, err := pgstore.Posture(ctx, db.Pool, role)
 	require.NoError(t, err)
 	require.True(t, rep.OK(), "%+v", rep.Failed())
+}
+
+// TestExtendTrigger feeds the database multi-row inserts that pass both
+// unique constraints but do not extend the head, as a writer bypassing the
+// Log (or a buggy Store) would, and checks that each is refused whole
+// (SQLSTATE RA001, nothing stored), while a well-linked batch is accepted.
+func TestExtendTrigger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, s := newDB(t)
+	seed(t, s, 5) // seq 0..4 on org:acme
+	var head []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT entry_hash FROM auditlog_entries WHERE chain = 'org:acme' AND seq = 4`).Scan(&head))
+	zero := make([]byte, 32)
+	h := func(b byte) []byte { x := make([]byte, 32); x[0] = b; return x }
+	// row is one VALUES tuple: chain, seq, prev_hash, entry_hash.
+	type row struct {
+		chain      string
+		seq        int
+		prev, hash []byte
+	}
+	insert := func(rows ...row) error {
+		var (
+			sql  strings.Builder
+			args []any
+		)
+		sql.WriteString(`INSERT INTO auditlog_entries (chain, seq, at, org, actor, action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, prev_hash, entry_hash) VALUES `)
+		for i, r := range rows {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sql, `($%d, $%d, now(), 'acme', 'user:evil', 'test.created', 1, '', '', '', '', '{}', $%d, $%d, $%d)`, n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.chain, r.seq, h(0xdd), r.prev, r.hash)
+		}
+		_, err := db.Pool.Exec(ctx, sql.String(), args...)
+		return err
+	}
+	count := func() (n int) {
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM auditlog_entries`).Scan(&n))
+		return n
+	}
+	before := count()
+	for _, tc := range []struct {
+		name string
+		rows []row
+	}{
+		{"second row not linked to the first", []row{{"org:acme", 5, head, h(1)}, {"org:acme", 6, h(9), h(2)}}},
+		{"gap inside the batch", []row{{"org:acme", 5, head, h(1)}, {"org:acme", 7, h(1), h(2)}}},
+		{"gap after the head", []row{{"org:acme", 6, head, h(1)}}},
+		{"linked batch on a stale head", []row{{"org:acme", 5, h(7), h(1)}, {"org:acme", 6, h(1), h(2)}}},
+		{"good chain, bad chain in one statement", []row{{"org:acme", 5, head, h(1)}, {"org:other", 0, h(3), h(4)}}},
+		{"new chain not starting at zero", []row{{"org:fresh", 1, zero, h(1)}}},
+		{"new chain with a non-zero genesis link", []row{{"org:fresh", 0, h(5), h(1)}}},
+	} {
+		err := insert(tc.rows...)
+		var pe *pgconn.PgError
+		require.ErrorAs(t, err, &pe, tc.name)
+		require.Equal(t, "RA001", pe.Code, "%s: %v", tc.name, err)
+		require.Equal(t, before, count(), tc.name)
+	}
+
+	// COPY fires the same statement trigger.
+	_, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"auditlog_entries"},
+		[]string{"chain", "seq", "at", "org", "actor", "action", "schema_version", "target", "ip", "user_agent", "request_id", "payload_digest", "prev_hash", "entry_hash"},
+		pgx.CopyFromRows([][]any{{"org:acme", int64(5), time.Now(), "acme", "user:evil", "test.created", int32(1), "", "", "", "", h(0xdd), h(8), h(1)}}))
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "RA001", pe.Code)
+	require.Equal(t, before, count())
+
+	// Links are all the database checks (hashes are Verify's job): a
+	// correctly linked batch on the head, and a new chain, are accepted.
+	require.NoError(t, insert(row{"org:acme", 5, head, h(1)}, row{"org:acme", 6, h(1), h(2)}, row{"org:fresh", 0, zero, h(3)}))
+	require.Equal(t, before+3, count())
 }
 
 func TestSuperuserBlockedByTriggers(t *testing.T) {

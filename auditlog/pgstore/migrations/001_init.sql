@@ -53,24 +53,49 @@ CREATE TABLE auditlog_holds (
     lifted_at timestamptz
 );
 
+-- Every row an INSERT (or COPY) adds must link to its predecessor: the row
+-- one sequence number earlier, already stored or added by the same
+-- statement, whose entry_hash is the new row's prev_hash (entry 0 links to
+-- 32 zero bytes). With UNIQUE (chain, seq) that means the new rows extend the
+-- head and nothing else. The check runs once per statement over the
+-- transition table: the new rows of each chain must form one run of
+-- consecutive, linked entries (a sort of the batch, no table access), and
+-- the first of them must link to the stored entry before it (one primary
+-- key probe per chain). A per-row plpgsql trigger cost three times as much
+-- at the batch sizes group commit makes. A predecessor written by a
+-- transaction that has not committed is not visible here, so a batch can
+-- never extend one that may still roll back.
 -- +goose StatementBegin
 CREATE FUNCTION auditlog_entries_extend() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    last_seq  bigint;
-    last_hash bytea;
+    r         record;
+    prev_hash bytea;
 BEGIN
-    SELECT e.seq, e.entry_hash INTO last_seq, last_hash
-      FROM auditlog_entries e WHERE e.chain = NEW.chain ORDER BY e.seq DESC LIMIT 1;
-    IF NOT FOUND THEN
-        IF NEW.seq <> 0 OR NEW.prev_hash <> '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea THEN
-            RAISE EXCEPTION 'auditlog: entry % of chain % does not start the chain', NEW.seq, NEW.chain
-                USING ERRCODE = 'RA001';
-        END IF;
-    ELSIF NEW.seq <> last_seq + 1 OR NEW.prev_hash <> last_hash THEN
-        RAISE EXCEPTION 'auditlog: entry % of chain % does not extend the head (entry %)', NEW.seq, NEW.chain, last_seq
+    SELECT x.chain, x.seq INTO r
+      FROM (SELECT n.chain, n.seq, n.prev_hash,
+                   lag(n.seq) OVER w AS before_seq, lag(n.entry_hash) OVER w AS before_hash
+              FROM auditlog_new_entries n
+            WINDOW w AS (PARTITION BY n.chain ORDER BY n.seq)) x
+     WHERE x.before_seq IS NOT NULL AND (x.seq <> x.before_seq + 1 OR x.prev_hash <> x.before_hash)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'auditlog: entry % of chain % does not extend the head', r.seq, r.chain
             USING ERRCODE = 'RA001';
     END IF;
-    RETURN NEW;
+    FOR r IN SELECT DISTINCT ON (n.chain) n.chain, n.seq, n.prev_hash
+               FROM auditlog_new_entries n ORDER BY n.chain, n.seq
+    LOOP
+        IF r.seq = 0 THEN
+            prev_hash := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+        ELSE
+            prev_hash := (SELECT e.entry_hash FROM auditlog_entries e WHERE e.chain = r.chain AND e.seq = r.seq - 1);
+        END IF;
+        IF prev_hash IS DISTINCT FROM r.prev_hash THEN
+            RAISE EXCEPTION 'auditlog: entry % of chain % does not extend the head', r.seq, r.chain
+                USING ERRCODE = 'RA001';
+        END IF;
+    END LOOP;
+    RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
@@ -126,8 +151,9 @@ END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER auditlog_entries_extend BEFORE INSERT ON auditlog_entries
-    FOR EACH ROW EXECUTE FUNCTION auditlog_entries_extend();
+CREATE TRIGGER auditlog_entries_extend AFTER INSERT ON auditlog_entries
+    REFERENCING NEW TABLE AS auditlog_new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_entries_extend();
 CREATE TRIGGER auditlog_entries_immutable BEFORE UPDATE OR DELETE ON auditlog_entries
     FOR EACH ROW EXECUTE FUNCTION auditlog_entries_guard();
 CREATE TRIGGER auditlog_entries_no_truncate BEFORE TRUNCATE ON auditlog_entries
