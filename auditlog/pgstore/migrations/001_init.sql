@@ -66,7 +66,11 @@ CREATE TABLE auditlog_holds (
 -- transaction that has not committed is not visible here, so a batch can
 -- never extend one that may still roll back.
 -- +goose StatementBegin
-CREATE FUNCTION auditlog_entries_extend() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION auditlog_entries_extend() RETURNS trigger LANGUAGE plpgsql
+-- The probe must use the primary key whatever the statistics said when the
+-- session cached its plan: planned on a young, small table, a sequential
+-- scan could stay cached (until the next ANALYZE) while the chain grows.
+SET enable_seqscan = off AS $$
 DECLARE
     r         record;
     prev_hash bytea;
