@@ -7,7 +7,8 @@
 // UPDATE ... WHERE consumed_at IS NULL RETURNING, so of two concurrent
 // clicks exactly one gets the row; the per-email issue limit counts and
 // inserts under a transaction-scoped advisory lock on the email; a session
-// token is rotated with UPDATE ... WHERE token_hash = old.
+// token is rotated with UPDATE ... WHERE token_hash = old. The lookups
+// every request makes are coalesced under load (see Store).
 package pgstore
 
 import (
