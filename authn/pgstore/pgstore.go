@@ -163,35 +163,47 @@ func scanKey(row pgx.Row) (authn.APIKeyRecord, error) {
 
 // APIKeyByID implements authn.APIKeyStore.
 func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, error) {
-	r, ok, err := s.keys.get(ctx, id)
+	return lookupOne(ctx, s.keys, "api key by id", id)
+}
+
+func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
+	const sel = `SELECT ` + keyColumns + ` FROM authn_api_keys `
+	key := func(r authn.APIKeyRecord) string { return r.ID }
+	if len(ids) == 1 {
+		rows, err := s.pool.Query(ctx, sel+`WHERE id = $1`, ids[0])
+		return rowsByKey(rows, err, scanKey, key)
+	}
+	rows, err := s.pool.Query(ctx, sel+`WHERE id = ANY($1::text[])`, ids)
+	return rowsByKey(rows, err, scanKey, key)
+}
+
+// lookupOne answers one key through c: the record, ErrNotFound, or the
+// store's error.
+func lookupOne[V any](ctx context.Context, c *coalescer[V], op, key string) (V, error) {
+	r, ok, err := c.get(ctx, key)
+	var zero V
 	if err != nil {
-		return authn.APIKeyRecord{}, wrap("api key by id", err)
+		return zero, wrap(op, err)
 	}
 	if !ok {
-		return authn.APIKeyRecord{}, authn.ErrNotFound
+		return zero, authn.ErrNotFound
 	}
 	return r, nil
 }
 
-func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
-	var rows pgx.Rows
-	var err error
-	if len(ids) == 1 {
-		rows, err = s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys WHERE id = $1`, ids[0])
-	} else {
-		rows, err = s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys WHERE id = ANY($1::text[])`, ids)
-	}
+// rowsByKey scans the result of a query and indexes the records by key.
+func rowsByKey[V any](rows pgx.Rows, err error, scan func(pgx.Row) (V, error), key func(V) string) (map[string]V, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]authn.APIKeyRecord, len(ids))
+	out := map[string]V{}
 	for rows.Next() {
-		r, err := scanKey(rows)
+		r, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out[r.ID] = r
+		out[key(r)] = r
 	}
 	return out, rows.Err()
 }
@@ -349,41 +361,22 @@ func (s *Store) oneSession(ctx context.Context, op, where string, arg any) (auth
 
 // SessionByTokenHash implements authn.SessionStore.
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn.SessionRecord, error) {
-	r, ok, err := s.sessions.get(ctx, string(tokenHash))
-	if err != nil {
-		return authn.SessionRecord{}, wrap("session by token", err)
-	}
-	if !ok {
-		return authn.SessionRecord{}, authn.ErrNotFound
-	}
-	return r, nil
+	return lookupOne(ctx, s.sessions, "session by token", string(tokenHash))
 }
 
 func (s *Store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
-	var rows pgx.Rows
-	var err error
+	const sel = `SELECT ` + sessionColumns + ` FROM authn_sessions `
+	key := func(r authn.SessionRecord) string { return string(r.TokenHash) }
 	if len(hashes) == 1 {
-		rows, err = s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE token_hash = $1`, []byte(hashes[0]))
-	} else {
-		arg := make([][]byte, len(hashes))
-		for i, h := range hashes {
-			arg[i] = []byte(h)
-		}
-		rows, err = s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE token_hash = ANY($1::bytea[])`, arg)
+		rows, err := s.pool.Query(ctx, sel+`WHERE token_hash = $1`, []byte(hashes[0]))
+		return rowsByKey(rows, err, scanSession, key)
 	}
-	if err != nil {
-		return nil, err
+	arg := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		arg[i] = []byte(h)
 	}
-	defer rows.Close()
-	out := make(map[string]authn.SessionRecord, len(hashes))
-	for rows.Next() {
-		r, err := scanSession(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[string(r.TokenHash)] = r
-	}
-	return out, rows.Err()
+	rows, err := s.pool.Query(ctx, sel+`WHERE token_hash = ANY($1::bytea[])`, arg)
+	return rowsByKey(rows, err, scanSession, key)
 }
 
 func cloneSession(r authn.SessionRecord) authn.SessionRecord {
