@@ -231,6 +231,38 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		}
 		_, err = auditlog.ProveInclusion(ctx, s, "global", 13, 13)
 		require.Error(t, err)
+		// TreeHashes answers in the order asked, repeats included, and
+		// refuses an index the chain has not stored.
+		var want []tlog.Hash
+		for n, h := range hashes {
+			hs, err := tlog.StoredHashesForRecordHash(int64(n), tlog.RecordHash(h[:]), tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+				out := make([]tlog.Hash, len(idx))
+				for i, x := range idx {
+					out[i] = want[x]
+				}
+				return out, nil
+			}))
+			require.NoError(t, err)
+			want = append(want, hs...)
+		}
+		require.Len(t, want, int(tlog.StoredHashCount(13)))
+		all := make([]int64, len(want))
+		for i := range all {
+			all[i] = int64(i)
+		}
+		got, err := s.TreeHashes(ctx, "global", all)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		mixed := []int64{22, 3, 0, 3, 15, 7, 22, 1}
+		got, err = s.TreeHashes(ctx, "global", mixed)
+		require.NoError(t, err)
+		for i, x := range mixed {
+			require.Equal(t, want[x], got[i], "index %d", x)
+		}
+		_, err = s.TreeHashes(ctx, "global", []int64{0, tlog.StoredHashCount(13)})
+		require.ErrorIs(t, err, auditlog.ErrNotFound)
+		_, err = s.TreeHashes(ctx, "org:nobody", []int64{0})
+		require.ErrorIs(t, err, auditlog.ErrNotFound)
 		tp, err := auditlog.ProveConsistency(ctx, s, "global", 5, 13)
 		require.NoError(t, err)
 		require.NoError(t, tlog.CheckTree(tp, 13, cp.Root, 5, cp5Root))

@@ -13,6 +13,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/binary"
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +79,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 	}
 	stmts := []string{
 		`GRANT USAGE ON SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO ` + role,
-		`GRANT SELECT, INSERT ON auditlog_entries, auditlog_tree, auditlog_holds TO ` + role,
+		`GRANT SELECT, INSERT ON auditlog_entries, auditlog_holds TO ` + role,
 		`GRANT SELECT ON auditlog_heads TO ` + role,
 		`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_prune_payloads(text, timestamptz), auditlog_lift_hold(text, timestamptz) TO ` + role,
 	}
@@ -227,7 +229,10 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	return nil
 }
 
-// queueInserts queues the inserts of b's entries and tree hashes, as arrays.
+// queueInserts queues the insert of b's entries, as arrays, each row with
+// the tree hashes its entry added. CheckBatch has made sure b.Tree holds
+// exactly those, in order, so they are cut in entry order: entry n added
+// StoredHashCount(n+1) - StoredHashCount(n) of them.
 func queueInserts(pb *pgx.Batch, chain string, b *auditlog.Batch) {
 	n := len(b.Entries)
 	var (
@@ -235,111 +240,116 @@ func queueInserts(pb *pgx.Batch, chain string, b *auditlog.Batch) {
 		seqs                                                   = make([]int64, n)
 		times                                                  = make([]time.Time, n)
 		svs                                                    = make([]int32, n)
-		payloads, digests, prevs, hashes                       = make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		payloads, digests, prevs, hashes, trees                = make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		tree                                                   = make([]byte, 0, len(b.Tree)*tlog.HashSize)
 	)
+	for _, th := range b.Tree {
+		tree = append(tree, th.Hash[:]...)
+	}
 	for i := range b.Entries {
 		e := &b.Entries[i]
 		chains[i], seqs[i], times[i], orgs[i], actors[i], actions[i], svs[i], targets[i] = e.Chain, int64(e.Seq), e.Time, e.Org, e.Actor, e.Action, int32(e.SchemaVersion), e.Target
 		ips[i], uas[i], rids[i], payloads[i] = e.Request.IP, e.Request.UserAgent, e.Request.RequestID, e.Payload
 		digests[i], prevs[i], hashes[i] = e.PayloadDigest[:], e.PrevHash[:], e.Hash[:]
+		k := int(tlog.StoredHashCount(int64(e.Seq)+1)-tlog.StoredHashCount(int64(e.Seq))) * tlog.HashSize
+		trees[i], tree = tree[:k:k], tree[k:]
 	}
-	tidx := make([]int64, len(b.Tree))
-	thash := make([][]byte, len(b.Tree))
-	for i, th := range b.Tree {
-		tidx[i], thash[i] = th.Index, th.Hash[:]
-	}
-	pb.Queue(`INSERT INTO auditlog_entries (`+entryColumns+`)
+	pb.Queue(`INSERT INTO auditlog_entries (`+entryColumns+`, tree)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-			$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[]) ORDER BY 2`,
-		chains, seqs, times, orgs, actors, actions, svs, targets, ips, uas, rids, payloads, digests, prevs, hashes)
-	pb.Queue(`INSERT INTO auditlog_tree (chain, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, chain, tidx, thash)
+			$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[]) ORDER BY 2`,
+		chains, seqs, times, orgs, actors, actions, svs, targets, ips, uas, rids, payloads, digests, prevs, hashes, trees)
 }
 
+// treeHashes reads stored tree hashes from the tree column of the entries
+// that added them.
 func treeHashes(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, chain string, idx []int64) ([]tlog.Hash, error) {
 	if len(idx) == 0 {
 		return nil, nil
 	}
-	lo, hi := idx[0], idx[0]
-	for _, x := range idx {
-		lo, hi = min(lo, x), max(hi, x)
+	// want lists, in order of the entry that holds it, where each
+	// requested hash is: the rows arrive in seq order and are matched by
+	// walking both.
+	type where struct {
+		seq   int64
+		level int
+		out   int
 	}
+	want := make([]where, len(idx))
+	sorted := true
+	for i, x := range idx {
+		if x < 0 {
+			return nil, fmt.Errorf("%w: tree hash %d of chain %q", auditlog.ErrNotFound, x, chain)
+		}
+		level, n := tlog.SplitStoredHashIndex(x)
+		want[i] = where{seq: (n+1)<<level - 1, level: level, out: i}
+		sorted = sorted && (i == 0 || want[i-1].seq <= want[i].seq)
+	}
+	if !sorted {
+		slices.SortFunc(want, func(a, b where) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	lo, hi := want[0].seq, want[len(want)-1].seq
 	var (
 		rows pgx.Rows
 		err  error
 	)
-	if hi-lo < int64(4*len(idx)) {
-		// Dense (a run of leaves): one range scan of the primary key.
-		rows, err = q.Query(ctx, `SELECT idx, hash FROM auditlog_tree WHERE chain = $1 AND idx BETWEEN $2 AND $3`, chain, lo, hi)
+	if hi-lo < int64(4*len(want)) {
+		// Dense (Verify's run of leaves): one range scan of the primary key.
+		rows, err = q.Query(ctx, `SELECT seq, tree FROM auditlog_entries WHERE chain = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`, chain, lo, hi)
 	} else {
-		// Sparse (a frontier, a proof): one index probe per hash.
-		rows, err = q.Query(ctx, `SELECT t.idx, t.hash FROM unnest($2::bigint[]) AS u(i)
-			CROSS JOIN LATERAL (SELECT idx, hash FROM auditlog_tree WHERE chain = $1 AND idx = u.i) t`, chain, idx)
+		// Sparse (a frontier, a proof): one index probe per entry.
+		seqs := make([]int64, 0, len(want))
+		for i, w := range want {
+			if i == 0 || w.seq != want[i-1].seq {
+				seqs = append(seqs, w.seq)
+			}
+		}
+		rows, err = q.Query(ctx, `SELECT e.seq, e.tree FROM unnest($2::bigint[]) WITH ORDINALITY AS u(s, o)
+			CROSS JOIN LATERAL (SELECT seq, tree FROM auditlog_entries WHERE chain = $1 AND seq = u.s) e ORDER BY u.o`, chain, seqs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
 	}
-	// Hashes land in a slice indexed by idx-lo when the range is dense
-	// (Verify reads a thousand leaves at a time), in a map otherwise; the
-	// binary wire values are read without reflection.
-	var (
-		dense []tlog.Hash
-		have  []bool
-		got   map[int64]tlog.Hash
-	)
-	if hi-lo < int64(4*len(idx)) {
-		dense, have = make([]tlog.Hash, hi-lo+1), make([]bool, hi-lo+1)
-	} else {
-		got = make(map[int64]tlog.Hash, len(idx))
-	}
+	defer rows.Close()
+	out := make([]tlog.Hash, len(idx))
+	found := 0
+	// The binary wire values are read without reflection: Verify reads a
+	// thousand leaves at a time.
 	raw := rows.FieldDescriptions()[0].Format == pgx.BinaryFormatCode && rows.FieldDescriptions()[1].Format == pgx.BinaryFormatCode
 	for rows.Next() {
 		var (
-			i  int64
-			th tlog.Hash
+			seq  int64
+			tree []byte
 		)
-		if v := rows.RawValues(); raw && len(v) == 2 && len(v[0]) == 8 && len(v[1]) == len(th) {
-			i = int64(binary.BigEndian.Uint64(v[0]))
-			copy(th[:], v[1])
+		if v := rows.RawValues(); raw && len(v) == 2 && len(v[0]) == 8 {
+			seq, tree = int64(binary.BigEndian.Uint64(v[0])), v[1]
 		} else {
-			var (
-				si int64 // escapes through Scan: only on this path
-				h  []byte
+			var ( // escape through Scan: only on this path
+				sseq  int64
+				stree []byte
 			)
-			if err := rows.Scan(&si, &h); err != nil {
-				rows.Close()
+			if err := rows.Scan(&sseq, &stree); err != nil {
 				return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
 			}
-			i = si
-			copy(th[:], h)
+			seq, tree = sseq, stree
 		}
-		if dense != nil {
-			if i >= lo && i <= hi {
-				dense[i-lo], have[i-lo] = th, true
+		for len(want) > 0 && want[0].seq < seq {
+			want = want[1:] // no row for it: reported missing below
+		}
+		for len(want) > 0 && want[0].seq == seq {
+			if off := want[0].level * tlog.HashSize; off+tlog.HashSize <= len(tree) {
+				copy(out[want[0].out][:], tree[off:])
+				found++
 			}
-		} else {
-			got[i] = th
+			want = want[1:]
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditlog/pgstore: tree: %w", err)
 	}
-	out := make([]tlog.Hash, len(idx))
-	for i, x := range idx {
-		var (
-			h  tlog.Hash
-			ok bool
-		)
-		if dense != nil {
-			h, ok = dense[x-lo], have[x-lo]
-		} else {
-			h, ok = got[x]
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: tree hash %d of chain %q", auditlog.ErrNotFound, x, chain)
-		}
-		out[i] = h
+	if found != len(idx) {
+		return nil, fmt.Errorf("%w: %d of %d tree hashes of chain %q", auditlog.ErrNotFound, len(idx)-found, len(idx), chain)
 	}
 	return out, nil
 }

@@ -143,7 +143,7 @@ func TestAppRoleCannotRewrite(t *testing.T) {
 		`UPDATE auditlog_entries SET actor = 'user:x' WHERE seq = 2`,
 		`DELETE FROM auditlog_entries WHERE seq = 4`,
 		`TRUNCATE auditlog_entries`,
-		`UPDATE auditlog_tree SET hash = hash`,
+		`UPDATE auditlog_entries SET tree = tree WHERE seq = 1`,
 		`DELETE FROM auditlog_holds`,
 		`ALTER TABLE auditlog_entries DISABLE TRIGGER ALL`,
 	} {
@@ -195,13 +195,13 @@ func TestExtendTrigger(t *testing.T) {
 			sql  strings.Builder
 			args []any
 		)
-		sql.WriteString(`INSERT INTO auditlog_entries (chain, seq, at, org, actor, action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, prev_hash, entry_hash) VALUES `)
+		sql.WriteString(`INSERT INTO auditlog_entries (chain, seq, at, org, actor, action, schema_version, target, ip, user_agent, request_id, payload, payload_digest, prev_hash, entry_hash, tree) VALUES `)
 		for i, r := range rows {
 			if i > 0 {
 				sql.WriteString(", ")
 			}
 			n := len(args)
-			fmt.Fprintf(&sql, `($%d, $%d, now(), 'acme', 'user:evil', 'test.created', 1, '', '', '', '', '{}', $%d, $%d, $%d)`, n+1, n+2, n+3, n+4, n+5)
+			fmt.Fprintf(&sql, `($%d, $%d, now(), 'acme', 'user:evil', 'test.created', 1, '', '', '', '', '{}', $%d, $%d, $%d, $%d)`, n+1, n+2, n+3, n+4, n+5, n+3)
 			args = append(args, r.chain, r.seq, h(0xdd), r.prev, r.hash)
 		}
 		_, err := db.Pool.Exec(ctx, sql.String(), args...)
@@ -233,8 +233,8 @@ func TestExtendTrigger(t *testing.T) {
 
 	// COPY fires the same statement trigger.
 	_, err := db.Pool.CopyFrom(ctx, pgx.Identifier{"auditlog_entries"},
-		[]string{"chain", "seq", "at", "org", "actor", "action", "schema_version", "target", "ip", "user_agent", "request_id", "payload_digest", "prev_hash", "entry_hash"},
-		pgx.CopyFromRows([][]any{{"org:acme", int64(5), time.Now(), "acme", "user:evil", "test.created", int32(1), "", "", "", "", h(0xdd), h(8), h(1)}}))
+		[]string{"chain", "seq", "at", "org", "actor", "action", "schema_version", "target", "ip", "user_agent", "request_id", "payload_digest", "prev_hash", "entry_hash", "tree"},
+		pgx.CopyFromRows([][]any{{"org:acme", int64(5), time.Now(), "acme", "user:evil", "test.created", int32(1), "", "", "", "", h(0xdd), h(8), h(1), h(0xdd)}}))
 	var pe *pgconn.PgError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "RA001", pe.Code)
@@ -266,8 +266,7 @@ func TestSuperuserBlockedByTriggers(t *testing.T) {
 				`UPDATE auditlog_entries SET payload = NULL WHERE seq = 2`,
 				`DELETE FROM auditlog_entries WHERE seq = 3`,
 				`TRUNCATE auditlog_entries`,
-				`DELETE FROM auditlog_tree`,
-				`TRUNCATE auditlog_tree CASCADE`,
+				`UPDATE auditlog_entries SET tree = sha256(tree) WHERE seq = 1`,
 				`DELETE FROM auditlog_heads`,
 			} {
 				_, err := conn.Exec(ctx, q)
@@ -289,20 +288,14 @@ func superuser(t *testing.T, db *pgtest.DB, stmts ...string) {
 	tx, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	for _, tbl := range []string{"auditlog_entries", "auditlog_tree"} {
-		_, err = tx.Exec(ctx, `ALTER TABLE `+tbl+` DISABLE TRIGGER ALL`)
-		require.NoError(t, err)
-	}
+	_, err = tx.Exec(ctx, `ALTER TABLE auditlog_entries DISABLE TRIGGER ALL`)
+	require.NoError(t, err)
 	for _, q := range stmts {
 		_, err := tx.Exec(ctx, q)
 		require.NoError(t, err, q)
 	}
 	for _, trg := range []string{"auditlog_entries_extend", "auditlog_entries_immutable", "auditlog_entries_no_truncate"} {
 		_, err = tx.Exec(ctx, `ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER `+trg)
-		require.NoError(t, err)
-	}
-	for _, trg := range []string{"auditlog_tree_immutable", "auditlog_tree_no_truncate"} {
-		_, err = tx.Exec(ctx, `ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER `+trg)
 		require.NoError(t, err)
 	}
 	require.NoError(t, tx.Commit(ctx))
@@ -336,10 +329,12 @@ func TestTamperingDetected(t *testing.T) {
 				`UPDATE auditlog_entries SET seq = seq + 1000 WHERE seq >= 5`,
 				`UPDATE auditlog_entries SET seq = seq - 999 WHERE seq >= 1000`,
 				fmt.Sprintf(`UPDATE auditlog_entries SET prev_hash = '\x%x' WHERE seq = 6`, forged.Hash[:]),
-				insertSQL(forged),
+				// Its tree column is the displaced entry's: rehashing the
+				// tree would mean rewriting every entry after it.
+				insertSQL(forged, `(SELECT tree FROM auditlog_entries WHERE seq = 6)`),
 			}
 		}, 5, auditlog.ReasonTreeMismatch},
-		{"stored tree leaf edited", static(`UPDATE auditlog_tree SET hash = sha256(hash) WHERE idx = 0`), 0, auditlog.ReasonTreeMismatch},
+		{"stored tree leaf edited", static(`UPDATE auditlog_entries SET tree = sha256(tree) WHERE seq = 0`), 0, auditlog.ReasonTreeMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -357,10 +352,11 @@ func TestTamperingDetected(t *testing.T) {
 	}
 }
 
-func insertSQL(e auditlog.Entry) string {
-	return fmt.Sprintf(`INSERT INTO auditlog_entries VALUES ('%s', %d, '%s', '%s', '%s', '%s', %d, '%s', '', '', '', '\x%x', '\x%x', '\x%x', '\x%x', NULL)`,
+// insertSQL inserts e with tree (an SQL expression) as its tree column.
+func insertSQL(e auditlog.Entry, tree string) string {
+	return fmt.Sprintf(`INSERT INTO auditlog_entries VALUES ('%s', %d, '%s', '%s', '%s', '%s', %d, '%s', '', '', '', '\x%x', '\x%x', '\x%x', '\x%x', NULL, %s)`,
 		e.Chain, e.Seq, e.Time.Format("2006-01-02T15:04:05.999999Z07:00"), e.Org, e.Actor, e.Action, e.SchemaVersion, e.Target,
-		e.Payload, e.PayloadDigest[:], e.PrevHash[:], e.Hash[:])
+		e.Payload, e.PayloadDigest[:], e.PrevHash[:], e.Hash[:], tree)
 }
 
 // TestCheckpointsCatchDBA: a superuser who disables the triggers and
@@ -393,8 +389,7 @@ func TestCheckpointsCatchDBA(t *testing.T) {
 	t.Run("newest rows deleted", func(t *testing.T) {
 		t.Parallel()
 		db, s, cps := setup(t)
-		superuser(t, db, `DELETE FROM auditlog_entries WHERE seq >= 17`,
-			fmt.Sprintf(`DELETE FROM auditlog_tree WHERE idx >= %d`, tlog.StoredHashCount(17)))
+		superuser(t, db, `DELETE FROM auditlog_entries WHERE seq >= 17`)
 		_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 		require.NoError(t, err, "without checkpoints, truncation is invisible")
 		_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: cps})
@@ -413,12 +408,16 @@ func TestCheckpointsCatchDBA(t *testing.T) {
 		entries[7].Actor = "user:scapegoat"
 		batch, _, _, err := auditlog.Seal(auditlog.Head{Chain: "org:acme"}, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) { return nil, nil }), entries)
 		require.NoError(t, err)
-		stmts := []string{`DELETE FROM auditlog_entries`, `DELETE FROM auditlog_tree`}
+		stmts := []string{`DELETE FROM auditlog_entries`}
+		tree := batch.Tree
 		for _, e := range batch.Entries {
-			stmts = append(stmts, insertSQL(e))
-		}
-		for _, th := range batch.Tree {
-			stmts = append(stmts, fmt.Sprintf(`INSERT INTO auditlog_tree VALUES ('org:acme', %d, '\x%x')`, th.Index, th.Hash[:]))
+			k := tlog.StoredHashCount(int64(e.Seq)+1) - tlog.StoredHashCount(int64(e.Seq))
+			var hashes []byte
+			for _, th := range tree[:k] {
+				hashes = append(hashes, th.Hash[:]...)
+			}
+			tree = tree[k:]
+			stmts = append(stmts, insertSQL(e, fmt.Sprintf(`'\x%x'`, hashes)))
 		}
 		superuser(t, db, stmts...)
 		res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})

@@ -44,8 +44,6 @@ var expectedTriggers = []struct{ table, trigger string }{
 	{"auditlog_entries", "auditlog_entries_extend"},
 	{"auditlog_entries", "auditlog_entries_immutable"},
 	{"auditlog_entries", "auditlog_entries_no_truncate"},
-	{"auditlog_tree", "auditlog_tree_immutable"},
-	{"auditlog_tree", "auditlog_tree_no_truncate"},
 	{"auditlog_heads", "auditlog_heads_immutable"},
 	{"auditlog_heads", "auditlog_heads_no_truncate"},
 	{"auditlog_holds", "auditlog_holds_immutable"},
@@ -93,7 +91,6 @@ func Posture(ctx context.Context, pool *pgxpool.Pool, appRole string) (Report, e
 	add("app role is not superuser", !super, "role %q is a superuser: it can disable the triggers", appRole)
 	tables := map[string][]string{
 		"auditlog_entries": {"SELECT", "INSERT"},
-		"auditlog_tree":    {"SELECT", "INSERT"},
 		"auditlog_holds":   {"SELECT", "INSERT"},
 		"auditlog_heads":   {"SELECT"},
 	}

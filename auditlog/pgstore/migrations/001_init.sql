@@ -23,17 +23,17 @@ CREATE TABLE auditlog_entries (
     prev_hash      bytea       NOT NULL CHECK (length(prev_hash) = 32),
     entry_hash     bytea       NOT NULL CHECK (length(entry_hash) = 32),
     pruned_at      timestamptz,
+    -- The hashes appending this entry added to the chain's Merkle tree
+    -- (golang.org/x/mod/sumdb/tlog stored hashes, 32 bytes each): its leaf
+    -- hash, then one interior hash per subtree it completes (levels 1, 2,
+    -- ...). Stored hash (level L, index n) is therefore at offset 32*L of
+    -- the tree of entry ((n+1) << L) - 1. Keeping them in the entry's row,
+    -- not one row per hash in a table of their own, saves the batch a
+    -- statement, an index and two heap rows per entry.
+    tree           bytea       NOT NULL CHECK (length(tree) BETWEEN 32 AND 2080 AND length(tree) % 32 = 0),
     CONSTRAINT auditlog_entries_chain_seq PRIMARY KEY (chain, seq),
     -- Two entries claiming the same predecessor are a fork: fail loudly.
     CONSTRAINT auditlog_entries_chain_prev UNIQUE (chain, prev_hash)
-);
-
--- Stored hashes of each chain's Merkle tree (golang.org/x/mod/sumdb/tlog).
-CREATE TABLE auditlog_tree (
-    chain text   NOT NULL,
-    idx   bigint NOT NULL CHECK (idx >= 0),
-    hash  bytea  NOT NULL CHECK (length(hash) = 32),
-    PRIMARY KEY (chain, idx)
 );
 
 -- One row per chain; writers lock it (auditlog_lock_chain) so each chain
@@ -162,10 +162,6 @@ CREATE TRIGGER auditlog_entries_immutable BEFORE UPDATE OR DELETE ON auditlog_en
     FOR EACH ROW EXECUTE FUNCTION auditlog_entries_guard();
 CREATE TRIGGER auditlog_entries_no_truncate BEFORE TRUNCATE ON auditlog_entries
     FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
-CREATE TRIGGER auditlog_tree_immutable BEFORE UPDATE OR DELETE ON auditlog_tree
-    FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change();
-CREATE TRIGGER auditlog_tree_no_truncate BEFORE TRUNCATE ON auditlog_tree
-    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
 CREATE TRIGGER auditlog_heads_immutable BEFORE UPDATE OR DELETE ON auditlog_heads
     FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change();
 CREATE TRIGGER auditlog_heads_no_truncate BEFORE TRUNCATE ON auditlog_heads
@@ -179,8 +175,6 @@ CREATE TRIGGER auditlog_holds_no_truncate BEFORE TRUNCATE ON auditlog_holds
 ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_extend;
 ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_immutable;
 ALTER TABLE auditlog_entries ENABLE ALWAYS TRIGGER auditlog_entries_no_truncate;
-ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER auditlog_tree_immutable;
-ALTER TABLE auditlog_tree ENABLE ALWAYS TRIGGER auditlog_tree_no_truncate;
 ALTER TABLE auditlog_heads ENABLE ALWAYS TRIGGER auditlog_heads_immutable;
 ALTER TABLE auditlog_heads ENABLE ALWAYS TRIGGER auditlog_heads_no_truncate;
 ALTER TABLE auditlog_holds ENABLE ALWAYS TRIGGER auditlog_holds_immutable;
