@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -187,7 +188,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 		return err
 	}
 	var ib pgx.Batch
-	queueInserts(&ib, chain, b)
+	queueInserts(&ib, b)
 	ib.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &ib).Close(); err != nil {
 		return fmt.Errorf("auditlog/pgstore: insert: %w", mapErr(err))
@@ -220,7 +221,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	var pb pgx.Batch
 	pb.Queue("BEGIN")
 	pb.Queue(`SELECT auditlog_lock_chain($1)`, expect.Chain)
-	queueInserts(&pb, expect.Chain, b)
+	queueInserts(&pb, b)
 	pb.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &pb).Close(); err != nil {
 		return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(err))
@@ -233,31 +234,89 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 // the tree hashes its entry added. CheckBatch has made sure b.Tree holds
 // exactly those, in order, so they are cut in entry order: entry n added
 // StoredHashCount(n+1) - StoredHashCount(n) of them.
-func queueInserts(pb *pgx.Batch, chain string, b *auditlog.Batch) {
-	n := len(b.Entries)
-	var (
-		chains, orgs, actors, actions, targets, ips, uas, rids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		seqs                                                   = make([]int64, n)
-		times                                                  = make([]time.Time, n)
-		svs                                                    = make([]int32, n)
-		payloads, digests, prevs, hashes, trees                = make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
-		tree                                                   = make([]byte, 0, len(b.Tree)*tlog.HashSize)
-	)
+func queueInserts(pb *pgx.Batch, b *auditlog.Batch) {
+	es := b.Entries
+	tree := make([]byte, 0, len(b.Tree)*tlog.HashSize)
 	for _, th := range b.Tree {
 		tree = append(tree, th.Hash[:]...)
 	}
-	for i := range b.Entries {
-		e := &b.Entries[i]
-		chains[i], seqs[i], times[i], orgs[i], actors[i], actions[i], svs[i], targets[i] = e.Chain, int64(e.Seq), e.Time, e.Org, e.Actor, e.Action, int32(e.SchemaVersion), e.Target
-		ips[i], uas[i], rids[i], payloads[i] = e.Request.IP, e.Request.UserAgent, e.Request.RequestID, e.Payload
-		digests[i], prevs[i], hashes[i] = e.PayloadDigest[:], e.PrevHash[:], e.Hash[:]
-		k := int(tlog.StoredHashCount(int64(e.Seq)+1)-tlog.StoredHashCount(int64(e.Seq))) * tlog.HashSize
+	trees := make([]bytesArg, len(es))
+	for i := range es {
+		k := int(tlog.StoredHashCount(int64(es[i].Seq)+1)-tlog.StoredHashCount(int64(es[i].Seq))) * tlog.HashSize
 		trees[i], tree = tree[:k:k], tree[k:]
+	}
+	text := func(f func(e *auditlog.Entry) *string) pgtype.FlatArray[*textArg] {
+		return column(es, func(e *auditlog.Entry) *textArg { return (*textArg)(f(e)) })
+	}
+	hash := func(f func(e *auditlog.Entry) *tlog.Hash) pgtype.FlatArray[*hashArg] {
+		return column(es, func(e *auditlog.Entry) *hashArg { return (*hashArg)(f(e)) })
 	}
 	pb.Queue(`INSERT INTO auditlog_entries (`+entryColumns+`, tree)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[]) ORDER BY 2`,
-		chains, seqs, times, orgs, actors, actions, svs, targets, ips, uas, rids, payloads, digests, prevs, hashes, trees)
+		text(func(e *auditlog.Entry) *string { return &e.Chain }),
+		column(es, func(e *auditlog.Entry) *seqArg { return (*seqArg)(&e.Seq) }),
+		column(es, func(e *auditlog.Entry) *timeArg { return (*timeArg)(&e.Time) }),
+		text(func(e *auditlog.Entry) *string { return &e.Org }),
+		text(func(e *auditlog.Entry) *string { return &e.Actor }),
+		text(func(e *auditlog.Entry) *string { return &e.Action }),
+		column(es, func(e *auditlog.Entry) *versionArg { return (*versionArg)(&e.SchemaVersion) }),
+		text(func(e *auditlog.Entry) *string { return &e.Target }),
+		text(func(e *auditlog.Entry) *string { return &e.Request.IP }),
+		text(func(e *auditlog.Entry) *string { return &e.Request.UserAgent }),
+		text(func(e *auditlog.Entry) *string { return &e.Request.RequestID }),
+		column(es, func(e *auditlog.Entry) *bytesArg { return (*bytesArg)(&e.Payload) }),
+		hash(func(e *auditlog.Entry) *tlog.Hash { return &e.PayloadDigest }),
+		hash(func(e *auditlog.Entry) *tlog.Hash { return &e.PrevHash }),
+		hash(func(e *auditlog.Entry) *tlog.Hash { return &e.Hash }),
+		column(trees, func(t *bytesArg) *bytesArg { return t }),
+	)
+}
+
+// column returns one array argument of a batch insert: a pointer per
+// element into data. pgx boxes each array element in an interface, which
+// costs an allocation per string, slice, time or large integer but nothing
+// for a pointer; the pointer types below encode through pgx's valuer
+// interfaces, without reflection.
+func column[E, T any](data []E, field func(*E) *T) pgtype.FlatArray[*T] {
+	out := make(pgtype.FlatArray[*T], len(data))
+	for i := range data {
+		out[i] = field(&data[i])
+	}
+	return out
+}
+
+type (
+	textArg    string
+	bytesArg   []byte
+	hashArg    tlog.Hash
+	timeArg    time.Time
+	seqArg     uint64
+	versionArg uint32
+)
+
+func (v *textArg) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: string(*v), Valid: true}, nil
+}
+
+// A nil payload is stored as NULL, as []byte(nil) would be.
+func (v *bytesArg) BytesValue() ([]byte, error) { return *v, nil }
+
+func (v *hashArg) BytesValue() ([]byte, error) { return v[:], nil }
+
+func (v *timeArg) TimestamptzValue() (pgtype.Timestamptz, error) {
+	return pgtype.Timestamptz{Time: time.Time(*v), Valid: true}, nil
+}
+
+func (v *seqArg) Int64Value() (pgtype.Int8, error) {
+	if *v > math.MaxInt64 {
+		return pgtype.Int8{}, fmt.Errorf("auditlog/pgstore: sequence number %d out of range", uint64(*v))
+	}
+	return pgtype.Int8{Int64: int64(*v), Valid: true}, nil
+}
+
+func (v *versionArg) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: int64(*v), Valid: true}, nil
 }
 
 // treeHashes reads stored tree hashes from the tree column of the entries
