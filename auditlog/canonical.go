@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -47,16 +47,15 @@ func CanonicalJSON(data []byte) ([]byte, error) {
 	if p.pos >= len(p.in) || p.in[p.pos] != '{' {
 		return nil, fmt.Errorf("%w: top level must be an object", ErrBadPayload)
 	}
-	var out bytes.Buffer
-	out.Grow(len(data))
-	if err := p.value(&out, 0); err != nil {
+	out, err := p.value(make([]byte, 0, len(data)), 0)
+	if err != nil {
 		return nil, err
 	}
 	p.skipSpace()
 	if p.pos != len(p.in) {
 		return nil, p.errf("trailing data")
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // CanonicalPayload marshals payload with encoding/json and returns its
@@ -72,9 +71,19 @@ func CanonicalPayload(payload map[string]any) ([]byte, error) {
 	return CanonicalJSON(b)
 }
 
+// canonParser writes the canonical form of its input as it parses it,
+// appending to the buffer it is given. An appender is called once per
+// audit entry, so the parser allocates per payload, not per token: object
+// members are collected in one scratch buffer per nesting depth (a nested
+// object's members go to the next depth's, so a value being written never
+// aliases the buffer being collected), and string values are unescaped
+// into one reused buffer.
 type canonParser struct {
-	in  []byte
-	pos int
+	in      []byte
+	pos     int
+	scratch [][]byte // by depth: keys and values of the object being read
+	members []member // a stack: each object's members sit above its parent's
+	str     []byte   // the string value being written
 }
 
 func (p *canonParser) errf(format string, a ...any) error {
@@ -92,13 +101,14 @@ func (p *canonParser) skipSpace() {
 	}
 }
 
-func (p *canonParser) value(out *bytes.Buffer, depth int) error {
+// value appends the canonical form of the value at p.pos to out.
+func (p *canonParser) value(out []byte, depth int) ([]byte, error) {
 	if depth > maxDepth {
-		return p.errf("nested deeper than %d", maxDepth)
+		return out, p.errf("nested deeper than %d", maxDepth)
 	}
 	p.skipSpace()
 	if p.pos >= len(p.in) {
-		return p.errf("unexpected end")
+		return out, p.errf("unexpected end")
 	}
 	switch c := p.in[p.pos]; {
 	case c == '{':
@@ -106,12 +116,11 @@ func (p *canonParser) value(out *bytes.Buffer, depth int) error {
 	case c == '[':
 		return p.array(out, depth)
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return err
+		var err error
+		if p.str, err = p.unquote(p.str[:0]); err != nil {
+			return out, err
 		}
-		writeCanonString(out, s)
-		return nil
+		return appendCanonString(out, p.str), nil
 	case c == 't':
 		return p.literal(out, "true")
 	case c == 'f':
@@ -121,60 +130,62 @@ func (p *canonParser) value(out *bytes.Buffer, depth int) error {
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number(out)
 	default:
-		return p.errf("unexpected byte %q", c)
+		return out, p.errf("unexpected byte %q", c)
 	}
 }
 
-func (p *canonParser) literal(out *bytes.Buffer, lit string) error {
+func (p *canonParser) literal(out []byte, lit string) ([]byte, error) {
 	if !bytes.HasPrefix(p.in[p.pos:], []byte(lit)) {
-		return p.errf("bad literal")
+		return out, p.errf("bad literal")
 	}
 	p.pos += len(lit)
-	out.WriteString(lit)
-	return nil
+	return append(out, lit...), nil
 }
 
-type member struct {
-	key string
-	val []byte
-}
+// A member is an object member read into its depth's scratch buffer: the
+// unescaped key at [key, val), the canonical value at [val, end).
+type member struct{ key, val, end int }
 
-func (p *canonParser) object(out *bytes.Buffer, depth int) error {
+func (p *canonParser) object(out []byte, depth int) ([]byte, error) {
 	p.pos++ // {
-	var members []member
-	seen := map[string]struct{}{}
 	p.skipSpace()
 	if p.pos < len(p.in) && p.in[p.pos] == '}' {
 		p.pos++
-		out.WriteString("{}")
-		return nil
+		return append(out, "{}"...), nil
 	}
+	for len(p.scratch) <= depth {
+		p.scratch = append(p.scratch, make([]byte, 0, min(len(p.in), 512)))
+	}
+	if p.members == nil {
+		p.members = make([]member, 0, 16)
+	}
+	buf := p.scratch[depth][:0]
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
+	var err error
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
-			return p.errf("expected a key")
+			return out, p.errf("expected a key")
 		}
-		key, err := p.str()
-		if err != nil {
-			return err
+		m := member{key: len(buf)}
+		if buf, err = p.unquote(buf); err != nil {
+			return out, err
 		}
-		if _, dup := seen[key]; dup {
-			return p.errf("duplicate key %q", key)
-		}
-		seen[key] = struct{}{}
+		m.val = len(buf)
 		p.skipSpace()
 		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
-			return p.errf("expected ':'")
+			return out, p.errf("expected ':'")
 		}
 		p.pos++
-		var v bytes.Buffer
-		if err := p.value(&v, depth+1); err != nil {
-			return err
+		if buf, err = p.value(buf, depth+1); err != nil {
+			return out, err
 		}
-		members = append(members, member{key, v.Bytes()})
+		m.end = len(buf)
+		p.members = append(p.members, m)
 		p.skipSpace()
 		if p.pos >= len(p.in) {
-			return p.errf("unexpected end")
+			return out, p.errf("unexpected end")
 		}
 		if p.in[p.pos] == ',' {
 			p.pos++
@@ -184,41 +195,46 @@ func (p *canonParser) object(out *bytes.Buffer, depth int) error {
 			p.pos++
 			break
 		}
-		return p.errf("expected ',' or '}'")
+		return out, p.errf("expected ',' or '}'")
 	}
-	sort.Slice(members, func(i, j int) bool { return members[i].key < members[j].key })
-	out.WriteByte('{')
+	p.scratch[depth] = buf // keep its capacity for the next object at this depth
+	members := p.members[base:]
+	key := func(m member) []byte { return buf[m.key:m.val] }
+	slices.SortFunc(members, func(a, b member) int { return bytes.Compare(key(a), key(b)) })
+	out = append(out, '{')
 	for i, m := range members {
 		if i > 0 {
-			out.WriteByte(',')
+			if bytes.Equal(key(members[i-1]), key(m)) {
+				return out, p.errf("duplicate key %q", key(m))
+			}
+			out = append(out, ',')
 		}
-		writeCanonString(out, m.key)
-		out.WriteByte(':')
-		out.Write(m.val)
+		out = appendCanonString(out, key(m))
+		out = append(out, ':')
+		out = append(out, buf[m.val:m.end]...)
 	}
-	out.WriteByte('}')
-	return nil
+	return append(out, '}'), nil
 }
 
-func (p *canonParser) array(out *bytes.Buffer, depth int) error {
+func (p *canonParser) array(out []byte, depth int) ([]byte, error) {
 	p.pos++ // [
-	out.WriteByte('[')
+	out = append(out, '[')
 	p.skipSpace()
 	if p.pos < len(p.in) && p.in[p.pos] == ']' {
 		p.pos++
-		out.WriteByte(']')
-		return nil
+		return append(out, ']'), nil
 	}
+	var err error
 	for i := 0; ; i++ {
 		if i > 0 {
-			out.WriteByte(',')
+			out = append(out, ',')
 		}
-		if err := p.value(out, depth+1); err != nil {
-			return err
+		if out, err = p.value(out, depth+1); err != nil {
+			return out, err
 		}
 		p.skipSpace()
 		if p.pos >= len(p.in) {
-			return p.errf("unexpected end")
+			return out, p.errf("unexpected end")
 		}
 		if p.in[p.pos] == ',' {
 			p.pos++
@@ -226,29 +242,27 @@ func (p *canonParser) array(out *bytes.Buffer, depth int) error {
 		}
 		if p.in[p.pos] == ']' {
 			p.pos++
-			out.WriteByte(']')
-			return nil
+			return append(out, ']'), nil
 		}
-		return p.errf("expected ',' or ']'")
+		return out, p.errf("expected ',' or ']'")
 	}
 }
 
-// str reads a JSON string at p.pos and returns its value.
-func (p *canonParser) str() (string, error) {
+// unquote reads the JSON string at p.pos and appends its value to b.
+func (p *canonParser) unquote(b []byte) ([]byte, error) {
 	p.pos++ // "
-	var b []byte
 	for {
 		if p.pos >= len(p.in) {
-			return "", p.errf("unterminated string")
+			return b, p.errf("unterminated string")
 		}
 		c := p.in[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return string(b), nil
+			return b, nil
 		case c == '\\':
 			if p.pos+1 >= len(p.in) {
-				return "", p.errf("unterminated escape")
+				return b, p.errf("unterminated escape")
 			}
 			e := p.in[p.pos+1]
 			p.pos += 2
@@ -268,35 +282,35 @@ func (p *canonParser) str() (string, error) {
 			case 'u':
 				r, err := p.hex4()
 				if err != nil {
-					return "", err
+					return b, err
 				}
 				if utf16.IsSurrogate(r) {
 					if r >= 0xdc00 || p.pos+1 >= len(p.in) || p.in[p.pos] != '\\' || p.in[p.pos+1] != 'u' {
-						return "", p.errf("lone surrogate")
+						return b, p.errf("lone surrogate")
 					}
 					p.pos += 2
 					r2, err := p.hex4()
 					if err != nil {
-						return "", err
+						return b, err
 					}
 					r = utf16.DecodeRune(r, r2)
 					if r == utf8.RuneError {
-						return "", p.errf("lone surrogate")
+						return b, p.errf("lone surrogate")
 					}
 				}
 				b = utf8.AppendRune(b, r)
 			default:
-				return "", p.errf("bad escape")
+				return b, p.errf("bad escape")
 			}
 		case c < 0x20:
-			return "", p.errf("control character in string")
+			return b, p.errf("control character in string")
 		case c < utf8.RuneSelf:
 			b = append(b, c)
 			p.pos++
 		default:
 			r, size := utf8.DecodeRune(p.in[p.pos:])
 			if r == utf8.RuneError && size <= 1 {
-				return "", p.errf("invalid UTF-8")
+				return b, p.errf("invalid UTF-8")
 			}
 			b = append(b, p.in[p.pos:p.pos+size]...)
 			p.pos += size
@@ -326,7 +340,7 @@ func (p *canonParser) hex4() (rune, error) {
 	return r, nil
 }
 
-func (p *canonParser) number(out *bytes.Buffer) error {
+func (p *canonParser) number(out []byte) ([]byte, error) {
 	start := p.pos
 	integer := true
 	if p.in[p.pos] == '-' {
@@ -343,13 +357,13 @@ func (p *canonParser) number(out *bytes.Buffer) error {
 	if p.pos < len(p.in) && p.in[p.pos] == '0' {
 		p.pos++
 	} else if digits() == 0 {
-		return p.errf("bad number")
+		return out, p.errf("bad number")
 	}
 	if p.pos < len(p.in) && p.in[p.pos] == '.' {
 		integer = false
 		p.pos++
 		if digits() == 0 {
-			return p.errf("bad number")
+			return out, p.errf("bad number")
 		}
 	}
 	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
@@ -359,26 +373,38 @@ func (p *canonParser) number(out *bytes.Buffer) error {
 			p.pos++
 		}
 		if digits() == 0 {
-			return p.errf("bad number")
+			return out, p.errf("bad number")
 		}
+	}
+	if lit := bytes.TrimPrefix(p.in[start:p.pos], []byte("-")); integer && len(lit) <= 15 {
+		// At most 15 digits: exact in an int64 and in a double, so the
+		// canonical form is the integer itself (the common case, and
+		// without the string conversion that strconv's parsers need).
+		var n int64
+		for _, c := range lit {
+			n = n*10 + int64(c-'0')
+		}
+		if p.in[start] == '-' {
+			n = -n
+		}
+		return strconv.AppendInt(out, n, 10), nil
 	}
 	lit := string(p.in[start:p.pos])
 	v, err := strconv.ParseFloat(lit, 64)
 	if err != nil || math.IsInf(v, 0) {
-		return p.errf("number %s is out of range", lit)
+		return out, p.errf("number %s is out of range", lit)
 	}
 	const maxExact = 1 << 53
 	if integer {
 		n, err := strconv.ParseInt(lit, 10, 64)
 		if err != nil || n > maxExact || n < -maxExact {
-			return p.errf("integer %s cannot round-trip (beyond ±2^53)", lit)
+			return out, p.errf("integer %s cannot round-trip (beyond ±2^53)", lit)
 		}
 	}
 	if v == 0 && !zeroLiteral(lit) {
-		return p.errf("number %s underflows to zero", lit)
+		return out, p.errf("number %s underflows to zero", lit)
 	}
-	out.WriteString(formatCanonNumber(v))
-	return nil
+	return appendCanonNumber(out, v), nil
 }
 
 func zeroLiteral(lit string) bool {
@@ -393,34 +419,28 @@ func zeroLiteral(lit string) bool {
 	return true
 }
 
-func formatCanonNumber(v float64) string {
+func appendCanonNumber(out []byte, v float64) []byte {
 	if v == math.Trunc(v) && math.Abs(v) <= 1<<53 {
-		if v == 0 {
-			return "0"
-		}
-		return strconv.FormatInt(int64(v), 10)
+		return strconv.AppendInt(out, int64(v), 10) // -0 is 0 here
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	return strconv.AppendFloat(out, v, 'g', -1, 64)
 }
 
 const hexDigits = "0123456789abcdef"
 
-func writeCanonString(out *bytes.Buffer, s string) {
-	out.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+func appendCanonString(out, s []byte) []byte {
+	out = append(out, '"')
+	for _, c := range s {
 		switch {
 		case c == '"':
-			out.WriteString(`\"`)
+			out = append(out, `\"`...)
 		case c == '\\':
-			out.WriteString(`\\`)
+			out = append(out, `\\`...)
 		case c < 0x20:
-			out.WriteString(`\u00`)
-			out.WriteByte(hexDigits[c>>4])
-			out.WriteByte(hexDigits[c&0xf])
+			out = append(out, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		default:
-			out.WriteByte(c)
+			out = append(out, c)
 		}
 	}
-	out.WriteByte('"')
+	return append(out, '"')
 }
