@@ -7,7 +7,10 @@
 -- auditlog_prune_payloads.
 
 CREATE TABLE auditlog_entries (
-    chain          text        NOT NULL,
+    -- Chain names are identifiers: compared byte by byte whatever the
+    -- database's locale, since a linguistic collation would put a strcoll
+    -- call in every index comparison of every append.
+    chain          text        COLLATE "C" NOT NULL,
     seq            bigint      NOT NULL CHECK (seq >= 0),
     at             timestamptz NOT NULL,
     org            text        NOT NULL,
@@ -39,7 +42,7 @@ CREATE TABLE auditlog_entries (
 -- One row per chain; writers lock it (auditlog_lock_chain) so each chain
 -- is appended by one transaction at a time across every process.
 CREATE TABLE auditlog_heads (
-    chain      text        PRIMARY KEY,
+    chain      text        COLLATE "C" PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -184,8 +187,13 @@ ALTER TABLE auditlog_holds ENABLE ALWAYS TRIGGER auditlog_holds_no_truncate;
 CREATE FUNCTION auditlog_lock_chain(p_chain text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO auditlog_heads (chain) VALUES (p_chain) ON CONFLICT (chain) DO NOTHING;
+    -- The head row exists from a chain's first batch on: try the lock
+    -- first, and pay for the insert (a speculative insertion) only once.
     PERFORM 1 FROM auditlog_heads WHERE chain = p_chain FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO auditlog_heads (chain) VALUES (p_chain) ON CONFLICT (chain) DO NOTHING;
+        PERFORM 1 FROM auditlog_heads WHERE chain = p_chain FOR UPDATE;
+    END IF;
 END
 $$;
 -- +goose StatementEnd
