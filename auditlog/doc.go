@@ -12,10 +12,12 @@
 //	err := log.Record(ctx, orgID, "user:"+userID, "invoice.paid", "invoice:"+id, map[string]any{"amount": 1250})
 //
 // Appends from many goroutines are batched per chain (group commit) and
-// Append returns once its entry is durable. Stores serialise each chain
-// themselves, so several processes can share one; the PostgreSQL store
-// (auditlog/pgstore) also refuses forks and any UPDATE, DELETE or TRUNCATE
-// with constraints and triggers.
+// Append returns once its entry is durable. With a store that pipelines
+// (PipelinedAppender, as auditlog/pgstore does), the next batch is sealed
+// on the head the current one will leave and is already at the database
+// while the current one commits. Stores serialise each chain themselves,
+// so several processes can share one; the PostgreSQL store also refuses
+// forks and any UPDATE, DELETE or TRUNCATE with constraints and triggers.
 //
 // Threat addressed: an insider, a compromised application or a database
 // administrator who edits, inserts, deletes, reorders or recomputes audit

@@ -233,31 +233,62 @@ func (l *Log) writer(chain string) *chainWriter {
 // drain seals the queue of one chain batch after batch; one goroutine per
 // chain runs it while the queue is not empty.
 func (l *Log) drain(chain string, cw *chainWriter) {
+	if pa, ok := l.store.(PipelinedAppender); ok {
+		l.drainPipelined(chain, cw, pa)
+		return
+	}
 	for {
-		cw.mu.Lock()
-		if len(cw.queue) == 0 {
-			cw.busy = false
-			cw.mu.Unlock()
+		batch := l.take(cw, true)
+		if batch == nil {
 			return
 		}
-		n := min(len(cw.queue), l.maxBatch)
-		batch := make([]*pending, n)
-		copy(batch, cw.queue)
-		for _, p := range batch {
-			p.taken = true
-		}
-		cw.queue = append(cw.queue[:0:0], cw.queue[n:]...)
-		cw.mu.Unlock()
+		l.finish(chain, cw, batch)
+	}
+}
 
-		head, root, err := l.commit(chain, cw, batch)
-		if err == nil {
-			// Before releasing the callers: an append that returned is
-			// covered by any checkpoint that was due.
-			l.maybeCheckpoint(chain, cw, head, root)
+// take hands up to maxBatch queued entries over to the drainer. If the
+// queue is empty it returns nil and, if idle, marks the chain idle: the
+// next Append starts a new drainer.
+func (l *Log) take(cw *chainWriter, idle bool) []*pending {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if len(cw.queue) == 0 {
+		if idle {
+			cw.busy = false
 		}
-		for _, p := range batch {
-			close(p.done)
-		}
+		return nil
+	}
+	n := min(len(cw.queue), l.maxBatch)
+	batch := make([]*pending, n)
+	copy(batch, cw.queue)
+	for _, p := range batch {
+		p.taken = true
+	}
+	cw.queue = append(cw.queue[:0:0], cw.queue[n:]...)
+	return batch
+}
+
+// requeue puts entries that were handed over but not written back at the
+// front of the queue, in order, to be sealed again.
+func (l *Log) requeue(cw *chainWriter, ps []*pending) {
+	if len(ps) == 0 {
+		return
+	}
+	cw.mu.Lock()
+	cw.queue = append(ps[:len(ps):len(ps)], cw.queue...)
+	cw.mu.Unlock()
+}
+
+// finish stores batch synchronously and releases its callers.
+func (l *Log) finish(chain string, cw *chainWriter, batch []*pending) {
+	head, root, err := l.commit(chain, cw, batch)
+	if err == nil {
+		// Before releasing the callers: an append that returned is
+		// covered by any checkpoint that was due.
+		l.maybeCheckpoint(chain, cw, head, root)
+	}
+	for _, p := range batch {
+		close(p.done)
 	}
 }
 

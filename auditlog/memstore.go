@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -80,6 +81,35 @@ func (s *MemoryStore) AppendSealed(ctx context.Context, expect Head, b *Batch) e
 	}
 	return s.storeLocked(expect, b)
 }
+
+var _ PipelinedAppender = (*MemoryStore)(nil)
+
+// OpenPipeline implements PipelinedAppender. The memory store has no round
+// trip to hide: Send stores at once and Result reports the outcome.
+func (s *MemoryStore) OpenPipeline(ctx context.Context) (Pipeline, error) {
+	return &memPipeline{s: s}, ctx.Err()
+}
+
+type memPipeline struct {
+	s       *MemoryStore
+	results []error
+}
+
+func (p *memPipeline) Send(expect Head, b *Batch) error {
+	p.results = append(p.results, p.s.AppendSealed(context.Background(), expect, b))
+	return nil
+}
+
+func (p *memPipeline) Result(ctx context.Context) error {
+	if len(p.results) == 0 {
+		return errors.New("auditlog: pipeline: no batch in flight")
+	}
+	err := p.results[0]
+	p.results = p.results[1:]
+	return err
+}
+
+func (p *memPipeline) Close() error { return nil }
 
 func (s *MemoryStore) storeLocked(head Head, b *Batch) error {
 	if err := CheckBatch(head, b); err != nil {

@@ -48,6 +48,37 @@ type SealedAppender interface {
 	AppendSealed(ctx context.Context, expect Head, b *Batch) error
 }
 
+// PipelinedAppender is an optional Store fast path beyond SealedAppender:
+// batches sent through a Pipeline go to the store without waiting for the
+// earlier ones to be stored. The store still stores them one after another,
+// each atomically, so a Log keeps its next batch on the way while the
+// previous one commits instead of leaving the database idle for a round
+// trip and the client's sealing in between.
+type PipelinedAppender interface {
+	SealedAppender
+	OpenPipeline(ctx context.Context) (Pipeline, error)
+}
+
+// Pipeline stores sealed batches in the order they were sent. One
+// goroutine uses it at a time.
+type Pipeline interface {
+	// Send queues b, sealed by the caller against expect, and returns
+	// without waiting for it to be stored. Like AppendSealed, the store
+	// refuses b (ErrFork, storing nothing) if the chain's head is not
+	// expect when b's turn comes: if an earlier batch failed, or another
+	// writer moved the head in between.
+	Send(expect Head, b *Batch) error
+	// Result waits for the outcome of the oldest batch whose outcome has
+	// not been returned: nil if it is stored, ErrFork if it was refused.
+	// After any other error (or if ctx ends first) the outcomes of that
+	// batch and of those sent after it are unknown, and the pipeline
+	// accepts nothing more.
+	Result(ctx context.Context) error
+	// Close ends the pipeline; the outcomes of batches whose Result was
+	// not read are unknown.
+	Close() error
+}
+
 // SealFunc turns a chain head into the batch that extends it. tree reads
 // the chain's stored tree hashes within the store's locked section.
 type SealFunc func(head Head, tree tlog.HashReader) (*Batch, error)

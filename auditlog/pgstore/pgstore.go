@@ -10,6 +10,12 @@
 // and TRUNCATE are rejected by triggers enabled ALWAYS; payload pruning is
 // possible only through the SECURITY DEFINER function auditlog_prune_payloads.
 // Posture reports whether a deployment still looks like that.
+//
+// A Log appending to a chain keeps two batches in flight on one connection
+// in pipeline mode (OpenPipeline): the server starts the next batch's
+// transaction the moment it has committed the previous one. Each batch is
+// still its own transaction under the head-row lock, and one sealed on a
+// head that did not hold is refused by the same checks.
 package pgstore
 
 import (
@@ -22,6 +28,7 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -94,7 +101,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 
 // Store is an auditlog.Store on PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
+	pool      *pgxpool.Pool
+	pipelines atomic.Int64 // open pipelines, each holding a connection
 }
 
 // New returns a Store using pool; Migrate must have run.
@@ -230,11 +238,27 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	return nil
 }
 
-// queueInserts queues the insert of b's entries, as arrays, each row with
-// the tree hashes its entry added. CheckBatch has made sure b.Tree holds
-// exactly those, in order, so they are cut in entry order: entry n added
-// StoredHashCount(n+1) - StoredHashCount(n) of them.
+// insertEntries inserts a batch given as insertArgs.
+const insertEntries = `INSERT INTO auditlog_entries (` + entryColumns + `, tree)
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
+		$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[]) ORDER BY 2`
+
+// insertTypes are the types of insertEntries' parameters.
+var insertTypes = []uint32{
+	pgtype.TextArrayOID, pgtype.Int8ArrayOID, pgtype.TimestamptzArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.Int4ArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID, pgtype.TextArrayOID,
+	pgtype.ByteaArrayOID, pgtype.ByteaArrayOID, pgtype.ByteaArrayOID, pgtype.ByteaArrayOID, pgtype.ByteaArrayOID,
+}
+
 func queueInserts(pb *pgx.Batch, b *auditlog.Batch) {
+	pb.Queue(insertEntries, insertArgs(b)...)
+}
+
+// insertArgs returns insertEntries' arguments for b's entries, each row
+// with the tree hashes its entry added. CheckBatch has made sure b.Tree
+// holds exactly those, in order, so they are cut in entry order: entry n
+// added StoredHashCount(n+1) - StoredHashCount(n) of them.
+func insertArgs(b *auditlog.Batch) []any {
 	es := b.Entries
 	tree := make([]byte, 0, len(b.Tree)*tlog.HashSize)
 	for _, th := range b.Tree {
@@ -251,9 +275,7 @@ func queueInserts(pb *pgx.Batch, b *auditlog.Batch) {
 	hash := func(f func(e *auditlog.Entry) *tlog.Hash) pgtype.FlatArray[*hashArg] {
 		return column(es, func(e *auditlog.Entry) *hashArg { return (*hashArg)(f(e)) })
 	}
-	pb.Queue(`INSERT INTO auditlog_entries (`+entryColumns+`, tree)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-			$9::text[], $10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::bytea[], $15::bytea[], $16::bytea[]) ORDER BY 2`,
+	return []any{
 		text(func(e *auditlog.Entry) *string { return &e.Chain }),
 		column(es, func(e *auditlog.Entry) *seqArg { return (*seqArg)(&e.Seq) }),
 		column(es, func(e *auditlog.Entry) *timeArg { return (*timeArg)(&e.Time) }),
@@ -270,7 +292,7 @@ func queueInserts(pb *pgx.Batch, b *auditlog.Batch) {
 		hash(func(e *auditlog.Entry) *tlog.Hash { return &e.PrevHash }),
 		hash(func(e *auditlog.Entry) *tlog.Hash { return &e.Hash }),
 		column(trees, func(t *bytesArg) *bytesArg { return t }),
-	)
+	}
 }
 
 // column returns one array argument of a batch insert: a pointer per

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,6 +477,7 @@ type killingStore struct {
 	app    string
 	mu     sync.Mutex
 	n      int
+	piped  atomic.Int64 // batches sent through pipelines
 }
 
 func (k *killingStore) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
@@ -499,25 +501,81 @@ func (k *killingStore) AppendBatch(ctx context.Context, chain string, seal audit
 // head: every third call, the backend is killed while the pipeline is in
 // flight, before or after COMMIT reaches the server.
 func (k *killingStore) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	defer k.maybeKill()()
+	return k.Store.AppendSealed(ctx, expect, b)
+}
+
+// maybeKill kills the victim's backends on every third call, after a short
+// delay, and returns a function that waits for the killing to be done.
+func (k *killingStore) maybeKill() (wait func()) {
 	k.mu.Lock()
 	k.n++
 	kill := k.n%3 == 0
 	delay := time.Duration(k.n%5) * 300 * time.Microsecond
 	k.mu.Unlock()
-	if kill {
-		done := make(chan struct{})
-		defer func() { <-done }()
-		go func() {
-			defer close(done)
-			time.Sleep(delay)
-			_, _ = k.killer.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, k.app)
-		}()
+	if !kill {
+		return func() {}
 	}
-	return k.Store.AppendSealed(ctx, expect, b)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(delay)
+		_, _ = k.killer.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, k.app)
+	}()
+	return func() { <-done }
+}
+
+// OpenPipeline is the path a Log takes when the store can pipeline: every
+// third batch sent, the backend is killed while batches are in flight.
+func (k *killingStore) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
+	p, err := k.Store.OpenPipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &killingPipeline{Pipeline: p, k: k}, nil
+}
+
+type killingPipeline struct {
+	auditlog.Pipeline
+	k     *killingStore
+	waits []func()
+}
+
+func (p *killingPipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
+	p.k.piped.Add(1)
+	p.waits = append(p.waits, p.k.maybeKill())
+	return p.Pipeline.Send(expect, b)
+}
+
+func (p *killingPipeline) Close() error {
+	err := p.Pipeline.Close()
+	for _, w := range p.waits {
+		w()
+	}
+	return err
+}
+
+// sealedOnly hides a store's pipelines, so a Log appends batch by batch.
+type sealedOnly struct {
+	auditlog.Store
+	sealed auditlog.SealedAppender
+}
+
+func (s sealedOnly) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	return s.sealed.AppendSealed(ctx, expect, b)
 }
 
 func TestConnectionKilledMidBatch(t *testing.T) {
 	t.Parallel()
+	for _, pipelined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) {
+			t.Parallel()
+			testConnectionKilled(t, pipelined)
+		})
+	}
+}
+
+func testConnectionKilled(t *testing.T, pipelined bool) {
 	ctx := context.Background()
 	db, _ := newDB(t)
 	var b [4]byte
@@ -530,7 +588,11 @@ func TestConnectionKilledMidBatch(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(victim.Close)
 	ks := &killingStore{Store: pgstore.New(victim), killer: db.Pool, app: app}
-	l, _ := auditlogtest.NewLog(t, ks, auditlog.WithMaxBatch(4))
+	store := auditlog.Store(ks)
+	if !pipelined {
+		store = sealedOnly{ks, ks}
+	}
+	l, _ := auditlogtest.NewLog(t, store, auditlog.WithMaxBatch(4))
 
 	var (
 		mu      sync.Mutex
@@ -556,6 +618,9 @@ func TestConnectionKilledMidBatch(t *testing.T) {
 	}
 	wg.Wait()
 	require.Positive(t, failed, "some batches must have been killed")
+	if pipelined {
+		require.Positive(t, ks.piped.Load(), "batches went through pipelines")
+	}
 	s := pgstore.New(db.Pool)
 	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err, "no gap, no fork")

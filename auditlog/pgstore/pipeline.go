@@ -1,0 +1,192 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+)
+
+var _ auditlog.PipelinedAppender = (*Store)(nil)
+
+// errPipelinesBusy makes a Log append synchronously when pipelines already
+// hold their share of the pool.
+var errPipelinesBusy = errors.New("auditlog/pgstore: every pipeline connection is in use")
+
+// OpenPipeline implements auditlog.PipelinedAppender with a pooled
+// connection in PostgreSQL's pipeline mode, held until Close. Each batch is
+// the head-row lock and the insert, then a Sync: its own transaction, which
+// the server starts as soon as it has committed the previous one, without
+// waiting for the client. Pipelines hold at most half of the pool's
+// connections; beyond that OpenPipeline fails at once and the Log appends
+// without one.
+func (s *Store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
+	if n := s.pipelines.Add(1); n > max(1, int64(s.pool.Config().MaxConns)/2) {
+		s.pipelines.Add(-1)
+		return nil, errPipelinesBusy
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		s.pipelines.Add(-1)
+		return nil, fmt.Errorf("auditlog/pgstore: connect: %w", err)
+	}
+	var suffix [8]byte
+	_, _ = rand.Read(suffix[:])
+	p := &pipeline{
+		s: s, conn: conn, tm: conn.Conn().TypeMap(),
+		lockStmt:   "auditlog_lock_" + hex.EncodeToString(suffix[:]),
+		insertStmt: "auditlog_insert_" + hex.EncodeToString(suffix[:]),
+	}
+	// The pipeline's context outlives this call; ctx bounds only the setup.
+	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, p.cancel)
+	defer stop()
+	p.pl = conn.Conn().PgConn().StartPipeline(p.ctx)
+	p.pl.SendPrepare(p.lockStmt, `SELECT auditlog_lock_chain($1)`, []uint32{pgtype.TextOID})
+	p.pl.SendPrepare(p.insertStmt, insertEntries, insertTypes)
+	err = p.pl.Sync()
+	for range 3 { // two statement descriptions and the sync
+		if err != nil {
+			break
+		}
+		_, err = p.pl.GetResults()
+	}
+	if err != nil {
+		p.broken = err
+		_ = p.Close()
+		return nil, fmt.Errorf("auditlog/pgstore: open pipeline: %w", err)
+	}
+	return p, nil
+}
+
+type pipeline struct {
+	s      *Store
+	conn   *pgxpool.Conn
+	tm     *pgtype.Map
+	pl     *pgconn.Pipeline
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	lockStmt, insertStmt string
+	inFlight             int   // batches sent whose Result was not read
+	broken               error // set once the connection's state is unknown
+	closed               bool
+}
+
+var binaryParams = func() []int16 {
+	f := make([]int16, len(insertTypes))
+	for i := range f {
+		f[i] = pgtype.BinaryFormatCode
+	}
+	return f
+}()
+
+func (p *pipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
+	if p.broken != nil {
+		return p.broken
+	}
+	if err := auditlog.CheckBatch(expect, b); err != nil {
+		return err
+	}
+	// The parameters are encoded into one buffer, then sliced.
+	args := insertArgs(b)
+	var (
+		buf    []byte
+		ends   = make([]int, len(args))
+		params = make([][]byte, len(args))
+		err    error
+	)
+	for i, a := range args {
+		if buf, err = p.tm.Encode(insertTypes[i], pgtype.BinaryFormatCode, a, buf); err != nil {
+			return fmt.Errorf("auditlog/pgstore: encode batch: %w", err)
+		}
+		ends[i] = len(buf)
+	}
+	start := 0
+	for i, end := range ends {
+		params[i], start = buf[start:end:end], end
+	}
+	p.pl.SendQueryPrepared(p.lockStmt, [][]byte{[]byte(expect.Chain)}, []int16{pgtype.TextFormatCode}, nil)
+	p.pl.SendQueryPrepared(p.insertStmt, params, binaryParams, nil)
+	if err := p.pl.Sync(); err != nil {
+		p.broken = err
+		return fmt.Errorf("auditlog/pgstore: pipeline: %w", err)
+	}
+	p.inFlight++
+	return nil
+}
+
+func (p *pipeline) Result(ctx context.Context) error {
+	if p.broken != nil {
+		return p.broken
+	}
+	if p.inFlight == 0 {
+		return errors.New("auditlog/pgstore: pipeline: no batch in flight")
+	}
+	// If ctx ends first, the connection is interrupted: the pipeline is
+	// broken and the outcome unknown.
+	stop := context.AfterFunc(ctx, p.cancel)
+	defer stop()
+	p.inFlight--
+	var failed error // the server's error, reported at the batch's sync
+	for {
+		res, err := p.pl.GetResults()
+		if rr, ok := res.(*pgconn.ResultReader); ok && err == nil {
+			_, err = rr.Close()
+		}
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe):
+			// The server skips the rest of the batch up to its sync, and
+			// rolls the transaction back.
+			if failed == nil {
+				failed = err
+			}
+		case err != nil:
+			p.broken = fmt.Errorf("auditlog/pgstore: pipeline: %w", err)
+			return p.broken
+		case res == nil:
+			p.broken = errors.New("auditlog/pgstore: pipeline: results ended before the batch's")
+			return p.broken
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			if failed != nil {
+				return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(failed))
+			}
+			return nil
+		}
+	}
+}
+
+func (p *pipeline) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	defer p.s.pipelines.Add(-1)
+	err := p.pl.Close() // reads what is still in flight
+	p.cancel()
+	if err == nil && p.broken == nil {
+		// Leave the pooled connection as it was found.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pc := p.conn.Conn().PgConn()
+		if derr := errors.Join(pc.Deallocate(ctx, p.lockStmt), pc.Deallocate(ctx, p.insertStmt)); derr != nil {
+			err = derr
+		}
+	}
+	if err != nil || p.broken != nil {
+		// Its state is unknown: the pool must not hand it out again.
+		_ = p.conn.Conn().Close(context.Background())
+	}
+	p.conn.Release()
+	return err
+}

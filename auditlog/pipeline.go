@@ -1,0 +1,191 @@
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// pipelineDepth is how many batches of one chain a Log keeps in flight
+// through a Pipeline: one being committed, the next already at the store.
+const pipelineDepth = 2
+
+// A sealedBatch is a batch sealed on a head the writer expects, with what
+// storing it leaves behind.
+type sealedBatch struct {
+	pend     []*pending
+	base     Head
+	b        *Batch
+	head     Head
+	root     tlog.Hash
+	frontier overlay
+}
+
+// drainPipelined is drain for a PipelinedAppender. Each batch is sealed on
+// the head the previous one leaves and sent without waiting for it, so the
+// store always has the next batch when it finishes one; the callers of a
+// batch are released once its Result says it is stored. When the expected
+// head turns out wrong (another writer, or a failed batch before), the
+// batches sealed on it go back to the front of the queue and are sealed
+// again on the head read from the store: nothing is lost, reordered or
+// written twice, as the store refuses any batch not extending its head.
+func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender) {
+	var (
+		pl     Pipeline
+		flight []*sealedBatch // sent, outcome not read yet, oldest first
+	)
+	closePipeline := func() {
+		if pl != nil {
+			_ = pl.Close()
+			pl = nil
+		}
+	}
+	defer closePipeline()
+
+	// fill sends batches until pipelineDepth are in flight or the queue is
+	// empty. It reports false when the chain has gone idle, which only a
+	// caller about to return may let it do (mayIdle): once idle, the next
+	// Append starts another drainer.
+	fill := func(mayIdle bool) bool {
+		for len(flight) < pipelineDepth {
+			base, frontier := cw.cacheHead, cw.cacheFrontier
+			if n := len(flight); n > 0 {
+				base, frontier = flight[n-1].head, flight[n-1].frontier
+			}
+			batch := l.take(cw, mayIdle && len(flight) == 0)
+			if batch == nil {
+				return len(flight) > 0
+			}
+			if frontier == nil && len(flight) == 0 {
+				// No head known to seal on (a first batch, or after a
+				// failure): the synchronous path reads it from the store.
+				closePipeline()
+				l.finish(chain, cw, batch)
+				continue
+			}
+			sb, err := sealOn(base, frontier, batch)
+			if err == nil && pl == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+				pl, err = pa.OpenPipeline(ctx)
+				cancel()
+				if err != nil {
+					pl = nil
+				}
+			}
+			if err == nil {
+				err = pl.Send(sb.base, sb.b)
+			}
+			if err != nil {
+				// Not sent: seal it again once what is in flight is settled
+				// (the pipeline's next Result reports it broken, if it is),
+				// or at once on the synchronous path if nothing is.
+				l.requeue(cw, batch)
+				if len(flight) == 0 {
+					closePipeline()
+					cw.cacheHead, cw.cacheFrontier = Head{}, nil
+					continue
+				}
+				return true
+			}
+			flight = append(flight, sb)
+		}
+		return true
+	}
+
+	for fill(true) {
+		sb := flight[0]
+		flight = flight[1:]
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		err := pl.Result(ctx)
+		cancel()
+		if err == nil {
+			cw.cacheHead, cw.cacheFrontier = sb.head, sb.frontier
+			// Send the next batch before releasing these callers: the store
+			// works on it while they are woken.
+			fill(false)
+			l.release(chain, cw, sb, nil)
+			continue
+		}
+		// sb is not known to be stored, so neither is anything sealed on
+		// it: stop the pipeline, settle sb, and put back every later batch
+		// that is not stored.
+		closePipeline()
+		cw.cacheHead, cw.cacheFrontier = Head{}, nil
+		later := flight
+		flight = nil
+		stored := false
+		if errors.Is(err, ErrFork) {
+			// Another writer moved the head: sb was not written; seal it
+			// again on the real head.
+			l.requeue(cw, append(sb.pend, laterPending(later)...))
+			continue
+		}
+		if ok, cerr := l.committed(chain, sb.b); cerr != nil {
+			err = fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr)
+		} else if ok {
+			err, stored = nil, true
+		}
+		var again []*pending
+		for _, lb := range later {
+			if !stored {
+				again = append(again, lb.pend...)
+				continue
+			}
+			if ok, cerr := l.committed(chain, lb.b); cerr == nil && !ok {
+				again = append(again, lb.pend...)
+			} else if cerr != nil {
+				l.release(chain, cw, lb, fmt.Errorf("%w: pipeline broken (checking afterwards: %v)", ErrOutcomeUnknown, cerr))
+			} else {
+				l.release(chain, cw, lb, nil)
+			}
+		}
+		l.requeue(cw, again)
+		l.release(chain, cw, sb, err)
+	}
+}
+
+func laterPending(bs []*sealedBatch) []*pending {
+	var out []*pending
+	for _, b := range bs {
+		out = append(out, b.pend...)
+	}
+	return out
+}
+
+// sealOn seals batch on head, whose tree frontier is known.
+func sealOn(head Head, frontier overlay, batch []*pending) (*sealedBatch, error) {
+	entries := make([]Entry, len(batch))
+	for i, p := range batch {
+		entries[i] = p.e
+	}
+	b, nh, root, err := Seal(head, frontier, entries)
+	if err != nil {
+		return nil, err
+	}
+	next := nextFrontier(frontier, b, nh.Size)
+	if next == nil {
+		return nil, errors.New("auditlog: tree frontier incomplete")
+	}
+	return &sealedBatch{pend: batch, base: head, b: b, head: nh, root: root, frontier: next}, nil
+}
+
+// release gives a settled batch's callers their receipts (err == nil) or
+// err, after the checkpoint its entries make due.
+func (l *Log) release(chain string, cw *chainWriter, sb *sealedBatch, err error) {
+	for i, p := range sb.pend {
+		if err != nil {
+			p.err = fmt.Errorf("auditlog: append to chain %q: %w", chain, err)
+			continue
+		}
+		e := &sb.b.Entries[i]
+		p.rec = Receipt{Chain: chain, Seq: e.Seq, Hash: e.Hash}
+	}
+	if err == nil {
+		l.maybeCheckpoint(chain, cw, sb.head, sb.root)
+	}
+	for _, p := range sb.pend {
+		close(p.done)
+	}
+}

@@ -1,0 +1,155 @@
+package auditlog_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+)
+
+// unreliableStore pipelines like the memory store, but every few batches
+// another writer slips an entry in first (so the batch forks), or the
+// pipeline breaks after storing the batch, or before.
+type unreliableStore struct {
+	*auditlog.MemoryStore
+	other *auditlog.Log // the other writer, on the same store
+
+	mu    sync.Mutex
+	sends int
+	opens int
+}
+
+func (s *unreliableStore) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
+	s.mu.Lock()
+	s.opens++
+	n := s.opens
+	s.mu.Unlock()
+	if n%4 == 0 {
+		return nil, errLost // the Log appends without a pipeline this time
+	}
+	return &unreliablePipeline{s: s}, ctx.Err()
+}
+
+type unreliablePipeline struct {
+	s       *unreliableStore
+	results []error
+	broken  bool
+}
+
+var errLost = errors.New("connection lost")
+
+func (p *unreliablePipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
+	if p.broken {
+		return errLost
+	}
+	p.s.mu.Lock()
+	p.s.sends++
+	n := p.s.sends
+	p.s.mu.Unlock()
+	ctx := context.Background()
+	switch {
+	case n%13 == 0:
+		// The connection drops while sending: b is not sent, and the
+		// outcomes of the batches in flight are unknown.
+		p.broken = true
+		return errLost
+	case n%5 == 0:
+		// Another process appends first: b no longer extends the head.
+		if _, err := p.s.other.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:other", Action: "user.login"}); err != nil {
+			return err
+		}
+		p.results = append(p.results, p.s.AppendSealed(ctx, expect, b))
+	case n%7 == 0:
+		// Stored, but the connection drops before the outcome arrives.
+		err := p.s.AppendSealed(ctx, expect, b)
+		if err == nil {
+			err = errLost
+		}
+		p.results = append(p.results, err)
+	case n%11 == 0:
+		// The connection drops before b reaches the store.
+		p.results = append(p.results, errLost)
+	default:
+		p.results = append(p.results, p.s.AppendSealed(ctx, expect, b))
+	}
+	return nil
+}
+
+func (p *unreliablePipeline) Result(context.Context) error {
+	if p.broken {
+		return errLost
+	}
+	err := p.results[0]
+	p.results = p.results[1:]
+	if err != nil && !errors.Is(err, auditlog.ErrFork) {
+		p.broken = true
+	}
+	return err
+}
+
+func (p *unreliablePipeline) Close() error { return nil }
+
+// TestPipelineSettlesEveryOutcome: whatever happens to pipelined batches
+// (forks, a connection lost after or before the store), every append that
+// returned nil is in the chain exactly once, every one that failed is not,
+// and the chain verifies.
+func TestPipelineSettlesEveryOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mem := auditlog.NewMemoryStore()
+	other := auditlog.New(mem)
+	require.NoError(t, other.Register(testActions...))
+	s := &unreliableStore{MemoryStore: mem, other: other}
+	l := auditlog.New(s, auditlog.WithMaxBatch(4))
+	require.NoError(t, l.Register(testActions...))
+
+	var (
+		mu      sync.Mutex
+		written = map[string]bool{}
+		failed  int
+		wg      sync.WaitGroup
+	)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:" + id, Action: "user.login"})
+				mu.Lock()
+				if err == nil {
+					written[id] = true
+				} else {
+					require.ErrorIs(t, err, errLost)
+					failed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Positive(t, failed, "some batches were lost before the store")
+	require.Greater(t, s.sends, 20, "the Log pipelined")
+
+	res, err := auditlog.Verify(ctx, mem, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	got := map[string]int{}
+	others := 0
+	require.NoError(t, mem.Scan(ctx, "org:acme", 0, func(e *auditlog.Entry) error {
+		if e.Actor == "user:other" {
+			others++
+		} else {
+			got[e.Actor[len("user:"):]]++
+		}
+		return nil
+	}))
+	for id, n := range got {
+		require.Equal(t, 1, n, "%s written once", id)
+		require.True(t, written[id], "%s in the chain but reported failed", id)
+	}
+	require.Len(t, got, len(written), "every append reported written is in the chain")
+	require.EqualValues(t, len(written)+others, res.Size)
+}
