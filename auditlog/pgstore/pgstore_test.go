@@ -725,3 +725,30 @@ func TestScanAcrossPages(t *testing.T) {
 	require.Equal(t, uint64(1000), ve.Seq)
 	require.Equal(t, auditlog.ReasonSequenceGap, ve.Reason)
 }
+
+// TestOnlyPrimaryKeyLeadsWithChain guards a planning trap: the extend
+// trigger's probe and the store's queries select by chain and seq, and a
+// plan cached while the table is small cannot tell two indexes leading
+// with chain apart; the wrong one reads the whole chain per lookup.
+func TestOnlyPrimaryKeyLeadsWithChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	rows, err := db.Pool.Query(ctx, `SELECT i.indexrelid::regclass::text, i.indisprimary, a.attname
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = 'auditlog_entries'::regclass`)
+	require.NoError(t, err)
+	var leading []string
+	for rows.Next() {
+		var (
+			name, col string
+			primary   bool
+		)
+		require.NoError(t, rows.Scan(&name, &primary, &col))
+		if col == "chain" && !primary {
+			leading = append(leading, name)
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Empty(t, leading, "indexes other than the primary key leading with chain")
+}

@@ -36,7 +36,12 @@ CREATE TABLE auditlog_entries (
     tree           bytea       NOT NULL CHECK (length(tree) BETWEEN 32 AND 2080 AND length(tree) % 32 = 0),
     CONSTRAINT auditlog_entries_chain_seq PRIMARY KEY (chain, seq),
     -- Two entries claiming the same predecessor are a fork: fail loudly.
-    CONSTRAINT auditlog_entries_chain_prev UNIQUE (chain, prev_hash)
+    -- prev_hash leads so that the primary key is the only index starting
+    -- with chain: with (chain, prev_hash), a plan cached while the table
+    -- was small could pick this index for "chain = $1 AND seq = $2" (the
+    -- two tie below a page) and then read the whole chain for every
+    -- lookup once it had grown: 20 ms per batch at 30,000 entries.
+    CONSTRAINT auditlog_entries_chain_prev UNIQUE (prev_hash, chain)
 );
 
 -- One row per chain; writers lock it (auditlog_lock_chain) so each chain
