@@ -208,6 +208,54 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		require.EqualValues(t, 3, res.Size)
 	})
 
+	t.Run("PipelineStoresInOrderAndRefusesStaleHeads", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		pa, ok := s.(auditlog.PipelinedAppender)
+		if !ok {
+			t.Skip("store does not pipeline")
+		}
+		_, clock := NewLog(t, s)
+		entry := func(actor string) auditlog.Entry {
+			return auditlog.Entry{Org: "acme", Actor: actor, Action: "test.created", Time: clock.Now(),
+				Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
+		}
+		var stored []auditlog.TreeHash // what the batches below add, as a tree reader
+		tree := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			for i, x := range idx {
+				out[i] = stored[x].Hash
+			}
+			return out, nil
+		})
+		empty := auditlog.Head{Chain: "org:acme"}
+		b1, h1, _, err := auditlog.Seal(empty, tree, []auditlog.Entry{entry("user:a"), entry("user:b")})
+		require.NoError(t, err)
+		stored = append(stored, b1.Tree...)
+		b2, h2, _, err := auditlog.Seal(h1, tree, []auditlog.Entry{entry("user:c")})
+		require.NoError(t, err)
+		stale, _, _, err := auditlog.Seal(h1, tree, []auditlog.Entry{entry("user:d")})
+		require.NoError(t, err)
+
+		p, err := pa.OpenPipeline(ctx)
+		require.NoError(t, err)
+		defer p.Close()
+		// Sent back to back, stored in order.
+		require.NoError(t, p.Send(empty, b1))
+		require.NoError(t, p.Send(h1, b2))
+		require.NoError(t, p.Result(ctx))
+		require.NoError(t, p.Result(ctx))
+		// Sealed on a head that has moved on: refused whole.
+		require.NoError(t, p.Send(h1, stale))
+		require.ErrorIs(t, p.Result(ctx), auditlog.ErrFork)
+		got, err := s.Head(ctx, "org:acme")
+		require.NoError(t, err)
+		require.Equal(t, h2, got)
+		res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+		require.NoError(t, err)
+		require.EqualValues(t, 3, res.Size)
+	})
+
 	t.Run("MerkleProofs", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

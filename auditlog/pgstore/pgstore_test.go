@@ -752,3 +752,45 @@ func TestOnlyPrimaryKeyLeadsWithChain(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Empty(t, leading, "indexes other than the primary key leading with chain")
 }
+
+// TestPipelinesLeaveHalfThePool: pipelines hold at most half of the pool's
+// connections (none of a pool of one), so other work is never starved; a
+// Log whose store cannot open one appends without it.
+func TestPipelinesLeaveHalfThePool(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newDB(t)
+	for _, size := range []int32{1, 4} {
+		cfg, err := pgxpool.ParseConfig(db.URL)
+		require.NoError(t, err)
+		cfg.MaxConns = size
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		require.NoError(t, err)
+		defer pool.Close()
+		s := pgstore.New(pool)
+		var open []auditlog.Pipeline
+		for {
+			p, err := s.OpenPipeline(ctx)
+			if err != nil {
+				break
+			}
+			open = append(open, p)
+		}
+		require.Len(t, open, int(size/2), "pool of %d", size)
+		// With every pipeline taken, a Log still appends.
+		l, _ := auditlogtest.NewLog(t, s)
+		for range 3 {
+			require.NoError(t, l.Record(ctx, "acme", "user:a", "test.created", "", nil))
+		}
+		for _, p := range open {
+			require.NoError(t, p.Close())
+		}
+		p, err := s.OpenPipeline(ctx)
+		if size > 1 {
+			require.NoError(t, err, "a closed pipeline's slot is free again")
+			require.NoError(t, p.Close())
+		} else {
+			require.Error(t, err)
+		}
+	}
+}

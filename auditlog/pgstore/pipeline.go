@@ -26,10 +26,10 @@ var errPipelinesBusy = errors.New("auditlog/pgstore: every pipeline connection i
 // the head-row lock and the insert, then a Sync: its own transaction, which
 // the server starts as soon as it has committed the previous one, without
 // waiting for the client. Pipelines hold at most half of the pool's
-// connections; beyond that OpenPipeline fails at once and the Log appends
-// without one.
+// connections (none in a pool of one); beyond that OpenPipeline fails at
+// once and the Log appends without one.
 func (s *Store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
-	if n := s.pipelines.Add(1); n > max(1, int64(s.pool.Config().MaxConns)/2) {
+	if n := s.pipelines.Add(1); n > int64(s.pool.Config().MaxConns)/2 {
 		s.pipelines.Add(-1)
 		return nil, errPipelinesBusy
 	}
@@ -158,10 +158,14 @@ func (p *pipeline) Result(ctx context.Context) error {
 			return p.broken
 		}
 		if _, ok := res.(*pgconn.PipelineSync); ok {
-			if failed != nil {
-				return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(failed))
+			if failed == nil {
+				return nil
 			}
-			return nil
+			err := fmt.Errorf("auditlog/pgstore: append: %w", mapErr(failed))
+			if !errors.Is(err, auditlog.ErrFork) {
+				p.broken = err // as auditlog.Pipeline promises
+			}
+			return err
 		}
 	}
 }
