@@ -268,6 +268,13 @@ func (l *Log) take(cw *chainWriter, idle bool) []*pending {
 	return batch
 }
 
+// queued reports how many entries wait in cw's queue.
+func (l *Log) queued(cw *chainWriter) int {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	return len(cw.queue)
+}
+
 // requeue puts entries that were handed over but not written back at the
 // front of the queue, in order, to be sealed again.
 func (l *Log) requeue(cw *chainWriter, ps []*pending) {

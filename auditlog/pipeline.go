@@ -65,6 +65,12 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 				l.finish(chain, cw, batch)
 				continue
 			}
+			if pl == nil && len(flight) == 0 && l.queued(cw) == 0 {
+				// Nothing else is waiting: a lone batch gains nothing from
+				// a pipeline, whose opening costs a round trip.
+				l.finish(chain, cw, batch)
+				continue
+			}
 			sb, err := sealOn(base, frontier, batch)
 			if err == nil && pl == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), l.timeout)

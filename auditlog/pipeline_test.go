@@ -153,3 +153,28 @@ func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	require.Len(t, got, len(written), "every append reported written is in the chain")
 	require.EqualValues(t, len(written)+others, res.Size)
 }
+
+type countingPipelines struct {
+	*auditlog.MemoryStore
+	opens int
+}
+
+func (s *countingPipelines) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
+	s.opens++
+	return s.MemoryStore.OpenPipeline(ctx)
+}
+
+// TestLoneAppendsSkipThePipeline: opening a pipeline costs a round trip, so
+// appends that find nothing else waiting go the synchronous way.
+func TestLoneAppendsSkipThePipeline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := &countingPipelines{MemoryStore: auditlog.NewMemoryStore()}
+	l := auditlog.New(s)
+	require.NoError(t, l.Register(testActions...))
+	for range 5 {
+		_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "user.login"})
+		require.NoError(t, err)
+	}
+	require.Zero(t, s.opens)
+}

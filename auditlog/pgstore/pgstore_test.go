@@ -600,9 +600,9 @@ func testConnectionKilled(t *testing.T, pipelined bool) {
 		failed  int
 		wg      sync.WaitGroup
 	)
-	for w := range 4 {
+	for w := range 12 { // more writers than a batch holds: the Log pipelines only when entries wait
 		wg.Go(func() {
-			for i := range 15 {
+			for i := range 8 {
 				id := fmt.Sprintf("w%d-%d", w, i)
 				err := l.Record(ctx, "acme", "user:w", "test.created", "", map[string]any{"id": id})
 				mu.Lock()

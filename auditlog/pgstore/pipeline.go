@@ -17,6 +17,10 @@ import (
 
 var _ auditlog.PipelinedAppender = (*Store)(nil)
 
+// closeTimeout bounds closing a pipeline, which reads the outcomes still in
+// flight.
+const closeTimeout = 30 * time.Second
+
 // errPipelinesBusy makes a Log append synchronously when pipelines already
 // hold their share of the pool.
 var errPipelinesBusy = errors.New("auditlog/pgstore: every pipeline connection is in use")
@@ -176,17 +180,21 @@ func (p *pipeline) Close() error {
 	}
 	p.closed = true
 	defer p.s.pipelines.Add(-1)
-	err := p.pl.Close() // reads what is still in flight
-	p.cancel()
-	if err == nil && p.broken == nil {
-		// Leave the pooled connection as it was found.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		pc := p.conn.Conn().PgConn()
-		if derr := errors.Join(pc.Deallocate(ctx, p.lockStmt), pc.Deallocate(ctx, p.insertStmt)); derr != nil {
-			err = derr
-		}
+	// Reading what is in flight is bounded: a server that stopped answering
+	// interrupts the connection, which is then discarded.
+	bound, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	defer context.AfterFunc(bound, p.cancel)()
+	var err error
+	if p.broken == nil {
+		// Leave the pooled connection as it was found, in the same round
+		// trip as reading what is still in flight.
+		p.pl.SendDeallocate(p.lockStmt)
+		p.pl.SendDeallocate(p.insertStmt)
+		err = p.pl.Sync()
 	}
+	err = errors.Join(err, p.pl.Close())
+	p.cancel()
 	if err != nil || p.broken != nil {
 		// Its state is unknown: the pool must not hand it out again.
 		_ = p.conn.Conn().Close(context.Background())
