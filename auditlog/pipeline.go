@@ -121,34 +121,63 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 		cw.cacheHead, cw.cacheFrontier = Head{}, nil
 		later := flight
 		flight = nil
-		stored := false
 		if errors.Is(err, ErrFork) {
-			// Another writer moved the head: sb was not written; seal it
-			// again on the real head.
+			// Another writer moved the head: sb was not written, nor was
+			// anything sealed on it; seal them again on the real head.
 			l.requeue(cw, append(sb.pend, laterPending(later)...))
 			continue
 		}
-		if ok, cerr := l.committed(chain, sb.b); cerr != nil {
-			err = fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr)
-		} else if ok {
-			err, stored = nil, true
-		}
+		// Anything else: read the store to learn what was written. A batch
+		// is put back only when it is known not to be stored; when sb is
+		// not, the batches sealed on it cannot be either.
+		sbIs, cerr := l.settle(chain, sb.b)
 		var again []*pending
 		for _, lb := range later {
-			if !stored {
-				again = append(again, lb.pend...)
-				continue
+			is, lerr := notStored, error(nil)
+			if sbIs != notStored {
+				is, lerr = l.settle(chain, lb.b)
 			}
-			if ok, cerr := l.committed(chain, lb.b); cerr == nil && !ok {
+			switch is {
+			case notStored:
 				again = append(again, lb.pend...)
-			} else if cerr != nil {
-				l.release(chain, cw, lb, fmt.Errorf("%w: pipeline broken (checking afterwards: %v)", ErrOutcomeUnknown, cerr))
-			} else {
+			case stored:
 				l.release(chain, cw, lb, nil)
+			default:
+				l.release(chain, cw, lb, fmt.Errorf("%w: the pipeline broke (%v), and checking afterwards failed: %v", ErrOutcomeUnknown, err, lerr))
 			}
 		}
 		l.requeue(cw, again)
-		l.release(chain, cw, sb, err)
+		switch sbIs {
+		case stored:
+			l.release(chain, cw, sb, nil)
+		case notStored:
+			l.release(chain, cw, sb, err)
+		default:
+			l.release(chain, cw, sb, fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr))
+		}
+	}
+}
+
+type outcome int
+
+const (
+	notStored outcome = iota
+	stored
+	unknown
+)
+
+// settle reads the store to learn whether b, whose outcome a broken
+// pipeline did not deliver, was stored; unknown comes with the error of
+// the check.
+func (l *Log) settle(chain string, b *Batch) (outcome, error) {
+	ok, err := l.committed(chain, b)
+	switch {
+	case err != nil:
+		return unknown, err
+	case ok:
+		return stored, nil
+	default:
+		return notStored, nil
 	}
 }
 

@@ -178,3 +178,106 @@ func TestLoneAppendsSkipThePipeline(t *testing.T) {
 	}
 	require.Zero(t, s.opens)
 }
+
+// blindStore loses the outcome of its third pipelined batch (stored all
+// the same) and from then on cannot be read, so the Log cannot settle the
+// batches in flight.
+type blindStore struct {
+	*auditlog.MemoryStore
+	mu    sync.Mutex
+	sends int
+	blind bool
+}
+
+func (s *blindStore) Scan(ctx context.Context, chain string, from uint64, fn func(*auditlog.Entry) error) error {
+	s.mu.Lock()
+	blind := s.blind
+	s.mu.Unlock()
+	if blind {
+		return errors.New("store unreachable")
+	}
+	return s.MemoryStore.Scan(ctx, chain, from, fn)
+}
+
+func (s *blindStore) OpenPipeline(context.Context) (auditlog.Pipeline, error) {
+	return &blindPipeline{s: s}, nil
+}
+
+type blindPipeline struct {
+	s       *blindStore
+	results []error
+}
+
+func (p *blindPipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
+	err := p.s.AppendSealed(context.Background(), expect, b)
+	p.s.mu.Lock()
+	p.s.sends++
+	if p.s.sends == 3 && err == nil {
+		err, p.s.blind = errLost, true
+	}
+	p.s.mu.Unlock()
+	p.results = append(p.results, err)
+	return nil
+}
+
+func (p *blindPipeline) Result(context.Context) error {
+	err := p.results[0]
+	p.results = p.results[1:]
+	return err
+}
+
+func (p *blindPipeline) Close() error { return nil }
+
+// TestPipelineUnknownOutcomeIsNotRetried: when neither the pipeline nor a
+// read of the store can say whether a batch was written, its callers get
+// ErrOutcomeUnknown, and neither it nor the batches sealed on it are
+// written again.
+func TestPipelineUnknownOutcomeIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := &blindStore{MemoryStore: auditlog.NewMemoryStore()}
+	l := auditlog.New(s, auditlog.WithMaxBatch(2))
+	require.NoError(t, l.Register(testActions...))
+	var (
+		mu      sync.Mutex
+		results = map[string]error{}
+		wg      sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 4 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:" + id, Action: "user.login"})
+				mu.Lock()
+				results[id] = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	unknown := 0
+	for _, err := range results {
+		if err != nil {
+			require.ErrorIs(t, err, auditlog.ErrOutcomeUnknown)
+			unknown++
+		}
+	}
+	require.Positive(t, unknown)
+	s.mu.Lock()
+	s.blind = false
+	s.mu.Unlock()
+	seen := map[string]int{}
+	require.NoError(t, s.Scan(ctx, "org:acme", 0, func(e *auditlog.Entry) error {
+		seen[e.Actor]++
+		return nil
+	}))
+	for id, err := range results {
+		n := seen["user:"+id]
+		require.LessOrEqual(t, n, 1, "%s written twice", id)
+		if err == nil {
+			require.Equal(t, 1, n, "%s reported written", id)
+		}
+	}
+	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+}
