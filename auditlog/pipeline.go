@@ -58,16 +58,12 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 			if batch == nil {
 				return len(flight) > 0
 			}
-			if frontier == nil && len(flight) == 0 {
-				// No head known to seal on (a first batch, or after a
-				// failure): the synchronous path reads it from the store.
+			if len(flight) == 0 && (frontier == nil || pl == nil && l.queued(cw) == 0) {
+				// The synchronous path: with no head known to seal on (a
+				// first batch, or after a failure) it reads the store's;
+				// and a lone batch, nothing queued behind it, gains nothing
+				// from a pipeline, whose opening costs a round trip.
 				closePipeline()
-				l.finish(chain, cw, batch)
-				continue
-			}
-			if pl == nil && len(flight) == 0 && l.queued(cw) == 0 {
-				// Nothing else is waiting: a lone batch gains nothing from
-				// a pipeline, whose opening costs a round trip.
 				l.finish(chain, cw, batch)
 				continue
 			}
@@ -130,7 +126,16 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 		// Anything else: read the store to learn what was written. A batch
 		// is put back only when it is known not to be stored; when sb is
 		// not, the batches sealed on it cannot be either.
+		// Callers are released in chain order, so checkpoints only move on.
 		sbIs, cerr := l.settle(chain, sb.b)
+		switch sbIs {
+		case stored:
+			l.release(chain, cw, sb, nil)
+		case notStored:
+			l.release(chain, cw, sb, err)
+		default:
+			l.release(chain, cw, sb, fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr))
+		}
 		var again []*pending
 		for _, lb := range later {
 			is, lerr := notStored, error(nil)
@@ -147,14 +152,6 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 			}
 		}
 		l.requeue(cw, again)
-		switch sbIs {
-		case stored:
-			l.release(chain, cw, sb, nil)
-		case notStored:
-			l.release(chain, cw, sb, err)
-		default:
-			l.release(chain, cw, sb, fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr))
-		}
 	}
 }
 

@@ -167,7 +167,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	}()
 	var pb pgx.Batch
 	pb.Queue("BEGIN")
-	pb.Queue(`SELECT auditlog_lock_chain($1)`, chain)
+	pb.Queue(lockChain, chain)
 	pb.Queue(`SELECT seq, entry_hash FROM auditlog_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain)
 	br := conn.SendBatch(ctx, &pb)
 	if _, err := br.Exec(); err != nil {
@@ -228,7 +228,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	}()
 	var pb pgx.Batch
 	pb.Queue("BEGIN")
-	pb.Queue(`SELECT auditlog_lock_chain($1)`, expect.Chain)
+	pb.Queue(lockChain, expect.Chain)
 	queueInserts(&pb, b)
 	pb.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &pb).Close(); err != nil {
@@ -237,6 +237,9 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	inTx = false
 	return nil
 }
+
+// lockChain takes a chain's head-row lock for the rest of the transaction.
+const lockChain = `SELECT auditlog_lock_chain($1)`
 
 // insertEntries inserts a batch given as insertArgs.
 const insertEntries = `INSERT INTO auditlog_entries (` + entryColumns + `, tree)
@@ -359,18 +362,14 @@ func treeHashes(ctx context.Context, q interface {
 		out   int
 	}
 	want := make([]where, len(idx))
-	sorted := true
 	for i, x := range idx {
 		if x < 0 {
 			return nil, fmt.Errorf("%w: tree hash %d of chain %q", auditlog.ErrNotFound, x, chain)
 		}
 		level, n := tlog.SplitStoredHashIndex(x)
 		want[i] = where{seq: (n+1)<<level - 1, level: level, out: i}
-		sorted = sorted && (i == 0 || want[i-1].seq <= want[i].seq)
 	}
-	if !sorted {
-		slices.SortFunc(want, func(a, b where) int { return cmp.Compare(a.seq, b.seq) })
-	}
+	slices.SortFunc(want, func(a, b where) int { return cmp.Compare(a.seq, b.seq) })
 	lo, hi := want[0].seq, want[len(want)-1].seq
 	var (
 		rows pgx.Rows

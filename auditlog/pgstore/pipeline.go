@@ -54,7 +54,7 @@ func (s *Store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
 	stop := context.AfterFunc(ctx, p.cancel)
 	defer stop()
 	p.pl = conn.Conn().PgConn().StartPipeline(p.ctx)
-	p.pl.SendPrepare(p.lockStmt, `SELECT auditlog_lock_chain($1)`, []uint32{pgtype.TextOID})
+	p.pl.SendPrepare(p.lockStmt, lockChain, []uint32{pgtype.TextOID})
 	p.pl.SendPrepare(p.insertStmt, insertEntries, insertTypes)
 	err = p.pl.Sync()
 	for range 3 { // two statement descriptions and the sync
