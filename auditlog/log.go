@@ -485,8 +485,11 @@ func (l *Log) maybeCheckpoint(chain string, cw *chainWriter, head Head, root tlo
 		return
 	}
 	now := l.now()
-	due := (l.cpEvery > 0 && head.Size-cw.cpSize >= l.cpEvery) ||
-		(l.cpInterval > 0 && now.Sub(cw.cpTime) >= l.cpInterval && head.Size > cw.cpSize)
+	// Heads arrive in chain order; the size guard keeps a checkpoint from
+	// ever going back even if one did not (and the subtraction from
+	// wrapping).
+	due := head.Size > cw.cpSize && ((l.cpEvery > 0 && head.Size-cw.cpSize >= l.cpEvery) ||
+		(l.cpInterval > 0 && now.Sub(cw.cpTime) >= l.cpInterval))
 	if !due {
 		return
 	}

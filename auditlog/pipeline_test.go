@@ -1,22 +1,44 @@
 package auditlog_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/rampart-sdk/rampart/auditlog"
 )
+
+// slowMemory is the memory store taking a little while per batch, as a
+// database does, so that appends queue up behind the batch being stored and
+// the Log pipelines them. Without it, appends to the memory store could
+// each find nothing queued and all go the synchronous way, leaving the
+// pipeline under test unused.
+type slowMemory struct{ *auditlog.MemoryStore }
+
+const storeLatency = 200 * time.Microsecond
+
+func (s slowMemory) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	time.Sleep(storeLatency)
+	return s.MemoryStore.AppendSealed(ctx, expect, b)
+}
+
+func (s slowMemory) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
+	time.Sleep(storeLatency)
+	return s.MemoryStore.AppendBatch(ctx, chain, seal)
+}
 
 // unreliableStore pipelines like the memory store, but every few batches
 // another writer slips an entry in first (so the batch forks), or the
 // pipeline breaks after storing the batch, or before.
 type unreliableStore struct {
-	*auditlog.MemoryStore
+	slowMemory
 	other *auditlog.Log // the other writer, on the same store
 
 	mu    sync.Mutex
@@ -97,15 +119,24 @@ func (p *unreliablePipeline) Close() error { return nil }
 // TestPipelineSettlesEveryOutcome: whatever happens to pipelined batches
 // (forks, a connection lost after or before the store), every append that
 // returned nil is in the chain exactly once, every one that failed is not,
-// and the chain verifies.
+// the chain verifies, and the checkpoint signed after each stored batch
+// only ever moves forward and matches the chain.
 func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	mem := auditlog.NewMemoryStore()
 	other := auditlog.New(mem)
 	require.NoError(t, other.Register(testActions...))
-	s := &unreliableStore{MemoryStore: mem, other: other}
-	l := auditlog.New(s, auditlog.WithMaxBatch(4))
+	s := &unreliableStore{slowMemory: slowMemory{mem}, other: other}
+	skey, vkey, err := auditlog.NewSigningKey("pipeline.test")
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	var sunk bytes.Buffer
+	l := auditlog.New(s, auditlog.WithMaxBatch(4),
+		auditlog.WithCheckpoints(signer, auditlog.NewWriterSink(&sunk), 1, 0))
 	require.NoError(t, l.Register(testActions...))
 
 	var (
@@ -134,8 +165,15 @@ func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	require.Positive(t, failed, "some batches were lost before the store")
 	require.Greater(t, s.sends, 20, "the Log pipelined")
 
-	res, err := auditlog.Verify(ctx, mem, "org:acme", auditlog.VerifyOptions{})
+	cps, err := auditlog.ReadCheckpoints(sunk.Bytes(), note.VerifierList(verifier))
 	require.NoError(t, err)
+	require.Greater(t, len(cps), 20)
+	for i := 1; i < len(cps); i++ {
+		require.Greater(t, cps[i].Size, cps[i-1].Size, "checkpoint %d goes back", i)
+	}
+	res, err := auditlog.Verify(ctx, mem, "org:acme", auditlog.VerifyOptions{Checkpoints: cps})
+	require.NoError(t, err)
+	require.Equal(t, len(cps), res.Checkpoints)
 	got := map[string]int{}
 	others := 0
 	require.NoError(t, mem.Scan(ctx, "org:acme", 0, func(e *auditlog.Entry) error {
@@ -183,7 +221,7 @@ func TestLoneAppendsSkipThePipeline(t *testing.T) {
 // the same) and from then on cannot be read, so the Log cannot settle the
 // batches in flight.
 type blindStore struct {
-	*auditlog.MemoryStore
+	slowMemory
 	mu    sync.Mutex
 	sends int
 	blind bool
@@ -235,7 +273,7 @@ func (p *blindPipeline) Close() error { return nil }
 func TestPipelineUnknownOutcomeIsNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := &blindStore{MemoryStore: auditlog.NewMemoryStore()}
+	s := &blindStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
 	l := auditlog.New(s, auditlog.WithMaxBatch(2))
 	require.NoError(t, l.Register(testActions...))
 	var (
