@@ -101,12 +101,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 
 // Store is an auditlog.Store on PostgreSQL.
 type Store struct {
-	pool      *pgxpool.Pool
-	pipelines atomic.Int64 // open pipelines, each holding a connection
+	pool         *pgxpool.Pool
+	pipelines    atomic.Int64  // open pipelines, each holding a connection
+	closeTimeout time.Duration // bounds Pipeline.Close
 }
 
 // New returns a Store using pool; Migrate must have run.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, closeTimeout: closeTimeout} }
 
 var _ auditlog.Store = (*Store)(nil)
 

@@ -182,7 +182,7 @@ func (p *pipeline) Close() error {
 	defer p.s.pipelines.Add(-1)
 	// Reading what is in flight is bounded: a server that stopped answering
 	// interrupts the connection, which is then discarded.
-	bound, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	bound, cancel := context.WithTimeout(context.Background(), p.s.closeTimeout)
 	defer cancel()
 	defer context.AfterFunc(bound, p.cancel)()
 	var err error
