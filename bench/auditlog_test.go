@@ -52,7 +52,7 @@ func auditRunAppenders(b *testing.B, total int, appendOne func(ctx context.Conte
 	var mu sync.Mutex
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, steal := time.Now(), startSteal()
 	for range b.N {
 		var wg sync.WaitGroup
 		for w := range auditAppenders {
@@ -75,6 +75,7 @@ func auditRunAppenders(b *testing.B, total int, appendOne func(ctx context.Conte
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	steal.report(b)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

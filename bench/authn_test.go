@@ -118,6 +118,7 @@ func authnConcurrent(b *testing.B, clients int, op func(i int) error) {
 	var next atomic.Int64
 	lat := make([]time.Duration, b.N)
 	b.ResetTimer()
+	steal := startSteal()
 	for range clients {
 		wg.Go(func() {
 			for {
@@ -136,6 +137,7 @@ func authnConcurrent(b *testing.B, clients int, op func(i int) error) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	steal.report(b)
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) }
 	b.ReportMetric(pct(0.50), "p50-µs")
