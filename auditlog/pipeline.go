@@ -58,11 +58,14 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 			if batch == nil {
 				return len(flight) > 0
 			}
-			if len(flight) == 0 && (frontier == nil || pl == nil && l.queued(cw) == 0) {
+			if len(flight) == 0 && (frontier == nil || pl == nil && len(batch) == 1 && l.queued(cw) == 0) {
 				// The synchronous path: with no head known to seal on (a
 				// first batch, or after a failure) it reads the store's;
-				// and a lone batch, nothing queued behind it, gains nothing
-				// from a pipeline, whose opening costs a round trip.
+				// and a lone append, nobody else waiting, gains nothing
+				// from a pipeline, whose opening costs a round trip. An
+				// empty queue alone does not make a batch lone: a batch
+				// takes every waiting entry, so under steady load the
+				// queue is empty whenever a batch is sealed.
 				closePipeline()
 				l.finish(chain, cw, batch)
 				continue

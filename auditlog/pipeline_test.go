@@ -217,6 +217,80 @@ func TestLoneAppendsSkipThePipeline(t *testing.T) {
 	require.Zero(t, s.opens)
 }
 
+// pacedStore counts the batches stored the synchronous way and through a
+// pipeline, each taking storeLatency.
+type pacedStore struct {
+	slowMemory
+	mu            sync.Mutex
+	synced, piped int
+}
+
+func (s *pacedStore) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+	s.mu.Lock()
+	s.synced++
+	s.mu.Unlock()
+	return s.slowMemory.AppendSealed(ctx, expect, b)
+}
+
+func (s *pacedStore) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
+	s.mu.Lock()
+	s.synced++
+	s.mu.Unlock()
+	return s.slowMemory.AppendBatch(ctx, chain, seal)
+}
+
+func (s *pacedStore) OpenPipeline(context.Context) (auditlog.Pipeline, error) {
+	return &pacedPipeline{s: s}, nil
+}
+
+type pacedPipeline struct {
+	s       *pacedStore
+	results []error
+}
+
+func (p *pacedPipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
+	p.s.mu.Lock()
+	p.s.piped++
+	p.s.mu.Unlock()
+	p.results = append(p.results, p.s.MemoryStore.AppendSealed(context.Background(), expect, b))
+	return nil
+}
+
+func (p *pacedPipeline) Result(context.Context) error {
+	time.Sleep(storeLatency)
+	err := p.results[0]
+	p.results = p.results[1:]
+	return err
+}
+
+func (p *pacedPipeline) Close() error { return nil }
+
+// TestConcurrentAppendsPipeline: under steady concurrent load most batches
+// go through the pipeline, even though each batch takes every entry that
+// is waiting (so that, when it is sealed, nothing is queued behind it yet).
+func TestConcurrentAppendsPipeline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := &pacedStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
+	l := auditlog.New(s)
+	require.NoError(t, l.Register(testActions...))
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for range 25 {
+				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: fmt.Sprintf("user:%d", w), Action: "user.login"})
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.Greater(t, s.piped, 2*s.synced, "batches through the pipeline (%d) and not (%d)", s.piped, s.synced)
+	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+}
+
 // blindStore loses the outcome of its third pipelined batch (stored all
 // the same) and from then on cannot be read, so the Log cannot settle the
 // batches in flight.
