@@ -28,6 +28,9 @@ func TestPipelineCloseIsBounded(t *testing.T) {
 	cfg, err := pgxpool.ParseConfig(db.URL)
 	require.NoError(t, err)
 	cfg.MaxConns = 4
+	// Named, so that the wait below looks at this pool's backends only.
+	app := "rampart-close-test-" + db.Schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer pool.Close()
@@ -87,7 +90,7 @@ func TestPipelineCloseIsBounded(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var waiting bool
 		err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting)
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting)
 		return err == nil && !waiting
 	}, 10*time.Second, 20*time.Millisecond)
 	head, err := s.Head(ctx, "org:acme")
