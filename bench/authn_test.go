@@ -97,24 +97,25 @@ func authnMakeKeys(b *testing.B, keys *authn.APIKeys, n int) []string {
 	return out
 }
 
+// authnLoads are the shapes of load the PostgreSQL rows are measured
+// under: one client; 32 clients each sending its next request as soon as
+// the last returns (the target's "32 concurrent requests", with the CPUs
+// saturated); and bursts of 32 requests arriving together.
+var authnLoads = []struct {
+	name string
+	run  func(b *testing.B, op func(i int) error)
+}{
+	{"1-concurrent", func(b *testing.B, op func(int) error) { authnConcurrent(b, 1, op) }},
+	{"32-concurrent", func(b *testing.B, op func(int) error) { authnConcurrent(b, 32, op) }},
+	{"32-burst", func(b *testing.B, op func(int) error) { authnBursts(b, 32, op) }},
+}
+
 // authnConcurrent runs b.N calls of op from exactly `clients` goroutines and
 // reports the p50 and p99 latency of one call next to ns/op (which, under
 // concurrent load, is the inverse of throughput).
 func authnConcurrent(b *testing.B, clients int, op func(i int) error) {
-	// Warm up first, untimed: the pool dials its connections and each
-	// backend prepares the statements, as happens once per process.
+	authnWarmUp(b, clients, op)
 	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for i := range 100 {
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
 	var next atomic.Int64
 	lat := make([]time.Duration, b.N)
 	b.ResetTimer()
@@ -138,6 +139,61 @@ func authnConcurrent(b *testing.B, clients int, op func(i int) error) {
 	wg.Wait()
 	b.StopTimer()
 	steal.report(b)
+	reportLatency(b, lat)
+}
+
+// authnWarmUp runs op 100 times from each of clients goroutines, untimed:
+// the pool dials its connections and each backend prepares the
+// statements, as happens once per process.
+func authnWarmUp(b *testing.B, clients int, op func(i int) error) {
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for i := range 100 {
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// authnBursts runs b.N calls of op in bursts of size calls that start
+// together, each burst after the previous one has finished: the latency of
+// that many requests arriving at once at an otherwise idle server, where
+// authnConcurrent measures it with every client busy all the time and the
+// CPUs saturated.
+func authnBursts(b *testing.B, size int, op func(i int) error) {
+	authnWarmUp(b, size, op)
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	steal := startSteal()
+	for first := 0; first < b.N; first += size {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := first; i < min(first+size, b.N); i++ {
+			wg.Go(func() {
+				<-start
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	b.StopTimer()
+	steal.report(b)
+	reportLatency(b, lat)
+}
+
+// reportLatency adds the p50 and p99 of lat to the benchmark's metrics.
+func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) }
 	b.ReportMetric(pct(0.50), "p50-µs")
@@ -214,8 +270,8 @@ func BenchmarkAuthnAPIKeyVerify(b *testing.B) {
 			}
 		}
 	})
-	for _, clients := range []int{1, 32} {
-		b.Run(fmt.Sprintf("rampart/hmac/postgres-%d-concurrent", clients), func(b *testing.B) {
+	for _, load := range authnLoads {
+		b.Run("rampart/hmac/postgres-"+load.name, func(b *testing.B) {
 			store, _ := authnPG(b)
 			keys, err := authn.NewAPIKeys(store, "atl_live", authnPepper(b))
 			if err != nil {
@@ -228,7 +284,7 @@ func BenchmarkAuthnAPIKeyVerify(b *testing.B) {
 				}
 			}
 			b.ReportAllocs()
-			authnConcurrent(b, clients, func(i int) error {
+			load.run(b, func(i int) error {
 				_, err := keys.Verify(ctx, raws[i%len(raws)])
 				return err
 			})
@@ -265,12 +321,12 @@ func BenchmarkAuthnSessionLookup(b *testing.B) {
 			}
 		}
 	})
-	for _, clients := range []int{1, 32} {
-		b.Run(fmt.Sprintf("rampart/postgres-%d-concurrent", clients), func(b *testing.B) {
+	for _, load := range authnLoads {
+		b.Run("rampart/postgres-"+load.name, func(b *testing.B) {
 			store, _ := authnPG(b)
 			s, toks := mk(b, store)
 			b.ReportAllocs()
-			authnConcurrent(b, clients, func(i int) error {
+			load.run(b, func(i int) error {
 				_, err := s.Lookup(ctx, toks[i%len(toks)])
 				return err
 			})
