@@ -600,7 +600,7 @@ func testConnectionKilled(t *testing.T, pipelined bool) {
 		failed  int
 		wg      sync.WaitGroup
 	)
-	for w := range 12 { // more writers than a batch holds: the Log pipelines only when entries wait
+	for w := range 12 { // several writers: batches of more than one entry, which the Log pipelines
 		wg.Go(func() {
 			for i := range 8 {
 				id := fmt.Sprintf("w%d-%d", w, i)
