@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -22,12 +23,7 @@ import (
 func TestCheckpointSinks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	skey, vkey, err := auditlog.NewSigningKey("sinks")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	v, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
+	signer, v := auditlogtest.NewSigner(t, "sinks")
 
 	var (
 		mu       sync.Mutex
@@ -104,12 +100,7 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 
 func TestRunCheckpoints(t *testing.T) {
 	t.Parallel()
-	skey, vkey, err := auditlog.NewSigningKey("ticker")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	v, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
+	signer, v := auditlogtest.NewSigner(t, "ticker")
 	var sink memSink
 	l, _ := newLog(t, auditlog.WithCheckpoints(signer, &sink, 0, 0))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -167,12 +168,7 @@ func TestAppendOutcomeIsExact(t *testing.T) {
 func TestCheckpointsDetectTruncationAndRewrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	skey, vkey, err := auditlog.NewSigningKey("audit.example")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
+	signer, verifier := auditlogtest.NewSigner(t, "audit.example")
 	var sink memSink
 	l, s := newLog(t, auditlog.WithCheckpoints(signer, &sink, 5, 0), auditlog.WithMaxBatch(1))
 	for i := range 12 {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
 )
 
 // slowMemory is the memory store taking a little while per batch, as a
@@ -128,12 +129,7 @@ func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	other := auditlog.New(mem)
 	require.NoError(t, other.Register(testActions...))
 	s := &unreliableStore{slowMemory: slowMemory{mem}, other: other}
-	skey, vkey, err := auditlog.NewSigningKey("pipeline.test")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
+	signer, verifier := auditlogtest.NewSigner(t, "pipeline.test")
 	var sunk bytes.Buffer
 	l := auditlog.New(s, auditlog.WithMaxBatch(4),
 		auditlog.WithCheckpoints(signer, auditlog.NewWriterSink(&sunk), 1, 0))

@@ -56,6 +56,18 @@ func NewLog(t testing.TB, s auditlog.Store, opts ...auditlog.Option) (*auditlog.
 	return l, c
 }
 
+// NewSigner returns a fresh checkpoint signer named name and its verifier.
+func NewSigner(t testing.TB, name string) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := auditlog.NewSigningKey(name)
+	require.NoError(t, err)
+	signer, err := note.NewSigner(skey)
+	require.NoError(t, err)
+	verifier, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	return signer, verifier
+}
+
 // Entries reads a whole chain into memory (for tests only).
 func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 	t.Helper()
@@ -327,12 +339,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 	t.Run("CheckpointsSigned", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		skey, vkey, err := auditlog.NewSigningKey("conformance")
-		require.NoError(t, err)
-		signer, err := note.NewSigner(skey)
-		require.NoError(t, err)
-		verifier, err := note.NewVerifier(vkey)
-		require.NoError(t, err)
+		signer, verifier := NewSigner(t, "conformance")
 		sink := &bufSink{}
 		l, _ := NewLog(t, s, auditlog.WithCheckpoints(signer, sink, 4, time.Hour), auditlog.WithMaxBatch(2))
 		for range 9 {

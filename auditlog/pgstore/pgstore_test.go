@@ -366,12 +366,7 @@ func insertSQL(e auditlog.Entry, tree string) string {
 func TestCheckpointsCatchDBA(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	skey, vkey, err := auditlog.NewSigningKey("rampart-test")
-	require.NoError(t, err)
-	signer, err := note.NewSigner(skey)
-	require.NoError(t, err)
-	verifier, err := note.NewVerifier(vkey)
-	require.NoError(t, err)
+	signer, verifier := auditlogtest.NewSigner(t, "rampart-test")
 
 	setup := func(t *testing.T) (*pgtest.DB, *pgstore.Store, []auditlog.Checkpoint) {
 		db, s := newDB(t)
