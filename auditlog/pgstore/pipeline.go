@@ -80,8 +80,9 @@ type pipeline struct {
 	cancel context.CancelFunc
 
 	lockStmt, insertStmt string
-	inFlight             int   // batches sent whose Result was not read
-	broken               error // set once the connection's state is unknown
+	buf                  []byte // the last batch's encoded parameters, reused
+	inFlight             int    // batches sent whose Result was not read
+	broken               error  // set once the connection's state is unknown
 	closed               bool
 }
 
@@ -100,10 +101,12 @@ func (p *pipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
 	if err := auditlog.CheckBatch(expect, b); err != nil {
 		return err
 	}
-	// The parameters are encoded into one buffer, then sliced.
+	// The parameters are encoded into one buffer, then sliced. The buffer
+	// is kept for the next batch: pgconn copies the parameters into its own
+	// before SendQueryPrepared returns.
 	args := insertArgs(b)
 	var (
-		buf    []byte
+		buf    = p.buf[:0]
 		ends   = make([]int, len(args))
 		params = make([][]byte, len(args))
 		err    error
@@ -120,6 +123,7 @@ func (p *pipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
 	}
 	p.pl.SendQueryPrepared(p.lockStmt, [][]byte{[]byte(expect.Chain)}, []int16{pgtype.TextFormatCode}, nil)
 	p.pl.SendQueryPrepared(p.insertStmt, params, binaryParams, nil)
+	p.buf = buf
 	if err := p.pl.Sync(); err != nil {
 		p.broken = err
 		return fmt.Errorf("auditlog/pgstore: pipeline: %w", err)
