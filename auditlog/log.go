@@ -442,7 +442,12 @@ func entryHashAt(ctx context.Context, s Store, chain string, seq uint64) (*tlog.
 // the new head and the new tree root. Stores call it through the SealFunc
 // a Log passes; it is exported for hosts that write their own Store.
 func Seal(head Head, tree tlog.HashReader, entries []Entry) (*Batch, Head, tlog.Hash, error) {
-	ov := overlay{}
+	if uint64(len(entries)) > maxTreeSize || head.Size > maxTreeSize-uint64(len(entries)) {
+		return nil, Head{}, tlog.Hash{}, fmt.Errorf("%w: %w", ErrChainBroken, errTreeSize("head", head.Size))
+	}
+	// Sized up front: the frontier, and the hashes the entries add.
+	added := tlog.StoredHashCount(int64(head.Size)+int64(len(entries))) - tlog.StoredHashCount(int64(head.Size))
+	ov := make(overlay, 64+added)
 	if head.Size > 0 {
 		idx := frontierIndexes(int64(head.Size))
 		hs, err := tree.ReadHashes(idx)
@@ -453,7 +458,7 @@ func Seal(head Head, tree tlog.HashReader, entries []Entry) (*Batch, Head, tlog.
 			ov[x] = hs[i]
 		}
 	}
-	b := &Batch{Entries: make([]Entry, len(entries))}
+	b := &Batch{Entries: make([]Entry, len(entries)), Tree: make([]TreeHash, 0, added)}
 	prev, seq := head.Hash, head.Size
 	for i := range entries {
 		e := entries[i]
@@ -536,6 +541,9 @@ func CurrentCheckpoint(ctx context.Context, r ChainReader, chain string, now tim
 	head, err := r.Head(ctx, chain)
 	if err != nil {
 		return Checkpoint{}, err
+	}
+	if head.Size > maxTreeSize {
+		return Checkpoint{}, fmt.Errorf("%w: chain %q: %w", ErrChainBroken, chain, errTreeSize("head", head.Size))
 	}
 	root, err := tlog.TreeHash(int64(head.Size), storeReader(ctx, r, chain))
 	if err != nil {

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -95,6 +96,9 @@ type Batch struct {
 // continue the stored ones. Stores call it inside their locked section; the
 // PostgreSQL store additionally enforces it with a trigger.
 func CheckBatch(head Head, b *Batch) error {
+	if uint64(len(b.Entries)) > maxTreeSize || head.Size > maxTreeSize-uint64(len(b.Entries)) {
+		return fmt.Errorf("%w: %w", ErrChainBroken, errTreeSize("head", head.Size))
+	}
 	prev, next := head.Hash, head.Size
 	for i := range b.Entries {
 		e := &b.Entries[i]

@@ -19,6 +19,19 @@ type TreeHash struct {
 	Hash  tlog.Hash
 }
 
+// maxTreeSize is the largest chain the tree code accepts. tlog's arithmetic
+// is int64 (a tree of n entries stores about 2n hashes) and its search for
+// the largest power of two below a size never ends above 2^62, so a larger
+// size, which only a corrupt head or a forged checkpoint or argument can
+// carry, must be refused before it reaches tlog. 2^48 entries is far beyond
+// any real chain.
+const maxTreeSize = 1 << 48
+
+// errTreeSize reports a size above maxTreeSize.
+func errTreeSize(what string, n uint64) error {
+	return fmt.Errorf("%s of %d entries is out of range (at most %d)", what, n, uint64(maxTreeSize))
+}
+
 // frontierIndexes returns the storage indexes of the maximal complete
 // subtrees of a tree of size n, left to right: all a writer needs to extend
 // the tree, and all a verifier needs to resume from a checkpoint.
@@ -86,6 +99,9 @@ func ProveInclusion(ctx context.Context, r ChainReader, chain string, size, seq 
 	if seq >= size {
 		return nil, fmt.Errorf("auditlog: entry %d is not in a tree of %d entries", seq, size)
 	}
+	if size > maxTreeSize {
+		return nil, fmt.Errorf("auditlog: %w", errTreeSize("tree", size))
+	}
 	return tlog.ProveRecord(int64(size), int64(seq), storeReader(ctx, r, chain))
 }
 
@@ -96,6 +112,9 @@ func ProveInclusion(ctx context.Context, r ChainReader, chain string, size, seq 
 func ProveConsistency(ctx context.Context, r ChainReader, chain string, oldSize, newSize uint64) (tlog.TreeProof, error) {
 	if oldSize > newSize {
 		return nil, fmt.Errorf("auditlog: tree of %d entries cannot extend one of %d", newSize, oldSize)
+	}
+	if newSize > maxTreeSize {
+		return nil, fmt.Errorf("auditlog: %w", errTreeSize("tree", newSize))
 	}
 	return tlog.ProveTree(int64(newSize), int64(oldSize), storeReader(ctx, r, chain))
 }

@@ -285,6 +285,9 @@ func (v *verifier) resume(ctx context.Context, r ChainReader, c Checkpoint) erro
 	if c.Size == 0 {
 		return nil
 	}
+	if c.Size > maxTreeSize {
+		return v.fail(0, ReasonCheckpointMismatch, "%v", errTreeSize("checkpoint", c.Size))
+	}
 	idx := frontierIndexes(int64(c.Size))
 	hs, err := r.TreeHashes(ctx, v.chain, idx)
 	if err != nil {
