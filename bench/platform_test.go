@@ -13,9 +13,9 @@ import (
 // (other processes, the kernel, the hypervisor). Each op is 10 ms of
 // spinning on every CPU. It reports the share of time spent in gaps of 1 ms
 // or more (stall-%), how many such gaps each CPU sees per second, and the
-// longest. A request that needs a client
-// thread and a database backend cannot have a p99 below 1 ms on a machine
-// whose CPUs stall for 1 ms or more about 1 % of the time.
+// longest. A request that needs both a client thread and a database
+// backend can hardly have a p99 below 1 ms on a machine whose CPUs stall
+// for 1 ms or more about 1 % of the time.
 func BenchmarkPlatformStalls(b *testing.B) {
 	const window = 10 * time.Millisecond
 	cpus := runtime.GOMAXPROCS(0)
@@ -32,21 +32,21 @@ func BenchmarkPlatformStalls(b *testing.B) {
 		wg.Go(func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			var mine, max time.Duration
+			var mine, worst time.Duration
 			n := 0
 			end := time.Now().Add(time.Duration(b.N) * window)
 			for last := time.Now(); last.Before(end); {
 				now := time.Now()
 				if gap := now.Sub(last); gap >= time.Millisecond {
 					mine += gap
-					max = maxDuration(max, gap)
+					worst = max(worst, gap)
 					n++
 				}
 				last = now
 			}
 			mu.Lock()
 			stalled += mine
-			longest = maxDuration(longest, max)
+			longest = max(longest, worst)
 			stalls += n
 			mu.Unlock()
 		})
@@ -58,11 +58,4 @@ func BenchmarkPlatformStalls(b *testing.B) {
 	b.ReportMetric(100*stalled.Seconds()/total.Seconds(), "stall-%")
 	b.ReportMetric(float64(stalls)/total.Seconds(), "stalls/s")
 	b.ReportMetric(float64(longest.Microseconds())/1000, "max-stall-ms")
-}
-
-func maxDuration(a, b time.Duration) time.Duration {
-	if a > b {
-		return a
-	}
-	return b
 }
