@@ -353,6 +353,40 @@ func TestTamperingDetected(t *testing.T) {
 	}
 }
 
+// TestForgedHeadFailsFast: a superuser moves the newest row far past the
+// head (seq 2^62). Appending, signing a checkpoint and verifying must each
+// fail with an error, not hang in the tree arithmetic (which, for such a
+// size, never ends) or panic.
+func TestForgedHeadFailsFast(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, s := newDB(t)
+	l := seed(t, s, 10)
+	superuser(t, db, `UPDATE auditlog_entries SET seq = 4611686018427387904 WHERE seq = 9`)
+	for name, call := range map[string]func() error{
+		"append": func() error {
+			return l.Record(ctx, "acme", "user:a", "test.created", "", nil)
+		},
+		"checkpoint": func() error {
+			_, err := auditlog.CurrentCheckpoint(ctx, s, "org:acme", time.Now())
+			return err
+		},
+		"verify": func() error {
+			_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+			return err
+		},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, auditlog.ErrChainBroken, name)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: still running after 20s", name)
+		}
+	}
+}
+
 // insertSQL inserts e with tree (an SQL expression) as its tree column.
 func insertSQL(e auditlog.Entry, tree string) string {
 	return fmt.Sprintf(`INSERT INTO auditlog_entries VALUES ('%s', %d, '%s', '%s', '%s', '%s', %d, '%s', '', '', '', '\x%x', '\x%x', '\x%x', '\x%x', NULL, %s)`,
