@@ -63,8 +63,8 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	if err != nil || strconv.FormatUint(size, 10) != lines[1] {
 		return Checkpoint{}, fmt.Errorf("%w: bad size", ErrBadCheckpoint)
 	}
-	if size > maxTreeSize {
-		return Checkpoint{}, fmt.Errorf("%w: %w", ErrBadCheckpoint, errTreeSize("tree", size))
+	if err := checkTreeSize("tree", size, 0); err != nil {
+		return Checkpoint{}, fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
 	root, err := tlog.ParseHash(lines[2])
 	if err != nil {

@@ -442,8 +442,8 @@ func entryHashAt(ctx context.Context, s Store, chain string, seq uint64) (*tlog.
 // the new head and the new tree root. Stores call it through the SealFunc
 // a Log passes; it is exported for hosts that write their own Store.
 func Seal(head Head, tree tlog.HashReader, entries []Entry) (*Batch, Head, tlog.Hash, error) {
-	if uint64(len(entries)) > maxTreeSize || head.Size > maxTreeSize-uint64(len(entries)) {
-		return nil, Head{}, tlog.Hash{}, fmt.Errorf("%w: %w", ErrChainBroken, errTreeSize("head", head.Size))
+	if err := checkTreeSize("head", head.Size, len(entries)); err != nil {
+		return nil, Head{}, tlog.Hash{}, fmt.Errorf("%w: %w", ErrChainBroken, err)
 	}
 	// Sized up front: the frontier, and the hashes the entries add.
 	added := tlog.StoredHashCount(int64(head.Size)+int64(len(entries))) - tlog.StoredHashCount(int64(head.Size))
@@ -542,8 +542,8 @@ func CurrentCheckpoint(ctx context.Context, r ChainReader, chain string, now tim
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if head.Size > maxTreeSize {
-		return Checkpoint{}, fmt.Errorf("%w: chain %q: %w", ErrChainBroken, chain, errTreeSize("head", head.Size))
+	if err := checkTreeSize("head", head.Size, 0); err != nil {
+		return Checkpoint{}, fmt.Errorf("%w: chain %q: %w", ErrChainBroken, chain, err)
 	}
 	root, err := tlog.TreeHash(int64(head.Size), storeReader(ctx, r, chain))
 	if err != nil {

@@ -96,8 +96,8 @@ type Batch struct {
 // continue the stored ones. Stores call it inside their locked section; the
 // PostgreSQL store additionally enforces it with a trigger.
 func CheckBatch(head Head, b *Batch) error {
-	if uint64(len(b.Entries)) > maxTreeSize || head.Size > maxTreeSize-uint64(len(b.Entries)) {
-		return fmt.Errorf("%w: %w", ErrChainBroken, errTreeSize("head", head.Size))
+	if err := checkTreeSize("head", head.Size, len(b.Entries)); err != nil {
+		return fmt.Errorf("%w: %w", ErrChainBroken, err)
 	}
 	prev, next := head.Hash, head.Size
 	for i := range b.Entries {

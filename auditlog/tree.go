@@ -27,9 +27,13 @@ type TreeHash struct {
 // any real chain.
 const maxTreeSize = 1 << 48
 
-// errTreeSize reports a size above maxTreeSize.
-func errTreeSize(what string, n uint64) error {
-	return fmt.Errorf("%s of %d entries is out of range (at most %d)", what, n, uint64(maxTreeSize))
+// checkTreeSize refuses a tree of size entries that would hold more than
+// maxTreeSize once adding more are appended.
+func checkTreeSize(what string, size uint64, adding int) error {
+	if uint64(adding) <= maxTreeSize && size <= maxTreeSize-uint64(adding) {
+		return nil
+	}
+	return fmt.Errorf("%s of %d entries is out of range (at most %d)", what, size, uint64(maxTreeSize))
 }
 
 // frontierIndexes returns the storage indexes of the maximal complete
@@ -99,8 +103,8 @@ func ProveInclusion(ctx context.Context, r ChainReader, chain string, size, seq 
 	if seq >= size {
 		return nil, fmt.Errorf("auditlog: entry %d is not in a tree of %d entries", seq, size)
 	}
-	if size > maxTreeSize {
-		return nil, fmt.Errorf("auditlog: %w", errTreeSize("tree", size))
+	if err := checkTreeSize("tree", size, 0); err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
 	}
 	return tlog.ProveRecord(int64(size), int64(seq), storeReader(ctx, r, chain))
 }
@@ -113,8 +117,8 @@ func ProveConsistency(ctx context.Context, r ChainReader, chain string, oldSize,
 	if oldSize > newSize {
 		return nil, fmt.Errorf("auditlog: tree of %d entries cannot extend one of %d", newSize, oldSize)
 	}
-	if newSize > maxTreeSize {
-		return nil, fmt.Errorf("auditlog: %w", errTreeSize("tree", newSize))
+	if err := checkTreeSize("tree", newSize, 0); err != nil {
+		return nil, fmt.Errorf("auditlog: %w", err)
 	}
 	return tlog.ProveTree(int64(newSize), int64(oldSize), storeReader(ctx, r, chain))
 }

@@ -285,8 +285,8 @@ func (v *verifier) resume(ctx context.Context, r ChainReader, c Checkpoint) erro
 	if c.Size == 0 {
 		return nil
 	}
-	if c.Size > maxTreeSize {
-		return v.fail(0, ReasonCheckpointMismatch, "%v", errTreeSize("checkpoint", c.Size))
+	if err := checkTreeSize("checkpoint", c.Size, 0); err != nil {
+		return v.fail(0, ReasonCheckpointMismatch, "%v", err)
 	}
 	idx := frontierIndexes(int64(c.Size))
 	hs, err := r.TreeHashes(ctx, v.chain, idx)

@@ -68,6 +68,30 @@ func NewSigner(t testing.TB, name string) (note.Signer, note.Verifier) {
 	return signer, verifier
 }
 
+// Tree holds a chain's stored tree hashes in index order, as a tree reader
+// for auditlog.Seal when a test seals batches by hand: Add each sealed
+// batch in turn.
+type Tree []tlog.Hash
+
+// Add appends the hashes b added to the tree.
+func (t *Tree) Add(b *auditlog.Batch) {
+	for _, th := range b.Tree {
+		*t = append(*t, th.Hash)
+	}
+}
+
+// ReadHashes implements tlog.HashReader.
+func (t *Tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(*t)) {
+			return nil, fmt.Errorf("%w: tree hash %d", auditlog.ErrNotFound, x)
+		}
+		out[i] = (*t)[x]
+	}
+	return out, nil
+}
+
 // Entries reads a whole chain into memory (for tests only).
 func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 	t.Helper()
@@ -232,21 +256,14 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 			return auditlog.Entry{Org: "acme", Actor: actor, Action: "test.created", Time: clock.Now(),
 				Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
 		}
-		var stored []auditlog.TreeHash // what the batches below add, as a tree reader
-		tree := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-			out := make([]tlog.Hash, len(idx))
-			for i, x := range idx {
-				out[i] = stored[x].Hash
-			}
-			return out, nil
-		})
+		var tree Tree // what the batches below add
 		empty := auditlog.Head{Chain: "org:acme"}
-		b1, h1, _, err := auditlog.Seal(empty, tree, []auditlog.Entry{entry("user:a"), entry("user:b")})
+		b1, h1, _, err := auditlog.Seal(empty, &tree, []auditlog.Entry{entry("user:a"), entry("user:b")})
 		require.NoError(t, err)
-		stored = append(stored, b1.Tree...)
-		b2, h2, _, err := auditlog.Seal(h1, tree, []auditlog.Entry{entry("user:c")})
+		tree.Add(b1)
+		b2, h2, _, err := auditlog.Seal(h1, &tree, []auditlog.Entry{entry("user:c")})
 		require.NoError(t, err)
-		stale, _, _, err := auditlog.Seal(h1, tree, []auditlog.Entry{entry("user:d")})
+		stale, _, _, err := auditlog.Seal(h1, &tree, []auditlog.Entry{entry("user:d")})
 		require.NoError(t, err)
 
 		p, err := pa.OpenPipeline(ctx)
@@ -293,15 +310,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		require.Error(t, err)
 		// TreeHashes answers in the order asked, repeats included, and
 		// refuses an index the chain has not stored.
-		var want []tlog.Hash
+		var want Tree
 		for n, h := range hashes {
-			hs, err := tlog.StoredHashesForRecordHash(int64(n), tlog.RecordHash(h[:]), tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-				out := make([]tlog.Hash, len(idx))
-				for i, x := range idx {
-					out[i] = want[x]
-				}
-				return out, nil
-			}))
+			hs, err := tlog.StoredHashesForRecordHash(int64(n), tlog.RecordHash(h[:]), &want)
 			require.NoError(t, err)
 			want = append(want, hs...)
 		}
@@ -312,7 +323,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		}
 		got, err := s.TreeHashes(ctx, "global", all)
 		require.NoError(t, err)
-		require.Equal(t, want, got)
+		require.Equal(t, []tlog.Hash(want), got)
 		mixed := []int64{22, 3, 0, 3, 15, 7, 22, 1}
 		got, err = s.TreeHashes(ctx, "global", mixed)
 		require.NoError(t, err)

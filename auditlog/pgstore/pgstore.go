@@ -4,7 +4,7 @@
 // in auditlog_heads for the length of its transaction, so any number of
 // processes can append to one chain and produce one valid chain. Beneath
 // that lock the schema itself refuses forks: UNIQUE (chain, seq), UNIQUE
-// (chain, prev_hash), and an INSERT trigger (once per statement) that
+// (prev_hash, chain), and an INSERT trigger (once per statement) that
 // rejects any new row whose sequence number or previous hash does not link
 // it to its predecessor, so new rows can only extend the head. UPDATE, DELETE
 // and TRUNCATE are rejected by triggers enabled ALWAYS; payload pruning is

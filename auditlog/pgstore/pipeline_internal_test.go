@@ -7,9 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 )
 
@@ -37,21 +37,14 @@ func TestPipelineCloseIsBounded(t *testing.T) {
 	s := New(pool)
 	s.closeTimeout = 300 * time.Millisecond
 
-	var stored []auditlog.TreeHash
-	tree := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(idx))
-		for i, x := range idx {
-			out[i] = stored[x].Hash
-		}
-		return out, nil
-	})
+	var tree auditlogtest.Tree
 	entry := auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: time.Unix(1700000000, 0).UTC(),
 		Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
 	empty := auditlog.Head{Chain: "org:acme"}
-	b1, h1, _, err := auditlog.Seal(empty, tree, []auditlog.Entry{entry})
+	b1, h1, _, err := auditlog.Seal(empty, &tree, []auditlog.Entry{entry})
 	require.NoError(t, err)
-	stored = append(stored, b1.Tree...)
-	b2, h2, _, err := auditlog.Seal(h1, tree, []auditlog.Entry{entry})
+	tree.Add(b1)
+	b2, h2, _, err := auditlog.Seal(h1, &tree, []auditlog.Entry{entry})
 	require.NoError(t, err)
 	require.NoError(t, s.AppendSealed(ctx, empty, b1))
 
