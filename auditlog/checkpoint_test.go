@@ -3,14 +3,17 @@ package auditlog_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,4 +121,142 @@ func TestRunCheckpoints(t *testing.T) {
 	n := len(auditlog.SplitNotes(sink.bytes()))
 	time.Sleep(20 * time.Millisecond)
 	require.Equal(t, n, len(auditlog.SplitNotes(sink.bytes())), "no checkpoint after cancel")
+}
+
+// stuckSink holds every save until unstuck is closed, then saves it.
+type stuckSink struct {
+	memSink
+	unstuck chan struct{}
+	calls   atomic.Int32
+}
+
+func (s *stuckSink) SaveCheckpoint(ctx context.Context, chain string, msg []byte) error {
+	s.calls.Add(1)
+	select {
+	case <-s.unstuck:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.memSink.SaveCheckpoint(ctx, chain, msg)
+}
+
+// TestStuckSinkCannotHoldAppends: a sink that stops answering holds back
+// the append that made a checkpoint due for a second at most, and later
+// appends not at all; once it answers again, the newest checkpoint that
+// fell due meanwhile reaches it. Appends used to wait for the sink for as
+// long as a commit may take (30s by default), each one.
+func TestStuckSinkCannotHoldAppends(t *testing.T) {
+	t.Parallel()
+	signer, v := auditlogtest.NewSigner(t, "stuck")
+	sink := &stuckSink{unstuck: make(chan struct{})}
+	l, _ := newLog(t, auditlog.WithCheckpoints(signer, sink, 1, 0), auditlog.WithMaxBatch(1), auditlog.WithCommitTimeout(time.Minute))
+	// An append handed to the store waits for its outcome whatever its
+	// context, so the old behaviour shows as appends that do not finish.
+	appended := make(chan error, 1)
+	go func() {
+		for i := range 10 {
+			if err := l.Record(context.Background(), "acme", "user:1", "user.login", "", map[string]any{"i": i}); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("appends held back by a stuck checkpoint sink")
+	}
+	require.EqualValues(t, 1, sink.calls.Load(), "one save in flight, the later ones waiting behind it")
+	close(sink.unstuck)
+	var cps []auditlog.Checkpoint
+	require.Eventually(t, func() bool {
+		var err error
+		cps, err = auditlog.ReadCheckpoints(sink.bytes(), note.VerifierList(v))
+		return err == nil && len(cps) == 2
+	}, 5*time.Second, time.Millisecond)
+	require.EqualValues(t, 1, cps[0].Size)
+	require.EqualValues(t, 10, cps[1].Size, "the newest due, not each one")
+}
+
+// failingSink fails every save while fail is set.
+type failingSink struct {
+	memSink
+	fail  atomic.Bool
+	calls atomic.Int32
+}
+
+func (s *failingSink) SaveCheckpoint(ctx context.Context, chain string, msg []byte) error {
+	s.calls.Add(1)
+	if s.fail.Load() {
+		return errors.New("sink unavailable")
+	}
+	return s.memSink.SaveCheckpoint(ctx, chain, msg)
+}
+
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestFailingSinkBacksOff: while the sink fails, a checkpoint is retried
+// once per backoff (1s, then 2s, ...), not once per append, in the
+// background; once the sink works again, checkpoints resume and appends
+// wait for them again.
+func TestFailingSinkBacksOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &manualClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	signer, v := auditlogtest.NewSigner(t, "failing")
+	sink := &failingSink{}
+	sink.fail.Store(true)
+	l := auditlog.New(auditlog.NewMemoryStore(), auditlog.WithClock(clock.now), auditlog.WithMaxBatch(1),
+		auditlog.WithCheckpoints(signer, sink, 1, 0), auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, l.Register(testActions...))
+	record := func(n int) {
+		t.Helper()
+		for range n {
+			require.NoError(t, l.Record(ctx, "acme", "user:1", "user.login", "", nil))
+		}
+	}
+	calls := func(n int32) {
+		t.Helper()
+		require.Eventually(t, func() bool { return sink.calls.Load() == n }, 5*time.Second, time.Millisecond)
+	}
+
+	record(5)
+	require.EqualValues(t, 1, sink.calls.Load(), "no retry before the backoff")
+	clock.advance(time.Second)
+	record(3)
+	calls(2)
+	clock.advance(time.Second) // the backoff is 2s now
+	record(3)
+	require.EqualValues(t, 2, sink.calls.Load())
+
+	sink.fail.Store(false)
+	clock.advance(time.Second)
+	record(1)
+	calls(3)
+	require.Eventually(t, func() bool {
+		cps, err := auditlog.ReadCheckpoints(sink.bytes(), note.VerifierList(v))
+		return err == nil && len(cps) == 1 && cps[0].Size == 12
+	}, 5*time.Second, time.Millisecond)
+	record(1) // working again: saved before the append returns
+	cps, err := auditlog.ReadCheckpoints(sink.bytes(), note.VerifierList(v))
+	require.NoError(t, err)
+	require.Len(t, cps, 2)
+	require.EqualValues(t, 13, cps[1].Size)
 }

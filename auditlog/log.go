@@ -58,13 +58,22 @@ func WithCommitTimeout(d time.Duration) Option {
 }
 
 // WithLogger receives the errors of periodic checkpoints, which happen after
-// the entries are durable and so cannot fail an Append.
+// the entries are durable and so cannot fail an Append (default
+// slog.Default()).
 func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } }
 
 // WithCheckpoints signs a checkpoint of a chain with signer and hands it to
 // sink whenever every entries were added since the last one, or interval
 // passed and the chain grew. Keep the sink outside the database: it is what
 // detects deleted newest rows and a recomputed chain.
+//
+// The appends that make a checkpoint due return once the sink has saved
+// it, or after a second if the sink is slower: it is then saved in the
+// background, and checkpoints falling due meanwhile are folded into the
+// newest. While the sink fails, appends do not wait for it at all, and a
+// checkpoint is tried again after 1s, 2s, 4s... up to a minute, with each
+// failure logged (WithLogger). A sink that stops answering holds appends
+// back once, for a second.
 func WithCheckpoints(signer note.Signer, sink CheckpointSink, every uint64, interval time.Duration) Option {
 	return func(l *Log) {
 		l.signer, l.sink, l.cpEvery, l.cpInterval = signer, sink, every, interval
@@ -209,9 +218,7 @@ type chainWriter struct {
 	queue []*pending
 	busy  bool
 
-	// checkpoint state, used only by the draining goroutine
-	cpSize uint64
-	cpTime time.Time
+	cp checkpoints
 	// The tree frontier after this writer's last batch: when the next
 	// batch finds the same head (no other process wrote in between), the
 	// store need not be read for it.
@@ -224,7 +231,7 @@ func (l *Log) writer(chain string) *chainWriter {
 	defer l.mu.Unlock()
 	cw := l.writers[chain]
 	if cw == nil {
-		cw = &chainWriter{cpTime: l.now()}
+		cw = &chainWriter{cp: checkpoints{at: l.now()}}
 		l.writers[chain] = cw
 	}
 	return cw
@@ -291,7 +298,8 @@ func (l *Log) finish(chain string, cw *chainWriter, batch []*pending) {
 	head, root, err := l.commit(chain, cw, batch)
 	if err == nil {
 		// Before releasing the callers: an append that returned is
-		// covered by any checkpoint that was due.
+		// covered by any checkpoint that was due, unless the sink was
+		// slow or failing.
 		l.maybeCheckpoint(chain, cw, head, root)
 	}
 	for _, p := range batch {
@@ -485,27 +493,102 @@ func Seal(head Head, tree tlog.HashReader, entries []Entry) (*Batch, Head, tlog.
 	return b, Head{Chain: head.Chain, Size: seq, Hash: prev}, root, nil
 }
 
+// checkpointWait bounds how long the appends that make a checkpoint due
+// wait for the sink to save it before they return; it is then saved in the
+// background.
+const checkpointWait = time.Second
+
+// checkpoints is a chain's checkpoint state. The draining goroutine decides
+// when one is due; a goroutine of its own signs it and hands it to the
+// sink, so that a slow or unreachable sink holds appends back for
+// checkpointWait at most, and not at all once it is known to be failing.
+// One checkpoint is saved at a time, in chain order, so they only move on.
+type checkpoints struct {
+	mu       sync.Mutex
+	size     uint64        // of the newest checkpoint saved
+	at       time.Time     // when it was signed (at first, when the writer was made)
+	inFlight bool          // a goroutine is saving one
+	next     *Checkpoint   // fell due while one was in flight: the newest such
+	failing  bool          // the last save failed: appends do not wait for the next
+	retryAt  time.Time     // after a failure, no new attempt before then
+	backoff  time.Duration // 1s after a first failure, doubling up to a minute
+}
+
+// maybeCheckpoint starts saving a checkpoint of head if one is due, and
+// waits for it as WithCheckpoints describes.
 func (l *Log) maybeCheckpoint(chain string, cw *chainWriter, head Head, root tlog.Hash) {
 	if l.signer == nil || l.sink == nil {
 		return
 	}
+	cs := &cw.cp
 	now := l.now()
+	cs.mu.Lock()
 	// Heads arrive in chain order; the size guard keeps a checkpoint from
 	// ever going back even if one did not (and the subtraction from
 	// wrapping).
-	due := head.Size > cw.cpSize && ((l.cpEvery > 0 && head.Size-cw.cpSize >= l.cpEvery) ||
-		(l.cpInterval > 0 && now.Sub(cw.cpTime) >= l.cpInterval))
-	if !due {
+	due := head.Size > cs.size && ((l.cpEvery > 0 && head.Size-cs.size >= l.cpEvery) ||
+		(l.cpInterval > 0 && now.Sub(cs.at) >= l.cpInterval))
+	if !due || now.Before(cs.retryAt) {
+		cs.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
 	cp := Checkpoint{Chain: chain, Size: head.Size, Root: root, Time: now}
-	if _, err := l.publish(ctx, cp); err != nil {
-		l.logger.Warn("auditlog: checkpoint", "chain", chain, "size", head.Size, "err", err)
+	if cs.inFlight {
+		cs.next = &cp
+		cs.mu.Unlock()
 		return
 	}
-	cw.cpSize, cw.cpTime = head.Size, now
+	cs.inFlight = true
+	wait := !cs.failing
+	cs.mu.Unlock()
+	saved := make(chan struct{})
+	go l.saveCheckpoints(cs, cp, saved)
+	if wait {
+		t := time.NewTimer(checkpointWait)
+		defer t.Stop()
+		select {
+		case <-saved:
+		case <-t.C:
+		}
+	}
+}
+
+// saveCheckpoints signs and saves cp, closes saved, then saves the newest
+// checkpoint that fell due meanwhile, if any, and so on. After a failure
+// it stops; the next append due after the backoff tries again with its
+// own, newer head.
+func (l *Log) saveCheckpoints(cs *checkpoints, cp Checkpoint, saved chan struct{}) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		_, err := l.publish(ctx, cp)
+		cancel()
+		cs.mu.Lock()
+		next := cs.next
+		cs.next = nil
+		if err != nil {
+			l.logger.Warn("auditlog: checkpoint", "chain", cp.Chain, "size", cp.Size, "err", err)
+			cs.failing = true
+			cs.backoff = min(max(2*cs.backoff, time.Second), time.Minute)
+			cs.retryAt = l.now().Add(cs.backoff)
+			next = nil
+		} else {
+			cs.size, cs.at = cp.Size, cp.Time
+			cs.failing, cs.backoff, cs.retryAt = false, 0, time.Time{}
+		}
+		if next == nil || next.Size <= cs.size {
+			cs.inFlight = false
+		}
+		more := cs.inFlight
+		cs.mu.Unlock()
+		if saved != nil {
+			close(saved)
+			saved = nil
+		}
+		if !more {
+			return
+		}
+		cp = *next
+	}
 }
 
 func (l *Log) publish(ctx context.Context, cp Checkpoint) ([]byte, error) {

@@ -215,7 +215,7 @@ func sealOn(head Head, frontier overlay, batch []*pending) (*sealedBatch, error)
 }
 
 // release gives a settled batch's callers their receipts (err == nil) or
-// err, after the checkpoint its entries make due.
+// err, after the checkpoint its entries make due (see maybeCheckpoint).
 func (l *Log) release(chain string, cw *chainWriter, sb *sealedBatch, err error) {
 	for i, p := range sb.pend {
 		if err != nil {
