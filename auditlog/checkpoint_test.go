@@ -19,6 +19,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/auditlog"
 	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
+	"github.com/rampart-sdk/rampart/internal/testclock"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -195,23 +196,6 @@ func (s *failingSink) SaveCheckpoint(ctx context.Context, chain string, msg []by
 	return s.memSink.SaveCheckpoint(ctx, chain, msg)
 }
 
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestFailingSinkBacksOff: while the sink fails, a checkpoint is retried
 // once per backoff (1s, then 2s, ...), not once per append, in the
 // background; once the sink works again, checkpoints resume and appends
@@ -219,11 +203,11 @@ func (c *manualClock) advance(d time.Duration) {
 func TestFailingSinkBacksOff(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &manualClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	signer, v := auditlogtest.NewSigner(t, "failing")
 	sink := &failingSink{}
 	sink.fail.Store(true)
-	l := auditlog.New(auditlog.NewMemoryStore(), auditlog.WithClock(clock.now), auditlog.WithMaxBatch(1),
+	l := auditlog.New(auditlog.NewMemoryStore(), auditlog.WithClock(clock.Now), auditlog.WithMaxBatch(1),
 		auditlog.WithCheckpoints(signer, sink, 1, 0), auditlog.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, l.Register(testActions...))
 	record := func(n int) {
@@ -239,15 +223,15 @@ func TestFailingSinkBacksOff(t *testing.T) {
 
 	record(5)
 	require.EqualValues(t, 1, sink.calls.Load(), "no retry before the backoff")
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	record(3)
 	calls(2)
-	clock.advance(time.Second) // the backoff is 2s now
+	clock.Advance(time.Second) // the backoff is 2s now
 	record(3)
 	require.EqualValues(t, 2, sink.calls.Load())
 
 	sink.fail.Store(false)
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	record(1)
 	calls(3)
 	require.Eventually(t, func() bool {

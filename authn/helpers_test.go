@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
 // withHashObserver lets tests count hash computations per algorithm.
@@ -69,25 +70,10 @@ func (f failingStore) ConsumeMagicLink(context.Context, []byte, time.Time) (Magi
 }
 
 // fakeClock is a settable clock for expiry tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testclock.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return testclock.New(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 }
 
 func testPepper(t testing.TB, keys ...string) *StaticPepper {

@@ -18,25 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testclock.Clock
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -68,7 +53,7 @@ func state(t *testing.T, m *compliance.Monitor, job string) compliance.JobStatus
 func TestJobThatNeverReportsGoesOverdue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "nightly-erasure", Period: 24 * time.Hour, Grace: time.Hour}))
 	require.Equal(t, compliance.JobOK, state(t, m, "nightly-erasure").State)
@@ -97,7 +82,7 @@ func TestJobThatNeverReportsGoesOverdue(t *testing.T) {
 func TestJobStartedNeverFinishedIsStuck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "sweeper", Period: time.Hour, Grace: 10 * time.Minute, MaxRuntime: 5 * time.Minute}))
 	require.NoError(t, m.Start(ctx, "sweeper"))
@@ -119,7 +104,7 @@ func TestJobStartedNeverFinishedIsStuck(t *testing.T) {
 func TestJobFailureThenOverdue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, Grace: time.Minute}))
 	require.NoError(t, m.Start(ctx, "j"))
@@ -137,7 +122,7 @@ func TestJobFailureThenOverdue(t *testing.T) {
 
 func TestUnknownJobIsAnError(t *testing.T) {
 	t.Parallel()
-	m := newMonitor(t, &fakeClock{now: t0})
+	m := newMonitor(t, testclock.New(t0))
 	require.ErrorIs(t, m.Start(context.Background(), "typo"), compliance.ErrUnknownJob)
 	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x"}), compliance.ErrInvalidJob)
 	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x", Period: time.Hour, PingURL: "ftp://x"}), compliance.ErrInvalidJob)
@@ -148,7 +133,7 @@ func TestUnknownJobIsAnError(t *testing.T) {
 func TestWrap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "ok", Period: time.Hour}))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "bad", Period: time.Hour}))
@@ -185,7 +170,7 @@ func TestForwardingPaths(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	m := newMonitor(t, &fakeClock{now: t0})
+	m := newMonitor(t, testclock.New(t0))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL + "/ping/abc/")}))
 	require.NoError(t, m.Start(ctx, "j"))
 	require.NoError(t, m.Fail(ctx, "j", errors.New("disk full")))
@@ -215,7 +200,7 @@ func TestHangingEndpointDoesNotDelayJob(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	m := newMonitor(t, &fakeClock{now: t0}, compliance.MonitorForwarding(10*time.Second, 2, 4))
+	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(10*time.Second, 2, 4))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL)}))
 	boom := errors.New("job failed on its own")
 	done := make(chan error, 1)
@@ -247,7 +232,7 @@ func TestHangingEndpointPingsGiveUp(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	m := newMonitor(t, &fakeClock{now: t0}, compliance.MonitorForwarding(100*time.Millisecond, 1, 4))
+	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(100*time.Millisecond, 1, 4))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL)}))
 	require.NoError(t, m.Wrap("j", func(context.Context) error { return nil })(ctx))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -265,7 +250,7 @@ func TestHangingEndpointPingsGiveUp(t *testing.T) {
 func TestStatusHandler(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "a", Period: time.Hour, Grace: time.Minute, PingURL: "https://hc.example/secret-uuid"}))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "b", Period: 24 * time.Hour}))
@@ -301,7 +286,7 @@ func TestStatusHandler(t *testing.T) {
 func TestOverdueJobFailsMatrix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour}))
 	mx := fullMatrix(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -376,7 +377,7 @@ func FuzzReadReport(f *testing.F) {
 func TestAllOfAndJobCheck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &fakeClock{now: t0}
+	clk := testclock.New(t0)
 	mon := newMonitor(t, clk)
 	require.NoError(t, mon.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour}))
 	overdueRequests := 0

@@ -23,27 +23,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/internal/testclock"
 	"github.com/rampart-sdk/rampart/mfa"
 	"github.com/rampart-sdk/rampart/mfa/mfatest"
 )
 
 var ctx = context.Background()
 
-// clock is a fake clock safe for concurrent reads.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)) }
 
 // countingSealer counts Open calls, to prove a locked account's code is not
 // even evaluated.

@@ -16,30 +16,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/internal/testclock"
 	"github.com/rampart-sdk/rampart/privacy"
 )
 
 var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 // clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testclock.New(t0) }
 
 const day = 24 * time.Hour
 

@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +19,18 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
+	"github.com/rampart-sdk/rampart/internal/testclock"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/mfa"
 	"github.com/rampart-sdk/rampart/privacy"
 )
 
 // clock is the test's time: every package reads it, the test advances it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testclock.Clock
 
 // newClock starts at the real time: the cookie jar judges cookie expiry by
 // the real clock, so the story must not start in the past.
-func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testclock.New(time.Now().UTC().Truncate(time.Second)) }
 
 // client is one person's browser (a cookie jar) or an API client (a bearer key).
 type client struct {
