@@ -562,11 +562,13 @@ func (l *Log) saveCheckpoints(cs *checkpoints, cp Checkpoint, saved chan struct{
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 		_, err := l.publish(ctx, cp)
 		cancel()
+		if err != nil {
+			l.logger.Warn("auditlog: checkpoint", "chain", cp.Chain, "size", cp.Size, "err", err)
+		}
 		cs.mu.Lock()
 		next := cs.next
 		cs.next = nil
 		if err != nil {
-			l.logger.Warn("auditlog: checkpoint", "chain", cp.Chain, "size", cp.Size, "err", err)
 			cs.failing = true
 			cs.backoff = min(max(2*cs.backoff, time.Second), time.Minute)
 			cs.retryAt = l.now().Add(cs.backoff)
