@@ -280,6 +280,22 @@ func (p *pacedPipeline) Result(context.Context) error {
 
 func (p *pacedPipeline) Close() error { return nil }
 
+// appendInLoops runs workers goroutines that each append each entries, one
+// after another, as actor "user:<worker>".
+func appendInLoops(t *testing.T, l *auditlog.Log, workers, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range each {
+				_, err := l.Append(context.Background(), auditlog.Entry{Org: "acme", Actor: fmt.Sprintf("user:%d", w), Action: "user.login"})
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestConcurrentAppendsPipeline: under steady concurrent load most batches
 // go through the pipeline, even though each batch takes every entry that
 // is waiting (so that, when it is sealed, nothing is queued behind it yet).
@@ -289,16 +305,7 @@ func TestConcurrentAppendsPipeline(t *testing.T) {
 	s := &pacedStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
 	l := auditlog.New(s)
 	require.NoError(t, l.Register(testActions...))
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Go(func() {
-			for range 25 {
-				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: fmt.Sprintf("user:%d", w), Action: "user.login"})
-				require.NoError(t, err)
-			}
-		})
-	}
-	wg.Wait()
+	appendInLoops(t, l, 16, 25)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	require.Greater(t, s.piped, 2*s.synced, "batches through the pipeline (%d) and not (%d)", s.piped, s.synced)
@@ -311,23 +318,13 @@ func TestConcurrentAppendsPipeline(t *testing.T) {
 // sent. Sending first made each batch miss the callers just released: the
 // appenders settled into two groups taking turns, one batch in flight at a
 // time, and 64 appenders on PostgreSQL ran a fifth slower. One processor,
-// so that the yield lets every woken caller run.
+// so that the yield lets the woken callers run before the Log goes on.
 func TestReleasedCallersJoinTheNextBatch(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	ctx := context.Background()
 	s := &pacedStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
 	l := auditlog.New(s)
 	require.NoError(t, l.Register(testActions...))
-	var wg sync.WaitGroup
-	for w := range 32 {
-		wg.Go(func() {
-			for range 20 {
-				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: fmt.Sprintf("user:%d", w), Action: "user.login"})
-				require.NoError(t, err)
-			}
-		})
-	}
-	wg.Wait()
+	appendInLoops(t, l, 32, 20)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	require.Greater(t, s.rejoined, s.piped/2, "of %d pipelined batches, %d held a caller of the batch stored just before", s.piped, s.rejoined)

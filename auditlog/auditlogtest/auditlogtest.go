@@ -92,6 +92,13 @@ func (t *Tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// unsealed returns an entry of org acme ready for auditlog.Seal, for the
+// tests that seal batches by hand rather than through a Log.
+func unsealed(actor string, at time.Time) auditlog.Entry {
+	return auditlog.Entry{Org: "acme", Actor: actor, Action: "test.created", Time: at,
+		Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
+}
+
 // Entries reads a whole chain into memory (for tests only).
 func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 	t.Helper()
@@ -227,8 +234,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		head, err := s.Head(ctx, "org:acme")
 		require.NoError(t, err)
 		stale := auditlog.Head{Chain: "org:acme"} // as if the chain were empty
-		e := auditlog.Entry{Org: "acme", Actor: "user:b", Action: "test.created", Time: clock.Now(),
-			Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
+		e := unsealed("user:b", clock.Now())
 		b, _, _, err := auditlog.Seal(stale, tlog.HashReaderFunc(func([]int64) ([]tlog.Hash, error) { return nil, nil }), []auditlog.Entry{e})
 		require.NoError(t, err)
 		require.ErrorIs(t, sa.AppendSealed(ctx, stale, b), auditlog.ErrFork)
@@ -252,10 +258,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 			t.Skip("store does not pipeline")
 		}
 		_, clock := NewLog(t, s)
-		entry := func(actor string) auditlog.Entry {
-			return auditlog.Entry{Org: "acme", Actor: actor, Action: "test.created", Time: clock.Now(),
-				Payload: []byte("{}"), PayloadDigest: auditlog.PayloadDigest([]byte("{}"))}
-		}
+		entry := func(actor string) auditlog.Entry { return unsealed(actor, clock.Now()) }
 		var tree Tree // what the batches below add
 		empty := auditlog.Head{Chain: "org:acme"}
 		b1, h1, _, err := auditlog.Seal(empty, &tree, []auditlog.Entry{entry("user:a"), entry("user:b")})
