@@ -3,6 +3,7 @@ package auditlog
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -37,8 +38,15 @@ type ActionType struct {
 	Description string
 	// SchemaVersion is the version of the payload's shape; it is hashed
 	// into every entry so that a reader knows how to interpret the payload.
+	// It is at most MaxSchemaVersion.
 	SchemaVersion uint32
 }
+
+// MaxSchemaVersion bounds ActionType.SchemaVersion. The hash encodes it as
+// an unsigned 32-bit integer, but PostgreSQL has no unsigned type and
+// auditlog/pgstore stores it as integer (int4): Register refuses a larger
+// version, which every append of the action would otherwise fail to store.
+const MaxSchemaVersion = math.MaxInt32
 
 // Actions of the audit log itself, registered by every Log.
 const (
@@ -64,10 +72,13 @@ type registry struct {
 func (r *registry) register(types ...ActionType) error {
 	for _, at := range types {
 		if err := checkName("action", at.Name, maxNameLen); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrBadActionType, err)
 		}
 		if at.Category == "" {
-			return fmt.Errorf("auditlog: action %q: category is empty", at.Name)
+			return fmt.Errorf("%w: action %q: category is empty", ErrBadActionType, at.Name)
+		}
+		if at.SchemaVersion > MaxSchemaVersion {
+			return fmt.Errorf("%w: action %q: schema version %d is above %d", ErrBadActionType, at.Name, at.SchemaVersion, MaxSchemaVersion)
 		}
 	}
 	r.mu.Lock()
@@ -153,22 +164,33 @@ func checkTarget(s string) error {
 }
 
 const (
-	maxNameLen  = 200
+	maxNameLen = 200
+	// maxOrgLen keeps an organisation's chain, "org:" + org, a valid name.
+	maxOrgLen   = maxNameLen - len("org:")
 	maxFieldLen = 4096
 )
 
-// checkName accepts identifiers made of [A-Za-z0-9._:/@-]: chain names and
-// action names appear in checkpoints and file names, so they stay simple.
+// NameChars are the characters of chain, organisation and action names:
+// ASCII letters and digits and these six. Names appear in checkpoints and
+// file names, so they stay simple; an organisation called "zürich" needs an
+// ASCII ID (its display name belongs in the payload).
+const NameChars = "A-Z a-z 0-9 . _ : / @ -"
+
+// checkName accepts names of 1 to max bytes made of NameChars.
 func checkName(what, s string, max int) error {
 	if s == "" || len(s) > max {
 		return fmt.Errorf("auditlog: %s name %q must have 1 to %d bytes", what, s, max)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:/@-", c) >= 0 {
+	for i, r := range s {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:/@-", r)) {
 			continue
 		}
-		return fmt.Errorf("auditlog: %s name %q: byte %q is not allowed", what, s, c)
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return fmt.Errorf("auditlog: %s name %q: byte 0x%02x at offset %d is not valid UTF-8; names use only %s", what, s, s[i], i, NameChars)
+			}
+		}
+		return fmt.Errorf("auditlog: %s name %q: character %q (%U) is not allowed; names use only %s", what, s, r, r, NameChars)
 	}
 	return nil
 }
@@ -193,6 +215,7 @@ func checkField(what, s string, max int) error {
 var (
 	ErrUnknownAction   = errors.New("auditlog: action is not registered")
 	ErrDuplicateAction = errors.New("auditlog: action registered twice")
+	ErrBadActionType   = errors.New("auditlog: bad action type")
 	ErrBadActor        = errors.New("auditlog: bad actor")
 	ErrBadTarget       = errors.New("auditlog: bad target")
 	ErrBadEntry        = errors.New("auditlog: bad entry")

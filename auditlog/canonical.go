@@ -30,14 +30,22 @@ const (
 //     whitespace is written between tokens;
 //   - strings are written with only '"', '\' and U+0000..U+001F escaped
 //     (as \", \\ and \u00xx with lower-case hex); lone surrogates are rejected;
-//   - a number is read as the nearest IEEE 754 double. Integer literals
-//     beyond ±2^53 and non-zero literals that round to zero or overflow are
-//     rejected, because they do not survive a round trip through common
-//     JSON decoders. An integral value of magnitude at most 2^53 is written
-//     as a decimal integer ("-0" as "0"); any other value as Go's
-//     strconv.FormatFloat(v, 'g', -1, 64): the shortest decimal that reads
-//     back as the same double, in exponent form (e+XX / e-XX, at least two
-//     exponent digits) when the exponent is < -4 or >= the digit count.
+//   - a number is read as the nearest IEEE 754 double. Rejected, because
+//     they do not survive a round trip through common JSON decoders:
+//     literals that overflow, non-zero literals that round to zero, and
+//     integer literals beyond ±2^53 other than a double's shortest decimal
+//     written out in full (so 9007199254740993 is refused, while
+//     100000000000000000000, which is how encoding/json and JavaScript
+//     write 1e20, is accepted). An integral value of magnitude at most 2^53
+//     is written as a decimal integer ("-0" as "0"); any other value as
+//     Go's strconv.FormatFloat(v, 'g', -1, 64): the shortest decimal that
+//     reads back as the same double, in exponent form (e+XX / e-XX, at
+//     least two exponent digits) when its decimal exponent is < -4 or >= 6
+//     whatever the number of digits (1.0000005e+06, 123456.5).
+//
+// Float-syntax literals are read as doubles even when that loses digits:
+// 9007199254740993.0 is accepted and has the canonical form of
+// 9007199254740992. No Unicode normalisation is applied to keys or strings.
 func CanonicalJSON(data []byte) ([]byte, error) {
 	if len(data) > MaxPayloadBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadPayload, MaxPayloadBytes)
@@ -59,7 +67,11 @@ func CanonicalJSON(data []byte) ([]byte, error) {
 }
 
 // CanonicalPayload marshals payload with encoding/json and returns its
-// canonical form; a nil map is the empty object.
+// canonical form; a nil map is the empty object. Every finite float64 is
+// accepted (encoding/json writes 1e20 as 100000000000000000000, which
+// CanonicalJSON takes as the double it is); an integer beyond ±2^53 is
+// accepted only if a double holds it in its shortest form, so an int64 ID
+// that a double would change is refused: send such IDs as strings.
 func CanonicalPayload(payload map[string]any) ([]byte, error) {
 	if payload == nil {
 		return []byte("{}"), nil
@@ -130,8 +142,19 @@ func (p *canonParser) value(out []byte, depth int) ([]byte, error) {
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number(out)
 	default:
-		return out, p.errf("unexpected byte %q", c)
+		return out, p.unexpected()
 	}
+}
+
+// unexpected reports the character at p.pos that cannot start a value: as
+// a character, not as its first byte (which %q would print as another
+// character: 'Ã' for the first byte of "ü").
+func (p *canonParser) unexpected() error {
+	r, size := utf8.DecodeRune(p.in[p.pos:])
+	if r == utf8.RuneError && size <= 1 {
+		return p.errf("invalid UTF-8 byte 0x%02x", p.in[p.pos])
+	}
+	return p.errf("unexpected character %q", r)
 }
 
 func (p *canonParser) literal(out []byte, lit string) ([]byte, error) {
@@ -394,17 +417,31 @@ func (p *canonParser) number(out []byte) ([]byte, error) {
 	if err != nil || math.IsInf(v, 0) {
 		return out, p.errf("number %s is out of range", lit)
 	}
-	const maxExact = 1 << 53
-	if integer {
-		n, err := strconv.ParseInt(lit, 10, 64)
-		if err != nil || n > maxExact || n < -maxExact {
-			return out, p.errf("integer %s cannot round-trip (beyond ±2^53)", lit)
-		}
+	if integer && !exactInteger(lit, v) {
+		return out, p.errf("integer %s cannot round-trip (beyond ±2^53 and not a double's shortest form)", lit)
 	}
 	if v == 0 && !zeroLiteral(lit) {
 		return out, p.errf("number %s underflows to zero", lit)
 	}
 	return appendCanonNumber(out, v), nil
+}
+
+// exactInteger reports whether the integer literal lit, read as v, has a
+// canonical form that denotes the same number: any integer of magnitude at
+// most 2^53, and beyond that only the literal that is v's shortest
+// round-trip decimal written out in full ("100000000000000000000" for 1e20,
+// "1152921504606847000" for 2^60), which is how encoding/json and
+// JavaScript write a double below 1e21. Such a literal's canonical form
+// (1e+20, 1.152921504606847e+18) has the same digits and value, so no
+// information is lost; any other integer beyond 2^53 (9007199254740993, or
+// 2^60 written exactly as 1152921504606846976) would be rewritten to a
+// different number, and is refused.
+func exactInteger(lit string, v float64) bool {
+	const maxExact = 1 << 53
+	if n, err := strconv.ParseInt(lit, 10, 64); err == nil && n <= maxExact && n >= -maxExact {
+		return true
+	}
+	return lit == strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 func zeroLiteral(lit string) bool {

@@ -12,7 +12,10 @@
 //	err := log.Record(ctx, orgID, "user:"+userID, "invoice.paid", "invoice:"+id, map[string]any{"amount": 1250})
 //
 // Appends from many goroutines are batched per chain (group commit) and
-// Append returns once its entry is durable. With a store that pipelines
+// Append returns once its entry is durable. Each entry is validated
+// before it joins a batch (names, actor, target, request fields, payload,
+// a time within years 0000 to 9999), so a defective entry fails its own
+// Append with an error to match and never the batch it would have joined. With a store that pipelines
 // (PipelinedAppender, as auditlog/pgstore does), the next batch is sealed
 // on the head the current one will leave and is already at the database
 // while the current one commits. Stores serialise each chain themselves,

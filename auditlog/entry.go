@@ -74,8 +74,33 @@ type Head struct {
 }
 
 // TimeMicros is t as UTC microseconds since the Unix epoch, the precision
-// entries keep (PostgreSQL's timestamptz has the same).
+// entries keep (PostgreSQL's timestamptz has the same). Sub-microsecond
+// precision is truncated towards the past (floor), also before 1970:
+// 1969-12-31T23:59:59.9999995Z is -1. It is meaningful for times within
+// [MinTimeMicros, MaxTimeMicros], which Append enforces.
 func TimeMicros(t time.Time) int64 { return t.UnixMicro() }
+
+// The range of an entry's time, in UTC microseconds since the Unix epoch:
+// 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. It is what every
+// place an entry's time goes can hold and give back unchanged: RFC 3339
+// and encoding/json (exports, checkpoints) write four-digit years only,
+// PostgreSQL's timestamptz holds 4713 BC to 294276 AD, and the hash's
+// signed 64-bit microseconds years -290308 to 294247. Append refuses a
+// time outside it with ErrBadEntry before the entry joins a batch.
+const (
+	MinTimeMicros int64 = -62167219200000000
+	MaxTimeMicros int64 = 253402300799999999
+)
+
+// checkTime refuses a time outside [MinTimeMicros, MaxTimeMicros] after
+// truncation to microseconds. It compares time.Time values, not
+// t.UnixMicro(), which wraps around for years beyond ±292277.
+func checkTime(t time.Time) error {
+	if t.Before(time.UnixMicro(MinTimeMicros)) || !t.Before(time.UnixMicro(MaxTimeMicros+1)) {
+		return fmt.Errorf("%w: time %s is outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z", ErrBadEntry, t.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
 
 // PayloadDigest is SHA-256 of the canonical payload bytes.
 func PayloadDigest(canonical []byte) tlog.Hash { return sha256.Sum256(canonical) }
@@ -114,13 +139,14 @@ func appendEntry(b []byte, e *Entry) []byte {
 
 // checkHeader validates the header fields an entry may carry.
 func checkHeader(e *Entry) error {
-	if err := checkName("chain", e.Chain, maxNameLen); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEntry, err)
-	}
+	// The org first: the chain is derived from it, and the caller wrote it.
 	if e.Org != "" {
-		if err := checkName("org", e.Org, maxNameLen); err != nil {
+		if err := checkName("org", e.Org, maxOrgLen); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadEntry, err)
 		}
+	}
+	if err := checkName("chain", e.Chain, maxNameLen); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEntry, err)
 	}
 	if _, err := ParseActor(e.Actor); err != nil {
 		return err

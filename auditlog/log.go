@@ -187,6 +187,11 @@ func (l *Log) prepare(e Entry) (*pending, error) {
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
+	// Every per-entry defect is refused here, before the entry joins a
+	// batch: a defect the store found would fail every entry of the batch.
+	if err := checkTime(e.Time); err != nil {
+		return nil, err
+	}
 	e.Time = time.UnixMicro(TimeMicros(e.Time)).UTC()
 	e.Chain = chain
 	e.SchemaVersion = at.SchemaVersion

@@ -119,6 +119,11 @@ func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 	ctx := context.Background()
 
+	t.Run("BadEntryFailsAlone", func(t *testing.T) {
+		t.Parallel()
+		testBadEntryFailsAlone(t, newStore(t))
+	})
+
 	t.Run("AppendScanVerify", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
