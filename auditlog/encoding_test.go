@@ -2,6 +2,7 @@ package auditlog_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/rampart-sdk/rampart/auditlog"
 	"github.com/rampart-sdk/rampart/auditlog/auditlogtest"
@@ -182,4 +184,38 @@ func TestRefusedCharacterNamedCorrectly(t *testing.T) {
 	require.ErrorContains(t, err, `unexpected character 'ü'`)
 	_, err = auditlog.CanonicalJSON([]byte("{\"a\":\xff}"))
 	require.ErrorContains(t, err, `invalid UTF-8 byte 0xff`)
+}
+
+// The root of an empty chain's tree is SHA-256 of no bytes, in the signed
+// checkpoint and in Verify alike, and a checkpoint of the empty chain is
+// matched (it was reported as a truncation).
+func TestEmptyTreeRoot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	empty := tlog.Hash(sha256.Sum256(nil))
+	signer, _ := auditlogtest.NewSigner(t, "test")
+	s := auditlog.NewMemoryStore()
+	l, _ := auditlogtest.NewLog(t, s, auditlog.WithCheckpoints(signer, nil, 0, 0))
+	cp, _, err := l.Checkpoint(ctx, "org:acme")
+	require.NoError(t, err)
+	require.Zero(t, cp.Size)
+	require.Equal(t, empty, cp.Root)
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: []auditlog.Checkpoint{cp}})
+	require.NoError(t, err)
+	require.Equal(t, empty, res.Root)
+	require.Equal(t, 1, res.Checkpoints)
+
+	bad := cp
+	bad.Root = tlog.Hash{}
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: []auditlog.Checkpoint{bad}})
+	var ve *auditlog.VerifyError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, auditlog.ReasonCheckpointMismatch, ve.Reason)
+
+	require.NoError(t, l.Record(ctx, "acme", "user:1", "test.created", "", nil))
+	res, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: []auditlog.Checkpoint{cp}})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Checkpoints)
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{Checkpoints: []auditlog.Checkpoint{bad}})
+	require.ErrorAs(t, err, &ve)
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/bits"
 
@@ -85,9 +86,13 @@ func (c *compact) add(entryHash tlog.Hash) tlog.Hash {
 	return leaf
 }
 
+// emptyRoot is the root of the tree of an empty chain: SHA-256 of no bytes,
+// as in RFC 6962 and golang.org/x/mod/sumdb/tlog.TreeHash(0, ...).
+var emptyRoot = tlog.Hash(sha256.Sum256(nil))
+
 func (c *compact) root() tlog.Hash {
 	if len(c.hashes) == 0 {
-		return tlog.Hash{}
+		return emptyRoot
 	}
 	h := c.hashes[len(c.hashes)-1]
 	for i := len(c.hashes) - 2; i >= 0; i-- {

@@ -130,7 +130,24 @@ func (v *verifier) skipCheckpoints(size uint64, root tlog.Hash) error {
 	return nil
 }
 
+// matchEmpty compares the checkpoints of the empty tree with its root;
+// checkpoints are otherwise compared when the entry that reaches their
+// size is added, which for size 0 never happens.
+func (v *verifier) matchEmpty() error {
+	for v.next == 0 && v.cpi < len(v.cps) && v.cps[v.cpi].Size == 0 {
+		if v.cps[v.cpi].Root != emptyRoot {
+			return v.fail(0, ReasonCheckpointMismatch, "signed checkpoint of the empty chain has a root other than the empty tree's")
+		}
+		v.matched++
+		v.cpi++
+	}
+	return nil
+}
+
 func (v *verifier) add(e *Entry) error {
+	if err := v.matchEmpty(); err != nil {
+		return err
+	}
 	if e.Seq != v.next {
 		return v.fail(v.next, ReasonSequenceGap, "found entry %d where %d was expected", e.Seq, v.next)
 	}
@@ -164,6 +181,9 @@ func (v *verifier) add(e *Entry) error {
 
 // finish checks what only the end of the stream can show.
 func (v *verifier) finish() error {
+	if err := v.matchEmpty(); err != nil {
+		return err
+	}
 	if v.cpi < len(v.cps) {
 		c := v.cps[len(v.cps)-1]
 		return v.fail(v.next, ReasonTruncated, "signed checkpoint at %s covers %d entries; the chain has %d",

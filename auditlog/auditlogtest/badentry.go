@@ -35,7 +35,9 @@ func BadEntries() []BadEntry {
 		f(&e)
 		return BadEntry{Name: name, Entry: e, Want: want}
 	}
-	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time { return time.Date(y, mo, d, h, mi, s, ns, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
+	}
 	return []BadEntry{
 		with("time after year 9999", auditlog.ErrBadEntry, func(e *auditlog.Entry) { e.Time = utc(10000, 1, 1, 0, 0, 0, 0) }),
 		with("time before year 0", auditlog.ErrBadEntry, func(e *auditlog.Entry) { e.Time = utc(0, 1, 1, 0, 0, 0, 0).Add(-time.Nanosecond) }),
