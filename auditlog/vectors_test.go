@@ -47,6 +47,7 @@ type vectorFile struct {
 	Canonical []canonVector `json:"canonical_json"`
 	Entries   []entryVector `json:"entries"`
 	TreeRoots []string      `json:"tree_root_hex_by_size"`
+	moreVectors
 }
 
 var canonInputs = []string{
@@ -58,7 +59,7 @@ var canonInputs = []string{
 
 func buildVectors(t *testing.T) vectorFile {
 	vf := vectorFile{Comment: "rampart auditlog v1 test vectors; see auditlog/ENCODING.md. Hashes and bytes are lower-case hex."}
-	for _, in := range canonInputs {
+	for _, in := range append(canonInputs[:len(canonInputs):len(canonInputs)], moreCanonInputs...) {
 		out, err := auditlog.CanonicalJSON([]byte(in))
 		v := canonVector{Input: in}
 		if err != nil {
@@ -95,6 +96,7 @@ func buildVectors(t *testing.T) vectorFile {
 		root := rootOf(hashes[:n])
 		vf.TreeRoots = append(vf.TreeRoots, hex.EncodeToString(root[:]))
 	}
+	vf.moreVectors = buildMoreVectors(t, vf.Entries, hashes)
 	return vf
 }
 
