@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -169,6 +171,13 @@ func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, 
 func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
 	const sel = `SELECT ` + keyColumns + ` FROM authn_api_keys `
 	key := func(r authn.APIKeyRecord) string { return r.ID }
+	// An ID that text cannot hold (a NUL byte, invalid UTF-8) names no key.
+	// Sent in the query it would fail the lookups of every caller that
+	// shares it, so it is left out: its caller alone gets ErrNotFound.
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 })
+	if len(ids) == 0 {
+		return map[string]authn.APIKeyRecord{}, nil
+	}
 	if len(ids) == 1 {
 		rows, err := s.pool.Query(ctx, sel+`WHERE id = $1`, ids[0])
 		return rowsByKey(rows, err, scanKey, key)
