@@ -2,6 +2,10 @@ package auditlog_test
 
 import (
 	"encoding/json"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rampart-sdk/rampart/auditlog"
@@ -66,5 +70,38 @@ func FuzzCanonicalJSON(f *testing.F) {
 		require.NoError(t, json.Unmarshal(data, &x))
 		require.NoError(t, json.Unmarshal(out, &y))
 		require.Equal(t, x, y)
+	})
+}
+
+// FuzzCanonicalNumber: a number the canonicaliser accepts keeps its value as
+// a double, and an accepted integer literal keeps its exact decimal value
+// (the canonical text denotes the same number, not only the same double).
+func FuzzCanonicalNumber(f *testing.F) {
+	for _, s := range []string{"1", "-0", "9007199254740993", "100000000000000000000", "1152921504606847000",
+		"1152921504606846976", "1e20", "0.1", "123456789.125", "1e-400"} {
+		f.Add(s)
+	}
+	number := regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+	f.Fuzz(func(t *testing.T, lit string) {
+		if !number.MatchString(lit) {
+			return
+		}
+		out, err := auditlog.CanonicalJSON([]byte(`{"n":` + lit + `}`))
+		if err != nil {
+			return
+		}
+		canon := strings.TrimSuffix(strings.TrimPrefix(string(out), `{"n":`), `}`)
+		v, err := strconv.ParseFloat(lit, 64)
+		require.NoError(t, err)
+		w, err := strconv.ParseFloat(canon, 64)
+		require.NoError(t, err)
+		require.Equal(t, v, w, "%s -> %s", lit, canon)
+		if !strings.ContainsAny(lit, ".eE") {
+			a, ok := new(big.Rat).SetString(lit)
+			require.True(t, ok)
+			b, ok := new(big.Rat).SetString(canon)
+			require.True(t, ok)
+			require.Zero(t, a.Cmp(b), "integer %s became %s", lit, canon)
+		}
 	})
 }
