@@ -156,7 +156,7 @@ func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values Ind
 				v := b.norm(vals[i])
 				if !b.verify(r.Index, v) {
 					clearAll(vals)
-					return res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s (is the normaliser the application's?)", ErrIndexMismatch, r.ID)}
+					return res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s", ErrIndexMismatch, r.ID)}
 				}
 				swaps = append(swaps, Swap{ID: r.ID, Old: r.Index, New: b.mac(primary, v)})
 			}

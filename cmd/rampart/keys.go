@@ -340,7 +340,7 @@ func keysCheck(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		opts.Counter = newKeysCounter(pool)
+		opts.Counter = keysCounter(pool, d)
 	}
 	rep, err := keyring.Check(ctx, d, opts)
 	if err != nil {

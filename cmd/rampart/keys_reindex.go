@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/keyring/pgstore"
 )
@@ -114,8 +115,8 @@ func keysReindex(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		if errors.Is(err, keyring.ErrIndexMismatch) {
-			return findings("%v: the stored index is not the keyed hash of %s.%s under --normalize %s --truncate %d; "+
-				"pass the application's normaliser and truncation (nothing of this batch was written)", err, *table, *srcCol, *norm, *trunc)
+			return findings("%v: with --normalize %s --truncate %d, %s.%s does not reproduce the stored index; "+
+				"pass the application's normaliser and truncation (nothing of this batch was written)", err, *norm, *trunc, *table, *srcCol)
 		}
 		if errors.Is(err, keyring.ErrDecrypt) || errors.Is(err, keyring.ErrUndeclaredKey) ||
 			errors.Is(err, keyring.ErrKeyRetired) || errors.Is(err, keyring.ErrMalformed) {
@@ -179,35 +180,20 @@ func rotateNextStep(d *keyring.Document, scope string, old uint32) string {
 // isAPIKeyPepper reports whether (table, column) is authn's API-key hash
 // column, whose pepper hashes secrets that are never stored.
 func isAPIKeyPepper(table, column string) bool {
-	return column == "hash" && (table == "authn_api_keys" || strings.HasSuffix(table, ".authn_api_keys"))
+	return column == authnpg.APIKeyHashColumn && (table == authnpg.APIKeyTable || strings.HasSuffix(table, "."+authnpg.APIKeyTable))
 }
 
-// keysCounter is the guardrail's counter for the CLI: pgstore's, except that
-// for authn's API-key hashes it counts only the keys that can still verify
-// (HMAC, not revoked, not expired), the only ones that need their pepper key.
-type keysCounter struct {
-	keyring.KeyIDCounter
-	pool *pgxpool.Pool
-}
-
-func newKeysCounter(pool *pgxpool.Pool) keysCounter {
-	return keysCounter{KeyIDCounter: pgstore.Counter(pool), pool: pool}
-}
-
-// CountIndexKeyIDs implements keyring.IndexKeyIDCounter.
-func (c keysCounter) CountIndexKeyIDs(ctx context.Context, table, column string, keyIDs []uint32) (map[uint32]int64, error) {
-	if !isAPIKeyPepper(table, column) {
-		return c.KeyIDCounter.(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, table, column, keyIDs)
+// keysCounter is the guardrail's counter for the CLI: pgstore's, counting
+// for authn's API-key hashes only the keys that can still verify (HMAC, not
+// revoked, not expired), the only ones that need their pepper key.
+func keysCounter(pool *pgxpool.Pool, d *keyring.Document) keyring.KeyIDCounter {
+	var opts []pgstore.CounterOption
+	for _, c := range d.Columns {
+		if c.Kind == keyring.KindBlindIndex && isAPIKeyPepper(c.Table, c.Column) {
+			opts = append(opts, pgstore.CountWhere(c.Table, c.Column, authnpg.LiveAPIKeys))
+		}
 	}
-	uses, err := liveAPIKeys(ctx, c.pool, table, keyIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint32]int64{}
-	for id, u := range uses {
-		out[id] = u.n
-	}
-	return out, nil
+	return pgstore.Counter(pool, opts...)
 }
 
 // apiKeyUse is how many live API keys a pepper key hashed, and until when
@@ -223,8 +209,7 @@ func liveAPIKeys(ctx context.Context, pool *pgxpool.Pool, table string, keyIDs [
 		ids[i] = int64(id)
 	}
 	q := fmt.Sprintf(`SELECT %s, count(*), count(*) FILTER (WHERE expires_at IS NULL), max(expires_at)
-		FROM %s WHERE hash_alg = 'hmac-sha256' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-		GROUP BY 1`, pgstore.IndexKeyIDSQL("hash", 1), pgx.Identifier(strings.Split(table, ".")).Sanitize())
+		FROM %s WHERE %s GROUP BY 1`, pgstore.IndexKeyIDSQL("hash", 1), pgx.Identifier(strings.Split(table, ".")).Sanitize(), authnpg.LiveAPIKeys)
 	rows, err := pool.Query(ctx, q, ids)
 	if err != nil {
 		return nil, fmt.Errorf("keys: count %s.hash: %w", table, err)
@@ -269,7 +254,7 @@ func retireGuard(ctx context.Context, d *keyring.Document, k keyring.KeyEntry, d
 		return err
 	}
 	defer pool.Close()
-	uses, err := keyring.KeyInUse(ctx, d, k.ID, newKeysCounter(pool))
+	uses, err := keyring.KeyInUse(ctx, d, k.ID, keysCounter(pool, d))
 	if err != nil {
 		return operational(err)
 	}

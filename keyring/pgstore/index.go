@@ -160,12 +160,30 @@ func (c *IndexColumn) Swap(ctx context.Context, swaps []keyring.Swap) (int64, er
 
 // CountIndexKeyIDs implements keyring.IndexKeyIDCounter.
 func (c *IndexColumn) CountIndexKeyIDs(ctx context.Context, _, _ string, keyIDs []uint32) (map[uint32]int64, error) {
-	return countIndexKeyIDs(ctx, c.pool, c.table, c.column, keyIDs)
+	return countIndexKeyIDs(ctx, c.pool, c.table, c.column, "", keyIDs)
+}
+
+// CounterOption configures Counter.
+type CounterOption func(*counter)
+
+// CountWhere makes Counter count only the rows of the blind-index column
+// table.column for which cond holds: cond is a trusted SQL boolean
+// expression over the table's columns (written by the host, never built from
+// input). Use it where some rows no longer need their key, such as API keys
+// that are revoked or expired (authn/pgstore.LiveAPIKeys), so that the
+// guardrail and "keys retire" count only the rows that do.
+func CountWhere(table, column, cond string) CounterOption {
+	return func(c *counter) {
+		if c.where == nil {
+			c.where = map[[2]string]string{}
+		}
+		c.where[[2]string{table, column}] = cond
+	}
 }
 
 // CountIndexKeyIDs implements keyring.IndexKeyIDCounter for the guardrail.
 func (c counter) CountIndexKeyIDs(ctx context.Context, table, column string, keyIDs []uint32) (map[uint32]int64, error) {
-	return countIndexKeyIDs(ctx, c.pool, table, column, keyIDs)
+	return countIndexKeyIDs(ctx, c.pool, table, column, c.where[[2]string{table, column}], keyIDs)
 }
 
 // IndexKeyIDSQL is the SQL expression that yields the key ID of the tagged
@@ -182,7 +200,7 @@ func IndexKeyIDSQL(e string, n int) string {
 // countIndexKeyIDs groups a blind-index column on its 5-byte header. In a
 // text column it reads the trailing lower-case hex of each value (the form
 // "psn_" + hex that privacy's pseudonyms take).
-func countIndexKeyIDs(ctx context.Context, pool *pgxpool.Pool, table, column string, keyIDs []uint32) (map[uint32]int64, error) {
+func countIndexKeyIDs(ctx context.Context, pool *pgxpool.Pool, table, column, cond string, keyIDs []uint32) (map[uint32]int64, error) {
 	qTable, qCol := pgx.Identifier(strings.Split(table, ".")).Sanitize(), pgx.Identifier{column}.Sanitize()
 	var cat string
 	if err := pool.QueryRow(ctx, `SELECT t.typcategory FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -201,8 +219,12 @@ func countIndexKeyIDs(ctx context.Context, pool *pgxpool.Pool, table, column str
 	for i, id := range keyIDs {
 		ids[i] = int64(id)
 	}
-	q := fmt.Sprintf(`SELECT %s, count(*) FROM (SELECT %s AS e FROM %s WHERE %s IS NOT NULL) s GROUP BY 1`,
-		IndexKeyIDSQL("s.e", 1), e, qTable, qCol)
+	where := qCol + " IS NOT NULL"
+	if cond != "" {
+		where += " AND (" + cond + ")"
+	}
+	q := fmt.Sprintf(`SELECT %s, count(*) FROM (SELECT %s AS e FROM %s WHERE %s) s GROUP BY 1`,
+		IndexKeyIDSQL("s.e", 1), e, qTable, where)
 	rows, err := pool.Query(ctx, q, ids)
 	if err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)

@@ -189,6 +189,14 @@ func TestCountIndexKeyIDsOnPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]int64{psnID: 2, 0: 4}, counts)
 
+	// CountWhere restricts the rows counted (revoked API keys, say).
+	counts, err = pgstore.Counter(pool, pgstore.CountWhere("raw", "v", "id <> 1")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
+	require.NoError(t, err)
+	require.Empty(t, counts)
+	counts, err = pgstore.Counter(pool, pgstore.CountWhere("other", "v", "false")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), counts[psnID], "a condition applies to its own column only")
+
 	_, err = pgstore.Counter(pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "nope", nil)
 	require.ErrorContains(t, err, `has no column "nope"`)
 	_, err = pgstore.NewIndexColumn(pool, "raw", "id", "v", "nope").NextIndex(ctx, "", 10)
