@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/keyring/pgstore"
 	"github.com/stretchr/testify/require"
@@ -203,4 +204,109 @@ func TestCountIndexKeyIDsOnPostgres(t *testing.T) {
 	require.ErrorContains(t, err, `has no column "nope"`)
 	_, err = pgstore.NewIndexColumn(pool, "events", "id", "subject", "").NextIndex(ctx, "", 10)
 	require.ErrorContains(t, err, "want bytea")
+}
+
+// killing terminates the backend of its one-connection pool just before
+// the at-th call of the statement named by what, as a crashed database
+// connection would.
+type killing struct {
+	keyring.IndexRowSource
+	t        *testing.T
+	pool     *pgxpool.Pool // the reindex's own pool (MaxConns 1)
+	admin    *pgxpool.Pool // another pool, to kill from
+	what     string        // "next" or "swap"
+	at, seen int
+}
+
+func (k *killing) kill(ctx context.Context, what string) {
+	if what != k.what {
+		return
+	}
+	k.seen++
+	if k.seen != k.at {
+		return
+	}
+	var pid int
+	require.NoError(k.t, k.pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid))
+	_, err := k.admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	require.NoError(k.t, err)
+}
+
+func (k *killing) NextIndex(ctx context.Context, after string, limit int) ([]keyring.IndexRow, error) {
+	k.kill(ctx, "next")
+	return k.IndexRowSource.NextIndex(ctx, after, limit)
+}
+
+func (k *killing) Swap(ctx context.Context, s []keyring.Swap) (int64, error) {
+	k.kill(ctx, "swap")
+	return k.IndexRowSource.Swap(ctx, s)
+}
+
+// TestReindexBackendKilledOnPostgres kills the reindex's database
+// connection before a read and before a write: the run fails, no row is
+// half-written, lookups keep working, and a new run resumes from the
+// checkpoint and finishes.
+func TestReindexBackendKilledOnPostgres(t *testing.T) {
+	t.Parallel()
+	for _, what := range []string{"next", "swap"} {
+		t.Run(what, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := pgtest.New(t)
+			require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+			d := indexDoc(t)
+			r1 := ring(t, d)
+			lower := keyring.WithNormalizer(bytes.ToLower)
+			idx1, err := r1.BlindIndex("members", "email_idx", lower)
+			require.NoError(t, err)
+			_, err = db.Pool.Exec(ctx, `CREATE TABLE members (id bigint PRIMARY KEY, email bytea, email_idx bytea UNIQUE)`)
+			require.NoError(t, err)
+			const n = 40
+			for i := 1; i <= n; i++ {
+				ct, err := r1.Field("members", "email").Seal(strconv.Itoa(i), []byte(memberEmail(i)))
+				require.NoError(t, err)
+				_, err = db.Pool.Exec(ctx, `INSERT INTO members VALUES ($1, $2, $3)`, i, ct, idx1.Sum([]byte(memberEmail(i))))
+				require.NoError(t, err)
+			}
+			_, err = d.Rotate("users.email.idx")
+			require.NoError(t, err)
+			r2 := ring(t, d)
+			idx2, err := r2.BlindIndex("members", "email_idx", lower)
+			require.NoError(t, err)
+			values := keyring.FieldValues(r2.Field("members", "email"))
+			store := pgstore.New(db.Pool)
+			save := func(ctx context.Context, id string) error {
+				return store.SaveCheckpoint(ctx, "members", "email_idx", id)
+			}
+
+			cfg, err := pgxpool.ParseConfig(db.URL)
+			require.NoError(t, err)
+			cfg.MaxConns = 1
+			victim, err := pgxpool.NewWithConfig(ctx, cfg)
+			require.NoError(t, err)
+			defer victim.Close()
+			src := &killing{IndexRowSource: pgstore.NewIndexColumn(victim, "members", "id", "email_idx", "email"),
+				t: t, pool: victim, admin: db.Pool, what: what, at: 3}
+			_, err = idx2.Reindex(ctx, src, values, keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+			require.Error(t, err, "the killed connection fails the run")
+			requireMemberLookups(t, db.Pool, idx2, n)
+			cp, err := store.LoadCheckpoint(ctx, "members", "email_idx")
+			require.NoError(t, err)
+			require.Equal(t, "20", cp, "two batches were done")
+			var moved int
+			newID, _ := r2.Primary("users.email.idx")
+			require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM members WHERE substring(email_idx from 2 for 4) = $1`,
+				[]byte{byte(newID >> 24), byte(newID >> 16), byte(newID >> 8), byte(newID)}).Scan(&moved))
+			require.Equal(t, 20, moved, "no row of the killed batch was written")
+
+			res, err := idx2.Reindex(ctx, pgstore.NewIndexColumn(db.Pool, "members", "id", "email_idx", "email"), values,
+				keyring.ReindexOptions{BatchSize: 10, After: cp, Checkpoint: save})
+			require.NoError(t, err)
+			require.Equal(t, int64(20), res.Rewritten)
+			requireMemberLookups(t, db.Pool, idx2, n)
+			use, err := keyring.KeyInUse(ctx, d, d.ScopeKeyIDs("users.email.idx")[0], pgstore.Counter(db.Pool))
+			require.NoError(t, err)
+			require.Empty(t, use)
+		})
+	}
 }
