@@ -45,7 +45,7 @@ type ColumnCount struct {
 	Column string `json:"column"`
 	Scope  string `json:"scope"`
 	KeyID  uint32 `json:"key_id"`
-	Status string `json:"status"` // primary, active, retired, undeclared or malformed
+	Status string `json:"status"` // primary, active, retired, undeclared, malformed or untagged
 	Count  int64  `json:"count"`
 }
 
@@ -60,7 +60,9 @@ type Report struct {
 type CheckOptions struct {
 	// Columns declared in code, added to the document's.
 	Columns []Column
-	// Counter, if set, scans the stored data of every declared field column.
+	// Counter, if set, scans the stored data of every declared field column,
+	// and of every blind-index column too when it also implements
+	// IndexKeyIDCounter.
 	Counter KeyIDCounter
 }
 
@@ -120,6 +122,11 @@ func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error)
 	if opts.Counter != nil {
 		for _, c := range columns {
 			if c.kind() != KindField {
+				if ic, ok := opts.Counter.(IndexKeyIDCounter); ok {
+					if err := checkIndexColumn(ctx, d, c, ic, rep); err != nil {
+						return nil, err
+					}
+				}
 				continue
 			}
 			counts, err := opts.Counter.CountKeyIDs(ctx, c.Table, c.Column)

@@ -78,7 +78,17 @@
 // BlindIndex gives equality search on an encrypted column: HMAC-SHA-256 under
 // a scope of its own, with an optional normaliser and truncation. Store Sum;
 // search WHERE idx = ANY(Sums(v)), which covers the primary and active keys so
-// rows indexed before a rotation are still found.
+// rows indexed before a rotation are still found. A stored value is
+//
+//	offset  size  field
+//	0       1     VersionIndex, 0x03
+//	1       4     key ID, big-endian uint32
+//	5       n     HMAC-SHA-256 token truncated to n bytes (8..32, default 32)
+//
+// so the guardrail counts index values per key from their first 5 bytes.
+// Values written before the key ID was recorded are the bare token: Sums
+// still matches them, the guardrail counts them as untagged (their key is
+// unknown, so no key of the scope may be retired), and Reindex tags them.
 //
 // # Crypto-shredding
 //
@@ -92,7 +102,17 @@
 // Rotate a scope (Document.Rotate or "rampart keys rotate"), deploy, then
 // re-encrypt each of its columns with Field.Reencrypt over a RowSource
 // (pgstore.NewColumn, or "rampart keys reencrypt"): batches, compare-and-swap
-// writes, resumable from a checkpoint. Then retire the old key ("rampart keys
-// retire" refuses while data is still under it). Check is the guardrail a
-// host calls from its own tests (and "rampart keys check" in CI).
+// writes, resumable from a checkpoint. A blind index is recomputed instead,
+// with BlindIndex.Reindex over an IndexRowSource (pgstore.NewIndexColumn, or
+// "rampart keys reindex") and the same batches, compare-and-swap and
+// checkpoints; its source is the decrypted field it indexes (FieldValues) or
+// values the host supplies (IndexValues), and every recomputed value is
+// checked against the stored one first, so a wrong source or normaliser
+// writes nothing. Then retire the old key: KeyInUse (and "rampart keys
+// retire") refuses while a field value or index value is still under it. A
+// pepper whose inputs are never stored (API-key secrets) cannot be
+// recomputed: its old key stays active until every value hashed under it has
+// expired or been reissued. Check is the guardrail a host calls from its own
+// tests (and "rampart keys check" in CI); with a counter it reports stored
+// values per key for fields and blind indexes alike.
 package keyring

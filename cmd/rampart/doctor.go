@@ -16,7 +16,6 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/keyring"
-	keyringpg "github.com/rampart-sdk/rampart/keyring/pgstore"
 )
 
 func doctorGroup() group {
@@ -193,7 +192,7 @@ func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOpt
 		c.Detail = err.Error()
 		return c
 	}
-	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: keyringpg.Counter(pool)})
+	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: keysCounter(pool, d)})
 	if err != nil {
 		c.Detail = err.Error()
 		return c

@@ -19,12 +19,13 @@ import (
 func keysGroup() group {
 	return group{
 		name:    "keys",
-		summary: "manage the key registry: init, rotate, re-encrypt, retire, check",
+		summary: "manage the key registry: init, rotate, re-encrypt, reindex, retire, check",
 		verbs: []verb{
 			{name: "init", summary: "write a new registry document with one primary key per scope", run: keysInit},
 			{name: "rotate", summary: "add a new primary key to a scope; the old one stays active", run: keysRotate},
 			{name: "retire", summary: "retire a key, refusing while a declared column still uses it", run: keysRetire},
 			{name: "reencrypt", summary: "move a column to its scope's primary key, resumably, without downtime", run: keysReencrypt},
+			{name: "reindex", summary: "recompute a blind-index column under its scope's primary key, resumably", run: keysReindex},
 			{name: "check", summary: "guardrail: registry and stored data against the declared columns", run: keysCheck},
 		},
 	}
@@ -193,7 +194,7 @@ func keysRotate(ctx context.Context, e *env, args []string) error {
 	if err := reg.write(ctx, d); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "scope %q: key %d is primary; key %d is active until re-encrypted and retired\n", *scope, id, old)
+	fmt.Fprintf(e.stdout, "scope %q: key %d is primary; %s\n", *scope, id, rotateNextStep(d, *scope, old))
 	return nil
 }
 
@@ -229,35 +230,8 @@ func keysRetire(ctx context.Context, e *env, args []string) error {
 	if k.Status == keyring.Primary {
 		return usageErr("key %d is the primary key of scope %q; rotate the scope first", id, k.Scope)
 	}
-	var fields []keyring.Column
-	for _, c := range d.Columns {
-		if c.Scope == k.Scope && (c.Kind == "" || c.Kind == keyring.KindField) {
-			fields = append(fields, c)
-		}
-	}
-	if len(fields) > 0 {
-		if *dsn == "" {
-			return usageErr("scope %q has declared columns: --dsn is required to prove no data is still under key %d", k.Scope, id)
-		}
-		pool, err := connect(ctx, *dsn)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		counter := pgstore.Counter(pool)
-		var busy []string
-		for _, c := range fields {
-			counts, err := counter.CountKeyIDs(ctx, c.Table, c.Column)
-			if err != nil {
-				return operational(err)
-			}
-			if n := counts[id]; n > 0 {
-				busy = append(busy, fmt.Sprintf("%s.%s holds %d values", c.Table, c.Column, n))
-			}
-		}
-		if len(busy) > 0 {
-			return findings("refusing to retire key %d: %s under it; run \"rampart keys reencrypt\" first", id, strings.Join(busy, ", "))
-		}
+	if err := retireGuard(ctx, d, k, *dsn); err != nil {
+		return err
 	}
 	if _, err := d.Retire(id); err != nil {
 		return usageErr("%v", err)
@@ -292,6 +266,9 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 	ring, err := keyring.New(d)
 	if err != nil {
 		return operational(err)
+	}
+	if err := blindIndexHint(d, *table, *column); err != nil {
+		return err
 	}
 	field := ring.Field(*table, *column)
 	if err := field.Err(); err != nil {
@@ -363,7 +340,7 @@ func keysCheck(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		opts.Counter = pgstore.Counter(pool)
+		opts.Counter = keysCounter(pool, d)
 	}
 	rep, err := keyring.Check(ctx, d, opts)
 	if err != nil {

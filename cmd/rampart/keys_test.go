@@ -56,7 +56,7 @@ func TestKeysInitRotateCheck(t *testing.T) {
 	code, _, _ = runCLI(t, nil, "keys", "rotate", "--file", path, "--scope", "nope")
 	require.Equal(t, exitUsage, code)
 
-	// Retiring the primary is refused; retiring a blind-index key needs no database.
+	// Retiring the primary is refused; retiring a key of a scope with declared columns needs --dsn.
 	code, _, _ = runCLI(t, nil, "keys", "retire", "--file", path, "--id", "3", "--dsn", "postgres://unused")
 	require.Equal(t, exitUsage, code)
 	code, _, stderr = runCLI(t, nil, "keys", "retire", "--file", path, "--id", "1")

@@ -160,7 +160,8 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		if st, err = postgresStores(ctx, a.pool); err != nil {
 			return nil, err
 		}
-		a.counter = keyringpg.Counter(a.pool)
+		// API keys that are revoked or expired no longer need their pepper key.
+		a.counter = keyringpg.Counter(a.pool, keyringpg.CountWhere(authnpg.APIKeyTable, authnpg.APIKeyHashColumn, authnpg.LiveAPIKeys))
 	}
 	a.store = st.app
 

@@ -245,10 +245,20 @@ func headerKeyID(head []byte, long, text bool) uint32 {
 }
 
 // Counter returns a keyring.KeyIDCounter for the guardrail that scans each
-// declared column (table, column) on pool; counting needs no id column.
-func Counter(pool *pgxpool.Pool) keyring.KeyIDCounter { return counter{pool: pool} }
+// declared column (table, column) on pool; counting needs no id column. It
+// also implements keyring.IndexKeyIDCounter, for blind-index columns.
+func Counter(pool *pgxpool.Pool, opts ...CounterOption) keyring.KeyIDCounter {
+	c := counter{pool: pool}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
 
-type counter struct{ pool *pgxpool.Pool }
+type counter struct {
+	pool  *pgxpool.Pool
+	where map[[2]string]string // blind-index column -> the rows to count
+}
 
 func (c counter) CountKeyIDs(ctx context.Context, table, column string) (map[uint32]int64, error) {
 	return NewColumn(c.pool, table, column, column).CountKeyIDs(ctx, table, column)

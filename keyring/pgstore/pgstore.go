@@ -1,7 +1,7 @@
 // Package pgstore is keyring's PostgreSQL adapter: the per-subject key store
-// for crypto-shredding, re-encryption checkpoints, and the row source and
-// header scanner that drive re-encryption and the guardrail over any
-// (table, id column, column) of the host's schema.
+// for crypto-shredding, re-encryption checkpoints, and the row sources and
+// header scanners that drive re-encryption, blind-index reindexing and the
+// guardrail over any (table, id column, column) of the host's schema.
 package pgstore
 
 import (
