@@ -31,6 +31,14 @@
 // and request change goes to a Recorder (auditlog's Log satisfies it), with
 // the actor and reason; AuditActions lists the names to register there.
 //
+// A data subject request follows its Jurisdiction's deadline (GDPR and UK
+// GDPR: one month, three when extended; CCPA: 45 days, 90 when extended),
+// counted as the law counts it (Deadline): calendar days in the controller's
+// time zone (WithLocation), months that end on the last day of a shorter
+// month rather than spilling into the next (Regulation 1182/71 Art. 3), and
+// never moved past a weekend or holiday, so Overdue lists a request no later
+// than the law would.
+//
 // The sweeper stores each domain's progress as soon as its eraser returns
 // and claims subjects with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), so
 // a sweep that dies halfway resumes at the next domain and concurrent

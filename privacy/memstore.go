@@ -233,6 +233,10 @@ func reqKey(org, id string) string { return org + "\x00" + id }
 func (s *MemoryStore) PutRequest(_ context.Context, r Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r, err := r.withJurisdiction()
+	if err != nil {
+		return err
+	}
 	k := reqKey(r.Org, r.ID)
 	if _, ok := s.requests[k]; ok {
 		return fmt.Errorf("%w: request %q exists", ErrConflict, r.ID)

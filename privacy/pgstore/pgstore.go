@@ -337,14 +337,15 @@ func (s *Store) Holds(ctx context.Context, org string) ([]privacy.Hold, error) {
 	return hs, wrap("holds", err)
 }
 
-const reqCols = `org, id, subject_id, kind, received_at, identity_verified, due_at, extended_reason, status, closed_at, resolution`
+const reqCols = `org, id, subject_id, kind, received_at, identity_verified, due_at, extended_reason, status, closed_at, resolution, jurisdiction`
 
 func scanRequest(r pgx.Row) (privacy.Request, error) {
 	var q privacy.Request
-	var kind, status string
+	var kind, status, jurisdiction string
 	var closed pgtype.Timestamptz
-	err := r.Scan(&q.Org, &q.ID, &q.SubjectID, &kind, &q.ReceivedAt, &q.IdentityVerified, &q.DueAt, &q.ExtendedReason, &status, &closed, &q.Resolution)
+	err := r.Scan(&q.Org, &q.ID, &q.SubjectID, &kind, &q.ReceivedAt, &q.IdentityVerified, &q.DueAt, &q.ExtendedReason, &status, &closed, &q.Resolution, &jurisdiction)
 	q.Kind, q.Status, q.ClosedAt = privacy.RequestKind(kind), privacy.RequestStatus(status), tv(closed)
+	q.Jurisdiction = privacy.Jurisdiction(jurisdiction)
 	return q, err
 }
 
@@ -357,9 +358,17 @@ func collectRequests(rows pgx.Rows, err error) ([]privacy.Request, error) {
 
 // PutRequest implements privacy.Store.
 func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	j := r.Jurisdiction
+	if j == "" {
+		j = privacy.GDPR // as the column's default says of requests stored before jurisdictions
+	}
+	if !j.Valid() {
+		return fmt.Errorf("%w: unknown jurisdiction %q", privacy.ErrInvalid, string(j))
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (org, id) DO NOTHING`,
-		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution)
+		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution,
+		string(j))
 	if err != nil {
 		return wrap("put request", err)
 	}

@@ -276,11 +276,17 @@ func testRequests(t *testing.T, st privacy.Store) {
 	ctx := context.Background()
 	r1 := privacy.Request{ID: "r1", Org: "o", SubjectID: "s1", Kind: privacy.KindAccess, ReceivedAt: T0, DueAt: T0.AddDate(0, 1, 0), Status: privacy.RequestOpen}
 	r2 := privacy.Request{ID: "r2", Org: "o", SubjectID: "s1", Kind: privacy.KindErasure, ReceivedAt: T0.Add(time.Hour), DueAt: T0.Add(time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
-	r3 := privacy.Request{ID: "r3", Org: "p", SubjectID: "s9", Kind: privacy.KindObjection, ReceivedAt: T0.Add(-24 * time.Hour), DueAt: T0.Add(-24*time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
+	r3 := privacy.Request{ID: "r3", Org: "p", SubjectID: "s9", Kind: privacy.KindObjection, Jurisdiction: privacy.CCPA, ReceivedAt: T0.Add(-24 * time.Hour), DueAt: T0.Add(-24*time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
 	for _, r := range []privacy.Request{r1, r2, r3} {
 		require.NoError(t, st.PutRequest(ctx, r))
 	}
-	_, err := st.Request(ctx, "p", "r1")
+	bad := r3
+	bad.ID, bad.Jurisdiction = "r4", "mars"
+	require.ErrorIs(t, st.PutRequest(ctx, bad), privacy.ErrInvalid, "an unknown jurisdiction is refused")
+	got3, err := st.Request(ctx, "p", "r3")
+	require.NoError(t, err)
+	require.Equal(t, privacy.CCPA, got3.Jurisdiction, "the jurisdiction is kept")
+	_, err = st.Request(ctx, "p", "r1")
 	require.ErrorIs(t, err, privacy.ErrNotFound)
 	require.ErrorIs(t, st.PutRequest(ctx, r1), privacy.ErrConflict, "a request is inserted once")
 	prev := r1
@@ -297,6 +303,7 @@ func testRequests(t *testing.T, st privacy.Store) {
 	require.NoError(t, err)
 	require.True(t, got.IdentityVerified)
 	require.Equal(t, "complex", got.ExtendedReason)
+	require.Equal(t, privacy.GDPR, got.Jurisdiction, "a request stored without a jurisdiction is under the GDPR")
 	sameTime(t, T0.AddDate(0, 3, 0), got.DueAt, "due")
 
 	list, err := st.Requests(ctx, "o", "s1")
