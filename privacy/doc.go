@@ -46,7 +46,17 @@
 // (SweepOptions.Lease must exceed a batch's duration). Erasers must be
 // idempotent: a crash between an eraser's success and the progress write,
 // or a lease that expires mid-batch, repeats that call; the erasure is
-// still reported and audited once, by the sweep that releases the subject.
+// still reported once, by the sweep that releases the subject.
+//
+// The release commits the erasure together with a pending-audit marker
+// (Release.AuditID); the marker is removed once the audit entry is recorded.
+// A sweep that dies between the two, or an audit log that fails, leaves the
+// marker, and the next sweep past the releasing sweep's lease records the
+// entry (SweepReport.AuditsRecovered). So every erasure is audited at least
+// once; an entry is recorded twice only when a sweep dies after recording it
+// and before removing its marker, and both entries then carry the same
+// "event_id". Exactly once needs the audit entry in the release's own
+// transaction (a transactional outbox).
 // A subject leased to a sweeper cannot be restored. The sweep reports
 // Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
 //
