@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rampart-sdk/rampart/internal/textclip"
 )
 
 // CookieName is the session cookie's name. The __Host- prefix makes
@@ -80,16 +82,7 @@ func truncateUTC(t time.Time) time.Time {
 // rejects, are replaced, and the result is cut to at most n bytes on a rune
 // boundary. Without it a crafted User-Agent would make every login of that
 // client fail with a store error.
-func clip(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+func clip(s string, n int) string { return textclip.Clip(s, n) }
 
 // validID reports whether s can be stored as an identifier (organisation,
 // user, owner, email, purpose): valid UTF-8 without NUL. Identifiers are

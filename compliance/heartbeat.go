@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rampart-sdk/rampart/internal/textclip"
 )
 
 // JobSpec registers a scheduled job with the dead-man switch.
@@ -273,19 +275,23 @@ func (m *Monitor) Succeed(ctx context.Context, job string) error {
 	return m.signal(ctx, job, SignalSuccess, "")
 }
 
-// Fail records that a run of job failed with cause.
+// maxCause bounds the stored cause of a failed run, in bytes.
+const maxCause = 1000
+
+// Fail records that a run of job failed with cause, cut to 1000 bytes on a
+// character boundary.
 func (m *Monitor) Fail(ctx context.Context, job string, cause error) error {
 	msg := "failed"
 	if cause != nil {
 		msg = cause.Error()
 	}
-	if len(msg) > 1000 {
-		msg = msg[:1000]
-	}
 	return m.signal(ctx, job, SignalFail, msg)
 }
 
 func (m *Monitor) signal(ctx context.Context, job string, sig Signal, cause string) error {
+	// A cause cut through a multi-byte character, or holding a NUL, is text
+	// PostgreSQL refuses: the failure it reports would be lost.
+	cause = textclip.Clip(cause, maxCause)
 	if err := m.store.RecordSignal(ctx, job, sig, m.now().UTC(), cause); err != nil {
 		return fmt.Errorf("compliance: job %q: %s: %w", job, sig, err)
 	}

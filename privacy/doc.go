@@ -31,6 +31,14 @@
 // and request change goes to a Recorder (auditlog's Log satisfies it), with
 // the actor and reason; AuditActions lists the names to register there.
 //
+// A data subject request follows its Jurisdiction's deadline (GDPR and UK
+// GDPR: one month, three when extended; CCPA: 45 days, 90 when extended),
+// counted as the law counts it (Deadline): calendar days in the controller's
+// time zone (WithLocation), months that end on the last day of a shorter
+// month rather than spilling into the next (Regulation 1182/71 Art. 3), and
+// never moved past a weekend or holiday, so Overdue lists a request no later
+// than the law would.
+//
 // The sweeper stores each domain's progress as soon as its eraser returns
 // and claims subjects with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), so
 // a sweep that dies halfway resumes at the next domain and concurrent
@@ -38,7 +46,17 @@
 // (SweepOptions.Lease must exceed a batch's duration). Erasers must be
 // idempotent: a crash between an eraser's success and the progress write,
 // or a lease that expires mid-batch, repeats that call; the erasure is
-// still reported and audited once, by the sweep that releases the subject.
+// still reported once, by the sweep that releases the subject.
+//
+// The release commits the erasure together with a pending-audit marker
+// (Release.AuditID); the marker is removed once the audit entry is recorded.
+// A sweep that dies between the two, or an audit log that fails, leaves the
+// marker, and the next sweep past the releasing sweep's lease records the
+// entry (SweepReport.AuditsRecovered). So every erasure is audited at least
+// once; an entry is recorded twice only when a sweep dies after recording it
+// and before removing its marker, and both entries then carry the same
+// "event_id". Exactly once needs the audit entry in the release's own
+// transaction (a transactional outbox).
 // A subject leased to a sweeper cannot be restored. The sweep reports
 // Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
 //

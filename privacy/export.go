@@ -15,8 +15,10 @@ import (
 )
 
 // ExportSchema is the schema version written in every export document.
-// Readers refuse documents of another version.
-const ExportSchema = "rampart.privacy.export/v1"
+// Readers refuse documents of another version. Version 2 covers the header
+// (organisation, subject, generation time) with the manifest, and the
+// manifest with the document's digest; version 1 covered the sections only.
+const ExportSchema = "rampart.privacy.export/v2"
 
 // Built-in export section names; domain sections are "domain/<name>".
 const (
@@ -25,8 +27,9 @@ const (
 	SectionConsent   = "consent"
 )
 
-// ErrBadExport: an export document does not parse, has an unknown schema or
-// a section that does not match its manifest.
+// ErrBadExport: an export document does not parse, has an unknown schema, a
+// header or section that does not match its manifest, or a manifest that does
+// not match the digest.
 var ErrBadExport = errors.New("privacy: invalid export document")
 
 // ManifestEntry is the manifest line of one section: its record count and the
@@ -38,12 +41,41 @@ type ManifestEntry struct {
 }
 
 // ExportInfo describes a checked export document.
+//
+// Digest commits to the whole document: it is the SHA-256 of the manifest's
+// exact bytes, and the manifest holds the SHA-256 of the header's and of every
+// section's exact bytes. It is a checksum, not a signature: whoever can edit
+// the document can recompute it. Export records it in the audit entry of the
+// export (ActionExported, payload "digest"), so a document can be shown to be
+// the one the controller issued by comparing its digest with that entry in a
+// verified (and checkpoint-signed) audit chain.
 type ExportInfo struct {
-	Schema      string          `json:"schema"`
-	Org         string          `json:"org"`
-	SubjectID   string          `json:"subject_id"`
-	GeneratedAt time.Time       `json:"generated_at"`
-	Manifest    []ManifestEntry `json:"manifest"`
+	Schema       string          `json:"schema"`
+	Org          string          `json:"org"`
+	SubjectID    string          `json:"subject_id"`
+	GeneratedAt  time.Time       `json:"generated_at"`
+	HeaderSHA256 string          `json:"header_sha256"`
+	Manifest     []ManifestEntry `json:"manifest"`
+	Digest       string          `json:"digest"`
+}
+
+// exportHeader is the document's "header" member, covered by the manifest.
+type exportHeader struct {
+	Schema      string    `json:"schema"`
+	Org         string    `json:"org"`
+	SubjectID   string    `json:"subject_id"`
+	GeneratedAt time.Time `json:"generated_at"`
+}
+
+// exportManifest is the document's "manifest" member, covered by "sha256".
+type exportManifest struct {
+	HeaderSHA256 string          `json:"header_sha256"`
+	Sections     []ManifestEntry `json:"sections"`
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // sectionWriter streams one section's records and hashes them.
@@ -67,28 +99,26 @@ func (s *sectionWriter) add(rec any) error {
 	return err
 }
 
-// Export writes the subject's export document to w: the records of every
-// domain with an exporter, the consent history of "subject:<id>", the
-// lifecycle history and the data subject requests, then a manifest with each
-// section's SHA-256. Sections are streamed record by record, so a subject with
-// a large history never sits in memory. The export is recorded with actor.
+// Export writes the subject's export document to w: a header naming the
+// organisation, subject and generation time; the records of every domain with
+// an exporter, the consent history of "subject:<id>", the lifecycle history
+// and the data subject requests; then a manifest with the SHA-256 of the
+// header and of each section, and the SHA-256 of the manifest (the digest).
+// Sections are streamed record by record, so a subject with a large history
+// never sits in memory. The export is recorded with actor and the digest.
 func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor string) (ExportInfo, error) {
 	if err := checkIDs(org, subjectID, actor); err != nil {
 		return ExportInfo{}, err
 	}
 	info := ExportInfo{Schema: ExportSchema, Org: org, SubjectID: subjectID, GeneratedAt: m.now().UTC()}
 	bw := bufio.NewWriterSize(w, 32<<10)
-	head, err := json.Marshal(struct {
-		Schema      string    `json:"schema"`
-		Org         string    `json:"org"`
-		SubjectID   string    `json:"subject_id"`
-		GeneratedAt time.Time `json:"generated_at"`
-	}{info.Schema, org, subjectID, info.GeneratedAt})
+	head, err := json.Marshal(exportHeader{info.Schema, org, subjectID, info.GeneratedAt})
 	if err != nil {
 		return info, err
 	}
-	// Drop the closing brace to append the sections.
-	bw.Write(head[:len(head)-1])
+	info.HeaderSHA256 = sha256Hex(head)
+	bw.WriteString(`{"schema":"` + ExportSchema + `","header":`)
+	bw.Write(head)
 	bw.WriteString(`,"sections":[`)
 
 	section := func(name string, fill func(add func(any) error) error) error {
@@ -137,17 +167,19 @@ func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor
 	if err := section(SectionRequests, addAll(rs, err)); err != nil {
 		return info, err
 	}
-	man, err := json.Marshal(info.Manifest)
+	man, err := json.Marshal(exportManifest{HeaderSHA256: info.HeaderSHA256, Sections: info.Manifest})
 	if err != nil {
 		return info, err
 	}
+	info.Digest = sha256Hex(man)
 	bw.WriteString(`],"manifest":`)
 	bw.Write(man)
-	bw.WriteString("}\n")
+	bw.WriteString(`,"sha256":"` + info.Digest + "\"}\n")
 	if err := bw.Flush(); err != nil {
 		return info, fmt.Errorf("privacy: export: write: %w", err)
 	}
-	return info, m.record(ctx, org, actor, ActionExported, subjectTarget(subjectID), map[string]any{"sections": len(info.Manifest)})
+	return info, m.record(ctx, org, actor, ActionExported, subjectTarget(subjectID), map[string]any{
+		"sections": len(info.Manifest), "digest": info.Digest})
 }
 
 // addAll fills a section from a list read from the store (or fails with
@@ -166,22 +198,23 @@ func addAll[T any](items []T, readErr error) func(add func(any) error) error {
 	}
 }
 
-// ReadExport parses and checks an export document: the schema version, and
-// every section against the manifest (same names in the same order, record
-// counts and SHA-256). It is for a subject or an auditor checking a document
-// received earlier. It holds the whole document in memory: check documents
-// of a size you are ready to hold (http.MaxBytesReader, io.LimitReader).
+// ReadExport parses and checks an export document: the schema version, the
+// header against the manifest, every section against the manifest (same
+// names in the same order, record counts and SHA-256), and the manifest
+// against the digest. It is for a subject or an auditor checking a document
+// received earlier; see ExportInfo for what the digest proves and what it
+// does not. It holds the whole document in memory: check documents of a size
+// you are ready to hold (http.MaxBytesReader, io.LimitReader).
 func ReadExport(r io.Reader) (ExportInfo, error) {
 	var doc struct {
-		Schema      string    `json:"schema"`
-		Org         string    `json:"org"`
-		SubjectID   string    `json:"subject_id"`
-		GeneratedAt time.Time `json:"generated_at"`
-		Sections    []struct {
+		Schema   string          `json:"schema"`
+		Header   json.RawMessage `json:"header"`
+		Sections []struct {
 			Name    string          `json:"name"`
 			Records json.RawMessage `json:"records"`
 		} `json:"sections"`
-		Manifest []ManifestEntry `json:"manifest"`
+		Manifest json.RawMessage `json:"manifest"`
+		SHA256   string          `json:"sha256"`
 	}
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -194,21 +227,37 @@ func ReadExport(r io.Reader) (ExportInfo, error) {
 	if doc.Schema != ExportSchema {
 		return ExportInfo{}, fmt.Errorf("%w: schema %q, want %q", ErrBadExport, doc.Schema, ExportSchema)
 	}
-	if doc.SubjectID == "" {
+	if doc.Manifest == nil || sha256Hex(doc.Manifest) != doc.SHA256 {
+		return ExportInfo{}, fmt.Errorf("%w: the manifest does not match the document's sha256", ErrBadExport)
+	}
+	var man exportManifest
+	if err := strictUnmarshal(doc.Manifest, &man); err != nil {
+		return ExportInfo{}, fmt.Errorf("%w: manifest: %w", ErrBadExport, err)
+	}
+	var head exportHeader
+	if doc.Header == nil || sha256Hex(doc.Header) != man.HeaderSHA256 {
+		return ExportInfo{}, fmt.Errorf("%w: the header does not match the manifest", ErrBadExport)
+	}
+	if err := strictUnmarshal(doc.Header, &head); err != nil {
+		return ExportInfo{}, fmt.Errorf("%w: header: %w", ErrBadExport, err)
+	}
+	if head.Schema != doc.Schema {
+		return ExportInfo{}, fmt.Errorf("%w: header schema %q, document schema %q", ErrBadExport, head.Schema, doc.Schema)
+	}
+	if head.SubjectID == "" {
 		return ExportInfo{}, fmt.Errorf("%w: no subject", ErrBadExport)
 	}
-	if len(doc.Sections) != len(doc.Manifest) {
-		return ExportInfo{}, fmt.Errorf("%w: %d sections, %d manifest entries", ErrBadExport, len(doc.Sections), len(doc.Manifest))
+	if len(doc.Sections) != len(man.Sections) {
+		return ExportInfo{}, fmt.Errorf("%w: %d sections, %d manifest entries", ErrBadExport, len(doc.Sections), len(man.Sections))
 	}
 	seen := map[string]bool{}
 	for i, s := range doc.Sections {
-		me := doc.Manifest[i]
+		me := man.Sections[i]
 		if s.Name == "" || s.Name != me.Section || seen[s.Name] {
 			return ExportInfo{}, fmt.Errorf("%w: section %d is %q, manifest says %q", ErrBadExport, i, s.Name, me.Section)
 		}
 		seen[s.Name] = true
-		sum := sha256.Sum256(s.Records)
-		if hex.EncodeToString(sum[:]) != me.SHA256 {
+		if sha256Hex(s.Records) != me.SHA256 {
 			return ExportInfo{}, fmt.Errorf("%w: section %q: sha256 mismatch", ErrBadExport, s.Name)
 		}
 		var recs []json.RawMessage
@@ -219,7 +268,15 @@ func ReadExport(r io.Reader) (ExportInfo, error) {
 			return ExportInfo{}, fmt.Errorf("%w: section %q: %d records, manifest says %d", ErrBadExport, s.Name, len(recs), me.Records)
 		}
 	}
-	return ExportInfo{Schema: doc.Schema, Org: doc.Org, SubjectID: doc.SubjectID, GeneratedAt: doc.GeneratedAt, Manifest: doc.Manifest}, nil
+	return ExportInfo{Schema: doc.Schema, Org: head.Org, SubjectID: head.SubjectID, GeneratedAt: head.GeneratedAt,
+		HeaderSHA256: man.HeaderSHA256, Manifest: man.Sections, Digest: doc.SHA256}, nil
+}
+
+// strictUnmarshal decodes one JSON value into v, refusing unknown members.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // Identify tells a handler which organisation and subject the authenticated

@@ -3,6 +3,8 @@ package privacy_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -66,6 +68,11 @@ func TestExportDocument(t *testing.T) {
 	got, err := privacy.ReadExport(bytes.NewReader(out.buf.Bytes()))
 	require.NoError(t, err)
 	require.Equal(t, info.Manifest, got.Manifest)
+	require.Equal(t, info.HeaderSHA256, got.HeaderSHA256)
+	require.Len(t, info.Digest, 64)
+	require.Equal(t, info.Digest, got.Digest)
+	require.Equal(t, "org1", got.Org)
+	require.True(t, info.GeneratedAt.Equal(got.GeneratedAt))
 	names := map[string]int{}
 	for _, e := range got.Manifest {
 		names[e.Section] = e.Records
@@ -96,7 +103,16 @@ func TestExportTamperDetected(t *testing.T) {
 		"trailing":        doc + `{}`,
 		"unknown field":   strings.Replace(doc, `"schema"`, `"extra":1,"schema"`, 1),
 		"section renamed": strings.Replace(doc, `"name":"consent"`, `"name":"consent2"`, 1),
+		// The header is covered too: another subject, organisation or date
+		// on the same records is refused.
+		"header subject":      strings.Replace(doc, `"subject_id":"u1"`, `"subject_id":"u2"`, 1),
+		"header org":          strings.Replace(doc, `"org":"org1"`, `"org":"org2"`, 1),
+		"header generated_at": strings.Replace(doc, `"generated_at":"2026`, `"generated_at":"2025`, 1),
+		"header schema":       strings.Replace(doc, `"header":{"schema":"`+privacy.ExportSchema, `"header":{"schema":"x`, 1),
+		"digest":              strings.Replace(doc, `"sha256":"`+doc[len(doc)-67:len(doc)-3], `"sha256":"`+strings.Repeat("0", 64), 1),
+		"manifest count":      strings.Replace(doc, `"records":2,`, `"records":3,`, 1),
 	} {
+		require.NotEqual(t, doc, bad, name)
 		_, err := privacy.ReadExport(strings.NewReader(bad))
 		require.ErrorIs(t, err, privacy.ErrBadExport, name)
 	}
@@ -152,7 +168,7 @@ func FuzzReadExport(f *testing.F) {
 	}
 	f.Add(out.buf.Bytes())
 	f.Add([]byte(`{}`))
-	f.Add([]byte(`{"schema":"rampart.privacy.export/v1","subject_id":"x","sections":[{"name":"a","records":[1]}],"manifest":[{"section":"a","records":1,"sha256":"00"}]}`))
+	f.Add([]byte(`{"schema":"rampart.privacy.export/v2","header":{"schema":"rampart.privacy.export/v2","subject_id":"x"},"sections":[{"name":"a","records":[1]}],"manifest":{"header_sha256":"00","sections":[{"section":"a","records":1,"sha256":"00"}]},"sha256":"00"}`))
 	f.Add([]byte(`[`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info, err := privacy.ReadExport(bytes.NewReader(b))
@@ -181,4 +197,45 @@ func TestExportHandlerFailsClosedBeforeFirstByte(t *testing.T) {
 	require.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 	require.Empty(t, w.Header().Get("Content-Disposition"))
 	require.NotContains(t, w.Body.String(), "hunter2", "internal errors are not shown")
+}
+
+// TestExportDigestIsAudited: the manifest is a checksum anyone who edits the
+// document can recompute, so what binds a document to the controller is the
+// digest recorded in the audit entry of the export. A document rewritten
+// with recomputed checksums reads as well formed but carries another digest.
+func TestExportDigestIsAudited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rec := &recorder{}
+	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(newClock().Now), privacy.WithRecorder(rec))
+	var out bytes.Buffer
+	info, err := m.Export(ctx, &out, "org1", "u1", "user:u1")
+	require.NoError(t, err)
+	var audited string
+	for _, e := range rec.entries {
+		if e.action == privacy.ActionExported {
+			audited, _ = e.payload["digest"].(string)
+		}
+	}
+	require.Equal(t, info.Digest, audited)
+
+	// Rewrite the header for another subject and recompute every checksum.
+	var doc map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc))
+	head := bytes.Replace(doc["header"], []byte(`"u1"`), []byte(`"u2"`), 1)
+	var man map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(doc["manifest"], &man))
+	hs := sha256.Sum256(head)
+	man["header_sha256"], _ = json.Marshal(hex.EncodeToString(hs[:]))
+	manBytes, err := json.Marshal(man)
+	require.NoError(t, err)
+	ds := sha256.Sum256(manBytes)
+	doc["header"], doc["manifest"] = head, manBytes
+	doc["sha256"], _ = json.Marshal(hex.EncodeToString(ds[:]))
+	forged, err := json.Marshal(doc)
+	require.NoError(t, err)
+	got, err := privacy.ReadExport(bytes.NewReader(forged))
+	require.NoError(t, err, "a rewrite with recomputed checksums is well formed")
+	require.Equal(t, "u2", got.SubjectID)
+	require.NotEqual(t, audited, got.Digest, "but its digest is not the audited one")
 }

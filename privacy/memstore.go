@@ -19,6 +19,9 @@ type MemoryStore struct {
 	requests map[string]Request
 	reqOrder []string
 	consent  []ConsentRecord
+
+	pending      map[string]*memPending // pending audits by ID
+	pendingOrder []string               // IDs in release order
 }
 
 type memSubject struct {
@@ -36,6 +39,7 @@ func NewMemoryStore() *MemoryStore {
 		progress: map[Ref]map[string]Progress{},
 		holds:    map[string][]Hold{},
 		requests: map[string]Request{},
+		pending:  map[string]*memPending{},
 	}
 }
 
@@ -186,10 +190,55 @@ func (s *MemoryStore) Release(_ context.Context, owner string, rs []Release) ([]
 		ms.leaseOwner, ms.leaseUntil = "", time.Time{}
 		if r.Event != nil {
 			s.events[ref] = append(s.events[ref], *r.Event)
+			if r.AuditID != "" {
+				s.pending[r.AuditID] = &memPending{pa: PendingAudit{ID: r.AuditID, Event: *r.Event}}
+				s.pendingOrder = append(s.pendingOrder, r.AuditID)
+			}
 		}
 		released = append(released, ref)
 	}
 	return released, nil
+}
+
+// memPending is a pending audit and its claim.
+type memPending struct {
+	pa         PendingAudit
+	owner      string
+	leaseUntil time.Time
+}
+
+// ClaimPendingAudits implements Store.
+func (s *MemoryStore) ClaimPendingAudits(_ context.Context, c Claim) ([]PendingAudit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := c.Now.Add(-c.Lease)
+	var out []PendingAudit
+	kept := s.pendingOrder[:0]
+	for _, id := range s.pendingOrder {
+		p, ok := s.pending[id]
+		if !ok {
+			continue // marked audited
+		}
+		kept = append(kept, id)
+		if len(out) >= c.Limit || p.pa.Event.At.After(cutoff) || (p.owner != "" && c.Now.Before(p.leaseUntil)) {
+			continue
+		}
+		p.owner, p.leaseUntil = c.Owner, c.Now.Add(c.Lease)
+		out = append(out, p.pa)
+	}
+	s.pendingOrder = kept
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Event.At.Before(out[j].Event.At) })
+	return out, nil
+}
+
+// MarkAudited implements Store.
+func (s *MemoryStore) MarkAudited(_ context.Context, ids []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.pending, id)
+	}
+	return nil
 }
 
 // PutHold implements Store.
@@ -233,6 +282,10 @@ func reqKey(org, id string) string { return org + "\x00" + id }
 func (s *MemoryStore) PutRequest(_ context.Context, r Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r, err := r.withJurisdiction()
+	if err != nil {
+		return err
+	}
 	k := reqKey(r.Org, r.ID)
 	if _, ok := s.requests[k]; ok {
 		return fmt.Errorf("%w: request %q exists", ErrConflict, r.ID)

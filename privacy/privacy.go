@@ -108,12 +108,14 @@ const sweepActor = "system:cron/" + SweepJob
 // requests, consent and export. It is safe for concurrent use once
 // configured; register domains and purposes before serving.
 type Manager struct {
-	store     Store
-	now       func() time.Time
-	cooldown  time.Duration
-	recorder  Recorder
-	heartbeat Heartbeat
-	domains   []Domain
+	store        Store
+	now          func() time.Time
+	cooldown     time.Duration
+	location     *time.Location
+	jurisdiction Jurisdiction
+	recorder     Recorder
+	heartbeat    Heartbeat
+	domains      []Domain
 
 	mu       sync.RWMutex // guards purposes: a new policy version may be registered at run time
 	purposes map[string]Purpose
@@ -129,6 +131,16 @@ func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = 
 // 30 days).
 func WithCooldown(d time.Duration) Option { return func(m *Manager) { m.cooldown = d } }
 
+// WithLocation sets the controller's time zone, in which request deadlines
+// are counted in calendar days (default UTC): a request received at 00:30 in
+// Berlin on 1 February was received on 1 February there, whatever the UTC
+// date.
+func WithLocation(loc *time.Location) Option { return func(m *Manager) { m.location = loc } }
+
+// WithJurisdiction sets the jurisdiction of requests received without
+// UnderJurisdiction (default GDPR).
+func WithJurisdiction(j Jurisdiction) Option { return func(m *Manager) { m.jurisdiction = j } }
+
 // WithRecorder sends every transition to r (typically the audit log).
 func WithRecorder(r Recorder) Option { return func(m *Manager) { m.recorder = r } }
 
@@ -137,12 +149,16 @@ func WithHeartbeat(h Heartbeat) Option { return func(m *Manager) { m.heartbeat =
 
 // New returns a Manager over store.
 func New(store Store, opts ...Option) *Manager {
-	m := &Manager{store: store, now: time.Now, cooldown: DefaultCooldown, purposes: map[string]Purpose{}}
+	m := &Manager{store: store, now: time.Now, cooldown: DefaultCooldown, location: time.UTC,
+		jurisdiction: GDPR, purposes: map[string]Purpose{}}
 	for _, o := range opts {
 		o(m)
 	}
 	if m.cooldown <= 0 {
 		m.cooldown = DefaultCooldown
+	}
+	if m.location == nil {
+		m.location = time.UTC
 	}
 	return m
 }

@@ -29,14 +29,16 @@ const (
 	RequestRejected  RequestStatus = "rejected"
 )
 
-// Request is a data subject request. The controller must answer within one
-// month of receipt (Art. 12(3)); the period can be extended once by two
-// further months with a reason.
+// Request is a data subject request. The controller must answer it by its
+// jurisdiction's deadline (GDPR Art. 12(3): one month of receipt, extendable
+// once by two further months with a reason; CCPA: 45 days, extendable once by
+// 45); see Deadline for how each is counted.
 type Request struct {
 	ID               string        `json:"id"`
 	Org              string        `json:"org"`
 	SubjectID        string        `json:"subject_id"`
 	Kind             RequestKind   `json:"kind"`
+	Jurisdiction     Jurisdiction  `json:"jurisdiction"`
 	ReceivedAt       time.Time     `json:"received_at"`
 	IdentityVerified bool          `json:"identity_verified"`
 	DueAt            time.Time     `json:"due_at"`
@@ -44,6 +46,26 @@ type Request struct {
 	Status           RequestStatus `json:"status"`
 	ClosedAt         time.Time     `json:"closed_at,omitzero"`
 	Resolution       string        `json:"resolution,omitempty"`
+}
+
+// jurisdiction is r's jurisdiction; a request stored before jurisdictions
+// existed has none and was received under the GDPR.
+func (r Request) jurisdiction() Jurisdiction {
+	if r.Jurisdiction == "" {
+		return GDPR
+	}
+	return r.Jurisdiction
+}
+
+// withJurisdiction returns r with its jurisdiction set (GDPR when empty), or
+// ErrInvalid when it names none the package knows. Stores call it in
+// PutRequest, so every stored request has a valid jurisdiction.
+func (r Request) withJurisdiction() (Request, error) {
+	r.Jurisdiction = r.jurisdiction()
+	if !r.Jurisdiction.Valid() {
+		return r, fmt.Errorf("%w: unknown jurisdiction %q", ErrInvalid, string(r.Jurisdiction))
+	}
+	return r, nil
 }
 
 // Overdue reports whether the request is open past its due date at t.
@@ -57,9 +79,19 @@ func validKind(k RequestKind) bool {
 	return false
 }
 
-// ReceiveRequest records a new data subject request received now, due one
-// month later.
-func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kind RequestKind, identityVerified bool, actor string) (Request, error) {
+// RequestOption sets a property of one request at ReceiveRequest.
+type RequestOption func(*Request)
+
+// UnderJurisdiction makes the request follow j's deadlines instead of the
+// Manager's default (WithJurisdiction).
+func UnderJurisdiction(j Jurisdiction) RequestOption {
+	return func(r *Request) { r.Jurisdiction = j }
+}
+
+// ReceiveRequest records a new data subject request received now, due by its
+// jurisdiction's deadline (the Manager's default unless an option says
+// otherwise).
+func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kind RequestKind, identityVerified bool, actor string, opts ...RequestOption) (Request, error) {
 	if err := checkIDs(org, subjectID, actor); err != nil {
 		return Request{}, err
 	}
@@ -67,13 +99,22 @@ func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kin
 		return Request{}, fmt.Errorf("%w: unknown request kind %q", ErrInvalid, string(kind))
 	}
 	now := m.now()
-	r := Request{ID: newID(), Org: org, SubjectID: subjectID, Kind: kind, ReceivedAt: now,
-		IdentityVerified: identityVerified, DueAt: now.AddDate(0, 1, 0), Status: RequestOpen}
+	r := Request{ID: newID(), Org: org, SubjectID: subjectID, Kind: kind, Jurisdiction: m.jurisdiction,
+		ReceivedAt: now, IdentityVerified: identityVerified, Status: RequestOpen}
+	for _, o := range opts {
+		o(&r)
+	}
+	due, err := Deadline(r.Jurisdiction, now, m.location, false)
+	if err != nil {
+		return Request{}, err
+	}
+	r.DueAt = due
 	if err := m.store.PutRequest(ctx, r); err != nil {
 		return Request{}, err
 	}
 	return r, m.record(ctx, org, actor, ActionRequestReceived, "request:"+r.ID, map[string]any{
-		"kind": string(kind), "subject": subjectID, "identity_verified": identityVerified})
+		"kind": string(kind), "subject": subjectID, "identity_verified": identityVerified,
+		"jurisdiction": string(r.Jurisdiction), "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
 }
 
 // VerifyIdentity marks the request's requester as verified, by actor (who
@@ -102,9 +143,10 @@ func (m *Manager) VerifyIdentity(ctx context.Context, org, requestID, actor stri
 	return r, m.record(ctx, org, actor, ActionRequestVerified, "request:"+r.ID, map[string]any{"kind": string(r.Kind)})
 }
 
-// ExtendRequest extends an open request's deadline to three months after
-// receipt (Art. 12(3)), once, with a recorded reason, and only before the
-// first deadline has passed.
+// ExtendRequest extends an open request's deadline once, with a recorded
+// reason, and only before the first deadline has passed: under GDPR and UK
+// GDPR to three months after receipt (Art. 12(3)), under CCPA to 90 days
+// (§1798.130(a)(2)). See Deadline.
 func (m *Manager) ExtendRequest(ctx context.Context, org, requestID, actor, reason string) (Request, error) {
 	if reason == "" || actor == "" {
 		return Request{}, fmt.Errorf("%w: an extension needs an actor and a reason", ErrInvalid)
@@ -122,14 +164,18 @@ func (m *Manager) ExtendRequest(ctx context.Context, org, requestID, actor, reas
 		return r, fmt.Errorf("%w: the request is already overdue; an extension must be made before %s",
 			ErrInvalidTransition, r.DueAt.UTC().Format(time.RFC3339))
 	}
+	due, err := Deadline(r.jurisdiction(), r.ReceivedAt, m.location, true)
+	if err != nil {
+		return r, err
+	}
 	prev := r
-	r.DueAt = r.ReceivedAt.AddDate(0, 3, 0)
+	r.DueAt = due
 	r.ExtendedReason = reason
 	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
 		return Request{}, err
 	}
 	return r, m.record(ctx, org, actor, ActionRequestExtended, "request:"+r.ID, map[string]any{
-		"reason": reason, "due_at": r.DueAt.UTC().Format(time.RFC3339)})
+		"reason": reason, "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
 }
 
 // CloseRequest completes or rejects an open request. Completing a request

@@ -23,7 +23,8 @@ func TestRequestsDueExtendOverdue(t *testing.T) {
 	for _, k := range kinds {
 		r, err := m.ReceiveRequest(ctx, "org1", "u1", k, false, "user:support")
 		require.NoError(t, err)
-		require.Equal(t, t0.AddDate(0, 1, 0), r.DueAt, "one month")
+		require.Equal(t, endOfDay(2026, time.February, 5, time.UTC), r.DueAt, "one month, to the end of the day")
+		require.Equal(t, privacy.GDPR, r.Jurisdiction, "the default jurisdiction")
 		require.Equal(t, privacy.RequestOpen, r.Status)
 		reqs = append(reqs, r)
 	}
@@ -49,7 +50,7 @@ func TestRequestsDueExtendOverdue(t *testing.T) {
 	require.ErrorIs(t, err, privacy.ErrInvalid, "an extension needs a reason")
 	ext, err := m.ExtendRequest(ctx, "org1", reqs[1].ID, "user:dpo", "data spread over 14 systems")
 	require.NoError(t, err)
-	require.Equal(t, t0.AddDate(0, 3, 0), ext.DueAt)
+	require.Equal(t, endOfDay(2026, time.April, 5, time.UTC), ext.DueAt)
 	_, err = m.ExtendRequest(ctx, "org1", reqs[1].ID, "user:dpo", "again")
 	require.ErrorIs(t, err, privacy.ErrInvalidTransition, "extended once")
 

@@ -95,6 +95,22 @@ type Release struct {
 	// Event, if set, is appended to the subject's lifecycle history in the
 	// same write.
 	Event *Event
+	// AuditID, if set with Event, keeps Event pending audit under this ID,
+	// in the same write, until MarkAudited: an erasure is committed together
+	// with the promise to audit it, so a sweep that dies (or an audit log
+	// that fails) between the release and the audit entry leaves a marker
+	// the next sweep records.
+	AuditID string
+}
+
+// PendingAudit is a lifecycle event a sweep released whose audit entry is
+// not yet known to be recorded.
+type PendingAudit struct {
+	// ID is unique per event; the audit entry's payload carries it as
+	// "event_id", so an entry recorded twice (a sweep that died after
+	// recording and before MarkAudited) is recognisable as one event.
+	ID    string `json:"id"`
+	Event Event  `json:"event"`
 }
 
 // Store keeps the privacy state. NewMemoryStore is the in-memory store;
@@ -139,6 +155,15 @@ type SubjectStore interface {
 	// released, so the sweeper reports and audits only those: the other
 	// sweep reports its own.
 	Release(ctx context.Context, owner string, rs []Release) (released []Ref, err error)
+	// ClaimPendingAudits leases to c.Owner, for c.Lease, up to c.Limit
+	// pending audits whose event happened at or before c.Now minus c.Lease
+	// (the sweep that released them has had its lease to record them) and
+	// that no live claim holds, oldest first. Two concurrent callers never
+	// receive the same pending audit.
+	ClaimPendingAudits(ctx context.Context, c Claim) ([]PendingAudit, error)
+	// MarkAudited removes the pending audits whose entries were recorded.
+	// Unknown IDs are ignored.
+	MarkAudited(ctx context.Context, ids []string) error
 }
 
 // HoldStore keeps legal holds.

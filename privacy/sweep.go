@@ -37,6 +37,10 @@ type SweepReport struct {
 	Records int64 `json:"records"`
 	// Held is the number of subjects a legal hold kept (wholly or partly).
 	Held int `json:"held"`
+	// AuditsRecovered is the number of erasures released by an earlier sweep
+	// without their audit entry (it died, or the audit log failed) that this
+	// sweep recorded.
+	AuditsRecovered int `json:"audits_recovered,omitempty"`
 	// Failed lists the subjects whose erasure failed; they stay due and the
 	// next sweep resumes them at the domain that failed.
 	Failed []SweepFailure `json:"failed,omitempty"`
@@ -91,6 +95,9 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport
 	}()
 	rep.Started = m.now()
 	owner := newID()
+	if err := m.recoverAudits(ctx, owner, opts, &rep); err != nil {
+		return rep, err
+	}
 	for opts.MaxSubjects == 0 || rep.Claimed < opts.MaxSubjects {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -253,7 +260,11 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 			ev = &Event{Org: next.Org, SubjectID: next.ID, At: now, Action: ActionRetentionErased,
 				From: StateErased, To: StateErased, Actor: sweepActor, Reason: "retention period ended"}
 		}
-		rels = append(rels, Release{Subject: next, Event: ev})
+		rel := Release{Subject: next, Event: ev}
+		if ev != nil {
+			rel.AuditID = newID()
+		}
+		rels = append(rels, rel)
 	}
 	released, err := m.store.Release(ctx, owner, rels)
 	if err != nil {
@@ -266,6 +277,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 	for _, r := range released {
 		mine[r] = true
 	}
+	var audits []PendingAudit
 	for i, r := range rels {
 		if !mine[refs[i]] {
 			continue
@@ -282,11 +294,52 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		} else {
 			rep.RetentionErased++
 		}
-		if err := m.record(ctx, ev.Org, ev.Actor, ev.Action, subjectTarget(ev.SubjectID), map[string]any{"reason": ev.Reason}); err != nil {
+		audits = append(audits, PendingAudit{ID: r.AuditID, Event: *ev})
+	}
+	_, err = m.recordAudits(ctx, audits)
+	return err
+}
+
+// recordAudits records the audit entry of each released event, then removes
+// its pending marker. It stops at the first failure: the markers of the
+// events not recorded stay, and a later sweep records them
+// (recoverAudits). It returns how many it recorded.
+func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int, error) {
+	done := make([]string, 0, len(audits))
+	var failed error
+	for _, a := range audits {
+		ev := a.Event
+		if err := m.record(ctx, ev.Org, ev.Actor, ev.Action, subjectTarget(ev.SubjectID),
+			map[string]any{"reason": ev.Reason, "event_id": a.ID}); err != nil {
+			failed = fmt.Errorf("privacy: sweep: %d erasures released but not yet audited, the next sweep records them: %w",
+				len(audits)-len(done), err)
+			break
+		}
+		done = append(done, a.ID)
+	}
+	// Entries recorded are marked even when the sweep is being cancelled:
+	// leaving them would record them a second time.
+	if err := m.store.MarkAudited(context.WithoutCancel(ctx), done); err != nil && failed == nil {
+		failed = fmt.Errorf("privacy: sweep: mark audited: %w", err)
+	}
+	return len(done), failed
+}
+
+// recoverAudits records the erasures an earlier sweep released but did not
+// audit (it died between the two writes, or the audit log failed), once their
+// releasing sweep's lease has passed.
+func (m *Manager) recoverAudits(ctx context.Context, owner string, opts SweepOptions, rep *SweepReport) error {
+	for {
+		pending, err := m.store.ClaimPendingAudits(ctx, Claim{Owner: owner, Now: m.now(), Lease: opts.Lease, Limit: opts.BatchSize})
+		if err != nil {
+			return fmt.Errorf("privacy: sweep: pending audits: %w", err)
+		}
+		n, err := m.recordAudits(ctx, pending)
+		rep.AuditsRecovered += n
+		if err != nil || len(pending) < opts.BatchSize {
 			return err
 		}
 	}
-	return nil
 }
 
 // eraseDomain runs d's eraser over reqs, in one batch call when it can, and

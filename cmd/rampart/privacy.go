@@ -231,6 +231,7 @@ func privacyVerifyExport(_ context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, info)
 	}
 	fmt.Fprintf(e.stdout, "valid %s export of subject %s (org %s), generated %s\n", info.Schema, info.SubjectID, info.Org, info.GeneratedAt.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "  digest %s (compare with the audit entry of the export)\n", info.Digest)
 	for _, m := range info.Manifest {
 		fmt.Fprintf(e.stdout, "  %-24s %6d records  sha256 %s\n", m.Section, m.Records, m.SHA256)
 	}

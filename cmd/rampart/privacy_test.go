@@ -102,7 +102,7 @@ func TestPrivacyVerifyExport(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
 	code, out, _ := runCLI(t, nil, "privacy", "verify-export", path)
 	require.Equal(t, exitOK, code)
-	require.Contains(t, out, "valid rampart.privacy.export/v1 export of subject u1")
+	require.Contains(t, out, "valid rampart.privacy.export/v2 export of subject u1")
 
 	bad := bytes.Replace(buf.Bytes(), []byte(`"name":"consent"`), []byte(`"name":"other"`), 1)
 	require.NoError(t, os.WriteFile(path, bad, 0o600))

@@ -2,8 +2,11 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -63,4 +66,34 @@ func TestFilingsAreAppendOnly(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Pool.Exec(ctx, `DELETE FROM compliance_ladder_judgements`)
 	require.ErrorContains(t, err, "append-only")
+}
+
+// TestFailureCauseSurvivesAnyText: a job's failure cause is stored whatever
+// its text. Cut at byte 1000 through a multi-byte character, or holding a NUL
+// or invalid UTF-8, PostgreSQL would refuse it and the failure would be lost.
+func TestFailureCauseSurvivesAnyText(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := compliance.NewMonitor(newStore(t))
+	causes := map[string]string{
+		"two-byte at the cut":   strings.Repeat("a", 999) + "é tail",
+		"three-byte at the cut": strings.Repeat("a", 998) + "€ tail",
+		"four-byte at the cut":  strings.Repeat("a", 997) + "😀 tail",
+		"NUL byte":              "disk \x00 full",
+		"invalid UTF-8":         "bad \xff\xfe bytes",
+	}
+	for name, cause := range causes {
+		job := "job-" + strings.ReplaceAll(name, " ", "-")
+		require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: job, Period: time.Hour, Grace: time.Minute}))
+		require.NoError(t, m.Fail(ctx, job, errors.New(cause)), name)
+	}
+	sts, err := m.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, sts, len(causes))
+	for _, st := range sts {
+		require.NotEmpty(t, st.LastCause, st.Name)
+		require.True(t, utf8.ValidString(st.LastCause), st.Name)
+		require.LessOrEqual(t, len(st.LastCause), 1000, st.Name)
+		require.NotContains(t, st.LastCause, "\x00", st.Name)
+	}
 }

@@ -38,6 +38,7 @@ const (
 	actLeadCaptured         = "app.lead.captured"
 	actSessionDataUpdated   = "app.session_data.updated"
 	actConsentChanged       = "app.consent.changed"
+	actSessionRevoked       = "app.session.revoked"
 )
 
 var appActions = []auditlog.ActionType{
@@ -58,6 +59,7 @@ var appActions = []auditlog.ActionType{
 	{Name: actLeadCaptured, Category: auditlog.CategoryData, Description: "a visitor submitted the lead-capture form"},
 	{Name: actSessionDataUpdated, Category: auditlog.CategoryUser, Description: "a session's stored data changed"},
 	{Name: actConsentChanged, Category: auditlog.CategoryUser, Description: "a user granted or withdrew consent to a purpose"},
+	{Name: actSessionRevoked, Category: auditlog.CategorySecurity, Description: "sessions were ended by their user or an administrator"},
 }
 
 // wireAudit builds the log and registers every action any package may

@@ -66,7 +66,7 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
-			writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "authentication is temporarily unavailable")
+			unavailable(w, "authentication is temporarily unavailable")
 			return
 		}
 		role, _ := a.ex.Policy.Role(u.Role) // an unknown role is the zero Role: refused everywhere

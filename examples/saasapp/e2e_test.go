@@ -277,12 +277,12 @@ func story(t *testing.T, databaseURL string) {
 	secrets := []string{"Ada Lovelace", "ada@example.com", "123-45-6789", "DE89370400440532013000",
 		"gho_secret_token_1234", "quarterly note", "lead@example.org", "correct horse"}
 	var stored bytes.Buffer
-	us, err := a.store.Members(ctx, acme)
+	us, err := a.store.Members(ctx, acme, page{limit: maxPageSize})
 	require.NoError(t, err)
 	for _, u := range us {
 		stored.Write(bytes.Join([][]byte{u.Name, u.Email, u.EmailIdx, u.Address, u.TaxID, []byte(u.PasswordHash)}, nil))
 	}
-	pos, err := a.store.Payouts(ctx, acme)
+	pos, err := a.store.Payouts(ctx, acme, page{limit: maxPageSize})
 	require.NoError(t, err)
 	for _, p := range pos {
 		stored.Write(p.BankAccount)

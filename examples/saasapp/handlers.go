@@ -48,16 +48,17 @@ func (a *app) member(u user) member {
 
 // GET /orgs/{org}/members
 func (a *app) handleMembers(w http.ResponseWriter, r *http.Request) {
-	us, err := a.store.Members(r.Context(), r.PathValue("org"))
+	p, err := pageFrom(r)
+	if err != nil {
+		badPage(w)
+		return
+	}
+	us, err := a.store.Members(r.Context(), r.PathValue("org"), p.plusOne())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := []member{}
-	for _, u := range us {
-		out = append(out, a.member(u))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"members": out})
+	listed(w, r, "members", p, us, userPos, func(u user) any { return a.member(u) })
 }
 
 type inviteRequest struct {
@@ -246,18 +247,18 @@ func (a *app) handleSetTaxID(w http.ResponseWriter, r *http.Request) {
 // GET /orgs/{org}/tax/export is the CSV of payees and tax IDs an accountant
 // needs for information returns: it needs tax.view AND a fresh MFA step-up.
 func (a *app) handleTaxExport(w http.ResponseWriter, r *http.Request) {
-	us, err := a.store.Members(r.Context(), r.PathValue("org"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	var rows [][]string
-	for _, u := range us {
+	err := allPages(func(p page) ([]user, error) { return a.store.Members(r.Context(), r.PathValue("org"), p) }, userPos, func(u user) error {
 		if len(u.TaxID) == 0 {
-			continue
+			return nil
 		}
 		p := a.profile(r.Context(), u)
 		rows = append(rows, []string{u.ID, p.Name, p.TaxID})
+		return nil
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	if err := a.record(r, actTaxExported, "org:"+r.PathValue("org"), map[string]any{"payees": len(rows)}); err != nil {
 		a.fail(w, r, err)
@@ -293,16 +294,17 @@ func (a *app) payoutView(p payout) payoutView {
 
 // GET /orgs/{org}/payouts
 func (a *app) handlePayouts(w http.ResponseWriter, r *http.Request) {
-	ps, err := a.store.Payouts(r.Context(), r.PathValue("org"))
+	p, err := pageFrom(r)
+	if err != nil {
+		badPage(w)
+		return
+	}
+	ps, err := a.store.Payouts(r.Context(), r.PathValue("org"), p.plusOne())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := []payoutView{}
-	for _, p := range ps {
-		out = append(out, a.payoutView(p))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"payouts": out})
+	listed(w, r, "payouts", p, ps, payoutPos, func(po payout) any { return a.payoutView(po) })
 }
 
 // POST /orgs/{org}/payouts requests a payout to a bank account.
@@ -341,16 +343,14 @@ func (a *app) handleCreatePayout(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleApprovePayout(w http.ResponseWriter, r *http.Request) {
 	p, _ := rbac.PrincipalFrom(r.Context())
 	org, id := r.PathValue("org"), r.PathValue("id")
-	ps, err := a.store.Payouts(r.Context(), org)
+	req, err := a.store.Payout(r.Context(), org, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	for _, po := range ps {
-		if po.ID == id && po.CreatedBy == p.Actor() {
-			writeProblem(w, http.StatusForbidden, "Forbidden", "a payout must be approved by someone other than its requester")
-			return
-		}
+	if req.CreatedBy == p.Actor() {
+		writeProblem(w, http.StatusForbidden, "Forbidden", "a payout must be approved by someone other than its requester")
+		return
 	}
 	po, err := a.store.ApprovePayout(r.Context(), org, id, p.Actor())
 	if err == nil {
@@ -365,16 +365,19 @@ func (a *app) handleApprovePayout(w http.ResponseWriter, r *http.Request) {
 
 // GET /orgs/{org}/integrations lists connections, never their tokens.
 func (a *app) handleIntegrations(w http.ResponseWriter, r *http.Request) {
-	is, err := a.store.Integrations(r.Context(), r.PathValue("org"))
+	p, err := pageFrom(r)
+	if err != nil {
+		badPage(w)
+		return
+	}
+	is, err := a.store.Integrations(r.Context(), r.PathValue("org"), p.plusOne())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := []map[string]any{}
-	for _, i := range is {
-		out = append(out, map[string]any{"id": i.ID, "provider": i.Provider, "created_at": i.CreatedAt})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"integrations": out})
+	listed(w, r, "integrations", p, is, integrationPos, func(i integration) any {
+		return map[string]any{"id": i.ID, "provider": i.Provider, "created_at": i.CreatedAt}
+	})
 }
 
 // POST /orgs/{org}/integrations stores an OAuth access token, sealed. (A
@@ -432,20 +435,23 @@ func (a *app) handleCaptureLead(w http.ResponseWriter, r *http.Request) {
 
 // GET /orgs/{org}/leads
 func (a *app) handleLeads(w http.ResponseWriter, r *http.Request) {
-	ls, err := a.store.Leads(r.Context(), r.PathValue("org"))
+	p, err := pageFrom(r)
+	if err != nil {
+		badPage(w)
+		return
+	}
+	ls, err := a.store.Leads(r.Context(), r.PathValue("org"), p.plusOne())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := []map[string]any{}
-	for _, l := range ls {
+	listed(w, r, "leads", p, ls, leadPos, func(l lead) any {
 		var fields map[string]string
 		if pt, err := a.keys.lead.Open(l.ID, l.Payload); err == nil {
 			_ = json.Unmarshal(pt, &fields)
 		}
-		out = append(out, map[string]any{"id": l.ID, "fields": fields, "created_at": l.CreatedAt})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"leads": out})
+		return map[string]any{"id": l.ID, "fields": fields, "created_at": l.CreatedAt}
+	})
 }
 
 // PUT /orgs/{org}/me/session-data keeps a small JSON document with the

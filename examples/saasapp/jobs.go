@@ -150,18 +150,14 @@ func (a *app) checkRoutes(context.Context) error {
 
 // checkStaffMFA: every member with a privileged role has enrolled.
 func (a *app) checkStaffMFA(ctx context.Context, org string) error {
-	us, err := a.store.Members(ctx, org)
-	if err != nil {
-		return err
-	}
 	var missing int
-	for _, u := range us {
+	err := allPages(func(p page) ([]user, error) { return a.store.Members(ctx, org, p) }, userPos, func(u user) error {
 		acct := a.mfaAccount(u)
 		if u.State != userActive {
-			continue
+			return nil
 		}
 		if required, err := a.mfa.Required(ctx, acct); err != nil || !required {
-			continue
+			return nil
 		}
 		st, err := a.mfa.Status(ctx, acct)
 		if err != nil {
@@ -170,6 +166,10 @@ func (a *app) checkStaffMFA(ctx context.Context, org string) error {
 		if !st.Enrolled {
 			missing++
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if missing > 0 {
 		return fmt.Errorf("%d privileged members without MFA", missing)

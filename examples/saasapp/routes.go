@@ -11,6 +11,7 @@ import (
 // compliance report fails if another public route appears.
 var reviewedPublic = map[string]bool{
 	"GET /healthz":           true,
+	"GET /readyz":            true,
 	"POST /signup":           true,
 	"POST /login":            true,
 	"POST /logout":           true,
@@ -34,9 +35,14 @@ func (a *app) routes() http.Handler {
 	rt := rbac.NewRouter(ex.Policy, opts...)
 	a.router = rt
 
-	rt.HandleFunc("GET /healthz", rbac.Public("load balancer health checks"), func(w http.ResponseWriter, _ *http.Request) {
+	// Liveness: the process serves. It never touches the database, so an
+	// orchestrator does not restart every instance during a database outage.
+	rt.HandleFunc("GET /healthz", rbac.Public("liveness checks"), func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
+	// Readiness: the database answers. A load balancer stops sending traffic
+	// to an instance that cannot reach it, and resumes when it can.
+	rt.HandleFunc("GET /readyz", rbac.Public("readiness checks of the load balancer"), a.handleReady)
 	rt.HandleFunc("POST /signup", rbac.Public("creating an organisation is how a customer starts"), a.handleSignup)
 	rt.HandleFunc("POST /login", rbac.Public("signing in needs no prior identity"), a.handleLogin)
 	rt.HandleFunc("POST /logout", rbac.Public("ends the caller's own session, if any"), a.handleLogout)
@@ -58,6 +64,9 @@ func (a *app) routes() http.Handler {
 	rt.HandleFunc("POST /orgs/{org}/me/mfa/confirm", p.OrgView, a.handleMFAConfirm)
 	rt.HandleFunc("POST /orgs/{org}/me/mfa/challenge", p.OrgView, a.handleMFAChallenge)
 	rt.HandleFunc("PUT /orgs/{org}/me/tax-id", p.TaxUpdate, a.handleSetTaxID)
+	rt.HandleFunc("GET /orgs/{org}/me/sessions", p.OrgView, a.handleMySessions)
+	rt.HandleFunc("DELETE /orgs/{org}/me/sessions/{id}", p.OrgView, a.handleRevokeMySession)
+	rt.HandleFunc("POST /orgs/{org}/me/sessions/revoke-others", p.OrgView, a.handleRevokeMyOtherSessions)
 
 	rt.HandleFunc("GET /orgs/{org}/members", p.MembersView, a.handleMembers)
 	rt.HandleFunc("POST /orgs/{org}/members", p.MembersInvite, a.handleInvite)
@@ -65,6 +74,8 @@ func (a *app) routes() http.Handler {
 	rt.Handle("DELETE /orgs/{org}/members/{user}", p.MembersRemove, a.stepUp(a.handleDeleteMember))
 	rt.HandleFunc("POST /orgs/{org}/members/{user}/restore", p.MembersRemove, a.handleRestoreMember)
 	rt.HandleFunc("GET /orgs/{org}/members/{user}/privacy", p.MembersView, a.handlePrivacyStatus)
+	rt.HandleFunc("GET /orgs/{org}/members/{user}/sessions", p.MembersView, a.handleMemberSessions)
+	rt.HandleFunc("DELETE /orgs/{org}/members/{user}/sessions", p.MembersRemove, a.handleRevokeMemberSessions)
 
 	rt.HandleFunc("GET /orgs/{org}/payouts", p.PayoutsView, a.handlePayouts)
 	rt.HandleFunc("POST /orgs/{org}/payouts", p.PayoutsSchedule, a.handleCreatePayout)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 )
@@ -81,7 +80,9 @@ type appStore interface {
 	AddUser(ctx context.Context, u user) error
 	User(ctx context.Context, org, id string) (user, error)
 	UserByEmail(ctx context.Context, idx [][]byte) (user, error)
-	Members(ctx context.Context, org string) ([]user, error)
+	// Members, Payouts, Integrations and Leads list one page, ordered by
+	// (created_at, id): up to p.limit rows after p.after.
+	Members(ctx context.Context, org string, p page) ([]user, error)
 	UpdateProfile(ctx context.Context, org, id string, name, address, taxID []byte) error
 	SetRole(ctx context.Context, org, id, role string) error
 	SetState(ctx context.Context, org, id, state string) error
@@ -89,18 +90,19 @@ type appStore interface {
 	EraseUser(ctx context.Context, org, id string) (int64, error)
 
 	AddPayout(ctx context.Context, p payout) error
-	Payouts(ctx context.Context, org string) ([]payout, error)
+	Payouts(ctx context.Context, org string, p page) ([]payout, error)
+	Payout(ctx context.Context, org, id string) (payout, error)
 	ApprovePayout(ctx context.Context, org, id, approver string) (payout, error)
 
 	AddIntegration(ctx context.Context, i integration) error
-	Integrations(ctx context.Context, org string) ([]integration, error)
+	Integrations(ctx context.Context, org string, p page) ([]integration, error)
 
 	PutSessionData(ctx context.Context, sessionID, org, userID string, payload []byte) error
 	SessionData(ctx context.Context, sessionID string) ([]byte, error)
 	DeleteSessionData(ctx context.Context, org, userID string) (int64, error)
 
 	AddLead(ctx context.Context, l lead) error
-	Leads(ctx context.Context, org string) ([]lead, error)
+	Leads(ctx context.Context, org string, p page) ([]lead, error)
 
 	AddEvent(ctx context.Context, e analyticsEvent) error
 	Events(ctx context.Context, org, subject string) ([]analyticsEvent, error)
@@ -193,7 +195,7 @@ func (s *memStore) UserByEmail(_ context.Context, idx [][]byte) (user, error) {
 	return user{}, errNotFound
 }
 
-func (s *memStore) Members(_ context.Context, orgID string) ([]user, error) {
+func (s *memStore) Members(_ context.Context, orgID string, p page) ([]user, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []user
@@ -202,8 +204,7 @@ func (s *memStore) Members(_ context.Context, orgID string) ([]user, error) {
 			out = append(out, u)
 		}
 	}
-	slices.SortFunc(out, func(a, b user) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out, nil
+	return pageOf(out, p, userPos), nil
 }
 
 func (s *memStore) update(orgID, id string, f func(*user)) error {
@@ -258,7 +259,7 @@ func (s *memStore) AddPayout(_ context.Context, p payout) error {
 	return nil
 }
 
-func (s *memStore) Payouts(_ context.Context, orgID string) ([]payout, error) {
+func (s *memStore) Payouts(_ context.Context, orgID string, pg page) ([]payout, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []payout
@@ -267,7 +268,18 @@ func (s *memStore) Payouts(_ context.Context, orgID string) ([]payout, error) {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return pageOf(out, pg, payoutPos), nil
+}
+
+func (s *memStore) Payout(_ context.Context, orgID, id string) (payout, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.payouts {
+		if p.Org == orgID && p.ID == id {
+			return p, nil
+		}
+	}
+	return payout{}, errNotFound
 }
 
 func (s *memStore) ApprovePayout(_ context.Context, orgID, id, approver string) (payout, error) {
@@ -292,7 +304,7 @@ func (s *memStore) AddIntegration(_ context.Context, i integration) error {
 	return nil
 }
 
-func (s *memStore) Integrations(_ context.Context, orgID string) ([]integration, error) {
+func (s *memStore) Integrations(_ context.Context, orgID string, p page) ([]integration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []integration
@@ -301,7 +313,7 @@ func (s *memStore) Integrations(_ context.Context, orgID string) ([]integration,
 			out = append(out, i)
 		}
 	}
-	return out, nil
+	return pageOf(out, p, integrationPos), nil
 }
 
 func (s *memStore) PutSessionData(_ context.Context, sessionID, orgID, userID string, payload []byte) error {
@@ -341,7 +353,7 @@ func (s *memStore) AddLead(_ context.Context, l lead) error {
 	return nil
 }
 
-func (s *memStore) Leads(_ context.Context, orgID string) ([]lead, error) {
+func (s *memStore) Leads(_ context.Context, orgID string, p page) ([]lead, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []lead
@@ -350,7 +362,7 @@ func (s *memStore) Leads(_ context.Context, orgID string) ([]lead, error) {
 			out = append(out, l)
 		}
 	}
-	return out, nil
+	return pageOf(out, p, leadPos), nil
 }
 
 func (s *memStore) AddEvent(_ context.Context, e analyticsEvent) error {

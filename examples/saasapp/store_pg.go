@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS app_users (
 	tax_id        bytea,
 	created_at    timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS app_users_org ON app_users (org, created_at);
+CREATE INDEX IF NOT EXISTS app_users_org_page ON app_users (org, created_at, id);
+DROP INDEX IF EXISTS app_users_org;
 CREATE TABLE IF NOT EXISTS app_payouts (
 	id           text PRIMARY KEY,
 	org          text NOT NULL,
@@ -44,6 +46,7 @@ CREATE TABLE IF NOT EXISTS app_payouts (
 	approved_by  text NOT NULL DEFAULT '',
 	created_at   timestamptz NOT NULL
 );
+CREATE INDEX IF NOT EXISTS app_payouts_org_page ON app_payouts (org, created_at, id);
 CREATE TABLE IF NOT EXISTS app_integrations (
 	id         text PRIMARY KEY,
 	org        text NOT NULL,
@@ -51,6 +54,7 @@ CREATE TABLE IF NOT EXISTS app_integrations (
 	token      bytea NOT NULL,
 	created_at timestamptz NOT NULL
 );
+CREATE INDEX IF NOT EXISTS app_integrations_org_page ON app_integrations (org, created_at, id);
 CREATE TABLE IF NOT EXISTS app_session_data (
 	session_id text PRIMARY KEY,
 	org        text NOT NULL,
@@ -63,6 +67,7 @@ CREATE TABLE IF NOT EXISTS app_leads (
 	payload    bytea NOT NULL,
 	created_at timestamptz NOT NULL
 );
+CREATE INDEX IF NOT EXISTS app_leads_org_page ON app_leads (org, created_at, id);
 CREATE TABLE IF NOT EXISTS app_analytics_events (
 	org     text NOT NULL,
 	subject text NOT NULL,
@@ -138,8 +143,22 @@ func (s *pgStore) UserByEmail(ctx context.Context, idx [][]byte) (user, error) {
 	return scanUser(s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM app_users WHERE email_idx = ANY($1) LIMIT 1`, idx))
 }
 
-func (s *pgStore) Members(ctx context.Context, orgID string) ([]user, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+userColumns+` FROM app_users WHERE org = $1 ORDER BY created_at, id`, orgID)
+// pageSQL is the keyset condition and order of one page, served by an
+// (org, created_at, id) index; $2, $3 and $4 are the cursor's time, its id
+// and the limit (see pageArgs).
+const pageSQL = ` AND (created_at, id) > ($2::timestamptz, $3::text) ORDER BY created_at, id LIMIT $4`
+
+// pageArgs binds a page to pageSQL; the start of a list is the cursor
+// ('-infinity', ”), before every row.
+func pageArgs(p page) []any {
+	if p.after == (cursor{}) {
+		return []any{pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, "", p.limit}
+	}
+	return []any{p.after.at, p.after.id, p.limit}
+}
+
+func (s *pgStore) Members(ctx context.Context, orgID string, p page) ([]user, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+userColumns+` FROM app_users WHERE org = $1`+pageSQL, append([]any{orgID}, pageArgs(p)...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -188,12 +207,16 @@ func scanPayout(row pgx.Row) (payout, error) {
 	return p, notFound(err)
 }
 
-func (s *pgStore) Payouts(ctx context.Context, orgID string) ([]payout, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+payoutColumns+` FROM app_payouts WHERE org = $1 ORDER BY created_at, id`, orgID)
+func (s *pgStore) Payouts(ctx context.Context, orgID string, p page) ([]payout, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+payoutColumns+` FROM app_payouts WHERE org = $1`+pageSQL, append([]any{orgID}, pageArgs(p)...)...)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (payout, error) { return scanPayout(r) })
+}
+
+func (s *pgStore) Payout(ctx context.Context, orgID, id string) (payout, error) {
+	return scanPayout(s.db.QueryRow(ctx, `SELECT `+payoutColumns+` FROM app_payouts WHERE org = $1 AND id = $2`, orgID, id))
 }
 
 func (s *pgStore) ApprovePayout(ctx context.Context, orgID, id, approver string) (payout, error) {
@@ -215,8 +238,8 @@ func (s *pgStore) AddIntegration(ctx context.Context, i integration) error {
 	return err
 }
 
-func (s *pgStore) Integrations(ctx context.Context, orgID string) ([]integration, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, org, provider, token, created_at FROM app_integrations WHERE org = $1 ORDER BY created_at, id`, orgID)
+func (s *pgStore) Integrations(ctx context.Context, orgID string, p page) ([]integration, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, org, provider, token, created_at FROM app_integrations WHERE org = $1`+pageSQL, append([]any{orgID}, pageArgs(p)...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -249,8 +272,8 @@ func (s *pgStore) AddLead(ctx context.Context, l lead) error {
 	return err
 }
 
-func (s *pgStore) Leads(ctx context.Context, orgID string) ([]lead, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, org, payload, created_at FROM app_leads WHERE org = $1 ORDER BY created_at, id`, orgID)
+func (s *pgStore) Leads(ctx context.Context, orgID string, p page) ([]lead, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, org, payload, created_at FROM app_leads WHERE org = $1`+pageSQL, append([]any{orgID}, pageArgs(p)...)...)
 	if err != nil {
 		return nil, err
 	}

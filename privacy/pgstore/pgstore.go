@@ -289,18 +289,85 @@ func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release)
 		}); err != nil {
 			return err
 		}
-		var evs []privacy.Event
+		var evs, pendingEvs []privacy.Event
+		var pendingIDs []string
 		for _, r := range rs {
 			if r.Event != nil && owned[privacy.Ref{Org: r.Subject.Org, ID: r.Subject.ID}] {
 				evs = append(evs, *r.Event)
+				if r.AuditID != "" {
+					pendingEvs, pendingIDs = append(pendingEvs, *r.Event), append(pendingIDs, r.AuditID)
+				}
 			}
 		}
-		return insertEvents(ctx, tx, evs)
+		if err := insertEvents(ctx, tx, evs); err != nil {
+			return err
+		}
+		return insertPending(ctx, tx, pendingIDs, pendingEvs)
 	})
 	if err != nil {
 		return nil, wrap("release", err)
 	}
 	return released, nil
+}
+
+// insertPending keeps evs pending audit under ids, in the release's
+// transaction.
+func insertPending(ctx context.Context, tx pgx.Tx, ids []string, evs []privacy.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	org, sub, act, from, to, actor, reason := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	at := make([]time.Time, n)
+	for i, e := range evs {
+		org[i], sub[i], at[i], act[i], from[i], to[i], actor[i], reason[i] = e.Org, e.SubjectID, e.At, e.Action, string(e.From), string(e.To), e.Actor, e.Reason
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO privacy_audit_pending (id, org, subject_id, at, action, from_state, to_state, actor, reason)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+		ids, org, sub, at, act, from, to, actor, reason)
+	return err
+}
+
+// ClaimPendingAudits implements privacy.Store.
+func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]privacy.PendingAudit, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE privacy_audit_pending p SET lease_owner = $1, lease_until = $2
+		FROM (SELECT id FROM privacy_audit_pending
+		      WHERE at <= $3 AND (lease_until IS NULL OR lease_until <= $4)
+		      ORDER BY at, id LIMIT $5 FOR UPDATE SKIP LOCKED) c
+		WHERE p.id = c.id
+		RETURNING p.id, p.org, p.subject_id, p.at, p.action, p.from_state, p.to_state, p.actor, p.reason`,
+		c.Owner, c.Now.Add(c.Lease), c.Now.Add(-c.Lease), c.Now, c.Limit)
+	if err != nil {
+		return nil, wrap("claim pending audits", err)
+	}
+	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.PendingAudit, error) {
+		var p privacy.PendingAudit
+		var from, to string
+		err := r.Scan(&p.ID, &p.Event.Org, &p.Event.SubjectID, &p.Event.At, &p.Event.Action, &from, &to, &p.Event.Actor, &p.Event.Reason)
+		p.Event.From, p.Event.To = privacy.State(from), privacy.State(to)
+		return p, err
+	})
+	if err != nil {
+		return nil, wrap("claim pending audits", err)
+	}
+	// RETURNING does not keep the subquery's order.
+	sort.SliceStable(ps, func(i, j int) bool {
+		if !ps[i].Event.At.Equal(ps[j].Event.At) {
+			return ps[i].Event.At.Before(ps[j].Event.At)
+		}
+		return ps[i].ID < ps[j].ID
+	})
+	return ps, nil
+}
+
+// MarkAudited implements privacy.Store.
+func (s *Store) MarkAudited(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM privacy_audit_pending WHERE id = ANY($1)`, ids)
+	return wrap("mark audited", err)
 }
 
 const holdCols = `org, id, subject_id, domain, reason, owner, placed_at, placed_by, until, lifted_at, lifted_by`
@@ -337,14 +404,15 @@ func (s *Store) Holds(ctx context.Context, org string) ([]privacy.Hold, error) {
 	return hs, wrap("holds", err)
 }
 
-const reqCols = `org, id, subject_id, kind, received_at, identity_verified, due_at, extended_reason, status, closed_at, resolution`
+const reqCols = `org, id, subject_id, kind, received_at, identity_verified, due_at, extended_reason, status, closed_at, resolution, jurisdiction`
 
 func scanRequest(r pgx.Row) (privacy.Request, error) {
 	var q privacy.Request
-	var kind, status string
+	var kind, status, jurisdiction string
 	var closed pgtype.Timestamptz
-	err := r.Scan(&q.Org, &q.ID, &q.SubjectID, &kind, &q.ReceivedAt, &q.IdentityVerified, &q.DueAt, &q.ExtendedReason, &status, &closed, &q.Resolution)
+	err := r.Scan(&q.Org, &q.ID, &q.SubjectID, &kind, &q.ReceivedAt, &q.IdentityVerified, &q.DueAt, &q.ExtendedReason, &status, &closed, &q.Resolution, &jurisdiction)
 	q.Kind, q.Status, q.ClosedAt = privacy.RequestKind(kind), privacy.RequestStatus(status), tv(closed)
+	q.Jurisdiction = privacy.Jurisdiction(jurisdiction)
 	return q, err
 }
 
@@ -357,9 +425,17 @@ func collectRequests(rows pgx.Rows, err error) ([]privacy.Request, error) {
 
 // PutRequest implements privacy.Store.
 func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	j := r.Jurisdiction
+	if j == "" {
+		j = privacy.GDPR // as the column's default says of requests stored before jurisdictions
+	}
+	if !j.Valid() {
+		return fmt.Errorf("%w: unknown jurisdiction %q", privacy.ErrInvalid, string(j))
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (org, id) DO NOTHING`,
-		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution)
+		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution,
+		string(j))
 	if err != nil {
 		return wrap("put request", err)
 	}

@@ -27,6 +27,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store) {
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, newStore(t)) })
 	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaim(t, newStore(t)) })
 	t.Run("ConcurrentClaim", func(t *testing.T) { t.Parallel(); testConcurrentClaim(t, newStore(t)) })
+	t.Run("PendingAudits", func(t *testing.T) { t.Parallel(); testPendingAudits(t, newStore(t)) })
 	t.Run("Progress", func(t *testing.T) { t.Parallel(); testProgress(t, newStore(t)) })
 	t.Run("Holds", func(t *testing.T) { t.Parallel(); testHolds(t, newStore(t)) })
 	t.Run("Requests", func(t *testing.T) { t.Parallel(); testRequests(t, newStore(t)) })
@@ -44,6 +45,70 @@ func requested(org, id string, at time.Time, cooldown time.Duration) (privacy.Su
 func sameTime(t *testing.T, want, got time.Time, msg string) {
 	t.Helper()
 	require.True(t, want.Equal(got), "%s: want %v, got %v", msg, want, got)
+}
+
+// testPendingAudits: a released event with an AuditID stays pending until
+// marked audited; it is claimed only once its releasing sweep's lease has
+// passed, by one claimant at a time, oldest first; a release the store
+// refused (another owner's lease) leaves no marker.
+func testPendingAudits(t *testing.T, st privacy.Store) {
+	ctx := context.Background()
+	lease := 10 * time.Minute
+	var evs []privacy.Event
+	for _, id := range []string{"u1", "u2", "u3"} {
+		s, ev := requested("org1", id, T0, time.Hour)
+		require.NoError(t, st.Transition(ctx, s, privacy.StateActive, ev))
+	}
+	claimed, err := st.ClaimDue(ctx, privacy.Claim{Owner: "run1", Now: T0.Add(2 * time.Hour), Lease: lease, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, claimed, 3)
+	var rels []privacy.Release
+	for i, s := range claimed {
+		erased := s
+		erased.State, erased.ErasedAt, erased.NextDue = privacy.StateErased, T0.Add(2*time.Hour), time.Time{}
+		ev := privacy.Event{Org: s.Org, SubjectID: s.ID, At: T0.Add(2*time.Hour + time.Duration(i)*time.Second),
+			Action: privacy.ActionErased, From: privacy.StateDeletionRequested, To: privacy.StateErased,
+			Actor: "system:cron/privacy-sweeper", Reason: "cooldown elapsed"}
+		evs = append(evs, ev)
+		rels = append(rels, privacy.Release{Subject: erased, Event: &evs[i], AuditID: "a-" + s.ID})
+	}
+	// Another owner's release is refused and leaves no marker.
+	rel, err := st.Release(ctx, "intruder", rels[:1])
+	require.NoError(t, err)
+	require.Empty(t, rel)
+	rel, err = st.Release(ctx, "run1", rels)
+	require.NoError(t, err)
+	require.Len(t, rel, 3)
+
+	claim := func(owner string, now time.Time) []privacy.PendingAudit {
+		t.Helper()
+		ps, err := st.ClaimPendingAudits(ctx, privacy.Claim{Owner: owner, Now: now, Lease: lease, Limit: 2})
+		require.NoError(t, err)
+		return ps
+	}
+	released := T0.Add(2 * time.Hour)
+	require.Empty(t, claim("run2", released.Add(lease/2)), "the releasing sweep's lease has not passed")
+	later := released.Add(lease + time.Minute)
+	first := claim("run2", later)
+	require.Len(t, first, 2, "limit")
+	require.Equal(t, "a-u1", first[0].ID, "oldest first")
+	require.Equal(t, "a-u2", first[1].ID)
+	require.Equal(t, "org1", first[0].Event.Org)
+	require.Equal(t, "u1", first[0].Event.SubjectID)
+	require.Equal(t, privacy.ActionErased, first[0].Event.Action)
+	require.Equal(t, "cooldown elapsed", first[0].Event.Reason)
+	sameTime(t, evs[0].At, first[0].Event.At, "event time")
+	second := claim("run3", later)
+	require.Len(t, second, 1, "a live claim keeps other claimants away")
+	require.Equal(t, "a-u3", second[0].ID)
+
+	require.NoError(t, st.MarkAudited(ctx, []string{"a-u1", "nope"}))
+	again := claim("run4", later.Add(lease+time.Minute))
+	require.Len(t, again, 2, "run2's claim expired; a-u1 is gone")
+	require.Equal(t, []string{"a-u2", "a-u3"}, []string{again[0].ID, again[1].ID})
+	require.NoError(t, st.MarkAudited(ctx, []string{"a-u2", "a-u3"}))
+	require.Empty(t, claim("run5", later.Add(3*lease)))
+	require.NoError(t, st.MarkAudited(ctx, nil))
 }
 
 func testLifecycle(t *testing.T, st privacy.Store) {
@@ -276,11 +341,17 @@ func testRequests(t *testing.T, st privacy.Store) {
 	ctx := context.Background()
 	r1 := privacy.Request{ID: "r1", Org: "o", SubjectID: "s1", Kind: privacy.KindAccess, ReceivedAt: T0, DueAt: T0.AddDate(0, 1, 0), Status: privacy.RequestOpen}
 	r2 := privacy.Request{ID: "r2", Org: "o", SubjectID: "s1", Kind: privacy.KindErasure, ReceivedAt: T0.Add(time.Hour), DueAt: T0.Add(time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
-	r3 := privacy.Request{ID: "r3", Org: "p", SubjectID: "s9", Kind: privacy.KindObjection, ReceivedAt: T0.Add(-24 * time.Hour), DueAt: T0.Add(-24*time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
+	r3 := privacy.Request{ID: "r3", Org: "p", SubjectID: "s9", Kind: privacy.KindObjection, Jurisdiction: privacy.CCPA, ReceivedAt: T0.Add(-24 * time.Hour), DueAt: T0.Add(-24*time.Hour).AddDate(0, 1, 0), Status: privacy.RequestOpen}
 	for _, r := range []privacy.Request{r1, r2, r3} {
 		require.NoError(t, st.PutRequest(ctx, r))
 	}
-	_, err := st.Request(ctx, "p", "r1")
+	bad := r3
+	bad.ID, bad.Jurisdiction = "r4", "mars"
+	require.ErrorIs(t, st.PutRequest(ctx, bad), privacy.ErrInvalid, "an unknown jurisdiction is refused")
+	got3, err := st.Request(ctx, "p", "r3")
+	require.NoError(t, err)
+	require.Equal(t, privacy.CCPA, got3.Jurisdiction, "the jurisdiction is kept")
+	_, err = st.Request(ctx, "p", "r1")
 	require.ErrorIs(t, err, privacy.ErrNotFound)
 	require.ErrorIs(t, st.PutRequest(ctx, r1), privacy.ErrConflict, "a request is inserted once")
 	prev := r1
@@ -297,6 +368,7 @@ func testRequests(t *testing.T, st privacy.Store) {
 	require.NoError(t, err)
 	require.True(t, got.IdentityVerified)
 	require.Equal(t, "complex", got.ExtendedReason)
+	require.Equal(t, privacy.GDPR, got.Jurisdiction, "a request stored without a jurisdiction is under the GDPR")
 	sameTime(t, T0.AddDate(0, 3, 0), got.DueAt, "due")
 
 	list, err := st.Requests(ctx, "o", "s1")
