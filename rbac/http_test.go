@@ -383,7 +383,9 @@ type boundOrgKey struct{}
 func TestRouterBindsAuthorizedOrg(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
-	bind := func(ctx context.Context, org string) context.Context { return context.WithValue(ctx, boundOrgKey{}, org) }
+	bind := func(ctx context.Context, org string) context.Context {
+		return context.WithValue(ctx, boundOrgKey{}, org)
+	}
 	r := rbac.NewRouter(x.pol, rbac.WithAuthorizedOrg(bind))
 	seen := func(w http.ResponseWriter, req *http.Request) {
 		org, _ := req.Context().Value(boundOrgKey{}).(string)
