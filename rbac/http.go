@@ -50,6 +50,7 @@ type config struct {
 	orgParam  string
 	recorder  Recorder
 	logger    *slog.Logger
+	bind      func(context.Context, string) context.Context
 }
 
 // WithPrincipalFunc sets how the principal is read from a request, e.g. from
@@ -71,6 +72,17 @@ func WithOrgExtractor(f func(*http.Request) (org string, ok bool)) Option {
 // WithOrgPathValue names the path wildcard that carries the organisation;
 // the default is "org", as in "GET /orgs/{org}/invoices".
 func WithOrgPathValue(name string) Option { return func(c *config) { c.orgParam = name } }
+
+// WithAuthorizedOrg makes the router hand an allowed request on with its
+// context passed through bind and the organisation it authorised (the
+// path's, or the principal's own on an unscoped route), so handlers read the
+// organisation from the context, never from the URL again. With
+// tenant/pgstore it is tenant.With:
+//
+//	rbac.NewRouter(policy, rbac.WithAuthorizedOrg(tenant.With))
+func WithAuthorizedOrg(bind func(ctx context.Context, org string) context.Context) Option {
+	return func(c *config) { c.bind = bind }
+}
 
 // WithRecorder sends every 403 to r as ActionAccessDenied.
 func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
@@ -313,6 +325,9 @@ type guarded struct {
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d, org := h.g.checkOrg(r, h.route)
 	if d.Allowed() {
+		if h.g.cfg.bind != nil && org != "" {
+			r = r.WithContext(h.g.cfg.bind(r.Context(), org))
+		}
 		h.next.ServeHTTP(w, r)
 		return
 	}

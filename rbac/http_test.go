@@ -373,3 +373,38 @@ func TestRouterConcurrentRequests(t *testing.T) {
 	wg.Wait()
 	require.Len(t, rec.got, 800)
 }
+
+type boundOrgKey struct{}
+
+// TestRouterBindsAuthorizedOrg: an allowed request reaches its handler with
+// the organisation the router authorised bound to its context (the path's
+// on a scoped route, the principal's own on an unscoped one); a public route
+// binds none.
+func TestRouterBindsAuthorizedOrg(t *testing.T) {
+	t.Parallel()
+	x := newTiny(t)
+	bind := func(ctx context.Context, org string) context.Context {
+		return context.WithValue(ctx, boundOrgKey{}, org)
+	}
+	r := rbac.NewRouter(x.pol, rbac.WithAuthorizedOrg(bind))
+	seen := func(w http.ResponseWriter, req *http.Request) {
+		org, _ := req.Context().Value(boundOrgKey{}).(string)
+		w.Header().Set("X-Bound", org)
+		w.WriteHeader(http.StatusTeapot)
+	}
+	r.HandleFunc("GET /orgs/{org}/invoices", x.view, seen)
+	r.HandleFunc("GET /me/invoices", x.view, seen)
+	r.HandleFunc("GET /healthz", rbac.Public("health"), seen)
+	admin := ptr(rbac.User("alice", "acme", x.admin))
+
+	w := do(r, "GET", "/orgs/acme/invoices", admin, nil)
+	require.Equal(t, http.StatusTeapot, w.Code)
+	require.Equal(t, "acme", w.Header().Get("X-Bound"))
+	w = do(r, "GET", "/me/invoices", admin, nil)
+	require.Equal(t, "acme", w.Header().Get("X-Bound"), "unscoped: the principal's own organisation")
+	w = do(r, "GET", "/healthz", nil, nil)
+	require.Equal(t, http.StatusTeapot, w.Code)
+	require.Empty(t, w.Header().Get("X-Bound"))
+	w = do(r, "GET", "/orgs/globex/invoices", admin, nil)
+	require.Equal(t, http.StatusForbidden, w.Code, "a denied request never reaches a handler")
+}

@@ -1,0 +1,154 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rampart-sdk/rampart/tenant"
+)
+
+// Setting is the PostgreSQL setting that holds the transaction's
+// organisation.
+const Setting = "rampart.org"
+
+// PolicyName is the name of the row-level security policy Protect creates.
+const PolicyName = "rampart_tenant"
+
+// ErrOrgMismatch: Run was given a transaction already bound to another
+// organisation.
+var ErrOrgMismatch = errors.New("tenant/pgstore: the transaction is bound to another organisation")
+
+// Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx (where
+// it is a savepoint) all satisfy it.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Execer runs a statement: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Run runs fn in a transaction bound to the organisation of ctx, and commits
+// it when fn returns nil (rolls it back otherwise). Given the caller's pgx.Tx
+// it runs in a savepoint of it, and the organisation stays set for the rest
+// of the caller's transaction; a transaction already bound to another
+// organisation is refused with ErrOrgMismatch.
+func Run(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	org, err := tenant.Require(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tenant.Validate(org); err != nil {
+		return err
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("tenant/pgstore: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, joined := db.(pgx.Tx); joined {
+		var cur string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(current_setting('`+Setting+`', true), '')`).Scan(&cur); err != nil {
+			return fmt.Errorf("tenant/pgstore: read setting: %w", err)
+		}
+		if cur != "" && cur != org {
+			return ErrOrgMismatch
+		}
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('`+Setting+`', $1, true)`, org); err != nil {
+		return fmt.Errorf("tenant/pgstore: set organisation: %w", err)
+	}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("tenant/pgstore: commit: %w", err)
+	}
+	return nil
+}
+
+// Table names a table to protect and its tenant column.
+type Table struct {
+	// Name is the table, optionally schema-qualified ("billing.invoices").
+	Name string
+	// Column holds the organisation ID.
+	Column string
+	// Type is the column's SQL type, to which the setting is cast so the
+	// comparison can use the column's index ("text" when empty; "uuid",
+	// "bigint"...).
+	Type string
+}
+
+// ErrBadIdentifier: a table, column or type name is empty or malformed.
+var ErrBadIdentifier = errors.New("tenant/pgstore: bad identifier")
+
+func (t Table) quoted() (table, column, typ string, err error) {
+	parts := strings.Split(t.Name, ".")
+	if len(parts) > 2 {
+		return "", "", "", fmt.Errorf("%w: table %q", ErrBadIdentifier, t.Name)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return "", "", "", fmt.Errorf("%w: table %q", ErrBadIdentifier, t.Name)
+		}
+	}
+	if t.Column == "" {
+		return "", "", "", fmt.Errorf("%w: empty column of table %q", ErrBadIdentifier, t.Name)
+	}
+	typ = t.Type
+	if typ == "" {
+		typ = "text"
+	}
+	for _, r := range typ {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("_ (),", r)) {
+			return "", "", "", fmt.Errorf("%w: type %q", ErrBadIdentifier, t.Type)
+		}
+	}
+	return pgx.Identifier(parts).Sanitize(), pgx.Identifier{t.Column}.Sanitize(), typ, nil
+}
+
+// policyExpr is the comparison of the USING and WITH CHECK clauses.
+func policyExpr(column, typ string) string {
+	return fmt.Sprintf("%s = NULLIF(current_setting('%s', true), '')::%s", column, Setting, typ)
+}
+
+// ProtectSQL returns the statements that put t under the tenant policy, for
+// hosts that run their migrations with goose or golang-migrate. They are
+// idempotent: the policy is dropped and created again.
+func ProtectSQL(t Table) (string, error) {
+	table, column, typ, err := t.quoted()
+	if err != nil {
+		return "", err
+	}
+	expr := policyExpr(column, typ)
+	return fmt.Sprintf(`ALTER TABLE %[1]s ENABLE ROW LEVEL SECURITY;
+ALTER TABLE %[1]s FORCE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS %[2]s ON %[1]s;
+CREATE POLICY %[2]s ON %[1]s AS PERMISSIVE FOR ALL TO PUBLIC USING (%[3]s) WITH CHECK (%[3]s);
+`, table, PolicyName, expr), nil
+}
+
+// Protect applies ProtectSQL(t) in one transaction. It must run as the
+// table's owner (a migration role), never as the application role.
+func Protect(ctx context.Context, db Beginner, t Table) error {
+	sql, err := ProtectSQL(t)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("tenant/pgstore: protect %s: %w", t.Name, err)
+		}
+		return nil
+	})
+}
