@@ -20,7 +20,7 @@ import (
 func migrateGroup() group {
 	return group{
 		name:    "migrate",
-		summary: "apply the PostgreSQL schema of every package",
+		summary: "the PostgreSQL schema of every package",
 		verbs: []verb{
 			{name: "up", summary: "apply every pending migration (idempotent; safe from several instances)", run: migrateUp},
 			{name: "status", summary: "list applied and pending migrations; exit 1 if any is pending", run: migrateStatus},
