@@ -227,7 +227,7 @@ func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOpt
 // checkTLS fails a connection to a non-local host that is not encrypted:
 // credentials and PII would cross the network in the clear.
 func checkTLS(host string, conn *pgx.Conn) doctorCheck {
-	c := doctorCheck{Name: "TLS for non-local connections"}
+	c := doctorCheck{Name: "connections to a non-local server use TLS"}
 	if isLocalHost(host) {
 		c.OK, c.Detail = true, "local connection ("+host+")"
 		return c
@@ -252,7 +252,10 @@ func isLocalHost(host string) bool {
 // checkListen fails a server that listens on every address when the host
 // says the database should be private.
 func checkListen(ctx context.Context, conn *pgxpool.Pool, private bool) doctorCheck {
-	c := doctorCheck{Name: "listen_addresses"}
+	c := doctorCheck{Name: "listen_addresses is not a wildcard"}
+	if !private {
+		c.Name = "listen_addresses may be a wildcard (--private=false)"
+	}
 	var v string
 	if err := conn.QueryRow(ctx, `SELECT current_setting('listen_addresses')`).Scan(&v); err != nil {
 		c.Detail = "cannot read: " + err.Error()
@@ -269,7 +272,7 @@ func checkListen(ctx context.Context, conn *pgxpool.Pool, private bool) doctorCh
 
 // checkKeyFileMode fails a key registry readable by group or others.
 func checkKeyFileMode(path string) doctorCheck {
-	c := doctorCheck{Name: "key registry file permissions"}
+	c := doctorCheck{Name: "key registry file permissions are 0600 or stricter"}
 	fi, err := os.Stat(path)
 	if err != nil {
 		c.Detail = err.Error()

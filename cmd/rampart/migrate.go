@@ -167,7 +167,7 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 		rep.Components = append(rep.Components, res)
 		if !*asJSON {
 			if len(res.Applied) == 0 {
-				fmt.Fprintf(e.stdout, "%-12s up to date (%d migrations)\n", c.name, res.AlreadyApplied)
+				fmt.Fprintf(e.stdout, "%-12s up to date (%d %s)\n", c.name, res.AlreadyApplied, plural(res.AlreadyApplied, "migration", "migrations"))
 			} else {
 				fmt.Fprintf(e.stdout, "%-12s applied %s\n", c.name, strings.Join(res.Applied, ", "))
 			}
@@ -297,4 +297,11 @@ func appliedVersions(ctx context.Context, pool *pgxpool.Pool) (map[string]map[in
 		out[c][v] = true
 	}
 	return out, rows.Err()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
