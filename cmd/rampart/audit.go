@@ -82,10 +82,11 @@ type pinnedVerifiers struct {
 func keyID(name string, hash uint32) string { return fmt.Sprintf("%s+%08x", name, hash) }
 
 // differentKey explains why data, a concatenation of signed notes that did
-// not verify, failed: when a note carries only signatures by keys other than
-// the pinned ones, that is a wrong --public-key, not tampering, and the error
-// names the key found and the key expected. It returns nil when the failure
-// is something else (a bad signature by the expected key, a malformed note).
+// not verify, failed when a note carries no signature by the pinned keys,
+// only by others: a wrong --public-key (or notes signed under someone
+// else's key), not a signature that fails, so the error names the key found
+// and the key expected. It returns nil when the failure is something else (a
+// bad signature by the expected key, a malformed note).
 func differentKey(data []byte, verifiers note.Verifiers) error {
 	for i, msg := range auditlog.SplitNotes(data) {
 		_, err := note.Open(msg, verifiers)
@@ -106,8 +107,11 @@ func differentKey(data []byte, verifiers note.Verifiers) error {
 		if len(found) == 0 {
 			return fmt.Errorf("checkpoint %d carries no signature", i+1)
 		}
-		return fmt.Errorf("checkpoint %d is signed by a different key: signed by %s, --public-key is %s",
-			i+1, strings.Join(found, ", "), strings.Join(want, ", "))
+		msg := fmt.Sprintf("checkpoint %d is signed by a different key: signed by %s", i+1, strings.Join(found, ", "))
+		if len(want) > 0 {
+			msg += ", --public-key is " + strings.Join(want, ", ")
+		}
+		return errors.New(msg)
 	}
 	return nil
 }
