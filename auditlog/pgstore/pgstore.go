@@ -9,7 +9,8 @@
 // it to its predecessor, so new rows can only extend the head. UPDATE, DELETE
 // and TRUNCATE are rejected by triggers enabled ALWAYS; payload pruning is
 // possible only through the SECURITY DEFINER function auditlog_prune_payloads.
-// Posture reports whether a deployment still looks like that.
+// Posture reports whether a deployment still looks like that, with the SQL
+// that fixes each difference, and Repair applies it.
 //
 // A Log appending to a chain keeps two batches in flight on one connection
 // in pipeline mode (OpenPipeline): the server starts the next batch's

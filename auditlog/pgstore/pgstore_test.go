@@ -677,7 +677,7 @@ func TestPostureDetectsDisabledTriggers(t *testing.T) {
 		rep, err := pgstore.Posture(ctx, db.Pool, "")
 		require.NoError(t, err)
 		require.False(t, rep.OK(), q)
-		require.Equal(t, "trigger auditlog_entries_immutable", rep.Failed()[0].Name)
+		require.Equal(t, "trigger auditlog_entries_immutable on auditlog_entries exists and is enabled ALWAYS", rep.Failed()[0].Name)
 	}
 	// A role with too much is reported.
 	role, _ := appRole(t, db)
@@ -689,7 +689,7 @@ func TestPostureDetectsDisabledTriggers(t *testing.T) {
 	for _, c := range rep.Failed() {
 		names = append(names, c.Name)
 	}
-	require.Contains(t, names, role+" UPDATE on auditlog_entries")
+	require.Contains(t, names, `app role "`+role+`" cannot UPDATE auditlog_entries`)
 }
 
 // TestScanAcrossPages covers a chain longer than three pages of Scan (whose

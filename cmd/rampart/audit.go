@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,25 +21,29 @@ import (
 func auditGroup() group {
 	return group{
 		name:    "audit",
-		summary: "verify, export and checkpoint the audit log",
+		summary: "the hash-chained audit log and its signed checkpoints",
 		verbs: []verb{
 			{name: "verify", summary: "verify a live chain (--dsn) or an export file (--file)", run: auditVerify},
 			{name: "export", summary: "export entries with proofs and a signed checkpoint", run: auditExport},
 			{name: "keygen", summary: "generate an Ed25519 checkpoint signing key pair", run: auditKeygen},
+			{name: "chains", summary: "list the chains of the audit log and their sizes", run: auditChains},
 		},
 	}
 }
 
-// keyArg reads a key given as a path to a file holding it, or inline.
-func keyArg(v string) (string, error) {
-	if _, err := os.Stat(v); err != nil {
-		return v, nil
-	}
+// keyArg reads a key given as a path to a file holding it, or inline. A
+// note key is "name+hash+base64" (a signing key "PRIVATE+KEY+name+..."), so
+// a value with fewer than two '+' is taken as a path, and a path that cannot
+// be read is reported as such rather than parsed as a malformed key.
+func keyArg(flagName, v string) (string, error) {
 	b, err := os.ReadFile(v)
-	if err != nil {
-		return "", operational(fmt.Errorf("read key: %w", err))
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
 	}
-	return strings.TrimSpace(string(b)), nil
+	if _, statErr := os.Stat(v); statErr == nil || strings.Count(v, "+") < 2 {
+		return "", operational(fmt.Errorf("%s: read key file: %w", flagName, err))
+	}
+	return v, nil
 }
 
 func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, *pgstore.Store, error) {
@@ -55,7 +60,7 @@ func verifierArg(pub string) (note.Verifiers, error) {
 	if pub == "" {
 		return nil, nil
 	}
-	k, err := keyArg(pub)
+	k, err := keyArg("--public-key", pub)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +68,52 @@ func verifierArg(pub string) (note.Verifiers, error) {
 	if err != nil {
 		return nil, usageErr("--public-key: %v", err)
 	}
-	return note.VerifierList(v), nil
+	return pinnedVerifiers{Verifiers: note.VerifierList(v), keys: []note.Verifier{v}}, nil
+}
+
+// pinnedVerifiers are the verifiers an operator passed, remembered so that a
+// note signed by some other key can be reported as such.
+type pinnedVerifiers struct {
+	note.Verifiers
+	keys []note.Verifier
+}
+
+// keyID names a note key as "name+hash", the prefix of its verifier key.
+func keyID(name string, hash uint32) string { return fmt.Sprintf("%s+%08x", name, hash) }
+
+// differentKey explains why data, a concatenation of signed notes that did
+// not verify, failed when a note carries no signature by the pinned keys,
+// only by others: a wrong --public-key (or notes signed under someone
+// else's key), not a signature that fails, so the error names the key found
+// and the key expected. It returns nil when the failure is something else (a
+// bad signature by the expected key, a malformed note).
+func differentKey(data []byte, verifiers note.Verifiers) error {
+	for i, msg := range auditlog.SplitNotes(data) {
+		_, err := note.Open(msg, verifiers)
+		var ue *note.UnverifiedNoteError
+		if !errors.As(err, &ue) {
+			continue
+		}
+		found := make([]string, 0, len(ue.Note.UnverifiedSigs))
+		for _, sig := range ue.Note.UnverifiedSigs {
+			found = append(found, keyID(sig.Name, sig.Hash))
+		}
+		var want []string
+		if pv, ok := verifiers.(pinnedVerifiers); ok {
+			for _, k := range pv.keys {
+				want = append(want, keyID(k.Name(), k.KeyHash()))
+			}
+		}
+		if len(found) == 0 {
+			return fmt.Errorf("checkpoint %d carries no signature", i+1)
+		}
+		msg := fmt.Sprintf("checkpoint %d is signed by a different key: signed by %s", i+1, strings.Join(found, ", "))
+		if len(want) > 0 {
+			msg += ", --public-key is " + strings.Join(want, ", ")
+		}
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // loadCheckpoints reads signed checkpoints saved outside the database and
@@ -81,6 +131,9 @@ func loadCheckpoints(path string, verifiers note.Verifiers) ([]auditlog.Checkpoi
 	}
 	cps, err := auditlog.ReadCheckpoints(data, verifiers)
 	if err != nil {
+		if dk := differentKey(data, verifiers); dk != nil {
+			return nil, findings("checkpoints %s: %v", path, dk)
+		}
 		return nil, findings("checkpoints: %v", err)
 	}
 	return cps, nil
@@ -143,11 +196,19 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer pool.Close()
+	stored, err := store.Chains(ctx)
+	if err != nil {
+		return operational(err)
+	}
 	chains := []string{*chain}
+	if *chain != "" && !slices.Contains(stored, *chain) && !checkpointsName(cps, *chain) {
+		// A typo must not pass a scheduled verify as "ok: 0 entries". A
+		// chain named by a saved checkpoint is verified (and fails) instead:
+		// its rows were there once.
+		return findings("chain %q does not exist in this database (%d chains do); list them with: rampart audit chains", *chain, len(stored))
+	}
 	if *chain == "" {
-		if chains, err = store.Chains(ctx); err != nil {
-			return operational(err)
-		}
+		chains = stored
 		seen := map[string]bool{}
 		for _, c := range chains {
 			seen[c] = true
@@ -199,6 +260,65 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 	}
 	if !rep.OK {
 		return findings("audit log does not verify")
+	}
+	return nil
+}
+
+// checkpointsName reports whether a saved checkpoint names chain.
+func checkpointsName(cps []auditlog.Checkpoint, chain string) bool {
+	for _, cp := range cps {
+		if cp.Chain == chain {
+			return true
+		}
+	}
+	return false
+}
+
+// auditChains lists the chains of the audit log, one a line, with their
+// sizes, so an operator can find the exact name to pass to --chain.
+func auditChains(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "audit chains", "audit chains [--dsn URL] [--json]")
+	dsn := dsnFlag(e, fs)
+	asJSON := fs.Bool("json", false, "print the chains as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	pool, store, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	names, err := store.Chains(ctx)
+	if err != nil {
+		return operational(err)
+	}
+	sort.Strings(names)
+	type chainSize struct {
+		Chain   string `json:"chain"`
+		Entries uint64 `json:"entries"`
+	}
+	out := make([]chainSize, 0, len(names))
+	for _, c := range names {
+		h, err := store.Head(ctx, c)
+		if err != nil {
+			return operational(err)
+		}
+		out = append(out, chainSize{Chain: c, Entries: h.Size})
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, out); err != nil {
+			return operational(err)
+		}
+		return nil
+	}
+	for _, c := range out {
+		fmt.Fprintf(e.stdout, "%s\t%d entries\n", c.Chain, c.Entries)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(e.stdout, "no chains")
 	}
 	return nil
 }
@@ -293,17 +413,17 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 	if *skey == "" {
 		return usageErr("--signing-key (or RAMPART_AUDIT_SIGNING_KEY) is required: the export carries a signed checkpoint")
 	}
-	k, err := keyArg(*skey)
+	k, err := keyArg("--signing-key", *skey)
 	if err != nil {
 		return err
 	}
 	signer, err := note.NewSigner(k)
 	if err != nil {
-		return usageErr("--signing-key is not a note signing key")
+		return usageErr("--signing-key: %v (want the PRIVATE+KEY+... line that rampart audit keygen writes to PREFIX.key)", err)
 	}
 	vkey := ""
 	if *pub != "" {
-		if vkey, err = keyArg(*pub); err != nil {
+		if vkey, err = keyArg("--public-key", *pub); err != nil {
 			return err
 		}
 	}
@@ -330,9 +450,10 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 }
 
 func auditKeygen(_ context.Context, e *env, args []string) error {
-	fs := newFlags(e, "audit keygen", "audit keygen --name NAME --out PREFIX")
+	fs := newFlags(e, "audit keygen", "audit keygen [--name NAME] --out PREFIX [--force]")
 	name := fs.String("name", "rampart-audit", "key name shown in signatures")
 	out := fs.String("out", "", "write PREFIX.key (secret, mode 0600) and PREFIX.pub (public); the public key is also printed")
+	force := fs.Bool("force", false, "overwrite an existing key pair (checkpoints signed by the old key then no longer verify against the new one)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -343,14 +464,48 @@ func auditKeygen(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if err := os.WriteFile(*out+".key", []byte(skey+"\n"), 0o600); err != nil {
+	// Replacing a signing key silently would orphan every checkpoint it
+	// signed: refuse, as keys init does, unless asked.
+	if !*force {
+		for _, p := range []string{*out + ".key", *out + ".pub"} {
+			if _, err := os.Lstat(p); err == nil {
+				return operational(fmt.Errorf("%s exists; refusing to overwrite a signing key pair (pass --force to replace it)", p))
+			}
+		}
+	}
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if !*force {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_EXCL // a file created meanwhile is not overwritten either
+	}
+	if err := writeFileFlags(*out+".key", []byte(skey+"\n"), flags, 0o600); err != nil {
 		return operational(err)
 	}
-	if err := os.WriteFile(*out+".pub", []byte(vkey+"\n"), 0o644); err != nil {
+	if err := writeFileFlags(*out+".pub", []byte(vkey+"\n"), flags, 0o644); err != nil {
 		return operational(err)
 	}
 	fmt.Fprintln(e.stdout, vkey)
 	return nil
+}
+
+// writeFileFlags writes data to path opened with flag and perm, and syncs it.
+func writeFileFlags(path string, data []byte, flag int, perm os.FileMode) error {
+	f, err := os.OpenFile(path, flag, perm)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil { // an overwritten file keeps its old mode otherwise
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // progress draws "chain: done/total entries, rate, ETA" on one terminal line.

@@ -17,7 +17,7 @@ import (
 func complianceGroup() group {
 	return group{
 		name:    "compliance",
-		summary: "print the control matrix and evidence report",
+		summary: "the control matrix, evidence report and job heartbeats",
 		verbs: []verb{
 			{name: "report", summary: "evaluate controls and print a Markdown, JSON or OSCAL report (exit 1 if a required control fails)", run: complianceReport},
 			{name: "jobs", summary: "list scheduled jobs and their heartbeat state (exit 1 if any is overdue)", run: complianceJobs},
@@ -71,7 +71,7 @@ func complianceReport(ctx context.Context, e *env, args []string) error {
 		// A green report from last quarter proves nothing about today.
 		if age := time.Since(r.GeneratedAt); *maxAge > 0 && age > *maxAge {
 			return findings("evidence report %s was generated %s ago, more than --max-age %s",
-				r.ID, age.Round(time.Minute), *maxAge)
+				r.ID, roundAge(age), *maxAge)
 		}
 	} else {
 		r = compliance.NewReport("rampart compliance report", time.Now())
@@ -216,4 +216,25 @@ func failure(s compliance.JobStatus) string {
 		cause = cause[:60] + "…"
 	}
 	return fmtTime(s.LastFailure) + " " + strings.ReplaceAll(cause, "\n", " ")
+}
+
+// roundAge rounds an age up, for a message, to a precision that suits its
+// size: milliseconds under a second, seconds under an hour, minutes under a
+// day, hours beyond. Rounding up keeps "generated 6s ago, more than 5s" true
+// for an age of 5.2s, where rounding to nearest would print 5s.
+func roundAge(d time.Duration) time.Duration {
+	p := time.Hour
+	switch {
+	case d < time.Second:
+		p = time.Millisecond
+	case d < time.Hour:
+		p = time.Second
+	case d < 24*time.Hour:
+		p = time.Minute
+	}
+	r := d.Truncate(p)
+	if r < d {
+		r += p
+	}
+	return r
 }

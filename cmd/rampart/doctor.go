@@ -33,6 +33,10 @@ type doctorCheck struct {
 	OK      bool   `json:"ok"`
 	Skipped bool   `json:"skipped,omitempty"`
 	Detail  string `json:"detail,omitempty"`
+	// Fix is what restores a failed check: an SQL statement, or a command.
+	Fix string `json:"fix,omitempty"`
+	// Repairable fixes are applied by rampart migrate up --repair.
+	Repairable bool `json:"repairable,omitempty"`
 }
 
 // doctorOptions are the facts the checks work from.
@@ -64,10 +68,13 @@ func doctorRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	failed := 0
+	failed, repairable := 0, 0
 	for _, c := range checks {
 		if !c.OK && !c.Skipped {
 			failed++
+			if c.Repairable {
+				repairable++
+			}
 		}
 	}
 	if *asJSON {
@@ -88,6 +95,12 @@ func doctorRun(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stdout, ": %s", c.Detail)
 			}
 			fmt.Fprintln(e.stdout)
+			if !c.OK && !c.Skipped && c.Fix != "" {
+				fmt.Fprintf(e.stdout, "      fix: %s\n", c.Fix)
+			}
+		}
+		if repairable > 0 {
+			fmt.Fprintf(e.stdout, "\n%d of the fixes above are applied by: rampart migrate up --repair --app-role %s\n", repairable, appRoleOrPlaceholder(o.appRole))
 		}
 	}
 	if failed > 0 {
@@ -137,7 +150,7 @@ func runDoctor(ctx context.Context, e *env, o doctorOptions) ([]doctorCheck, err
 func checkAudit(ctx context.Context, pool *pgxpool.Pool, appRole string, cps []auditlog.Checkpoint, haveCheckpoints bool) []doctorCheck {
 	var present bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_entries') IS NOT NULL`).Scan(&present); err != nil || !present {
-		return []doctorCheck{{Name: "audit log schema", Detail: "auditlog tables not found; run rampart migrate up"}}
+		return []doctorCheck{{Name: "audit log schema", Detail: "auditlog tables not found", Fix: "rampart migrate up --only auditlog"}}
 	}
 	if appRole == "" {
 		if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&appRole); err != nil {
@@ -150,7 +163,7 @@ func checkAudit(ctx context.Context, pool *pgxpool.Pool, appRole string, cps []a
 		out = append(out, doctorCheck{Name: "audit log posture", Detail: err.Error()})
 	}
 	for _, c := range rep.Checks {
-		out = append(out, doctorCheck{Name: "audit: " + c.Name, OK: c.OK, Detail: c.Detail})
+		out = append(out, doctorCheck{Name: "audit: " + c.Name, OK: c.OK, Detail: c.Detail, Fix: c.Fix, Repairable: c.Repairable})
 	}
 	if !haveCheckpoints {
 		return append(out, doctorCheck{Name: "audit checkpoints", Skipped: true,
@@ -213,7 +226,7 @@ func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOpt
 // checkTLS fails a connection to a non-local host that is not encrypted:
 // credentials and PII would cross the network in the clear.
 func checkTLS(host string, conn *pgx.Conn) doctorCheck {
-	c := doctorCheck{Name: "TLS for non-local connections"}
+	c := doctorCheck{Name: "connections to a non-local server use TLS"}
 	if isLocalHost(host) {
 		c.OK, c.Detail = true, "local connection ("+host+")"
 		return c
@@ -222,7 +235,8 @@ func checkTLS(host string, conn *pgx.Conn) doctorCheck {
 		c.OK, c.Detail = true, "connection is encrypted"
 		return c
 	}
-	c.Detail = "connection to " + host + " is not encrypted; use sslmode=verify-full"
+	c.Detail = "connection to " + host + " is not encrypted"
+	c.Fix = "add sslmode=verify-full to the connection URL (and enable ssl on the server)"
 	return c
 }
 
@@ -237,7 +251,10 @@ func isLocalHost(host string) bool {
 // checkListen fails a server that listens on every address when the host
 // says the database should be private.
 func checkListen(ctx context.Context, conn *pgxpool.Pool, private bool) doctorCheck {
-	c := doctorCheck{Name: "listen_addresses"}
+	c := doctorCheck{Name: "listen_addresses is not a wildcard"}
+	if !private {
+		c.Name = "listen_addresses may be a wildcard (--private=false)"
+	}
 	var v string
 	if err := conn.QueryRow(ctx, `SELECT current_setting('listen_addresses')`).Scan(&v); err != nil {
 		c.Detail = "cannot read: " + err.Error()
@@ -247,13 +264,14 @@ func checkListen(ctx context.Context, conn *pgxpool.Pool, private bool) doctorCh
 	c.OK = !private || !listensOnAll(v)
 	if !c.OK {
 		c.Detail = v + ": listens on all addresses but --private is set"
+		c.Fix = "ALTER SYSTEM SET listen_addresses = 'localhost'; -- then restart PostgreSQL (or list the private addresses it must listen on)"
 	}
 	return c
 }
 
 // checkKeyFileMode fails a key registry readable by group or others.
 func checkKeyFileMode(path string) doctorCheck {
-	c := doctorCheck{Name: "key registry file permissions"}
+	c := doctorCheck{Name: "key registry file permissions are 0600 or stricter"}
 	fi, err := os.Stat(path)
 	if err != nil {
 		c.Detail = err.Error()
@@ -264,6 +282,7 @@ func checkKeyFileMode(path string) doctorCheck {
 	c.Detail = fmt.Sprintf("%s is %04o", path, mode)
 	if !c.OK {
 		c.Detail += "; want 0600 or stricter"
+		c.Fix = "chmod 600 " + path
 	}
 	return c
 }
@@ -277,4 +296,12 @@ func listensOnAll(v string) bool {
 		}
 	}
 	return false
+}
+
+// appRoleOrPlaceholder names the role a repair applies to in a hint.
+func appRoleOrPlaceholder(role string) string {
+	if role == "" {
+		return "ROLE"
+	}
+	return role
 }

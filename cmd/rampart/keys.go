@@ -19,7 +19,7 @@ import (
 func keysGroup() group {
 	return group{
 		name:    "keys",
-		summary: "manage the key registry: init, rotate, re-encrypt, reindex, retire, check",
+		summary: "the key registry and the columns encrypted under it",
 		verbs: []verb{
 			{name: "init", summary: "write a new registry document with one primary key per scope", run: keysInit},
 			{name: "rotate", summary: "add a new primary key to a scope; the old one stays active", run: keysRotate},
@@ -314,7 +314,7 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 		return operational(err)
 	}
 	if *jsonOut {
-		return json.NewEncoder(e.stdout).Encode(res)
+		return writeJSON(e.stdout, newReencryptReport(*table, *column, res))
 	}
 	fmt.Fprintf(e.stdout, "%s.%s: %d rows scanned, %d re-encrypted, %d already current, %d changed meanwhile (already under the primary key)\n",
 		*table, *column, res.Scanned, res.Rewritten, res.Current, res.Conflicts)

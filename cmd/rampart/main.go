@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,7 +79,8 @@ func isTerminal(f *os.File) bool {
 
 // A group is the first word of a command line (keys, audit, ...). A group
 // with run set is a command of its own (rampart doctor --dsn ...) and has
-// no verbs.
+// no verbs. The summary says what the group is about and never names its
+// verbs: the help lists those from verbs, the table that dispatches them.
 type group struct {
 	name    string
 	summary string
@@ -200,6 +202,7 @@ func report(e *env, cmd string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
+	err = explainUndefinedTable(err)
 	fmt.Fprintf(e.stderr, "rampart %s: %v\n", cmd, err)
 	if errors.Is(err, errUnavailable) {
 		return exitUnavailable
@@ -237,7 +240,7 @@ Usage:
 Commands:
 `)
 	for _, g := range groups() {
-		fmt.Fprintf(w, "  %-14s %s\n", g.name, g.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", g.name, groupLine(g))
 	}
 	fmt.Fprint(w, `  help         show help for a command
   version      print the version
@@ -247,6 +250,20 @@ Run "rampart <command> --help" for the verbs of a command.
 Exit codes: 0 success, 1 problems found, 2 usage error, 3 operational error,
 4 not available in this build.
 `)
+}
+
+// groupLine is a group's line in the top-level help: its summary, then its
+// verbs taken from the same table that dispatches them, so the help can
+// neither list a verb that does not exist nor omit one that does.
+func groupLine(g group) string {
+	if len(g.verbs) == 0 {
+		return g.summary
+	}
+	names := make([]string, len(g.verbs))
+	for i, v := range g.verbs {
+		names[i] = v.name
+	}
+	return g.summary + ": " + strings.Join(names, ", ")
 }
 
 func printGroupUsage(w io.Writer, g group) {
@@ -260,18 +277,28 @@ func printGroupUsage(w io.Writer, g group) {
 }
 
 // newFlags returns a flag set that writes its usage to e.stderr and reports
-// errors instead of exiting, so commands stay testable.
+// errors instead of exiting, so commands stay testable. The flag package
+// prints a parse error to the set's output before returning it; that output
+// is discarded, since report prints the returned error once, after the usage.
 func newFlags(e *env, cmd, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: rampart %s\n", synopsis)
 		if hasFlags(fs) {
 			fmt.Fprintln(e.stderr, "\nFlags:")
-			fs.PrintDefaults()
+			printDefaults(e, fs)
 		}
 	}
 	return fs
+}
+
+// printDefaults prints the flags of fs to e.stderr (a set from newFlags
+// otherwise discards its output).
+func printDefaults(e *env, fs *flag.FlagSet) {
+	fs.SetOutput(e.stderr)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,9 +21,9 @@ import (
 func migrateGroup() group {
 	return group{
 		name:    "migrate",
-		summary: "apply the PostgreSQL schema of every package",
+		summary: "the PostgreSQL schema of every package",
 		verbs: []verb{
-			{name: "up", summary: "apply every pending migration (idempotent; safe from several instances)", run: migrateUp},
+			{name: "up", summary: "apply every pending migration (idempotent; safe from several instances); --repair restores drifted audit triggers and grants", run: migrateUp},
 			{name: "status", summary: "list applied and pending migrations; exit 1 if any is pending", run: migrateStatus},
 		},
 	}
@@ -85,28 +86,125 @@ func selectComponents(only string) ([]component, error) {
 	return out, nil
 }
 
+// migrateUpReport is the --json output of migrate up.
+type migrateUpReport struct {
+	OK         bool                `json:"ok"`
+	Components []componentUpResult `json:"components"`
+	Repair     *repairResult       `json:"repair,omitempty"`
+}
+
+// componentUpResult is what migrate up did to one package.
+type componentUpResult struct {
+	Component string `json:"component"`
+	// Applied names the migrations this run applied, in order.
+	Applied []string `json:"applied"`
+	// AlreadyApplied counts the migrations found applied before the run.
+	AlreadyApplied int `json:"already_applied"`
+}
+
+// repairResult is what migrate up --repair did to the audit log's posture.
+type repairResult struct {
+	// Applied are the SQL statements run, in order.
+	Applied []string `json:"applied"`
+	// Remaining are the checks still failing, each with its fix, which
+	// migrate does not apply itself (role and ownership changes).
+	Remaining []auditpg.Check `json:"remaining"`
+}
+
 func migrateUp(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE]")
+	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--repair] [--json]")
 	dsn := dsnFlag(e, fs)
 	only := fs.String("only", "", "comma-separated components to migrate (default all)")
 	appRole := fs.String("app-role", "", "existing role the application connects as: granted INSERT and SELECT only on the audit tables")
+	repair := fs.Bool("repair", false, "then restore the audit log's protective triggers and the app role's privileges where they drifted (what rampart doctor checks)")
+	asJSON := fs.Bool("json", false, "print what was applied as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	cs, err := selectComponents(*only)
 	if err != nil {
 		return err
+	}
+	if *repair && !slices.ContainsFunc(cs, func(c component) bool { return c.name == "auditlog" }) {
+		return usageErr("--repair restores the auditlog schema's posture: include auditlog in --only")
 	}
 	pool, err := connect(ctx, *dsn)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	rep := migrateUpReport{OK: true}
 	for _, c := range cs {
+		ms, err := pgmigrate.Load(c.files())
+		if err != nil {
+			return operational(fmt.Errorf("%s: %w", c.name, err))
+		}
+		before, err := appliedVersions(ctx, pool)
+		if err != nil {
+			return operational(err)
+		}
 		if err := c.migrate(ctx, pool, *appRole); err != nil {
 			return operational(fmt.Errorf("%s: %w", c.name, err))
 		}
-		fmt.Fprintf(e.stdout, "%-12s up to date\n", c.name)
+		after, err := appliedVersions(ctx, pool)
+		if err != nil {
+			return operational(err)
+		}
+		res := componentUpResult{Component: c.name, Applied: []string{}}
+		for _, m := range ms {
+			switch {
+			case before[c.name][m.Version]:
+				res.AlreadyApplied++
+			case after[c.name][m.Version]:
+				// Recorded during this run: by this process, or by another
+				// instance migrating at the same moment.
+				res.Applied = append(res.Applied, m.Name)
+			}
+		}
+		rep.Components = append(rep.Components, res)
+		if !*asJSON {
+			if len(res.Applied) == 0 {
+				fmt.Fprintf(e.stdout, "%-12s up to date (%d %s)\n", c.name, res.AlreadyApplied, plural(res.AlreadyApplied, "migration", "migrations"))
+			} else {
+				fmt.Fprintf(e.stdout, "%-12s applied %s\n", c.name, strings.Join(res.Applied, ", "))
+			}
+		}
+	}
+	if *repair {
+		applied, after, err := auditpg.Repair(ctx, pool, *appRole)
+		if err != nil {
+			return operational(err)
+		}
+		rep.Repair = &repairResult{Applied: append([]string{}, applied...), Remaining: after.Failed()}
+		if rep.Repair.Remaining == nil {
+			rep.Repair.Remaining = []auditpg.Check{}
+		}
+		rep.OK = len(rep.Repair.Remaining) == 0
+		if !*asJSON {
+			for _, s := range applied {
+				fmt.Fprintf(e.stdout, "%-12s repaired: %s\n", "auditlog", s)
+			}
+			if len(applied) == 0 && rep.OK {
+				fmt.Fprintf(e.stdout, "%-12s nothing to repair\n", "auditlog")
+			}
+			for _, c := range rep.Repair.Remaining {
+				fmt.Fprintf(e.stdout, "%-12s NOT REPAIRED: %s: %s\n", "auditlog", c.Name, c.Detail)
+				if c.Fix != "" {
+					fmt.Fprintf(e.stdout, "%-12s   fix by hand: %s\n", "", c.Fix)
+				}
+			}
+		}
+	}
+	if *asJSON {
+		if err := writeJSON(e.stdout, rep); err != nil {
+			return operational(err)
+		}
+	}
+	if !rep.OK {
+		return findings("%d audit log checks still fail after repair", len(rep.Repair.Remaining))
 	}
 	return nil
 }
@@ -199,4 +297,11 @@ func appliedVersions(ctx context.Context, pool *pgxpool.Pool) (map[string]map[in
 		out[c][v] = true
 	}
 	return out, rows.Err()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 )
 
@@ -20,12 +23,36 @@ func TestMigrateUpAndStatus(t *testing.T) {
 
 	code, stdout, stderr := runCLI(t, env, "migrate", "up")
 	require.Equal(t, exitOK, code, stderr)
+	total := 0
 	for _, c := range components() {
-		require.Contains(t, stdout, c.name)
+		ms, err := pgmigrate.Load(c.files())
+		require.NoError(t, err)
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+		total += len(ms)
+		// What was applied, by name, not "up to date".
+		require.Contains(t, stdout, fmt.Sprintf("%-12s applied %s\n", c.name, strings.Join(names, ", ")))
 	}
-	// Idempotent.
-	code, _, stderr = runCLI(t, env, "migrate", "up")
+	require.NotContains(t, stdout, "up to date")
+	// Idempotent, and now it says so.
+	code, stdout, stderr = runCLI(t, env, "migrate", "up", "--json")
 	require.Equal(t, exitOK, code, stderr)
+	var up migrateUpReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &up))
+	require.True(t, up.OK)
+	require.Nil(t, up.Repair)
+	require.Len(t, up.Components, len(components()))
+	already := 0
+	for _, c := range up.Components {
+		require.Empty(t, c.Applied, c.Component)
+		already += c.AlreadyApplied
+	}
+	require.Equal(t, total, already)
+	code, stdout, _ = runCLI(t, env, "migrate", "up")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stdout, "auditlog     up to date (1 migration)\n")
 
 	code, stdout, _ = runCLI(t, env, "migrate", "status", "--json")
 	require.Equal(t, exitOK, code)
@@ -43,7 +70,14 @@ func TestMigrateOnly(t *testing.T) {
 	db := pgtest.New(t)
 	code, stdout, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa")
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, "mfa          up to date\n", stdout)
+	require.Equal(t, "mfa          applied 001_init.sql\n", stdout)
+	code, stdout, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa", "--json")
+	require.Equal(t, exitOK, code, stderr)
+	require.JSONEq(t, `{"ok":true,"components":[{"component":"mfa","applied":[],"already_applied":1}]}`, stdout)
+
+	code, _, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa", "--repair")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "include auditlog in --only")
 
 	code, _, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "nope")
 	require.Equal(t, exitUsage, code)

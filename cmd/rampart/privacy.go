@@ -18,7 +18,7 @@ import (
 func privacyGroup() group {
 	return group{
 		name:    "privacy",
-		summary: "run the GDPR lifecycle: sweep, export, requests",
+		summary: "the GDPR data lifecycle",
 		verbs: []verb{
 			{name: "requests", summary: "data subject requests: overdue", run: privacyRequests},
 			{name: "sweep", summary: "report subjects due for erasure and check the host sweeper keeps up", run: privacySweep},
@@ -133,7 +133,7 @@ longer than --grace: the host sweeper is not running or keeps failing.
 
 Flags:
 `)
-		fs.PrintDefaults()
+		printDefaults(e, fs)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err

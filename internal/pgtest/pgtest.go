@@ -4,7 +4,9 @@
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable. When no server
 // answers, the test is skipped, unless the CI environment variable is set, in
 // which case it fails: a CI run that silently skipped every database test would
-// prove nothing.
+// prove nothing. The first skip of a test binary also prints one line saying
+// why, outside the test log (see noticeWriter), so that a run which skipped
+// every database test does not pass unnoticed.
 //
 // Every connection of the returned pool has search_path set to a schema made
 // for the test alone and dropped at cleanup, so tests run in parallel without
@@ -139,6 +141,7 @@ func unreachable(t testing.TB, err error) {
 	if InCI() {
 		t.Fatalf("pgtest: no PostgreSQL at %s (set %s): %v", redact(BaseURL()), EnvURL, err)
 	}
+	noticeSkip(err)
 	t.Skipf("pgtest: no PostgreSQL at %s, skipping (set %s): %v", redact(BaseURL()), EnvURL, err)
 }
 
