@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -144,8 +143,8 @@ func (doc *ExportDoc) add(r *record) error {
 	if r.Seq == nil || r.TreeSize == nil {
 		return fmt.Errorf("%w: entry without seq or tree size", ErrBadExport)
 	}
-	t, err := time.Parse(exportTime, r.Time)
-	if err != nil || t.Format(exportTime) != r.Time {
+	t, ok := parseExportTime(r.Time)
+	if !ok {
 		return fmt.Errorf("%w: entry %d: time %q", ErrBadExport, *r.Seq, r.Time)
 	}
 	e := ExportEntry{Entry: Entry{Chain: r.Chain, Seq: *r.Seq, Time: t, Org: r.Org, Actor: r.Actor, Action: r.Action,
@@ -170,9 +169,11 @@ func (doc *ExportDoc) add(r *record) error {
 		}
 		*pair.dst = h
 	}
-	if e.Proof, err = parseHashes(r.Proof); err != nil {
+	proof, err := parseHashes(r.Proof)
+	if err != nil {
 		return fmt.Errorf("%w: entry %d: %v", ErrBadExport, e.Seq, err)
 	}
+	e.Proof = proof
 	doc.Entries = append(doc.Entries, e)
 	return nil
 }

@@ -470,3 +470,44 @@ func FuzzExportReader(f *testing.F) {
 		}
 	})
 }
+
+// Times outside 1970..9999 export and read back exactly: before 1970 the
+// microsecond counts back from the next second, years before 0000 carry a
+// minus sign and years after 9999 a fifth digit.
+func TestExportTimesOutsideTheUsualYears(t *testing.T) {
+	t.Parallel()
+	x := newExportEnv(t, 0)
+	times := []time.Time{
+		time.UnixMicro(-1).UTC(),
+		time.Date(1969, 12, 31, 23, 59, 59, 999999499, time.UTC),
+		time.Date(0, 2, 29, 12, 0, 0, 0, time.UTC),
+		time.Date(-4712, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	}
+	for _, at := range times {
+		_, err := x.log.Append(context.Background(), auditlog.Entry{Org: "acme", Actor: "user:u", Action: "test.created", Time: at})
+		require.NoError(t, err)
+	}
+	for _, f := range allFormats {
+		data := x.export(t, f, auditlog.Filter{})
+		doc, err := auditlog.ParseExport(bytes.NewReader(data))
+		require.NoError(t, err, f)
+		require.Len(t, doc.Entries, len(times))
+		for i, e := range doc.Entries {
+			require.Equal(t, times[i].Truncate(0).UnixMicro(), e.Time.UnixMicro(), "%s %d", f, i)
+		}
+		_, err = auditlog.VerifyExport(doc, x.verifiers)
+		require.NoError(t, err, f)
+	}
+	require.Contains(t, string(x.export(t, auditlog.FormatNDJSON, auditlog.Filter{})), `"time":"1969-12-31T23:59:59.999999Z"`)
+	for _, bad := range []string{"0000-02-29T00:00:00.000000Z", "0001-02-29T00:00:00.000000Z", "-005-01-01T00:00:00.000000Z", "+2000-01-01T00:00:00.000000Z", "02000-01-01T00:00:00.000000Z"} {
+		data := strings.Replace(string(x.export(t, auditlog.FormatNDJSON, auditlog.Filter{})), "1969-12-31T23:59:59.999999Z", bad, 1)
+		_, err := auditlog.ParseExport(strings.NewReader(data))
+		if bad == "0000-02-29T00:00:00.000000Z" {
+			require.NoError(t, err, "year 0 is a leap year")
+			continue
+		}
+		require.ErrorIs(t, err, auditlog.ErrBadExport, bad)
+	}
+}
