@@ -289,7 +289,11 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 		}
 		man.Chains = append(man.Chains, mc)
 	}
-	msg, err := note.Sign(&note.Note{Text: man.Text()}, opts.Signer)
+	text, err := man.Text()
+	if err != nil {
+		return n, err
+	}
+	msg, err := note.Sign(&note.Note{Text: text}, opts.Signer)
 	if err != nil {
 		return n, fmt.Errorf("auditlog: sign export manifest: %w", err)
 	}

@@ -401,14 +401,17 @@ func TestExportManifestText(t *testing.T) {
 	t.Parallel()
 	m := auditlog.ExportManifest{Filter: auditlog.Filter{Actor: "user:a&b", From: time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC)},
 		Chains: []auditlog.ManifestChain{{Chain: "org:acme", Size: 10, Count: 6, Seqs: []auditlog.SeqRange{{0, 2}, {5, 5}, {8, 9}}}, {Chain: "system", Size: 0}}}
-	text := m.Text()
+	text, err := m.Text()
+	require.NoError(t, err)
 	require.Equal(t, "rampart.auditlog.export.v2\n"+
 		`filter {"from":"1969-12-31T23:59:59.0000005Z","actor":"user:a&b"}`+"\n"+
 		"chain org:acme 10 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 6 0-2,5,8-9\n"+
 		"chain system 0 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= 0 -\n", text)
 	back, err := auditlog.ParseExportManifest(text)
 	require.NoError(t, err)
-	require.Equal(t, text, back.Text())
+	again, err := back.Text()
+	require.NoError(t, err)
+	require.Equal(t, text, again)
 	for _, bad := range []string{
 		strings.Replace(text, "0-2,5", "0-2,3", 1),   // touching ranges
 		strings.Replace(text, "8-9", "8-10", 1),      // beyond the size
@@ -510,4 +513,27 @@ func TestExportTimesOutsideTheUsualYears(t *testing.T) {
 		}
 		require.ErrorIs(t, err, auditlog.ErrBadExport, bad)
 	}
+}
+
+// Exports of nothing: an empty store, an organisation without entries.
+func TestExportEmpty(t *testing.T) {
+	t.Parallel()
+	x := newExportEnv(t, 0)
+	for _, filter := range []auditlog.Filter{{}, {Org: "nosuch"}} {
+		for _, f := range allFormats {
+			rep, err := x.verify(t, x.export(t, f, filter))
+			require.NoError(t, err, "%s %+v", f, filter)
+			require.Zero(t, rep.Entries)
+		}
+	}
+	// A filter the header cannot write is refused before anything is.
+	var buf bytes.Buffer
+	_, err := auditlog.Export(context.Background(), x.store, &buf, auditlog.ExportOptions{Format: auditlog.FormatNDJSON,
+		Filter: auditlog.Filter{From: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, Signer: x.signer})
+	require.ErrorContains(t, err, "RFC 3339")
+	require.Zero(t, buf.Len())
+	// A saved checkpoint of the organisation's chain makes its empty
+	// export a truncation.
+	_, err = x.verify(t, x.export(t, auditlog.FormatJSON, auditlog.Filter{Org: "nosuch"}), auditlog.Checkpoint{Chain: "org:nosuch", Size: 2})
+	requireReason(t, err, auditlog.ReasonTruncated, 0)
 }

@@ -53,8 +53,8 @@ type ExportChainReport struct {
 	Root tlog.Hash `json:"root"`
 	// Entries is how many entries the export holds, from First to Last.
 	Entries uint64 `json:"entries"`
-	First   uint64 `json:"first,omitempty"`
-	Last    uint64 `json:"last,omitempty"`
+	First   uint64 `json:"first"`
+	Last    uint64 `json:"last"`
 	// FilteredOut is how many entries between First and Last the export's
 	// filter left out (the signed manifest does not list them).
 	FilteredOut uint64 `json:"filtered_out,omitempty"`
