@@ -267,8 +267,12 @@ func verifyFile(e *env, path string, verifiers note.Verifiers, cps []auditlog.Ch
 		if rep.Filter != "" {
 			filter = "filter " + rep.Filter
 		}
-		fmt.Fprintf(e.stdout, "ok      %d entries in %d chains (%s) verify against their signed checkpoints and the signed manifest; %d saved checkpoints matched, %d of other chains ignored\n",
-			rep.Entries, len(res.Chains), filter, res.SavedCheckpoints, res.IgnoredCheckpoints)
+		ignored := ""
+		if res.IgnoredCheckpoints > 0 {
+			ignored = fmt.Sprintf(" (%d of chains outside the export ignored)", res.IgnoredCheckpoints)
+		}
+		fmt.Fprintf(e.stdout, "ok      %d entries in %d chain(s) (%s) verify against their signed checkpoints and the signed manifest; %d saved checkpoints matched%s\n",
+			rep.Entries, len(res.Chains), filter, res.SavedCheckpoints, ignored)
 	} else {
 		fmt.Fprintf(e.stdout, "BROKEN  %s: entry %d: %s: %s\n", ve.Chain, ve.Seq, ve.Reason, ve.Detail)
 	}
