@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,8 +90,31 @@ func parseHashes(ss []string) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// stray reports whether r has a member its type does not have, so that
+// nothing an export shows a reader goes unverified.
+func (r *record) stray() bool {
+	c := *r
+	c.Type = ""
+	switch r.Type {
+	case "header":
+		c.Format, c.VerifierKey, c.Filter = "", "", nil
+	case "checkpoint":
+		c.Chain, c.Note = "", ""
+	case "consistency":
+		c.Chain, c.FromSize, c.TreeSize, c.Proof = "", nil, nil, nil
+	case "manifest":
+		c.Note = ""
+	case "entry":
+		c = record{Format: r.Format, VerifierKey: r.VerifierKey, Filter: r.Filter, Note: r.Note, FromSize: r.FromSize}
+	}
+	return !reflect.ValueOf(c).IsZero()
+}
+
 // add takes the next record of an export.
 func (doc *ExportDoc) add(r *record) error {
+	if r.stray() {
+		return fmt.Errorf("%w: a %q record with a member of another record type", ErrBadExport, r.Type)
+	}
 	if doc.Manifest != nil {
 		return fmt.Errorf("%w: a %q record after the manifest", ErrBadExport, r.Type)
 	}
@@ -279,6 +303,9 @@ func parseCSV(doc *ExportDoc, data []byte) error {
 		}
 		for i := range row {
 			row[i] = csvUnescape(row[i])
+			if i > colType && row[i] != "" && !csvUses(row[colType], i) {
+				return fmt.Errorf("%w: a %q row with a %s cell", ErrBadExport, row[colType], csvHeader[i])
+			}
 		}
 		r, err := csvRecord(row)
 		if err != nil {
@@ -288,6 +315,23 @@ func parseCSV(doc *ExportDoc, data []byte) error {
 			return err
 		}
 	}
+}
+
+// csvUses reports whether a row of type typ has cell col.
+func csvUses(typ string, col int) bool {
+	switch typ {
+	case "header":
+		return col == colFormat || col == colFilter || col == colNote
+	case "checkpoint":
+		return col == colChain || col == colNote
+	case "consistency":
+		return col == colChain || col == colFromSize || col == colTreeSize || col == colProof
+	case "manifest":
+		return col == colNote
+	case "entry":
+		return col >= colChain && col <= colProof
+	}
+	return true // an unknown type is refused by add
 }
 
 // csvRecord maps a CSV row (already unescaped) to its record.
@@ -306,7 +350,7 @@ func csvRecord(row []string) (record, error) {
 	var errs [4]error
 	switch r.Type {
 	case "header":
-		r.Format, r.VerifierKey, r.Filter = row[colFormat], row[colNote], json.RawMessage(row[colFilter])
+		r.Format, r.VerifierKey, r.Filter, r.Note = row[colFormat], row[colNote], json.RawMessage(row[colFilter]), ""
 	case "consistency":
 		r.FromSize, errs[0] = u(colFromSize, 63)
 		r.TreeSize, errs[1] = u(colTreeSize, 63)

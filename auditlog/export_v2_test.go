@@ -537,3 +537,33 @@ func TestExportEmpty(t *testing.T) {
 	_, err = x.verify(t, x.export(t, auditlog.FormatJSON, auditlog.Filter{Org: "nosuch"}), auditlog.Checkpoint{Chain: "org:nosuch", Size: 2})
 	requireReason(t, err, auditlog.ReasonTruncated, 0)
 }
+
+// A record carrying a member of another record type (text an auditor
+// would see but no check covers) is refused.
+func TestExportStrayMembers(t *testing.T) {
+	t.Parallel()
+	x := newExportEnv(t, 0)
+	require.NoError(t, x.log.Record(context.Background(), "acme", "user:u1", "test.created", "doc:1", nil))
+	nd := string(x.export(t, auditlog.FormatNDJSON, auditlog.Filter{}))
+	for _, edit := range [][2]string{
+		{`{"type":"entry",`, `{"type":"entry","note":"all fine",`},
+		{`{"type":"checkpoint",`, `{"type":"checkpoint","seq":1,`},
+		{`{"type":"header",`, `{"type":"header","chain":"x",`},
+		{`{"type":"entry",`, `{"type":"entry","comment":"x",`},
+	} {
+		_, err := auditlog.ParseExport(strings.NewReader(strings.Replace(nd, edit[0], edit[1], 1)))
+		require.ErrorIs(t, err, auditlog.ErrBadExport, edit[1])
+	}
+	rows, err := csv.NewReader(bytes.NewReader(x.export(t, auditlog.FormatCSV, auditlog.Filter{}))).ReadAll()
+	require.NoError(t, err)
+	for i, row := range rows {
+		if row[0] == "entry" {
+			rows[i][18] = "all fine" // the note column
+		}
+	}
+	var buf bytes.Buffer
+	require.NoError(t, csv.NewWriter(&buf).WriteAll(rows))
+	_, err = auditlog.ParseExport(&buf)
+	require.ErrorIs(t, err, auditlog.ErrBadExport)
+	require.ErrorContains(t, err, "note cell")
+}
