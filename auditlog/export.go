@@ -423,11 +423,12 @@ const (
 )
 
 // csvEscape neutralises a cell that a spreadsheet would take for a formula
-// (OWASP "CSV Injection"): a cell starting with =, +, -, @, tab, carriage
-// return or a single quote is written with one more single quote in front.
-// csvUnescape removes exactly that quote, so every cell round-trips.
+// (OWASP "CSV Injection", ASVS 1.2.10): a cell starting with =, +, -, @,
+// tab, carriage return, line feed, NUL or a single quote is written with
+// one more single quote in front. csvUnescape removes exactly that quote,
+// so every cell round-trips.
 func csvEscape(s string) string {
-	if s != "" && strings.IndexByte("=+-@\t\r'", s[0]) >= 0 {
+	if s != "" && strings.IndexByte("=+-@\t\r\n\x00'", s[0]) >= 0 {
 		return "'" + s
 	}
 	return s

@@ -361,7 +361,7 @@ func TestExportCSVInjection(t *testing.T) {
 	for _, row := range rows[1:] {
 		for _, cell := range row {
 			if cell != "" {
-				require.NotContains(t, "=+-@\t\r", cell[:1], "cell %q", cell)
+				require.NotContains(t, "=+-@\t\r\n\x00", cell[:1], "cell %q", cell)
 			}
 		}
 	}
