@@ -121,6 +121,9 @@ func (doc *ExportDoc) add(r *record) error {
 	if doc.Version == "" && r.Type != "header" {
 		return fmt.Errorf("%w: missing header", ErrBadExport)
 	}
+	if r.Chain != "" && checkName("chain", r.Chain, maxNameLen) != nil {
+		return fmt.Errorf("%w: a %q record of chain %q: not a chain name", ErrBadExport, r.Type, r.Chain)
+	}
 	switch r.Type {
 	case "header":
 		if doc.Version != "" {

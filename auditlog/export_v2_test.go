@@ -550,6 +550,7 @@ func TestExportStrayMembers(t *testing.T) {
 		{`{"type":"checkpoint",`, `{"type":"checkpoint","seq":1,`},
 		{`{"type":"header",`, `{"type":"header","chain":"x",`},
 		{`{"type":"entry",`, `{"type":"entry","comment":"x",`},
+		{`"chain":"org:acme","seq"`, `"chain":"org:acme\u001b[2J","seq"`}, // a terminal escape in a name that gets printed
 	} {
 		_, err := auditlog.ParseExport(strings.NewReader(strings.Replace(nd, edit[0], edit[1], 1)))
 		require.ErrorIs(t, err, auditlog.ErrBadExport, edit[1])
