@@ -34,6 +34,23 @@
 //
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
-// and lifting holds are audited. Export writes CSV, JSON or NDJSON with
-// proofs and a signed checkpoint, so that an export verifies offline.
+// and lifting holds are audited.
+//
+// Export writes CSV, JSON or NDJSON (ENCODING.md, "Export formats") with a
+// signed checkpoint per chain, an inclusion proof per entry, the filter it
+// applied and a signed manifest of exactly which entries it holds, so that
+// VerifyExportWith checks an export offline and reports an entry removed
+// (ReasonMissingEntry, never confused with one the filter left out), one
+// repeated, moved or added (ReasonUnexpectedEntry), or a file cut short.
+// Given checkpoints saved earlier, it checks that each is a prefix of the
+// export: recomputed from an export that holds the chain from its first
+// entry, else by a consistency proof that Export includes for the saved
+// checkpoints it is given (ExportOptions.Checkpoints); so a truncated chain
+// (ReasonTruncated) or one rewritten and re-signed with the same key
+// (ReasonCheckpointMismatch) fails, and one re-signed with another key
+// fails the pinned verifier. Payloads are embedded as their canonical bytes,
+// without HTML escaping, and CSV cells a spreadsheet would evaluate are
+// neutralised with a leading quote that the reader removes. Not addressed:
+// an attacker with the signing key who also controls every checkpoint the
+// verifier is given.
 package auditlog

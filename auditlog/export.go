@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,15 +18,23 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// ExportFormatID names the export format inside every export.
-const ExportFormatID = "rampart.auditlog.export.v1"
+// ExportFormatID names the export format, and its version, inside every
+// export. ENCODING.md ("Export formats") defines it byte for byte.
+const ExportFormatID = "rampart.auditlog.export.v2"
+
+// exportFormatPrefix is what every version of the format ID starts with.
+const exportFormatPrefix = "rampart.auditlog.export."
 
 // Format is an export's encoding.
 type Format string
 
-// The export formats. All three carry the same records: a header, one signed
-// checkpoint per chain, then entries with their hashes and an inclusion
-// proof against that checkpoint, so that an export verifies offline.
+// The export formats. All three carry the same records: a header (format
+// version, verifier key hint, filter), one signed checkpoint per chain,
+// consistency proofs from the saved checkpoints the exporter was given,
+// the entries with their hashes and an inclusion proof against their
+// chain's checkpoint, and a signed manifest of what the export holds, so
+// that an export verifies offline and a missing, duplicated, reordered or
+// added entry is reported.
 const (
 	FormatCSV    Format = "csv"
 	FormatJSON   Format = "json"
@@ -51,15 +60,100 @@ func (f Filter) match(e *Entry) bool {
 		(f.Org == "" || e.Org == f.Org)
 }
 
+// IsZero reports whether f matches every entry of every chain.
+func (f Filter) IsZero() bool {
+	return f.Org == "" && f.From.IsZero() && f.To.IsZero() && f.Actor == "" && f.Action == "" && f.Target == ""
+}
+
+// filterJSON is a Filter as the export writes it: empty members omitted,
+// times in RFC 3339 UTC with as many fractional digits as needed.
+type filterJSON struct {
+	Org    string `json:"org,omitempty"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Actor  string `json:"actor,omitempty"`
+	Action string `json:"action,omitempty"`
+	Target string `json:"target,omitempty"`
+}
+
+const filterTime = time.RFC3339Nano
+
+// encodeFilter returns f's JSON form (no HTML escaping, no newline).
+func encodeFilter(f Filter) ([]byte, error) {
+	fj := filterJSON{Org: f.Org, Actor: f.Actor, Action: f.Action, Target: f.Target}
+	for _, tf := range []struct {
+		t   time.Time
+		dst *string
+	}{{f.From, &fj.From}, {f.To, &fj.To}} {
+		if tf.t.IsZero() {
+			continue
+		}
+		s := tf.t.UTC().Format(filterTime)
+		if back, err := time.Parse(filterTime, s); err != nil || !back.Equal(tf.t) {
+			return nil, fmt.Errorf("auditlog: export filter time %s cannot be written in RFC 3339", tf.t)
+		}
+		*tf.dst = s
+	}
+	return marshalNoEscape(fj)
+}
+
+func decodeFilter(b []byte) (Filter, error) {
+	var fj filterJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fj); err != nil {
+		return Filter{}, fmt.Errorf("%w: filter: %v", ErrBadExport, err)
+	}
+	if dec.More() {
+		return Filter{}, fmt.Errorf("%w: filter: trailing data", ErrBadExport)
+	}
+	f := Filter{Org: fj.Org, Actor: fj.Actor, Action: fj.Action, Target: fj.Target}
+	for _, tf := range []struct {
+		s   string
+		dst *time.Time
+	}{{fj.From, &f.From}, {fj.To, &f.To}} {
+		if tf.s == "" {
+			continue
+		}
+		t, err := time.Parse(filterTime, tf.s)
+		if err != nil {
+			return Filter{}, fmt.Errorf("%w: filter time %q", ErrBadExport, tf.s)
+		}
+		*tf.dst = t.UTC()
+	}
+	return f, nil
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping and without the
+// encoder's trailing newline. Payloads are embedded as their canonical
+// bytes: with HTML escaping on, encoding/json would rewrite &, <, >, U+2028
+// and U+2029 inside them and the digest would no longer match.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // ExportOptions configure Export.
 type ExportOptions struct {
 	Format Format
 	Filter Filter
-	// Signer signs the checkpoint that covers each exported chain.
+	// Signer signs the checkpoint that covers each exported chain, and the
+	// export's manifest.
 	Signer note.Signer
 	// VerifierKey, if set, is written in the header as a hint; a verifier
 	// should pin its own copy of the key.
 	VerifierKey string
+	// Checkpoints are checkpoints saved earlier (ReadCheckpoints). For each
+	// one of an exported chain that the chain has grown past, the export
+	// carries a consistency proof from its size to the export's
+	// checkpoint, so that a verifier holding it can check a filtered export
+	// too. Only Chain and Size are used; an unfiltered export needs none.
+	Checkpoints []Checkpoint
 	// Now stamps the checkpoints (default time.Now).
 	Now func() time.Time
 }
@@ -72,17 +166,34 @@ type ExportEntry struct {
 	Proof    tlog.RecordProof
 }
 
+// ExportConsistency proves that chain's tree of From entries (a checkpoint
+// saved earlier) is a prefix of its tree of To entries (the export's
+// checkpoint).
+type ExportConsistency struct {
+	Chain    string
+	From, To uint64
+	Proof    tlog.TreeProof
+}
+
 // ExportDoc is a parsed export.
 type ExportDoc struct {
+	// Version is the format ID of the header (ExportFormatID).
+	Version     string
 	VerifierKey string
+	// Filter is the filter the header says the export applied.
+	Filter Filter
 	// Checkpoints are the signed notes, by chain.
 	Checkpoints map[string][]byte
+	Consistency []ExportConsistency
 	Entries     []ExportEntry
+	// Manifest is the signed note that ends the export (ExportManifest).
+	Manifest []byte
 }
 
 // Export writes the entries of store matching opts.Filter to w, streaming,
-// with a freshly signed checkpoint per chain and an inclusion proof per
-// entry. It returns how many entries were written.
+// with a freshly signed checkpoint per chain, an inclusion proof per entry
+// and a signed manifest of what it wrote. It returns how many entries were
+// written.
 func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (int, error) {
 	if opts.Signer == nil {
 		return 0, errors.New("auditlog: export needs a checkpoint signer")
@@ -91,14 +202,15 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 	if now == nil {
 		now = time.Now
 	}
+	filter, err := encodeFilter(opts.Filter)
+	if err != nil {
+		return 0, err
+	}
 	var chains []string
 	if opts.Filter.Org != "" {
 		chains = []string{ChainFor(opts.Filter.Org)}
-	} else {
-		var err error
-		if chains, err = store.Chains(ctx); err != nil {
-			return 0, err
-		}
+	} else if chains, err = store.Chains(ctx); err != nil {
+		return 0, err
 	}
 	cps := make([]Checkpoint, 0, len(chains))
 	notes := make([][]byte, 0, len(chains))
@@ -117,16 +229,43 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 	if err != nil {
 		return 0, err
 	}
-	if err := ew.header(opts.VerifierKey); err != nil {
+	if err := ew.header(opts.VerifierKey, filter); err != nil {
 		return 0, err
 	}
+	ew.section("checkpoints")
 	for i, cp := range cps {
-		if err := ew.checkpoint(cp.Chain, notes[i]); err != nil {
+		if err := ew.record(record{Type: "checkpoint", Chain: cp.Chain, Note: string(notes[i])}); err != nil {
 			return 0, err
 		}
 	}
+	ew.section("consistency")
+	for _, cp := range cps {
+		sizes := map[uint64]bool{}
+		for _, saved := range opts.Checkpoints {
+			if saved.Chain == cp.Chain && saved.Size > 0 && saved.Size < cp.Size {
+				sizes[saved.Size] = true
+			}
+		}
+		keys := make([]uint64, 0, len(sizes))
+		for s := range sizes {
+			keys = append(keys, s)
+		}
+		slices.Sort(keys)
+		for _, from := range keys {
+			proof, err := ProveConsistency(ctx, store, cp.Chain, from, cp.Size)
+			if err != nil {
+				return 0, fmt.Errorf("auditlog: consistency proof of chain %q from %d: %w", cp.Chain, from, err)
+			}
+			if err := ew.record(consistencyRecord(&ExportConsistency{Chain: cp.Chain, From: from, To: cp.Size, Proof: proof})); err != nil {
+				return 0, err
+			}
+		}
+	}
+	ew.section("entries")
+	man := ExportManifest{Filter: opts.Filter}
 	n := 0
 	for _, cp := range cps {
+		mc := ManifestChain{Chain: cp.Chain, Size: cp.Size, Root: cp.Root}
 		reader := storeReader(ctx, store, cp.Chain)
 		err := store.Scan(ctx, cp.Chain, 0, func(e *Entry) error {
 			if e.Seq >= cp.Size {
@@ -139,12 +278,27 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 			if err != nil {
 				return fmt.Errorf("auditlog: proof of entry %d: %w", e.Seq, err)
 			}
+			if err := mc.add(e.Seq); err != nil {
+				return err
+			}
 			n++
-			return ew.entry(&ExportEntry{Entry: *e, TreeSize: cp.Size, Proof: proof})
+			return ew.record(entryRecord(&ExportEntry{Entry: *e, TreeSize: cp.Size, Proof: proof}))
 		})
 		if err != nil && !errors.Is(err, errStop) {
 			return n, err
 		}
+		man.Chains = append(man.Chains, mc)
+	}
+	text, err := man.Text()
+	if err != nil {
+		return n, err
+	}
+	msg, err := note.Sign(&note.Note{Text: text}, opts.Signer)
+	if err != nil {
+		return n, fmt.Errorf("auditlog: sign export manifest: %w", err)
+	}
+	if err := ew.manifest(msg); err != nil {
+		return n, err
 	}
 	return n, ew.close()
 }
@@ -155,11 +309,13 @@ func (l *Log) Export(ctx context.Context, w io.Writer, format Format, f Filter) 
 	return Export(ctx, l.store, w, ExportOptions{Format: format, Filter: f, Signer: l.signer, Now: l.now})
 }
 
-// record is the JSON form of every line of an NDJSON export.
+// record is the JSON form of every line of an NDJSON export and of every
+// item of a JSON export's arrays.
 type record struct {
 	Type          string          `json:"type"`
 	Format        string          `json:"format,omitempty"`
 	VerifierKey   string          `json:"verifier_key,omitempty"`
+	Filter        json.RawMessage `json:"filter,omitempty"`
 	Chain         string          `json:"chain,omitempty"`
 	Note          string          `json:"note,omitempty"`
 	Seq           *uint64         `json:"seq,omitempty"`
@@ -174,38 +330,145 @@ type record struct {
 	PayloadDigest string          `json:"payload_digest,omitempty"`
 	PrevHash      string          `json:"prev_hash,omitempty"`
 	Hash          string          `json:"hash,omitempty"`
+	FromSize      *uint64         `json:"from_size,omitempty"`
 	TreeSize      *uint64         `json:"tree_size,omitempty"`
 	Proof         []string        `json:"proof,omitempty"`
 }
 
 const exportTime = "2006-01-02T15:04:05.000000Z"
 
+// formatExportTime writes t (whole microseconds) as the export does:
+// exportTime in UTC, the year with at least four digits and a minus sign
+// before year 0 (astronomical numbering, as Go's time.Format writes it).
+func formatExportTime(t time.Time) string { return t.UTC().Format(exportTime) }
+
+// parseExportTime reads what formatExportTime writes, and nothing else.
+func parseExportTime(s string) (time.Time, bool) {
+	year, rest, neg := s, "", strings.HasPrefix(s, "-")
+	if i := strings.IndexByte(s[min(len(s), 1):], '-'); i >= 0 {
+		year, rest = s[:i+1], s[i+1:]
+	}
+	y, err := strconv.Atoi(year)
+	if err != nil || len(year) < 4 || neg && len(year) < 5 || year[0] == '+' {
+		return time.Time{}, false
+	}
+	// Month, day and clock read in a leap year, then placed in year y:
+	// the round trip below refuses a 29 February that y lacks.
+	t, err := time.Parse(exportTime, "2000"+rest)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t = time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	return t, formatExportTime(t) == s
+}
+
+func hashStrings(hs []tlog.Hash) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.String()
+	}
+	return out
+}
+
 func entryRecord(e *ExportEntry) record {
 	seq, size := e.Seq, e.TreeSize
-	r := record{Type: "entry", Chain: e.Chain, Seq: &seq, Time: e.Time.UTC().Format(exportTime), Org: e.Org,
+	r := record{Type: "entry", Chain: e.Chain, Seq: &seq, Time: formatExportTime(e.Time), Org: e.Org,
 		Actor: e.Actor, Action: e.Action, SchemaVersion: e.SchemaVersion, Target: e.Target, Request: &e.Request,
 		PayloadDigest: e.PayloadDigest.String(), PrevHash: e.PrevHash.String(), Hash: e.Hash.String(), TreeSize: &size,
-		Proof: make([]string, len(e.Proof))}
+		Proof: hashStrings(e.Proof)}
 	if e.Payload != nil {
 		r.Payload = e.Payload
 	} else {
 		r.Payload = json.RawMessage("null")
 	}
-	for i, h := range e.Proof {
-		r.Proof[i] = h.String()
-	}
 	return r
 }
 
+func consistencyRecord(c *ExportConsistency) record {
+	from, to := c.From, c.To
+	return record{Type: "consistency", Chain: c.Chain, FromSize: &from, TreeSize: &to, Proof: hashStrings(c.Proof)}
+}
+
+// csvHeader is the column row of a CSV export.
 var csvHeader = []string{"type", "chain", "seq", "time", "org", "actor", "action", "schema_version", "target",
-	"ip", "user_agent", "request_id", "payload", "payload_digest", "prev_hash", "hash", "tree_size", "proof", "note"}
+	"ip", "user_agent", "request_id", "payload", "payload_digest", "prev_hash", "hash", "tree_size", "proof", "note",
+	"format", "filter", "from_size"}
+
+// csvHeaderV1 is the column row of version 1, recognised to name it.
+var csvHeaderV1 = csvHeader[:19]
+
+const (
+	colType = iota
+	colChain
+	colSeq
+	colTime
+	colOrg
+	colActor
+	colAction
+	colSchemaVersion
+	colTarget
+	colIP
+	colUserAgent
+	colRequestID
+	colPayload
+	colPayloadDigest
+	colPrevHash
+	colHash
+	colTreeSize
+	colProof
+	colNote
+	colFormat
+	colFilter
+	colFromSize
+)
+
+// csvEscape neutralises a cell that a spreadsheet would take for a formula
+// (OWASP "CSV Injection", ASVS 1.2.10): a cell starting with =, +, -, @,
+// tab, carriage return, line feed, NUL or a single quote is written with
+// one more single quote in front. csvUnescape removes exactly that quote,
+// so every cell round-trips.
+func csvEscape(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r\n\x00'", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+func csvUnescape(s string) string { return strings.TrimPrefix(s, "'") }
+
+func csvRow(r record) []string {
+	row := make([]string, len(csvHeader))
+	u := func(p *uint64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatUint(*p, 10)
+	}
+	row[colType], row[colChain], row[colNote], row[colFormat] = r.Type, r.Chain, r.Note, r.Format
+	row[colFilter] = string(r.Filter)
+	row[colSeq], row[colTreeSize], row[colFromSize] = u(r.Seq), u(r.TreeSize), u(r.FromSize)
+	row[colProof] = strings.Join(r.Proof, " ")
+	if r.Type == "header" {
+		row[colNote] = r.VerifierKey
+	}
+	if r.Type == "entry" {
+		row[colTime], row[colOrg], row[colActor], row[colAction], row[colTarget] = r.Time, r.Org, r.Actor, r.Action, r.Target
+		row[colSchemaVersion] = strconv.FormatUint(uint64(r.SchemaVersion), 10)
+		row[colIP], row[colUserAgent], row[colRequestID] = r.Request.IP, r.Request.UserAgent, r.Request.RequestID
+		row[colPayload] = string(r.Payload)
+		row[colPayloadDigest], row[colPrevHash], row[colHash] = r.PayloadDigest, r.PrevHash, r.Hash
+	}
+	for i := range row {
+		row[i] = csvEscape(row[i])
+	}
+	return row
+}
 
 type exportWriter struct {
 	format Format
 	bw     *bufio.Writer
 	cw     *csv.Writer
-	n      int // records written in the current JSON array
-	inArr  bool
+	n      int // items written in the current JSON array
 }
 
 func newExportWriter(w io.Writer, f Format) (*exportWriter, error) {
@@ -220,341 +483,75 @@ func newExportWriter(w io.Writer, f Format) (*exportWriter, error) {
 	return nil, fmt.Errorf("auditlog: unknown export format %q (csv, json or ndjson)", f)
 }
 
-func (ew *exportWriter) line(r record) error {
-	b, err := json.Marshal(r)
+func (ew *exportWriter) header(vkey string, filter []byte) error {
+	r := record{Type: "header", Format: ExportFormatID, VerifierKey: vkey, Filter: filter}
+	if ew.format != FormatJSON {
+		return ew.record(r)
+	}
+	// {"format":...,"verifier_key":...,"filter":{...}  — the arrays follow.
+	h, err := marshalNoEscape(struct {
+		Format      string          `json:"format"`
+		VerifierKey string          `json:"verifier_key"`
+		Filter      json.RawMessage `json:"filter"`
+	}{ExportFormatID, vkey, filter})
 	if err != nil {
 		return err
 	}
-	ew.bw.Write(b)
-	return ew.bw.WriteByte('\n')
-}
-
-func (ew *exportWriter) header(vkey string) error {
-	switch ew.format {
-	case FormatCSV:
-		return ew.cw.Write([]string{"header", ExportFormatID, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", vkey})
-	case FormatNDJSON:
-		return ew.line(record{Type: "header", Format: ExportFormatID, VerifierKey: vkey})
-	}
-	h, _ := json.Marshal(map[string]string{"format": ExportFormatID, "verifier_key": vkey})
-	ew.bw.Write(h[:len(h)-1])
-	_, err := ew.bw.WriteString(`,"checkpoints":[`)
-	ew.inArr = true
+	_, err = ew.bw.Write(h[:len(h)-1])
 	return err
 }
 
-func (ew *exportWriter) checkpoint(chain string, msg []byte) error {
-	switch ew.format {
-	case FormatCSV:
-		return ew.cw.Write([]string{"checkpoint", chain, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", string(msg)})
-	case FormatNDJSON:
-		return ew.line(record{Type: "checkpoint", Chain: chain, Note: string(msg)})
+// section opens the next array of a JSON export; other formats have none.
+func (ew *exportWriter) section(name string) {
+	if ew.format != FormatJSON {
+		return
 	}
-	return ew.arrayItem(record{Type: "checkpoint", Chain: chain, Note: string(msg)})
+	if name != "checkpoints" {
+		ew.bw.WriteString("]")
+	}
+	ew.bw.WriteString(`,"` + name + `":[`)
+	ew.n = 0
 }
 
-func (ew *exportWriter) arrayItem(r record) error {
-	if ew.n > 0 {
+func (ew *exportWriter) record(r record) error {
+	if ew.format == FormatCSV {
+		return ew.cw.Write(csvRow(r))
+	}
+	b, err := marshalNoEscape(r)
+	if err != nil {
+		return err
+	}
+	if ew.format == FormatJSON && ew.n > 0 {
 		ew.bw.WriteByte(',')
 	}
 	ew.n++
-	b, err := json.Marshal(r)
+	ew.bw.Write(b)
+	if ew.format == FormatNDJSON {
+		return ew.bw.WriteByte('\n')
+	}
+	return nil
+}
+
+func (ew *exportWriter) manifest(msg []byte) error {
+	if ew.format != FormatJSON {
+		return ew.record(record{Type: "manifest", Note: string(msg)})
+	}
+	b, err := marshalNoEscape(string(msg))
 	if err != nil {
 		return err
 	}
-	_, err = ew.bw.Write(b)
+	ew.bw.WriteString(`],"manifest":`)
+	ew.bw.Write(b)
+	_, err = ew.bw.WriteString("}\n")
 	return err
 }
 
-func (ew *exportWriter) entry(e *ExportEntry) error {
-	switch ew.format {
-	case FormatCSV:
-		proof := make([]string, len(e.Proof))
-		for i, h := range e.Proof {
-			proof[i] = h.String()
-		}
-		payload := "null"
-		if e.Payload != nil {
-			payload = string(e.Payload)
-		}
-		return ew.cw.Write([]string{"entry", e.Chain, strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(exportTime), e.Org,
-			e.Actor, e.Action, strconv.FormatUint(uint64(e.SchemaVersion), 10), e.Target, e.Request.IP, e.Request.UserAgent,
-			e.Request.RequestID, payload, e.PayloadDigest.String(), e.PrevHash.String(), e.Hash.String(),
-			strconv.FormatUint(e.TreeSize, 10), strings.Join(proof, " "), ""})
-	case FormatNDJSON:
-		return ew.line(entryRecord(e))
-	}
-	if ew.inArr {
-		ew.bw.WriteString(`],"entries":[`)
-		ew.inArr, ew.n = false, 0
-	}
-	return ew.arrayItem(entryRecord(e))
-}
-
 func (ew *exportWriter) close() error {
-	switch ew.format {
-	case FormatCSV:
+	if ew.format == FormatCSV {
 		ew.cw.Flush()
 		if err := ew.cw.Error(); err != nil {
 			return err
 		}
-	case FormatJSON:
-		if ew.inArr {
-			ew.bw.WriteString(`],"entries":[`)
-		}
-		ew.bw.WriteString("]}\n")
 	}
 	return ew.bw.Flush()
-}
-
-// ErrBadExport reports an export that does not parse.
-var ErrBadExport = errors.New("auditlog: bad export")
-
-// MaxExportBytes bounds what ParseExport reads.
-const MaxExportBytes = 1 << 30
-
-// ParseExport parses an export in any of the three formats, detected from
-// its first bytes. It checks syntax only; VerifyExport checks the content.
-func ParseExport(r io.Reader) (*ExportDoc, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxExportBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxExportBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadExport, MaxExportBytes)
-	}
-	doc := &ExportDoc{Checkpoints: map[string][]byte{}}
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	switch {
-	case bytes.HasPrefix(trimmed, []byte(`{"type"`)):
-		err = parseNDJSON(doc, trimmed)
-	case bytes.HasPrefix(trimmed, []byte("{")):
-		err = parseJSON(doc, trimmed)
-	default:
-		err = parseCSV(doc, data)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return doc, nil
-}
-
-func (doc *ExportDoc) add(r *record, first bool) error {
-	switch r.Type {
-	case "header":
-		if !first || r.Format != ExportFormatID {
-			return fmt.Errorf("%w: header must come first and name %s", ErrBadExport, ExportFormatID)
-		}
-		doc.VerifierKey = r.VerifierKey
-		return nil
-	case "checkpoint":
-		if _, dup := doc.Checkpoints[r.Chain]; dup || r.Chain == "" {
-			return fmt.Errorf("%w: checkpoint of chain %q repeated or unnamed", ErrBadExport, r.Chain)
-		}
-		doc.Checkpoints[r.Chain] = []byte(r.Note)
-		return nil
-	case "entry":
-	default:
-		return fmt.Errorf("%w: record type %q", ErrBadExport, r.Type)
-	}
-	if first {
-		return fmt.Errorf("%w: missing header", ErrBadExport)
-	}
-	if r.Seq == nil || r.TreeSize == nil {
-		return fmt.Errorf("%w: entry without seq or tree size", ErrBadExport)
-	}
-	t, err := time.Parse(exportTime, r.Time)
-	if err != nil {
-		return fmt.Errorf("%w: entry time %q", ErrBadExport, r.Time)
-	}
-	e := ExportEntry{Entry: Entry{Chain: r.Chain, Seq: *r.Seq, Time: t, Org: r.Org, Actor: r.Actor, Action: r.Action,
-		SchemaVersion: r.SchemaVersion, Target: r.Target}, TreeSize: *r.TreeSize}
-	if r.Request != nil {
-		e.Request = *r.Request
-	}
-	if len(r.Payload) > 0 && string(r.Payload) != "null" {
-		e.Payload = append([]byte(nil), r.Payload...)
-	}
-	for _, pair := range []struct {
-		s   string
-		dst *tlog.Hash
-	}{{r.PayloadDigest, &e.PayloadDigest}, {r.PrevHash, &e.PrevHash}, {r.Hash, &e.Hash}} {
-		h, err := tlog.ParseHash(pair.s)
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: bad hash", ErrBadExport, e.Seq)
-		}
-		*pair.dst = h
-	}
-	if len(r.Proof) > 64 {
-		return fmt.Errorf("%w: entry %d: proof too long", ErrBadExport, e.Seq)
-	}
-	for _, s := range r.Proof {
-		h, err := tlog.ParseHash(s)
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: bad proof hash", ErrBadExport, e.Seq)
-		}
-		e.Proof = append(e.Proof, h)
-	}
-	doc.Entries = append(doc.Entries, e)
-	return nil
-}
-
-func parseNDJSON(doc *ExportDoc, data []byte) error {
-	first := true
-	for len(data) > 0 {
-		line, rest, _ := bytes.Cut(data, []byte("\n"))
-		data = rest
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var r record
-		if err := json.Unmarshal(line, &r); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadExport, err)
-		}
-		if err := doc.add(&r, first); err != nil {
-			return err
-		}
-		first = false
-	}
-	if first {
-		return fmt.Errorf("%w: empty", ErrBadExport)
-	}
-	return nil
-}
-
-func parseJSON(doc *ExportDoc, data []byte) error {
-	var v struct {
-		Format      string   `json:"format"`
-		VerifierKey string   `json:"verifier_key"`
-		Checkpoints []record `json:"checkpoints"`
-		Entries     []record `json:"entries"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadExport, err)
-	}
-	if err := doc.add(&record{Type: "header", Format: v.Format, VerifierKey: v.VerifierKey}, true); err != nil {
-		return err
-	}
-	for i := range v.Checkpoints {
-		if v.Checkpoints[i].Type != "checkpoint" {
-			return fmt.Errorf("%w: checkpoints holds a %q", ErrBadExport, v.Checkpoints[i].Type)
-		}
-		if err := doc.add(&v.Checkpoints[i], false); err != nil {
-			return err
-		}
-	}
-	for i := range v.Entries {
-		if v.Entries[i].Type != "entry" {
-			return fmt.Errorf("%w: entries holds a %q", ErrBadExport, v.Entries[i].Type)
-		}
-		if err := doc.add(&v.Entries[i], false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func parseCSV(doc *ExportDoc, data []byte) error {
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = len(csvHeader)
-	head, err := cr.Read()
-	if err != nil || strings.Join(head, ",") != strings.Join(csvHeader, ",") {
-		return fmt.Errorf("%w: not a CSV export (header row)", ErrBadExport)
-	}
-	first := true
-	for {
-		row, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadExport, err)
-		}
-		r := record{Type: row[0], Chain: row[1], Note: row[18]}
-		switch r.Type {
-		case "header":
-			r.Format, r.VerifierKey = row[1], row[18]
-		case "entry":
-			seq, err1 := strconv.ParseUint(row[2], 10, 63)
-			sv, err2 := strconv.ParseUint(row[7], 10, 32)
-			size, err3 := strconv.ParseUint(row[16], 10, 63)
-			if err := errors.Join(err1, err2, err3); err != nil {
-				return fmt.Errorf("%w: entry numbers: %v", ErrBadExport, err)
-			}
-			r.Seq, r.TreeSize, r.SchemaVersion = &seq, &size, uint32(sv)
-			r.Time, r.Org, r.Actor, r.Action, r.Target = row[3], row[4], row[5], row[6], row[8]
-			r.Request = &Request{IP: row[9], UserAgent: row[10], RequestID: row[11]}
-			r.Payload = json.RawMessage(row[12])
-			r.PayloadDigest, r.PrevHash, r.Hash = row[13], row[14], row[15]
-			if row[17] != "" {
-				r.Proof = strings.Split(row[17], " ")
-			}
-		}
-		if err := doc.add(&r, first); err != nil {
-			return err
-		}
-		first = false
-	}
-	if first {
-		return fmt.Errorf("%w: empty", ErrBadExport)
-	}
-	return nil
-}
-
-// ExportReport summarises a verified export.
-type ExportReport struct {
-	Entries     int                   `json:"entries"`
-	Checkpoints map[string]Checkpoint `json:"checkpoints"`
-}
-
-// VerifyExport checks an export offline: every checkpoint's signature
-// against verifiers, and for every entry its payload digest (unless
-// pruned), its hash, its link to an adjacent exported entry, and its
-// inclusion proof in its chain's signed checkpoint. The first failure is a
-// *VerifyError; a bad signature is ErrBadCheckpoint.
-func VerifyExport(doc *ExportDoc, verifiers note.Verifiers) (ExportReport, error) {
-	rep := ExportReport{Checkpoints: map[string]Checkpoint{}}
-	for chain, msg := range doc.Checkpoints {
-		cp, err := OpenCheckpoint(msg, verifiers)
-		if err != nil {
-			return rep, fmt.Errorf("chain %q: %w", chain, err)
-		}
-		if cp.Chain != chain {
-			return rep, fmt.Errorf("%w: checkpoint for %q filed under %q", ErrBadCheckpoint, cp.Chain, chain)
-		}
-		rep.Checkpoints[chain] = cp
-	}
-	last := map[string]*Entry{}
-	for i := range doc.Entries {
-		x := &doc.Entries[i]
-		e := &x.Entry
-		fail := func(r Reason, format string, a ...any) error {
-			return &VerifyError{Chain: e.Chain, Seq: e.Seq, Reason: r, Detail: fmt.Sprintf(format, a...)}
-		}
-		cp, ok := rep.Checkpoints[e.Chain]
-		if !ok {
-			return rep, fail(ReasonCheckpointMismatch, "no checkpoint of the chain in the export")
-		}
-		if x.TreeSize != cp.Size || e.Seq >= cp.Size {
-			return rep, fail(ReasonCheckpointMismatch, "proof is for size %d, the checkpoint has %d", x.TreeSize, cp.Size)
-		}
-		if e.Payload != nil && PayloadDigest(e.Payload) != e.PayloadDigest {
-			return rep, fail(ReasonPayloadMismatch, "payload does not hash to the committed digest")
-		}
-		if EntryHash(e) != e.Hash {
-			return rep, fail(ReasonHashMismatch, "hash is not the hash of the entry")
-		}
-		if prev := last[e.Chain]; prev != nil && prev.Seq+1 == e.Seq && prev.Hash != e.PrevHash {
-			return rep, fail(ReasonBrokenLink, "previous hash is not the hash of entry %d", prev.Seq)
-		}
-		if e.Seq == 0 && e.PrevHash != (tlog.Hash{}) {
-			return rep, fail(ReasonBrokenLink, "the first entry must have a zero previous hash")
-		}
-		if err := tlog.CheckRecord(x.Proof, int64(cp.Size), cp.Root, int64(e.Seq), tlog.RecordHash(e.Hash[:])); err != nil {
-			return rep, fail(ReasonTreeMismatch, "inclusion proof does not lead to the signed root")
-		}
-		last[e.Chain] = e
-		rep.Entries++
-	}
-	return rep, nil
 }

@@ -164,10 +164,14 @@ type verifyReport struct {
 		failureReport
 	} `json:"failure,omitempty"`
 	Warning string `json:"warning,omitempty"`
+	// ExportChains describes each chain of a verified export file.
+	ExportChains []auditlog.ExportChainReport `json:"export_chains,omitempty"`
+	// Filter is the filter an export file records, as audit export flags.
+	Filter string `json:"filter,omitempty"`
 }
 
 func auditVerify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "audit verify", "audit verify (--dsn DSN [--chain C] [--checkpoints FILE --public-key KEY] | --file EXPORT [--public-key KEY]) [--json]")
+	fs := newFlags(e, "audit verify", "audit verify (--dsn DSN [--chain C] | --file EXPORT) [--checkpoints FILE --public-key KEY] [--json]")
 	dsn := dsnFlag(e, fs)
 	chain := fs.String("chain", "", "verify only this chain (default: every chain)")
 	cpFile := fs.String("checkpoints", "", "file of signed checkpoints saved outside the database")
@@ -184,12 +188,12 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *file != "" {
-		return verifyFile(e, *file, verifiers, *asJSON)
-	}
 	cps, err := loadCheckpoints(*cpFile, verifiers)
 	if err != nil {
 		return err
+	}
+	if *file != "" {
+		return verifyFile(e, *file, verifiers, cps, *asJSON)
 	}
 	pool, store, err := openStore(ctx, *dsn)
 	if err != nil {
@@ -323,17 +327,26 @@ func auditChains(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func verifyFile(e *env, path string, verifiers note.Verifiers, asJSON bool) error {
+// verifyFile verifies an export file offline, against the saved
+// checkpoints cps when given.
+func verifyFile(e *env, path string, verifiers note.Verifiers, cps []auditlog.Checkpoint, asJSON bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return operational(err)
 	}
 	defer f.Close()
-	doc, err := auditlog.ParseExport(f)
-	if err != nil {
+	rep := verifyReport{OK: true, Source: "file"}
+	fail := func(err error) error {
+		if asJSON {
+			rep.OK, rep.Warning = false, err.Error()
+			_ = writeJSON(e.stdout, rep) // the finding below is the error that matters
+		}
 		return findings("%v", err)
 	}
-	rep := verifyReport{OK: true, Source: "file"}
+	doc, err := auditlog.ParseExport(f)
+	if err != nil {
+		return fail(err)
+	}
 	if verifiers == nil {
 		v, err := note.NewVerifier(doc.VerifierKey)
 		if err != nil {
@@ -343,8 +356,9 @@ func verifyFile(e *env, path string, verifiers note.Verifiers, asJSON bool) erro
 		rep.Warning = "checkpoint signatures were checked against the key named in the export itself; pass --public-key to pin it"
 		fmt.Fprintln(e.stderr, "warning: "+rep.Warning)
 	}
-	res, err := auditlog.VerifyExport(doc, verifiers)
-	rep.Entries = res.Entries
+	res, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers, Checkpoints: cps})
+	rep.Entries, rep.ExportChains = res.Entries, res.Chains
+	rep.Filter = exportFilterString(doc.Filter)
 	var ve *auditlog.VerifyError
 	switch {
 	case errors.As(err, &ve):
@@ -354,17 +368,31 @@ func verifyFile(e *env, path string, verifiers note.Verifiers, asJSON bool) erro
 			failureReport
 		}{ve.Chain, failureReport{Seq: ve.Seq, Reason: string(ve.Reason), Detail: ve.Detail}}
 	case err != nil:
-		if asJSON {
-			_ = writeJSON(e.stdout, verifyReport{OK: false, Source: "file", Warning: err.Error()}) // the finding below is the error that matters
-		}
-		return findings("%v", err)
+		return fail(err)
 	}
 	if asJSON {
 		if err := writeJSON(e.stdout, rep); err != nil {
 			return operational(err)
 		}
 	} else if rep.OK {
-		fmt.Fprintf(e.stdout, "ok      %d entries in %d chains verify against their signed checkpoints\n", rep.Entries, len(doc.Checkpoints))
+		for _, c := range res.Chains {
+			span := "no entries"
+			if c.Entries > 0 {
+				span = fmt.Sprintf("%d entries, seq %d to %d", c.Entries, c.First, c.Last)
+			}
+			fmt.Fprintf(e.stdout, "ok      %s: %s of %d (%d between them left out by the filter), %d saved checkpoints matched\n",
+				c.Chain, span, c.Size, c.FilteredOut, c.Checkpoints)
+		}
+		filter := "unfiltered"
+		if rep.Filter != "" {
+			filter = "filter " + rep.Filter
+		}
+		ignored := ""
+		if res.IgnoredCheckpoints > 0 {
+			ignored = fmt.Sprintf(" (%d of chains outside the export ignored)", res.IgnoredCheckpoints)
+		}
+		fmt.Fprintf(e.stdout, "ok      %d entries in %d chain(s) (%s) verify against their signed checkpoints and the signed manifest; %d saved checkpoints matched%s\n",
+			rep.Entries, len(res.Chains), filter, res.SavedCheckpoints, ignored)
 	} else {
 		fmt.Fprintf(e.stdout, "BROKEN  %s: entry %d: %s: %s\n", ve.Chain, ve.Seq, ve.Reason, ve.Detail)
 	}
@@ -374,13 +402,33 @@ func verifyFile(e *env, path string, verifiers note.Verifiers, asJSON bool) erro
 	return nil
 }
 
+// exportFilterString prints an export's filter as the flags that make it.
+func exportFilterString(f auditlog.Filter) string {
+	var parts []string
+	for _, kv := range []struct{ k, v string }{{"--org", f.Org}, {"--actor", f.Actor}, {"--action", f.Action}, {"--target", f.Target}} {
+		if kv.v != "" {
+			parts = append(parts, fmt.Sprintf("%s %q", kv.k, kv.v))
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		t time.Time
+	}{{"--from", f.From}, {"--to", f.To}} {
+		if !kv.t.IsZero() {
+			parts = append(parts, kv.k+" "+kv.t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 func auditExport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "audit export", "audit export --dsn DSN --signing-key KEY [--org O] [--actor A] [--action X] [--target T] [--from RFC3339] [--to RFC3339] [--format csv|json|ndjson] [--out FILE]")
+	fs := newFlags(e, "audit export", "audit export --dsn DSN --signing-key KEY [--org O] [--actor A] [--action X] [--target T] [--from RFC3339] [--to RFC3339] [--format csv|json|ndjson] [--checkpoints FILE --public-key KEY] [--out FILE]")
 	dsn := dsnFlag(e, fs)
 	skey := fs.String("signing-key", e.getenv("RAMPART_AUDIT_SIGNING_KEY"), "checkpoint signing key, inline or a file (default $RAMPART_AUDIT_SIGNING_KEY)")
 	pub := fs.String("public-key", "", "verifier key to name in the export header (a hint for the reader)")
 	format := fs.String("format", "ndjson", "csv, json or ndjson")
 	out := fs.String("out", "", "write to this file instead of stdout")
+	cpFile := fs.String("checkpoints", "", "file of saved checkpoints: the export carries a consistency proof from each, so a filtered export can be checked against them")
 	var f auditlog.Filter
 	fs.StringVar(&f.Org, "org", "", "only this organisation")
 	fs.StringVar(&f.Actor, "actor", "", "only this actor (user:<id>, apikey:<id>, system:<source>)")
@@ -427,6 +475,14 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	verifiers, err := verifierArg(*pub)
+	if err != nil {
+		return err
+	}
+	saved, err := loadCheckpoints(*cpFile, verifiers)
+	if err != nil {
+		return err
+	}
 	pool, store, err := openStore(ctx, *dsn)
 	if err != nil {
 		return err
@@ -441,7 +497,7 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 		defer fh.Close()
 		w = fh
 	}
-	n, err := auditlog.Export(ctx, store, w, auditlog.ExportOptions{Format: auditlog.Format(*format), Filter: f, Signer: signer, VerifierKey: vkey})
+	n, err := auditlog.Export(ctx, store, w, auditlog.ExportOptions{Format: auditlog.Format(*format), Filter: f, Signer: signer, VerifierKey: vkey, Checkpoints: saved})
 	if err != nil {
 		return operational(err)
 	}

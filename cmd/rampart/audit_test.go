@@ -93,14 +93,42 @@ func TestAuditExportAndVerifyFile(t *testing.T) {
 
 		data, err := os.ReadFile(out)
 		require.NoError(t, err)
+		// Edit the first entry's actor (the header's filter names it first).
+		marker := `"type":"entry"`
+		if format == "csv" {
+			marker = "\nentry,"
+		}
+		at := strings.Index(string(data), marker)
+		require.Positive(t, at)
 		tampered := filepath.Join(dir, "tampered."+format)
-		require.NoError(t, os.WriteFile(tampered, []byte(strings.Replace(string(data), "user:u0", "user:u2", 1)), 0o600))
+		require.NoError(t, os.WriteFile(tampered, []byte(string(data[:at])+strings.Replace(string(data[at:]), "user:u0", "user:u2", 1)), 0o600))
 		code, stdout, _ = runCLI(t, nil, "audit", "verify", "--file", tampered, "--public-key", filepath.Join(dir, "audit.pub"), "--json")
 		require.Equal(t, exitFindings, code, format)
 		var rep verifyReport
 		require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 		require.False(t, rep.OK)
 		require.Equal(t, "hash mismatch", rep.Failure.Reason)
+	}
+	// A filtered export checked against the saved checkpoints needs the
+	// consistency proofs that export --checkpoints includes.
+	keys := []string{"--public-key", filepath.Join(dir, "audit.pub")}
+	saved := append([]string{"--checkpoints", filepath.Join(dir, "checkpoints")}, keys...)
+	for _, withProofs := range []bool{false, true} {
+		out := filepath.Join(dir, fmt.Sprintf("proofs-%v.ndjson", withProofs))
+		args := []string{"audit", "export", "--dsn", db.URL, "--signing-key", filepath.Join(dir, "audit.key"), "--actor", "user:u1", "--out", out}
+		if withProofs {
+			args = append(args, saved...)
+		}
+		code, _, stderr := runCLI(t, nil, args...)
+		require.Equal(t, exitOK, code, stderr)
+		code, stdout, _ := runCLI(t, nil, append([]string{"audit", "verify", "--file", out}, saved...)...)
+		if withProofs {
+			require.Equal(t, exitOK, code, stdout)
+			require.Contains(t, stdout, "2 saved checkpoints matched")
+		} else {
+			require.Equal(t, exitFindings, code, stdout)
+			require.Contains(t, stdout, "checkpoint not provable")
+		}
 	}
 	// Without --public-key the export's own key is used, with a warning.
 	code, _, stderr := runCLI(t, nil, "audit", "export", "--dsn", db.URL, "--signing-key", filepath.Join(dir, "audit.key"),

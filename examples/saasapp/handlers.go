@@ -253,7 +253,7 @@ func (a *app) handleTaxExport(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		p := a.profile(r.Context(), u)
-		rows = append(rows, []string{u.ID, p.Name, p.TaxID})
+		rows = append(rows, []string{csvText(u.ID), csvText(p.Name), csvText(p.TaxID)})
 		return nil
 	})
 	if err != nil {
@@ -269,6 +269,19 @@ func (a *app) handleTaxExport(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"user_id", "name", "tax_id"})
 	_ = cw.WriteAll(rows)
+}
+
+// csvText keeps a spreadsheet from running a cell as a formula (OWASP "CSV
+// Injection"): a cell starting with =, +, -, @, tab, CR, LF or NUL gets a
+// leading single quote, which spreadsheets take as "this is text".
+func csvText(s string) string {
+	if s != "" {
+		switch s[0] {
+		case '=', '+', '-', '@', '\t', '\r', '\n', 0:
+			return "'" + s
+		}
+	}
+	return s
 }
 
 // payoutView never shows the full bank account: only its last four.
