@@ -338,28 +338,15 @@ type record struct {
 const exportTime = "2006-01-02T15:04:05.000000Z"
 
 // formatExportTime writes t (whole microseconds) as the export does:
-// exportTime in UTC, the year with at least four digits and a minus sign
-// before year 0 (astronomical numbering, as Go's time.Format writes it).
+// exportTime in UTC. An entry's time is within 0000-9999 (Append refuses
+// others), so the year always has exactly four digits.
 func formatExportTime(t time.Time) string { return t.UTC().Format(exportTime) }
 
-// parseExportTime reads what formatExportTime writes, and nothing else.
+// parseExportTime reads what formatExportTime writes, and nothing else: the
+// round trip refuses another spelling of the same instant.
 func parseExportTime(s string) (time.Time, bool) {
-	year, rest, neg := s, "", strings.HasPrefix(s, "-")
-	if i := strings.IndexByte(s[min(len(s), 1):], '-'); i >= 0 {
-		year, rest = s[:i+1], s[i+1:]
-	}
-	y, err := strconv.Atoi(year)
-	if err != nil || len(year) < 4 || neg && len(year) < 5 || year[0] == '+' {
-		return time.Time{}, false
-	}
-	// Month, day and clock read in a leap year, then placed in year y:
-	// the round trip below refuses a 29 February that y lacks.
-	t, err := time.Parse(exportTime, "2000"+rest)
-	if err != nil {
-		return time.Time{}, false
-	}
-	t = time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
-	return t, formatExportTime(t) == s
+	t, err := time.Parse(exportTime, s)
+	return t, err == nil && formatExportTime(t) == s
 }
 
 func hashStrings(hs []tlog.Hash) []string {
