@@ -29,6 +29,11 @@
 // attacker who holds the checkpoint signing key and every saved checkpoint,
 // or who prevents entries from being written in the first place.
 //
+// Reads scale with the page, not with history: ReadPage returns one page
+// of a chain (a sequence-number cursor, filters on action, actor, target and
+// time, at most MaxPageSize entries) and Entries streams a selection for
+// exports and jobs with at most one store page in memory.
+//
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
 // and lifting holds are audited. Export writes CSV, JSON or NDJSON with

@@ -118,6 +118,7 @@ func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 // TestStore runs the conformance suite; newStore must return an empty store.
 func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 	ctx := context.Background()
+	testQueries(t, newStore)
 
 	t.Run("AppendScanVerify", func(t *testing.T) {
 		t.Parallel()
