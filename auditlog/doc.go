@@ -28,6 +28,9 @@
 // the database; verification against them detects both. Not addressed: an
 // attacker who holds the checkpoint signing key and every saved checkpoint,
 // or who prevents entries from being written in the first place.
+// VerifyFrom verifies incrementally from the checkpoint of an earlier
+// verification: a consistency proof to the new head, then only the new
+// entries.
 //
 // Reads scale with the page, not with history: ReadPage returns one page
 // of a chain (a sequence-number cursor, filters on action, actor, target and

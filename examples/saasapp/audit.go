@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -127,17 +128,72 @@ func (a *app) verifyChain(ctx context.Context, org string) (auditlog.VerifyResul
 	return auditlog.Verify(ctx, a.auditStore, auditlog.ChainFor(org), auditlog.VerifyOptions{})
 }
 
-// verifyAllChains is the audit-verifier job: every chain, every entry.
+// fullVerifyEvery is how often the audit-verifier job re-reads every chain
+// from its first entry: one run in 24, a day with the hourly schedule. The
+// runs in between verify incrementally (auditlog.VerifyFrom).
+const fullVerifyEvery = 24
+
+// verifiedChains is what the audit-verifier job remembers between runs: per
+// chain, the checkpoint of its last successful verification. It is kept in
+// the process, not in the database, since a checkpoint the database held
+// could be replaced by whoever rewrote the chain; a restarted process starts
+// with a full verification.
+type verifiedChains struct {
+	mu   sync.Mutex
+	runs uint64
+	last map[string]auditlog.Checkpoint
+}
+
+// startRun reports whether this run must verify every chain in full.
+func (v *verifiedChains) startRun() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	full := v.runs%fullVerifyEvery == 0
+	v.runs++
+	return full
+}
+
+func (v *verifiedChains) get(chain string) auditlog.Checkpoint {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.last[chain]
+}
+
+func (v *verifiedChains) set(cp auditlog.Checkpoint) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.last == nil {
+		v.last = map[string]auditlog.Checkpoint{}
+	}
+	if cp.Size >= v.last[cp.Chain].Size {
+		v.last[cp.Chain] = cp
+	}
+}
+
+// verifyAllChains is the audit-verifier job: every chain, from the
+// checkpoint its last run verified (a consistency proof to the new head and
+// then only the new entries), and every fullVerifyEvery runs from the first
+// entry, which also re-reads rows edited in place before the checkpoint.
+// A chain that fails keeps its last good checkpoint, so it keeps failing
+// until someone looks.
 func (a *app) verifyAllChains(ctx context.Context) error {
+	full := a.verified.startRun()
 	chains, err := a.auditStore.Chains(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, c := range chains {
-		if _, err := auditlog.Verify(ctx, a.auditStore, c, auditlog.VerifyOptions{}); err != nil {
-			errs = append(errs, err)
+		var last auditlog.Checkpoint
+		if !full {
+			last = a.verified.get(c)
 		}
+		res, err := auditlog.VerifyFrom(ctx, a.auditStore, c, last, auditlog.VerifyOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.verified.set(res.Checkpoint())
 	}
 	return errors.Join(errs...)
 }

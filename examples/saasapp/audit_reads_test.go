@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,71 @@ func TestAuditListPages(t *testing.T) {
 		status, body, _ := ada.do("GET", "/orgs/"+org+"/audit?"+bad, nil)
 		require.Equal(t, http.StatusBadRequest, status, "%s: %s", bad, body)
 	}
+}
+
+// countingStore counts the entries the audit store's Scan hands out.
+type countingStore struct {
+	auditlog.Store
+	mu   sync.Mutex
+	read uint64
+}
+
+func (c *countingStore) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
+	return c.Store.Scan(ctx, chain, from, func(e *auditlog.Entry) error {
+		c.mu.Lock()
+		c.read++
+		c.mu.Unlock()
+		return fn(e)
+	})
+}
+
+func (c *countingStore) reset() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.read
+	c.read = 0
+	return n
+}
+
+// The audit-verifier job verifies from the checkpoint of its last run: the
+// second run reads the new entries (and the newest one of the checkpoint
+// per chain), not the chains again; every fullVerifyEvery runs it reads
+// everything.
+func TestAuditVerifierIsIncremental(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	ctx := context.Background()
+	for i := range 50 {
+		require.NoError(t, a.audit.Record(ctx, []string{"acme", "globex"}[i%2], "user:u", actProfileUpdated, "", map[string]any{"i": i}))
+	}
+	counting := &countingStore{Store: a.auditStore}
+	a.auditStore = counting
+	total := func() (n uint64, chains int) {
+		cs, err := counting.Store.Chains(ctx)
+		require.NoError(t, err)
+		for _, c := range cs {
+			h, err := counting.Store.Head(ctx, c)
+			require.NoError(t, err)
+			n += h.Size
+		}
+		return n, len(cs)
+	}
+
+	require.NoError(t, a.verifyAllChains(ctx))
+	all, chains := total()
+	require.Equal(t, all, counting.reset(), "the first run verifies every chain in full")
+
+	for i := range 7 {
+		require.NoError(t, a.audit.Record(ctx, "acme", "user:u", actProfileUpdated, "", map[string]any{"i": i}))
+	}
+	require.NoError(t, a.verifyAllChains(ctx))
+	require.EqualValues(t, 7+chains, counting.reset(), "only the new entries and one per chain")
+
+	for run := 2; run < fullVerifyEvery; run++ {
+		require.NoError(t, a.verifyAllChains(ctx))
+		require.EqualValues(t, chains, counting.reset())
+	}
+	require.NoError(t, a.verifyAllChains(ctx))
+	all, _ = total()
+	require.Equal(t, all, counting.reset(), "every fullVerifyEvery runs, a full verification")
 }
