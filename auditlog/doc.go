@@ -39,6 +39,9 @@
 //
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
-// and lifting holds are audited. Export writes CSV, JSON or NDJSON with
+// and lifting holds, and every prune, are audited in the chain they affect.
+// With auditlog/pgstore the database enforces that: only a maintenance role
+// may prune or lift, never inside the retention it stores, and never without
+// the entry in the same transaction (RetentionRecorder). Export writes CSV, JSON or NDJSON with
 // proofs and a signed checkpoint, so that an export verifies offline.
 package auditlog

@@ -11,6 +11,19 @@
 // possible only through the SECURITY DEFINER function auditlog_prune_payloads.
 // Posture reports whether a deployment still looks like that.
 //
+// Retention is not the application's: the application role (WithAppRole)
+// may not execute auditlog_prune_payloads or auditlog_lift_hold; a separate
+// maintenance role (WithMaintenanceRole) may, and even it cannot prune a
+// cutoff inside the retention stored in the database by the schema owner
+// (WithRetention; with none stored nothing may be pruned), nor commit a
+// prune or a lift that changed anything unless the same transaction
+// appended the entry recording it to the affected chain (a deferred
+// constraint trigger on the auditlog_maintenance journal checks). Log.Prune
+// and Log.LiftHold do this through PruneRecorded and LiftHoldRecorded.
+//
+// ReadPage and Entries (auditlog) page with keyset queries on (chain, seq);
+// action and actor filters use their own indexes.
+//
 // A Log appending to a chain keeps two batches in flight on one connection
 // in pipeline mode (OpenPipeline): the server starts the next batch's
 // transaction the moment it has committed the previous one. Each batch is
