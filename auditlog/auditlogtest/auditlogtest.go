@@ -119,6 +119,7 @@ func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 	ctx := context.Background()
 	testQueries(t, newStore)
+	testVerifyFrom(t, newStore)
 
 	t.Run("AppendScanVerify", func(t *testing.T) {
 		t.Parallel()
