@@ -35,7 +35,10 @@ func mapRetentionErr(err error) error {
 // lock chain's head, prune (auditlog_prune_payloads, which refuses a cutoff
 // inside the retention), seal record(pruned) onto the head and append it,
 // commit. The database checks at commit that the entry is there. If nothing
-// was pruned the transaction is rolled back and record is not called.
+// was pruned the transaction is rolled back and record is not called. On
+// any error nothing changed, unless the connection was lost during the
+// commit; either way a retry is safe: what is already pruned is not pruned
+// (nor recorded) twice.
 func (s *Store) PruneRecorded(ctx context.Context, chain string, before time.Time, record func(pruned int64) (auditlog.Entry, error)) (int64, error) {
 	var n int64
 	err := s.recorded(ctx, chain, func(tx pgx.Tx) (*auditlog.Entry, error) {

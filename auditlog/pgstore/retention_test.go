@@ -131,7 +131,7 @@ func TestRetentionBelongsToTheMaintenanceRole(t *testing.T) {
 
 	// The application's Log keeps appending on the chain the maintenance
 	// role extended behind its back.
-	require.NoError(t, appNow.Record(ctx, "acme", "user:u0", "test.created", "doc:9", nil))
+	require.NoError(t, appLog.Record(ctx, "acme", "user:u0", "test.created", "doc:9", nil))
 
 	last := func(chain string, k int) []string {
 		es := auditlogtest.Entries(t, maint, chain)
