@@ -34,8 +34,9 @@
 //
 // Reads scale with the page, not with history: ReadPage returns one page
 // of a chain (a sequence-number cursor, filters on action, actor, target and
-// time, at most MaxPageSize entries) and Entries streams a selection for
-// exports and jobs with at most one store page in memory.
+// time, at most MaxPageSize entries, and a filtered page examines at most
+// MaxPageScan entries) and Entries streams a selection for exports and jobs
+// with at most one store page in memory.
 //
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing

@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,12 @@ type Query struct {
 	// Since and Until, if not zero, keep entries with Since <= Time < Until.
 	Since time.Time
 	Until time.Time
+	// ScanLimit bounds how many entries, matching or not, one filtered
+	// ReadPage examines (0 means MaxPageScan, the most allowed), so that a
+	// page of a rare action costs the same as any other: a page may come
+	// back short, even empty, with More set; follow Next. Entries ignores
+	// it: a stream reads its whole selection.
+	ScanLimit int
 }
 
 // ErrBadQuery reports a Query or page size that ReadPage refuses.
@@ -34,6 +41,9 @@ const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
 )
+
+// MaxPageScan is the most entries one filtered ReadPage examines.
+const MaxPageScan = 1 << 16
 
 // streamPage is how many entries Entries holds at a time.
 const streamPage = MaxPageSize
@@ -57,7 +67,15 @@ func (q Query) Check() error {
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Until.Before(q.Since) {
 		return fmt.Errorf("%w: until is before since", ErrBadQuery)
 	}
+	if q.ScanLimit < 0 || q.ScanLimit > MaxPageScan {
+		return fmt.Errorf("%w: scan limit %d is not between 1 and %d", ErrBadQuery, q.ScanLimit, MaxPageScan)
+	}
 	return nil
+}
+
+// filtered reports whether q may skip entries of its range.
+func (q Query) filtered() bool {
+	return q.Action != "" || q.Actor != "" || q.Target != "" || !q.Since.IsZero() || !q.Until.IsZero()
 }
 
 // Scanner is what ReadPage and Entries need of a store; every Store is one.
@@ -82,19 +100,22 @@ type EntryQuerier interface {
 type Page struct {
 	// Entries are the selected entries, in Seq order; each owns its payload.
 	Entries []Entry
-	// More reports that entries after this page match the query.
+	// More reports that entries after this page match the query, or, for
+	// a filtered page that reached its ScanLimit, may match.
 	More bool
-	// Next is where the next page starts (the From of its Query): the
-	// first matching entry after this page if More, else one past the last
-	// entry returned (or the query's From if none was), so that a poller
-	// can ask again later for what was appended since.
+	// Next is where the next page starts (the From of its Query): if More,
+	// the first matching entry after this page, or the end of the window a
+	// filtered page examined; else one past the last entry returned (or the
+	// query's From if none was), so that a poller can ask again later for
+	// what was appended since.
 	Next uint64
 }
 
 // ReadPage returns up to limit entries of chain selected by q, in Seq order,
 // and the cursor of the next page. limit 0 means DefaultPageSize; a negative
 // limit, one above MaxPageSize or a contradictory query is ErrBadQuery.
-// Memory and work are bounded by the page, never by the chain.
+// Memory and work are bounded by the page, never by the chain: a page holds
+// at most limit entries and, when q filters, examines at most q.ScanLimit.
 func ReadPage(ctx context.Context, s Scanner, chain string, q Query, limit int) (Page, error) {
 	if limit == 0 {
 		limit = DefaultPageSize
@@ -106,7 +127,19 @@ func ReadPage(ctx context.Context, s Scanner, chain string, q Query, limit int) 
 		return Page{}, err
 	}
 	p := Page{Next: q.From}
-	err := query(ctx, s, chain, q, limit+1, func(e *Entry) error {
+	// A filtered page looks at a window of sequence numbers at most.
+	window := uint64(0)
+	if q.filtered() {
+		n := uint64(cmp.Or(q.ScanLimit, MaxPageScan))
+		if end := q.From + n; end > q.From && (q.To == 0 || end < q.To) {
+			window = end
+		}
+	}
+	wq := q
+	if window != 0 {
+		wq.To = window
+	}
+	err := query(ctx, s, chain, wq, limit+1, func(e *Entry) error {
 		if len(p.Entries) == limit {
 			p.More, p.Next = true, e.Seq
 			return errStop
@@ -117,6 +150,17 @@ func ReadPage(ctx context.Context, s Scanner, chain string, q Query, limit int) 
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return Page{}, err
+	}
+	if !p.More && window != 0 {
+		// The window is spent; the next page starts after it if the chain
+		// goes on.
+		err := query(ctx, s, chain, Query{From: window, To: q.To}, 1, func(*Entry) error {
+			p.More, p.Next = true, window
+			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return Page{}, err
+		}
 	}
 	return p, nil
 }

@@ -69,14 +69,15 @@ func testQueries(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 				s    auditlog.Scanner
 			}{{"store", s}, {"scan", scanOnly{s}}} {
 				t.Run(name+" via "+via.name, func(t *testing.T) {
-					for _, limit := range []int{1, 3, 100} {
+					for _, c := range []struct{ limit, scan int }{{1, 0}, {3, 0}, {100, 0}, {3, 4}, {100, 1}} {
 						var got []uint64
 						pq := q
+						pq.ScanLimit = c.scan
 						for pages := 0; ; pages++ {
 							require.Less(t, pages, 100, "paging does not end")
-							p, err := auditlog.ReadPage(ctx, via.s, "org:acme", pq, limit)
+							p, err := auditlog.ReadPage(ctx, via.s, "org:acme", pq, c.limit)
 							require.NoError(t, err)
-							require.LessOrEqual(t, len(p.Entries), limit)
+							require.LessOrEqual(t, len(p.Entries), c.limit)
 							for _, e := range p.Entries {
 								require.Equal(t, all[e.Seq], e, "entry %d as stored", e.Seq)
 								got = append(got, e.Seq)
@@ -89,11 +90,18 @@ func testQueries(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 								}
 								break
 							}
-							require.Len(t, p.Entries, limit, "a page with more after it is full")
-							require.Greater(t, p.Next, p.Entries[len(p.Entries)-1].Seq)
+							require.Greater(t, p.Next, pq.From, "every page moves the cursor")
+							if len(p.Entries) > 0 {
+								require.Greater(t, p.Next, p.Entries[len(p.Entries)-1].Seq)
+							}
+							if c.scan == 0 {
+								require.Len(t, p.Entries, c.limit, "a page with more after it is full")
+							} else if q.Action != "" || q.Actor != "" || q.Target != "" || !q.Since.IsZero() || !q.Until.IsZero() {
+								require.LessOrEqual(t, p.Next-pq.From, uint64(c.scan), "a filtered page examines at most its scan limit")
+							}
 							pq.From = p.Next
 						}
-						require.Equal(t, want, got, "limit %d", limit)
+						require.Equal(t, want, got, "limit %d, scan limit %d", c.limit, c.scan)
 					}
 					var streamed []uint64
 					for e, err := range auditlog.Entries(ctx, via.s, "org:acme", q) {
@@ -127,7 +135,8 @@ func testQueries(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 			_, err := auditlog.ReadPage(ctx, s, "org:acme", auditlog.Query{}, limit)
 			require.ErrorIs(t, err, auditlog.ErrBadQuery, "limit %d", limit)
 		}
-		for _, q := range []auditlog.Query{{From: 5, To: 4}, {Since: time.Unix(10, 0), Until: time.Unix(9, 0)}} {
+		for _, q := range []auditlog.Query{{From: 5, To: 4}, {Since: time.Unix(10, 0), Until: time.Unix(9, 0)},
+			{ScanLimit: -1}, {ScanLimit: auditlog.MaxPageScan + 1}} {
 			_, err := auditlog.ReadPage(ctx, s, "org:acme", q, 10)
 			require.ErrorIs(t, err, auditlog.ErrBadQuery)
 			for _, err := range auditlog.Entries(ctx, s, "org:acme", q) {

@@ -21,8 +21,8 @@
 // constraint trigger on the auditlog_maintenance journal checks). Log.Prune
 // and Log.LiftHold do this through PruneRecorded and LiftHoldRecorded.
 //
-// ReadPage and Entries (auditlog) page with keyset queries on (chain, seq);
-// action and actor filters use their own indexes.
+// ReadPage and Entries (auditlog) page with keyset queries on the primary
+// key (chain, seq).
 //
 // A Log appending to a chain keeps two batches in flight on one connection
 // in pipeline mode (OpenPipeline): the server starts the next batch's

@@ -14,12 +14,10 @@ import (
 var _ auditlog.EntryQuerier = (*Store)(nil)
 
 // QueryEntries implements auditlog.EntryQuerier with one keyset query: the
-// rows of chain from q.From in primary-key order, filtered, LIMIT limit. An
-// action or actor filter uses its index (action, chain, seq) or (actor,
-// chain, seq), so a page of a rare action reads only its rows; a target or
-// time filter alone is applied to the rows in seq order, so a page whose
-// matches are sparse reads the rows in between (memory stays bounded by
-// the page either way).
+// rows of chain from q.From in primary-key order, filtered, LIMIT limit.
+// Filters are applied to the rows in seq order (no index per filter: each
+// would cost every append); auditlog.ReadPage bounds how many rows one
+// filtered page examines (Query.ScanLimit).
 func (s *Store) QueryEntries(ctx context.Context, chain string, q auditlog.Query, limit int, fn func(e *auditlog.Entry) error) error {
 	if limit <= 0 {
 		return fmt.Errorf("%w: limit %d", auditlog.ErrBadQuery, limit)

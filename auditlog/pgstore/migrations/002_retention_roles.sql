@@ -1,11 +1,6 @@
 -- +goose Up
--- rampart auditlog: paged reads filtered by action or actor (auditlog.ReadPage).
--- The indexes lead with the filtered column, not with chain: the primary key
--- must stay the only index whose first column is chain (see 001), so that no
--- cached plan of a point lookup can pick one of these.
-CREATE INDEX auditlog_entries_action ON auditlog_entries (action, chain, seq);
-CREATE INDEX auditlog_entries_actor ON auditlog_entries (actor, chain, seq);
-
+-- rampart auditlog: retention belongs to a maintenance role.
+--
 -- Retention is not the application's to decide. Lifting a hold and pruning
 -- payloads each destroy a protection, so (1) the functions that do them are
 -- granted to a maintenance role, not to the application role (Migrate's
@@ -30,19 +25,27 @@ CREATE TABLE auditlog_maintenance (
     chain    text        COLLATE "C" NOT NULL,
     target   text        NOT NULL,
     cutoff   timestamptz,
-    affected bigint      NOT NULL
+    affected bigint      NOT NULL,
+    -- The chain's newest entry when the change was made: the recording
+    -- entry comes after it.
+    after_seq bigint     NOT NULL
 );
 
 -- At commit: the transaction that journaled an operation must have appended
 -- its audit entry (same chain, action and target; for pruning, the same
--- cutoff and count in the payload). xmin is the inserting transaction.
+-- cutoff and count in the payload), after the chain's head at the time of the
+-- change (a primary-key range, not the whole chain). xmin is the inserting
+-- transaction.
 -- +goose StatementBegin
 CREATE FUNCTION auditlog_maintenance_recorded() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+-- Primary-key plans whatever the statistics said when the plan was cached (see 001).
+SET enable_seqscan = off AS $$
 BEGIN
     IF NOT EXISTS (
         SELECT 1 FROM auditlog_entries e
-         WHERE e.action = NEW.action AND e.chain = NEW.chain AND e.target = NEW.target
+         WHERE e.chain = NEW.chain AND e.seq > NEW.after_seq
+           AND e.action = NEW.action AND e.target = NEW.target
            AND e.xmin = pg_current_xact_id()::xid
            AND e.payload IS NOT NULL
            AND (NEW.cutoff IS NULL OR (
@@ -69,7 +72,9 @@ ALTER TABLE auditlog_maintenance ENABLE ALWAYS TRIGGER auditlog_maintenance_no_t
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION auditlog_prune_payloads(p_chain text, p_before timestamptz) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+-- Primary-key plans whatever the statistics said when the plan was cached (see 001).
+SET enable_seqscan = off AS $$
 DECLARE
     n       bigint;
     min_age interval;
@@ -95,8 +100,9 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM set_config('rampart.auditlog_pruning', 'off', true);
     IF n > 0 THEN
-        INSERT INTO auditlog_maintenance (action, chain, target, cutoff, affected)
-        VALUES ('auditlog.retention.pruned', p_chain, 'chain:' || p_chain, p_before, n);
+        INSERT INTO auditlog_maintenance (action, chain, target, cutoff, affected, after_seq)
+        VALUES ('auditlog.retention.pruned', p_chain, 'chain:' || p_chain, p_before, n,
+                coalesce((SELECT max(e.seq) FROM auditlog_entries e WHERE e.chain = p_chain), -1));
     END IF;
     RETURN n;
 END
@@ -105,9 +111,12 @@ $$;
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION auditlog_lift_hold(p_id text, p_at timestamptz) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+-- Primary-key plans whatever the statistics said when the plan was cached (see 001).
+SET enable_seqscan = off AS $$
 DECLARE
-    h auditlog_holds;
+    h       auditlog_holds;
+    h_chain text;
 BEGIN
     PERFORM set_config('rampart.auditlog_lifting', 'on', true);
     UPDATE auditlog_holds SET lifted_at = p_at WHERE id = p_id AND lifted_at IS NULL RETURNING * INTO h;
@@ -116,8 +125,10 @@ BEGIN
         RETURN false;
     END IF;
     -- The chain the hold was placed in: its organisation's, else the global one.
-    INSERT INTO auditlog_maintenance (action, chain, target, affected)
-    VALUES ('auditlog.hold.lifted', CASE WHEN h.kind = 'org' THEN 'org:' || h.value ELSE 'global' END, 'hold:' || p_id, 1);
+    h_chain := CASE WHEN h.kind = 'org' THEN 'org:' || h.value ELSE 'global' END;
+    INSERT INTO auditlog_maintenance (action, chain, target, affected, after_seq)
+    VALUES ('auditlog.hold.lifted', h_chain, 'hold:' || p_id, 1,
+            coalesce((SELECT max(e.seq) FROM auditlog_entries e WHERE e.chain = h_chain), -1));
     RETURN true;
 END
 $$;
