@@ -48,17 +48,13 @@ var expectedTriggers = []struct{ table, trigger string }{
 	{"auditlog_heads", "auditlog_heads_no_truncate"},
 	{"auditlog_holds", "auditlog_holds_immutable"},
 	{"auditlog_holds", "auditlog_holds_no_truncate"},
-	{"auditlog_maintenance", "auditlog_maintenance_recorded"},
-	{"auditlog_maintenance", "auditlog_maintenance_immutable"},
-	{"auditlog_maintenance", "auditlog_maintenance_no_truncate"},
 }
 
 // Posture checks a deployment in the schema of pool's search_path: every
-// protective trigger exists and is enabled ALWAYS, and appRole (if not "") has exactly the privileges it needs: INSERT and
-// SELECT, no UPDATE, DELETE or TRUNCATE, nothing on the retention and
-// maintenance tables, no EXECUTE on the prune and lift-hold functions, no
-// ownership of (or membership in the owner of) the tables, not a superuser.
-// The CLI's doctor runs it.
+// protective trigger exists and is enabled ALWAYS, and appRole (if not "")
+// has exactly the privileges it needs: INSERT and SELECT, no UPDATE, DELETE
+// or TRUNCATE, no ownership of (or membership in the owner of) the tables,
+// not a superuser. The CLI's doctor runs it.
 func Posture(ctx context.Context, pool *pgxpool.Pool, appRole string) (Report, error) {
 	var r Report
 	add := func(name string, ok bool, format string, a ...any) {
@@ -93,20 +89,10 @@ func Posture(ctx context.Context, pool *pgxpool.Pool, appRole string) (Report, e
 		return r, nil
 	}
 	add("app role is not superuser", !super, "role %q is a superuser: it can disable the triggers", appRole)
-	for _, fn := range []string{"auditlog_prune_payloads(text, timestamptz)", "auditlog_lift_hold(text, timestamptz)"} {
-		var may bool
-		if err := pool.QueryRow(ctx, `SELECT has_function_privilege($1, to_regprocedure($2), 'EXECUTE')`, appRole, fn).Scan(&may); err != nil {
-			return r, fmt.Errorf("auditlog/pgstore: posture: %w", err)
-		}
-		add(fmt.Sprintf("%s may not execute %s", appRole, fn), !may,
-			"role %q may execute %s: retention belongs to a maintenance role (WithMaintenanceRole)", appRole, fn)
-	}
 	tables := map[string][]string{
-		"auditlog_entries":     {"SELECT", "INSERT"},
-		"auditlog_holds":       {"SELECT", "INSERT"},
-		"auditlog_heads":       {"SELECT"},
-		"auditlog_retention":   {},
-		"auditlog_maintenance": {},
+		"auditlog_entries": {"SELECT", "INSERT"},
+		"auditlog_holds":   {"SELECT", "INSERT"},
+		"auditlog_heads":   {"SELECT"},
 	}
 	for table, want := range tables {
 		for _, priv := range []string{"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"} {
@@ -129,5 +115,7 @@ func Posture(ctx context.Context, pool *pgxpool.Pool, appRole string) (Report, e
 		}
 		add(fmt.Sprintf("%s does not own %s", appRole, table), !owns, "role %q owns %s (or is a member of its owner): it can disable the triggers", appRole, table)
 	}
-	return r, nil
+	rc, err := retentionChecks(ctx, pool, appRole)
+	r.Checks = append(r.Checks, rc...)
+	return r, err
 }

@@ -198,4 +198,12 @@ func TestRetentionDefaults(t *testing.T) {
 	rep, err = pgstore.Posture(ctx, db.Pool, role)
 	require.NoError(t, err)
 	require.True(t, rep.OK(), "%+v", rep.Failed())
+
+	// The trigger that refuses an unrecorded change, disabled by the owner.
+	_, err = db.Pool.Exec(ctx, `ALTER TABLE auditlog_maintenance DISABLE TRIGGER auditlog_maintenance_recorded`)
+	require.NoError(t, err)
+	rep, err = pgstore.Posture(ctx, db.Pool, role)
+	require.NoError(t, err)
+	require.Len(t, rep.Failed(), 1)
+	require.Equal(t, "trigger auditlog_maintenance_recorded", rep.Failed()[0].Name)
 }
