@@ -38,11 +38,13 @@
 // MaxPageScan entries) and Entries streams a selection for exports and jobs
 // with at most one store page in memory.
 //
+// Lifting a hold and every prune are audited in the chain they affect. With
+// auditlog/pgstore the database enforces that: only a maintenance role may
+// prune or lift, never inside the retention it stores, and never without the
+// entry in the same transaction (RetentionRecorder).
+//
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
-// and lifting holds, and every prune, are audited in the chain they affect.
-// With auditlog/pgstore the database enforces that: only a maintenance role
-// may prune or lift, never inside the retention it stores, and never without
-// the entry in the same transaction (RetentionRecorder). Export writes CSV, JSON or NDJSON with
+// and lifting holds are audited. Export writes CSV, JSON or NDJSON with
 // proofs and a signed checkpoint, so that an export verifies offline.
 package auditlog
