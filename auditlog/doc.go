@@ -31,6 +31,20 @@
 // the database; verification against them detects both. Not addressed: an
 // attacker who holds the checkpoint signing key and every saved checkpoint,
 // or who prevents entries from being written in the first place.
+// VerifyFrom verifies incrementally from the checkpoint of an earlier
+// verification: a consistency proof to the new head, then only the new
+// entries.
+//
+// Reads scale with the page, not with history: ReadPage returns one page
+// of a chain (a sequence-number cursor, filters on action, actor, target and
+// time, at most MaxPageSize entries, and a filtered page examines at most
+// MaxPageScan entries) and Entries streams a selection for exports and jobs
+// with at most one store page in memory.
+//
+// Lifting a hold and every prune are audited in the chain they affect. With
+// auditlog/pgstore the database enforces that: only a maintenance role may
+// prune or lift, never inside the retention it stores, and never without the
+// entry in the same transaction (RetentionRecorder).
 //
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing

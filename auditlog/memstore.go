@@ -257,3 +257,32 @@ func (s *MemoryStore) Holds(ctx context.Context) ([]Hold, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, ctx.Err()
 }
+
+var _ EntryQuerier = (*MemoryStore)(nil)
+
+// QueryEntries implements EntryQuerier. The matches are copied under the
+// lock and fn runs without it.
+func (s *MemoryStore) QueryEntries(ctx context.Context, chain string, q Query, limit int, fn func(e *Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if limit <= 0 {
+		return fmt.Errorf("%w: limit %d", ErrBadQuery, limit)
+	}
+	var out []Entry
+	s.mu.RLock()
+	if c := s.chains[chain]; c != nil {
+		for i := q.From; i < uint64(len(c.entries)) && (q.To == 0 || i < q.To) && len(out) < limit; i++ {
+			if e := &c.entries[i]; q.Match(e) {
+				out = append(out, ownEntry(e))
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for i := range out {
+		if err := fn(&out[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -31,7 +31,9 @@ type Store interface {
 	Chains(ctx context.Context) ([]string, error)
 	// PrunePayloads removes the payload of every entry of chain older than
 	// before that no active hold covers, and returns how many it pruned.
-	// Headers and hashes stay.
+	// Headers and hashes stay. A store that is also a RetentionRecorder
+	// may refuse it (ErrNotRecorded) or a cutoff inside the retention it
+	// enforces (ErrInsideRetention); a Log then uses PruneRecorded.
 	PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error)
 	// PutHold stores a new hold; LiftHold marks it lifted; Holds lists the
 	// active ones.

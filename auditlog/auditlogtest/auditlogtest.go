@@ -118,6 +118,8 @@ func Entries(t testing.TB, s auditlog.Store, chain string) []auditlog.Entry {
 // TestStore runs the conformance suite; newStore must return an empty store.
 func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 	ctx := context.Background()
+	testQueries(t, newStore)
+	testVerifyFrom(t, newStore)
 
 	t.Run("BadEntryFailsAlone", func(t *testing.T) {
 		t.Parallel()
@@ -406,9 +408,29 @@ func TestStore(t *testing.T, newStore func(t *testing.T) auditlog.Store) {
 		for _, e := range Entries(t, s, "global") {
 			actions = append(actions, e.Action)
 		}
-		require.Equal(t, []string{auditlog.ActionHoldPlaced, auditlog.ActionPruned, auditlog.ActionHoldLifted, auditlog.ActionPruned}, actions)
-		_, err = auditlog.Verify(ctx, s, "global", auditlog.VerifyOptions{})
+		require.Equal(t, []string{auditlog.ActionHoldPlaced, auditlog.ActionHoldLifted}, actions, "an actor hold lives in the global chain")
+		// Each prune is recorded in the chain it pruned, with its count.
+		var pruned []string
+		for _, e := range Entries(t, s, "org:acme") {
+			if e.Action == auditlog.ActionPruned {
+				require.Equal(t, "chain:org:acme", e.Target)
+				require.Equal(t, "system:auditlog/retention", e.Actor)
+				pruned = append(pruned, string(e.Payload))
+			}
+		}
+		require.Len(t, pruned, 2)
+		require.Contains(t, pruned[0], `"pruned":4`)
+		require.Contains(t, pruned[1], `"pruned":2`)
+		n, err = l.Prune(ctx, "org:acme", 365*24*time.Hour)
 		require.NoError(t, err)
+		require.Zero(t, n)
+		require.Len(t, Entries(t, s, "org:acme"), 8, "a prune that pruned nothing records nothing")
+		for _, c := range []string{"global", "org:acme"} {
+			_, err = auditlog.Verify(ctx, s, c, auditlog.VerifyOptions{})
+			require.NoError(t, err)
+		}
+		_, err = l.Prune(ctx, "not-a-chain", 365*24*time.Hour)
+		require.ErrorIs(t, err, auditlog.ErrBadEntry)
 	})
 }
 

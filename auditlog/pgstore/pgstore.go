@@ -12,6 +12,19 @@
 // Posture reports whether a deployment still looks like that, with the SQL
 // that fixes each difference, and Repair applies it.
 //
+// Retention is not the application's: the application role (WithAppRole)
+// may not execute auditlog_prune_payloads or auditlog_lift_hold; a separate
+// maintenance role (WithMaintenanceRole) may, and even it cannot prune a
+// cutoff inside the retention stored in the database by the schema owner
+// (WithRetention; with none stored nothing may be pruned), nor commit a
+// prune or a lift that changed anything unless the same transaction
+// appended the entry recording it to the affected chain (a deferred
+// constraint trigger on the auditlog_maintenance journal checks). Log.Prune
+// and Log.LiftHold do this through PruneRecorded and LiftHoldRecorded.
+//
+// ReadPage and Entries (auditlog) page with keyset queries on the primary
+// key (chain, seq).
+//
 // A Log appending to a chain keeps two batches in flight on one connection
 // in pipeline mode (OpenPipeline): the server starts the next batch's
 // transaction the moment it has committed the previous one. Each batch is
@@ -48,14 +61,40 @@ var migrations embed.FS
 // MigrateOption configures Migrate.
 type MigrateOption func(*migrateConfig)
 
-type migrateConfig struct{ appRole string }
+type migrateConfig struct {
+	appRole, maintenanceRole string
+	retention                *time.Duration
+}
 
 // WithAppRole grants role (created by the host beforehand) exactly what the
 // application needs: SELECT and INSERT on the tables, SELECT on the chain
-// heads, and EXECUTE on the lock, prune and lift-hold functions. Never run
-// the application as the role that owns the tables: an owner can disable
-// triggers.
+// heads, and EXECUTE on the chain lock. It revokes from role EXECUTE on the
+// prune and lift-hold functions (earlier versions granted it): those belong
+// to the maintenance role (WithMaintenanceRole), so that a compromised
+// application cannot destroy held evidence or payloads still inside
+// retention. Never run the application as the role that owns the tables:
+// an owner can disable triggers.
 func WithAppRole(role string) MigrateOption { return func(c *migrateConfig) { c.appRole = role } }
+
+// WithMaintenanceRole grants role (created by the host beforehand, used
+// only by the retention job and by whoever lifts holds) what Log.Prune and
+// Log.LiftHold need: SELECT and INSERT on the entries (to append the entry
+// recording each change), SELECT on the holds and heads, and EXECUTE on the
+// chain lock and the prune and lift-hold functions. Even this role cannot
+// prune inside the retention (WithRetention) nor change anything without
+// the recording entry.
+func WithMaintenanceRole(role string) MigrateOption {
+	return func(c *migrateConfig) { c.maintenanceRole = role }
+}
+
+// WithRetention stores d as the retention the database enforces: pruning
+// refuses any cutoff later than now() - d (auditlog.ErrInsideRetention).
+// Until it is set, pruning is refused altogether. Only the schema owner (the
+// role running Migrate) can change it; the application and maintenance
+// roles cannot.
+func WithRetention(d time.Duration) MigrateOption {
+	return func(c *migrateConfig) { c.retention = &d }
+}
 
 // Migrations returns the schema as goose-compatible SQL files, for hosts that
 // apply migrations with their own tool (then grant the application role as
@@ -78,19 +117,43 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 	if err := pgmigrate.Apply(ctx, pool, "auditlog", Migrations()); err != nil {
 		return err
 	}
-	if cfg.appRole == "" {
+	if cfg.retention != nil {
+		if *cfg.retention < 0 {
+			return fmt.Errorf("auditlog/pgstore: retention %s is negative", *cfg.retention)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO auditlog_retention (min_age) VALUES (make_interval(secs => $1))
+			ON CONFLICT (singleton) DO UPDATE SET min_age = EXCLUDED.min_age`, cfg.retention.Seconds()); err != nil {
+			return fmt.Errorf("auditlog/pgstore: retention: %w", err)
+		}
+	}
+	if cfg.appRole == "" && cfg.maintenanceRole == "" {
 		return nil
 	}
-	role := pgx.Identifier{cfg.appRole}.Sanitize()
 	var schema string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return fmt.Errorf("auditlog/pgstore: %w", err)
 	}
-	stmts := []string{
-		`GRANT USAGE ON SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO ` + role,
-		`GRANT SELECT, INSERT ON auditlog_entries, auditlog_holds TO ` + role,
-		`GRANT SELECT ON auditlog_heads TO ` + role,
-		`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_prune_payloads(text, timestamptz), auditlog_lift_hold(text, timestamptz) TO ` + role,
+	usage := `GRANT USAGE ON SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO `
+	const retentionFuncs = `auditlog_prune_payloads(text, timestamptz), auditlog_lift_hold(text, timestamptz)`
+	var stmts []string
+	if cfg.appRole != "" {
+		role := pgx.Identifier{cfg.appRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT SELECT, INSERT ON auditlog_entries, auditlog_holds TO `+role,
+			`GRANT SELECT ON auditlog_heads TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text) TO `+role,
+			`REVOKE EXECUTE ON FUNCTION `+retentionFuncs+` FROM `+role,
+		)
+	}
+	if cfg.maintenanceRole != "" {
+		role := pgx.Identifier{cfg.maintenanceRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT SELECT, INSERT ON auditlog_entries TO `+role,
+			`GRANT SELECT ON auditlog_holds, auditlog_heads TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), `+retentionFuncs+` TO `+role,
+		)
 	}
 	for _, s := range stmts {
 		if _, err := pool.Exec(ctx, s); err != nil {
@@ -682,11 +745,14 @@ func (s *Store) Chains(ctx context.Context) ([]string, error) {
 }
 
 // PrunePayloads implements auditlog.Store through auditlog_prune_payloads,
-// which honours active holds in the database.
+// which honours active holds and the retention (WithRetention) in the
+// database. Called alone it prunes nothing: the database refuses a prune
+// not recorded in the same transaction (auditlog.ErrNotRecorded), so use
+// Log.Prune, which goes through PruneRecorded.
 func (s *Store) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT auditlog_prune_payloads($1, $2)`, chain, before).Scan(&n); err != nil {
-		return 0, fmt.Errorf("auditlog/pgstore: prune: %w", err)
+		return 0, fmt.Errorf("auditlog/pgstore: prune: %w", mapRetentionErr(err))
 	}
 	return n, nil
 }
@@ -705,11 +771,13 @@ func (s *Store) PutHold(ctx context.Context, h auditlog.Hold) error {
 	return nil
 }
 
-// LiftHold implements auditlog.Store.
+// LiftHold implements auditlog.Store. Like PrunePayloads, called alone it
+// is refused (auditlog.ErrNotRecorded); Log.LiftHold goes through
+// LiftHoldRecorded.
 func (s *Store) LiftHold(ctx context.Context, id string, at time.Time) error {
 	var ok bool
 	if err := s.pool.QueryRow(ctx, `SELECT auditlog_lift_hold($1, $2)`, id, at).Scan(&ok); err != nil {
-		return fmt.Errorf("auditlog/pgstore: lift hold: %w", err)
+		return fmt.Errorf("auditlog/pgstore: lift hold: %w", mapRetentionErr(err))
 	}
 	if !ok {
 		return fmt.Errorf("%w: hold %q", auditlog.ErrNotFound, id)

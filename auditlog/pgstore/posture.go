@@ -268,7 +268,9 @@ func Posture(ctx context.Context, pool *pgxpool.Pool, appRole string) (Report, e
 		}
 		add(c)
 	}
-	return r, nil
+	rc, err := retentionChecks(ctx, pool, appRole)
+	r.Checks = append(r.Checks, rc...)
+	return r, err
 }
 
 // Repair restores what Posture expects: it applies, in one transaction, the

@@ -78,6 +78,7 @@ type app struct {
 	mfa        *mfa.Manager
 	audit      *auditlog.Log
 	auditStore auditlog.Store
+	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
 	records    *privacy.Records
 	monitor    *compliance.Monitor

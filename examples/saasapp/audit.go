@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -127,17 +130,72 @@ func (a *app) verifyChain(ctx context.Context, org string) (auditlog.VerifyResul
 	return auditlog.Verify(ctx, a.auditStore, auditlog.ChainFor(org), auditlog.VerifyOptions{})
 }
 
-// verifyAllChains is the audit-verifier job: every chain, every entry.
+// fullVerifyEvery is how often the audit-verifier job re-reads every chain
+// from its first entry: one run in 24, a day with the hourly schedule. The
+// runs in between verify incrementally (auditlog.VerifyFrom).
+const fullVerifyEvery = 24
+
+// verifiedChains is what the audit-verifier job remembers between runs: per
+// chain, the checkpoint of its last successful verification. It is kept in
+// the process, not in the database, since a checkpoint the database held
+// could be replaced by whoever rewrote the chain; a restarted process starts
+// with a full verification.
+type verifiedChains struct {
+	mu   sync.Mutex
+	runs uint64
+	last map[string]auditlog.Checkpoint
+}
+
+// startRun reports whether this run must verify every chain in full.
+func (v *verifiedChains) startRun() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	full := v.runs%fullVerifyEvery == 0
+	v.runs++
+	return full
+}
+
+func (v *verifiedChains) get(chain string) auditlog.Checkpoint {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.last[chain]
+}
+
+func (v *verifiedChains) set(cp auditlog.Checkpoint) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.last == nil {
+		v.last = map[string]auditlog.Checkpoint{}
+	}
+	if cp.Size >= v.last[cp.Chain].Size {
+		v.last[cp.Chain] = cp
+	}
+}
+
+// verifyAllChains is the audit-verifier job: every chain, from the
+// checkpoint its last run verified (a consistency proof to the new head and
+// then only the new entries), and every fullVerifyEvery runs from the first
+// entry, which also re-reads rows edited in place before the checkpoint.
+// A chain that fails keeps its last good checkpoint, so it keeps failing
+// until someone looks.
 func (a *app) verifyAllChains(ctx context.Context) error {
+	full := a.verified.startRun()
 	chains, err := a.auditStore.Chains(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, c := range chains {
-		if _, err := auditlog.Verify(ctx, a.auditStore, c, auditlog.VerifyOptions{}); err != nil {
-			errs = append(errs, err)
+		var last auditlog.Checkpoint
+		if !full {
+			last = a.verified.get(c)
 		}
+		res, err := auditlog.VerifyFrom(ctx, a.auditStore, c, last, auditlog.VerifyOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.verified.set(res.Checkpoint())
 	}
 	return errors.Join(errs...)
 }
@@ -153,19 +211,62 @@ type auditEntry struct {
 	Data   map[string]any `json:"payload,omitempty"`
 }
 
-// GET /orgs/{org}/audit lists the organisation's chain, oldest first.
+// GET /orgs/{org}/audit?after=&limit=&action=&actor= lists the
+// organisation's chain a page at a time, oldest first: the entries after
+// sequence number "after" (from the first when absent), at most "limit" of
+// them (default auditlog.DefaultPageSize; above auditlog.MaxPageSize is a
+// 400, not a silently shorter page). When more entries match, the answer
+// carries the next page's URL in "next" and in a Link header (rel="next").
+// Each request costs one page, however long the chain.
 func (a *app) handleAuditList(w http.ResponseWriter, r *http.Request) {
-	var out []auditEntry
-	err := a.auditStore.Scan(r.Context(), auditlog.ChainFor(r.PathValue("org")), 0, func(e *auditlog.Entry) error {
-		out = append(out, auditEntry{Seq: e.Seq, At: e.Time.UTC().Format("2006-01-02T15:04:05Z"), Actor: e.Actor,
-			Action: e.Action, Target: e.Target, Hash: e.Hash.String(), Data: payloadMap(e.Payload)})
-		return nil
-	})
+	org := r.PathValue("org")
+	qv := r.URL.Query()
+	var q auditlog.Query
+	if s := qv.Get("after"); s != "" {
+		after, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, "Bad request", "after must be the sequence number of an entry")
+			return
+		}
+		q.From = after + 1
+	}
+	limit := 0
+	if s := qv.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > auditlog.MaxPageSize {
+			writeProblem(w, http.StatusBadRequest, "Bad request", fmt.Sprintf("limit must be between 1 and %d", auditlog.MaxPageSize))
+			return
+		}
+		limit = n
+	}
+	q.Action, q.Actor = qv.Get("action"), qv.Get("actor")
+	page, err := auditlog.ReadPage(r.Context(), a.auditStore, auditlog.ChainFor(org), q, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	out := make([]auditEntry, 0, len(page.Entries))
+	for i := range page.Entries {
+		e := &page.Entries[i]
+		out = append(out, auditEntry{Seq: e.Seq, At: e.Time.UTC().Format("2006-01-02T15:04:05Z"), Actor: e.Actor,
+			Action: e.Action, Target: e.Target, Hash: e.Hash.String(), Data: payloadMap(e.Payload)})
+	}
+	body := map[string]any{"entries": out}
+	if page.More {
+		next := url.Values{"after": {strconv.FormatUint(page.Next-1, 10)}}
+		if limit != 0 {
+			next.Set("limit", strconv.Itoa(limit))
+		}
+		for _, k := range []string{"action", "actor"} {
+			if v := qv.Get(k); v != "" {
+				next.Set(k, v)
+			}
+		}
+		link := (&url.URL{Path: "/orgs/" + org + "/audit", RawQuery: next.Encode()}).String()
+		w.Header().Set("Link", "<"+link+`>; rel="next"`)
+		body["next"] = link
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // GET /orgs/{org}/audit/verify recomputes the chain's hashes and Merkle tree.
