@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
+
 	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/keyring"
@@ -48,10 +50,13 @@ type doctorOptions struct {
 	checkpoints string
 	publicKey   string
 	private     bool
+	// tenantColumn, when set, is the column whose tables must be under
+	// tenant/pgstore's row-level security policy.
+	tenantColumn string
 }
 
 func doctorRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "doctor", "doctor --dsn URL [--app-role ROLE] [--keys FILE [--kek-env VAR]] [--checkpoints FILE --public-key KEY] [--private=false] [--json]")
+	fs := newFlags(e, "doctor", "doctor --dsn URL [--app-role ROLE] [--keys FILE [--kek-env VAR]] [--checkpoints FILE --public-key KEY] [--tenant-column COL] [--private=false] [--json]")
 	var o doctorOptions
 	fs.StringVar(&o.dsn, "dsn", e.getenv("DATABASE_URL"), "PostgreSQL connection URL (default $DATABASE_URL)")
 	fs.StringVar(&o.appRole, "app-role", "", "role the application connects as (default: the role of --dsn)")
@@ -60,6 +65,7 @@ func doctorRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.checkpoints, "checkpoints", "", "signed audit checkpoints saved outside the database")
 	fs.StringVar(&o.publicKey, "public-key", "", "checkpoint verifier key, inline or a file holding it")
 	fs.BoolVar(&o.private, "private", true, "the database must not listen on all addresses")
+	fs.StringVar(&o.tenantColumn, "tenant-column", "", "organisation column: every table that has it must be under row-level security (tenant/pgstore)")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -140,6 +146,39 @@ func runDoctor(ctx context.Context, e *env, o doctorOptions) ([]doctorCheck, err
 		checks = append(checks, checkKeyFileMode(o.keysFile), checkKeysInUse(ctx, e, pool, o))
 	} else {
 		checks = append(checks, doctorCheck{Name: "key registry", Skipped: true, Detail: "pass --keys to check the registry file and the keys in use"})
+	}
+	tenant, err := checkTenant(ctx, pool, o.tenantColumn, o.appRole)
+	if err != nil {
+		return nil, err
+	}
+	return append(checks, tenant...), nil
+}
+
+// checkTenant reports tenant/pgstore's row-level security posture: every
+// table with the tenant column protected, and an application role that
+// cannot bypass it.
+func checkTenant(ctx context.Context, pool *pgxpool.Pool, column, appRole string) ([]doctorCheck, error) {
+	if column == "" {
+		return []doctorCheck{{Name: "tenant isolation", Skipped: true,
+			Detail: "pass --tenant-column to check row-level security on every table that has it"}}, nil
+	}
+	fs, err := tenantpg.Check(ctx, pool, column, appRole)
+	if err != nil {
+		return nil, operational(err)
+	}
+	checks := make([]doctorCheck, 0, len(fs))
+	found := false
+	for _, f := range fs {
+		name := "tenant: " + f.Check
+		if f.Table != "" {
+			name = "tenant: " + f.Table + ": " + f.Check
+			found = true
+		}
+		checks = append(checks, doctorCheck{Name: name, OK: f.OK, Fix: f.Fix})
+	}
+	if !found {
+		checks = append(checks, doctorCheck{Name: "tenant: tables with column " + column, OK: false,
+			Detail: "no table in the connection's schemas has it; check the column name and the search_path"})
 	}
 	return checks, nil
 }

@@ -5,13 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
+	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
 
 // appRole creates a throwaway role for the application; roles are
@@ -42,11 +45,13 @@ func healthyDeployment(t *testing.T) (db *pgtest.DB, args []string) {
 	keys := filepath.Join(dir, "keys.json")
 	code, _, stderr = runCLI(t, nil, "keys", "init", "--scope", "users.email", "--column", "users.email=users.email", "--out", keys)
 	require.Equal(t, exitOK, code, stderr)
-	_, err := db.Pool.Exec(context.Background(), `CREATE TABLE users (id text PRIMARY KEY, email bytea)`)
+	_, err := db.Pool.Exec(context.Background(), `CREATE TABLE users (id text PRIMARY KEY, email bytea);
+		CREATE TABLE invoices (org_id text NOT NULL, id int NOT NULL)`)
 	require.NoError(t, err)
+	require.NoError(t, tenantpg.Protect(context.Background(), db.Pool, tenantpg.Table{Name: "invoices", Column: "org_id"}))
 	return db, []string{"doctor", "--dsn", db.URL, "--app-role", role, "--keys", keys,
 		"--checkpoints", filepath.Join(dir, "checkpoints"), "--public-key", filepath.Join(dir, "audit.pub"),
-		"--private=false"}
+		"--private=false", "--tenant-column", "org_id"}
 }
 
 func doctorJSON(t *testing.T, args ...string) (int, map[string]doctorCheck) {
@@ -73,7 +78,8 @@ func TestDoctorHealthyDeployment(t *testing.T) {
 	require.NotContains(t, stdout, "FAIL")
 	require.NotContains(t, stdout, "skip")
 	for _, want := range []string{"TLS", "listen_addresses", "audit: ", "audit checkpoints match chain org:acme",
-		"key registry file permissions", "keys in use are declared and not retired"} {
+		"key registry file permissions", "keys in use are declared and not retired",
+		"tenant: application role " + args[4] + " does not bypass row-level security", ".invoices: row-level security is forced on the owner too"} {
 		require.Contains(t, stdout, want)
 	}
 }
@@ -117,6 +123,18 @@ func TestDoctorCatchesWeakenedDeployments(t *testing.T) {
 			_, err := db.Pool.Exec(context.Background(), `INSERT INTO users VALUES ('u1', '\x01000003e7000000000000000000000000000000000000000000000000')`)
 			require.NoError(t, err)
 		}, "keys in use are declared and not retired"},
+		{"row security not forced on a tenant table", func(t *testing.T, db *pgtest.DB, _ []string) {
+			_, err := db.Pool.Exec(context.Background(), `ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY`)
+			require.NoError(t, err)
+		}, "tenant: " + "%s.invoices: row-level security is forced"},
+		{"a tenant table without the policy", func(t *testing.T, db *pgtest.DB, _ []string) {
+			_, err := db.Pool.Exec(context.Background(), `CREATE TABLE payouts (org_id text NOT NULL)`)
+			require.NoError(t, err)
+		}, "tenant: " + "%s.payouts: policy rampart_tenant"},
+		{"application role bypasses row security", func(t *testing.T, db *pgtest.DB, args []string) {
+			_, err := db.Pool.Exec(context.Background(), `ALTER ROLE `+args[4]+` BYPASSRLS`)
+			require.NoError(t, err)
+		}, "tenant: application role"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -124,6 +142,9 @@ func TestDoctorCatchesWeakenedDeployments(t *testing.T) {
 			tc.breaks(t, db, args)
 			code, checks := doctorJSON(t, args...)
 			require.Equal(t, exitFindings, code)
+			if strings.Contains(tc.failed, "%s") {
+				tc.failed = fmt.Sprintf(tc.failed, db.Schema)
+			}
 			failed := false
 			for name, c := range checks {
 				if !c.OK && !c.Skipped && len(name) >= len(tc.failed) && name[:len(tc.failed)] == tc.failed {
@@ -131,6 +152,11 @@ func TestDoctorCatchesWeakenedDeployments(t *testing.T) {
 				}
 			}
 			require.True(t, failed, "no failing check named %q in %+v", tc.failed, checks)
+			for _, c := range checks {
+				if !c.OK && !c.Skipped && strings.HasPrefix(c.Name, "tenant: ") {
+					require.NotEmpty(t, c.Fix, "%s says how to fix it", c.Name)
+				}
+			}
 		})
 	}
 }
