@@ -135,6 +135,11 @@ var appRolePrivileges = []struct {
 	{"auditlog_entries", []string{"SELECT", "INSERT"}},
 	{"auditlog_holds", []string{"SELECT", "INSERT"}},
 	{"auditlog_heads", []string{"SELECT"}},
+	// Retention (migration 002) belongs to the maintenance role: the
+	// application neither reads nor writes the stored retention and the
+	// maintenance journal.
+	{"auditlog_retention", nil},
+	{"auditlog_maintenance", nil},
 }
 
 var tgenabledWords = map[string]string{

@@ -20,13 +20,15 @@ func TestExpectedTriggersFromMigrations(t *testing.T) {
 	require.Equal(t, map[string]string{
 		"auditlog_entries.auditlog_entries_extend": "CREATE TRIGGER auditlog_entries_extend AFTER INSERT ON auditlog_entries " +
 			"REFERENCING NEW TABLE AS auditlog_new_entries FOR EACH STATEMENT EXECUTE FUNCTION auditlog_entries_extend()",
-		"auditlog_entries.auditlog_entries_immutable":   "CREATE TRIGGER auditlog_entries_immutable BEFORE UPDATE OR DELETE ON auditlog_entries FOR EACH ROW EXECUTE FUNCTION auditlog_entries_guard()",
-		"auditlog_entries.auditlog_entries_no_truncate": "CREATE TRIGGER auditlog_entries_no_truncate BEFORE TRUNCATE ON auditlog_entries FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
-		"auditlog_heads.auditlog_heads_immutable":       "CREATE TRIGGER auditlog_heads_immutable BEFORE UPDATE OR DELETE ON auditlog_heads FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change()",
-		"auditlog_heads.auditlog_heads_no_truncate":     "CREATE TRIGGER auditlog_heads_no_truncate BEFORE TRUNCATE ON auditlog_heads FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
-		"auditlog_holds.auditlog_holds_immutable":       "CREATE TRIGGER auditlog_holds_immutable BEFORE UPDATE OR DELETE ON auditlog_holds FOR EACH ROW EXECUTE FUNCTION auditlog_holds_guard()",
-		"auditlog_holds.auditlog_holds_no_truncate":     "CREATE TRIGGER auditlog_holds_no_truncate BEFORE TRUNCATE ON auditlog_holds FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
-	}, got)
+		"auditlog_entries.auditlog_entries_immutable":           "CREATE TRIGGER auditlog_entries_immutable BEFORE UPDATE OR DELETE ON auditlog_entries FOR EACH ROW EXECUTE FUNCTION auditlog_entries_guard()",
+		"auditlog_entries.auditlog_entries_no_truncate":         "CREATE TRIGGER auditlog_entries_no_truncate BEFORE TRUNCATE ON auditlog_entries FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
+		"auditlog_heads.auditlog_heads_immutable":               "CREATE TRIGGER auditlog_heads_immutable BEFORE UPDATE OR DELETE ON auditlog_heads FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change()",
+		"auditlog_heads.auditlog_heads_no_truncate":             "CREATE TRIGGER auditlog_heads_no_truncate BEFORE TRUNCATE ON auditlog_heads FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
+		"auditlog_holds.auditlog_holds_immutable":               "CREATE TRIGGER auditlog_holds_immutable BEFORE UPDATE OR DELETE ON auditlog_holds FOR EACH ROW EXECUTE FUNCTION auditlog_holds_guard()",
+		"auditlog_holds.auditlog_holds_no_truncate":             "CREATE TRIGGER auditlog_holds_no_truncate BEFORE TRUNCATE ON auditlog_holds FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
+		"auditlog_maintenance.auditlog_maintenance_immutable":   "CREATE TRIGGER auditlog_maintenance_immutable BEFORE UPDATE OR DELETE ON auditlog_maintenance FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change()",
+		"auditlog_maintenance.auditlog_maintenance_no_truncate": "CREATE TRIGGER auditlog_maintenance_no_truncate BEFORE TRUNCATE ON auditlog_maintenance FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
+	}, got, "auditlog_maintenance_recorded is a CONSTRAINT TRIGGER, checked by retentionChecks")
 }
 
 func TestTriggersOfMigrations(t *testing.T) {

@@ -193,7 +193,9 @@ func TestRetentionDefaults(t *testing.T) {
 	rep, err := pgstore.Posture(ctx, db.Pool, role)
 	require.NoError(t, err)
 	require.False(t, rep.OK())
-	require.Equal(t, role+" may not execute auditlog_prune_payloads(text, timestamptz)", rep.Failed()[0].Name)
+	require.Len(t, rep.Failed(), 1)
+	require.Equal(t, `app role "`+role+`" cannot execute auditlog_prune_payloads(text, timestamptz)`, rep.Failed()[0].Name)
+	require.Equal(t, "REVOKE EXECUTE ON FUNCTION auditlog_prune_payloads(text, timestamptz) FROM "+pgx.Identifier{role}.Sanitize()+";", rep.Failed()[0].Fix)
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool, pgstore.WithAppRole(role)))
 	rep, err = pgstore.Posture(ctx, db.Pool, role)
 	require.NoError(t, err)
@@ -205,5 +207,13 @@ func TestRetentionDefaults(t *testing.T) {
 	rep, err = pgstore.Posture(ctx, db.Pool, role)
 	require.NoError(t, err)
 	require.Len(t, rep.Failed(), 1)
-	require.Equal(t, "trigger auditlog_maintenance_recorded", rep.Failed()[0].Name)
+	require.Equal(t, "trigger auditlog_maintenance_recorded on auditlog_maintenance exists and is enabled ALWAYS", rep.Failed()[0].Name)
+	require.True(t, rep.Failed()[0].Repairable)
+
+	// Dropped, then repaired from the fix statement.
+	_, err = db.Pool.Exec(ctx, `DROP TRIGGER auditlog_maintenance_recorded ON auditlog_maintenance`)
+	require.NoError(t, err)
+	_, rep, err = pgstore.Repair(ctx, db.Pool, role)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%+v", rep.Failed())
 }

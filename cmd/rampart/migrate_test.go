@@ -52,7 +52,7 @@ func TestMigrateUpAndStatus(t *testing.T) {
 	require.Equal(t, total, already)
 	code, stdout, _ = runCLI(t, env, "migrate", "up")
 	require.Equal(t, exitOK, code)
-	require.Contains(t, stdout, "auditlog     up to date (1 migration)\n")
+	require.Contains(t, stdout, "auditlog     up to date (2 migrations)\n")
 
 	code, stdout, _ = runCLI(t, env, "migrate", "status", "--json")
 	require.Equal(t, exitOK, code)
