@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,22 +34,54 @@ func migrateGroup() group {
 // A component is one package's PostgreSQL schema.
 type component struct {
 	name    string
-	migrate func(ctx context.Context, pool *pgxpool.Pool, appRole string) error
+	migrate func(ctx context.Context, pool *pgxpool.Pool, o roleOptions) error
 	files   func() fs.FS
 }
 
+// roleOptions are what migrate up grants and stores beside the schemas.
+type roleOptions struct {
+	appRole         string
+	maintenanceRole string
+	auditRetention  *time.Duration // nil: leave the stored retention as it is
+}
+
 // plain adapts a Migrate that grants nothing to a role.
-func plain(m func(context.Context, *pgxpool.Pool) error) func(context.Context, *pgxpool.Pool, string) error {
-	return func(ctx context.Context, pool *pgxpool.Pool, _ string) error { return m(ctx, pool) }
+func plain(m func(context.Context, *pgxpool.Pool) error) func(context.Context, *pgxpool.Pool, roleOptions) error {
+	return func(ctx context.Context, pool *pgxpool.Pool, _ roleOptions) error { return m(ctx, pool) }
 }
 
 // migrateAuditlog grants the application role INSERT and SELECT only on the
-// audit tables, when one is named.
-func migrateAuditlog(ctx context.Context, pool *pgxpool.Pool, appRole string) error {
-	if appRole == "" {
-		return auditpg.Migrate(ctx, pool)
+// audit tables, the maintenance role what pruning and lifting holds need, and
+// stores the retention the database enforces, for those given.
+func migrateAuditlog(ctx context.Context, pool *pgxpool.Pool, o roleOptions) error {
+	var opts []auditpg.MigrateOption
+	if o.appRole != "" {
+		opts = append(opts, auditpg.WithAppRole(o.appRole))
 	}
-	return auditpg.Migrate(ctx, pool, auditpg.WithAppRole(appRole))
+	if o.maintenanceRole != "" {
+		opts = append(opts, auditpg.WithMaintenanceRole(o.maintenanceRole))
+	}
+	if o.auditRetention != nil {
+		opts = append(opts, auditpg.WithRetention(*o.auditRetention))
+	}
+	return auditpg.Migrate(ctx, pool, opts...)
+}
+
+// parseRetention reads a retention as a Go duration or a number of days
+// ("2555d" for seven years).
+func parseRetention(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*366 {
+			return 0, usageErr("--audit-retention %q: want a number of days (\"2555d\") or a duration (\"720h\")", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, usageErr("--audit-retention %q: want a number of days (\"2555d\") or a duration (\"720h\")", s)
+	}
+	return d, nil
 }
 
 // components lists the schemas in the order they are applied.
@@ -112,10 +146,13 @@ type repairResult struct {
 }
 
 func migrateUp(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--repair] [--json]")
+	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--maintenance-role ROLE] [--audit-retention 2555d] [--repair] [--json]")
 	dsn := dsnFlag(e, fs)
 	only := fs.String("only", "", "comma-separated components to migrate (default all)")
-	appRole := fs.String("app-role", "", "existing role the application connects as: granted INSERT and SELECT only on the audit tables")
+	var roles roleOptions
+	fs.StringVar(&roles.appRole, "app-role", "", "existing role the application connects as: granted INSERT and SELECT only on the audit tables")
+	fs.StringVar(&roles.maintenanceRole, "maintenance-role", "", "existing role of the retention job: may prune audit payloads and lift holds, outside the retention only, each recorded in the chain")
+	retention := fs.String("audit-retention", "", "how long audit payloads are kept before pruning is allowed (\"2555d\", \"720h\"); until set, pruning is refused")
 	repair := fs.Bool("repair", false, "then restore the audit log's protective triggers and the app role's privileges where they drifted (what rampart doctor checks)")
 	asJSON := fs.Bool("json", false, "print what was applied as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -123,6 +160,13 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if *retention != "" {
+		d, err := parseRetention(*retention)
+		if err != nil {
+			return err
+		}
+		roles.auditRetention = &d
 	}
 	cs, err := selectComponents(*only)
 	if err != nil {
@@ -146,7 +190,7 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return operational(err)
 		}
-		if err := c.migrate(ctx, pool, *appRole); err != nil {
+		if err := c.migrate(ctx, pool, roles); err != nil {
 			return operational(fmt.Errorf("%s: %w", c.name, err))
 		}
 		after, err := appliedVersions(ctx, pool)
@@ -174,7 +218,7 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *repair {
-		applied, after, err := auditpg.Repair(ctx, pool, *appRole)
+		applied, after, err := auditpg.Repair(ctx, pool, roles.appRole)
 		if err != nil {
 			return operational(err)
 		}

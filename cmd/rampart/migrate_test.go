@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -85,4 +87,33 @@ func TestMigrateOnly(t *testing.T) {
 
 	code, _, _ = runCLI(t, nil, "migrate", "up")
 	require.Equal(t, exitUsage, code, "no --dsn and no DATABASE_URL")
+}
+
+// TestMigrateRetentionRoles: migrate up grants the maintenance role what
+// pruning needs (and the app role nothing of it), stores the retention the
+// database enforces, and refuses a retention it cannot read.
+func TestMigrateRetentionRoles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	app, maint := appRole(t, db), appRole(t, db)
+	code, _, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "auditlog",
+		"--app-role", app, "--maintenance-role", maint, "--audit-retention", "2555d")
+	require.Equal(t, exitOK, code, stderr)
+	var minAge time.Duration
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT extract(epoch FROM min_age)::bigint * 1000000000 FROM auditlog_retention`).Scan(&minAge))
+	require.Equal(t, 2555*24*time.Hour, minAge)
+	for role, want := range map[string]bool{maint: true, app: false} {
+		var may bool
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT has_function_privilege($1, 'auditlog_prune_payloads(text, timestamptz)', 'EXECUTE')`, role).Scan(&may))
+		require.Equal(t, want, may, role)
+	}
+	_, stdout, stderr := runCLI(t, nil, "doctor", "--dsn", db.URL, "--app-role", app, "--private=false")
+	require.NotContains(t, stdout, "FAIL  audit:", stderr)
+
+	for _, bad := range []string{"forever", "-1d", "12x", "-5h"} {
+		code, _, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--audit-retention", bad)
+		require.Equal(t, exitUsage, code, bad)
+		require.Contains(t, stderr, "--audit-retention", bad)
+	}
 }
