@@ -28,6 +28,11 @@
 //	 "columns": [{"table": "users", "column": "email", "scope": "users.email"},
 //	             {"table": "users", "column": "email_idx", "scope": "users.email.idx", "kind": "blind_index"}]}
 //
+// A member given twice in one object, at any level (and in any letter case,
+// which encoding/json would also match), is refused with its path, e.g.
+// `duplicate member "key" at $.keys[3]`: encoding/json would silently keep
+// the last one, so the key a reviewer reads could differ from the key in use.
+//
 // Load it with FileSource (which refuses a file readable by group or
 // others), EnvSource, or your own Source; EnvelopeSource unwraps keys stored
 // under a key-encryption key held by a KMS (implement Unwrapper) or by

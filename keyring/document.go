@@ -199,13 +199,18 @@ type wireKey struct {
 // maxDocument bounds what ParseDocument reads, against a hostile input.
 const maxDocument = 4 << 20
 
-// ParseDocument parses a registry document. Unknown fields, an unknown
-// version, bad base64 and keys of the wrong size are errors; the rules that
+// ParseDocument parses a registry document. Unknown fields, a member
+// given twice in one object (at any level, names compared as encoding/json
+// matches them, without regard to case), an unknown version, bad base64 and
+// keys of the wrong size are errors; the rules that
 // span entries (one primary, unique IDs, disjoint keys) are checked by
 // Validate, which New calls.
 func ParseDocument(data []byte) (*Document, error) {
 	if len(data) > maxDocument {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidDocument, maxDocument)
+	}
+	if err := checkMembers(data); err != nil {
+		return nil, err
 	}
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(data))
