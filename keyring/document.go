@@ -283,23 +283,50 @@ func (d *Document) Encode() ([]byte, error) {
 // Validate checks the rules that span entries: a known version, IDs unique
 // and non-zero, every scope with exactly one primary key, key material
 // present, of KeySize bytes and disjoint (no two entries share it), and
-// every declared column naming a scope of the document.
+// every declared column naming a scope of the document, declared once, and
+// of one kind per scope. It returns the first problem; New, Load and Check
+// (the guardrail behind "rampart keys check") all run this same validation,
+// so the guardrail refuses every document the application would.
 func (d *Document) Validate() error {
+	if ps := d.problems(nil); len(ps) > 0 {
+		return ps[0].err
+	}
+	return nil
+}
+
+// problem is one broken rule of a document, with the finding it becomes in
+// a guardrail report.
+type problem struct {
+	kind          FindingKind
+	scope         string
+	table, column string
+	keyID         uint32
+	err           error
+}
+
+// problems checks every rule of Validate over the document and the extra
+// column declarations, and returns every broken one in document order.
+func (d *Document) problems(extra []Column) []problem {
+	var out []problem
+	add := func(p problem) { out = append(out, p) }
+	invalid := func(id uint32, scope string, err error) {
+		add(problem{kind: FindingInvalidDocument, keyID: id, scope: scope, err: err})
+	}
 	if d.Version != DocumentVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrInvalidDocument, d.Version, DocumentVersion)
+		invalid(0, "", fmt.Errorf("%w: version %d, want %d", ErrInvalidDocument, d.Version, DocumentVersion))
 	}
 	ids := map[uint32]bool{}
 	primaries := map[string]int{}
 	for i, k := range d.Keys {
 		if k.ID == 0 {
-			return fmt.Errorf("%w: key ID 0 is reserved", ErrInvalidDocument)
-		}
-		if ids[k.ID] {
-			return fmt.Errorf("%w: key ID %d appears twice", ErrInvalidDocument, k.ID)
+			invalid(0, k.Scope, fmt.Errorf("%w: key ID 0 is reserved", ErrInvalidDocument))
+		} else if ids[k.ID] {
+			add(problem{kind: FindingDuplicateKeyID, keyID: k.ID, scope: k.Scope,
+				err: fmt.Errorf("%w: key ID %d appears twice", ErrInvalidDocument, k.ID)})
 		}
 		ids[k.ID] = true
 		if err := validScope(k.Scope); err != nil {
-			return err
+			invalid(k.ID, k.Scope, err)
 		}
 		switch k.Status {
 		case Primary:
@@ -307,51 +334,60 @@ func (d *Document) Validate() error {
 		case Active, Retired:
 			primaries[k.Scope] += 0
 		default:
-			return fmt.Errorf("%w: key %d: unknown status", ErrInvalidDocument, k.ID)
+			invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: unknown status", ErrInvalidDocument, k.ID))
 		}
 		if k.Key.Len() == 0 {
 			if len(k.Wrapped) > 0 {
-				return &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: ErrWrappedKey}
+				invalid(k.ID, k.Scope, &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: ErrWrappedKey})
+			} else {
+				invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: no key material", ErrInvalidDocument, k.ID))
 			}
-			return fmt.Errorf("%w: key %d: no key material", ErrInvalidDocument, k.ID)
+			continue
 		}
 		if k.Key.Len() != KeySize {
-			return fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, k.Key.Len(), KeySize)
+			invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, k.Key.Len(), KeySize))
+			continue
 		}
 		for _, o := range d.Keys[:i] {
 			if o.Key.Equal(k.Key) {
-				return fmt.Errorf("%w: keys %d (scope %q) and %d (scope %q) hold the same material",
-					ErrSharedKey, o.ID, o.Scope, k.ID, k.Scope)
+				add(problem{kind: FindingSharedKey, keyID: k.ID, scope: k.Scope,
+					err: fmt.Errorf("%w: keys %d (scope %q) and %d (scope %q) hold the same material",
+						ErrSharedKey, o.ID, o.Scope, k.ID, k.Scope)})
 			}
 		}
 	}
-	for scope, n := range primaries {
-		if n != 1 {
-			return &ScopeError{Scope: scope, Err: fmt.Errorf("%w: %d primary keys, want exactly 1", ErrInvalidDocument, n)}
+	for _, scope := range d.Scopes() {
+		if n := primaries[scope]; n != 1 {
+			add(problem{kind: FindingNoPrimary, scope: scope,
+				err: &ScopeError{Scope: scope, Err: fmt.Errorf("%w: %d primary keys, want exactly 1", ErrInvalidDocument, n)}})
 		}
 	}
 	seen := map[[2]string]bool{}
 	kinds := map[string]ColumnKind{}
-	for _, c := range d.Columns {
+	for _, c := range append(append([]Column(nil), d.Columns...), extra...) {
+		col := func(kind FindingKind, err error) {
+			add(problem{kind: kind, scope: c.Scope, table: c.Table, column: c.Column, err: err})
+		}
 		if err := c.validate(); err != nil {
-			return err
+			col(FindingInvalidDocument, err)
+			continue
 		}
 		if _, ok := primaries[c.Scope]; !ok {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w %q", ErrUnknownScope, c.Scope)}
+			col(FindingUnknownScope, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w %q", ErrUnknownScope, c.Scope)})
 		}
 		k := [2]string{c.Table, c.Column}
 		if seen[k] {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: declared twice", ErrInvalidDocument)}
+			col(FindingDuplicateColumn, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: declared twice", ErrInvalidDocument)})
 		}
 		seen[k] = true
 		if prev, ok := kinds[c.Scope]; ok && prev != c.kind() {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: scope %q serves both %s and %s columns; "+
+			col(FindingMixedScope, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: scope %q serves both %s and %s columns; "+
 				"a key must be used by one algorithm only (AES-GCM or HMAC), so give the blind index a scope of its own",
-				ErrInvalidDocument, c.Scope, KindField, KindBlindIndex)}
+				ErrInvalidDocument, c.Scope, KindField, KindBlindIndex)})
 		}
 		kinds[c.Scope] = c.kind()
 	}
-	return nil
+	return out
 }
 
 func (c Column) validate() error {
