@@ -95,12 +95,10 @@ func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error)
 		}
 	}
 	if opts.Counter != nil {
-		scanned := map[[2]string]bool{}
 		for _, c := range columns {
-			if c.kind() != KindField || scanned[[2]string{c.Table, c.Column}] {
+			if c.kind() != KindField {
 				continue
 			}
-			scanned[[2]string{c.Table, c.Column}] = true
 			counts, err := opts.Counter.CountKeyIDs(ctx, c.Table, c.Column)
 			if err != nil {
 				return nil, fmt.Errorf("keyring: check %s.%s: %w", c.Table, c.Column, err)

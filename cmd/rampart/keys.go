@@ -306,17 +306,19 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 		return operational(err)
 	}
 	store := pgstore.New(pool)
-	after := ""
+	var after keyring.Cursor
 	if !*restart {
 		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {
 			return operational(err)
 		}
-		if after != "" {
-			fmt.Fprintf(e.stderr, "resuming after row %s\n", after)
+		if after.Started {
+			fmt.Fprintf(e.stderr, "resuming %s\n", after)
 		}
 	}
 	opts := keyring.ReencryptOptions{BatchSize: *batch, After: after,
-		Checkpoint: func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, *table, *column, id) }}
+		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
+			return store.SaveCheckpoint(ctx, *table, *column, c.ID)
+		}}
 	if e.stderrIsTerminal {
 		opts.Progress = func(p keyring.Progress) {
 			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))

@@ -88,22 +88,22 @@ func (c *Column) introspect(ctx context.Context) error {
 	return nil
 }
 
-func (c *Column) after(after string) string {
-	if after == "" {
+func (c *Column) after(after keyring.Cursor) string {
+	if !after.Started {
 		return ""
 	}
 	return fmt.Sprintf(" AND %s > $1::text::%s", c.qID, c.idType)
 }
 
 // Remaining implements keyring.RowSource.
-func (c *Column) Remaining(ctx context.Context, after string) (int64, error) {
+func (c *Column) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
 	q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.qTable, c.qCol) + c.after(after)
 	var args []any
-	if after != "" {
-		args = append(args, after)
+	if after.Started {
+		args = append(args, after.ID)
 	}
 	var n int64
 	if err := c.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
@@ -113,20 +113,20 @@ func (c *Column) Remaining(ctx context.Context, after string) (int64, error) {
 }
 
 // Next implements keyring.RowSource with keyset pagination on the id column.
-func (c *Column) Next(ctx context.Context, after string, limit int) ([]keyring.Row, error) {
+func (c *Column) Next(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.Row, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
 	var q string
 	args := []any{}
-	if after == "" {
+	if !after.Started {
 		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL ORDER BY t.%[1]s LIMIT $1`,
 			c.qID, c.qCol, c.qTable)
 		args = append(args, limit)
 	} else {
 		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL AND t.%[1]s > $1::text::%[4]s
 			ORDER BY t.%[1]s LIMIT $2`, c.qID, c.qCol, c.qTable, c.idType)
-		args = append(args, after, limit)
+		args = append(args, after.ID, limit)
 	}
 	rows, err := c.pool.Query(ctx, q, args...)
 	if err != nil {
