@@ -185,22 +185,28 @@ func (c *Column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) 
 // encode the first 6 envelope bytes (version and key ID among them).
 const textHeaderChars = len(keyring.TextPrefix) + 8
 
-// CountKeyIDs implements keyring.KeyIDCounter. It groups on the envelope
-// header only (5 bytes of a BYTEA, 12 characters of a TEXT), so the scan is
-// one pass over the column with a handful of groups.
+// CountKeyIDs implements keyring.KeyIDCounter. It counts every form Open
+// accepts in either column type: a binary envelope or a text one ("rk1:..."),
+// in a BYTEA column or a TEXT one (as its UTF-8 bytes). It groups on the
+// envelope header only (5 bytes of a binary envelope, 12 characters of a
+// text one), so the scan is one pass over the column with a handful of
+// groups.
 func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
-	var q string
+	v := c.qCol
 	if c.text {
-		minLen := len(keyring.TextPrefix) + base64.RawURLEncoding.EncodedLen(keyring.Overhead)
-		q = fmt.Sprintf(`SELECT convert_to(substring(%[1]s from 1 for %[3]d), 'UTF8'), length(%[1]s) >= %[4]d, count(*)
-			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, textHeaderChars, minLen)
-	} else {
-		q = fmt.Sprintf(`SELECT substring(%[1]s from 1 for 5), length(%[1]s) >= %[3]d, count(*)
-			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, keyring.Overhead)
+		v = fmt.Sprintf("convert_to(%s, 'UTF8')", c.qCol)
 	}
+	minText := len(keyring.TextPrefix) + base64.RawURLEncoding.EncodedLen(keyring.Overhead)
+	q := fmt.Sprintf(`SELECT CASE WHEN s.text_form THEN substring(s.v from 1 for %[3]d) ELSE substring(s.v from 1 for 5) END,
+			CASE WHEN s.text_form THEN octet_length(s.v) >= %[4]d ELSE octet_length(s.v) >= %[5]d END,
+			s.text_form, count(*)
+		FROM (SELECT %[1]s AS v, substring(%[1]s from 1 for %[6]d) = '\x%[7]x'::bytea AS text_form
+			FROM %[2]s WHERE %[8]s IS NOT NULL) AS s
+		GROUP BY 1, 2, 3`, v, c.qTable, textHeaderChars, minText, keyring.Overhead,
+		len(keyring.TextPrefix), keyring.TextPrefix, c.qCol)
 	rows, err := c.pool.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
@@ -209,12 +215,12 @@ func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64
 	out := map[uint32]int64{}
 	for rows.Next() {
 		var head []byte
-		var long bool
+		var long, text bool
 		var n int64
-		if err := rows.Scan(&head, &long, &n); err != nil {
+		if err := rows.Scan(&head, &long, &text, &n); err != nil {
 			return nil, fmt.Errorf("keyring/pgstore: %w", err)
 		}
-		out[headerKeyID(head, long, c.text)] += n
+		out[headerKeyID(head, long, text)] += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
