@@ -37,8 +37,12 @@
 // others), EnvSource, or your own Source; EnvelopeSource unwraps keys stored
 // under a key-encryption key held by a KMS (implement Unwrapper) or by
 // LocalKEK. Nothing is read at package init. Key material is redacted from
-// String, GoString, every fmt verb, JSON and errors; only Document.Encode
-// writes it.
+// String, GoString, every fmt verb, JSON, slog and errors, on a value or a
+// pointer of every exported type, alone or in an exported or unexported
+// field of a host's struct (where fmt cannot call methods, the bytes sit
+// behind pointers it prints as addresses); only Document.Encode writes it.
+// Decrypted Plaintext redacts itself too, except in an unexported field,
+// where fmt prints a byte slice's bytes.
 //
 // # Envelope layout (format version 1)
 //
