@@ -32,6 +32,16 @@ const (
 	FindingInvalidDocument FindingKind = "invalid_document"
 	FindingDuplicateKeyID  FindingKind = "duplicate_key_id" // one key ID in two entries
 	FindingDuplicateColumn FindingKind = "duplicate_column" // one (table, column) declared twice
+	// FindingKCVMismatch is key material that does not match the key check
+	// value recorded for its ID.
+	FindingKCVMismatch FindingKind = "kcv_mismatch"
+	// FindingWrongKey is a sample of stored values under a key ID none of
+	// which opens with the registry's key of that ID: another key sealed
+	// them.
+	FindingWrongKey FindingKind = "wrong_key"
+	// FindingUndecryptable is a sample of which some values open and some
+	// do not: altered rows, or values moved between rows or columns.
+	FindingUndecryptable FindingKind = "undecryptable"
 )
 
 // Finding is one problem the guardrail found.
@@ -60,10 +70,15 @@ type Report struct {
 	OK       bool          `json:"ok"`
 	Findings []Finding     `json:"findings"`
 	Counts   []ColumnCount `json:"counts,omitempty"`
+	Sampled  []SampleCount `json:"sampled,omitempty"`
 }
 
 // CheckOptions says what Check looks at beyond the document.
 type CheckOptions struct {
+	// Sample is how many stored values per key ID and column Check opens
+	// when Counter also implements Sampler (pgstore.Counter does): 0 means
+	// DefaultSample, a negative number turns sampling off.
+	Sample int
 	// Columns declared in code, added to the document's.
 	Columns []Column
 	// Counter, if set, scans the stored data of every declared field column.
@@ -76,8 +91,10 @@ type CheckOptions struct {
 // Document.Validate) over the document and opts.Columns, and reports each
 // broken rule as a finding. It also reports a scope used by no column and,
 // with a Counter, stored data under a key ID that is undeclared for its
-// column's scope, retired, or no envelope at all. Unlike New it reports
-// every problem instead of stopping at the first.
+// column's scope, retired, or no envelope at all; and when the Counter is
+// also a Sampler, values under a primary or active key that do not open
+// with the registry's key of that ID (a key replaced under the same ID).
+// Unlike New it reports every problem instead of stopping at the first.
 func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error) {
 	rep := &Report{Findings: []Finding{}}
 	add := func(f Finding) { rep.Findings = append(rep.Findings, f) }
@@ -130,6 +147,11 @@ func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error)
 				}
 				rep.Counts = append(rep.Counts, cc)
 			}
+		}
+	}
+	if s, ok := opts.Counter.(Sampler); ok {
+		if err := sampleColumns(ctx, d, opts, s, rep); err != nil {
+			return nil, err
 		}
 	}
 	rep.OK = len(rep.Findings) == 0

@@ -144,6 +144,11 @@ type KeyEntry struct {
 	// Wrapped is the material encrypted under a key-encryption key, for
 	// documents meant for an EnvelopeSource. It is not secret.
 	Wrapped []byte `json:"wrapped,omitempty"`
+	// KCV is the key check value the document records for this key (see
+	// KeyCheckValue), or "". When set, New refuses material that does not
+	// match it, so a key replaced under the same ID fails at load. Encode
+	// records it for every key.
+	KCV string `json:"kcv,omitempty"`
 }
 
 // ColumnKind says how a declared column uses its scope's keys.
@@ -194,6 +199,7 @@ type wireKey struct {
 	Status  Status `json:"status"`
 	Key     string `json:"key,omitempty"`
 	Wrapped string `json:"wrapped,omitempty"`
+	KCV     string `json:"kcv,omitempty"`
 }
 
 // maxDocument bounds what ParseDocument reads, against a hostile input.
@@ -228,7 +234,12 @@ func ParseDocument(data []byte) (*Document, error) {
 	}
 	d := &Document{Version: w.Version, Columns: w.Columns}
 	for _, k := range w.Keys {
-		e := KeyEntry{ID: k.ID, Scope: k.Scope, Status: k.Status}
+		e := KeyEntry{ID: k.ID, Scope: k.Scope, Status: k.Status, KCV: k.KCV}
+		if k.KCV != "" {
+			if err := validKCV(k.KCV); err != nil {
+				return nil, fmt.Errorf("key %d: %w", k.ID, err)
+			}
+		}
 		if k.Key != "" {
 			b, err := base64.StdEncoding.Strict().DecodeString(k.Key)
 			if err != nil {
@@ -261,7 +272,10 @@ func ParseDocument(data []byte) (*Document, error) {
 func (d *Document) Encode() ([]byte, error) {
 	w := wire{Version: d.Version, Columns: d.Columns}
 	for _, k := range d.Keys {
-		wk := wireKey{ID: k.ID, Scope: k.Scope, Status: k.Status}
+		wk := wireKey{ID: k.ID, Scope: k.Scope, Status: k.Status, KCV: k.KCV}
+		if wk.KCV == "" {
+			wk.KCV = KeyCheckValue(k.Key)
+		}
 		if k.Key.Len() > 0 {
 			wk.Key = base64.StdEncoding.EncodeToString(k.Key.bytes())
 		}
@@ -347,6 +361,11 @@ func (d *Document) problems(extra []Column) []problem {
 		if k.Key.Len() != KeySize {
 			invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, k.Key.Len(), KeySize))
 			continue
+		}
+		if !k.kcvMatches() {
+			add(problem{kind: FindingKCVMismatch, keyID: k.ID, scope: k.Scope,
+				err: &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: fmt.Errorf("%w %s recorded in the document; "+
+					"this is not the key that was registered under this ID", ErrKeyCheckValue, k.KCV)}})
 		}
 		for _, o := range d.Keys[:i] {
 			if o.Key.Equal(k.Key) {

@@ -38,6 +38,7 @@ type key struct {
 	scope  string
 	status Status
 	raw    []byte
+	kcv    string
 	aead   cipher.AEAD
 }
 
@@ -65,7 +66,8 @@ func New(d *Document, columns ...Column) (*Ring, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := &key{id: e.ID, scope: e.Scope, status: e.Status, raw: append([]byte(nil), e.Key.bytes()...), aead: a}
+		k := &key{id: e.ID, scope: e.Scope, status: e.Status, raw: append([]byte(nil), e.Key.bytes()...),
+			kcv: KeyCheckValue(e.Key), aead: a}
 		s := r.scopes[e.Scope]
 		if s == nil {
 			s = &scope{name: e.Scope}
@@ -103,6 +105,17 @@ func (r *Ring) KeyStatus(id uint32) (scope string, status Status, ok bool) {
 		return "", 0, false
 	}
 	return k.scope, k.status, true
+}
+
+// KeyCheckValue returns the key check value of key id (see the function
+// KeyCheckValue): what a registry document, the CLI and the database
+// compare to tell whether they hold the same key under that ID.
+func (r *Ring) KeyCheckValue(id uint32) (string, bool) {
+	k, ok := r.keys[id]
+	if !ok {
+		return "", false
+	}
+	return k.kcv, true
 }
 
 // Primary returns the ID of scope's primary key.

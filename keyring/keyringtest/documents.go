@@ -62,6 +62,8 @@ func RefusedDocuments(t testing.TB) []RefusedDocument {
 			Columns: []keyring.Column{{Table: "t", Column: "c", Scope: "a"},
 				{Table: "t", Column: "c_idx", Scope: "a", Kind: keyring.KindBlindIndex}}}, keyring.ErrInvalidDocument},
 		{"bad version", keyring.Document{Version: 2, Keys: one}, keyring.ErrInvalidDocument},
+		{"key material not matching its recorded check value", keyring.Document{Keys: []keyring.KeyEntry{
+			{ID: 1, Scope: "a", Status: keyring.Primary, Key: gen(), KCV: keyring.KeyCheckValue(gen())}}}, keyring.ErrKeyCheckValue},
 		{"wrapped without KEK", keyring.Document{Keys: []keyring.KeyEntry{
 			{ID: 1, Scope: "a", Status: keyring.Primary, Wrapped: []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")}}}, keyring.ErrWrappedKey},
 	}
