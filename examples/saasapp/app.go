@@ -37,8 +37,13 @@ type config struct {
 	Addr string
 	// DatabaseURL selects PostgreSQL; "" keeps everything in memory.
 	DatabaseURL string
-	// KeysFile is the key registry document; "" generates ephemeral keys.
+	// KeysFile is the key registry document; "" generates ephemeral keys,
+	// which newApp refuses on PostgreSQL unless DevKeys is set.
 	KeysFile string
+	// DevKeys allows ephemeral keys on PostgreSQL (a scratch database):
+	// data sealed under them is unreadable after a restart, and their IDs
+	// (1-12) collide with those of any real registry.
+	DevKeys bool
 	// CheckpointFile, if set, receives signed checkpoints of every audit
 	// chain; AuditSigningKey is the file of the note signing key.
 	CheckpointFile, AuditSigningKey string
@@ -146,6 +151,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		cfg.Cooldown = privacy.DefaultCooldown
 	}
 	a.cfg = cfg
+	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {
+		return nil, errPersistentWithoutKeys
+	}
 
 	st := memoryStores()
 	if cfg.DatabaseURL != "" {
