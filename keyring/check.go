@@ -93,7 +93,9 @@ type CheckOptions struct {
 // with a Counter, stored data under a key ID that is undeclared for its
 // column's scope, retired, or no envelope at all; and when the Counter is
 // also a Sampler, values under a primary or active key that do not open
-// with the registry's key of that ID (a key replaced under the same ID).
+// with the registry's key of that ID (a key replaced under the same ID), and
+// when it is a KeyCheckValueReader, keys whose check value differs from the
+// one the database recorded under their ID.
 // Unlike New it reports every problem instead of stopping at the first.
 func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error) {
 	rep := &Report{Findings: []Finding{}}
@@ -147,6 +149,11 @@ func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error)
 				}
 				rep.Counts = append(rep.Counts, cc)
 			}
+		}
+	}
+	if r, ok := opts.Counter.(KeyCheckValueReader); ok {
+		if err := compareRecordedKCVs(ctx, d, r, rep); err != nil {
+			return nil, err
 		}
 	}
 	if s, ok := opts.Counter.(Sampler); ok {

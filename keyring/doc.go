@@ -44,6 +44,20 @@
 // Decrypted Plaintext redacts itself too, except in an unexported field,
 // where fmt prints a byte slice's bytes.
 //
+// # Key check values
+//
+// Each key has a public check value (KeyCheckValue: the first 8 bytes of
+// HMAC-SHA-256(key, "rampart keyring key check value v1"), in hex), like
+// the KCV of a payment HSM: it tells whether two parties hold the same key
+// under an ID and reveals nothing about it. Document.Encode records it per
+// key ("kcv"), and New refuses material that does not match a recorded one.
+// pgstore.Store.RecordKeyCheckValues records it in the database at startup
+// and refuses a registry holding another key under a known ID; Check, with
+// pgstore.Counter, compares the registry with the database and opens a
+// sample of the stored values per key ID ("rampart keys check --dsn",
+// "rampart doctor --keys"), so a key replaced under the same ID fails
+// before deploy instead of leaving every value under it unreadable.
+//
 // # Envelope layout (format version 1)
 //
 // Binary form, for BYTEA columns:

@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -62,4 +63,31 @@ func (k KeyEntry) kcvMatches() bool {
 		return true
 	}
 	return subtle.ConstantTimeCompare([]byte(KeyCheckValue(k.Key)), []byte(k.KCV)) == 1
+}
+
+// KeyCheckValueReader returns the key check values a database recorded by
+// key ID (pgstore.Counter implements it, from keyring_key_check_values). When
+// Check's Counter implements it, Check reports every key of the document
+// whose check value differs from the recorded one (FindingKCVMismatch).
+type KeyCheckValueReader interface {
+	KeyCheckValues(ctx context.Context) (map[uint32]string, error)
+}
+
+// compareRecordedKCVs reports keys whose check value differs from the one
+// the database recorded under their ID.
+func compareRecordedKCVs(ctx context.Context, d *Document, r KeyCheckValueReader, rep *Report) error {
+	recorded, err := r.KeyCheckValues(ctx)
+	if err != nil {
+		return fmt.Errorf("keyring: check: key check values: %w", err)
+	}
+	for _, k := range d.Keys {
+		v, want := k.CheckValue(), recorded[k.ID]
+		if want == "" || v == "" || v == want {
+			continue
+		}
+		rep.Findings = append(rep.Findings, Finding{Kind: FindingKCVMismatch, Scope: k.Scope, KeyID: k.ID,
+			Message: fmt.Sprintf("key %d (scope %q): the database recorded check value %s, the registry's key has %s; "+
+				"it is not the key that sealed the data under this ID", k.ID, k.Scope, want, v)})
+	}
+	return nil
 }

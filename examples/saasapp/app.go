@@ -175,6 +175,14 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if a.keyDoc, err = loadKeys(ctx, cfg.KeysFile, cfg.Warn); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
+	if a.pool != nil {
+		// The database remembers each key ID's check value: a registry
+		// holding another key under a known ID (which would open none of the
+		// data sealed under it) is refused before anything is sealed.
+		if err = keyringpg.New(a.pool).RecordKeyCheckValues(ctx, a.keyDoc); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+	}
 	if a.keys, err = newFields(a.keyDoc, st.subjectKeys); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
+	"github.com/rampart-sdk/rampart/keyring"
 )
 
 // testKeysFile writes a registry for a test on PostgreSQL (a persistent
@@ -41,9 +42,21 @@ func TestPersistentDatabaseNeedsARegistry(t *testing.T) {
 	require.NoError(t, err, "-dev-keys allows throwaway keys on a scratch database")
 	a.Close()
 
-	a, err = newApp(context.Background(), config{DatabaseURL: url, KeysFile: testKeysFile(t, url), Warn: io.Discard, Logger: quiet})
-	require.NoError(t, err)
-	a.Close()
+	// The database recorded the throwaway keys' check values: the real
+	// registry, whose IDs 1-12 are the same, is refused on that database
+	// instead of meeting rows it can never open.
+	keys := testKeysFile(t, url)
+	_, err = newApp(context.Background(), config{DatabaseURL: url, KeysFile: keys, Warn: io.Discard, Logger: quiet})
+	require.ErrorIs(t, err, keyring.ErrKeyCheckValue)
+	require.ErrorContains(t, err, "key 1")
+
+	// On a fresh database the registry loads, and loads again after a restart.
+	fresh := pgtest.New(t).URL
+	for range 2 {
+		a, err = newApp(context.Background(), config{DatabaseURL: fresh, KeysFile: keys, Warn: io.Discard, Logger: quiet})
+		require.NoError(t, err)
+		a.Close()
+	}
 
 	// In memory nothing outlives the keys: no flag needed.
 	a, err = newApp(context.Background(), config{Warn: io.Discard, Logger: quiet})

@@ -1,7 +1,8 @@
 // Package pgstore is keyring's PostgreSQL adapter: the per-subject key store
-// for crypto-shredding, re-encryption checkpoints, and the row source and
-// header scanner that drive re-encryption and the guardrail over any
-// (table, id column, column) of the host's schema.
+// for crypto-shredding, re-encryption checkpoints, the key check value of
+// every key ID used against the database (RecordKeyCheckValues), and the row
+// source, header scanner and sampler that drive re-encryption and the
+// guardrail over any (table, id column, column) of the host's schema.
 package pgstore
 
 import (
