@@ -132,8 +132,8 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 		if res.Resume.Started && rows[len(rows)-1].ID == res.Resume.ID {
 			// A source that does not move past the cursor would make the
 			// run loop for ever; stop instead.
-			return res, fmt.Errorf("keyring: reencrypt %s.%s: the row source returned row %q again (%s): it does not page past the cursor",
-				f.table, f.column, res.Resume.ID, res.Resume)
+			return res, fmt.Errorf("keyring: reencrypt %s.%s: the row source returned row %q again: it does not page past its cursor",
+				f.table, f.column, res.Resume.ID)
 		}
 		swaps = swaps[:0]
 		for _, r := range rows {
