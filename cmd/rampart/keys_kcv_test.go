@@ -9,6 +9,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/keyring"
+	"github.com/rampart-sdk/rampart/keyring/pgstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -67,6 +68,11 @@ func TestKeyReplacedUnderTheSameID(t *testing.T) {
 	c := doctor(t)
 	require.True(t, c.OK, c.Detail)
 	require.Contains(t, c.Detail, "20 sampled values open")
+	// The application records the check values at startup.
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	require.NoError(t, pgstore.New(db.Pool).RecordKeyCheckValues(ctx, d))
+	code, out = keysCheck(t)
+	require.Equal(t, exitOK, code, out)
 
 	// Other bytes under ID 4, the recorded check value kept.
 	parsed, err := keyring.ReadFile(path)
@@ -101,9 +107,14 @@ func TestKeyReplacedUnderTheSameID(t *testing.T) {
 	require.False(t, c.OK)
 	require.Contains(t, c.Detail, "wrong_key: column t.c4")
 
-	// --sample 0 turns the opening off (and the check passes again).
+	require.Contains(t, out, "FAIL kcv_mismatch: key 4 (scope \"s4\"): the database recorded check value "+kcv4)
+
+	// --sample 0 turns the opening off; the check values the database
+	// recorded still tell.
 	code, stdout, _ = runCLI(t, nil, "keys", "check", "--file", path, "--dsn", db.URL, "--sample", "0")
-	require.Equal(t, exitOK, code, stdout)
+	require.Equal(t, exitFindings, code, stdout)
+	require.NotContains(t, stdout, "wrong_key")
+	require.Contains(t, stdout, "kcv_mismatch: key 4")
 	code, _, _ = runCLI(t, nil, "keys", "check", "--file", path, "--dsn", db.URL, "--sample", "-1")
 	require.Equal(t, exitUsage, code)
 }
