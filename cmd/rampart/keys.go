@@ -312,6 +312,15 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 		return operational(err)
 	}
 	store := pgstore.New(pool)
+	// Never seal under a key that is not the one the database knows under
+	// its ID: another registry's primary would write values the
+	// application cannot open.
+	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
+		if errors.Is(err, keyring.ErrKeyCheckValue) {
+			return findings("%v", err)
+		}
+		return operational(err)
+	}
 	var after keyring.Cursor
 	if !*restart {
 		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {

@@ -118,3 +118,42 @@ func TestKeyReplacedUnderTheSameID(t *testing.T) {
 	code, _, _ = runCLI(t, nil, "keys", "check", "--file", path, "--dsn", db.URL, "--sample", "-1")
 	require.Equal(t, exitUsage, code)
 }
+
+// TestKeysReencryptRefusesAnotherKeyUnderAKnownID: re-encryption seals under
+// the registry's primary; if the database recorded another key under that
+// ID, the values it wrote would open for no application instance, so it
+// refuses before reading a row.
+func TestKeysReencryptRefusesAnotherKeyUnderAKnownID(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	path := initRegistry(t)
+	d, err := keyring.ReadFile(path)
+	require.NoError(t, err)
+	ring, err := keyring.New(d)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `CREATE TABLE users (id bigint PRIMARY KEY, email bytea, email_idx bytea)`)
+	require.NoError(t, err)
+	ct, err := ring.Field("users", "email").Seal("1", []byte("a@example.com"))
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, `INSERT INTO users (id, email) VALUES (1, $1)`, ct)
+	require.NoError(t, err)
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+
+	// The operator rotates a stale copy of the registry, while the
+	// application already recorded key 3 from the real rotation.
+	stale := filepath.Join(t.TempDir(), "stale.json")
+	require.NoError(t, keyring.WriteFile(stale, d))
+	_, err = d.Rotate("users.email")
+	require.NoError(t, err)
+	require.NoError(t, pgstore.New(db.Pool).RecordKeyCheckValues(ctx, d))
+	code, _, stderr := runCLI(t, nil, "keys", "rotate", "--file", stale, "--scope", "users.email")
+	require.Equal(t, exitOK, code, stderr)
+	code, stdout, stderr := runCLI(t, nil, "keys", "reencrypt", "--file", stale, "--dsn", db.URL, "--table", "users", "--column", "email")
+	require.Equal(t, exitFindings, code, stdout+stderr)
+	require.Contains(t, stderr, `scope "users.email": key 3`)
+	require.Contains(t, stderr, "not the key that sealed the data")
+	var v []byte
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT email FROM users WHERE id = 1`).Scan(&v))
+	require.Equal(t, []byte(ct), v, "nothing rewritten")
+}
