@@ -26,6 +26,22 @@ const (
 	FindingRetiredKey    FindingKind = "retired_key"    // stored data under a retired key
 	FindingMalformed     FindingKind = "malformed"      // stored values that are not envelopes
 	FindingMixedScope    FindingKind = "mixed_scope"    // a scope serving both field and blind-index columns
+	// FindingInvalidDocument is a broken rule of the document that New
+	// refuses: a bad version, key ID 0, an unknown status, missing or
+	// wrong-sized material, a bad scope name or column declaration.
+	FindingInvalidDocument FindingKind = "invalid_document"
+	FindingDuplicateKeyID  FindingKind = "duplicate_key_id" // one key ID in two entries
+	FindingDuplicateColumn FindingKind = "duplicate_column" // one (table, column) declared twice
+	// FindingKCVMismatch is key material that does not match the key check
+	// value recorded for its ID.
+	FindingKCVMismatch FindingKind = "kcv_mismatch"
+	// FindingWrongKey is a sample of stored values under a key ID none of
+	// which opens with the registry's key of that ID: another key sealed
+	// them.
+	FindingWrongKey FindingKind = "wrong_key"
+	// FindingUndecryptable is a sample of which some values open and some
+	// do not: altered rows, or values moved between rows or columns.
+	FindingUndecryptable FindingKind = "undecryptable"
 )
 
 // Finding is one problem the guardrail found.
@@ -54,10 +70,15 @@ type Report struct {
 	OK       bool          `json:"ok"`
 	Findings []Finding     `json:"findings"`
 	Counts   []ColumnCount `json:"counts,omitempty"`
+	Sampled  []SampleCount `json:"sampled,omitempty"`
 }
 
 // CheckOptions says what Check looks at beyond the document.
 type CheckOptions struct {
+	// Sample is how many stored values per key ID and column Check opens
+	// when Counter also implements Sampler (pgstore.Counter does): 0 means
+	// DefaultSample, a negative number turns sampling off.
+	Sample int
 	// Columns declared in code, added to the document's.
 	Columns []Column
 	// Counter, if set, scans the stored data of every declared field column,
@@ -67,54 +88,29 @@ type CheckOptions struct {
 }
 
 // Check is the guardrail. Call it from a test of the host (or run
-// "rampart keys check") so the build fails when a declared column names an
-// unknown scope, a scope is used by no column, key material is shared, a
-// scope lacks its primary, or (with a Counter) stored data carries a key ID
-// that is undeclared for its column's scope, retired, or no envelope at all.
+// "rampart keys check") so the build fails on every document New (and so
+// Load) would refuse: Check runs the very validation New runs (see
+// Document.Validate) over the document and opts.Columns, and reports each
+// broken rule as a finding. It also reports a scope used by no column and,
+// with a Counter, stored data under a key ID that is undeclared for its
+// column's scope, retired, or no envelope at all; and when the Counter is
+// also a Sampler, values under a primary or active key that do not open
+// with the registry's key of that ID (a key replaced under the same ID), and
+// when it is a KeyCheckValueReader, keys whose check value differs from the
+// one the database recorded under their ID.
 // Unlike New it reports every problem instead of stopping at the first.
 func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error) {
 	rep := &Report{Findings: []Finding{}}
 	add := func(f Finding) { rep.Findings = append(rep.Findings, f) }
-	keysByScope := map[string][]KeyEntry{}
-	for _, k := range d.Keys {
-		keysByScope[k.Scope] = append(keysByScope[k.Scope], k)
-	}
-	for i, k := range d.Keys {
-		for _, o := range d.Keys[:i] {
-			if k.Key.Len() > 0 && o.Key.Equal(k.Key) {
-				add(Finding{Kind: FindingSharedKey, Scope: k.Scope, KeyID: k.ID,
-					Message: fmt.Sprintf("key %d (scope %q) holds the same material as key %d (scope %q)", k.ID, k.Scope, o.ID, o.Scope)})
-			}
-		}
-	}
-	scopes := d.Scopes()
-	for _, s := range scopes {
-		n := 0
-		for _, k := range keysByScope[s] {
-			if k.Status == Primary {
-				n++
-			}
-		}
-		if n != 1 {
-			add(Finding{Kind: FindingNoPrimary, Scope: s, Message: fmt.Sprintf("scope %q has %d primary keys, want exactly 1", s, n)})
-		}
+	for _, p := range d.problems(opts.Columns) {
+		add(Finding{Kind: p.kind, Scope: p.scope, Table: p.table, Column: p.column, KeyID: p.keyID, Message: trimPrefix(p.err)})
 	}
 	columns := append(append([]Column(nil), d.Columns...), opts.Columns...)
 	used := map[string]bool{}
-	kinds := map[string]ColumnKind{}
 	for _, c := range columns {
 		used[c.Scope] = true
-		if prev, ok := kinds[c.Scope]; ok && prev != c.kind() {
-			add(Finding{Kind: FindingMixedScope, Scope: c.Scope, Table: c.Table, Column: c.Column,
-				Message: fmt.Sprintf("scope %q serves both field and blind-index columns (%s.%s); one key, one algorithm", c.Scope, c.Table, c.Column)})
-		}
-		kinds[c.Scope] = c.kind()
-		if _, ok := keysByScope[c.Scope]; !ok {
-			add(Finding{Kind: FindingUnknownScope, Scope: c.Scope, Table: c.Table, Column: c.Column,
-				Message: fmt.Sprintf("column %s.%s names unknown scope %q", c.Table, c.Column, c.Scope)})
-		}
 	}
-	for _, s := range scopes {
+	for _, s := range d.Scopes() {
 		if !used[s] {
 			add(Finding{Kind: FindingUnusedScope, Scope: s, Message: fmt.Sprintf("scope %q is used by no declared column", s)})
 		}
@@ -160,6 +156,16 @@ func Check(ctx context.Context, d *Document, opts CheckOptions) (*Report, error)
 				}
 				rep.Counts = append(rep.Counts, cc)
 			}
+		}
+	}
+	if r, ok := opts.Counter.(KeyCheckValueReader); ok {
+		if err := compareRecordedKCVs(ctx, d, r, rep); err != nil {
+			return nil, err
+		}
+	}
+	if s, ok := opts.Counter.(Sampler); ok {
+		if err := sampleColumns(ctx, d, opts, s, rep); err != nil {
+			return nil, err
 		}
 	}
 	rep.OK = len(rep.Findings) == 0

@@ -28,12 +28,35 @@
 //	 "columns": [{"table": "users", "column": "email", "scope": "users.email"},
 //	             {"table": "users", "column": "email_idx", "scope": "users.email.idx", "kind": "blind_index"}]}
 //
+// A member given twice in one object, at any level (and in any letter case,
+// which encoding/json would also match), is refused with its path, e.g.
+// `duplicate member "key" at $.keys[3]`: encoding/json would silently keep
+// the last one, so the key a reviewer reads could differ from the key in use.
+//
 // Load it with FileSource (which refuses a file readable by group or
 // others), EnvSource, or your own Source; EnvelopeSource unwraps keys stored
 // under a key-encryption key held by a KMS (implement Unwrapper) or by
 // LocalKEK. Nothing is read at package init. Key material is redacted from
-// String, GoString, every fmt verb, JSON and errors; only Document.Encode
-// writes it.
+// String, GoString, every fmt verb, JSON, slog and errors, on a value or a
+// pointer of every exported type, alone or in an exported or unexported
+// field of a host's struct (where fmt cannot call methods, the bytes sit
+// behind pointers it prints as addresses); only Document.Encode writes it.
+// Decrypted Plaintext redacts itself too, except in an unexported field,
+// where fmt prints a byte slice's bytes.
+//
+// # Key check values
+//
+// Each key has a public check value (KeyCheckValue: the first 8 bytes of
+// HMAC-SHA-256(key, "rampart keyring key check value v1"), in hex), like
+// the KCV of a payment HSM: it tells whether two parties hold the same key
+// under an ID and reveals nothing about it. Document.Encode records it per
+// key ("kcv"), and New refuses material that does not match a recorded one.
+// pgstore.Store.RecordKeyCheckValues records it in the database at startup
+// and refuses a registry holding another key under a known ID; Check, with
+// pgstore.Counter, compares the registry with the database and opens a
+// sample of the stored values per key ID ("rampart keys check --dsn",
+// "rampart doctor --keys"), so a key replaced under the same ID fails
+// before deploy instead of leaving every value under it unreadable.
 //
 // # Envelope layout (format version 1)
 //

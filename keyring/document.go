@@ -144,6 +144,11 @@ type KeyEntry struct {
 	// Wrapped is the material encrypted under a key-encryption key, for
 	// documents meant for an EnvelopeSource. It is not secret.
 	Wrapped []byte `json:"wrapped,omitempty"`
+	// KCV is the key check value the document records for this key (see
+	// KeyCheckValue), or "". When set, New refuses material that does not
+	// match it, so a key replaced under the same ID fails at load. Encode
+	// records it for every key.
+	KCV string `json:"kcv,omitempty"`
 }
 
 // ColumnKind says how a declared column uses its scope's keys.
@@ -194,18 +199,24 @@ type wireKey struct {
 	Status  Status `json:"status"`
 	Key     string `json:"key,omitempty"`
 	Wrapped string `json:"wrapped,omitempty"`
+	KCV     string `json:"kcv,omitempty"`
 }
 
 // maxDocument bounds what ParseDocument reads, against a hostile input.
 const maxDocument = 4 << 20
 
-// ParseDocument parses a registry document. Unknown fields, an unknown
-// version, bad base64 and keys of the wrong size are errors; the rules that
+// ParseDocument parses a registry document. Unknown fields, a member
+// given twice in one object (at any level, names compared as encoding/json
+// matches them, without regard to case), an unknown version, bad base64 and
+// keys of the wrong size are errors; the rules that
 // span entries (one primary, unique IDs, disjoint keys) are checked by
 // Validate, which New calls.
 func ParseDocument(data []byte) (*Document, error) {
 	if len(data) > maxDocument {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidDocument, maxDocument)
+	}
+	if err := checkMembers(data); err != nil {
+		return nil, err
 	}
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -223,7 +234,12 @@ func ParseDocument(data []byte) (*Document, error) {
 	}
 	d := &Document{Version: w.Version, Columns: w.Columns}
 	for _, k := range w.Keys {
-		e := KeyEntry{ID: k.ID, Scope: k.Scope, Status: k.Status}
+		e := KeyEntry{ID: k.ID, Scope: k.Scope, Status: k.Status, KCV: k.KCV}
+		if k.KCV != "" {
+			if err := validKCV(k.KCV); err != nil {
+				return nil, fmt.Errorf("key %d: %w", k.ID, err)
+			}
+		}
 		if k.Key != "" {
 			b, err := base64.StdEncoding.Strict().DecodeString(k.Key)
 			if err != nil {
@@ -256,7 +272,10 @@ func ParseDocument(data []byte) (*Document, error) {
 func (d *Document) Encode() ([]byte, error) {
 	w := wire{Version: d.Version, Columns: d.Columns}
 	for _, k := range d.Keys {
-		wk := wireKey{ID: k.ID, Scope: k.Scope, Status: k.Status}
+		wk := wireKey{ID: k.ID, Scope: k.Scope, Status: k.Status, KCV: k.KCV}
+		if wk.KCV == "" {
+			wk.KCV = KeyCheckValue(k.Key)
+		}
 		if k.Key.Len() > 0 {
 			wk.Key = base64.StdEncoding.EncodeToString(k.Key.bytes())
 		}
@@ -278,23 +297,50 @@ func (d *Document) Encode() ([]byte, error) {
 // Validate checks the rules that span entries: a known version, IDs unique
 // and non-zero, every scope with exactly one primary key, key material
 // present, of KeySize bytes and disjoint (no two entries share it), and
-// every declared column naming a scope of the document.
+// every declared column naming a scope of the document, declared once, and
+// of one kind per scope. It returns the first problem; New, Load and Check
+// (the guardrail behind "rampart keys check") all run this same validation,
+// so the guardrail refuses every document the application would.
 func (d *Document) Validate() error {
+	if ps := d.problems(nil); len(ps) > 0 {
+		return ps[0].err
+	}
+	return nil
+}
+
+// problem is one broken rule of a document, with the finding it becomes in
+// a guardrail report.
+type problem struct {
+	kind          FindingKind
+	scope         string
+	table, column string
+	keyID         uint32
+	err           error
+}
+
+// problems checks every rule of Validate over the document and the extra
+// column declarations, and returns every broken one in document order.
+func (d *Document) problems(extra []Column) []problem {
+	var out []problem
+	add := func(p problem) { out = append(out, p) }
+	invalid := func(id uint32, scope string, err error) {
+		add(problem{kind: FindingInvalidDocument, keyID: id, scope: scope, err: err})
+	}
 	if d.Version != DocumentVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrInvalidDocument, d.Version, DocumentVersion)
+		invalid(0, "", fmt.Errorf("%w: version %d, want %d", ErrInvalidDocument, d.Version, DocumentVersion))
 	}
 	ids := map[uint32]bool{}
 	primaries := map[string]int{}
 	for i, k := range d.Keys {
 		if k.ID == 0 {
-			return fmt.Errorf("%w: key ID 0 is reserved", ErrInvalidDocument)
-		}
-		if ids[k.ID] {
-			return fmt.Errorf("%w: key ID %d appears twice", ErrInvalidDocument, k.ID)
+			invalid(0, k.Scope, fmt.Errorf("%w: key ID 0 is reserved", ErrInvalidDocument))
+		} else if ids[k.ID] {
+			add(problem{kind: FindingDuplicateKeyID, keyID: k.ID, scope: k.Scope,
+				err: fmt.Errorf("%w: key ID %d appears twice", ErrInvalidDocument, k.ID)})
 		}
 		ids[k.ID] = true
 		if err := validScope(k.Scope); err != nil {
-			return err
+			invalid(k.ID, k.Scope, err)
 		}
 		switch k.Status {
 		case Primary:
@@ -302,51 +348,65 @@ func (d *Document) Validate() error {
 		case Active, Retired:
 			primaries[k.Scope] += 0
 		default:
-			return fmt.Errorf("%w: key %d: unknown status", ErrInvalidDocument, k.ID)
+			invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: unknown status", ErrInvalidDocument, k.ID))
 		}
 		if k.Key.Len() == 0 {
 			if len(k.Wrapped) > 0 {
-				return &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: ErrWrappedKey}
+				invalid(k.ID, k.Scope, &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: ErrWrappedKey})
+			} else {
+				invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: no key material", ErrInvalidDocument, k.ID))
 			}
-			return fmt.Errorf("%w: key %d: no key material", ErrInvalidDocument, k.ID)
+			continue
 		}
 		if k.Key.Len() != KeySize {
-			return fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, k.Key.Len(), KeySize)
+			invalid(k.ID, k.Scope, fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, k.Key.Len(), KeySize))
+			continue
+		}
+		if !k.kcvMatches() {
+			add(problem{kind: FindingKCVMismatch, keyID: k.ID, scope: k.Scope,
+				err: &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: fmt.Errorf("%w %s recorded in the document; "+
+					"this is not the key that was registered under this ID", ErrKeyCheckValue, k.KCV)}})
 		}
 		for _, o := range d.Keys[:i] {
 			if o.Key.Equal(k.Key) {
-				return fmt.Errorf("%w: keys %d (scope %q) and %d (scope %q) hold the same material",
-					ErrSharedKey, o.ID, o.Scope, k.ID, k.Scope)
+				add(problem{kind: FindingSharedKey, keyID: k.ID, scope: k.Scope,
+					err: fmt.Errorf("%w: keys %d (scope %q) and %d (scope %q) hold the same material",
+						ErrSharedKey, o.ID, o.Scope, k.ID, k.Scope)})
 			}
 		}
 	}
-	for scope, n := range primaries {
-		if n != 1 {
-			return &ScopeError{Scope: scope, Err: fmt.Errorf("%w: %d primary keys, want exactly 1", ErrInvalidDocument, n)}
+	for _, scope := range d.Scopes() {
+		if n := primaries[scope]; n != 1 {
+			add(problem{kind: FindingNoPrimary, scope: scope,
+				err: &ScopeError{Scope: scope, Err: fmt.Errorf("%w: %d primary keys, want exactly 1", ErrInvalidDocument, n)}})
 		}
 	}
 	seen := map[[2]string]bool{}
 	kinds := map[string]ColumnKind{}
-	for _, c := range d.Columns {
+	for _, c := range append(append([]Column(nil), d.Columns...), extra...) {
+		col := func(kind FindingKind, err error) {
+			add(problem{kind: kind, scope: c.Scope, table: c.Table, column: c.Column, err: err})
+		}
 		if err := c.validate(); err != nil {
-			return err
+			col(FindingInvalidDocument, err)
+			continue
 		}
 		if _, ok := primaries[c.Scope]; !ok {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w %q", ErrUnknownScope, c.Scope)}
+			col(FindingUnknownScope, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w %q", ErrUnknownScope, c.Scope)})
 		}
 		k := [2]string{c.Table, c.Column}
 		if seen[k] {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: declared twice", ErrInvalidDocument)}
+			col(FindingDuplicateColumn, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: declared twice", ErrInvalidDocument)})
 		}
 		seen[k] = true
 		if prev, ok := kinds[c.Scope]; ok && prev != c.kind() {
-			return &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: scope %q serves both %s and %s columns; "+
+			col(FindingMixedScope, &ColumnError{Table: c.Table, Column: c.Column, Err: fmt.Errorf("%w: scope %q serves both %s and %s columns; "+
 				"a key must be used by one algorithm only (AES-GCM or HMAC), so give the blind index a scope of its own",
-				ErrInvalidDocument, c.Scope, KindField, KindBlindIndex)}
+				ErrInvalidDocument, c.Scope, KindField, KindBlindIndex)})
 		}
 		kinds[c.Scope] = c.kind()
 	}
-	return nil
+	return out
 }
 
 func (c Column) validate() error {

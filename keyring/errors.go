@@ -38,6 +38,11 @@ var (
 	ErrKeyDestroyed = errors.New("keyring: key destroyed")
 	// ErrSubjectNotFound reports a subject that has no data key.
 	ErrSubjectNotFound = errors.New("keyring: subject has no data key")
+	// ErrKeyCheckValue reports key material that does not match the key
+	// check value recorded for its key ID (in the registry document or in
+	// the database): another key under the same ID, which would open none
+	// of the data sealed under the real one.
+	ErrKeyCheckValue = errors.New("keyring: key material does not match its key check value")
 	// ErrConflict reports a compare-and-swap that lost to a concurrent write.
 	ErrConflict = errors.New("keyring: concurrent write")
 )

@@ -12,7 +12,13 @@ import (
 // Field encrypts one declared (table, column) under its scope's keys, binding
 // every ciphertext to the row it belongs to. Get one per column at startup
 // with Ring.Field and share it: it is safe for concurrent use.
-type Field struct {
+//
+// Like Ring, its state sits behind a pointer to an unexported type and its
+// printing methods have value receivers, so no fmt verb on a Field or
+// *Field, in any field of any struct, reaches key bytes.
+type Field struct{ *fieldState }
+
+type fieldState struct {
 	table, column string
 	scope         *scope
 	ring          *Ring
@@ -35,13 +41,13 @@ func (r *Ring) Field(table, column string) *Field {
 	if f, ok := r.fields[[2]string{table, column}]; ok {
 		return f
 	}
-	return &Field{table: table, column: column, ring: r,
-		err: &ColumnError{Table: table, Column: column, Err: ErrUndeclaredColumn}}
+	return &Field{&fieldState{table: table, column: column, ring: r,
+		err: &ColumnError{Table: table, Column: column, Err: ErrUndeclaredColumn}}}
 }
 
 // newField builds the handle of a declared field column.
 func (r *Ring) newField(c Column) *Field {
-	f := &Field{table: c.Table, column: c.Column, ring: r, scope: r.scopes[c.Scope]}
+	f := &Field{&fieldState{table: c.Table, column: c.Column, ring: r, scope: r.scopes[c.Scope]}}
 	for _, k := range f.scope.keys {
 		f.keys = append(f.keys, fieldKey{key: k, ad: adPrefix(c.Scope, k.id, c.Table, c.Column)})
 	}
@@ -65,22 +71,34 @@ func (f *Field) Scope() string {
 }
 
 // String names the column; there is nothing secret in a Field's description.
-func (f *Field) String() string { return fmt.Sprintf("keyring.Field(%s.%s)", f.table, f.column) }
+func (f Field) String() string {
+	if f.fieldState == nil {
+		return "keyring.Field()"
+	}
+	return fmt.Sprintf("keyring.Field(%s.%s)", f.table, f.column)
+}
 
 // GoString is String, so %#v does not dump the keys.
-func (f *Field) GoString() string { return f.String() }
+func (f Field) GoString() string { return f.String() }
 
 // Format makes every fmt verb print String.
-func (f *Field) Format(s fmt.State, _ rune) { _, _ = s.Write([]byte(f.String())) }
+func (f Field) Format(s fmt.State, _ rune) { _, _ = s.Write([]byte(f.String())) }
 
 // MarshalJSON writes the column's name only (with JSON's escaping: Go's
 // %q is not JSON for every name).
-func (f *Field) MarshalJSON() ([]byte, error) {
+func (f Field) MarshalJSON() ([]byte, error) {
+	var table, column string
+	if f.fieldState != nil {
+		table, column = f.table, f.column
+	}
 	return json.Marshal(struct {
 		Table  string `json:"table"`
 		Column string `json:"column"`
-	}{f.table, f.column})
+	}{table, column})
 }
+
+// LogValue logs String.
+func (f Field) LogValue() slog.Value { return slog.StringValue(f.String()) }
 
 // seal appends an envelope to dst. The associated data is built in spare
 // capacity past the envelope (ad never overlaps the output, as cipher.AEAD
@@ -206,7 +224,10 @@ func (c Ciphertext) KeyID() (uint32, error) {
 
 // Plaintext is decrypted sensitive data that redacts itself whenever it is
 // printed or marshalled, so a stray log line shows "[redacted]". Use the
-// bytes explicitly where they are needed.
+// bytes explicitly where they are needed. It is a byte slice, so where fmt
+// cannot call its methods (a Plaintext in an unexported field of a struct
+// that is printed) fmt prints the bytes: keep it in local variables or
+// exported fields only.
 type Plaintext []byte
 
 // String returns "[redacted]": the bytes never reach a log line.

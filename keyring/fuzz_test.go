@@ -48,6 +48,8 @@ func FuzzParseDocument(f *testing.F) {
 	f.Add([]byte(`{"version":1,"keys":[{"id":1,"scope":"a","status":"active","wrapped":"AAAA"}]}`))
 	f.Add([]byte(`{"version":1,"keys":[]}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"version":1,"keys":[{"id":1,"scope":"a","status":"primary","key":"` + key + `","kcv":"0011223344556677","key":"` + key + `"}]}`))
+	f.Add([]byte(`{"version":1,"Version":1,"keys":[[[[{}]]]]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := keyring.ParseDocument(b)
 		if err != nil {

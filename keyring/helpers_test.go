@@ -56,10 +56,10 @@ func (m *memTable) get(id int) []byte {
 	return m.rows[id]
 }
 
-func (m *memTable) ids(after string) []int {
+func (m *memTable) ids(after keyring.Cursor) []int {
 	a := -1
-	if after != "" {
-		a, _ = strconv.Atoi(after)
+	if after.Started {
+		a, _ = strconv.Atoi(after.ID)
 	}
 	var ids []int
 	for id, v := range m.rows {
@@ -71,13 +71,13 @@ func (m *memTable) ids(after string) []int {
 	return ids
 }
 
-func (m *memTable) Remaining(_ context.Context, after string) (int64, error) {
+func (m *memTable) Remaining(_ context.Context, after keyring.Cursor) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.ids(after))), nil
 }
 
-func (m *memTable) Next(_ context.Context, after string, limit int) ([]keyring.Row, error) {
+func (m *memTable) Next(_ context.Context, after keyring.Cursor, limit int) ([]keyring.Row, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyring.Row

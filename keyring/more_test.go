@@ -190,11 +190,11 @@ func TestReencryptCrashThenResume(t *testing.T) {
 	newID, _ := d.Rotate("users.email")
 	f := testRing(t, d).Field("users", "email")
 	tbl.failAfter = 2
-	var checkpoint string
+	var checkpoint keyring.Cursor
 	_, err := f.Reencrypt(context.Background(), tbl, keyring.ReencryptOptions{BatchSize: 100,
-		Checkpoint: func(_ context.Context, id string) error { checkpoint = id; return nil }})
+		Checkpoint: func(_ context.Context, c keyring.Cursor) error { checkpoint = c; return nil }})
 	require.ErrorIs(t, err, errCrash)
-	require.Equal(t, "200", checkpoint)
+	require.Equal(t, keyring.After("200"), checkpoint)
 	tbl.failAfter = 0
 	res, err := f.Reencrypt(context.Background(), tbl, keyring.ReencryptOptions{BatchSize: 100, After: checkpoint})
 	require.NoError(t, err)

@@ -20,15 +20,35 @@ type Swap struct {
 	Old, New []byte
 }
 
+// Cursor is a position in a table's row-ID order: before the first row (the
+// zero Cursor) or just after the row whose ID is ID. A text primary key may
+// hold "", so "after the row with the empty ID" (Cursor{Started: true}) is
+// not the start: a scan that confused the two would read that row for ever.
+type Cursor struct {
+	ID      string `json:"id"`
+	Started bool   `json:"started"`
+}
+
+// After returns the cursor just after row id.
+func After(id string) Cursor { return Cursor{ID: id, Started: true} }
+
+// String is "start" or "after row <id>", for messages.
+func (c Cursor) String() string {
+	if !c.Started {
+		return "start"
+	}
+	return fmt.Sprintf("after row %q", c.ID)
+}
+
 // RowSource is what the re-encryption engine needs from a table; pgstore
 // implements it for (table, id column, column) with keyset pagination.
 type RowSource interface {
-	// Remaining counts the non-NULL rows with an ID after after ("" = from
-	// the start); it only feeds the progress estimate.
-	Remaining(ctx context.Context, after string) (int64, error)
-	// Next returns up to limit non-NULL rows with an ID after after, in ID
-	// order.
-	Next(ctx context.Context, after string, limit int) ([]Row, error)
+	// Remaining counts the non-NULL rows after the cursor (every row for
+	// the zero Cursor); it only feeds the progress estimate.
+	Remaining(ctx context.Context, after Cursor) (int64, error)
+	// Next returns up to limit non-NULL rows after the cursor (from the
+	// first row for the zero Cursor), in ID order.
+	Next(ctx context.Context, after Cursor, limit int) ([]Row, error)
 	// Swap applies every swap whose row still holds its Old value
 	// (compare-and-swap) and returns how many it applied.
 	Swap(ctx context.Context, swaps []Swap) (int64, error)
@@ -40,7 +60,7 @@ type Progress struct {
 	Total     int64         // rows to examine in this run (an estimate)
 	Rate      float64       // rows per second
 	ETA       time.Duration // estimated time left
-	LastID    string        // checkpoint: resume after this ID
+	LastID    string        // the last row examined (see ReencryptResult.Resume to resume)
 	Rewritten int64         // rows moved to the primary key so far
 }
 
@@ -48,11 +68,12 @@ type Progress struct {
 type ReencryptOptions struct {
 	// BatchSize is the number of rows per round trip (default 2000).
 	BatchSize int
-	// After resumes after this row ID (a checkpoint from a previous run).
-	After string
-	// Checkpoint, if set, is called with the last ID of each completed
-	// batch; persist it to resume after a crash.
-	Checkpoint func(ctx context.Context, lastID string) error
+	// After resumes after this cursor (a checkpoint from a previous run);
+	// the zero Cursor starts from the first row.
+	After Cursor
+	// Checkpoint, if set, is called after each completed batch with the
+	// cursor just after its last row; persist it to resume after a crash.
+	Checkpoint func(ctx context.Context, after Cursor) error
 	// Progress, if set, is called after each batch.
 	Progress func(Progress)
 	// Now is the clock for rates (default time.Now).
@@ -65,7 +86,8 @@ type ReencryptResult struct {
 	Rewritten int64  // rows now under the primary key
 	Current   int64  // rows already under the primary key, left alone
 	Conflicts int64  // rows changed by the application meanwhile, left alone
-	LastID    string // the last row examined: pass it as After to resume
+	LastID    string // the last row examined ("" also when none was)
+	Resume    Cursor // pass it as ReencryptOptions.After to resume
 }
 
 // Reencrypt moves every value of the column to the scope's primary key: it
@@ -91,7 +113,7 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 	if now == nil {
 		now = time.Now
 	}
-	res.LastID = opts.After
+	res.Resume, res.LastID = opts.After, opts.After.ID
 	total, err := src.Remaining(ctx, opts.After)
 	if err != nil {
 		return res, fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err)
@@ -100,12 +122,18 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 	primary := f.primary.key.id
 	var swaps []Swap
 	for {
-		rows, err := src.Next(ctx, res.LastID, opts.BatchSize)
+		rows, err := src.Next(ctx, res.Resume, opts.BatchSize)
 		if err != nil {
 			return res, fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err)
 		}
 		if len(rows) == 0 {
 			return res, nil
+		}
+		if res.Resume.Started && rows[len(rows)-1].ID == res.Resume.ID {
+			// A source that does not move past the cursor would make the
+			// run loop for ever; stop instead.
+			return res, fmt.Errorf("keyring: reencrypt %s.%s: the row source returned row %q again: it does not page past its cursor",
+				f.table, f.column, res.Resume.ID)
 		}
 		swaps = swaps[:0]
 		for _, r := range rows {
@@ -135,8 +163,9 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 			res.Conflicts += int64(len(swaps)) - n
 		}
 		res.LastID = rows[len(rows)-1].ID
+		res.Resume = After(res.LastID)
 		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(ctx, res.LastID); err != nil {
+			if err := opts.Checkpoint(ctx, res.Resume); err != nil {
 				return res, fmt.Errorf("keyring: reencrypt checkpoint: %w", err)
 			}
 		}

@@ -26,12 +26,12 @@ type IndexRow struct {
 // IndexRowSource is what Reindex needs from a table: pgstore.NewIndexColumn
 // implements it for (table, id column, index column, source column).
 type IndexRowSource interface {
-	// Remaining counts the rows with a non-NULL index and an ID after after
-	// ("" = from the start); it only feeds the progress estimate.
-	Remaining(ctx context.Context, after string) (int64, error)
-	// NextIndex returns up to limit rows with a non-NULL index and an ID
-	// after after, in ID order.
-	NextIndex(ctx context.Context, after string, limit int) ([]IndexRow, error)
+	// Remaining counts the rows with a non-NULL index after the cursor
+	// (every row for the zero Cursor); it only feeds the progress estimate.
+	Remaining(ctx context.Context, after Cursor) (int64, error)
+	// NextIndex returns up to limit rows with a non-NULL index after the
+	// cursor (from the first row for the zero Cursor), in ID order.
+	NextIndex(ctx context.Context, after Cursor, limit int) ([]IndexRow, error)
 	// Swap applies every swap whose row's index still holds its Old value
 	// (compare-and-swap) and returns how many it applied.
 	Swap(ctx context.Context, swaps []Swap) (int64, error)
@@ -80,7 +80,8 @@ type ReindexResult struct {
 	Rewritten int64  `json:"rewritten"` // rows now indexed under the primary key
 	Current   int64  `json:"current"`   // rows already under the primary key, left alone
 	Conflicts int64  `json:"conflicts"` // rows changed by the application meanwhile, left alone
-	LastID    string `json:"last_id"`   // the last row examined: pass it as After to resume
+	LastID    string `json:"last_id"`   // the last row examined ("" also when none was)
+	Resume    Cursor `json:"-"`         // pass it as ReindexOptions.After to resume
 }
 
 // Reindex moves every stored value of the index to the scope's primary key,
@@ -111,7 +112,7 @@ func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values Ind
 	if now == nil {
 		now = time.Now
 	}
-	res.LastID = opts.After
+	res.Resume, res.LastID = opts.After, opts.After.ID
 	total, err := src.Remaining(ctx, opts.After)
 	if err != nil {
 		return res, wrap(err)
@@ -121,14 +122,14 @@ func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values Ind
 	var swaps []Swap
 	var pending []IndexRow
 	for {
-		rows, err := src.NextIndex(ctx, res.LastID, opts.BatchSize)
+		rows, err := src.NextIndex(ctx, res.Resume, opts.BatchSize)
 		if err != nil {
 			return res, wrap(err)
 		}
 		if len(rows) == 0 {
 			return res, nil
 		}
-		if last := rows[len(rows)-1].ID; last == res.LastID && (res.Scanned > 0 || opts.After != "") {
+		if last := rows[len(rows)-1].ID; res.Resume.Started && last == res.Resume.ID {
 			return res, wrap(fmt.Errorf("row source returned row %q again after it", last))
 		}
 		swaps, pending = swaps[:0], pending[:0]
@@ -171,8 +172,9 @@ func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values Ind
 			res.Conflicts += int64(len(swaps)) - n
 		}
 		res.LastID = rows[len(rows)-1].ID
+		res.Resume = After(res.LastID)
 		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(ctx, res.LastID); err != nil {
+			if err := opts.Checkpoint(ctx, res.Resume); err != nil {
 				return res, fmt.Errorf("keyring: reindex checkpoint: %w", err)
 			}
 		}

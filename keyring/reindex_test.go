@@ -44,10 +44,10 @@ func (m *memUsers) lookup(sums [][]byte) []int {
 	return out
 }
 
-func (m *memUsers) ids(after string) []int {
+func (m *memUsers) ids(after keyring.Cursor) []int {
 	a := -1
-	if after != "" {
-		a, _ = strconv.Atoi(after)
+	if after.Started {
+		a, _ = strconv.Atoi(after.ID)
 	}
 	var ids []int
 	for id, v := range m.idx {
@@ -59,13 +59,13 @@ func (m *memUsers) ids(after string) []int {
 	return ids
 }
 
-func (m *memUsers) Remaining(_ context.Context, after string) (int64, error) {
+func (m *memUsers) Remaining(_ context.Context, after keyring.Cursor) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return int64(len(m.ids(after))), nil
 }
 
-func (m *memUsers) NextIndex(_ context.Context, after string, limit int) ([]keyring.IndexRow, error) {
+func (m *memUsers) NextIndex(_ context.Context, after keyring.Cursor, limit int) ([]keyring.IndexRow, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []keyring.IndexRow
@@ -200,12 +200,12 @@ func TestReindexFlow(t *testing.T) {
 	require.Contains(t, rep.Counts, keyring.ColumnCount{Table: "users", Column: "email_idx", Scope: "users.email.idx", KeyID: 0, Status: keyring.StatusUntagged, Count: 5})
 
 	// Reindex crashes after two batches; the checkpoint says where.
-	var checkpoint string
-	opts := keyring.ReindexOptions{BatchSize: 10, Checkpoint: func(_ context.Context, id string) error { checkpoint = id; return nil }}
+	var checkpoint keyring.Cursor
+	opts := keyring.ReindexOptions{BatchSize: 10, Checkpoint: func(_ context.Context, c keyring.Cursor) error { checkpoint = c; return nil }}
 	tbl.failAfter = 2
 	_, err = idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), opts)
 	require.ErrorIs(t, err, errCrash)
-	require.Equal(t, "20", checkpoint)
+	require.Equal(t, keyring.After("20"), checkpoint)
 	requireLookups(t, idx2, tbl, n) // half moved, half not: every row still found
 	use, err = keyring.KeyInUse(ctx, d, oldID, tbl)
 	require.NoError(t, err)
@@ -222,11 +222,11 @@ func TestReindexFlow(t *testing.T) {
 	opts.After = checkpoint
 	res, err := idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), opts)
 	require.NoError(t, err)
-	require.Equal(t, keyring.ReindexResult{Scanned: 30, Rewritten: 29, Conflicts: 1, LastID: "50"}, res)
+	require.Equal(t, keyring.ReindexResult{Scanned: 30, Rewritten: 29, Conflicts: 1, LastID: "50", Resume: keyring.After("50")}, res)
 	requireLookups(t, idx2, tbl, n)
 	res, err = idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), keyring.ReindexOptions{})
 	require.NoError(t, err)
-	require.Equal(t, keyring.ReindexResult{Scanned: 50, Current: 50, LastID: "50"}, res, "idempotent")
+	require.Equal(t, keyring.ReindexResult{Scanned: 50, Current: 50, LastID: "50", Resume: keyring.After("50")}, res, "idempotent")
 
 	// Nothing needs the old key: retire it; lookups still work.
 	use, err = keyring.KeyInUse(ctx, d, oldID, tbl)

@@ -4,13 +4,22 @@ import (
 	"context"
 	"crypto/cipher"
 	"fmt"
+	"log/slog"
 	"sort"
 )
 
 // Ring is a loaded registry: every key with its AES-256-GCM cipher built once
 // at load, and the declared columns. It is immutable and safe for concurrent
 // use; load a new Ring to pick up a rotation.
-type Ring struct {
+//
+// Its state sits behind a pointer to an unexported type, and its String,
+// GoString, Format, MarshalJSON and LogValue have value receivers: a Ring
+// or *Ring printed with any fmt verb, alone or in any field of a host's
+// struct (where fmt cannot call these methods and walks the struct instead),
+// shows addresses, never key bytes.
+type Ring struct{ *ringState }
+
+type ringState struct {
 	scopes  map[string]*scope
 	keys    map[uint32]*key
 	columns map[[2]string]Column
@@ -29,6 +38,7 @@ type key struct {
 	scope  string
 	status Status
 	raw    []byte
+	kcv    string
 	aead   cipher.AEAD
 }
 
@@ -50,13 +60,14 @@ func New(d *Document, columns ...Column) (*Ring, error) {
 	if err := all.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Ring{scopes: map[string]*scope{}, keys: map[uint32]*key{}, columns: map[[2]string]Column{}, fields: map[[2]string]*Field{}}
+	r := &Ring{&ringState{scopes: map[string]*scope{}, keys: map[uint32]*key{}, columns: map[[2]string]Column{}, fields: map[[2]string]*Field{}}}
 	for _, e := range d.Keys {
 		a, err := newAEAD(e.Key.bytes())
 		if err != nil {
 			return nil, err
 		}
-		k := &key{id: e.ID, scope: e.Scope, status: e.Status, raw: append([]byte(nil), e.Key.bytes()...), aead: a}
+		k := &key{id: e.ID, scope: e.Scope, status: e.Status, raw: append([]byte(nil), e.Key.bytes()...),
+			kcv: KeyCheckValue(e.Key), aead: a}
 		s := r.scopes[e.Scope]
 		if s == nil {
 			s = &scope{name: e.Scope}
@@ -96,6 +107,17 @@ func (r *Ring) KeyStatus(id uint32) (scope string, status Status, ok bool) {
 	return k.scope, k.status, true
 }
 
+// KeyCheckValue returns the key check value of key id (see the function
+// KeyCheckValue): what a registry document, the CLI and the database
+// compare to tell whether they hold the same key under that ID.
+func (r *Ring) KeyCheckValue(id uint32) (string, bool) {
+	k, ok := r.keys[id]
+	if !ok {
+		return "", false
+	}
+	return k.kcv, true
+}
+
 // Primary returns the ID of scope's primary key.
 func (r *Ring) Primary(scopeName string) (uint32, error) {
 	s, ok := r.scopes[scopeName]
@@ -106,17 +128,26 @@ func (r *Ring) Primary(scopeName string) (uint32, error) {
 }
 
 // String describes the ring without any key material.
-func (r *Ring) String() string {
+func (r Ring) String() string {
+	if r.ringState == nil {
+		return "keyring.Ring{}"
+	}
 	return fmt.Sprintf("keyring.Ring{scopes: %d, keys: %d, columns: %d}", len(r.scopes), len(r.keys), len(r.decl))
 }
 
 // GoString is String: %#v must not dump keys either.
-func (r *Ring) GoString() string { return r.String() }
+func (r Ring) GoString() string { return r.String() }
 
 // Format makes every fmt verb print String.
-func (r *Ring) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.String())) }
+func (r Ring) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.String())) }
 
 // MarshalJSON writes the same summary as String.
-func (r *Ring) MarshalJSON() ([]byte, error) {
+func (r Ring) MarshalJSON() ([]byte, error) {
+	if r.ringState == nil {
+		return []byte(`{}`), nil
+	}
 	return fmt.Appendf(nil, `{"scopes":%d,"keys":%d,"columns":%d}`, len(r.scopes), len(r.keys), len(r.decl)), nil
 }
+
+// LogValue logs String.
+func (r Ring) LogValue() slog.Value { return slog.StringValue(r.String()) }

@@ -231,6 +231,7 @@ func WrapDocument(ctx context.Context, d *Document, wrap func(ctx context.Contex
 				return nil, &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: fmt.Errorf("keyring: wrap: %w", err)}
 			}
 			k.Wrapped = w
+			k.KCV = KeyCheckValue(k.Key) // so the unwrapped key is checked at load
 			k.Key = Secret{}
 		}
 		out.Keys = append(out.Keys, k)

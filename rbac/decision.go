@@ -212,7 +212,7 @@ func (p *Policy) decide(pr *principal, perm Permission, org string) (Reason, uin
 		}
 		return Allowed, pr.role.idx + 1, 0
 	case APIKeyKind:
-		if pr.scopeC != c || !pr.scopes.has(perm.idx) {
+		if set := pr.scopesIn(c); set == nil || !set.has(perm.idx) {
 			return ScopeLacksPermission, 0, 0
 		}
 		role, ok := pr.lookup(pr.org, pr.ownerID)

@@ -49,8 +49,26 @@ type principal struct {
 	role    Role
 	ownerID string
 	lookup  RoleLookup
-	scopes  bitset
-	scopeC  *core
+	// scopes holds an API key's scopes per policy they belong to: a decision
+	// reads only the set of the deciding policy, so scopes of another policy
+	// are ignored wherever they appear in the list.
+	scopes []scopeSet
+}
+
+// scopeSet is an API key's scopes within one policy.
+type scopeSet struct {
+	c   *core
+	set bitset
+}
+
+// scopesIn returns the key's scopes of policy c, or nil if it has none.
+func (p *principal) scopesIn(c *core) *bitset {
+	for i := range p.scopes {
+		if p.scopes[i].c == c {
+			return &p.scopes[i].set
+		}
+	}
+	return nil
 }
 
 // User returns a user principal: userID holds role in organisation org.
@@ -61,19 +79,21 @@ func User(userID, org string, role Role) Principal {
 
 // APIKey returns an API key principal. The key may use a permission only if
 // it is in scopes AND its owner's current role, read through current at each
-// decision, grants it. Scopes of another policy are ignored.
+// decision, grants it. Scopes of another policy (and zero Permissions) are
+// ignored: a decision of policy P reads only the scopes of P, wherever they
+// appear in the list.
 func APIKey(keyID, org, ownerID string, scopes []Permission, current RoleLookup) Principal {
 	p := &principal{kind: APIKeyKind, id: keyID, org: org, ownerID: ownerID, lookup: current}
 	for _, s := range scopes {
 		if s.c == nil {
 			continue
 		}
-		if p.scopeC == nil {
-			p.scopeC = s.c
+		set := p.scopesIn(s.c)
+		if set == nil {
+			p.scopes = append(p.scopes, scopeSet{c: s.c})
+			set = &p.scopes[len(p.scopes)-1].set
 		}
-		if s.c == p.scopeC {
-			p.scopes.add(s.idx)
-		}
+		set.add(s.idx)
 	}
 	return Principal{p}
 }

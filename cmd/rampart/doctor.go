@@ -236,7 +236,9 @@ func checkAudit(ctx context.Context, pool *pgxpool.Pool, appRole string, cps []a
 }
 
 // checkKeysInUse runs the keyring guardrail over the stored data: no
-// ciphertext under a retired or undeclared key, no shared key material.
+// ciphertext under a retired or undeclared key, no shared key material, and
+// a sample of the values under each key ID opens with the registry's key of
+// that ID (a key replaced under the same ID fails here).
 func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOptions) doctorCheck {
 	c := doctorCheck{Name: "keys in use are declared and not retired"}
 	_, d, err := loadRegistry(ctx, e, o.keysFile, o.kekEnv)
@@ -251,7 +253,17 @@ func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOpt
 	}
 	c.OK = rep.OK
 	if rep.OK {
-		c.Detail = fmt.Sprintf("%d declared columns", len(d.Columns))
+		opened, skipped := 0, 0
+		for _, s := range rep.Sampled {
+			opened += s.Opened
+			if s.Skipped != "" {
+				skipped++
+			}
+		}
+		c.Detail = fmt.Sprintf("%d declared columns; %d sampled values open with the registry's keys", len(d.Columns), opened)
+		if skipped > 0 {
+			c.Detail += fmt.Sprintf(" (%d column/key pairs not sampled: no single-column primary key)", skipped)
+		}
 		return c
 	}
 	msgs := make([]string, 0, len(rep.Findings))

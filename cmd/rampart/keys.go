@@ -90,6 +90,9 @@ func keysInit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s (mode 0600): %d scopes, %d declared columns\n", *out, len(scopes), len(columns))
+	for _, k := range d.Keys {
+		fmt.Fprintf(e.stdout, "key %d\t%s\t%s\tkcv %s\n", k.ID, k.Scope, k.Status, k.CheckValue())
+	}
 	return nil
 }
 
@@ -195,6 +198,9 @@ func keysRotate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "scope %q: key %d is primary; %s\n", *scope, id, rotateNextStep(d, *scope, old))
+	if k, ok := d.Key(id); ok {
+		fmt.Fprintf(e.stdout, "key %d\t%s\t%s\tkcv %s\n", k.ID, k.Scope, k.Status, k.CheckValue())
+	}
 	return nil
 }
 
@@ -283,17 +289,28 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 		return operational(err)
 	}
 	store := pgstore.New(pool)
-	after := ""
+	// Never seal under a key that is not the one the database knows under
+	// its ID: another registry's primary would write values the
+	// application cannot open.
+	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
+		if errors.Is(err, keyring.ErrKeyCheckValue) {
+			return findings("%v", err)
+		}
+		return operational(err)
+	}
+	var after keyring.Cursor
 	if !*restart {
 		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {
 			return operational(err)
 		}
-		if after != "" {
-			fmt.Fprintf(e.stderr, "resuming after row %s\n", after)
+		if after.Started {
+			fmt.Fprintf(e.stderr, "resuming %s\n", after)
 		}
 	}
 	opts := keyring.ReencryptOptions{BatchSize: *batch, After: after,
-		Checkpoint: func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, *table, *column, id) }}
+		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
+			return store.SaveCheckpoint(ctx, *table, *column, c.ID)
+		}}
 	if e.stderrIsTerminal {
 		opts.Progress = func(p keyring.Progress) {
 			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))
@@ -322,9 +339,10 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 }
 
 func keysCheck(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "keys check", "keys check --file FILE [--kek-env VAR] [--dsn URL] [--json]")
+	fs := newFlags(e, "keys check", "keys check --file FILE [--kek-env VAR] [--dsn URL [--sample N]] [--json]")
 	file, kekEnv := registryFlags(fs)
-	dsn := fs.String("dsn", "", "PostgreSQL URL: also scan the stored data of every declared column")
+	dsn := fs.String("dsn", "", "PostgreSQL URL: also scan the stored data of every declared column, and open a sample of it per key ID")
+	sample := fs.Int("sample", keyring.DefaultSample, "with --dsn: stored values to open per key ID and column (0: none)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -333,7 +351,13 @@ func keysCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts keyring.CheckOptions
+	if *sample < 0 {
+		return usageErr("--sample must be 0 or more")
+	}
+	opts := keyring.CheckOptions{Sample: *sample}
+	if *sample == 0 {
+		opts.Sample = -1 // no sampling
+	}
 	if *dsn != "" {
 		pool, err := connect(ctx, *dsn)
 		if err != nil {
@@ -351,8 +375,18 @@ func keysCheck(ctx context.Context, e *env, args []string) error {
 			return operational(err)
 		}
 	} else {
+		for _, k := range d.Keys {
+			fmt.Fprintf(e.stdout, "key %d\t%s\t%s\tkcv %s\n", k.ID, k.Scope, k.Status, k.CheckValue())
+		}
 		for _, c := range rep.Counts {
 			fmt.Fprintf(e.stdout, "%s.%s\tkey %d\t%s\t%d\n", c.Table, c.Column, c.KeyID, c.Status, c.Count)
+		}
+		for _, s := range rep.Sampled {
+			if s.Skipped != "" {
+				fmt.Fprintf(e.stdout, "%s.%s\tkey %d\tnot sampled: %s\n", s.Table, s.Column, s.KeyID, s.Skipped)
+				continue
+			}
+			fmt.Fprintf(e.stdout, "%s.%s\tkey %d\tsampled %d, opened %d\n", s.Table, s.Column, s.KeyID, s.Opened+s.Failed, s.Opened)
 		}
 		for _, f := range rep.Findings {
 			fmt.Fprintf(e.stdout, "FAIL %s: %s\n", f.Kind, f.Message)

@@ -93,17 +93,27 @@ func keysReindex(ctx context.Context, e *env, args []string) error {
 		return operational(err)
 	}
 	store := pgstore.New(pool)
-	after := ""
+	// Never index under a key that is not the one the database knows under
+	// its ID: the application could not find the rows it wrote.
+	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
+		if errors.Is(err, keyring.ErrKeyCheckValue) {
+			return findings("%v", err)
+		}
+		return operational(err)
+	}
+	var after keyring.Cursor
 	if !*restart {
 		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {
 			return operational(err)
 		}
-		if after != "" {
-			fmt.Fprintf(e.stderr, "resuming after row %s\n", after)
+		if after.Started {
+			fmt.Fprintf(e.stderr, "resuming %s\n", after)
 		}
 	}
 	ro := keyring.ReindexOptions{BatchSize: *batch, After: after,
-		Checkpoint: func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, *table, *column, id) }}
+		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
+			return store.SaveCheckpoint(ctx, *table, *column, c.ID)
+		}}
 	if e.stderrIsTerminal {
 		ro.Progress = func(p keyring.Progress) {
 			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))

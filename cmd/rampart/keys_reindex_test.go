@@ -130,7 +130,9 @@ func TestKeysReindexFlowOnPostgres(t *testing.T) {
 
 	// A run that crashed after 20 rows left its checkpoint; the CLI resumes.
 	store := pgstore.New(db.Pool)
-	save := func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, "users", "email_idx", id) }
+	save := func(ctx context.Context, c keyring.Cursor) error {
+		return store.SaveCheckpoint(ctx, "users", "email_idx", c.ID)
+	}
 	col := pgstore.NewIndexColumn(db.Pool, "users", "id", "email_idx", "email")
 	_, err = idx2.Reindex(ctx, &crashAfter{IndexRowSource: col, n: 2}, keyring.FieldValues(r2.Field("users", "email")),
 		keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
@@ -143,7 +145,7 @@ func TestKeysReindexFlowOnPostgres(t *testing.T) {
 	code, stdout, stderr = runCLI(t, dbEnv, "keys", "reindex", "--file", path, "--table", "users", "--column", "email_idx",
 		"--source-column", "email", "--normalize", "lower", "--batch", "7")
 	require.Equal(t, exitOK, code, stdout+stderr)
-	require.Contains(t, stderr, "resuming after row 20")
+	require.Contains(t, stderr, `resuming after row "20"`)
 	require.Contains(t, stdout, "users.email_idx: 30 rows scanned, 30 reindexed, 0 already current")
 	lookupUsers(t, db, idx2, n)
 	code, stdout, stderr = runCLI(t, dbEnv, "keys", "reindex", "--file", path, "--table", "users", "--column", "email_idx",

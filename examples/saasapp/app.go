@@ -37,8 +37,13 @@ type config struct {
 	Addr string
 	// DatabaseURL selects PostgreSQL; "" keeps everything in memory.
 	DatabaseURL string
-	// KeysFile is the key registry document; "" generates ephemeral keys.
+	// KeysFile is the key registry document; "" generates ephemeral keys,
+	// which newApp refuses on PostgreSQL unless DevKeys is set.
 	KeysFile string
+	// DevKeys allows ephemeral keys on PostgreSQL (a scratch database):
+	// data sealed under them is unreadable after a restart, and their IDs
+	// (1-12) collide with those of any real registry.
+	DevKeys bool
 	// CheckpointFile, if set, receives signed checkpoints of every audit
 	// chain; AuditSigningKey is the file of the note signing key.
 	CheckpointFile, AuditSigningKey string
@@ -147,6 +152,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		cfg.Cooldown = privacy.DefaultCooldown
 	}
 	a.cfg = cfg
+	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {
+		return nil, errPersistentWithoutKeys
+	}
 
 	st := memoryStores()
 	if cfg.DatabaseURL != "" {
@@ -168,6 +176,14 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 
 	if a.keyDoc, err = loadKeys(ctx, cfg.KeysFile, cfg.Warn); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if a.pool != nil {
+		// The database remembers each key ID's check value: a registry
+		// holding another key under a known ID (which would open none of the
+		// data sealed under it) is refused before anything is sealed.
+		if err = keyringpg.New(a.pool).RecordKeyCheckValues(ctx, a.keyDoc); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
 	}
 	if a.keys, err = newFields(a.keyDoc, st.subjectKeys); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)

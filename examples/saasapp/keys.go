@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -60,6 +61,14 @@ type fields struct {
 	emailIndex, apiKeyPepper, pseudonym *keyring.BlindIndex
 	subjects                            *keyring.SubjectKeys
 }
+
+// errPersistentWithoutKeys refuses throwaway keys on a database that
+// outlives the process: their IDs (1-12) are those of any registry written
+// by -write-keys, so data sealed under them would carry valid-looking key IDs
+// and open under no key ever again once the real registry is loaded.
+var errPersistentWithoutKeys = errors.New("keys: refusing to start on PostgreSQL without a key registry: " +
+	"throwaway keys would seal data that no restart can read. Pass -keys FILE (create it once with " +
+	"-write-keys FILE), or -dev-keys on a scratch database you will throw away")
 
 // loadKeys returns the registry document: read from keysFile, or generated in
 // memory when keysFile is "" (a demo: every restart loses the keys, and with

@@ -35,7 +35,8 @@ func main() {
 	var cfg config
 	var writeKeysTo string
 	flag.StringVar(&cfg.Addr, "addr", envOr("ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
-	flag.StringVar(&cfg.KeysFile, "keys", os.Getenv("SAASAPP_KEYS"), "key registry file; empty generates ephemeral keys (env SAASAPP_KEYS)")
+	flag.StringVar(&cfg.KeysFile, "keys", os.Getenv("SAASAPP_KEYS"), "key registry file; empty generates ephemeral keys, refused with DATABASE_URL unless -dev-keys (env SAASAPP_KEYS)")
+	flag.BoolVar(&cfg.DevKeys, "dev-keys", false, "allow ephemeral keys with DATABASE_URL, on a scratch database: data sealed under them is unreadable after a restart")
 	flag.StringVar(&writeKeysTo, "write-keys", "", "write a fresh key registry for this app to `FILE` (mode 0600) and exit")
 	flag.StringVar(&cfg.CheckpointFile, "checkpoints", os.Getenv("SAASAPP_CHECKPOINTS"), "append signed audit checkpoints to `FILE`, kept outside the database (env SAASAPP_CHECKPOINTS)")
 	flag.StringVar(&cfg.AuditSigningKey, "audit-signing-key", os.Getenv("SAASAPP_AUDIT_SIGNING_KEY"), "`FILE` holding the checkpoint signing key, from \"rampart audit keygen\" (env SAASAPP_AUDIT_SIGNING_KEY)")

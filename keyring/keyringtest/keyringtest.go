@@ -141,15 +141,15 @@ func TestRowSource(t *testing.T, newSource func(t *testing.T, rows []keyring.Row
 	}
 	src := newSource(t, rows)
 
-	n, err := src.Remaining(ctx, "")
+	n, err := src.Remaining(ctx, keyring.Cursor{})
 	require.NoError(t, err)
 	require.Equal(t, int64(20), n, "NULLs are not counted")
-	n, err = src.Remaining(ctx, "9")
+	n, err = src.Remaining(ctx, keyring.After("9"))
 	require.NoError(t, err)
 	require.Equal(t, int64(12), n, "keyset: IDs after 9, numerically")
 
 	var seen []string
-	after := ""
+	var after keyring.Cursor
 	for {
 		batch, err := src.Next(ctx, after, 7)
 		require.NoError(t, err)
@@ -162,7 +162,7 @@ func TestRowSource(t *testing.T, newSource func(t *testing.T, rows []keyring.Row
 			require.Equal(t, "value-"+r.ID, string(r.Value))
 			seen = append(seen, r.ID)
 		}
-		after = batch[len(batch)-1].ID
+		after = keyring.After(batch[len(batch)-1].ID)
 	}
 	require.Equal(t, []string{"1", "2", "3", "4", "6", "7", "8", "9", "11", "12", "13", "14",
 		"16", "17", "18", "19", "21", "22", "23", "24"}, seen, "every non-NULL row once, in numeric ID order")
@@ -174,7 +174,7 @@ func TestRowSource(t *testing.T, newSource func(t *testing.T, rows []keyring.Row
 	})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), applied, "compare-and-swap applies only where the value is unchanged")
-	batch, err := src.Next(ctx, "", 3)
+	batch, err := src.Next(ctx, keyring.Cursor{}, 3)
 	require.NoError(t, err)
 	require.Equal(t, "new-1", string(batch[0].Value))
 	require.Equal(t, "value-2", string(batch[1].Value))

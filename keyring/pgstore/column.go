@@ -88,22 +88,22 @@ func (c *Column) introspect(ctx context.Context) error {
 	return nil
 }
 
-func (c *Column) after(after string) string {
-	if after == "" {
+func (c *Column) after(after keyring.Cursor) string {
+	if !after.Started {
 		return ""
 	}
 	return fmt.Sprintf(" AND %s > $1::text::%s", c.qID, c.idType)
 }
 
 // Remaining implements keyring.RowSource.
-func (c *Column) Remaining(ctx context.Context, after string) (int64, error) {
+func (c *Column) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
 	q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.qTable, c.qCol) + c.after(after)
 	var args []any
-	if after != "" {
-		args = append(args, after)
+	if after.Started {
+		args = append(args, after.ID)
 	}
 	var n int64
 	if err := c.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
@@ -113,20 +113,20 @@ func (c *Column) Remaining(ctx context.Context, after string) (int64, error) {
 }
 
 // Next implements keyring.RowSource with keyset pagination on the id column.
-func (c *Column) Next(ctx context.Context, after string, limit int) ([]keyring.Row, error) {
+func (c *Column) Next(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.Row, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
 	var q string
 	args := []any{}
-	if after == "" {
+	if !after.Started {
 		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL ORDER BY t.%[1]s LIMIT $1`,
 			c.qID, c.qCol, c.qTable)
 		args = append(args, limit)
 	} else {
 		q = fmt.Sprintf(`SELECT t.%[1]s::text AS row_id, t.%[2]s FROM %[3]s AS t WHERE t.%[2]s IS NOT NULL AND t.%[1]s > $1::text::%[4]s
 			ORDER BY t.%[1]s LIMIT $2`, c.qID, c.qCol, c.qTable, c.idType)
-		args = append(args, after, limit)
+		args = append(args, after.ID, limit)
 	}
 	rows, err := c.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -185,22 +185,28 @@ func (c *Column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) 
 // encode the first 6 envelope bytes (version and key ID among them).
 const textHeaderChars = len(keyring.TextPrefix) + 8
 
-// CountKeyIDs implements keyring.KeyIDCounter. It groups on the envelope
-// header only (5 bytes of a BYTEA, 12 characters of a TEXT), so the scan is
-// one pass over the column with a handful of groups.
+// CountKeyIDs implements keyring.KeyIDCounter. It counts every form Open
+// accepts in either column type: a binary envelope or a text one ("rk1:..."),
+// in a BYTEA column or a TEXT one (as its UTF-8 bytes). It groups on the
+// envelope header only (5 bytes of a binary envelope, 12 characters of a
+// text one), so the scan is one pass over the column with a handful of
+// groups.
 func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
-	var q string
+	v := c.qCol
 	if c.text {
-		minLen := len(keyring.TextPrefix) + base64.RawURLEncoding.EncodedLen(keyring.Overhead)
-		q = fmt.Sprintf(`SELECT convert_to(substring(%[1]s from 1 for %[3]d), 'UTF8'), length(%[1]s) >= %[4]d, count(*)
-			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, textHeaderChars, minLen)
-	} else {
-		q = fmt.Sprintf(`SELECT substring(%[1]s from 1 for 5), length(%[1]s) >= %[3]d, count(*)
-			FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY 1, 2`, c.qCol, c.qTable, keyring.Overhead)
+		v = fmt.Sprintf("convert_to(%s, 'UTF8')", c.qCol)
 	}
+	minText := len(keyring.TextPrefix) + base64.RawURLEncoding.EncodedLen(keyring.Overhead)
+	q := fmt.Sprintf(`SELECT CASE WHEN s.text_form THEN substring(s.v from 1 for %[3]d) ELSE substring(s.v from 1 for 5) END,
+			CASE WHEN s.text_form THEN octet_length(s.v) >= %[4]d ELSE octet_length(s.v) >= %[5]d END,
+			s.text_form, count(*)
+		FROM (SELECT %[1]s AS v, substring(%[1]s from 1 for %[6]d) = '\x%[7]x'::bytea AS text_form
+			FROM %[2]s WHERE %[8]s IS NOT NULL) AS s
+		GROUP BY 1, 2, 3`, v, c.qTable, textHeaderChars, minText, keyring.Overhead,
+		len(keyring.TextPrefix), keyring.TextPrefix, c.qCol)
 	rows, err := c.pool.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
@@ -209,12 +215,12 @@ func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64
 	out := map[uint32]int64{}
 	for rows.Next() {
 		var head []byte
-		var long bool
+		var long, text bool
 		var n int64
-		if err := rows.Scan(&head, &long, &n); err != nil {
+		if err := rows.Scan(&head, &long, &text, &n); err != nil {
 			return nil, fmt.Errorf("keyring/pgstore: %w", err)
 		}
-		out[headerKeyID(head, long, c.text)] += n
+		out[headerKeyID(head, long, text)] += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)

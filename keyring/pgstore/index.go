@@ -101,15 +101,15 @@ func (c *IndexColumn) introspect(ctx context.Context) error {
 }
 
 // Remaining implements keyring.IndexRowSource.
-func (c *IndexColumn) Remaining(ctx context.Context, after string) (int64, error) {
+func (c *IndexColumn) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
 	q := fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.qTable, c.qCol)
 	var args []any
-	if after != "" {
+	if after.Started {
 		q += fmt.Sprintf(` AND %s > $1::text::%s`, c.qID, c.idType)
-		args = append(args, after)
+		args = append(args, after.ID)
 	}
 	var n int64
 	if err := c.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
@@ -119,16 +119,16 @@ func (c *IndexColumn) Remaining(ctx context.Context, after string) (int64, error
 }
 
 // NextIndex implements keyring.IndexRowSource.
-func (c *IndexColumn) NextIndex(ctx context.Context, after string, limit int) ([]keyring.IndexRow, error) {
+func (c *IndexColumn) NextIndex(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.IndexRow, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
 	q := fmt.Sprintf(`SELECT t.%[1]s::text, t.%[2]s, %[3]s FROM %[4]s AS t WHERE t.%[2]s IS NOT NULL`,
 		c.qID, c.qCol, c.srcExpr, c.qTable)
 	args := []any{limit}
-	if after != "" {
+	if after.Started {
 		q += fmt.Sprintf(` AND t.%s > $2::text::%s`, c.qID, c.idType)
-		args = append(args, after)
+		args = append(args, after.ID)
 	}
 	q += fmt.Sprintf(` ORDER BY t.%s LIMIT $1`, c.qID)
 	rows, err := c.pool.Query(ctx, q, args...)

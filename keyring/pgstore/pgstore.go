@@ -1,7 +1,9 @@
 // Package pgstore is keyring's PostgreSQL adapter: the per-subject key store
-// for crypto-shredding, re-encryption checkpoints, and the row sources and
-// header scanners that drive re-encryption, blind-index reindexing and the
-// guardrail over any (table, id column, column) of the host's schema.
+// for crypto-shredding, re-encryption checkpoints, the key check value of
+// every key ID used against the database (RecordKeyCheckValues), and the row
+// sources, header scanners and sampler that drive re-encryption, blind-index
+// reindexing and the guardrail over any (table, id column, column) of the
+// host's schema.
 package pgstore
 
 import (
@@ -82,23 +84,26 @@ func (s *Store) Destroy(ctx context.Context, subjectID string) error {
 	return nil
 }
 
-// LoadCheckpoint returns the last row ID a re-encryption of table.column
-// completed, or "" if none is recorded.
-func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (string, error) {
+// LoadCheckpoint returns where a re-encryption of table.column stopped: the
+// cursor after the last row it completed, or the zero Cursor (the start) if
+// none is recorded. A recorded checkpoint is always started, even after a
+// row whose ID is "".
+func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (keyring.Cursor, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT last_id FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`,
 		table, column).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return keyring.Cursor{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("keyring/pgstore: %w", err)
+		return keyring.Cursor{}, fmt.Errorf("keyring/pgstore: %w", err)
 	}
-	return id, nil
+	return keyring.After(id), nil
 }
 
-// SaveCheckpoint records lastID for table.column; pass it as
-// keyring.ReencryptOptions.Checkpoint (via a closure).
+// SaveCheckpoint records that table.column is done up to and including row
+// lastID; call it from keyring.ReencryptOptions.Checkpoint (via a closure,
+// with the cursor's ID).
 func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO keyring_reencrypt_checkpoints (table_name, column_name, last_id) VALUES ($1, $2, $3)
 		ON CONFLICT (table_name, column_name) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()`, table, column, lastID)

@@ -117,12 +117,14 @@ func TestReencryptOnPostgres(t *testing.T) {
 	email := r.Field("users", "email")
 	col := pgstore.NewColumn(pool, "users", "id", "email")
 	res, err := email.Reencrypt(ctx, col, keyring.ReencryptOptions{BatchSize: 50,
-		Checkpoint: func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, "users", "email", id) }})
+		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
+			return store.SaveCheckpoint(ctx, "users", "email", c.ID)
+		}})
 	require.NoError(t, err)
 	require.Equal(t, int64(120), res.Rewritten)
 	cp, err := store.LoadCheckpoint(ctx, "users", "email")
 	require.NoError(t, err)
-	require.Equal(t, "120", cp)
+	require.Equal(t, keyring.After("120"), cp)
 	requireColumn(t, pool, email, `SELECT id::text, email FROM users WHERE email IS NOT NULL`, newID,
 		func(id string) string { return "user" + id + "@example.com" })
 
@@ -166,19 +168,21 @@ func TestReencryptCrashThenResumeOnPostgres(t *testing.T) {
 	newID, _ := d.Rotate("users.email")
 	email := ring(t, d).Field("users", "email")
 	store := pgstore.New(pool)
-	save := func(ctx context.Context, id string) error { return store.SaveCheckpoint(ctx, "users", "email", id) }
+	save := func(ctx context.Context, c keyring.Cursor) error {
+		return store.SaveCheckpoint(ctx, "users", "email", c.ID)
+	}
 	col := pgstore.NewColumn(pool, "users", "id", "email")
 	_, err := email.Reencrypt(ctx, &crashing{RowSource: col, n: 3}, keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 	require.ErrorContains(t, err, "simulated crash")
 	cp, err := store.LoadCheckpoint(ctx, "users", "email")
 	require.NoError(t, err)
-	require.Equal(t, "30", cp)
+	require.Equal(t, keyring.After("30"), cp)
 	res, err := email.Reencrypt(ctx, col, keyring.ReencryptOptions{BatchSize: 10, After: cp, Checkpoint: save})
 	require.NoError(t, err)
 	require.Equal(t, int64(70), res.Scanned)
 	require.NoError(t, store.ClearCheckpoint(ctx, "users", "email"))
 	cp, _ = store.LoadCheckpoint(ctx, "users", "email")
-	require.Empty(t, cp)
+	require.Equal(t, keyring.Cursor{}, cp)
 	requireColumn(t, pool, email, `SELECT id::text, email FROM users WHERE email IS NOT NULL`, newID,
 		func(id string) string { return "user" + id + "@example.com" })
 }
