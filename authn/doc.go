@@ -14,6 +14,12 @@
 //     bounded (MaxPasswordLength) and never silently truncated to bcrypt's 72
 //     bytes. VerifyUnknown runs the same derivation for unknown users, so
 //     login timing does not enumerate accounts.
+//   - A stored hash cannot make a login expensive: Argon2id parameters above
+//     256 MiB, 16 passes, 16 lanes or 1 GiB of memory x passes (about four
+//     to five times RFC 9106's second recommendation), and bcrypt above cost
+//     16, are refused with a *HashCostError without running. Hashing is
+//     bounded to one derivation per CPU per Passwords (WithHashConcurrency);
+//     callers beyond that wait, and give up when their context ends.
 //   - API keys, magic-link tokens and session tokens are stored only as
 //     hashes; the raw value is returned once, in a type (RawAPIKey,
 //     MagicToken, SessionToken) that redacts itself in String, every fmt

@@ -15,6 +15,7 @@ type config struct {
 	argon        Argon2Params
 	bcryptCost   int
 	hashObserver func(alg string)
+	hashSlots    int // concurrent hashes; 0: GOMAXPROCS
 	// testBcryptCost, set only by this package's tests, lowers bcrypt's cost
 	// after validation so that race-instrumented tests stay fast.
 	testBcryptCost int

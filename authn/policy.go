@@ -55,9 +55,9 @@ func (l *PasswordLogin) Check(ctx context.Context, acct Account, password string
 		return false, ErrPasswordLoginDisabled
 	}
 	if !acct.Found || acct.PasswordHash == "" {
-		return false, l.passwords.VerifyUnknown(password)
+		return false, l.passwords.VerifyUnknown(ctx, password)
 	}
-	return l.passwords.Verify(password, acct.PasswordHash)
+	return l.passwords.Verify(ctx, password, acct.PasswordHash)
 }
 
 // RequireSSO sets whether org requires single sign-on (disabling password

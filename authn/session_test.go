@@ -283,7 +283,7 @@ func TestPasswordLoginSSOPolicy(t *testing.T) {
 	store := NewMemoryStore()
 	login, err := NewPasswordLogin(pw, store)
 	require.NoError(t, err)
-	hash, err := pw.Hash("pw")
+	hash, err := pw.Hash(ctx, "pw")
 	require.NoError(t, err)
 
 	_, err = login.Check(ctx, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")

@@ -353,7 +353,7 @@ func BenchmarkAuthnPasswordHash(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, err := p.Hash("correct horse battery staple"); err != nil {
+				if _, err := p.Hash(context.Background(), "correct horse battery staple"); err != nil {
 					b.Fatal(err)
 				}
 			}

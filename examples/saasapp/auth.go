@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -108,10 +109,10 @@ func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // newUser seals a new member's personal data: each field under its own
 // scope and bound to the row, so it cannot be copied to another user.
-func (a *app) newUser(orgID, role, name, email, password string) (user, error) {
+func (a *app) newUser(ctx context.Context, orgID, role, name, email, password string) (user, error) {
 	u := user{ID: newID("usr"), Org: orgID, Role: role, State: userActive, CreatedAt: a.now().UTC()}
 	var err error
-	if u.PasswordHash, err = a.passwords.Hash(password); err != nil {
+	if u.PasswordHash, err = a.passwords.Hash(ctx, password); err != nil {
 		return user{}, err
 	}
 	if u.Name, err = a.keys.name.Seal(u.ID, []byte(name)); err != nil {
@@ -142,7 +143,7 @@ func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := org{ID: newID("org"), Name: req.Organisation, CreatedAt: a.now().UTC()}
-	owner, err := a.newUser(o.ID, "owner", req.Name, req.Email, req.Password)
+	owner, err := a.newUser(r.Context(), o.ID, "owner", req.Name, req.Email, req.Password)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "Bad request", "the password is not acceptable")
 		return
