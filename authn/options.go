@@ -8,7 +8,11 @@ import "time"
 type Option func(*config)
 
 type config struct {
-	clock func() time.Time
+	clock    func() time.Time
+	recorder Recorder
+
+	// login throttle (PasswordLogin, MagicLinks, Throttle)
+	throttle ThrottleLimits
 
 	// passwords
 	passwordAlg  string // "argon2id" or "bcrypt"
@@ -40,6 +44,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		clock:           time.Now,
+		throttle:        DefaultThrottleLimits(),
 		passwordAlg:     algArgon2id,
 		argon:           DefaultArgon2Params(),
 		bcryptCost:      DefaultBcryptCost,

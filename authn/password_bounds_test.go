@@ -88,7 +88,7 @@ func TestHashConcurrencyBounded(t *testing.T) {
 		"Verify":        func(ctx context.Context) error { _, err := p.Verify(ctx, "pw", h); return err },
 		"VerifyUnknown": func(ctx context.Context) error { return p.VerifyUnknown(ctx, "pw") },
 		"PasswordLogin.Check": func(ctx context.Context) error {
-			_, err := login.Check(ctx, Account{Found: true, Org: "o", PasswordHash: h}, "pw")
+			_, err := login.Check(ctx, Client{Login: "a@example.com"}, Account{Found: true, Org: "o", PasswordHash: h}, "pw")
 			return err
 		},
 	} {
