@@ -9,7 +9,9 @@ type Recorder interface {
 }
 
 // WithRecorder sends authn's audit entries to r (PasswordLogin, MagicLinks).
-// Register AuditActions with the audit log at startup.
+// Register AuditActions with the audit log at startup. An entry that cannot
+// be recorded fails the attempt that caused it with the recorder's error
+// (the host answers 503): nothing authn audits happens unaudited.
 func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
 
 // Audit actions authn records through its Recorder.

@@ -190,3 +190,31 @@ func TestThrottleAddressKey(t *testing.T) {
 	require.ErrorIs(t, e.check(Client{Login: "a@example.com", Addr: "not an ip"}, "pw"), ErrInvalidArgument)
 	require.True(t, errors.Is(&ThrottledError{}, ErrThrottled))
 }
+
+type failingRecorder struct{ err error }
+
+func (f failingRecorder) Record(context.Context, string, string, string, string, map[string]any) error {
+	return f.err
+}
+
+// TestThrottleAuditFailureFailsTheAttempt: a bucket filled while the audit
+// log is unreachable fails the attempt with the recorder's error, and
+// magic-link buckets are audited under their own scope.
+func TestThrottleAuditFailureFailsTheAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newThrottleEnv(t, ThrottleLimits{Pair: 1, MagicLinkAddress: 1, Window: time.Minute})
+	_, err := e.links.Issue(ctx, MagicLinkRequest{Org: "acme", Email: "a@example.com", Purpose: "login", Addr: "192.0.2.9"})
+	require.NoError(t, err)
+	require.Len(t, e.rec.entries, 1)
+	require.Equal(t, "magic_link_address", e.rec.payload[0]["scope"])
+
+	down := errors.New("audit log down")
+	pw, err := NewPasswords(WithArgon2id(Argon2Params{MemoryKiB: 7 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
+	require.NoError(t, err)
+	login, err := NewPasswordLogin(pw, e.store, WithThrottleLimits(ThrottleLimits{Pair: 1}), WithRecorder(failingRecorder{down}))
+	require.NoError(t, err)
+	_, err = login.Check(ctx, Client{Login: "b@example.com", Addr: "192.0.2.9"}, Account{Found: true, Org: "acme", PasswordHash: e.hash}, "right")
+	require.ErrorIs(t, err, down)
+	require.False(t, errors.Is(err, ErrPasswordMismatch))
+}
