@@ -21,9 +21,10 @@ const (
 	// per bucket and window (not for every refused attempt, which an
 	// attacker could use to flood the log), in the organisation of the
 	// account, when the host passed one (Account.Org of a found account,
-	// MagicLinkRequest.Org). The actor is "login:" and the first 16 hex
-	// digits of ThrottleLoginKey, the target the bucket's key, and the
-	// payload names the scope ("pair", "account", "address",
+	// MagicLinkRequest.Org). The actor is "system:authn/throttle" (the
+	// client is not authenticated), the target "throttle:" and the
+	// bucket's key (which holds the login only as ThrottleLoginKey), and
+	// the payload names the scope ("pair", "account", "address",
 	// "magic_link_address"), the window and the client's address prefix.
 	ActionLoginThrottled = "authn.login.throttled"
 )

@@ -323,6 +323,10 @@ func passwordRules(l ThrottleLimits, c Client) ([]ThrottleRule, error) {
 	return rules, nil
 }
 
+// throttleActor is the actor of throttle audit entries: the throttle
+// itself, since the client is not authenticated.
+const throttleActor = "system:authn/throttle"
+
 // take applies rules through store, recording each bucket the attempt fills.
 func take(ctx context.Context, store ThrottleStore, cfg *config, rules []ThrottleRule, org string, c Client) error {
 	if len(rules) == 0 {
@@ -348,7 +352,7 @@ func take(ctx context.Context, store ThrottleStore, cfg *config, rules []Throttl
 			p, _ := ThrottleAddressKey(c.Addr)
 			payload["address"] = p
 		}
-		if err := cfg.recorder.Record(ctx, org, "login:"+ThrottleLoginKey(c.Login)[:16], ActionLoginThrottled, key, payload); err != nil {
+		if err := cfg.recorder.Record(ctx, org, throttleActor, ActionLoginThrottled, "throttle:"+key, payload); err != nil {
 			return fmt.Errorf("authn: throttle: audit: %w", err)
 		}
 	}

@@ -132,7 +132,7 @@ func TestThrottleAudited(t *testing.T) {
 		_ = e.check(c, "guess")
 	}
 	require.Len(t, e.rec.entries, 1)
-	require.Equal(t, "acme login:"+ThrottleLoginKey("ann@example.com")[:16]+" "+ActionLoginThrottled+" password:pair:"+
+	require.Equal(t, "acme system:authn/throttle "+ActionLoginThrottled+" throttle:password:pair:"+
 		ThrottleLoginKey("ann@example.com")+":2001:db8::/64", e.rec.entries[0])
 	require.Equal(t, map[string]any{"scope": "pair", "window_seconds": "60", "address": "2001:db8::/64"}, e.rec.payload[0])
 	require.NotContains(t, e.rec.entries[0], "ann@example.com", "the login is hashed")
