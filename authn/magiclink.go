@@ -86,7 +86,10 @@ func (r MagicLinkRequest) check() (MagicLinkRequest, error) {
 // (ErrThrottled) when the client's address requested too many links in the
 // throttle window; and with ErrRateLimited when the email already received
 // the configured number of links in the window (5 per hour by default),
-// whether or not an account exists. Every call reads one policy, the empty
+// whether or not an account exists. Both rate limits carry a
+// *ThrottledError (errors.As; WriteThrottled answers 429 with Retry-After);
+// for the per-email limit its RetryAfter is the window's length, an upper
+// bound. Every call reads one policy, the empty
 // organisation's included.
 func (m *MagicLinks) Issue(ctx context.Context, req MagicLinkRequest) (MagicToken, error) {
 	req, err := req.check()
@@ -113,7 +116,8 @@ func (m *MagicLinks) Issue(ctx context.Context, req MagicLinkRequest) (MagicToke
 		CreatedAt: now, ExpiresAt: now.Add(m.cfg.magicTTL)}
 	if err := m.store.InsertMagicLink(ctx, rec, m.cfg.issueLimit, now.Add(-m.cfg.issueWindow)); err != nil {
 		if errors.Is(err, ErrRateLimited) {
-			return MagicToken{}, ErrRateLimited
+			// The store's window slides; its length bounds the wait.
+			return MagicToken{}, fmt.Errorf("%w (%w)", ErrRateLimited, &ThrottledError{RetryAfter: m.cfg.issueWindow})
 		}
 		return MagicToken{}, fmt.Errorf("authn: issue magic link: %w", err)
 	}
