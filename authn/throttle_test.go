@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,23 @@ func TestThrottleAuditFailureFailsTheAttempt(t *testing.T) {
 	_, err = login.Check(ctx, Client{Login: "b@example.com", Addr: "192.0.2.9"}, Account{Found: true, Org: "acme", PasswordHash: e.hash}, "right")
 	require.ErrorIs(t, err, down)
 	require.False(t, errors.Is(err, ErrPasswordMismatch))
+}
+
+// FuzzThrottleAddressKey: a client address from a request never panics the
+// parser, and what it accepts becomes a /32 or /64 prefix.
+func FuzzThrottleAddressKey(f *testing.F) {
+	for _, s := range []string{"192.0.2.7", "[2001:db8::1]:443", "::ffff:10.0.0.1", "fe80::1%eth0", "", "1.2.3.4:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ThrottleAddressKey(s)
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalidArgument)
+			return
+		}
+		p, err := netip.ParsePrefix(k)
+		require.NoError(t, err, k)
+		require.True(t, p.Bits() == 32 && p.Addr().Is4() || p.Bits() == 64 && p.Addr().Is6(), k)
+		require.Equal(t, p.Masked(), p)
+	})
 }
