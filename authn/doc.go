@@ -86,7 +86,9 @@
 // what could let anyone lock a victim out by guessing at their email. It
 // is therefore bounded in what it can deny: it never applies to a client
 // the host vouches for (Client.KnownDevice: a live session of the user, or
-// a device cookie the host set at a successful login), nor to magic links,
+// a device cookie the host set at a successful login; the per-address
+// limit does not apply to it either, so sharing the owner's NAT does not
+// help an attacker), nor to magic links,
 // and it is a window, not a ban, lifting by itself. An attacker who fills
 // it costs the owner password logins from new devices for at most one
 // window. The stricter pair limit slows one guesser first without touching

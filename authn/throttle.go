@@ -57,7 +57,9 @@ func retryAfterSeconds(d time.Duration) int64 {
 //     magic links, so an attacker who fills it locks the account's owner
 //     out of nothing but password logins from new devices, for one window.
 //   - Address: attempts from one client address at any accounts
-//     (password spraying).
+//     (password spraying). It does not apply to a known device either, so
+//     a guesser behind the same NAT as the account's owner cannot lock
+//     the owner out.
 //   - MagicLinkAddress: magic links requested from one address (the
 //     per-email limit, WithMagicLinkRateLimit, caps them per account).
 type ThrottleLimits struct {
@@ -111,10 +113,11 @@ type Client struct {
 	// KnownDevice tells that the host recognised this client as one the
 	// account's owner has logged in from before (a live session of the
 	// same user, or a device cookie the host issued at a successful
-	// login). The per-account limit then does not apply, so an attacker
-	// spraying the account from many addresses cannot lock its owner out
-	// of a device they already use. Never set it from anything the client
-	// can assert without a secret.
+	// login). The per-account and per-address limits then do not apply
+	// (the per-pair one still does), so an attacker spraying the account
+	// from many addresses, or sharing the owner's NAT, cannot lock its
+	// owner out of a device they already use. Never set it from anything
+	// the client can assert without a secret.
 	KnownDevice bool
 }
 
@@ -242,6 +245,10 @@ func (t *Throttle) Buckets(ctx context.Context, c Client) ([]ThrottleBucket, err
 	}
 	if c.KnownDevice {
 		keys = append(keys, throttlePasswordAccount+ThrottleLoginKey(c.Login))
+		if c.Addr != "" {
+			p, _ := ThrottleAddressKey(c.Addr) // parsed by passwordRules
+			keys = append(keys, throttlePasswordAddress+p)
+		}
 	}
 	if c.Addr != "" {
 		p, _ := ThrottleAddressKey(c.Addr) // parsed by passwordRules
@@ -313,9 +320,10 @@ func passwordRules(l ThrottleLimits, c Client) ([]ThrottleRule, error) {
 		if err != nil {
 			return nil, err
 		}
-		rules = append(rules,
-			ThrottleRule{Key: throttlePasswordPair + k + ":" + p, Limit: l.Pair, Window: l.Window},
-			ThrottleRule{Key: throttlePasswordAddress + p, Limit: l.Address, Window: l.Window})
+		rules = append(rules, ThrottleRule{Key: throttlePasswordPair + k + ":" + p, Limit: l.Pair, Window: l.Window})
+		if !c.KnownDevice {
+			rules = append(rules, ThrottleRule{Key: throttlePasswordAddress + p, Limit: l.Address, Window: l.Window})
+		}
 	}
 	if !c.KnownDevice {
 		rules = append(rules, ThrottleRule{Key: throttlePasswordAccount + k, Limit: l.Account, Window: l.Window})

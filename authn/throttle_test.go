@@ -92,6 +92,15 @@ func TestThrottleLockoutResistance(t *testing.T) {
 	require.NoError(t, e.check(Client{Login: victim, Addr: "192.0.2.50", KnownDevice: true}, "right"))
 	// ...and that success does not refill the attacker's budget.
 	require.ErrorIs(t, e.check(Client{Login: victim, Addr: "198.51.100.201"}, "guess"), ErrThrottled)
+	// Sharing the victim's address (a NAT) and filling it does not lock
+	// the victim's known device out either.
+	for i := range 100 {
+		_, _ = e.login.Check(ctx, Client{Login: fmt.Sprintf("spray%d@example.com", i), Addr: "192.0.2.50"},
+			Account{}, "guess")
+	}
+	require.ErrorIs(t, e.check(Client{Login: "new@example.com", Addr: "192.0.2.50"}, "right"), ErrThrottled,
+		"the address bucket is full")
+	require.NoError(t, e.check(Client{Login: victim, Addr: "192.0.2.50", KnownDevice: true}, "right"))
 	// A magic link is another way in, unaffected by password guessing.
 	tok, err := e.links.Issue(ctx, MagicLinkRequest{Org: "acme", Email: victim, Purpose: "login", Addr: "192.0.2.60"})
 	require.NoError(t, err)
