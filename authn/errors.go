@@ -61,7 +61,8 @@ var (
 	// ErrMagicLinkExpired reports a magic link past its expiry.
 	ErrMagicLinkExpired = errors.New("authn: magic link expired")
 	// ErrRateLimited reports too many magic links issued for one email in the
-	// current window.
+	// current window. MagicLinks.Issue wraps a *ThrottledError with it, so
+	// errors.As finds the Retry-After.
 	ErrRateLimited = errors.New("authn: too many magic links requested for this email")
 
 	// ErrSessionInvalid reports an unknown or revoked session token.
