@@ -2,6 +2,13 @@ package authn
 
 import "errors"
 
+// ssoError is a refusal under an SSO policy that matches ErrSSORequired.
+type ssoError struct{ msg string }
+
+func (e *ssoError) Error() string { return e.msg }
+
+func (e *ssoError) Is(target error) bool { return target == ErrSSORequired }
+
 // Sentinel errors. Every error this package returns wraps one of them, so
 // callers branch with errors.Is and never on message text. None of them ever
 // carries a password, token, key or hash.
@@ -21,9 +28,15 @@ var (
 	ErrMalformedHash = errors.New("authn: malformed password hash")
 	// ErrWeakParameters reports hashing parameters below the accepted floor.
 	ErrWeakParameters = errors.New("authn: hashing parameters are too weak")
+	// ErrSSORequired reports a login, or a session, refused because the
+	// organisation requires single sign-on: a magic link requested or
+	// consumed for it, a session of it created by any other method, and
+	// (as ErrPasswordLoginDisabled, which matches it) a password login.
+	ErrSSORequired = errors.New("authn: this organisation requires single sign-on")
 	// ErrPasswordLoginDisabled reports a password login attempt for a member
-	// of an organisation that requires single sign-on.
-	ErrPasswordLoginDisabled = errors.New("authn: password login is disabled for this organisation (sso required)")
+	// of an organisation that requires single sign-on. errors.Is(err,
+	// ErrSSORequired) is true for it as well.
+	ErrPasswordLoginDisabled error = &ssoError{"authn: password login is disabled for this organisation (sso required)"}
 
 	// ErrMalformedAPIKey reports a string that is not an API key of this
 	// format or whose checksum does not match: it is rejected before any store
@@ -48,7 +61,8 @@ var (
 	// ErrMagicLinkExpired reports a magic link past its expiry.
 	ErrMagicLinkExpired = errors.New("authn: magic link expired")
 	// ErrRateLimited reports too many magic links issued for one email in the
-	// current window.
+	// current window. MagicLinks.Issue wraps a *ThrottledError with it, so
+	// errors.As finds the Retry-After.
 	ErrRateLimited = errors.New("authn: too many magic links requested for this email")
 
 	// ErrSessionInvalid reports an unknown or revoked session token.

@@ -18,8 +18,8 @@ func Example() {
 	store := authn.NewMemoryStore()
 
 	passwords, _ := authn.NewPasswords()
-	hash, _ := passwords.Hash("correct horse battery staple")
-	needsRehash, err := passwords.Verify("correct horse battery staple", hash)
+	hash, _ := passwords.Hash(context.Background(), "correct horse battery staple")
+	needsRehash, err := passwords.Verify(context.Background(), "correct horse battery staple", hash)
 	fmt.Println("password ok:", err == nil, "rehash:", needsRehash)
 
 	// In production the pepper is a *keyring.BlindIndex.

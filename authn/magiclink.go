@@ -13,14 +13,25 @@ import (
 // bits and only its SHA-256 is stored, so a read of the table yields nothing
 // usable. A link is bound to an email and a purpose, expires (15 minutes by
 // default) and is consumed atomically in the store: of two concurrent
-// clicks, exactly one logs in.
+// clicks, exactly one logs in. A link for an organisation that requires SSO
+// is neither issued nor honoured (ErrSSORequired), and requests are
+// throttled per client address besides the per-email limit.
 type MagicLinks struct {
-	store MagicLinkStore
+	store MagicLinkBackend
 	cfg   config
 }
 
-// NewMagicLinks returns the magic-link manager over store.
-func NewMagicLinks(store MagicLinkStore, opts ...Option) (*MagicLinks, error) {
+// MagicLinkBackend is what MagicLinks needs: the links, the organisation
+// policies and the login throttle. Every Store is one.
+type MagicLinkBackend interface {
+	MagicLinkStore
+	LoginStore
+}
+
+// NewMagicLinks returns the magic-link manager over store. Options:
+// WithMagicLinkTTL, WithMagicLinkRateLimit, WithThrottleLimits,
+// WithRecorder, WithClock.
+func NewMagicLinks(store MagicLinkBackend, opts ...Option) (*MagicLinks, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: magic links: nil store", ErrInvalidArgument)
 	}
@@ -29,9 +40,17 @@ func NewMagicLinks(store MagicLinkStore, opts ...Option) (*MagicLinks, error) {
 
 // MagicLinkRequest asks for a link.
 type MagicLinkRequest struct {
-	Org     string // optional organisation the link logs into
+	// Org is the organisation the link logs into. Set it whenever the
+	// recipient belongs to one: the organisation's SSO requirement is
+	// checked against it when the link is issued and again when it is
+	// consumed. (A link without one that the host turns into a session of
+	// an SSO organisation is refused at that session's first lookup.)
+	Org     string
 	Email   string // recipient; normalised to trimmed lower case
 	Purpose string // what the link may be used for, e.g. "login", "verify_email"
+	// Addr is the requesting client's IP address, for the per-address
+	// throttle (Client.Addr); empty: only the per-email limit applies.
+	Addr string
 }
 
 // MagicLink is a consumed link: who it was for and why.
@@ -61,12 +80,34 @@ func (r MagicLinkRequest) check() (MagicLinkRequest, error) {
 	return r, nil
 }
 
-// Issue creates a link token for the request. It fails with ErrRateLimited
-// when the email already received the configured number of links in the
-// window (5 per hour by default), whether or not an account exists.
+// Issue creates a link token for the request. It fails with ErrSSORequired
+// when req.Org requires single sign-on (whatever the purpose: the package
+// cannot know what the host grants for a link); with a *ThrottledError
+// (ErrThrottled) when the client's address requested too many links in the
+// throttle window; and with ErrRateLimited when the email already received
+// the configured number of links in the window (5 per hour by default),
+// whether or not an account exists. Both rate limits carry a
+// *ThrottledError (errors.As; WriteThrottled answers 429 with Retry-After);
+// for the per-email limit its RetryAfter is the window's length, an upper
+// bound. Every call reads one policy, the empty
+// organisation's included.
 func (m *MagicLinks) Issue(ctx context.Context, req MagicLinkRequest) (MagicToken, error) {
 	req, err := req.check()
 	if err != nil {
+		return MagicToken{}, err
+	}
+	var rules []ThrottleRule
+	if req.Addr != "" {
+		p, err := ThrottleAddressKey(req.Addr)
+		if err != nil {
+			return MagicToken{}, err
+		}
+		rules = []ThrottleRule{{Key: throttleMagicAddress + p, Limit: m.cfg.throttle.MagicLinkAddress, Window: m.cfg.throttle.Window}}
+	}
+	if err := m.checkPolicy(ctx, req.Org); err != nil {
+		return MagicToken{}, err
+	}
+	if err := take(ctx, m.store, &m.cfg, rules, req.Org, Client{Login: req.Email, Addr: req.Addr}); err != nil {
 		return MagicToken{}, err
 	}
 	now := m.cfg.now()
@@ -75,7 +116,8 @@ func (m *MagicLinks) Issue(ctx context.Context, req MagicLinkRequest) (MagicToke
 		CreatedAt: now, ExpiresAt: now.Add(m.cfg.magicTTL)}
 	if err := m.store.InsertMagicLink(ctx, rec, m.cfg.issueLimit, now.Add(-m.cfg.issueWindow)); err != nil {
 		if errors.Is(err, ErrRateLimited) {
-			return MagicToken{}, ErrRateLimited
+			// The store's window slides; its length bounds the wait.
+			return MagicToken{}, fmt.Errorf("%w (%w)", ErrRateLimited, &ThrottledError{RetryAfter: m.cfg.issueWindow})
 		}
 		return MagicToken{}, fmt.Errorf("authn: issue magic link: %w", err)
 	}
@@ -117,8 +159,8 @@ func (m *MagicLinks) Send(ctx context.Context, req MagicLinkRequest,
 // atomically before anything else is checked, so it can never be used
 // twice: a second use fails with ErrMagicLinkUsed, an expired link with
 // ErrMagicLinkExpired, an unknown one or one issued for another purpose
-// with ErrMagicLinkInvalid (an expired or misdirected link is burned all the
-// same). A malformed token fails with ErrMalformedToken before the store is
+// with ErrMagicLinkInvalid, one whose organisation requires SSO by now
+// with ErrSSORequired (such a link is burned all the same). A malformed token fails with ErrMalformedToken before the store is
 // touched. The returned email is the one the link was issued to: the link
 // logs in that address and no other.
 func (m *MagicLinks) Consume(ctx context.Context, token, purpose string) (MagicLink, error) {
@@ -142,7 +184,26 @@ func (m *MagicLinks) Consume(ctx context.Context, token, purpose string) (MagicL
 	if !now.Before(rec.ExpiresAt) {
 		return MagicLink{}, ErrMagicLinkExpired
 	}
+	// Read now, not at issue: an organisation that turned SSO on since
+	// refuses the link (which stays burned).
+	if err := m.checkPolicy(ctx, rec.Org); err != nil {
+		return MagicLink{}, err
+	}
 	return MagicLink{Org: rec.Org, Email: rec.Email, Purpose: rec.Purpose, CreatedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt}, nil
+}
+
+// checkPolicy refuses links of an organisation that requires SSO. It reads
+// the policy of the empty organisation too (never enforced), so that every
+// request costs the same round trips.
+func (m *MagicLinks) checkPolicy(ctx context.Context, org string) error {
+	pol, err := m.store.OrgPolicy(ctx, org)
+	if err != nil {
+		return fmt.Errorf("authn: magic link: policy: %w", err)
+	}
+	if org != "" && pol.PasswordLoginDisabled {
+		return fmt.Errorf("%w: magic links are refused for this organisation", ErrSSORequired)
+	}
+	return nil
 }
 
 // Sweep deletes links that expired more than one rate-limit window ago

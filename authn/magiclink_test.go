@@ -118,6 +118,10 @@ func TestMagicLinkRateLimit(t *testing.T) {
 	}
 	_, err = links.Issue(ctx, MagicLinkRequest{Email: "A@EXAMPLE.com", Purpose: "login"})
 	require.ErrorIs(t, err, ErrRateLimited, "normalised email shares the limit")
+	var te *ThrottledError
+	require.ErrorAs(t, err, &te, "carries the wait for a Retry-After header")
+	require.Equal(t, time.Hour, te.RetryAfter)
+	require.Equal(t, "authn: too many magic links requested for this email (authn: too many login attempts, retry after 3600s)", err.Error())
 	_, err = links.Issue(ctx, MagicLinkRequest{Email: "b@example.com", Purpose: "login"})
 	require.NoError(t, err, "per email")
 	clock.Advance(time.Hour + time.Second)

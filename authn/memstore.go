@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,6 +20,7 @@ type MemoryStore struct {
 	sessions map[string]SessionRecord   // by ID
 	byToken  map[string]string          // string(token hash) -> session ID
 	policies map[string]OrgPolicy
+	throttle map[string]ThrottleBucket
 }
 
 // NewMemoryStore returns an empty in-memory Store.
@@ -29,6 +31,7 @@ func NewMemoryStore() *MemoryStore {
 		sessions: map[string]SessionRecord{},
 		byToken:  map[string]string{},
 		policies: map[string]OrgPolicy{},
+		throttle: map[string]ThrottleBucket{},
 	}
 }
 
@@ -192,7 +195,9 @@ func (m *MemoryStore) SessionByTokenHash(_ context.Context, tokenHash []byte) (S
 	if !ok {
 		return SessionRecord{}, ErrNotFound
 	}
-	return cloneSession(m.sessions[id]), nil
+	r := cloneSession(m.sessions[id])
+	r.OrgRequiresSSO = r.Org != "" && m.policies[r.Org].PasswordLoginDisabled
+	return r, nil
 }
 
 // SessionByID implements SessionStore.
@@ -332,4 +337,78 @@ func (m *MemoryStore) SetOrgPolicy(_ context.Context, org string, p OrgPolicy) e
 	defer m.mu.Unlock()
 	m.policies[org] = p
 	return nil
+}
+
+// TakeThrottle implements ThrottleStore.
+func (m *MemoryStore) TakeThrottle(_ context.Context, rules []ThrottleRule, at time.Time) (ThrottleResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var res ThrottleResult
+	next := make([]ThrottleBucket, len(rules))
+	for i, r := range rules {
+		b, ok := m.throttle[r.Key]
+		if !ok || !at.Before(b.WindowEnd) {
+			b = ThrottleBucket{Key: r.Key, WindowEnd: at.Add(r.Window)}
+		}
+		if b.Count >= r.Limit {
+			res.RetryAfter = max(res.RetryAfter, b.WindowEnd.Sub(at))
+		}
+		b.Count++
+		next[i] = b
+	}
+	if res.RetryAfter > 0 {
+		return res, nil
+	}
+	for i, b := range next {
+		m.throttle[b.Key] = b
+		if b.Count == rules[i].Limit {
+			res.Filled = append(res.Filled, b.Key)
+		}
+	}
+	return res, nil
+}
+
+// ThrottleBuckets implements ThrottleStore.
+func (m *MemoryStore) ThrottleBuckets(_ context.Context, keys []string, at time.Time) ([]ThrottleBucket, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []ThrottleBucket{}
+	for _, k := range keys {
+		if b, ok := m.throttle[k]; ok && at.Before(b.WindowEnd) && !slices.ContainsFunc(out, func(x ThrottleBucket) bool { return x.Key == k }) {
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// DeleteThrottle implements ThrottleStore.
+func (m *MemoryStore) DeleteThrottle(_ context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, ErrInvalidArgument
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.throttle {
+		if strings.HasPrefix(k, prefix) {
+			delete(m.throttle, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DeleteThrottleBefore implements ThrottleStore.
+func (m *MemoryStore) DeleteThrottleBefore(_ context.Context, t time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, b := range m.throttle {
+		if b.WindowEnd.Before(t) {
+			delete(m.throttle, k)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -115,7 +116,7 @@ func Middleware(sessions *Sessions, keys *APIKeys) func(http.Handler) http.Handl
 
 func isCredentialError(err error) bool {
 	for _, e := range []error{ErrMalformedAPIKey, ErrInvalidAPIKey, ErrAPIKeyRevoked, ErrAPIKeyExpired,
-		ErrMalformedToken, ErrSessionInvalid, ErrSessionExpired} {
+		ErrMalformedToken, ErrSessionInvalid, ErrSessionExpired, ErrSSORequired} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -130,4 +131,19 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+}
+
+// WriteThrottled answers a login refused by the throttle: if err is a
+// *ThrottledError it writes 429 Too Many Requests as an RFC 9457 problem
+// document (application/problem+json) with a Retry-After header in whole
+// seconds, rounded up, and returns true; otherwise it writes nothing and
+// returns false. The body is the same for unknown and known accounts.
+func WriteThrottled(w http.ResponseWriter, err error) bool {
+	var te *ThrottledError
+	if !errors.As(err, &te) {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(te.RetryAfter), 10))
+	writeProblem(w, http.StatusTooManyRequests, "Too Many Requests", "too many login attempts; retry later")
+	return true
 }

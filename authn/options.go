@@ -8,13 +8,18 @@ import "time"
 type Option func(*config)
 
 type config struct {
-	clock func() time.Time
+	clock    func() time.Time
+	recorder Recorder
+
+	// login throttle (PasswordLogin, MagicLinks, Throttle)
+	throttle ThrottleLimits
 
 	// passwords
 	passwordAlg  string // "argon2id" or "bcrypt"
 	argon        Argon2Params
 	bcryptCost   int
 	hashObserver func(alg string)
+	hashSlots    int // concurrent hashes; 0: GOMAXPROCS
 	// testBcryptCost, set only by this package's tests, lowers bcrypt's cost
 	// after validation so that race-instrumented tests stay fast.
 	testBcryptCost int
@@ -39,6 +44,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		clock:           time.Now,
+		throttle:        DefaultThrottleLimits(),
 		passwordAlg:     algArgon2id,
 		argon:           DefaultArgon2Params(),
 		bcryptCost:      DefaultBcryptCost,

@@ -1,11 +1,13 @@
 package authn
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,11 +35,19 @@ const (
 	// DefaultBcryptCost is the bcrypt work factor used when bcrypt is chosen.
 	DefaultBcryptCost = 12
 
-	// argon2 bounds accepted from stored hashes, so a tampered row cannot make
-	// verification allocate gigabytes or loop for minutes.
-	maxArgonMemoryKiB = 1 << 20 // 1 GiB
-	maxArgonTime      = 64
-	maxArgonThreads   = 64
+	// Argon2id ceilings, for stored hashes and configuration alike: a
+	// tampered row (or a typo in a config) must not make one login allocate
+	// gigabytes or run for minutes. The strongest published recommendations
+	// are RFC 9106's second option (m=64 MiB, t=3, p=4: 192 MiB-passes) and
+	// OWASP's largest configuration (m=46 MiB, t=1, p=1). The ceilings are
+	// about four to five times the RFC's: memory 256 MiB, 16 passes, 16
+	// lanes, and memory x passes at most 1 GiB (about a second of one core
+	// here, against 30 ms for the default). RFC 9106's first option (2 GiB)
+	// is refused: at that size a login endpoint is a denial of service.
+	maxArgonMemoryKiB = 256 * 1024
+	maxArgonTime      = 16
+	maxArgonThreads   = 16
+	maxArgonWorkKiB   = 1 << 20 // memory (KiB) x passes
 	// maxBcryptCost bounds the bcrypt cost accepted from stored hashes and
 	// configuration: each step doubles the work, and a tampered row at
 	// bcrypt's own maximum (31) would keep a login busy for about a day.
@@ -66,10 +76,43 @@ func DefaultArgon2Params() Argon2Params {
 // WithArgon2id makes Passwords hash new passwords with Argon2id under p
 // (the default, with DefaultArgon2Params). Parameters below OWASP's smallest
 // configuration (7 MiB) or with a salt under 16 or output under 32 bytes are
-// refused by NewPasswords with ErrWeakParameters.
+// refused by NewPasswords with ErrWeakParameters; parameters above the
+// ceiling Verify accepts (256 MiB, 16 passes, 16 lanes, memory x passes 1
+// GiB) with ErrInvalidArgument.
 func WithArgon2id(p Argon2Params) Option {
 	return func(c *config) { c.passwordAlg, c.argon = algArgon2id, p }
 }
+
+// WithHashConcurrency bounds how many password hashes (Hash, Verify,
+// VerifyUnknown, PasswordLogin.Check) one Passwords runs at once (default:
+// GOMAXPROCS, one per CPU). Further calls wait for a slot, and give up with
+// the context's error when it ends first, so a burst of logins queues
+// instead of exhausting memory: each Argon2id hash holds its m KiB while it
+// runs. Non-positive values are ignored.
+func WithHashConcurrency(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.hashSlots = n
+		}
+	}
+}
+
+// HashCostError reports a stored password hash whose cost parameters are
+// above the ceiling Verify accepts (see WithArgon2id): a tampered row, or a
+// hash from a system with unreasonable settings. It is refused without
+// running the derivation. errors.Is(err, ErrMalformedHash) is true.
+type HashCostError struct {
+	Alg    string // "argon2id" or "bcrypt"
+	Detail string // the parameter and its ceiling, e.g. "m=1048576 KiB above 262144"
+}
+
+// Error names the algorithm and the parameter, never the hash.
+func (e *HashCostError) Error() string {
+	return "authn: password hash refused: " + e.Alg + " " + e.Detail + " (tampered or unsupported)"
+}
+
+// Unwrap makes errors.Is(err, ErrMalformedHash) true.
+func (e *HashCostError) Unwrap() error { return ErrMalformedHash }
 
 // WithBcrypt makes Passwords hash new passwords with bcrypt at cost (12 to
 // 16; below is refused with ErrWeakParameters, above with
@@ -80,9 +123,11 @@ func WithBcrypt(cost int) Option {
 }
 
 // Passwords hashes and verifies passwords. It keeps no state but its
-// configuration and is safe for concurrent use.
+// configuration and a semaphore bounding concurrent hashes
+// (WithHashConcurrency), and is safe for concurrent use.
 type Passwords struct {
-	cfg config
+	cfg   config
+	slots chan struct{}
 
 	dummyOnce sync.Once
 	dummy     string
@@ -99,7 +144,7 @@ func NewPasswords(opts ...Option) (*Passwords, error) {
 		if a.MemoryKiB < minArgonMemoryKiB || a.Time < 1 || a.Threads < 1 || a.SaltLen < 16 || a.KeyLen < 32 {
 			return nil, fmt.Errorf("%w: argon2id m=%d t=%d p=%d salt=%d key=%d", ErrWeakParameters, a.MemoryKiB, a.Time, a.Threads, a.SaltLen, a.KeyLen)
 		}
-		if a.MemoryKiB > maxArgonMemoryKiB || a.Time > maxArgonTime || a.Threads > maxArgonThreads || a.SaltLen > 64 || a.KeyLen > 128 {
+		if argonCostError(uint64(a.MemoryKiB), uint64(a.Time), uint64(a.Threads)) != nil || a.SaltLen > 64 || a.KeyLen > 128 {
 			return nil, fmt.Errorf("%w: argon2id parameters above the accepted bounds", ErrInvalidArgument)
 		}
 	case algBcrypt:
@@ -113,7 +158,43 @@ func NewPasswords(opts ...Option) (*Passwords, error) {
 			cfg.bcryptCost = cfg.testBcryptCost
 		}
 	}
-	return &Passwords{cfg: cfg}, nil
+	n := cfg.hashSlots
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return &Passwords{cfg: cfg, slots: make(chan struct{}, n)}, nil
+}
+
+// acquire takes a hashing slot, or returns the context's error if it ends
+// first.
+func (p *Passwords) acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("authn: password hash: %w", err)
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return func() { <-p.slots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("authn: password hash: waiting for a hashing slot: %w", ctx.Err())
+	}
+}
+
+// argonCostError reports parameters above the ceiling, nil if within it.
+func argonCostError(m, t, par uint64) error {
+	bad := func(format string, args ...any) error {
+		return &HashCostError{Alg: algArgon2id, Detail: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case m > maxArgonMemoryKiB:
+		return bad("m=%d KiB above %d", m, maxArgonMemoryKiB)
+	case t > maxArgonTime:
+		return bad("t=%d above %d", t, maxArgonTime)
+	case par > maxArgonThreads:
+		return bad("p=%d above %d", par, maxArgonThreads)
+	case m*t > maxArgonWorkKiB:
+		return bad("m*t=%d KiB above %d", m*t, maxArgonWorkKiB)
+	}
+	return nil
 }
 
 func checkLength(password string) error {
@@ -128,11 +209,17 @@ func checkLength(password string) error {
 
 // Hash returns the encoded hash of password under the configured algorithm:
 // a PHC string ($argon2id$v=19$m=19456,t=2,p=1$salt$hash) or a bcrypt
-// modular-crypt string ($2a$12$...).
-func (p *Passwords) Hash(password string) (string, error) {
+// modular-crypt string ($2a$12$...). It waits for a hashing slot
+// (WithHashConcurrency) and returns the context's error if ctx ends first.
+func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 	if err := checkLength(password); err != nil {
 		return "", err
 	}
+	release, err := p.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	if p.cfg.passwordAlg == algBcrypt {
 		if len(password) > BcryptMaxPasswordLength {
 			return "", fmt.Errorf("%w: bcrypt accepts at most %d bytes", ErrPasswordTooLong, BcryptMaxPasswordLength)
@@ -159,43 +246,53 @@ func encodeArgon2id(password string, salt []byte, a Argon2Params) string {
 // $2a$/$2b$/$2y$). It returns ErrPasswordMismatch for a wrong password. When
 // the password matches, needsRehash reports that the hash uses another
 // algorithm or weaker parameters than the configured ones: the host should
-// then store Hash(password) while it still has the plaintext.
-func (p *Passwords) Verify(password, encoded string) (needsRehash bool, err error) {
+// then store Hash(password) while it still has the plaintext. A hash whose
+// parameters are above the accepted ceiling fails with a *HashCostError
+// before any work. Verify waits for a hashing slot (WithHashConcurrency) and
+// returns the context's error if ctx ends first.
+func (p *Passwords) Verify(ctx context.Context, password, encoded string) (needsRehash bool, err error) {
 	if err := checkLength(password); err != nil {
 		return false, err
 	}
-	return p.verify(password, encoded)
+	return p.verify(ctx, password, encoded)
 }
 
 // VerifyUnknown runs the same code as Verify, against a dummy hash made with
 // the configured parameters, and always returns ErrPasswordMismatch. Call it
 // when the account does not exist, so that an unknown user costs the same
 // time as a wrong password and login timing does not enumerate accounts.
-func (p *Passwords) VerifyUnknown(password string) error {
+func (p *Passwords) VerifyUnknown(ctx context.Context, password string) error {
 	if err := checkLength(password); err != nil {
 		return err
 	}
 	p.dummyOnce.Do(func() {
 		var b [32]byte
 		_, _ = rand.Read(b[:])
-		p.dummy, p.dummyErr = p.Hash(base64.RawStdEncoding.EncodeToString(b[:]))
+		// Made once per Passwords: the caller's cancellation must not
+		// leave an error cached for every later caller.
+		p.dummy, p.dummyErr = p.Hash(context.WithoutCancel(ctx), base64.RawStdEncoding.EncodeToString(b[:]))
 	})
 	if p.dummyErr != nil {
 		return p.dummyErr
 	}
-	if _, err := p.verify(password, p.dummy); err != nil && !errors.Is(err, ErrPasswordMismatch) {
+	if _, err := p.verify(ctx, password, p.dummy); err != nil && !errors.Is(err, ErrPasswordMismatch) {
 		return err
 	}
 	return ErrPasswordMismatch
 }
 
-func (p *Passwords) verify(password, encoded string) (bool, error) {
+func (p *Passwords) verify(ctx context.Context, password, encoded string) (bool, error) {
 	switch {
 	case strings.HasPrefix(encoded, "$argon2id$"):
 		ph, err := parsePHC(encoded)
 		if err != nil {
 			return false, err
 		}
+		release, err := p.acquire(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer release()
 		p.observe(algArgon2id)
 		got := argon2.IDKey([]byte(password), ph.salt, ph.params.Time, ph.params.MemoryKiB, ph.params.Threads, uint32(len(ph.key)))
 		if subtle.ConstantTimeCompare(got, ph.key) != 1 {
@@ -211,8 +308,13 @@ func (p *Passwords) verify(password, encoded string) (bool, error) {
 			return false, fmt.Errorf("%w: bcrypt", ErrMalformedHash)
 		}
 		if cost > maxBcryptCost {
-			return false, fmt.Errorf("%w: bcrypt cost %d above %d", ErrMalformedHash, cost, maxBcryptCost)
+			return false, &HashCostError{Alg: algBcrypt, Detail: fmt.Sprintf("cost %d above %d", cost, maxBcryptCost)}
 		}
+		release, err := p.acquire(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer release()
 		p.observe(algBcrypt)
 		if len(password) > BcryptMaxPasswordLength {
 			// bcrypt would only look at the first 72 bytes, so such a
@@ -289,8 +391,11 @@ func parsePHC(s string) (phc, error) {
 			par = n
 		}
 	}
-	if t < 1 || t > maxArgonTime || par < 1 || par > maxArgonThreads || m < 8*par || m > maxArgonMemoryKiB {
+	if t < 1 || par < 1 || m < 8*par {
 		return bad("parameters out of bounds")
+	}
+	if err := argonCostError(m, t, par); err != nil {
+		return phc{}, err
 	}
 	b64 := base64.RawStdEncoding.Strict()
 	salt, err := b64.DecodeString(parts[4])

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +15,18 @@ func TestPasswordArgon2idDefault(t *testing.T) {
 	t.Parallel()
 	p, err := NewPasswords()
 	require.NoError(t, err)
-	h, err := p.Hash("correct horse battery staple")
+	h, err := p.Hash(ctx, "correct horse battery staple")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$"), h)
 	require.NotContains(t, h[strings.LastIndex(h, "$"):], "=", "unpadded base64")
 
-	rehash, err := p.Verify("correct horse battery staple", h)
+	rehash, err := p.Verify(ctx, "correct horse battery staple", h)
 	require.NoError(t, err)
 	require.False(t, rehash)
-	_, err = p.Verify("correct horse battery stapler", h)
+	_, err = p.Verify(ctx, "correct horse battery stapler", h)
 	require.ErrorIs(t, err, ErrPasswordMismatch)
 
-	h2, err := p.Hash("correct horse battery staple")
+	h2, err := p.Hash(ctx, "correct horse battery staple")
 	require.NoError(t, err)
 	require.NotEqual(t, h, h2, "salted")
 }
@@ -39,12 +40,12 @@ func TestPasswordNeedsRehash(t *testing.T) {
 	bc, err := NewPasswords(WithBcrypt(12), withFastBcrypt())
 	require.NoError(t, err)
 
-	weakHash, err := weak.Hash("pw-1")
+	weakHash, err := weak.Hash(ctx, "pw-1")
 	require.NoError(t, err)
-	bcHash, err := bc.Hash("pw-1")
+	bcHash, err := bc.Hash(ctx, "pw-1")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(bcHash, "$2a$04$"), bcHash)
-	argonHash, err := argon.Hash("pw-1")
+	argonHash, err := argon.Hash(ctx, "pw-1")
 	require.NoError(t, err)
 
 	for _, tc := range []struct {
@@ -61,14 +62,15 @@ func TestPasswordNeedsRehash(t *testing.T) {
 		{"weak default, stronger argon", weak, argonHash, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rehash, err := tc.p.Verify("pw-1", tc.hash)
+			rehash, err := tc.p.Verify(ctx, "pw-1", tc.hash)
 			require.NoError(t, err)
 			require.Equal(t, tc.rehash, rehash)
 		})
 	}
 	// A bcrypt hash below the configured cost needs rehashing.
-	bc12 := &Passwords{cfg: newConfig([]Option{WithBcrypt(12)})}
-	rehash, err := bc12.Verify("pw-1", bcHash)
+	bc12, err := NewPasswords(WithBcrypt(12))
+	require.NoError(t, err)
+	rehash, err := bc12.Verify(ctx, "pw-1", bcHash)
 	require.NoError(t, err)
 	require.True(t, rehash, "cost 4 < 12")
 }
@@ -90,38 +92,38 @@ func TestPasswordLengthLimits(t *testing.T) {
 
 	long73 := strings.Repeat("a", 73)
 	// bcrypt refuses rather than truncates.
-	_, err = bc.Hash(long73)
+	_, err = bc.Hash(ctx, long73)
 	require.ErrorIs(t, err, ErrPasswordTooLong)
 	// A bcrypt hash of the first 72 bytes must not accept the 73-byte password.
-	h72, err := bc.Hash(long73[:72])
+	h72, err := bc.Hash(ctx, long73[:72])
 	require.NoError(t, err)
 	// It is a plain mismatch (not a distinct error), so a bcrypt account
 	// looks like any other to an attacker probing with long passwords.
-	_, err = bc.Verify(long73, h72)
+	_, err = bc.Verify(ctx, long73, h72)
 	require.ErrorIs(t, err, ErrPasswordMismatch)
 	require.NotErrorIs(t, err, ErrPasswordTooLong)
-	_, err = argon.Verify(long73, h72)
+	_, err = argon.Verify(ctx, long73, h72)
 	require.ErrorIs(t, err, ErrPasswordMismatch)
-	require.ErrorIs(t, bc.VerifyUnknown(long73), ErrPasswordMismatch)
+	require.ErrorIs(t, bc.VerifyUnknown(ctx, long73), ErrPasswordMismatch)
 
 	// Argon2id has no 72-byte limit, and sees every byte.
-	h, err := argon.Hash(long73)
+	h, err := argon.Hash(ctx, long73)
 	require.NoError(t, err)
-	_, err = argon.Verify(long73, h)
+	_, err = argon.Verify(ctx, long73, h)
 	require.NoError(t, err)
-	_, err = argon.Verify(long73[:72], h)
+	_, err = argon.Verify(ctx, long73[:72], h)
 	require.ErrorIs(t, err, ErrPasswordMismatch)
 
 	// The global bound stops hashing-cost abuse on every path.
 	huge := strings.Repeat("x", MaxPasswordLength+1)
-	_, err = argon.Hash(huge)
+	_, err = argon.Hash(ctx, huge)
 	require.ErrorIs(t, err, ErrPasswordTooLong)
-	_, err = argon.Verify(huge, h)
+	_, err = argon.Verify(ctx, huge, h)
 	require.ErrorIs(t, err, ErrPasswordTooLong)
-	require.ErrorIs(t, argon.VerifyUnknown(huge), ErrPasswordTooLong)
-	_, err = argon.Hash(strings.Repeat("x", MaxPasswordLength))
+	require.ErrorIs(t, argon.VerifyUnknown(ctx, huge), ErrPasswordTooLong)
+	_, err = argon.Hash(ctx, strings.Repeat("x", MaxPasswordLength))
 	require.NoError(t, err)
-	_, err = argon.Hash("")
+	_, err = argon.Hash(ctx, "")
 	require.ErrorIs(t, err, ErrEmptyPassword)
 }
 
@@ -136,13 +138,13 @@ func TestUnknownUserRunsSameCodePath(t *testing.T) {
 		require.NoError(t, err)
 		pu, err := NewPasswords(opt, withFastBcrypt(), withHashObserver(unknown.observe))
 		require.NoError(t, err)
-		h, err := pk.Hash("right")
+		h, err := pk.Hash(ctx, "right")
 		require.NoError(t, err)
 
-		_, err = pk.Verify("wrong", h)
+		_, err = pk.Verify(ctx, "wrong", h)
 		require.ErrorIs(t, err, ErrPasswordMismatch)
-		require.ErrorIs(t, pu.VerifyUnknown("wrong"), ErrPasswordMismatch)
-		require.ErrorIs(t, pu.VerifyUnknown("right"), ErrPasswordMismatch)
+		require.ErrorIs(t, pu.VerifyUnknown(ctx, "wrong"), ErrPasswordMismatch)
+		require.ErrorIs(t, pu.VerifyUnknown(ctx, "right"), ErrPasswordMismatch)
 		require.Equal(t, known.argon.Load()*2, unknown.argon.Load())
 		require.Equal(t, known.bcrypt.Load()*2, unknown.bcrypt.Load())
 		require.Equal(t, int64(1), known.argon.Load()+known.bcrypt.Load())
@@ -168,7 +170,7 @@ func TestBcryptCostBounded(t *testing.T) {
 	require.NoError(t, err)
 	tampered := "$2a$31$" + strings.Repeat("A", 53)
 	require.True(t, isBcrypt(tampered))
-	_, err = p.Verify("password", tampered)
+	_, err = p.Verify(ctx, "password", tampered)
 	require.ErrorIs(t, err, ErrMalformedHash)
 	require.Zero(t, obs.bcrypt.Load(), "refused before hashing")
 	_, err = NewPasswords(WithBcrypt(maxBcryptCost + 1))
@@ -236,9 +238,9 @@ func TestArgon2CLIInterop(t *testing.T) {
 		require.NoError(t, err)
 		theirs := strings.TrimSpace(string(out))
 
-		_, err = p.Verify(tc.pw, theirs)
+		_, err = p.Verify(ctx, tc.pw, theirs)
 		require.NoError(t, err, theirs)
-		_, err = p.Verify(tc.pw+"x", theirs)
+		_, err = p.Verify(ctx, tc.pw+"x", theirs)
 		require.ErrorIs(t, err, ErrPasswordMismatch)
 
 		params := tc.params
@@ -263,19 +265,21 @@ func TestHtpasswdInterop(t *testing.T) {
 	_, theirs, ok := strings.Cut(strings.TrimSpace(string(out)), ":")
 	require.True(t, ok)
 	require.True(t, strings.HasPrefix(theirs, "$2y$12$"), theirs)
-	rehash, err := bc.Verify("s3cret pw", theirs)
+	rehash, err := bc.Verify(ctx, "s3cret pw", theirs)
 	require.NoError(t, err)
 	require.False(t, rehash)
-	rehash, err = argon.Verify("s3cret pw", theirs)
+	rehash, err = argon.Verify(ctx, "s3cret pw", theirs)
 	require.NoError(t, err)
 	require.True(t, rehash, "bcrypt is older than the argon2id default")
-	_, err = bc.Verify("s3cret pW", theirs)
+	_, err = bc.Verify(ctx, "s3cret pW", theirs)
 	require.ErrorIs(t, err, ErrPasswordMismatch)
 
-	ours, err := bc.Hash("another pw")
+	ours, err := bc.Hash(ctx, "another pw")
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "htpasswd")
 	require.NoError(t, os.WriteFile(file, []byte("bob:"+ours+"\n"), 0o600))
 	require.NoError(t, exec.Command(tool, "-vb", file, "bob", "another pw").Run())
 	require.Error(t, exec.Command(tool, "-vb", file, "bob", "another pW").Run())
 }
+
+var ctx = context.Background()

@@ -132,7 +132,8 @@ func (s *Sessions) Login(ctx context.Context, previousToken string, n NewSession
 // Lookup returns the session a token names. A malformed token fails with
 // ErrMalformedToken before the store is touched; an unknown or revoked one
 // with ErrSessionInvalid; one past its idle or absolute timeout with
-// ErrSessionExpired (and is deleted). The last-seen time is written at most
+// ErrSessionExpired (and is deleted); one of an organisation that requires
+// SSO, unless its Method is AuthSSO, with ErrSSORequired (and is deleted). The last-seen time is written at most
 // once per WithLastUsedInterval.
 func (s *Sessions) Lookup(ctx context.Context, token string) (Session, error) {
 	rec, _, err := s.lookup(ctx, token)
@@ -158,6 +159,13 @@ func (s *Sessions) lookup(ctx context.Context, token string) (SessionRecord, []b
 	if !now.Before(rec.ExpiresAt) || now.Sub(rec.LastSeenAt) >= s.cfg.idleTimeout {
 		_ = s.store.DeleteSession(ctx, rec.Org, rec.UserID, rec.ID)
 		return SessionRecord{}, nil, ErrSessionExpired
+	}
+	if rec.OrgRequiresSSO && rec.Org != "" && rec.Method != AuthSSO {
+		// The organisation requires SSO now: a session that any other
+		// login path created (before the change, or by a path the host
+		// added) ends here, on every instance, at its next request.
+		_ = s.store.DeleteSession(ctx, rec.Org, rec.UserID, rec.ID)
+		return SessionRecord{}, nil, fmt.Errorf("%w: session was not created by sso", ErrSSORequired)
 	}
 	if now.Sub(rec.LastSeenAt) >= s.cfg.touchInterval {
 		if err := s.store.TouchSession(ctx, rec.ID, now); err != nil {

@@ -277,52 +277,53 @@ func TestMiddleware(t *testing.T) {
 func TestPasswordLoginSSOPolicy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	cli := Client{Login: "ann@example.com", Addr: "192.0.2.1"}
 	var obs counter
 	pw, err := NewPasswords(withHashObserver(obs.observe))
 	require.NoError(t, err)
 	store := NewMemoryStore()
 	login, err := NewPasswordLogin(pw, store)
 	require.NoError(t, err)
-	hash, err := pw.Hash("pw")
+	hash, err := pw.Hash(ctx, "pw")
 	require.NoError(t, err)
 
-	_, err = login.Check(ctx, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
+	_, err = login.Check(ctx, cli, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
 	require.NoError(t, err)
 	require.NoError(t, RequireSSO(ctx, store, "acme", true))
-	_, err = login.Check(ctx, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
+	_, err = login.Check(ctx, cli, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
 	require.ErrorIs(t, err, ErrPasswordLoginDisabled, "right password, SSO required")
-	_, err = login.Check(ctx, Account{Found: true, Org: "other", PasswordHash: hash}, "pw")
+	_, err = login.Check(ctx, cli, Account{Found: true, Org: "other", PasswordHash: hash}, "pw")
 	require.NoError(t, err, "other organisations unaffected")
 	require.NoError(t, RequireSSO(ctx, store, "acme", false))
-	_, err = login.Check(ctx, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
+	_, err = login.Check(ctx, cli, Account{Found: true, Org: "acme", PasswordHash: hash}, "pw")
 	require.NoError(t, err)
 
 	before := obs.argon.Load()
-	_, err = login.Check(ctx, Account{}, "pw")
+	_, err = login.Check(ctx, cli, Account{}, "pw")
 	require.ErrorIs(t, err, ErrPasswordMismatch)
-	_, err = login.Check(ctx, Account{Found: true, Org: "acme", PasswordHash: hash}, "wrong")
+	_, err = login.Check(ctx, cli, Account{Found: true, Org: "acme", PasswordHash: hash}, "wrong")
 	require.ErrorIs(t, err, ErrPasswordMismatch)
 	require.Equal(t, before+2, obs.argon.Load(), "unknown user and wrong password both hash once")
 
 	// Unknown and known users cost the same store round trips too.
-	policies := &countingPolicies{PolicyStore: store}
+	policies := &countingPolicies{Store: store}
 	login, err = NewPasswordLogin(pw, policies)
 	require.NoError(t, err)
 	for _, acct := range []Account{{}, {Found: true, Org: "acme", PasswordHash: hash}, {Found: true, PasswordHash: hash}} {
 		before := policies.reads.Load()
-		_, _ = login.Check(ctx, acct, "wrong")
+		_, _ = login.Check(ctx, cli, acct, "wrong")
 		require.Equal(t, before+1, policies.reads.Load(), "%+v", acct)
 	}
 }
 
 type countingPolicies struct {
-	PolicyStore
+	Store
 	reads atomic.Int64
 }
 
 func (c *countingPolicies) OrgPolicy(ctx context.Context, org string) (OrgPolicy, error) {
 	c.reads.Add(1)
-	return c.PolicyStore.OrgPolicy(ctx, org)
+	return c.Store.OrgPolicy(ctx, org)
 }
 
 func TestSessionShortIdleStillTouched(t *testing.T) {

@@ -19,6 +19,7 @@ type Store interface {
 	MagicLinkStore
 	SessionStore
 	PolicyStore
+	ThrottleStore
 }
 
 // APIKeyRecord is an API key as stored: metadata and a hash, never the key.
@@ -91,6 +92,13 @@ type SessionRecord struct {
 	LastSeenAt    time.Time
 	ExpiresAt     time.Time // absolute timeout
 	MFAVerifiedAt time.Time // zero: never
+
+	// OrgRequiresSSO is read, never written: SessionByTokenHash sets it to
+	// whether the session's organisation requires SSO at the time of the
+	// read (OrgPolicy.PasswordLoginDisabled; false for the empty
+	// organisation), in the same query, so that Sessions.Lookup enforces a
+	// policy change on the next request without another round trip.
+	OrgRequiresSSO bool
 }
 
 // SessionStore persists sessions. Revocation deletes the row, so a revoked
@@ -99,7 +107,8 @@ type SessionStore interface {
 	// CreateSession inserts rec; a duplicate ID or token hash is ErrConflict.
 	CreateSession(ctx context.Context, rec SessionRecord) error
 	// SessionByTokenHash returns the session whose current token hashes to
-	// tokenHash, or ErrNotFound.
+	// tokenHash, with OrgRequiresSSO read from its organisation's policy, or
+	// ErrNotFound.
 	SessionByTokenHash(ctx context.Context, tokenHash []byte) (SessionRecord, error)
 	// SessionByID returns the session with that ID, or ErrNotFound.
 	SessionByID(ctx context.Context, id string) (SessionRecord, error)
@@ -131,8 +140,13 @@ type SessionStore interface {
 
 // OrgPolicy is an organisation's authentication policy.
 type OrgPolicy struct {
-	// PasswordLoginDisabled requires single sign-on: password logins of the
-	// organisation's members fail with ErrPasswordLoginDisabled.
+	// PasswordLoginDisabled requires single sign-on (the name predates
+	// magic links): every login path but SSO is refused for the
+	// organisation's members. Password logins fail with
+	// ErrPasswordLoginDisabled, magic links with ErrSSORequired, and the
+	// organisation's sessions that were not created by SSO (Method
+	// AuthSSO) fail at their next lookup with ErrSSORequired and are
+	// deleted. API keys keep working (see the package doc).
 	PasswordLoginDisabled bool
 }
 

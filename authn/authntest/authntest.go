@@ -11,7 +11,10 @@
 // callers is won exactly once, the per-email issue limit holds under
 // concurrency, a session token rotated concurrently is rotated once, a
 // revoked key or session stops working, and one tenant can neither list nor
-// revoke another's credentials, even when both have a user with the same ID.
+// revoke another's credentials, even when both have a user with the same ID,
+// an organisation that requires SSO is refused on every login path and its
+// non-SSO sessions end, and the login throttle never admits more attempts
+// than its limit, even under concurrency.
 package authntest
 
 import (
@@ -43,6 +46,11 @@ func TestStore(t *testing.T, newStore func(t *testing.T) authn.Store) {
 	t.Run("SessionConcurrentRotate", func(t *testing.T) { t.Parallel(); testConcurrentRotate(t, newStore(t)) })
 	t.Run("Policies", func(t *testing.T) { t.Parallel(); testPolicies(t, newStore(t)) })
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, newStore(t)) })
+	t.Run("SessionOrgRequiresSSO", func(t *testing.T) { t.Parallel(); testSessionOrgRequiresSSO(t, newStore(t)) })
+	t.Run("SSOEveryLoginPath", func(t *testing.T) { t.Parallel(); testSSOEveryLoginPath(t, newStore(t)) })
+	t.Run("Throttle", func(t *testing.T) { t.Parallel(); testThrottle(t, newStore(t)) })
+	t.Run("ThrottleConcurrent", func(t *testing.T) { t.Parallel(); s := newStore(t); TestThrottleConcurrent(t, s, s) })
+	t.Run("ThrottleComponents", func(t *testing.T) { t.Parallel(); testThrottleComponents(t, newStore(t)) })
 }
 
 var base = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)

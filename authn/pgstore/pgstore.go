@@ -7,8 +7,10 @@
 // UPDATE ... WHERE consumed_at IS NULL RETURNING, so of two concurrent
 // clicks exactly one gets the row; the per-email issue limit counts and
 // inserts under a transaction-scoped advisory lock on the email; a session
-// token is rotated with UPDATE ... WHERE token_hash = old. The lookups
-// every request makes are coalesced under load (see Store).
+// token is rotated with UPDATE ... WHERE token_hash = old; the login
+// throttle locks the rows of an attempt's buckets (SELECT ... FOR UPDATE, in
+// key order) and counts in the same transaction. The lookups every request
+// makes are coalesced under load (see Store).
 package pgstore
 
 import (
@@ -373,19 +375,36 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn
 	return lookupOne(ctx, s.sessions, "session by token", string(tokenHash))
 }
 
+// sessionLookup reads sessions with their organisation's SSO requirement,
+// in one query: the policy join costs a primary-key probe, not a round
+// trip.
+var sessionLookup = `SELECT s.` + strings.ReplaceAll(sessionColumns, ", ", ", s.") +
+	`, (s.org <> '' AND COALESCE(p.password_login_disabled, false))
+	FROM authn_sessions s LEFT JOIN authn_org_policies p ON p.org = s.org `
+
+func scanSessionWithPolicy(row pgx.Row) (authn.SessionRecord, error) {
+	var r authn.SessionRecord
+	var mfa *time.Time
+	if err := row.Scan(&r.ID, &r.TokenHash, &r.Org, &r.UserID, &r.Method, &r.IP, &r.UserAgent,
+		&r.CreatedAt, &r.LastSeenAt, &r.ExpiresAt, &mfa, &r.OrgRequiresSSO); err != nil {
+		return r, err
+	}
+	r.CreatedAt, r.LastSeenAt, r.ExpiresAt, r.MFAVerifiedAt = r.CreatedAt.UTC(), r.LastSeenAt.UTC(), r.ExpiresAt.UTC(), fromNull(mfa)
+	return r, nil
+}
+
 func (s *Store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
-	const sel = `SELECT ` + sessionColumns + ` FROM authn_sessions `
 	key := func(r authn.SessionRecord) string { return string(r.TokenHash) }
 	if len(hashes) == 1 {
-		rows, err := s.pool.Query(ctx, sel+`WHERE token_hash = $1`, []byte(hashes[0]))
-		return rowsByKey(rows, err, scanSession, key)
+		rows, err := s.pool.Query(ctx, sessionLookup+`WHERE s.token_hash = $1`, []byte(hashes[0]))
+		return rowsByKey(rows, err, scanSessionWithPolicy, key)
 	}
 	arg := make([][]byte, len(hashes))
 	for i, h := range hashes {
 		arg[i] = []byte(h)
 	}
-	rows, err := s.pool.Query(ctx, sel+`WHERE token_hash = ANY($1::bytea[])`, arg)
-	return rowsByKey(rows, err, scanSession, key)
+	rows, err := s.pool.Query(ctx, sessionLookup+`WHERE s.token_hash = ANY($1::bytea[])`, arg)
+	return rowsByKey(rows, err, scanSessionWithPolicy, key)
 }
 
 func cloneSession(r authn.SessionRecord) authn.SessionRecord {
@@ -504,4 +523,131 @@ func (s *Store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy)
 		return wrap("set org policy", err)
 	}
 	return nil
+}
+
+// errThrottleFull rolls back an attempt that a full bucket refused.
+var errThrottleFull = errors.New("throttle full")
+
+// TakeThrottle implements authn.ThrottleStore in one transaction: the
+// buckets are created if missing, locked in key order (SELECT ... FOR
+// UPDATE, so concurrent attempts on any instance queue on the same rows and
+// cannot deadlock), checked, and counted only if none is full.
+func (s *Store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at time.Time) (authn.ThrottleResult, error) {
+	var res authn.ThrottleResult
+	if len(rules) == 0 {
+		return res, nil
+	}
+	keys := make([]string, len(rules))
+	for i, r := range rules {
+		keys[i] = r.Key
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res = authn.ThrottleResult{}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO authn_throttle (key, count, window_end)
+			SELECT k, 0, $2 FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING`, keys, at)
+		b.Queue(`SELECT key, count, window_end FROM authn_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`, keys)
+		br := tx.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		cur := map[string]authn.ThrottleBucket{}
+		for rows.Next() {
+			var bk authn.ThrottleBucket
+			if err := rows.Scan(&bk.Key, &bk.Count, &bk.WindowEnd); err != nil {
+				rows.Close()
+				_ = br.Close()
+				return err
+			}
+			cur[bk.Key] = bk
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			_ = br.Close()
+			return err
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		counts := make([]int32, len(rules))
+		ends := make([]time.Time, len(rules))
+		for i, r := range rules {
+			bk := cur[r.Key]
+			if !at.Before(bk.WindowEnd) {
+				bk = authn.ThrottleBucket{Key: r.Key, WindowEnd: at.Add(r.Window)}
+			}
+			if bk.Count >= r.Limit {
+				res.RetryAfter = max(res.RetryAfter, bk.WindowEnd.Sub(at))
+			}
+			counts[i], ends[i] = int32(bk.Count+1), bk.WindowEnd
+			if bk.Count+1 == r.Limit {
+				res.Filled = append(res.Filled, r.Key)
+			}
+		}
+		if res.RetryAfter > 0 {
+			res.Filled = nil
+			return errThrottleFull
+		}
+		_, err = tx.Exec(ctx, `UPDATE authn_throttle AS t SET count = u.count, window_end = u.window_end
+			FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(key, count, window_end) WHERE t.key = u.key`,
+			keys, counts, ends)
+		return err
+	})
+	if errors.Is(err, errThrottleFull) {
+		return res, nil
+	}
+	if err != nil {
+		return authn.ThrottleResult{}, wrap("take throttle", err)
+	}
+	return res, nil
+}
+
+// ThrottleBuckets implements authn.ThrottleStore.
+func (s *Store) ThrottleBuckets(ctx context.Context, keys []string, at time.Time) ([]authn.ThrottleBucket, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, count, window_end FROM authn_throttle
+		WHERE key = ANY($1::text[]) AND window_end > $2 ORDER BY key`, keys, at)
+	if err != nil {
+		return nil, wrap("throttle buckets", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (authn.ThrottleBucket, error) {
+		var b authn.ThrottleBucket
+		err := row.Scan(&b.Key, &b.Count, &b.WindowEnd)
+		b.WindowEnd = b.WindowEnd.UTC()
+		return b, err
+	})
+	if err != nil {
+		return nil, wrap("throttle buckets", err)
+	}
+	if out == nil {
+		out = []authn.ThrottleBucket{}
+	}
+	return out, nil
+}
+
+// DeleteThrottle implements authn.ThrottleStore.
+func (s *Store) DeleteThrottle(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, fmt.Errorf("authn/pgstore: delete throttle: %w: empty prefix", authn.ErrInvalidArgument)
+	}
+	// starts_with, not LIKE: a prefix is never a pattern.
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_throttle WHERE starts_with(key, $1)`, prefix)
+	if err != nil {
+		return 0, wrap("delete throttle", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// DeleteThrottleBefore implements authn.ThrottleStore.
+func (s *Store) DeleteThrottleBefore(ctx context.Context, t time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_throttle WHERE window_end < $1`, t)
+	if err != nil {
+		return 0, wrap("delete throttle", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,7 +38,7 @@ func TestMigrateIdempotent(t *testing.T) {
 	require.NoError(t, pgstore.Migrate(ctx, pool))
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM rampart_migrations WHERE component = 'authn'`).Scan(&n))
-	require.Equal(t, 2, n, "one row per migration file, each applied once")
+	require.Equal(t, 3, n, "one row per migration file, each applied once")
 
 	// Session administration filters on (org, user_id): the index serving
 	// it leads with org.
@@ -69,15 +70,28 @@ func TestNoSecretsAtRest(t *testing.T) {
 	require.NoError(t, err)
 	st, _, err := sessions.Create(ctx, authn.NewSession{UserID: "u"})
 	require.NoError(t, err)
+	pw, err := authn.NewPasswords()
+	require.NoError(t, err)
+	login, err := authn.NewPasswordLogin(pw, s)
+	require.NoError(t, err)
+	_, err = login.Check(ctx, authn.Client{Login: "Throttled.Login@example.com", Addr: "192.0.2.1"}, authn.Account{}, "guess")
+	require.ErrorIs(t, err, authn.ErrPasswordMismatch)
 
 	var dump string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT
 		(SELECT string_agg(t::text, '|') FROM authn_api_keys t) ||
 		(SELECT string_agg(t::text, '|') FROM authn_magic_links t) ||
-		(SELECT string_agg(t::text, '|') FROM authn_sessions t)`).Scan(&dump))
+		(SELECT string_agg(t::text, '|') FROM authn_sessions t) ||
+		(SELECT string_agg(t::text, '|') FROM authn_throttle t)`).Scan(&dump))
 	for _, secret := range []string{raw.Reveal(), ml.Reveal(), st.Reveal()} {
 		require.NotContains(t, dump, secret[len(secret)-30:])
 	}
+	require.NotContains(t, strings.ToLower(dump), "throttled.login", "the throttle keeps logins only as hashes")
+	// The documented SQL for an operator finds the login's bucket.
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM authn_throttle WHERE key = 'password:account:' ||
+		encode(sha256(convert_to('authn-throttle:' || lower(trim(' Throttled.Login@example.com ')), 'UTF8')), 'hex')`).Scan(&n))
+	require.Equal(t, 1, n)
 }
 
 // TestTwoInstancesConsumeOnce models two application instances, each with

@@ -18,15 +18,15 @@ func authnChapter() chapter {
 		if err != nil {
 			return err
 		}
-		hash, err := passwords.Hash("correct horse battery staple")
+		hash, err := passwords.Hash(ctx, "correct horse battery staple")
 		if err != nil {
 			return err
 		}
 		s.say("password hashed with Argon2id (OWASP parameters): %s...", hash[:31])
-		if _, err := passwords.Verify("correct horse battery staple", hash); err != nil {
+		if _, err := passwords.Verify(ctx, "correct horse battery staple", hash); err != nil {
 			return err
 		}
-		_, err = passwords.Verify("Tr0ub4dor&3", hash)
+		_, err = passwords.Verify(ctx, "Tr0ub4dor&3", hash)
 		s.say("right password accepted; wrong one refused: %v", errors.Is(err, authn.ErrPasswordMismatch))
 
 		// In production the pepper is keyring's *BlindIndex, held outside the database.

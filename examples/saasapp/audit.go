@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	"github.com/rampart-sdk/rampart/authn"
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/mfa"
 	"github.com/rampart-sdk/rampart/privacy"
@@ -87,6 +88,7 @@ func (a *app) wireAudit(store auditlog.Store) error {
 		names    []string
 	}{
 		{auditlog.CategorySecurity, rbac.AuditActions()},
+		{auditlog.CategorySecurity, authn.AuditActions()},
 		{auditlog.CategorySecurity, mfa.AuditActions()},
 		{auditlog.CategoryData, privacy.AuditActions()},
 		{auditlog.CategoryCron, compliance.AuditActions()},

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
@@ -20,7 +22,9 @@ func (a *app) wireAuth(authnStore authn.Store, mfaStore mfa.Store) (err error) {
 	if a.passwords, err = authn.NewPasswords(); err != nil {
 		return err
 	}
-	if a.login, err = authn.NewPasswordLogin(a.passwords, authnStore); err != nil {
+	// Password attempts are throttled per account, per client address and
+	// per pair, in the shared store; a filled bucket is audited.
+	if a.login, err = authn.NewPasswordLogin(a.passwords, authnStore, clock, authn.WithRecorder(a.audit)); err != nil {
 		return err
 	}
 	if a.sessions, err = authn.NewSessions(authnStore, clock); err != nil {
@@ -108,10 +112,10 @@ func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // newUser seals a new member's personal data: each field under its own
 // scope and bound to the row, so it cannot be copied to another user.
-func (a *app) newUser(orgID, role, name, email, password string) (user, error) {
+func (a *app) newUser(ctx context.Context, orgID, role, name, email, password string) (user, error) {
 	u := user{ID: newID("usr"), Org: orgID, Role: role, State: userActive, CreatedAt: a.now().UTC()}
 	var err error
-	if u.PasswordHash, err = a.passwords.Hash(password); err != nil {
+	if u.PasswordHash, err = a.passwords.Hash(ctx, password); err != nil {
 		return user{}, err
 	}
 	if u.Name, err = a.keys.name.Seal(u.ID, []byte(name)); err != nil {
@@ -142,7 +146,7 @@ func (a *app) handleSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := org{ID: newID("org"), Name: req.Organisation, CreatedAt: a.now().UTC()}
-	owner, err := a.newUser(o.ID, "owner", req.Name, req.Email, req.Password)
+	owner, err := a.newUser(r.Context(), o.ID, "owner", req.Name, req.Email, req.Password)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "Bad request", "the password is not acceptable")
 		return
@@ -167,8 +171,9 @@ type loginRequest struct {
 
 // POST /login checks the password, then the TOTP code of enrolled users,
 // and starts a session. Wrong email and wrong password answer the same.
-// Throttling password guesses is the job of the proxy in front (authn
-// leaves it to the host).
+// Guesses are throttled by authn (per account, per client address and per
+// pair of both, across instances): a refused attempt answers 429 with
+// Retry-After, the same for unknown and known emails.
 func (a *app) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if !decode(w, r, &req) {
@@ -181,7 +186,15 @@ func (a *app) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	found := err == nil && u.State == userActive
 	acct := authn.Account{Found: found, Org: u.Org, PasswordHash: u.PasswordHash}
-	if _, err := a.login.Check(r.Context(), acct, req.Password); err != nil || !found {
+	_, err = a.login.Check(r.Context(), authn.Client{Login: normEmail(req.Email), Addr: clientIP(r)}, acct, req.Password)
+	if authn.WriteThrottled(w, err) {
+		return
+	}
+	if err != nil && !isLoginFailure(err) {
+		a.fail(w, r, err)
+		return
+	}
+	if err != nil || !found {
 		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the email or password is wrong")
 		return
 	}
@@ -259,9 +272,19 @@ func (a *app) handleLogout(w http.ResponseWriter, r *http.Request) {
 // clientIP is the peer address. Behind a proxy, read its header instead,
 // and only from the proxy's address.
 func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host // IPv6 without its brackets, so the throttle can parse it
 	}
-	return host
+	return r.RemoteAddr
+}
+
+// isLoginFailure tells a refused login (401) from a failure of the service.
+func isLoginFailure(err error) bool {
+	for _, e := range []error{authn.ErrPasswordMismatch, authn.ErrSSORequired, authn.ErrEmptyPassword,
+		authn.ErrPasswordTooLong, authn.ErrMalformedHash, authn.ErrInvalidArgument} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

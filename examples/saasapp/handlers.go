@@ -91,7 +91,7 @@ func (a *app) handleInvite(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusForbidden, "Forbidden", "you cannot grant this role")
 		return
 	}
-	u, err := a.newUser(r.PathValue("org"), req.Role, req.Name, req.Email, req.Password)
+	u, err := a.newUser(r.Context(), r.PathValue("org"), req.Role, req.Name, req.Email, req.Password)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, "Bad request", "the password is not acceptable")
 		return

@@ -1,0 +1,33 @@
+package authn
+
+import "context"
+
+// Recorder appends audit entries. *auditlog.Log satisfies it; any type with
+// this exact method does.
+type Recorder interface {
+	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
+}
+
+// WithRecorder sends authn's audit entries to r (PasswordLogin, MagicLinks).
+// Register AuditActions with the audit log at startup. An entry that cannot
+// be recorded fails the attempt that caused it with the recorder's error
+// (the host answers 503): nothing authn audits happens unaudited.
+func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
+
+// Audit actions authn records through its Recorder.
+const (
+	// ActionLoginThrottled: a login attempt filled a throttle bucket, so
+	// the next ones are refused until the window ends. It is recorded once
+	// per bucket and window (not for every refused attempt, which an
+	// attacker could use to flood the log), in the organisation of the
+	// account, when the host passed one (Account.Org of a found account,
+	// MagicLinkRequest.Org). The actor is "system:authn/throttle" (the
+	// client is not authenticated), the target "throttle:" and the
+	// bucket's key (which holds the login only as ThrottleLoginKey), and
+	// the payload names the scope ("pair", "account", "address",
+	// "magic_link_address"), the window and the client's address prefix.
+	ActionLoginThrottled = "authn.login.throttled"
+)
+
+// AuditActions lists every action authn may record, for registration.
+func AuditActions() []string { return []string{ActionLoginThrottled} }
