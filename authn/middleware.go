@@ -67,8 +67,8 @@ func SessionMFA(r *http.Request) (sessionID string, verifiedAt time.Time, ok boo
 // (RFC 9457 problem details) and never reaches next. Otherwise the session
 // cookie (CookieName) is looked up with sessions: an invalid or expired
 // cookie is cleared and the request continues anonymous, so that login
-// pages keep working. A store failure answers 503: it never falls back to
-// anonymous silently. Either manager may be nil to disable that method.
+// pages keep working. A store failure answers 503 with Retry-After: it never
+// falls back to anonymous silently, and the client may send the request again. Either manager may be nil to disable that method.
 // Authorisation (401 for anonymous, 403) stays with the host or rbac.
 func Middleware(sessions *Sessions, keys *APIKeys) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -86,7 +86,7 @@ func Middleware(sessions *Sessions, keys *APIKeys) func(http.Handler) http.Handl
 						writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the api key is not valid")
 						return
 					}
-					writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "authentication is temporarily unavailable")
+					unavailable(w)
 					return
 				}
 				id := Identity{Method: MethodAPIKey, UserID: k.Owner, KeyID: k.ID, Org: k.Org, Scopes: k.Scopes}
@@ -97,7 +97,7 @@ func Middleware(sessions *Sessions, keys *APIKeys) func(http.Handler) http.Handl
 				s, err := sessions.Lookup(r.Context(), c.Value)
 				if err != nil {
 					if !isCredentialError(err) {
-						writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "authentication is temporarily unavailable")
+						unavailable(w)
 						return
 					}
 					http.SetCookie(w, ClearCookie())
@@ -126,6 +126,13 @@ func isCredentialError(err error) bool {
 
 // writeProblem answers with an RFC 9457 problem document that names nothing
 // internal.
+// unavailable answers a request whose credential could not be checked
+// because the store failed: 503, and Retry-After so the client retries.
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeProblem(w, http.StatusServiceUnavailable, "Service Unavailable", "authentication is temporarily unavailable")
+}
+
 func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
