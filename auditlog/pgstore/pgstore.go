@@ -398,7 +398,10 @@ func treeHashes(ctx context.Context, q interface {
 	found := 0
 	// The binary wire values are read without reflection: Verify reads a
 	// thousand leaves at a time.
-	raw := rows.FieldDescriptions()[0].Format == pgx.BinaryFormatCode && rows.FieldDescriptions()[1].Format == pgx.BinaryFormatCode
+	// A query whose connection died (pg_terminate_backend, failover) has no
+	// field descriptions; rows.Err reports why once Next returns false.
+	fds := rows.FieldDescriptions()
+	raw := len(fds) == 2 && fds[0].Format == pgx.BinaryFormatCode && fds[1].Format == pgx.BinaryFormatCode
 	for rows.Next() {
 		var (
 			seq  int64
