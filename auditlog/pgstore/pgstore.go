@@ -157,7 +157,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	// rolled back (a connection left in a transaction is never reused).
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+		return fmt.Errorf("auditlog/pgstore: connect: %w", s.classify(ctx, nil, err, false))
 	}
 	defer conn.Release()
 	inTx := true
@@ -166,6 +166,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	pc := conn.Conn().PgConn()
 	var pb pgx.Batch
 	pb.Queue("BEGIN")
 	pb.Queue(lockChain, chain)
@@ -173,25 +174,25 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	br := conn.SendBatch(ctx, &pb)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return fmt.Errorf("auditlog/pgstore: begin: %w", err)
+		return fmt.Errorf("auditlog/pgstore: begin: %w", s.classify(ctx, pc, err, false))
 	}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return fmt.Errorf("auditlog/pgstore: lock chain: %w", err)
+		return fmt.Errorf("auditlog/pgstore: lock chain: %w", s.classify(ctx, pc, err, false))
 	}
 	h, err := head(ctx, batchRow{br}, chain)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("auditlog/pgstore: lock chain: %w", cerr)
 	}
 	if err != nil {
-		return err
+		return s.classify(ctx, pc, err, false)
 	}
 	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		return treeHashes(ctx, conn, chain, idx)
 	})
 	b, err := seal(h, reader)
 	if err != nil {
-		return err
+		return s.classify(ctx, pc, err, false)
 	}
 	if err := auditlog.CheckBatch(h, b); err != nil {
 		return err
@@ -200,7 +201,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	queueInserts(&ib, b)
 	ib.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &ib).Close(); err != nil {
-		return fmt.Errorf("auditlog/pgstore: insert: %w", mapErr(err))
+		return fmt.Errorf("auditlog/pgstore: insert: %w", s.classify(ctx, pc, mapErr(err), true))
 	}
 	inTx = false
 	return nil
@@ -218,7 +219,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+		return fmt.Errorf("auditlog/pgstore: connect: %w", s.classify(ctx, nil, err, false))
 	}
 	defer conn.Release()
 	inTx := true
@@ -233,7 +234,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	queueInserts(&pb, b)
 	pb.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &pb).Close(); err != nil {
-		return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(err))
+		return fmt.Errorf("auditlog/pgstore: append: %w", s.classify(ctx, conn.Conn().PgConn(), mapErr(err), true))
 	}
 	inTx = false
 	return nil
