@@ -494,6 +494,12 @@ func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *
 				}
 				ch := make(chan fetched, 1)
 				go func(buf []auditlog.Entry) {
+					defer func() {
+						// A panic here would end the host: it fails the Scan.
+						if r := recover(); r != nil {
+							ch <- fetched{nil, fmt.Errorf("auditlog/pgstore: scan: %w: panic: %v", auditlog.ErrInternal, r)}
+						}
+					}()
 					e, err := s.page(ctx, chain, next, buf)
 					ch <- fetched{e, err}
 				}(bufs[other][:0])
