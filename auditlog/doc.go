@@ -29,6 +29,12 @@
 // attacker who holds the checkpoint signing key and every saved checkpoint,
 // or who prevents entries from being written in the first place.
 //
+// Faults: a lost database connection is retried inside the Log when the
+// store shows the batch was not stored, and otherwise reported as
+// ErrOutcomeUnknown with the receipt to check (Log.Stored); a panic in a
+// goroutine of the Log fails only the callers in hand (ErrInternal) and is
+// logged. SECURITY.md, "Fault model", says what survives what.
+//
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
 // and lifting holds are audited. Export writes CSV, JSON or NDJSON with

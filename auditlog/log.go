@@ -140,7 +140,14 @@ func (l *Log) Record(ctx context.Context, org, actor, action, target string, pay
 //
 // If ctx ends before e was handed to the store, Append returns ctx.Err() and
 // e is not written. Once handed over, Append waits for the outcome: nil means
-// written, an error means not written, except ErrOutcomeUnknown.
+// written, an error means not written, except ErrOutcomeUnknown. A batch
+// whose connection was lost is stored again by the Log when the store shows
+// it was not stored (ErrConnectionLost, up to 5 attempts), so an error
+// wrapping ErrConnectionLost means the store stayed unreachable and
+// appending e again is safe. ErrOutcomeUnknown (ErrInternal after a panic
+// included) comes as an *OutcomeUnknownError when e was sealed: its Receipt
+// is where e is if it was stored, and Stored tells, once the store answers;
+// append e again only if it says false.
 func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 	p, err := l.prepare(e)
 	if err != nil {
