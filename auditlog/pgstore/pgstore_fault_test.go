@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -311,4 +315,63 @@ func TestFaultSoak(t *testing.T) {
 	require.Positive(t, kills)
 	lg.check(t, clean, "org:acme")
 	require.NotEmpty(t, lg.acked)
+}
+
+// panicTracer panics in the query that reads the third page of a scan,
+// which Scan runs in a goroutine of its own (the prefetch).
+type panicTracer struct{ armed *atomic.Bool }
+
+func (p panicTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if len(data.Args) == 3 && strings.Contains(data.SQL, "ORDER BY seq LIMIT") {
+		if from, ok := data.Args[1].(int64); ok && from >= 2*8192 && p.armed.CompareAndSwap(true, false) {
+			panic("injected scan panic")
+		}
+	}
+	return ctx
+}
+
+func (panicTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestPanicInScanPrefetch: a panic while Scan prefetches the next page in
+// its own goroutine fails the Scan with ErrInternal instead of ending the
+// process (before, the test binary died), and the next Scan works.
+func TestPanicInScanPrefetch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds two pages of entries")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	db, clean := newDB(t)
+	l, _ := auditlogtest.NewLog(t, clean, auditlog.WithMaxBatch(512))
+	const n = 2 * 8192 // two full pages: the third is prefetched
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for i := w; i < n; i += 32 {
+				_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created"})
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	var armed atomic.Bool
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	cfg.ConnConfig.Tracer = panicTracer{&armed}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	// Not pool.Close: the injected panic unwinds pgxpool's Query before it
+	// releases its connection, so Close would wait for it forever. Reset
+	// closes the others; the leaked one ends with the test binary.
+	t.Cleanup(pool.Reset)
+	s := pgstore.New(pool)
+
+	armed.Store(true)
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.ErrorIs(t, err, auditlog.ErrInternal)
+	require.False(t, armed.Load(), "the prefetch panicked")
+	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	require.EqualValues(t, n, res.Size)
 }
