@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,4 +375,71 @@ func TestPanicInScanPrefetch(t *testing.T) {
 	res, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)
 	require.EqualValues(t, n, res.Size)
+}
+
+// TestFaultOrphanSessionCannotCommitLater: an append whose transaction
+// waits on the chain's lock times out on the client's side, which closes
+// the connection. pgx then asks the server to cancel the statement on a new
+// connection, but in a network partition that request does not arrive: the
+// server's session still holds BEGIN, the insert and COMMIT, and commits
+// them once the lock is free, after the Log read the chain, found nothing
+// and told its caller "not written" (or sealed the entries again: stored
+// twice). The store ends that session before it reports (before, the entry
+// landed after its caller was told it was not written).
+func TestFaultOrphanSessionCannotCommitLater(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, clean := newDB(t)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	require.NoError(t, err)
+	app := "auditlog-orphan-" + db.Schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	// The partition: no new connection reaches the server (the cancel
+	// request included); the connections already open still work.
+	var partitioned atomic.Bool
+	var dialer net.Dialer
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if partitioned.Load() {
+			return nil, errors.New("partitioned")
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	l, _ := auditlogtest.NewLog(t, pgstore.New(pool), auditlog.WithCommitTimeout(300*time.Millisecond))
+	lg := newLedger()
+	require.NoError(t, lg.append(ctx, t, l, "warm")) // the next append is one pipelined round trip, COMMIT included
+	// Two open connections: one for the append, one to read with after.
+	c1, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	c2, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	c1.Release()
+	c2.Release()
+
+	blocker, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = blocker.Rollback(ctx) }()
+	_, err = blocker.Exec(ctx, `SELECT auditlog_lock_chain($1)`, "org:acme")
+	require.NoError(t, err)
+	partitioned.Store(true)
+	err = lg.append(ctx, t, l, "victim")
+	require.Error(t, err, "the chain stayed locked")
+	partitioned.Store(false)
+	require.NoError(t, blocker.Rollback(ctx))
+	// Let any session still waiting on the lock run to its end.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND (wait_event_type = 'Lock' OR state = 'active'))`, app).Scan(&waiting)
+		return err == nil && !waiting
+	}, 10*time.Second, 20*time.Millisecond)
+	lg.check(t, clean, "org:acme")
+	var oue *auditlog.OutcomeUnknownError
+	if errors.As(err, &oue) {
+		ok, serr := l.Stored(ctx, oue.Receipt)
+		require.NoError(t, serr)
+		require.False(t, ok)
+	}
 }
