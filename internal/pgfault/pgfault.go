@@ -199,7 +199,8 @@ func (p *Pool) KillRandomly(min, max time.Duration) (stop func() int) {
 				continue
 			}
 			slices.Sort(pids)
-			p.kill(ctx, pids[rand.N(len(pids))])
+			// Not ctx: stop must not turn a kill under way into an error.
+			p.kill(context.Background(), pids[rand.N(len(pids))])
 		}
 	}()
 	return func() int {
@@ -277,9 +278,15 @@ func ConnectionLost(err error) bool {
 		}
 		return false
 	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false // the caller's own context, not the connection (a net.Error too)
+	}
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &ne) || errors.As(err, &ce) ||
+	return errors.As(err, &ne) || errors.As(err, &ce) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
