@@ -13,13 +13,15 @@ import (
 var (
 	// ErrConnectionLost marks a Store error after which the batch's
 	// transaction is over: the connection to the database was lost before
-	// nothing was sent, or the server itself ended the session, or the store
-	// made sure the session is gone. The batch is then stored or will never
-	// be, so reading the store tells which. A Log seals such a batch again
-	// (up to appendAttempts times) when the store shows it was not stored;
-	// an Append error wrapping ErrConnectionLost (and not
+	// anything was sent, or the server itself ended the session, or the
+	// store made sure the session is gone. The batch is then stored or
+	// will never be, so reading the store tells which. A Log stores such a
+	// batch again (5 attempts in all) when the store shows it was not
+	// stored; an Append error wrapping ErrConnectionLost (and not
 	// ErrOutcomeUnknown) means the entry was not written and appending it
-	// again is safe.
+	// again is safe. A Store must not wrap it around an error after which
+	// the batch may still be stored later (a session of the database that
+	// may still commit): that is ErrOutcomeUnknown.
 	ErrConnectionLost = errors.New("auditlog: connection to the store lost")
 	// ErrInternal is returned to the callers whose batch was in hand when a
 	// goroutine of the Log panicked (a bug, or a Store, clock or signer that

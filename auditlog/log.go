@@ -144,10 +144,12 @@ func (l *Log) Record(ctx context.Context, org, actor, action, target string, pay
 // whose connection was lost is stored again by the Log when the store shows
 // it was not stored (ErrConnectionLost, up to 5 attempts), so an error
 // wrapping ErrConnectionLost means the store stayed unreachable and
-// appending e again is safe. ErrOutcomeUnknown (ErrInternal after a panic
-// included) comes as an *OutcomeUnknownError when e was sealed: its Receipt
-// is where e is if it was stored, and Stored tells, once the store answers;
-// append e again only if it says false.
+// appending e again is safe. ErrOutcomeUnknown comes as an
+// *OutcomeUnknownError when the Log knows where e would be: its Receipt is
+// where e is if it was stored, and Stored tells, once the store answers;
+// append e again only if it says false. After a panic in the Log's
+// goroutine (ErrInternal, which also wraps ErrOutcomeUnknown) that place is
+// not known.
 func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 	p, err := l.prepare(e)
 	if err != nil {
