@@ -54,7 +54,11 @@ func (s *Store) classify(ctx context.Context, pc *pgconn.PgConn, err error, comm
 var errSessionLives = errors.New("the session is still running")
 
 // fence ends backend pid, the session of a connection this store lost, and
-// waits until it is gone, so that it cannot commit anything afterwards.
+// waits until it is gone, so that it cannot commit anything afterwards. It
+// runs at once after the loss, so the PID has not been given to another
+// session in between (the operating system hands PIDs out in turn).
+// PostgreSQL lets a role end its own sessions, so the application role
+// needs no extra privilege; it never ends another role's.
 func (s *Store) fence(ctx context.Context, pid uint32) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fenceTimeout)
 	defer cancel()
