@@ -175,15 +175,18 @@ func (p *Pool) kill(ctx context.Context, pid uint32) {
 }
 
 // KillRandomly kills one of the pool's backends, chosen at random, every
-// interval drawn uniformly from [min, max), until the returned stop is
-// called; stop waits for the killer and returns how many it killed.
-func (p *Pool) KillRandomly(min, max time.Duration) (stop func() int) {
+// interval drawn uniformly from [lo, hi), until the returned stop is
+// called; stop waits for the killer and returns how many the pool killed.
+func (p *Pool) KillRandomly(lo, hi time.Duration) (stop func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			d := min + rand.N(max-min)
+			d := lo
+			if hi > lo {
+				d += rand.N(hi - lo)
+			}
 			select {
 			case <-ctx.Done():
 				return
