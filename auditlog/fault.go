@@ -85,7 +85,7 @@ func (l *Log) recoverWriter(chain string, cw *chainWriter) {
 	if r == nil {
 		return
 	}
-	l.logger.Error("auditlog: panic in the chain writer", "chain", chain, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	l.logPanic("auditlog: panic in the chain writer", "chain", chain, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	err := fmt.Errorf("auditlog: append to chain %q: %w: %w: panic: %v", chain, ErrInternal, ErrOutcomeUnknown, r)
 	cw.mu.Lock()
 	var fail []*pending
@@ -122,7 +122,7 @@ func (l *Log) recoverCheckpoints(cs *checkpoints, cp *Checkpoint, saved *chan st
 	if r == nil {
 		return
 	}
-	l.logger.Error("auditlog: panic saving a checkpoint", "chain", cp.Chain, "size", cp.Size, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	l.logPanic("auditlog: panic saving a checkpoint", "chain", cp.Chain, "size", cp.Size, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	cs.mu.Lock()
 	cs.inFlight, cs.next, cs.failing = false, nil, true
 	cs.backoff = min(max(2*cs.backoff, time.Second), time.Minute)
@@ -143,4 +143,11 @@ func appendErr(chain string, err error, b *Batch, i int) error {
 		err = &OutcomeUnknownError{Receipt: Receipt{Chain: chain, Seq: e.Seq, Hash: e.Hash}, Err: err}
 	}
 	return err
+}
+
+// logPanic logs a recovered panic; a logger that panics in turn (the
+// host's handler) is ignored rather than allowed to end the process.
+func (l *Log) logPanic(msg string, args ...any) {
+	defer func() { _ = recover() }()
+	l.logger.Error(msg, args...)
 }
