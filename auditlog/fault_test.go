@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
@@ -242,4 +243,39 @@ func (b *blindScan) Scan(ctx context.Context, chain string, from uint64, fn func
 		return errNoConn
 	}
 	return b.MemoryStore.Scan(ctx, chain, from, fn)
+}
+
+// TestPanicAfterCommitAcknowledges: a panic in the writer after its batch
+// committed (here the clock, read to decide on a checkpoint) releases the
+// batch's callers with their receipts, since their entries are stored; the
+// log keeps serving.
+func TestPanicAfterCommitAcknowledges(t *testing.T) {
+	t.Parallel()
+	var armed atomic.Bool
+	clock := auditlogtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	now := func() time.Time {
+		if armed.CompareAndSwap(true, false) {
+			panic("injected clock panic")
+		}
+		return clock.Now()
+	}
+	signer, _ := auditlogtest.NewSigner(t, "clock")
+	mem := auditlog.NewMemoryStore()
+	l := auditlog.New(batchOnly{mem}, auditlog.WithClock(now),
+		auditlog.WithCheckpoints(signer, auditlog.NewWriterSink(&bytes.Buffer{}), 1000, time.Hour),
+		auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, l.Register(auditlogtest.Actions...))
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})
+	require.NoError(t, err)
+	armed.Store(true) // entries carry their time: the next clock reading is the writer's
+	rec, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})
+	require.NoError(t, err, "the entry was stored before the panic")
+	require.False(t, armed.Load(), "the clock panicked in the writer")
+	got := auditlogtest.Entries(t, mem, "org:acme")
+	require.Len(t, got, 2)
+	require.Equal(t, got[1].Hash, rec.Hash)
+	_, err = l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})
+	require.NoError(t, err)
 }
