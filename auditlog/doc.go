@@ -46,6 +46,12 @@
 // prune or lift, never inside the retention it stores, and never without the
 // entry in the same transaction (RetentionRecorder).
 //
+// Faults: a lost database connection is retried inside the Log when the
+// store shows the batch was not stored, and otherwise reported as
+// ErrOutcomeUnknown with the receipt to check (Log.Stored); a panic in a
+// goroutine of the Log fails only the callers in hand (ErrInternal) and is
+// logged. SECURITY.md, "Fault model", says what survives what.
+//
 // Retention prunes payloads older than a window (headers and hashes stay, so
 // the chain still verifies) except where a compliance hold applies; placing
 // and lifting holds are audited.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -139,7 +140,16 @@ func (l *Log) Record(ctx context.Context, org, actor, action, target string, pay
 //
 // If ctx ends before e was handed to the store, Append returns ctx.Err() and
 // e is not written. Once handed over, Append waits for the outcome: nil means
-// written, an error means not written, except ErrOutcomeUnknown.
+// written, an error means not written, except ErrOutcomeUnknown. A batch
+// whose connection was lost is stored again by the Log when the store shows
+// it was not stored (ErrConnectionLost, up to 5 attempts), so an error
+// wrapping ErrConnectionLost means the store stayed unreachable and
+// appending e again is safe. ErrOutcomeUnknown comes as an
+// *OutcomeUnknownError when the Log knows where e would be: its Receipt is
+// where e is if it was stored, and Stored tells, once the store answers;
+// append e again only if it says false. After a panic in the Log's
+// goroutine (ErrInternal, which also wraps ErrOutcomeUnknown) that place is
+// not known.
 func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 	p, err := l.prepare(e)
 	if err != nil {
@@ -224,6 +234,9 @@ type chainWriter struct {
 	busy  bool
 
 	cp checkpoints
+	// inHand are the entries handed to the drainer whose callers may not
+	// have been released yet: recoverWriter answers them after a panic.
+	inHand []*pending
 	// The tree frontier after this writer's last batch: when the next
 	// batch finds the same head (no other process wrote in between), the
 	// store need not be read for it.
@@ -245,6 +258,7 @@ func (l *Log) writer(chain string) *chainWriter {
 // drain seals the queue of one chain batch after batch; one goroutine per
 // chain runs it while the queue is not empty.
 func (l *Log) drain(chain string, cw *chainWriter) {
+	defer l.recoverWriter(chain, cw)
 	if pa, ok := l.store.(PipelinedAppender); ok {
 		l.drainPipelined(chain, cw, pa)
 		return
@@ -277,6 +291,15 @@ func (l *Log) take(cw *chainWriter, idle bool) []*pending {
 		p.taken = true
 	}
 	cw.queue = append(cw.queue[:0:0], cw.queue[n:]...)
+	cw.inHand = slices.DeleteFunc(cw.inHand, func(p *pending) bool {
+		select {
+		case <-p.done:
+			return true
+		default:
+			return false
+		}
+	})
+	cw.inHand = append(cw.inHand, batch...)
 	return batch
 }
 
@@ -301,6 +324,11 @@ func (l *Log) requeue(cw *chainWriter, ps []*pending) {
 // finish stores batch synchronously and releases its callers.
 func (l *Log) finish(chain string, cw *chainWriter, batch []*pending) {
 	head, root, err := l.commit(chain, cw, batch)
+	for n := 1; n < appendAttempts && err != nil && retryable(err); n++ {
+		// Known not stored, and the connection was lost: store it again.
+		time.Sleep(retryBackoff(n))
+		head, root, err = l.commit(chain, cw, batch)
+	}
 	if err == nil {
 		// Before releasing the callers: an append that returned is
 		// covered by any checkpoint that was due, unless the sink was
@@ -372,7 +400,7 @@ func (l *Log) commit(chain string, cw *chainWriter, batch []*pending) (Head, tlo
 	cw.cacheHead, cw.cacheFrontier = Head{}, nil
 	if err != nil && sealed != nil && !errors.Is(err, ErrFork) {
 		if ok, cerr := l.committed(chain, sealed); cerr != nil {
-			err = fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr)
+			err = fmt.Errorf("%w: %w (checking afterwards: %w)", ErrOutcomeUnknown, err, cerr)
 		} else if ok {
 			err = nil
 		}
@@ -382,11 +410,11 @@ func (l *Log) commit(chain string, cw *chainWriter, batch []*pending) (Head, tlo
 	}
 	for i, p := range batch {
 		if err != nil {
-			p.err = fmt.Errorf("auditlog: append to chain %q: %w", chain, err)
+			p.err = appendErr(chain, err, sealed, i)
 			continue
 		}
 		e := &sealed.Entries[i]
-		p.rec = Receipt{Chain: chain, Seq: e.Seq, Hash: e.Hash}
+		p.rec, p.err = Receipt{Chain: chain, Seq: e.Seq, Hash: e.Hash}, nil
 	}
 	return head, root, err
 }
@@ -547,6 +575,7 @@ func (l *Log) maybeCheckpoint(chain string, cw *chainWriter, head Head, root tlo
 	wait := !cs.failing
 	cs.mu.Unlock()
 	saved := make(chan struct{})
+	// A panic in the saver closes saved (recoverCheckpoints).
 	go l.saveCheckpoints(cs, cp, saved)
 	if wait {
 		t := time.NewTimer(checkpointWait)
@@ -563,6 +592,7 @@ func (l *Log) maybeCheckpoint(chain string, cw *chainWriter, head Head, root tlo
 // it stops; the next append due after the backoff tries again with its
 // own, newer head.
 func (l *Log) saveCheckpoints(cs *checkpoints, cp Checkpoint, saved chan struct{}) {
+	defer l.recoverCheckpoints(cs, &cp, &saved)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 		_, err := l.publish(ctx, cp)

@@ -138,20 +138,26 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 		// is put back only when it is known not to be stored; when sb is
 		// not, the batches sealed on it cannot be either.
 		// Callers are released in chain order, so checkpoints only move on.
-		sbIs, cerr := l.settle(chain, sb.b)
+		sbIs, cerr := l.settle(chain, sb.b, err)
+		var again []*pending
 		switch sbIs {
 		case stored:
 			l.release(chain, cw, sb, nil)
 		case notStored:
-			l.release(chain, cw, sb, err)
+			if retryable(err) {
+				// The connection was lost and sb is not stored: seal it
+				// again, as the batches after it.
+				again = append(again, sb.pend...)
+			} else {
+				l.release(chain, cw, sb, err)
+			}
 		default:
-			l.release(chain, cw, sb, fmt.Errorf("%w: %v (checking afterwards: %v)", ErrOutcomeUnknown, err, cerr))
+			l.release(chain, cw, sb, fmt.Errorf("%w: %w (checking afterwards: %w)", ErrOutcomeUnknown, err, cerr))
 		}
-		var again []*pending
 		for _, lb := range later {
 			is, lerr := notStored, error(nil)
 			if sbIs != notStored {
-				is, lerr = l.settle(chain, lb.b)
+				is, lerr = l.settle(chain, lb.b, err)
 			}
 			switch is {
 			case notStored:
@@ -159,7 +165,7 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 			case stored:
 				l.release(chain, cw, lb, nil)
 			default:
-				l.release(chain, cw, lb, fmt.Errorf("%w: the pipeline broke (%v), and checking afterwards failed: %v", ErrOutcomeUnknown, err, lerr))
+				l.release(chain, cw, lb, fmt.Errorf("%w: the pipeline broke (%w), and checking afterwards failed: %w", ErrOutcomeUnknown, err, lerr))
 			}
 		}
 		l.requeue(cw, again)
@@ -175,15 +181,19 @@ const (
 )
 
 // settle reads the store to learn whether b, whose outcome a broken
-// pipeline did not deliver, was stored; unknown comes with the error of
-// the check.
-func (l *Log) settle(chain string, b *Batch) (outcome, error) {
+// pipeline did not deliver (with serr), was stored; unknown comes with the
+// error of the check. A batch not found is not stored only if the store
+// did not report that it may still be (ErrOutcomeUnknown: a session it
+// could not end).
+func (l *Log) settle(chain string, b *Batch, serr error) (outcome, error) {
 	ok, err := l.committed(chain, b)
 	switch {
 	case err != nil:
 		return unknown, err
 	case ok:
 		return stored, nil
+	case errors.Is(serr, ErrOutcomeUnknown):
+		return unknown, errors.New("not stored yet")
 	default:
 		return notStored, nil
 	}
@@ -219,7 +229,7 @@ func sealOn(head Head, frontier overlay, batch []*pending) (*sealedBatch, error)
 func (l *Log) release(chain string, cw *chainWriter, sb *sealedBatch, err error) {
 	for i, p := range sb.pend {
 		if err != nil {
-			p.err = fmt.Errorf("auditlog: append to chain %q: %w", chain, err)
+			p.err = appendErr(chain, err, sb.b, i)
 			continue
 		}
 		e := &sb.b.Entries[i]

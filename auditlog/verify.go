@@ -245,6 +245,9 @@ func Verify(ctx context.Context, r ChainReader, chain string, opts VerifyOptions
 			idx[i] = tlog.StoredHashIndex(0, int64(firstAt)+int64(i))
 		}
 		stored, err := r.TreeHashes(ctx, chain, idx)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return readFailed(chain, err) // a lost connection is no evidence of tampering
+		}
 		if err != nil {
 			return v.fail(firstAt, ReasonTreeMismatch, "stored tree leaves are missing: %v", err)
 		}
@@ -291,6 +294,9 @@ func Verify(ctx context.Context, r ChainReader, chain string, opts VerifyOptions
 	root := v.tree.root()
 	if v.next > 0 {
 		stored, err := tlog.TreeHash(int64(v.next), storeReader(ctx, r, chain))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return VerifyResult{}, readFailed(chain, err)
+		}
 		if err != nil || stored != root {
 			return VerifyResult{}, v.fail(v.next-1, ReasonTreeMismatch, "stored tree root differs from the entries' root")
 		}
@@ -310,6 +316,9 @@ func (v *verifier) resume(ctx context.Context, r ChainReader, c Checkpoint) erro
 	}
 	idx := frontierIndexes(int64(c.Size))
 	hs, err := r.TreeHashes(ctx, v.chain, idx)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return readFailed(v.chain, err)
+	}
 	if err != nil {
 		return v.fail(c.Size-1, ReasonTruncated, "tree at the checkpoint is missing: %v", err)
 	}
@@ -333,6 +342,9 @@ func (v *verifier) resume(ctx context.Context, r ChainReader, c Checkpoint) erro
 		return v.fail(last.Seq, ReasonHashMismatch, "stored hash is not the hash of the entry")
 	}
 	proof, err := tlog.ProveRecord(int64(c.Size), int64(last.Seq), storeReader(ctx, r, v.chain))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return readFailed(v.chain, err)
+	}
 	if err == nil {
 		err = tlog.CheckRecord(proof, int64(c.Size), c.Root, int64(last.Seq), tlog.RecordHash(last.Hash[:]))
 	}
@@ -341,4 +353,11 @@ func (v *verifier) resume(ctx context.Context, r ChainReader, c Checkpoint) erro
 	}
 	v.prev, v.next = last.Hash, c.Size
 	return v.skipCheckpoints(c.Size, c.Root)
+}
+
+// readFailed is a store error while verifying that is not ErrNotFound: the
+// chain could not be read (a lost connection, a timeout), which says
+// nothing about tampering and is not an ErrChainBroken.
+func readFailed(chain string, err error) error {
+	return fmt.Errorf("auditlog: verify chain %q: read: %w", chain, err)
 }

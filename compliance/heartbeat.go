@@ -468,6 +468,14 @@ func (f *forwarder) send(base string, sig Signal, cause string) {
 	go func() {
 		defer f.wg.Done()
 		defer func() { <-f.sem }()
+		defer func() {
+			// A panicking http.Client (a host's RoundTripper) must not end
+			// the process: the ping is lost, as after any failure.
+			if r := recover(); r != nil {
+				// Only its type: the value may hold the ping URL, a secret.
+				f.log.Error("compliance: heartbeat ping panicked", "signal", string(sig), "panic_type", fmt.Sprintf("%T", r))
+			}
+		}()
 		var err error
 		for attempt := 0; attempt <= f.retries; attempt++ {
 			if attempt > 0 {

@@ -52,6 +52,7 @@ type SweepFailure struct {
 	SubjectID string `json:"subject_id"`
 	Domain    string `json:"domain"`
 	Error     string `json:"error"`
+	err       error  // what Error says, wrapped by Sweep's error so that callers can match it
 }
 
 // Sweep erases every subject whose cooldown or retention period has elapsed,
@@ -127,6 +128,10 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport
 	if len(rep.Failed) > 0 {
 		errs := make([]error, 0, len(rep.Failed))
 		for _, f := range rep.Failed {
+			if f.err != nil {
+				errs = append(errs, fmt.Errorf("privacy: sweep: subject %q domain %q: %w", f.SubjectID, f.Domain, f.err))
+				continue
+			}
 			errs = append(errs, fmt.Errorf("privacy: sweep: subject %q domain %q: %s", f.SubjectID, f.Domain, f.Error))
 		}
 		return rep, errors.Join(errs...)
@@ -362,7 +367,7 @@ func (m *Manager) eraseDomain(ctx context.Context, d Domain, reqs []EraseRequest
 		res, err := safeErase(func() (Result, error) { return d.Eraser.Erase(ctx, req) })
 		if err != nil {
 			who[i].failed = true
-			rep.Failed = append(rep.Failed, SweepFailure{Org: req.Org, SubjectID: req.SubjectID, Domain: d.Name, Error: err.Error()})
+			rep.Failed = append(rep.Failed, SweepFailure{Org: req.Org, SubjectID: req.SubjectID, Domain: d.Name, Error: err.Error(), err: err})
 			continue
 		}
 		rep.Records += res.Records

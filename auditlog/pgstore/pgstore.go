@@ -221,7 +221,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	// rolled back (a connection left in a transaction is never reused).
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+		return fmt.Errorf("auditlog/pgstore: connect: %w", s.classify(ctx, nil, err, false))
 	}
 	defer conn.Release()
 	inTx := true
@@ -230,6 +230,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	pc := conn.Conn().PgConn()
 	var pb pgx.Batch
 	pb.Queue("BEGIN")
 	pb.Queue(lockChain, chain)
@@ -237,25 +238,25 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	br := conn.SendBatch(ctx, &pb)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return fmt.Errorf("auditlog/pgstore: begin: %w", err)
+		return fmt.Errorf("auditlog/pgstore: begin: %w", s.classify(ctx, pc, err, false))
 	}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return fmt.Errorf("auditlog/pgstore: lock chain: %w", err)
+		return fmt.Errorf("auditlog/pgstore: lock chain: %w", s.classify(ctx, pc, err, false))
 	}
 	h, err := head(ctx, batchRow{br}, chain)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("auditlog/pgstore: lock chain: %w", cerr)
 	}
 	if err != nil {
-		return err
+		return s.classify(ctx, pc, err, false)
 	}
 	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		return treeHashes(ctx, conn, chain, idx)
 	})
 	b, err := seal(h, reader)
 	if err != nil {
-		return err
+		return s.classify(ctx, pc, err, false)
 	}
 	if err := auditlog.CheckBatch(h, b); err != nil {
 		return err
@@ -264,7 +265,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	queueInserts(&ib, b)
 	ib.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &ib).Close(); err != nil {
-		return fmt.Errorf("auditlog/pgstore: insert: %w", mapErr(err))
+		return fmt.Errorf("auditlog/pgstore: insert: %w", s.classify(ctx, pc, mapErr(err), true))
 	}
 	inTx = false
 	return nil
@@ -282,7 +283,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("auditlog/pgstore: connect: %w", err)
+		return fmt.Errorf("auditlog/pgstore: connect: %w", s.classify(ctx, nil, err, false))
 	}
 	defer conn.Release()
 	inTx := true
@@ -297,7 +298,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 	queueInserts(&pb, b)
 	pb.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, &pb).Close(); err != nil {
-		return fmt.Errorf("auditlog/pgstore: append: %w", mapErr(err))
+		return fmt.Errorf("auditlog/pgstore: append: %w", s.classify(ctx, conn.Conn().PgConn(), mapErr(err), true))
 	}
 	inTx = false
 	return nil
@@ -466,7 +467,10 @@ func treeHashes(ctx context.Context, q interface {
 	found := 0
 	// The binary wire values are read without reflection: Verify reads a
 	// thousand leaves at a time.
-	raw := rows.FieldDescriptions()[0].Format == pgx.BinaryFormatCode && rows.FieldDescriptions()[1].Format == pgx.BinaryFormatCode
+	// A query whose connection died (pg_terminate_backend, failover) has no
+	// field descriptions; rows.Err reports why once Next returns false.
+	fds := rows.FieldDescriptions()
+	raw := len(fds) == 2 && fds[0].Format == pgx.BinaryFormatCode && fds[1].Format == pgx.BinaryFormatCode
 	for rows.Next() {
 		var (
 			seq  int64
@@ -558,6 +562,12 @@ func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *
 				}
 				ch := make(chan fetched, 1)
 				go func(buf []auditlog.Entry) {
+					defer func() {
+						// A panic here would end the host: it fails the Scan.
+						if r := recover(); r != nil {
+							ch <- fetched{nil, fmt.Errorf("auditlog/pgstore: scan: %w: panic: %v", auditlog.ErrInternal, r)}
+						}
+					}()
 					e, err := s.page(ctx, chain, next, buf)
 					ch <- fetched{e, err}
 				}(bufs[other][:0])

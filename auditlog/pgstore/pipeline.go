@@ -23,6 +23,9 @@ const closeTimeout = 30 * time.Second
 
 // errPipelinesBusy makes a Log append synchronously when pipelines already
 // hold their share of the pool.
+// errPipelineEnded: the server's results stopped before a batch's.
+var errPipelineEnded = errors.New("results ended before the batch's")
+
 var errPipelinesBusy = errors.New("auditlog/pgstore: every pipeline connection is in use")
 
 // OpenPipeline implements auditlog.PipelinedAppender with a pooled
@@ -125,8 +128,9 @@ func (p *pipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
 	p.pl.SendQueryPrepared(p.insertStmt, params, binaryParams, nil)
 	p.buf = buf
 	if err := p.pl.Sync(); err != nil {
-		p.broken = err
-		return fmt.Errorf("auditlog/pgstore: pipeline: %w", err)
+		// Batches sent before may still be running on the server.
+		p.broken = fmt.Errorf("auditlog/pgstore: pipeline: %w", p.s.classify(p.ctx, p.conn.Conn().PgConn(), err, p.inFlight > 0))
+		return p.broken
 	}
 	p.inFlight++
 	return nil
@@ -159,10 +163,14 @@ func (p *pipeline) Result(ctx context.Context) error {
 				failed = err
 			}
 		case err != nil:
-			p.broken = fmt.Errorf("auditlog/pgstore: pipeline: %w", err)
+			if errors.As(failed, &pe) && pe.Severity == "FATAL" {
+				err = failed // the server ended the session: the read after it failed
+			}
+			p.broken = fmt.Errorf("auditlog/pgstore: pipeline: %w", p.s.classify(ctx, p.conn.Conn().PgConn(), err, true))
 			return p.broken
 		case res == nil:
-			p.broken = errors.New("auditlog/pgstore: pipeline: results ended before the batch's")
+			// Never seen: what the server did is not known.
+			p.broken = fmt.Errorf("auditlog/pgstore: pipeline: %w: %w", auditlog.ErrOutcomeUnknown, errPipelineEnded)
 			return p.broken
 		}
 		if _, ok := res.(*pgconn.PipelineSync); ok {
@@ -202,6 +210,13 @@ func (p *pipeline) Close() error {
 	if err != nil || p.broken != nil {
 		// Its state is unknown: the pool must not hand it out again.
 		_ = p.conn.Conn().Close(context.Background())
+		if p.broken == nil && p.inFlight > 0 {
+			// Batches whose outcome was not read may still be running:
+			// end the session so that they are settled once Close returns.
+			if ferr := p.s.fence(bound, p.conn.Conn().PgConn().PID()); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("auditlog/pgstore: pipeline: ending the session: %w", ferr))
+			}
+		}
 	}
 	p.conn.Release()
 	return err

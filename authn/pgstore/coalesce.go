@@ -2,9 +2,18 @@ package pgstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 )
+
+// ErrInternal is returned to the lookups whose query panicked (a bug in a
+// scanner or the driver). The panic is logged with its stack (the keys,
+// which are token hashes and key IDs, are not) and the store keeps serving.
+var ErrInternal = errors.New("authn/pgstore: internal error")
 
 // A coalescer turns concurrent point lookups into few queries. While fewer
 // than limit queries are in flight a lookup runs at once, alone, so an idle
@@ -46,7 +55,7 @@ func (c *coalescer[V]) get(ctx context.Context, key string) (V, bool, error) {
 	if c.inflight < c.limit {
 		c.inflight++
 		c.mu.Unlock()
-		vals, err := c.fetch(ctx, []string{key})
+		vals, err := c.safeFetch(ctx, []string{key})
 		c.handOff()
 		v, ok := vals[key]
 		return v, ok && err == nil, err
@@ -110,7 +119,7 @@ func (c *coalescer[V]) run(batch []*lookup[V]) {
 			keys = append(keys, l.key)
 		}
 	}
-	vals, err := c.fetch(ctx, keys)
+	vals, err := c.safeFetch(ctx, keys)
 	cancel()
 	c.handOff()
 	given := make(map[string]bool, len(keys))
@@ -125,4 +134,17 @@ func (c *coalescer[V]) run(batch []*lookup[V]) {
 		}
 		close(l.done)
 	}
+}
+
+// safeFetch is fetch with a panic turned into ErrInternal: a lookup's
+// query runs in a goroutine of the store's (run), where a panic would end
+// the host process, and either way its slot must be handed on.
+func (c *coalescer[V]) safeFetch(ctx context.Context, keys []string) (vals map[string]V, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Default().Error("authn/pgstore: panic in a lookup", "keys", len(keys), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			vals, err = nil, fmt.Errorf("%w: lookup panicked: %v", ErrInternal, r)
+		}
+	}()
+	return c.fetch(ctx, keys)
 }

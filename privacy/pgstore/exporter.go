@@ -101,6 +101,13 @@ func (e *TableExporter) Export(ctx context.Context, org, subjectID string, yield
 		if err != nil {
 			return fmt.Errorf("privacy/pgstore: export %s: %w", e.t.Name, err)
 		}
+		want := len(e.t.Columns)
+		if e.t.RowIDColumn != "" {
+			want++
+		}
+		if len(vals) != want {
+			return fmt.Errorf("privacy/pgstore: export %s: %d columns read, %d expected", e.t.Name, len(vals), want)
+		}
 		rec := make(map[string]any, len(e.t.Columns))
 		var rowID string
 		if e.t.RowIDColumn != "" {
