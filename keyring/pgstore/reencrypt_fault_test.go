@@ -54,7 +54,9 @@ func TestFaultReencrypt(t *testing.T) {
 		}
 		require.NoError(t, clean.ClearCheckpoint(ctx, "users", "email"))
 		_, err := email.Reencrypt(ctx, faultyCol, keyring.ReencryptOptions{BatchSize: 10,
-			Checkpoint: func(ctx context.Context, after keyring.Cursor) error { return faulty.SaveCheckpoint(ctx, "users", "email", after.ID) }})
+			Checkpoint: func(ctx context.Context, after keyring.Cursor) error {
+				return faulty.SaveCheckpoint(ctx, "users", "email", after.ID)
+			}})
 		return err
 	}, func(o pgfault.Outcome) {
 		if o.Err != nil {
