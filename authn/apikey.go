@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -280,18 +282,62 @@ func (a *APIKeys) remember(ck [32]byte, hash []byte, now time.Time) {
 	a.cache[ck] = cachedKey{hash: hash, until: now.Add(a.cfg.keyCacheTTL)}
 }
 
-// List returns the organisation's keys, revoked ones included, without
-// secrets or hashes.
-func (a *APIKeys) List(ctx context.Context, org string) ([]APIKey, error) {
-	recs, err := a.store.ListAPIKeys(ctx, org)
+// Page sizes of APIKeys.List.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// List returns one page of the organisation's keys, revoked ones included,
+// without secrets or hashes, oldest first: up to limit keys (0 means
+// DefaultListLimit; above MaxListLimit is ErrInvalidArgument) after cursor
+// ("" is the start). next is the cursor of the following page, "" after the
+// last one; cursors are opaque and stay valid while keys are added.
+func (a *APIKeys) List(ctx context.Context, org, cursor string, limit int) (keys []APIKey, next string, err error) {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 0 || limit > MaxListLimit {
+		return nil, "", fmt.Errorf("%w: list limit %d, want 1 to %d", ErrInvalidArgument, limit, MaxListLimit)
+	}
+	p := APIKeyPage{Limit: limit + 1} // one more tells whether a next page exists
+	if cursor != "" {
+		if p.AfterCreated, p.AfterID, err = decodeListCursor(cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	recs, err := a.store.ListAPIKeys(ctx, org, p)
 	if err != nil {
-		return nil, fmt.Errorf("authn: list api keys: %w", err)
+		return nil, "", fmt.Errorf("authn: list api keys: %w", err)
 	}
-	out := make([]APIKey, len(recs))
+	if len(recs) > limit {
+		recs = recs[:limit]
+		last := recs[limit-1]
+		next = encodeListCursor(last.CreatedAt, last.ID)
+	}
+	keys = make([]APIKey, len(recs))
 	for i, r := range recs {
-		out[i] = publicKey(r)
+		keys[i] = publicKey(r)
 	}
-	return out, nil
+	return keys, next, nil
+}
+
+// encodeListCursor and decodeListCursor make a list position opaque.
+func encodeListCursor(created time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(created.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+func decodeListCursor(s string) (time.Time, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	ts, id, ok := strings.Cut(string(b), "|")
+	if err != nil || !ok || id == "" {
+		return time.Time{}, "", fmt.Errorf("%w: malformed list cursor", ErrInvalidArgument)
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("%w: malformed list cursor", ErrInvalidArgument)
+	}
+	return t, id, nil
 }
 
 // Revoke revokes the organisation's key id; it fails with ErrNotFound if

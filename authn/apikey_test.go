@@ -258,9 +258,10 @@ func TestAPIKeyListNeverShowsSecrets(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = keys.Create(ctx, NewAPIKey{Org: "other", Owner: "u", Name: "b"})
 	require.NoError(t, err)
-	list, err := keys.List(ctx, "o")
+	list, next, err := keys.List(ctx, "o", "", 0)
 	require.NoError(t, err)
 	require.Len(t, list, 1)
+	require.Empty(t, next)
 	js, err := json.Marshal(list)
 	require.NoError(t, err)
 	sec := raw.Reveal()[len(raw.Reveal())-38:]
@@ -501,4 +502,42 @@ func TestAPIKeyBcryptCostBounded(t *testing.T) {
 	_, err = keys.Verify(ctx, raw.Reveal())
 	require.ErrorIs(t, err, ErrInvalidAPIKey)
 	require.Zero(t, obs.bcrypt.Load())
+}
+
+// TestListPages walks an organisation's keys a page at a time: every key
+// once, in creation order, and bad limits and cursors refused.
+func TestListPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	keys := newTestKeys(t, NewMemoryStore())
+	var want []string
+	for range 7 {
+		_, k, err := keys.Create(ctx, NewAPIKey{Org: "o", Owner: "u"})
+		require.NoError(t, err)
+		want = append(want, k.ID)
+	}
+	var got []string
+	var sizes []int
+	cursor := ""
+	for {
+		page, next, err := keys.List(ctx, "o", cursor, 3)
+		require.NoError(t, err)
+		sizes = append(sizes, len(page))
+		for _, k := range page {
+			got = append(got, k.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, []int{3, 3, 1}, sizes)
+	require.ElementsMatch(t, want, got)
+	for _, bad := range []struct {
+		cursor string
+		limit  int
+	}{{"", -1}, {"", MaxListLimit + 1}, {"%%%", 1}, {"bm9waXBl", 1}} {
+		_, _, err := keys.List(ctx, "o", bad.cursor, bad.limit)
+		require.ErrorIs(t, err, ErrInvalidArgument, "%+v", bad)
+	}
 }

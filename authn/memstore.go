@@ -66,12 +66,12 @@ func (m *MemoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, er
 }
 
 // ListAPIKeys implements APIKeyStore.
-func (m *MemoryStore) ListAPIKeys(_ context.Context, org string) ([]APIKeyRecord, error) {
+func (m *MemoryStore) ListAPIKeys(_ context.Context, org string, p APIKeyPage) ([]APIKeyRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []APIKeyRecord
 	for _, r := range m.keys {
-		if r.Org == org {
+		if r.Org == org && p.after(r.CreatedAt, r.ID) {
 			out = append(out, cloneKey(r))
 		}
 	}
@@ -81,7 +81,7 @@ func (m *MemoryStore) ListAPIKeys(_ context.Context, org string) ([]APIKeyRecord
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, nil
+	return out[:min(len(out), max(p.Limit, 0))], nil
 }
 
 // RevokeAPIKey implements APIKeyStore.

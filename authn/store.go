@@ -38,14 +38,32 @@ type APIKeyRecord struct {
 	RevokedAt  time.Time // zero: active
 }
 
+// APIKeyPage asks a store for one page of an organisation's keys: up to
+// Limit keys that sort after (AfterCreated, AfterID); the zero position is
+// the start.
+type APIKeyPage struct {
+	AfterCreated time.Time
+	AfterID      string
+	Limit        int
+}
+
+// after reports whether a key created at c with id sorts after p's position.
+func (p APIKeyPage) after(c time.Time, id string) bool {
+	if p.AfterID == "" && p.AfterCreated.IsZero() {
+		return true
+	}
+	return c.After(p.AfterCreated) || c.Equal(p.AfterCreated) && id > p.AfterID
+}
+
 // APIKeyStore persists API key records.
 type APIKeyStore interface {
 	// CreateAPIKey inserts rec; an existing ID is ErrConflict.
 	CreateAPIKey(ctx context.Context, rec APIKeyRecord) error
 	// APIKeyByID returns the record with that public ID or ErrNotFound.
 	APIKeyByID(ctx context.Context, id string) (APIKeyRecord, error)
-	// ListAPIKeys returns the org's keys (revoked included), oldest first.
-	ListAPIKeys(ctx context.Context, org string) ([]APIKeyRecord, error)
+	// ListAPIKeys returns one page of the org's keys (revoked included),
+	// ordered by (CreatedAt, ID): up to p.Limit keys after p's position.
+	ListAPIKeys(ctx context.Context, org string, p APIKeyPage) ([]APIKeyRecord, error)
 	// RevokeAPIKey sets RevokedAt of the org's key id (if not yet revoked);
 	// ErrNotFound when the org has no such key.
 	RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error

@@ -84,14 +84,27 @@ func testAPIKeys(t *testing.T, s authn.Store) {
 	rec3.ID, rec3.Org = "AAAAAAAAAAA3", "org2"
 	require.NoError(t, s.CreateAPIKey(ctx, rec3))
 
-	list, err := s.ListAPIKeys(ctx, "org1")
+	all := authn.APIKeyPage{Limit: 10}
+	list, err := s.ListAPIKeys(ctx, "org1", all)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
 	require.Equal(t, rec.ID, list[0].ID)
 	require.Equal(t, rec2.ID, list[1].ID)
 	require.Empty(t, list[1].Scopes)
 	require.True(t, list[1].ExpiresAt.IsZero())
-	list, err = s.ListAPIKeys(ctx, "org-none")
+	list, err = s.ListAPIKeys(ctx, "org-none", all)
+	require.NoError(t, err)
+	require.Empty(t, list)
+	// Pages: a limit, then the rest after the last key seen.
+	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, rec.ID, list[0].ID)
+	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, rec2.ID, list[0].ID)
+	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, list)
 
@@ -387,7 +400,7 @@ func testManagerTenantIsolation(t *testing.T, s authn.Store) {
 	require.NoError(t, err)
 	_, _, err = keys.Create(ctx, authn.NewAPIKey{Org: "orgA", Owner: "u1", Scopes: []string{"x.read"}})
 	require.NoError(t, err)
-	keysA, err := keys.List(ctx, "orgA")
+	keysA, _, err := keys.List(ctx, "orgA", "", 0)
 	require.NoError(t, err)
 	require.Len(t, keysA, 1)
 	require.NotEqual(t, keyB.ID, keysA[0].ID, "orgA's listing does not show orgB's key")

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rampart-sdk/rampart/authn"
@@ -226,8 +227,14 @@ func cloneAPIKey(r authn.APIKeyRecord) authn.APIKeyRecord {
 }
 
 // ListAPIKeys implements authn.APIKeyStore.
-func (s *Store) ListAPIKeys(ctx context.Context, org string) ([]authn.APIKeyRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys WHERE org = $1 ORDER BY created_at, id`, org)
+func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.APIKeyPage) ([]authn.APIKeyRecord, error) {
+	var after any = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true} // before every key
+	if p.AfterID != "" || !p.AfterCreated.IsZero() {
+		after = p.AfterCreated
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
+		WHERE org = $1 AND (created_at, id) > ($2::timestamptz, $3::text) ORDER BY created_at, id LIMIT $4`,
+		org, after, p.AfterID, max(p.Limit, 0))
 	if err != nil {
 		return nil, wrap("list api keys", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/rampart-sdk/rampart/authn"
@@ -540,14 +542,36 @@ func (a *app) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"id": key.ID, "key": raw.Reveal(), "scopes": key.Scopes})
 }
 
-// GET /orgs/{org}/api-keys lists keys without secrets.
+// GET /orgs/{org}/api-keys lists keys without secrets, a page at a time
+// (?limit= and ?cursor=, as every list route).
 func (a *app) handleAPIKeys(w http.ResponseWriter, r *http.Request) {
-	ks, err := a.apiKeys.List(r.Context(), r.PathValue("org"))
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	limit := defaultPageSize
+	if s := q.Get("limit"); err == nil && s != "" {
+		limit, err = strconv.Atoi(s)
+		if err == nil && (limit < 1 || limit > maxPageSize) {
+			err = errBadPage
+		}
+	}
+	if err != nil {
+		badPage(w)
+		return
+	}
+	ks, next, err := a.apiKeys.List(r.Context(), r.PathValue("org"), q.Get("cursor"), limit)
+	if errors.Is(err, authn.ErrInvalidArgument) {
+		badPage(w)
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"api_keys": ks})
+	body := map[string]any{"api_keys": ks}
+	if next != "" {
+		body["next_cursor"] = next
+		w.Header().Set("Link", nextLink(r, next, limit))
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // DELETE /orgs/{org}/api-keys/{id}

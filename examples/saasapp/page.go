@@ -160,12 +160,15 @@ func listed[T any](w http.ResponseWriter, r *http.Request, key string, p page, r
 	if len(rows) > p.limit {
 		next := pos(rows[p.limit-1]).encode()
 		body["next_cursor"] = next
-		u := *r.URL
-		q := u.Query()
-		q.Set("cursor", next)
-		q.Set("limit", strconv.Itoa(p.limit))
-		u.RawQuery = q.Encode()
-		w.Header().Set("Link", "<"+(&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String()+`>; rel="next"`)
+		w.Header().Set("Link", nextLink(r, next, p.limit))
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// nextLink is the RFC 8288 Link header to the page after this one.
+func nextLink(r *http.Request, next string, limit int) string {
+	q := r.URL.Query()
+	q.Set("cursor", next)
+	q.Set("limit", strconv.Itoa(limit))
+	return "<" + (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String() + `>; rel="next"`
 }

@@ -93,20 +93,38 @@ func (a *app) eraseMFA(ctx context.Context, req privacy.EraseRequest) (privacy.R
 }
 
 func (a *app) eraseAPIKeys(ctx context.Context, req privacy.EraseRequest) (privacy.Result, error) {
-	ks, err := a.apiKeys.List(ctx, req.Org)
-	if err != nil {
-		return privacy.Result{}, err
-	}
 	var n int64
-	for _, k := range ks {
-		if k.Owner == req.SubjectID && k.RevokedAt.IsZero() {
-			if err := a.apiKeys.Revoke(ctx, req.Org, k.ID); err != nil && !errors.Is(err, authn.ErrNotFound) {
-				return privacy.Result{Records: n}, err
-			}
-			n++
+	err := a.eachAPIKey(ctx, req.Org, func(k authn.APIKey) error {
+		if k.Owner != req.SubjectID || !k.RevokedAt.IsZero() {
+			return nil
 		}
+		if err := a.apiKeys.Revoke(ctx, req.Org, k.ID); err != nil && !errors.Is(err, authn.ErrNotFound) {
+			return err
+		}
+		n++
+		return nil
+	})
+	return privacy.Result{Records: n}, err
+}
+
+// eachAPIKey calls f with every key of org, a page at a time.
+func (a *app) eachAPIKey(ctx context.Context, org string, f func(authn.APIKey) error) error {
+	cursor := ""
+	for {
+		ks, next, err := a.apiKeys.List(ctx, org, cursor, authn.MaxListLimit)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			if err := f(k); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
 	}
-	return privacy.Result{Records: n}, nil
 }
 
 // eraseAnalytics replaces the user by a keyed pseudonym: the counts stay
@@ -141,15 +159,12 @@ func (a *app) exportSessions(ctx context.Context, org, subjectID string, yield f
 }
 
 func (a *app) exportAPIKeys(ctx context.Context, org, subjectID string, yield func(any) error) error {
-	ks, err := a.apiKeys.List(ctx, org)
-	for _, k := range ks {
-		if k.Owner == subjectID {
-			if err := yield(k); err != nil {
-				return err
-			}
+	return a.eachAPIKey(ctx, org, func(k authn.APIKey) error {
+		if k.Owner != subjectID {
+			return nil
 		}
-	}
-	return err
+		return yield(k)
+	})
 }
 
 func (a *app) exportAnalytics(ctx context.Context, org, subjectID string, yield func(any) error) error {

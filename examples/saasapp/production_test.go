@@ -70,7 +70,18 @@ func TestListsArePaginated(t *testing.T) {
 		require.Equal(t, []int{3, 3, 1}, pages)
 		require.Equal(t, want, seen)
 
-		for _, list := range []string{"payouts", "members", "integrations", "leads"} {
+		// API keys page the same way (authn's own cursor).
+		for range 3 {
+			ada.call("POST", "/orgs/"+org+"/api-keys", map[string]any{"scopes": []string{"org.view"}}, http.StatusCreated)
+		}
+		first := ada.call("GET", "/orgs/"+org+"/api-keys?limit=2", nil, http.StatusOK)
+		require.Len(t, first["api_keys"], 2)
+		next := first["next_cursor"].(string)
+		rest := ada.call("GET", "/orgs/"+org+"/api-keys?limit=2&cursor="+url.QueryEscape(next), nil, http.StatusOK)
+		require.Len(t, rest["api_keys"], 1)
+		require.Nil(t, rest["next_cursor"])
+
+		for _, list := range []string{"payouts", "members", "integrations", "leads", "api-keys"} {
 			for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=%%%", "cursor=" + url.QueryEscape("bm90LWEtY3Vyc29y")} {
 				status, body, _ := ada.do("GET", "/orgs/"+org+"/"+list+"?"+q, nil)
 				require.Equal(t, http.StatusBadRequest, status, "%s?%s: %s", list, q, body)
