@@ -82,12 +82,12 @@ type ReencryptOptions struct {
 
 // ReencryptResult counts what a run did.
 type ReencryptResult struct {
-	Scanned   int64  // rows read
-	Rewritten int64  // rows now under the primary key
-	Current   int64  // rows already under the primary key, left alone
-	Conflicts int64  // rows changed by the application meanwhile, left alone
-	LastID    string // the last row examined ("" also when none was)
-	Resume    Cursor // pass it as ReencryptOptions.After to resume
+	Scanned   int64  `json:"scanned"`   // rows read
+	Rewritten int64  `json:"rewritten"` // rows now under the primary key
+	Current   int64  `json:"current"`   // rows already under the primary key, left alone
+	Conflicts int64  `json:"conflicts"` // rows changed by the application meanwhile, left alone
+	LastID    string `json:"last_id"`   // the last row examined ("" also when none was)
+	Resume    Cursor `json:"-"`         // pass it as ReencryptOptions.After to resume
 }
 
 // Reencrypt moves every value of the column to the scope's primary key: it
@@ -102,50 +102,38 @@ type ReencryptResult struct {
 // (tampered, retired or undeclared key) stops the run with an error naming
 // the row, before any later row is touched.
 func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOptions) (ReencryptResult, error) {
-	var res ReencryptResult
 	if f.err != nil {
-		return res, f.err
+		return ReencryptResult{}, f.err
 	}
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = 2000
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	res.Resume, res.LastID = opts.After, opts.After.ID
-	total, err := src.Remaining(ctx, opts.After)
+	wrap := func(err error) error { return fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err) }
+	run, err := startBatches(ctx, opts, src.Remaining)
 	if err != nil {
-		return res, fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err)
+		return ReencryptResult{Resume: opts.After, LastID: opts.After.ID}, wrap(err)
 	}
-	start := now()
 	primary := f.primary.key.id
 	var swaps []Swap
 	for {
-		rows, err := src.Next(ctx, res.Resume, opts.BatchSize)
+		rows, err := src.Next(ctx, run.res.Resume, run.opts.BatchSize)
 		if err != nil {
-			return res, fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err)
+			return run.res, wrap(err)
 		}
 		if len(rows) == 0 {
-			return res, nil
+			return run.res, nil
 		}
-		if res.Resume.Started && rows[len(rows)-1].ID == res.Resume.ID {
-			// A source that does not move past the cursor would make the
-			// run loop for ever; stop instead.
-			return res, fmt.Errorf("keyring: reencrypt %s.%s: the row source returned row %q again: it does not page past its cursor",
-				f.table, f.column, res.Resume.ID)
+		if err := run.stuck(rows[len(rows)-1].ID); err != nil {
+			return run.res, wrap(err)
 		}
 		swaps = swaps[:0]
 		for _, r := range rows {
-			res.Scanned++
+			run.res.Scanned++
 			h, err := ParseHeader(r.Value)
 			if err == nil && h.KeyID == primary {
-				res.Current++
+				run.res.Current++
 				continue
 			}
 			pt, _, err := f.open(r.ID, r.Value)
 			if err != nil {
-				return res, fmt.Errorf("keyring: reencrypt %s.%s: row %s: %w", f.table, f.column, r.ID, err)
+				return run.res, fmt.Errorf("keyring: reencrypt %s.%s: row %s: %w", f.table, f.column, r.ID, err)
 			}
 			nv := f.primary.seal(nil, r.ID, pt)
 			clear(pt)
@@ -154,33 +142,8 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 			}
 			swaps = append(swaps, Swap{ID: r.ID, Old: r.Value, New: nv})
 		}
-		if len(swaps) > 0 {
-			n, err := src.Swap(ctx, swaps)
-			if err != nil {
-				return res, fmt.Errorf("keyring: reencrypt %s.%s: %w", f.table, f.column, err)
-			}
-			res.Rewritten += n
-			res.Conflicts += int64(len(swaps)) - n
-		}
-		res.LastID = rows[len(rows)-1].ID
-		res.Resume = After(res.LastID)
-		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(ctx, res.Resume); err != nil {
-				return res, fmt.Errorf("keyring: reencrypt checkpoint: %w", err)
-			}
-		}
-		if opts.Progress != nil {
-			p := Progress{Done: res.Scanned, Total: max(total, res.Scanned), LastID: res.LastID, Rewritten: res.Rewritten}
-			if el := now().Sub(start).Seconds(); el > 0 {
-				p.Rate = float64(res.Scanned) / el
-				if p.Rate > 0 {
-					p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-				}
-			}
-			opts.Progress(p)
-		}
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if err := run.done(ctx, src.Swap, swaps, rows[len(rows)-1].ID); err != nil {
+			return run.res, wrap(err)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // ErrIndexMismatch reports a stored blind-index value that its source does
@@ -74,15 +73,9 @@ func FieldValues(f *Field) IndexValues {
 // resume point, checkpoint and progress callbacks, clock.
 type ReindexOptions = ReencryptOptions
 
-// ReindexResult counts what a Reindex run did.
-type ReindexResult struct {
-	Scanned   int64  `json:"scanned"`   // rows read
-	Rewritten int64  `json:"rewritten"` // rows now indexed under the primary key
-	Current   int64  `json:"current"`   // rows already under the primary key, left alone
-	Conflicts int64  `json:"conflicts"` // rows changed by the application meanwhile, left alone
-	LastID    string `json:"last_id"`   // the last row examined ("" also when none was)
-	Resume    Cursor `json:"-"`         // pass it as ReindexOptions.After to resume
-}
+// ReindexResult counts what a Reindex run did, as ReencryptResult does for
+// Reencrypt.
+type ReindexResult = ReencryptResult
 
 // Reindex moves every stored value of the index to the scope's primary key,
 // the blind-index counterpart of Field.Reencrypt: it reads rows in ID order
@@ -100,43 +93,33 @@ type ReindexResult struct {
 // ErrIndexMismatch naming the row, before any row of its batch is written,
 // so a wrong source or normaliser never leaves an index that lookups miss.
 func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values IndexValues, opts ReindexOptions) (ReindexResult, error) {
-	var res ReindexResult
 	if values == nil {
-		return res, fmt.Errorf("%w: reindex %s.%s needs the values to index", ErrInvalidDocument, b.table, b.column)
+		return ReindexResult{}, fmt.Errorf("%w: reindex %s.%s needs the values to index", ErrInvalidDocument, b.table, b.column)
 	}
 	wrap := func(err error) error { return fmt.Errorf("keyring: reindex %s.%s: %w", b.table, b.column, err) }
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = 2000
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	res.Resume, res.LastID = opts.After, opts.After.ID
-	total, err := src.Remaining(ctx, opts.After)
+	run, err := startBatches(ctx, opts, src.Remaining)
 	if err != nil {
-		return res, wrap(err)
+		return run.res, wrap(err)
 	}
-	start := now()
 	primary := b.keys[0]
 	var swaps []Swap
 	var pending []IndexRow
 	for {
-		rows, err := src.NextIndex(ctx, res.Resume, opts.BatchSize)
+		rows, err := src.NextIndex(ctx, run.res.Resume, run.opts.BatchSize)
 		if err != nil {
-			return res, wrap(err)
+			return run.res, wrap(err)
 		}
 		if len(rows) == 0 {
-			return res, nil
+			return run.res, nil
 		}
-		if last := rows[len(rows)-1].ID; res.Resume.Started && last == res.Resume.ID {
-			return res, wrap(fmt.Errorf("row source returned row %q again after it", last))
+		if err := run.stuck(rows[len(rows)-1].ID); err != nil {
+			return run.res, wrap(err)
 		}
 		swaps, pending = swaps[:0], pending[:0]
 		for _, r := range rows {
-			res.Scanned++
+			run.res.Scanned++
 			if id, ok := b.KeyID(r.Index); ok && id == primary.id {
-				res.Current++
+				run.res.Current++
 				continue
 			}
 			pending = append(pending, r)
@@ -144,52 +127,27 @@ func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values Ind
 		if len(pending) > 0 {
 			vals, err := values(ctx, pending)
 			if err != nil {
-				return res, wrap(err)
+				return run.res, wrap(err)
 			}
 			if len(vals) != len(pending) {
-				return res, wrap(fmt.Errorf("values returned %d values for %d rows", len(vals), len(pending)))
+				return run.res, wrap(fmt.Errorf("values returned %d values for %d rows", len(vals), len(pending)))
 			}
 			for i, r := range pending {
 				if vals[i] == nil {
 					clearAll(vals)
-					return res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s has an index but no source value", ErrIndexMismatch, r.ID)}
+					return run.res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s has an index but no source value", ErrIndexMismatch, r.ID)}
 				}
 				v := b.norm(vals[i])
 				if !b.verify(r.Index, v) {
 					clearAll(vals)
-					return res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s", ErrIndexMismatch, r.ID)}
+					return run.res, &ColumnError{Table: b.table, Column: b.column, Err: fmt.Errorf("%w: row %s", ErrIndexMismatch, r.ID)}
 				}
 				swaps = append(swaps, Swap{ID: r.ID, Old: r.Index, New: b.mac(primary, v)})
 			}
 			clearAll(vals)
 		}
-		if len(swaps) > 0 {
-			n, err := src.Swap(ctx, swaps)
-			if err != nil {
-				return res, wrap(err)
-			}
-			res.Rewritten += n
-			res.Conflicts += int64(len(swaps)) - n
-		}
-		res.LastID = rows[len(rows)-1].ID
-		res.Resume = After(res.LastID)
-		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint(ctx, res.Resume); err != nil {
-				return res, fmt.Errorf("keyring: reindex checkpoint: %w", err)
-			}
-		}
-		if opts.Progress != nil {
-			p := Progress{Done: res.Scanned, Total: max(total, res.Scanned), LastID: res.LastID, Rewritten: res.Rewritten}
-			if el := now().Sub(start).Seconds(); el > 0 {
-				p.Rate = float64(res.Scanned) / el
-				if p.Rate > 0 {
-					p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-				}
-			}
-			opts.Progress(p)
-		}
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if err := run.done(ctx, src.Swap, swaps, rows[len(rows)-1].ID); err != nil {
+			return run.res, wrap(err)
 		}
 	}
 }
