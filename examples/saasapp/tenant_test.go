@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/tenant"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
@@ -246,4 +247,56 @@ func TestServingRoleMustNotBypassRLS(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.ErrorIs(t, err, errServesBypassingRLS)
 	require.ErrorContains(t, err, "DATABASE_APP_URL")
+}
+
+// tenantEvidence returns the tenant-isolation results of a's compliance
+// report for org.
+func tenantEvidence(t *testing.T, a *app, org string) []compliance.EvidenceResult {
+	t.Helper()
+	r, err := a.complianceReport(context.Background(), org)
+	require.NoError(t, err)
+	var out []compliance.EvidenceResult
+	for _, c := range r.Controls {
+		for _, e := range c.Results {
+			if e.Slot == compliance.SlotTenantIsolation {
+				out = append(out, e)
+			}
+		}
+	}
+	require.NotEmpty(t, out, "the GDPR catalog has a tenant-isolation control")
+	return out
+}
+
+// TestComplianceTenantIsolation: the report's tenant-isolation evidence is
+// tenantpg.Check, live: it passes on the app's schema, fails with the fixing
+// statement once row security stops being forced on one table, and on
+// memory stores says it is no row-level security.
+func TestComplianceTenantIsolation(t *testing.T) {
+	t.Parallel()
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		a, db, _, _ := startTenantApp(t)
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.True(t, e.Pass, e.Details)
+			require.Contains(t, e.Details, "row-level security verified on app_users")
+			require.Contains(t, e.Details, a.appRole)
+		}
+		_, err := db.Pool.Exec(context.Background(), `ALTER TABLE app_payouts NO FORCE ROW LEVEL SECURITY`)
+		require.NoError(t, err)
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.False(t, e.Pass)
+			require.Contains(t, e.Details, "FORCE ROW LEVEL SECURITY;")
+			require.Contains(t, e.Details, "app_payouts")
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		a, err := newApp(context.Background(), config{Warn: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		require.NoError(t, err)
+		t.Cleanup(a.Close)
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.True(t, e.Pass)
+			require.Contains(t, e.Details, "no row-level security")
+		}
+	})
 }
