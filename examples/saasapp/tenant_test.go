@@ -300,3 +300,27 @@ func TestComplianceTenantIsolation(t *testing.T) {
 		}
 	})
 }
+
+// TestInstancesMigrateTogether: instances starting at the same moment all
+// run the app's migration (policies, the login directory's trigger and
+// functions, the grants) without tripping over each other.
+func TestInstancesMigrateTogether(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	keys := testKeysFile(t, db.URL)
+	appDB := appURL(t, db.URL)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			a, err := newApp(context.Background(), config{DatabaseURL: db.URL, AppDatabaseURL: appDB, KeysFile: keys,
+				Warn: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err == nil {
+				a.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+}
