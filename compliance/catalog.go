@@ -28,6 +28,13 @@ const (
 	// SlotJobsHealthy: no scheduled job is overdue (dead-man switch); a
 	// Monitor provides it with Monitor.Check.
 	SlotJobsHealthy = "compliance.jobs-healthy"
+	// SlotTenantIsolation: the database keeps each organisation's rows
+	// apart: every organisation-scoped table is under row-level security
+	// keyed on the request's organisation, and the role the application
+	// serves as is bound by it (no superuser, no BYPASSRLS, owner of none
+	// of them). tenant/pgstore's Check provides it on PostgreSQL; a host
+	// whose stores are not PostgreSQL says how it partitions instead.
+	SlotTenantIsolation = "tenant.row-level-security"
 )
 
 func check(slot, desc string) Evidence {
@@ -77,7 +84,8 @@ func GDPRCatalog() []Control {
 		c("gdpr-art-25", "GDPR Art. 25", "Data protection by design and by default",
 			check(SlotKeyringGuardrail, "personal data is encrypted per column by default"),
 			check(SlotRoutesDeclarePermission, "no route is reachable without a declared permission"),
-			check(SlotRetentionPolicies, "data is kept no longer than its retention policy (Art. 25(2))")),
+			check(SlotRetentionPolicies, "data is kept no longer than its retention policy (Art. 25(2))"),
+			check(SlotTenantIsolation, "by default a query sees only its organisation's rows: the database filters them, a forgotten WHERE cannot widen it")),
 		c("gdpr-art-30", "GDPR Art. 30", "Records of processing activities",
 			check(SlotRecordsOfProcessing, "records of processing activities are present and complete")),
 		c("gdpr-art-32-1-a", "GDPR Art. 32(1)(a)", "Pseudonymisation and encryption of personal data",
@@ -85,7 +93,8 @@ func GDPRCatalog() []Control {
 		c("gdpr-art-32-1-b", "GDPR Art. 32(1)(b)", "Ongoing confidentiality and integrity of processing systems",
 			check(SlotRoutesDeclarePermission, "every route declares the permission it requires"),
 			check(SlotStaffMFA, "staff accounts cannot act without multi-factor authentication"),
-			check(SlotAuditChainVerifies, "the audit log's hash chain verifies")),
+			check(SlotAuditChainVerifies, "the audit log's hash chain verifies"),
+			check(SlotTenantIsolation, "organisation-scoped tables are under row-level security the application role cannot bypass")),
 		c("gdpr-art-32-1-d", "GDPR Art. 32(1)(d)", "Regularly testing and evaluating the effectiveness of measures",
 			check(SlotJobsHealthy, "every scheduled control job reported success on time (dead-man switch)")),
 		c("gdpr-art-33", "GDPR Art. 33", "Notification of a personal data breach; breaches documented (Art. 33(5))",
@@ -122,6 +131,7 @@ func CCPACatalog() []Control {
 			check(SlotRoutesDeclarePermission, "every route declares the permission it requires"),
 			check(SlotStaffMFA, "staff accounts require multi-factor authentication"),
 			check(SlotAuditChainVerifies, "the audit log's hash chain verifies"),
-			check(SlotJobsHealthy, "scheduled security jobs are running")),
+			check(SlotJobsHealthy, "scheduled security jobs are running"),
+			check(SlotTenantIsolation, "one business's consumers' records are kept from another's by the database, not only the route")),
 	}
 }

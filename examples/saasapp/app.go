@@ -35,8 +35,17 @@ import (
 type config struct {
 	// Addr is where run listens, e.g. "127.0.0.1:8080".
 	Addr string
-	// DatabaseURL selects PostgreSQL; "" keeps everything in memory.
+	// DatabaseURL selects PostgreSQL; "" keeps everything in memory. Its
+	// role runs the migrations (it owns the tables) and rampart's own stores.
 	DatabaseURL string
+	// AppDatabaseURL, if set, is the application role the app's own
+	// organisation-scoped tables are served as (DATABASE_APP_URL): a role
+	// that owns none of them, is no superuser and cannot bypass row-level
+	// security, so the database filters every query to the request's
+	// organisation. The migrations grant it what it needs. "" serves them on
+	// DatabaseURL's pool, where the policies bind only if its role is no
+	// superuser (FORCE ROW LEVEL SECURITY binds a plain owner too).
+	AppDatabaseURL string
 	// KeysFile is the key registry document; "" generates ephemeral keys,
 	// which newApp refuses on PostgreSQL unless DevKeys is set.
 	KeysFile string
@@ -65,6 +74,11 @@ type app struct {
 	now  func() time.Time
 	log  *slog.Logger
 	pool *pgxpool.Pool // nil on memory stores
+	// appPool serves the app's own tables as the application role; it is
+	// pool when no AppDatabaseURL is set.
+	appPool *pgxpool.Pool
+	// appRole is the application role of appPool ("" when it is pool's).
+	appRole string
 
 	store   appStore
 	keyDoc  *keyring.Document
@@ -110,8 +124,10 @@ func memoryStores() stores {
 }
 
 // postgresStores applies every package's migrations, then the app's own
-// schema. Each Migrate is idempotent, so every instance runs them at start.
-func postgresStores(ctx context.Context, pool *pgxpool.Pool) (stores, error) {
+// schema, as the owner (pool). Each Migrate is idempotent, so every instance
+// runs them at start. The app's own tables are served on appPool, as
+// appRole when that is another role.
+func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole string) (stores, error) {
 	migrations := []struct {
 		name    string
 		migrate func(context.Context, *pgxpool.Pool) error
@@ -122,14 +138,14 @@ func postgresStores(ctx context.Context, pool *pgxpool.Pool) (stores, error) {
 		{"privacy", privacypg.Migrate},
 		{"compliance", compliancepg.Migrate},
 		{"keyring", keyringpg.Migrate},
-		{"app", migrateApp},
+		{"app", func(ctx context.Context, p *pgxpool.Pool) error { return migrateApp(ctx, p, appRole) }},
 	}
 	for _, m := range migrations {
 		if err := m.migrate(ctx, pool); err != nil {
 			return stores{}, fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
-	return stores{app: &pgStore{db: pool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
+	return stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
 		mfa: mfapg.New(pool), privacy: privacypg.New(pool), compliance: compliancepg.New(pool),
 		subjectKeys: keyringpg.New(pool)}, nil
 }
@@ -163,10 +179,16 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		}
 		defer func() {
 			if err != nil {
-				a.pool.Close()
+				a.Close()
 			}
 		}()
-		if st, err = postgresStores(ctx, a.pool); err != nil {
+		if err = a.openAppPool(ctx); err != nil {
+			return nil, err
+		}
+		if err = a.checkServingRole(ctx); err != nil {
+			return nil, err
+		}
+		if st, err = postgresStores(ctx, a.pool, a.appPool, a.appRole); err != nil {
 			return nil, err
 		}
 		// API keys that are revoked or expired no longer need their pepper key.
@@ -204,11 +226,59 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	return a, nil
 }
 
+// openAppPool connects the application role of cfg.AppDatabaseURL, or
+// shares the owner's pool when there is none.
+func (a *app) openAppPool(ctx context.Context) error {
+	a.appPool = a.pool
+	if a.cfg.AppDatabaseURL == "" {
+		return nil
+	}
+	p, err := pgxpool.New(ctx, a.cfg.AppDatabaseURL)
+	if err != nil {
+		return fmt.Errorf("application database: %w", err)
+	}
+	var role, owner string
+	if err := p.QueryRow(ctx, `SELECT current_user`).Scan(&role); err != nil {
+		p.Close()
+		return fmt.Errorf("application database: %w", err)
+	}
+	if err := a.pool.QueryRow(ctx, `SELECT current_user`).Scan(&owner); err != nil {
+		p.Close()
+		return fmt.Errorf("database: %w", err)
+	}
+	a.appPool = p
+	if role != owner {
+		a.appRole = role
+	}
+	return nil
+}
+
+// errServesBypassingRLS: the app's tables would be served by a role that row-
+// level security does not bind, and their queries name no organisation.
+var errServesBypassingRLS = errors.New("saasapp: the role serving the app's tables bypasses row-level security (a superuser or BYPASSRLS): set DATABASE_APP_URL to an application role that is neither")
+
+// checkServingRole refuses to serve the app's tables as a role that row-
+// level security does not bind: their queries carry no WHERE org, so such a
+// role would see every organisation's rows. Fail closed at startup.
+func (a *app) checkServingRole(ctx context.Context) error {
+	var bypass bool
+	if err := a.appPool.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+		return fmt.Errorf("application database: %w", err)
+	}
+	if bypass {
+		return errServesBypassingRLS
+	}
+	return nil
+}
+
 // ServeHTTP makes the app an http.Handler (tests mount it on httptest).
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
-// Close releases the database pool.
+// Close releases the database pools.
 func (a *app) Close() {
+	if a.appPool != nil && a.appPool != a.pool {
+		a.appPool.Close()
+	}
 	if a.pool != nil {
 		a.pool.Close()
 	}

@@ -20,7 +20,7 @@ import (
 func startApp(t *testing.T, databaseURL string) (*app, *httptest.Server, *clock, *client, string) {
 	t.Helper()
 	clk := newClock()
-	a, err := newApp(context.Background(), config{DatabaseURL: databaseURL, Now: clk.Now, Warn: io.Discard, KeysFile: testKeysFile(t, databaseURL),
+	a, err := newApp(context.Background(), config{DatabaseURL: databaseURL, AppDatabaseURL: appURL(t, databaseURL), Now: clk.Now, Warn: io.Discard, KeysFile: testKeysFile(t, databaseURL),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)

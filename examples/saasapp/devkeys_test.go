@@ -38,7 +38,7 @@ func TestPersistentDatabaseNeedsARegistry(t *testing.T) {
 	require.ErrorContains(t, err, "-keys FILE")
 	require.ErrorContains(t, err, "-dev-keys")
 
-	a, err := newApp(context.Background(), config{DatabaseURL: url, DevKeys: true, Warn: io.Discard, Logger: quiet})
+	a, err := newApp(context.Background(), config{DatabaseURL: url, AppDatabaseURL: appURL(t, url), DevKeys: true, Warn: io.Discard, Logger: quiet})
 	require.NoError(t, err, "-dev-keys allows throwaway keys on a scratch database")
 	a.Close()
 
@@ -46,14 +46,14 @@ func TestPersistentDatabaseNeedsARegistry(t *testing.T) {
 	// registry, whose IDs 1-12 are the same, is refused on that database
 	// instead of meeting rows it can never open.
 	keys := testKeysFile(t, url)
-	_, err = newApp(context.Background(), config{DatabaseURL: url, KeysFile: keys, Warn: io.Discard, Logger: quiet})
+	_, err = newApp(context.Background(), config{DatabaseURL: url, AppDatabaseURL: appURL(t, url), KeysFile: keys, Warn: io.Discard, Logger: quiet})
 	require.ErrorIs(t, err, keyring.ErrKeyCheckValue)
 	require.ErrorContains(t, err, "key 1")
 
 	// On a fresh database the registry loads, and loads again after a restart.
 	fresh := pgtest.New(t).URL
 	for range 2 {
-		a, err = newApp(context.Background(), config{DatabaseURL: fresh, KeysFile: keys, Warn: io.Discard, Logger: quiet})
+		a, err = newApp(context.Background(), config{DatabaseURL: fresh, AppDatabaseURL: appURL(t, fresh), KeysFile: keys, Warn: io.Discard, Logger: quiet})
 		require.NoError(t, err)
 		a.Close()
 	}

@@ -120,7 +120,7 @@ func TestEndToEnd(t *testing.T) {
 func story(t *testing.T, databaseURL string) {
 	ctx := context.Background()
 	clk := newClock()
-	a, err := newApp(ctx, config{DatabaseURL: databaseURL, Now: clk.Now, Warn: io.Discard, KeysFile: testKeysFile(t, databaseURL),
+	a, err := newApp(ctx, config{DatabaseURL: databaseURL, AppDatabaseURL: appURL(t, databaseURL), Now: clk.Now, Warn: io.Discard, KeysFile: testKeysFile(t, databaseURL),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(a.Close)

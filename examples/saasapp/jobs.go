@@ -107,7 +107,8 @@ func (a *app) complianceReport(ctx context.Context, org string) (*compliance.Rep
 			}
 			return nil
 		}),
-		compliance.SlotJobsHealthy: a.monitor.Check,
+		compliance.SlotJobsHealthy:     a.monitor.Check,
+		compliance.SlotTenantIsolation: a.checkTenantIsolation,
 	}
 	for slot, check := range fill {
 		if err := m.Fill(slot, check); err != nil {

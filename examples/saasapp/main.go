@@ -11,14 +11,20 @@
 //   - privacy: deletion with a cooldown, erasure, export, consent-gated
 //     analytics;
 //   - compliance: a dead-man switch around the scheduled jobs, and a GDPR
-//     report that re-proves each control.
+//     report that re-proves each control;
+//   - tenant: on PostgreSQL the app's organisation-scoped tables are under
+//     row-level security, and their queries run bound to the organisation
+//     rbac authorised (no WHERE org in them).
 //
 // It runs on in-memory stores with no setup:
 //
 //	go run ./examples/saasapp
 //
 // and on PostgreSQL when DATABASE_URL is set (every package's migrations are
-// applied at start). See README.md for a walk-through with curl.
+// applied at start, as that URL's role). DATABASE_APP_URL, if set, is the
+// application role the app's own tables are served as: no superuser, no
+// BYPASSRLS, owner of none of them. See README.md for a walk-through with
+// curl.
 package main
 
 import (
@@ -44,6 +50,7 @@ func main() {
 	flag.DurationVar(&cfg.JobEvery, "jobs-every", 10*time.Minute, "how often the scheduled jobs run")
 	flag.Parse()
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	cfg.AppDatabaseURL = os.Getenv("DATABASE_APP_URL")
 
 	if writeKeysTo != "" {
 		if err := writeKeys(writeKeysTo); err != nil {

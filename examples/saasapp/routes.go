@@ -5,6 +5,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/rbac"
 	"github.com/rampart-sdk/rampart/rbac/examplepolicy"
+	"github.com/rampart-sdk/rampart/tenant"
 )
 
 // reviewedPublic lists the routes that are public on purpose. The
@@ -32,7 +33,10 @@ func (a *app) routes() http.Handler {
 	// Denials (403) go to the audit log, in the chain of the one who was denied.
 	opts := []rbac.Option{rbac.WithRecorder(a.audit), rbac.WithLogger(a.log)}
 	a.guard = rbac.NewGuard(ex.Policy, opts...)
-	rt := rbac.NewRouter(ex.Policy, opts...)
+	// The organisation the router authorised travels in the context: the
+	// store's transactions are bound to it (tenant/pgstore), and a store
+	// call naming another organisation is refused.
+	rt := rbac.NewRouter(ex.Policy, append(opts, rbac.WithAuthorizedOrg(tenant.With))...)
 	a.router = rt
 
 	// Liveness: the process serves. It never touches the database, so an
