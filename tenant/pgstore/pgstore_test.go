@@ -395,3 +395,38 @@ func TestProtectSQLRefusesBadIdentifiers(t *testing.T) {
 	require.Contains(t, sql, `"billing"."in""voices"`)
 	require.Contains(t, sql, `"org_id" = NULLIF(current_setting('rampart.org', true), '')::uuid`)
 }
+
+// TestSettingIsExactlyTheOrg: on a pool (BEGIN and the setting in one round
+// trip, the organisation quoted into the statement) and in a caller's
+// transaction (a bound parameter), the setting the policy reads is the
+// organisation byte for byte, whatever quotes, backslashes or SQL it holds,
+// and whatever standard_conforming_strings says.
+func TestSettingIsExactlyTheOrg(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, 2)
+	orgs := []string{"o1", "o1' OR '1'='1", "o1'); RESET rampart.org; --", `o1\`, `\'`, `'\\''`, "zürich 🏢", "$$", "E'x'",
+		strings.Repeat(`\'`, tenant.MaxOrgLen/2)}
+	read := func(db pgstore.Beginner, org string) string {
+		var got string
+		require.NoError(t, pgstore.Run(tenant.With(ctx, org), db, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT current_setting('rampart.org')`).Scan(&got)
+		}))
+		return got
+	}
+	for _, org := range orgs {
+		require.Equal(t, org, read(e.app, org), "pool")
+		tx, err := e.app.Begin(ctx)
+		require.NoError(t, err)
+		require.Equal(t, org, read(tx, org), "caller's transaction")
+		require.NoError(t, tx.Rollback(ctx))
+	}
+	cfg := e.app.Config()
+	cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "off"
+	legacy, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer legacy.Close()
+	for _, org := range orgs {
+		require.Equal(t, org, read(legacy, org), "standard_conforming_strings = off")
+	}
+}
