@@ -282,7 +282,7 @@ func (a *APIKeys) remember(ck [32]byte, hash []byte, now time.Time) {
 	a.cache[ck] = cachedKey{hash: hash, until: now.Add(a.cfg.keyCacheTTL)}
 }
 
-// Page sizes of APIKeys.List.
+// Page sizes of APIKeys.List and Sessions.List.
 const (
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
@@ -294,25 +294,17 @@ const (
 // ("" is the start). next is the cursor of the following page, "" after the
 // last one; cursors are opaque and stay valid while keys are added.
 func (a *APIKeys) List(ctx context.Context, org, cursor string, limit int) (keys []APIKey, next string, err error) {
-	if limit == 0 {
-		limit = DefaultListLimit
-	}
-	if limit < 0 || limit > MaxListLimit {
-		return nil, "", fmt.Errorf("%w: list limit %d, want 1 to %d", ErrInvalidArgument, limit, MaxListLimit)
-	}
-	p := APIKeyPage{Limit: limit + 1} // one more tells whether a next page exists
-	if cursor != "" {
-		if p.AfterCreated, p.AfterID, err = decodeListCursor(cursor); err != nil {
-			return nil, "", err
-		}
+	p, err := listPage(cursor, limit)
+	if err != nil {
+		return nil, "", err
 	}
 	recs, err := a.store.ListAPIKeys(ctx, org, p)
 	if err != nil {
 		return nil, "", fmt.Errorf("authn: list api keys: %w", err)
 	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		last := recs[limit-1]
+	if len(recs) == p.Limit {
+		recs = recs[:p.Limit-1]
+		last := recs[len(recs)-1]
 		next = encodeListCursor(last.CreatedAt, last.ID)
 	}
 	keys = make([]APIKey, len(recs))
@@ -320,6 +312,25 @@ func (a *APIKeys) List(ctx context.Context, org, cursor string, limit int) (keys
 		keys[i] = publicKey(r)
 	}
 	return keys, next, nil
+}
+
+// listPage is the store page for a List call: the position after cursor, and
+// one record more than limit, which tells whether a next page exists.
+func listPage(cursor string, limit int) (ListPage, error) {
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 0 || limit > MaxListLimit {
+		return ListPage{}, fmt.Errorf("%w: list limit %d, want 1 to %d", ErrInvalidArgument, limit, MaxListLimit)
+	}
+	p := ListPage{Limit: limit + 1}
+	if cursor != "" {
+		var err error
+		if p.AfterCreated, p.AfterID, err = decodeListCursor(cursor); err != nil {
+			return ListPage{}, err
+		}
+	}
+	return p, nil
 }
 
 // encodeListCursor and decodeListCursor make a list position opaque.

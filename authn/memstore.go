@@ -66,7 +66,7 @@ func (m *MemoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, er
 }
 
 // ListAPIKeys implements APIKeyStore.
-func (m *MemoryStore) ListAPIKeys(_ context.Context, org string, p APIKeyPage) ([]APIKeyRecord, error) {
+func (m *MemoryStore) ListAPIKeys(_ context.Context, org string, p ListPage) ([]APIKeyRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []APIKeyRecord
@@ -261,12 +261,12 @@ func (m *MemoryStore) SetSessionMFAVerified(_ context.Context, id string, at tim
 }
 
 // ListSessions implements SessionStore.
-func (m *MemoryStore) ListSessions(_ context.Context, org, userID string) ([]SessionRecord, error) {
+func (m *MemoryStore) ListSessions(_ context.Context, org, userID string, p ListPage) ([]SessionRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []SessionRecord
 	for _, r := range m.sessions {
-		if r.Org == org && r.UserID == userID {
+		if r.Org == org && r.UserID == userID && p.after(r.CreatedAt, r.ID) {
 			out = append(out, cloneSession(r))
 		}
 	}
@@ -276,7 +276,7 @@ func (m *MemoryStore) ListSessions(_ context.Context, org, userID string) ([]Ses
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, nil
+	return out[:min(len(out), max(p.Limit, 0))], nil
 }
 
 func (m *MemoryStore) deleteSessionLocked(id string) {

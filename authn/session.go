@@ -212,24 +212,36 @@ func (s *Sessions) MarkMFAVerified(ctx context.Context, sessionID string, at tim
 	return nil
 }
 
-// List returns the live sessions (expired ones are left out) of userID in
-// organisation org, oldest first, for a "where you're logged in" page or an
-// administrator's view. The organisation is part of the lookup so that an
-// administrator of one organisation handed a user ID of another sees nothing,
-// whether or not the host checked membership.
-func (s *Sessions) List(ctx context.Context, org, userID string) ([]Session, error) {
-	recs, err := s.store.ListSessions(ctx, org, userID)
+// List returns one page of the live sessions (expired ones are left out) of
+// userID in organisation org, oldest first, for a "where you're logged in"
+// page or an administrator's view: it reads up to limit sessions (0 means
+// DefaultListLimit; above MaxListLimit is ErrInvalidArgument) after cursor
+// ("" is the start), so a page may hold fewer live ones; next is the cursor
+// of the following page, "" after the last. The organisation is part of the
+// lookup so that an administrator of one organisation handed a user ID of
+// another sees nothing, whether or not the host checked membership.
+func (s *Sessions) List(ctx context.Context, org, userID, cursor string, limit int) (sessions []Session, next string, err error) {
+	p, err := listPage(cursor, limit)
 	if err != nil {
-		return nil, fmt.Errorf("authn: list sessions: %w", err)
+		return nil, "", err
+	}
+	recs, err := s.store.ListSessions(ctx, org, userID, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("authn: list sessions: %w", err)
+	}
+	if len(recs) == p.Limit {
+		recs = recs[:p.Limit-1]
+		last := recs[len(recs)-1]
+		next = encodeListCursor(last.CreatedAt, last.ID)
 	}
 	now := s.cfg.now()
-	out := []Session{}
+	sessions = []Session{}
 	for _, r := range recs {
 		if now.Before(r.ExpiresAt) && now.Sub(r.LastSeenAt) < s.cfg.idleTimeout {
-			out = append(out, publicSession(r))
+			sessions = append(sessions, publicSession(r))
 		}
 	}
-	return out, nil
+	return sessions, next, nil
 }
 
 // Revoke ends one of the sessions of userID in org; ErrNotFound if the user

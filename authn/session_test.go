@@ -142,16 +142,29 @@ func TestSessionListAndRevoke(t *testing.T) {
 	other, otherSess, err := s.Create(ctx, NewSession{Org: "o", UserID: "v"})
 	require.NoError(t, err)
 
-	list, err := s.List(ctx, "o", "u")
+	list, next, err := s.List(ctx, "o", "u", "", 0)
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	require.Equal(t, ids[0], list[0].ID)
+	require.Empty(t, next)
+	// A page at a time: two, then the third after the cursor.
+	page, next, err := s.List(ctx, "o", "u", "", 2)
+	require.NoError(t, err)
+	require.Equal(t, []string{ids[0], ids[1]}, []string{page[0].ID, page[1].ID})
+	require.NotEmpty(t, next)
+	page, next, err = s.List(ctx, "o", "u", next, 2)
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, ids[2], page[0].ID)
+	require.Empty(t, next)
+	_, _, err = s.List(ctx, "o", "u", "", MaxListLimit+1)
+	require.ErrorIs(t, err, ErrInvalidArgument)
 
 	// A user cannot revoke another user's session.
 	require.ErrorIs(t, s.Revoke(ctx, "o", "u", otherSess.ID), ErrNotFound)
 	// Nor can another organisation revoke or list it, knowing the user ID.
 	require.ErrorIs(t, s.Revoke(ctx, "p", "u", ids[0]), ErrNotFound)
-	foreign, err := s.List(ctx, "p", "u")
+	foreign, _, err := s.List(ctx, "p", "u", "", 0)
 	require.NoError(t, err)
 	require.Empty(t, foreign)
 	require.NoError(t, s.Revoke(ctx, "o", "u", ids[0]))

@@ -38,17 +38,18 @@ type APIKeyRecord struct {
 	RevokedAt  time.Time // zero: active
 }
 
-// APIKeyPage asks a store for one page of an organisation's keys: up to
-// Limit keys that sort after (AfterCreated, AfterID); the zero position is
-// the start.
-type APIKeyPage struct {
+// ListPage asks a store for one page of a list (an organisation's API
+// keys, a user's sessions): up to Limit records that sort after
+// (AfterCreated, AfterID); the zero position is the start.
+type ListPage struct {
 	AfterCreated time.Time
 	AfterID      string
 	Limit        int
 }
 
-// after reports whether a key created at c with id sorts after p's position.
-func (p APIKeyPage) after(c time.Time, id string) bool {
+// after reports whether a record created at c with id sorts after p's
+// position.
+func (p ListPage) after(c time.Time, id string) bool {
 	if p.AfterID == "" && p.AfterCreated.IsZero() {
 		return true
 	}
@@ -63,7 +64,7 @@ type APIKeyStore interface {
 	APIKeyByID(ctx context.Context, id string) (APIKeyRecord, error)
 	// ListAPIKeys returns one page of the org's keys (revoked included),
 	// ordered by (CreatedAt, ID): up to p.Limit keys after p's position.
-	ListAPIKeys(ctx context.Context, org string, p APIKeyPage) ([]APIKeyRecord, error)
+	ListAPIKeys(ctx context.Context, org string, p ListPage) ([]APIKeyRecord, error)
 	// RevokeAPIKey sets RevokedAt of the org's key id (if not yet revoked);
 	// ErrNotFound when the org has no such key.
 	RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error
@@ -139,11 +140,10 @@ type SessionStore interface {
 	// SetSessionMFAVerified sets MFAVerifiedAt of session id; ErrNotFound if
 	// there is no such session.
 	SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error
-	// ListSessions returns the sessions of userID in organisation org, oldest
-	// first. Sessions of the same user ID in another organisation are never
-	// returned: the organisation is part of the key, so an administrator of
-	// one organisation cannot read another's sessions by naming its user.
-	ListSessions(ctx context.Context, org, userID string) ([]SessionRecord, error)
+	// ListSessions returns one page of the sessions of userID in
+	// organisation org (expired ones included), ordered by (CreatedAt, ID):
+	// up to p.Limit sessions after p's position.
+	ListSessions(ctx context.Context, org, userID string, p ListPage) ([]SessionRecord, error)
 	// DeleteSession deletes session id of userID in org; ErrNotFound when
 	// the user has no such session in that organisation.
 	DeleteSession(ctx context.Context, org, userID, id string) error

@@ -84,7 +84,7 @@ func testAPIKeys(t *testing.T, s authn.Store) {
 	rec3.ID, rec3.Org = "AAAAAAAAAAA3", "org2"
 	require.NoError(t, s.CreateAPIKey(ctx, rec3))
 
-	all := authn.APIKeyPage{Limit: 10}
+	all := authn.ListPage{Limit: 10}
 	list, err := s.ListAPIKeys(ctx, "org1", all)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
@@ -96,15 +96,15 @@ func testAPIKeys(t *testing.T, s authn.Store) {
 	require.NoError(t, err)
 	require.Empty(t, list)
 	// Pages: a limit, then the rest after the last key seen.
-	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{Limit: 1})
+	list, err = s.ListAPIKeys(ctx, "org1", authn.ListPage{Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, rec.ID, list[0].ID)
-	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
+	list, err = s.ListAPIKeys(ctx, "org1", authn.ListPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, rec2.ID, list[0].ID)
-	list, err = s.ListAPIKeys(ctx, "org1", authn.APIKeyPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
+	list, err = s.ListAPIKeys(ctx, "org1", authn.ListPage{AfterCreated: list[0].CreatedAt, AfterID: list[0].ID, Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, list)
 
@@ -264,7 +264,7 @@ func testSessions(t *testing.T, s authn.Store) {
 	for _, r := range []authn.SessionRecord{b, c, other} {
 		require.NoError(t, s.CreateSession(ctx, r))
 	}
-	list, err := s.ListSessions(ctx, "org1", "u1")
+	list, err := s.ListSessions(ctx, "org1", "u1", authn.ListPage{Limit: 100})
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	require.Equal(t, []string{"sid_a", "sid_b", "sid_c"}, []string{list[0].ID, list[1].ID, list[2].ID})
@@ -281,7 +281,7 @@ func testSessions(t *testing.T, s authn.Store) {
 	n, err = s.DeleteUserSessions(ctx, "org1", "u1", "")
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
-	list, err = s.ListSessions(ctx, "org1", "u1")
+	list, err = s.ListSessions(ctx, "org1", "u1", authn.ListPage{Limit: 100})
 	require.NoError(t, err)
 	require.Empty(t, list)
 	_, err = s.SessionByID(ctx, other.ID)
@@ -312,7 +312,7 @@ func testSessionTenantIsolation(t *testing.T, s authn.Store) {
 	}
 	ids := func(org string) []string {
 		t.Helper()
-		list, err := s.ListSessions(ctx, org, "u1")
+		list, err := s.ListSessions(ctx, org, "u1", authn.ListPage{Limit: 100})
 		require.NoError(t, err)
 		out := []string{}
 		for _, r := range list {
@@ -373,7 +373,7 @@ func testManagerTenantIsolation(t *testing.T, s authn.Store) {
 	tokB2, _, err := sessions.Create(ctx, authn.NewSession{Org: "orgB", UserID: "u1", Method: "password"})
 	require.NoError(t, err)
 
-	listA, err := sessions.List(ctx, "orgA", "u1")
+	listA, _, err := sessions.List(ctx, "orgA", "u1", "", 0)
 	require.NoError(t, err)
 	require.Len(t, listA, 1)
 	require.Equal(t, sessA.ID, listA[0].ID)
@@ -390,7 +390,7 @@ func testManagerTenantIsolation(t *testing.T, s authn.Store) {
 		_, err = sessions.Lookup(ctx, tok.Reveal())
 		require.NoError(t, err, "orgB's sessions survive every revocation in orgA")
 	}
-	listB, err := sessions.List(ctx, "orgB", "u1")
+	listB, _, err := sessions.List(ctx, "orgB", "u1", "", 0)
 	require.NoError(t, err)
 	require.Len(t, listB, 2)
 

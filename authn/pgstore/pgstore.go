@@ -226,15 +226,21 @@ func cloneAPIKey(r authn.APIKeyRecord) authn.APIKeyRecord {
 	return r
 }
 
-// ListAPIKeys implements authn.APIKeyStore.
-func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.APIKeyPage) ([]authn.APIKeyRecord, error) {
-	var after any = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true} // before every key
-	if p.AfterID != "" || !p.AfterCreated.IsZero() {
-		after = p.AfterCreated
+// pageAfter binds a page's position to a (created_at, id) keyset condition;
+// the start is ('-infinity', ”), before every row.
+func pageAfter(p authn.ListPage) (any, string) {
+	if p.AfterID == "" && p.AfterCreated.IsZero() {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, ""
 	}
+	return p.AfterCreated, p.AfterID
+}
+
+// ListAPIKeys implements authn.APIKeyStore.
+func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) ([]authn.APIKeyRecord, error) {
+	after, id := pageAfter(p)
 	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
 		WHERE org = $1 AND (created_at, id) > ($2::timestamptz, $3::text) ORDER BY created_at, id LIMIT $4`,
-		org, after, p.AfterID, max(p.Limit, 0))
+		org, after, id, max(p.Limit, 0))
 	if err != nil {
 		return nil, wrap("list api keys", err)
 	}
@@ -459,8 +465,11 @@ func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Ti
 }
 
 // ListSessions implements authn.SessionStore.
-func (s *Store) ListSessions(ctx context.Context, org, userID string) ([]authn.SessionRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE org = $1 AND user_id = $2 ORDER BY created_at, id`, org, userID)
+func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.ListPage) ([]authn.SessionRecord, error) {
+	after, id := pageAfter(p)
+	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions
+		WHERE org = $1 AND user_id = $2 AND (created_at, id) > ($3::timestamptz, $4::text) ORDER BY created_at, id LIMIT $5`,
+		org, userID, after, id, max(p.Limit, 0))
 	if err != nil {
 		return nil, wrap("list sessions", err)
 	}

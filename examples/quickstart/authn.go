@@ -79,7 +79,7 @@ func authnChapter() chapter {
 		if err != nil {
 			return err
 		}
-		list, err := sessions.List(ctx, "org_acme", "user_ann")
+		list, _, err := sessions.List(ctx, "org_acme", "user_ann", "", 0)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func authnChapter() chapter {
 		if err := sessions.Revoke(ctx, "org_acme", "user_ann", sess.ID); err != nil {
 			return err
 		}
-		list, err = sessions.List(ctx, "org_acme", "user_ann")
+		list, _, err = sessions.List(ctx, "org_acme", "user_ann", "", 0)
 		if err != nil {
 			return err
 		}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/rampart-sdk/rampart/authn"
@@ -545,33 +543,12 @@ func (a *app) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 // GET /orgs/{org}/api-keys lists keys without secrets, a page at a time
 // (?limit= and ?cursor=, as every list route).
 func (a *app) handleAPIKeys(w http.ResponseWriter, r *http.Request) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	limit := defaultPageSize
-	if s := q.Get("limit"); err == nil && s != "" {
-		limit, err = strconv.Atoi(s)
-		if err == nil && (limit < 1 || limit > maxPageSize) {
-			err = errBadPage
-		}
-	}
-	if err != nil {
-		badPage(w)
+	cursor, limit, ok := authnPage(w, r)
+	if !ok {
 		return
 	}
-	ks, next, err := a.apiKeys.List(r.Context(), r.PathValue("org"), q.Get("cursor"), limit)
-	if errors.Is(err, authn.ErrInvalidArgument) {
-		badPage(w)
-		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	body := map[string]any{"api_keys": ks}
-	if next != "" {
-		body["next_cursor"] = next
-		w.Header().Set("Link", nextLink(r, next, limit))
-	}
-	writeJSON(w, http.StatusOK, body)
+	ks, next, err := a.apiKeys.List(r.Context(), r.PathValue("org"), cursor, limit)
+	a.authnListed(w, r, "api_keys", ks, next, limit, err)
 }
 
 // DELETE /orgs/{org}/api-keys/{id}

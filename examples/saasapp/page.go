@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rampart-sdk/rampart/authn"
 )
 
 // Every list route answers one page at a time: a list that grows with the
@@ -161,6 +163,43 @@ func listed[T any](w http.ResponseWriter, r *http.Request, key string, p page, r
 		next := pos(rows[p.limit-1]).encode()
 		body["next_cursor"] = next
 		w.Header().Set("Link", nextLink(r, next, p.limit))
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// authnPage reads ?limit= and ?cursor= for a list authn pages itself (API
+// keys, sessions): its cursors are authn's, passed through as they are.
+func authnPage(w http.ResponseWriter, r *http.Request) (cursor string, limit int, ok bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	limit = defaultPageSize
+	if s := q.Get("limit"); err == nil && s != "" {
+		limit, err = strconv.Atoi(s)
+		if err == nil && (limit < 1 || limit > maxPageSize) {
+			err = errBadPage
+		}
+	}
+	if err != nil {
+		badPage(w)
+		return "", 0, false
+	}
+	return q.Get("cursor"), limit, true
+}
+
+// authnListed answers one page of a list authn paged: a malformed cursor is
+// the client's error, a store failure goes through fail.
+func (a *app) authnListed(w http.ResponseWriter, r *http.Request, key string, items any, next string, limit int, err error) {
+	if errors.Is(err, authn.ErrInvalidArgument) {
+		badPage(w)
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body := map[string]any{key: items}
+	if next != "" {
+		body["next_cursor"] = next
+		w.Header().Set("Link", nextLink(r, next, limit))
 	}
 	writeJSON(w, http.StatusOK, body)
 }

@@ -149,13 +149,22 @@ func (a *app) exportProfile(ctx context.Context, org, subjectID string, yield fu
 }
 
 func (a *app) exportSessions(ctx context.Context, org, subjectID string, yield func(any) error) error {
-	ss, err := a.sessions.List(ctx, org, subjectID)
-	for _, s := range ss {
-		if err := yield(s); err != nil {
+	cursor := ""
+	for {
+		ss, next, err := a.sessions.List(ctx, org, subjectID, cursor, authn.MaxListLimit)
+		if err != nil {
 			return err
 		}
+		for _, s := range ss {
+			if err := yield(s); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
 	}
-	return err
 }
 
 func (a *app) exportAPIKeys(ctx context.Context, org, subjectID string, yield func(any) error) error {

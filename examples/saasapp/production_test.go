@@ -136,6 +136,16 @@ func TestSessionRoutes(t *testing.T) {
 		phone.call("GET", "/orgs/"+org+"/me", nil, http.StatusUnauthorized)
 		ada.call("GET", "/orgs/"+org+"/me", nil, http.StatusOK)
 
+		// Session lists page like every list: two at a time over Ada's three.
+		login("ada@example.com", "correct horse battery staple")
+		login("ada@example.com", "correct horse battery staple")
+		first := ada.call("GET", "/orgs/"+org+"/me/sessions?limit=2", nil, http.StatusOK)
+		require.Len(t, first["sessions"], 2)
+		rest := ada.call("GET", "/orgs/"+org+"/me/sessions?limit=2&cursor="+url.QueryEscape(first["next_cursor"].(string)), nil, http.StatusOK)
+		require.Len(t, rest["sessions"], 1)
+		ada.call("GET", "/orgs/"+org+"/me/sessions?cursor=bm9wZQ", nil, http.StatusBadRequest)
+		ada.call("GET", "/orgs/"+org+"/me/sessions?limit=201", nil, http.StatusBadRequest)
+
 		// The owner sees and ends Bob's sessions.
 		require.Len(t, ada.call("GET", "/orgs/"+org+"/members/"+bobID+"/sessions", nil, http.StatusOK)["sessions"], 1)
 		require.EqualValues(t, 1, ada.call("DELETE", "/orgs/"+org+"/members/"+bobID+"/sessions", nil, http.StatusOK)["revoked"])

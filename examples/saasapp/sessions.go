@@ -20,16 +20,16 @@ func (a *app) handleMySessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ss, err := a.sessions.List(r.Context(), id.Org, id.UserID)
-	if err != nil {
-		a.fail(w, r, err)
+	cursor, limit, ok := authnPage(w, r)
+	if !ok {
 		return
 	}
+	ss, next, err := a.sessions.List(r.Context(), id.Org, id.UserID, cursor, limit)
 	out := make([]sessionView, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, sessionView{Session: s, Current: s.ID == id.SessionID})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+	a.authnListed(w, r, "sessions", out, next, limit, err)
 }
 
 // DELETE /orgs/{org}/me/sessions/{id} ends one of the caller's sessions (a
@@ -82,12 +82,12 @@ func (a *app) handleMemberSessions(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ss, err := a.sessions.List(r.Context(), org, target)
-	if err != nil {
-		a.fail(w, r, err)
+	cursor, limit, ok := authnPage(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": ss})
+	ss, next, err := a.sessions.List(r.Context(), org, target, cursor, limit)
+	a.authnListed(w, r, "sessions", ss, next, limit, err)
 }
 
 // DELETE /orgs/{org}/members/{user}/sessions ends every session of a member
