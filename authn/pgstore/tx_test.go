@@ -104,8 +104,10 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 			},
 		},
 		{
-			name:  "SetOrgPolicy",
-			write: func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.SetOrgPolicy(ctx, "org", authn.OrgPolicy{PasswordLoginDisabled: true})) },
+			name: "SetOrgPolicy",
+			write: func(t *testing.T, s *pgstore.Store) {
+				require.NoError(t, s.SetOrgPolicy(ctx, "org", authn.OrgPolicy{PasswordLoginDisabled: true}))
+			},
 			persisted: func(t *testing.T, s *pgstore.Store) bool {
 				p, err := s.OrgPolicy(ctx, "org")
 				require.NoError(t, err)
@@ -153,9 +155,13 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 		fail func(s *pgstore.Store) error
 		want error
 	}{
-		{"magic link rate limit", func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 1, t0.Add(-time.Hour))) },
+		{"magic link rate limit", func(t *testing.T, s *pgstore.Store) {
+			require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 1, t0.Add(-time.Hour)))
+		},
 			func(s *pgstore.Store) error { return s.InsertMagicLink(ctx, link("m2"), 1, t0.Add(-time.Hour)) }, authn.ErrRateLimited},
-		{"magic link duplicate in savepoint", func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour))) },
+		{"magic link duplicate in savepoint", func(t *testing.T, s *pgstore.Store) {
+			require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour)))
+		},
 			func(s *pgstore.Store) error { return s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour)) }, authn.ErrConflict},
 		{"duplicate session", func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
 			func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) }, authn.ErrConflict},
