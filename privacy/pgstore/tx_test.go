@@ -14,7 +14,6 @@ import (
 	"github.com/rampart-sdk/rampart/privacy/pgstore"
 )
 
-
 func txDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
