@@ -22,8 +22,8 @@
 // it is done, because the steps cannot be undone: a subject key destroyed
 // for crypto-shredding stays destroyed even if a transaction that recorded
 // the progress rolls back, and a sweep that forgot it would retry and
-// report a failure. Run the Sweeper on the pool-bound store. TableEraser
-// and TableExporter take the pool for the same reason.
+// report a failure. Run the Sweeper on the pool-bound store; TableEraser,
+// one of its erasure steps, takes the pool for the same reason.
 package pgstore
 
 import (
