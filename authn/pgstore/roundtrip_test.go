@@ -74,6 +74,7 @@ func TestStatementsPerOperation(t *testing.T) {
 	t.Run("tx", func(t *testing.T) {
 		tx, err := pool.Begin(ctx)
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 		_, err = tx.Exec(ctx, `DELETE FROM authn_sessions`)
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, `DELETE FROM authn_api_keys`)

@@ -125,6 +125,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 				}
 				tx, err := pool.Begin(ctx)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 				tc.write(t, s.WithTx(tx))
 				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
 				if commit {
@@ -177,6 +178,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 			pool, s := txPool(t)
 			tx, err := pool.Begin(ctx)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 			bound := s.WithTx(tx)
 			tc.prep(t, bound)
 			require.ErrorIs(t, tc.fail(bound), tc.want)
@@ -195,6 +197,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 		pool, s := txPool(t)
 		tx, err := pool.Begin(ctx)
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 		bound := s.WithTx(tx)
 		rules := []authn.ThrottleRule{{Key: "k", Limit: 1, Window: time.Hour}}
 		res, err := bound.TakeThrottle(ctx, rules, t0)

@@ -78,6 +78,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 				db, s := txDB(t)
 				tx, err := db.Pool.Begin(ctx)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 				tc.write(t, s.WithTx(tx))
 				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
 				if commit {
@@ -124,6 +125,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 			db, s := txDB(t)
 			tx, err := db.Pool.Begin(ctx)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 			bound := s.WithTx(tx)
 			require.NoError(t, bound.SaveReport(ctx, compliance.ReportRecord{ID: "r1", Org: "o", GeneratedAt: txAt, JSON: []byte(`{}`)}))
 			g, rs := generation("g1")

@@ -67,6 +67,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 				}
 				tx, err := pool.Begin(ctx)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 				tc.write(t, s.WithTx(tx))
 				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
 				if commit {
@@ -90,6 +91,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 	s := pgstore.New(pool)
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 	bound := s.WithTx(tx)
 	require.NoError(t, bound.Destroy(ctx, "gone"))
 	_, err = bound.Create(ctx, "gone", []byte("again"))

@@ -95,6 +95,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 				}
 				tx, err := db.Pool.Begin(ctx)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 				tc.write(t, s.WithTx(tx))
 				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
 				if commit {
@@ -132,6 +133,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 			db, s := txStore(t)
 			tx, err := db.Pool.Begin(ctx)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 			bound := s.WithTx(tx)
 			enrolled(t, bound)
 			require.ErrorIs(t, tc.fail(bound), tc.want)

@@ -83,6 +83,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 				db, s := txDB(t)
 				tx, err := db.Pool.Begin(ctx)
 				require.NoError(t, err)
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 				tc.write(t, s.WithTx(tx))
 				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
 				if commit {
@@ -172,6 +173,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 			db, s := txDB(t)
 			tx, err := db.Pool.Begin(ctx)
 			require.NoError(t, err)
+			t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
 			bound := s.WithTx(tx)
 			sub, ev := deletionRequested("s1")
 			require.NoError(t, bound.Transition(ctx, sub, privacy.StateActive, ev))
