@@ -33,23 +33,46 @@ import (
 	"github.com/rampart-sdk/rampart/authn"
 )
 
+// Option configures TestStore.
+type Option func(*suite)
+
+type suite struct {
+	concurrent func(t *testing.T) authn.Store
+}
+
+// WithConcurrentStore gives the subtests that race many goroutines on one
+// store (MagicLinkConcurrentConsume, MagicLinkConcurrentRateLimit,
+// SessionConcurrentRotate, ThrottleConcurrent) their own factory; by default
+// they use newStore. A suite run with stores bound to a caller's transaction
+// passes a pool-bound factory here: a transaction is one connection that
+// runs one statement at a time, so the races these subtests stage need two
+// or more sessions, as two application instances have.
+func WithConcurrentStore(newStore func(t *testing.T) authn.Store) Option {
+	return func(s *suite) { s.concurrent = newStore }
+}
+
 // TestStore runs the conformance suite. newStore must return an empty store
 // for each call (each subtest uses its own).
-func TestStore(t *testing.T, newStore func(t *testing.T) authn.Store) {
+func TestStore(t *testing.T, newStore func(t *testing.T) authn.Store, opts ...Option) {
+	cfg := suite{concurrent: newStore}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	racy := cfg.concurrent
 	t.Run("APIKeys", func(t *testing.T) { t.Parallel(); testAPIKeys(t, newStore(t)) })
 	t.Run("MagicLinks", func(t *testing.T) { t.Parallel(); testMagicLinks(t, newStore(t)) })
-	t.Run("MagicLinkConcurrentConsume", func(t *testing.T) { t.Parallel(); testConcurrentConsume(t, newStore(t)) })
-	t.Run("MagicLinkConcurrentRateLimit", func(t *testing.T) { t.Parallel(); testConcurrentRateLimit(t, newStore(t)) })
+	t.Run("MagicLinkConcurrentConsume", func(t *testing.T) { t.Parallel(); testConcurrentConsume(t, racy(t)) })
+	t.Run("MagicLinkConcurrentRateLimit", func(t *testing.T) { t.Parallel(); testConcurrentRateLimit(t, racy(t)) })
 	t.Run("Sessions", func(t *testing.T) { t.Parallel(); testSessions(t, newStore(t)) })
 	t.Run("SessionTenantIsolation", func(t *testing.T) { t.Parallel(); testSessionTenantIsolation(t, newStore(t)) })
 	t.Run("ManagerTenantIsolation", func(t *testing.T) { t.Parallel(); testManagerTenantIsolation(t, newStore(t)) })
-	t.Run("SessionConcurrentRotate", func(t *testing.T) { t.Parallel(); testConcurrentRotate(t, newStore(t)) })
+	t.Run("SessionConcurrentRotate", func(t *testing.T) { t.Parallel(); testConcurrentRotate(t, racy(t)) })
 	t.Run("Policies", func(t *testing.T) { t.Parallel(); testPolicies(t, newStore(t)) })
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, newStore(t)) })
 	t.Run("SessionOrgRequiresSSO", func(t *testing.T) { t.Parallel(); testSessionOrgRequiresSSO(t, newStore(t)) })
 	t.Run("SSOEveryLoginPath", func(t *testing.T) { t.Parallel(); testSSOEveryLoginPath(t, newStore(t)) })
 	t.Run("Throttle", func(t *testing.T) { t.Parallel(); testThrottle(t, newStore(t)) })
-	t.Run("ThrottleConcurrent", func(t *testing.T) { t.Parallel(); s := newStore(t); TestThrottleConcurrent(t, s, s) })
+	t.Run("ThrottleConcurrent", func(t *testing.T) { t.Parallel(); s := racy(t); TestThrottleConcurrent(t, s, s) })
 	t.Run("ThrottleComponents", func(t *testing.T) { t.Parallel(); testThrottleComponents(t, newStore(t)) })
 }
 

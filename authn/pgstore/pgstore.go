@@ -11,6 +11,36 @@
 // throttle locks the rows of an attempt's buckets (SELECT ... FOR UPDATE, in
 // key order) and counts in the same transaction. The lookups every request
 // makes are coalesced under load (see Store).
+//
+// # Inside the host's transaction
+//
+// store.WithTx(tx) returns the store bound to a pgx.Tx of the host's, so the
+// host commits its own change and authn's in one transaction: revoke a
+// user's sessions and API keys together with the row that disables the
+// user, and neither happens without the other.
+//
+//	tx, err := pool.Begin(ctx)
+//	// ... the host's own writes on tx ...
+//	sessions, _ := authn.NewSessions(store.WithTx(tx))
+//	_, err = sessions.RevokeAll(ctx, org, userID)
+//	// ... then tx.Commit(ctx): both or neither.
+//
+// Every operation joins tx. InsertMagicLink and TakeThrottle, which need a
+// transaction of their own, run in a savepoint of tx: their advisory lock
+// and row locks are then held until the host's transaction ends. A refused
+// or failed operation leaves tx usable; a duplicate insert is reported as
+// authn.ErrConflict without aborting tx.
+//
+// What does not join a caller's transaction, by design:
+//   - Coalescing. A pool-bound store answers the session and API key lookups
+//     of many requests with one query on a connection of its own; that query
+//     serves callers in different transactions, so it can be in none of
+//     them. A bound store runs each lookup on tx instead, uncoalesced, and
+//     sees what tx wrote. Authenticate requests with the pool-bound store.
+//   - The login throttle's purpose. TakeThrottle on a bound store counts an
+//     attempt only if the host commits; a host that rolls back after a
+//     failed login forgets the failure. Throttle logins on the pool-bound
+//     store.
 package pgstore
 
 import (
@@ -31,6 +61,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/authn"
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 )
 
 //go:embed migrations/*.sql
@@ -62,10 +93,13 @@ func Migrations() fs.FS {
 // latency down on a small server; when idle, a lookup runs at once, alone.
 // A lookup is only ever answered by a query that started after it was made,
 // so a revocation that committed before a request is always seen by it.
+//
+// A Store from New runs on its pool; WithTx returns one bound to a
+// transaction of the caller's (see the package documentation).
 type Store struct {
-	pool     *pgxpool.Pool
-	sessions *coalescer[authn.SessionRecord]
-	keys     *coalescer[authn.APIKeyRecord]
+	q        pgq.Querier
+	sessions *coalescer[authn.SessionRecord] // nil when bound to a transaction
+	keys     *coalescer[authn.APIKeyRecord]  // nil when bound to a transaction
 }
 
 var _ authn.Store = (*Store)(nil)
@@ -101,7 +135,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Store{pool: pool}
+	s := &Store{q: pool}
 	s.sessions = &coalescer[authn.SessionRecord]{
 		fetch: s.sessionsByTokenHash, clone: cloneSession,
 		limit: cfg.lookups, maxBatch: maxLookupBatch, timeout: lookupTimeout,
@@ -111,6 +145,20 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		limit: cfg.lookups, maxBatch: maxLookupBatch, timeout: lookupTimeout,
 	}
 	return s
+}
+
+// WithTx returns a store bound to tx: every operation runs in the caller's
+// transaction and commits or rolls back with it, and an operation that needs
+// a transaction of its own (InsertMagicLink, TakeThrottle) runs in a
+// savepoint of tx, so when it fails the caller's transaction is still usable.
+// Lookups by token hash and key ID are not coalesced on a bound store: they
+// run on tx, alone, and see what tx wrote.
+//
+// Like tx itself, the returned store is for one goroutine at a time. Once tx
+// has committed or rolled back, every operation returns an error that
+// matches pgx.ErrTxClosed; a nil tx gives the same.
+func (s *Store) WithTx(tx pgx.Tx) *Store {
+	return &Store{q: pgq.Tx(tx)}
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -141,13 +189,18 @@ func (s *Store) CreateAPIKey(ctx context.Context, r authn.APIKeyRecord) error {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO authn_api_keys
+	// ON CONFLICT DO NOTHING, not a unique violation: a duplicate must not
+	// abort the transaction of a caller the store is bound to.
+	tag, err := s.q.Exec(ctx, `INSERT INTO authn_api_keys
 		(id, prefix, org, owner, name, scopes, hash_alg, hash, created_at, expires_at, last_used_at, revoked_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT DO NOTHING`,
 		r.ID, r.Prefix, r.Org, r.Owner, r.Name, scopes, r.HashAlg, r.Hash, r.CreatedAt,
 		nullTime(r.ExpiresAt), nullTime(r.LastUsedAt), nullTime(r.RevokedAt))
 	if err != nil {
 		return wrap("create api key", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return wrap("create api key", authn.ErrConflict)
 	}
 	return nil
 }
@@ -168,6 +221,9 @@ func scanKey(row pgx.Row) (authn.APIKeyRecord, error) {
 
 // APIKeyByID implements authn.APIKeyStore.
 func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, error) {
+	if s.keys == nil {
+		return lookupDirect(ctx, s.apiKeysByID, "api key by id", id)
+	}
 	return lookupOne(ctx, s.keys, "api key by id", id)
 }
 
@@ -182,10 +238,10 @@ func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn
 		return map[string]authn.APIKeyRecord{}, nil
 	}
 	if len(ids) == 1 {
-		rows, err := s.pool.Query(ctx, sel+`WHERE id = $1`, ids[0])
+		rows, err := s.q.Query(ctx, sel+`WHERE id = $1`, ids[0])
 		return rowsByKey(rows, err, scanKey, key)
 	}
-	rows, err := s.pool.Query(ctx, sel+`WHERE id = ANY($1::text[])`, ids)
+	rows, err := s.q.Query(ctx, sel+`WHERE id = ANY($1::text[])`, ids)
 	return rowsByKey(rows, err, scanKey, key)
 }
 
@@ -197,6 +253,22 @@ func lookupOne[V any](ctx context.Context, c *coalescer[V], op, key string) (V, 
 	if err != nil {
 		return zero, wrap(op, err)
 	}
+	if !ok {
+		return zero, authn.ErrNotFound
+	}
+	return r, nil
+}
+
+// lookupDirect answers one key with its own query, on the store's
+// transaction: a store bound to a transaction reads what that transaction
+// wrote, which a coalesced query on another connection could not.
+func lookupDirect[V any](ctx context.Context, fetch func(context.Context, []string) (map[string]V, error), op, key string) (V, error) {
+	vals, err := fetch(ctx, []string{key})
+	var zero V
+	if err != nil {
+		return zero, wrap(op, err)
+	}
+	r, ok := vals[key]
 	if !ok {
 		return zero, authn.ErrNotFound
 	}
@@ -227,7 +299,7 @@ func cloneAPIKey(r authn.APIKeyRecord) authn.APIKeyRecord {
 }
 
 // pageAfter binds a page's position to a (created_at, id) keyset condition;
-// the start is ('-infinity', ”), before every row.
+// the start is minus infinity and the empty ID, before every row.
 func pageAfter(p authn.ListPage) (any, string) {
 	if p.AfterID == "" && p.AfterCreated.IsZero() {
 		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, ""
@@ -238,7 +310,7 @@ func pageAfter(p authn.ListPage) (any, string) {
 // ListAPIKeys implements authn.APIKeyStore.
 func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) ([]authn.APIKeyRecord, error) {
 	after, id := pageAfter(p)
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
+	rows, err := s.q.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
 		WHERE org = $1 AND (created_at, id) > ($2::timestamptz, $3::text) ORDER BY created_at, id LIMIT $4`,
 		org, after, id, max(p.Limit, 0))
 	if err != nil {
@@ -261,7 +333,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) (
 
 // RevokeAPIKey implements authn.APIKeyStore.
 func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
+	tag, err := s.q.Exec(ctx, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
 		WHERE org = $1 AND id = $2`, org, id, at)
 	if err != nil {
 		return wrap("revoke api key", err)
@@ -274,7 +346,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) 
 
 // TouchAPIKey implements authn.APIKeyStore.
 func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE authn_api_keys SET last_used_at = $2
+	_, err := s.q.Exec(ctx, `UPDATE authn_api_keys SET last_used_at = $2
 		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, at)
 	if err != nil {
 		return wrap("touch api key", err)
@@ -286,7 +358,7 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 // run in one transaction holding an advisory lock on the email, so
 // concurrent requests on any number of instances cannot exceed the limit.
 func (s *Store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, limit int, since time.Time) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rampart.authn.magic:' || $1, 0))`, r.Email); err != nil {
 			return err
 		}
@@ -317,13 +389,13 @@ func (s *Store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, li
 func (s *Store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.Time) (authn.MagicLinkRecord, error) {
 	r := authn.MagicLinkRecord{TokenHash: tokenHash}
 	var consumed *time.Time
-	err := s.pool.QueryRow(ctx, `UPDATE authn_magic_links SET consumed_at = $2
+	err := s.q.QueryRow(ctx, `UPDATE authn_magic_links SET consumed_at = $2
 		WHERE token_hash = $1 AND consumed_at IS NULL
 		RETURNING org, email, purpose, created_at, expires_at, consumed_at`, tokenHash, at).
 		Scan(&r.Org, &r.Email, &r.Purpose, &r.CreatedAt, &r.ExpiresAt, &consumed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var exists bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM authn_magic_links WHERE token_hash = $1)`, tokenHash).Scan(&exists); err != nil {
+		if err := s.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM authn_magic_links WHERE token_hash = $1)`, tokenHash).Scan(&exists); err != nil {
 			return authn.MagicLinkRecord{}, wrap("consume magic link", err)
 		}
 		if exists {
@@ -340,7 +412,7 @@ func (s *Store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.
 
 // DeleteMagicLinksBefore implements authn.MagicLinkStore.
 func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_magic_links WHERE expires_at < $1`, t)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_magic_links WHERE expires_at < $1`, t)
 	if err != nil {
 		return 0, wrap("delete magic links", err)
 	}
@@ -349,12 +421,15 @@ func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, e
 
 // CreateSession implements authn.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, r authn.SessionRecord) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO authn_sessions
+	tag, err := s.q.Exec(ctx, `INSERT INTO authn_sessions
 		(id, token_hash, org, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at, mfa_verified_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING`,
 		r.ID, r.TokenHash, r.Org, r.UserID, r.Method, r.IP, r.UserAgent, r.CreatedAt, r.LastSeenAt, r.ExpiresAt, nullTime(r.MFAVerifiedAt))
 	if err != nil {
 		return wrap("create session", err)
+	}
+	if tag.RowsAffected() == 0 { // id or token hash taken; see CreateAPIKey
+		return wrap("create session", authn.ErrConflict)
 	}
 	return nil
 }
@@ -373,7 +448,7 @@ func scanSession(row pgx.Row) (authn.SessionRecord, error) {
 }
 
 func (s *Store) oneSession(ctx context.Context, op, where string, arg any) (authn.SessionRecord, error) {
-	r, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE `+where, arg))
+	r, err := scanSession(s.q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE `+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, authn.ErrNotFound
 	}
@@ -385,6 +460,9 @@ func (s *Store) oneSession(ctx context.Context, op, where string, arg any) (auth
 
 // SessionByTokenHash implements authn.SessionStore.
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn.SessionRecord, error) {
+	if s.sessions == nil {
+		return lookupDirect(ctx, s.sessionsByTokenHash, "session by token", string(tokenHash))
+	}
 	return lookupOne(ctx, s.sessions, "session by token", string(tokenHash))
 }
 
@@ -409,14 +487,14 @@ func scanSessionWithPolicy(row pgx.Row) (authn.SessionRecord, error) {
 func (s *Store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
 	key := func(r authn.SessionRecord) string { return string(r.TokenHash) }
 	if len(hashes) == 1 {
-		rows, err := s.pool.Query(ctx, sessionLookup+`WHERE s.token_hash = $1`, []byte(hashes[0]))
+		rows, err := s.q.Query(ctx, sessionLookup+`WHERE s.token_hash = $1`, []byte(hashes[0]))
 		return rowsByKey(rows, err, scanSessionWithPolicy, key)
 	}
 	arg := make([][]byte, len(hashes))
 	for i, h := range hashes {
 		arg[i] = []byte(h)
 	}
-	rows, err := s.pool.Query(ctx, sessionLookup+`WHERE s.token_hash = ANY($1::bytea[])`, arg)
+	rows, err := s.q.Query(ctx, sessionLookup+`WHERE s.token_hash = ANY($1::bytea[])`, arg)
 	return rowsByKey(rows, err, scanSessionWithPolicy, key)
 }
 
@@ -432,7 +510,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (authn.SessionRecord
 
 // TouchSession implements authn.SessionStore.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
+	_, err := s.q.Exec(ctx, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
 	if err != nil {
 		return wrap("touch session", err)
 	}
@@ -441,7 +519,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 
 // RotateSessionToken implements authn.SessionStore.
 func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newHash []byte, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
+	tag, err := s.q.Exec(ctx, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
 		WHERE id = $1 AND token_hash = $2`, id, oldHash, newHash, at)
 	if err != nil {
 		return wrap("rotate session", err)
@@ -454,7 +532,7 @@ func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newH
 
 // SetSessionMFAVerified implements authn.SessionStore.
 func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
+	tag, err := s.q.Exec(ctx, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
 	if err != nil {
 		return wrap("set session mfa", err)
 	}
@@ -467,7 +545,7 @@ func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Ti
 // ListSessions implements authn.SessionStore.
 func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.ListPage) ([]authn.SessionRecord, error) {
 	after, id := pageAfter(p)
-	rows, err := s.pool.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions
+	rows, err := s.q.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions
 		WHERE org = $1 AND user_id = $2 AND (created_at, id) > ($3::timestamptz, $4::text) ORDER BY created_at, id LIMIT $5`,
 		org, userID, after, id, max(p.Limit, 0))
 	if err != nil {
@@ -490,7 +568,7 @@ func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.Li
 
 // DeleteSession implements authn.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
 	if err != nil {
 		return wrap("delete session", err)
 	}
@@ -502,7 +580,7 @@ func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error
 
 // DeleteUserSessions implements authn.SessionStore.
 func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID string) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
 	if err != nil {
 		return 0, wrap("delete user sessions", err)
 	}
@@ -511,7 +589,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID st
 
 // DeleteSessionsBefore implements authn.SessionStore.
 func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_sessions WHERE expires_at < $1`, t)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE expires_at < $1`, t)
 	if err != nil {
 		return 0, wrap("delete sessions", err)
 	}
@@ -521,7 +599,7 @@ func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, err
 // OrgPolicy implements authn.PolicyStore.
 func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, error) {
 	var p authn.OrgPolicy
-	err := s.pool.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
+	err := s.q.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return authn.OrgPolicy{}, nil
 	}
@@ -533,7 +611,7 @@ func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, err
 
 // SetOrgPolicy implements authn.PolicyStore.
 func (s *Store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO authn_org_policies (org, password_login_disabled) VALUES ($1, $2)
+	_, err := s.q.Exec(ctx, `INSERT INTO authn_org_policies (org, password_login_disabled) VALUES ($1, $2)
 		ON CONFLICT (org) DO UPDATE SET password_login_disabled = EXCLUDED.password_login_disabled`, org, p.PasswordLoginDisabled)
 	if err != nil {
 		return wrap("set org policy", err)
@@ -557,7 +635,7 @@ func (s *Store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at
 	for i, r := range rules {
 		keys[i] = r.Key
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		res = authn.ThrottleResult{}
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO authn_throttle (key, count, window_end)
@@ -626,7 +704,7 @@ func (s *Store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at
 
 // ThrottleBuckets implements authn.ThrottleStore.
 func (s *Store) ThrottleBuckets(ctx context.Context, keys []string, at time.Time) ([]authn.ThrottleBucket, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key, count, window_end FROM authn_throttle
+	rows, err := s.q.Query(ctx, `SELECT key, count, window_end FROM authn_throttle
 		WHERE key = ANY($1::text[]) AND window_end > $2 ORDER BY key`, keys, at)
 	if err != nil {
 		return nil, wrap("throttle buckets", err)
@@ -652,7 +730,7 @@ func (s *Store) DeleteThrottle(ctx context.Context, prefix string) (int, error) 
 		return 0, fmt.Errorf("authn/pgstore: delete throttle: %w: empty prefix", authn.ErrInvalidArgument)
 	}
 	// starts_with, not LIKE: a prefix is never a pattern.
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_throttle WHERE starts_with(key, $1)`, prefix)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_throttle WHERE starts_with(key, $1)`, prefix)
 	if err != nil {
 		return 0, wrap("delete throttle", err)
 	}
@@ -661,7 +739,7 @@ func (s *Store) DeleteThrottle(ctx context.Context, prefix string) (int, error) 
 
 // DeleteThrottleBefore implements authn.ThrottleStore.
 func (s *Store) DeleteThrottleBefore(ctx context.Context, t time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM authn_throttle WHERE window_end < $1`, t)
+	tag, err := s.q.Exec(ctx, `DELETE FROM authn_throttle WHERE window_end < $1`, t)
 	if err != nil {
 		return 0, wrap("delete throttle", err)
 	}

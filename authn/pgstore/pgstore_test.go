@@ -30,6 +30,20 @@ func TestConformance(t *testing.T) {
 	authntest.TestStore(t, newStore)
 }
 
+// TestConformanceInTx runs the suite on stores bound to a transaction that
+// commits when each subtest ends (the commit fails the test if any
+// operation left the transaction aborted). The subtests that race
+// goroutines on one store run pool-bound: a transaction is one connection,
+// one statement at a time, and cannot stage a race between two sessions.
+func TestConformanceInTx(t *testing.T) {
+	t.Parallel()
+	authntest.TestStore(t, func(t *testing.T) authn.Store {
+		pool := pgtest.Pool(t)
+		require.NoError(t, pgstore.Migrate(context.Background(), pool))
+		return pgstore.New(pool).WithTx(pgtest.Tx(t, pool))
+	}, authntest.WithConcurrentStore(newStore))
+}
+
 func TestMigrateIdempotent(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)

@@ -21,12 +21,33 @@ import (
 
 var t0 = time.Date(2026, 2, 2, 9, 0, 0, 0, time.UTC)
 
+// Option configures TestStore.
+type Option func(*suite)
+
+type suite struct {
+	concurrent func(t *testing.T) compliance.Store
+}
+
+// WithConcurrentStore gives the subtest that races goroutines on one store
+// (LadderConcurrentAdvance) its own factory; by default it uses newStore. A
+// suite run with stores bound to a caller's transaction passes a pool-bound
+// factory here: a transaction is one connection that runs one statement at
+// a time, so the race needs two or more sessions, as two application
+// instances have. TestAuditor and TestFiler race too: run them pool-bound.
+func WithConcurrentStore(newStore func(t *testing.T) compliance.Store) Option {
+	return func(s *suite) { s.concurrent = newStore }
+}
+
 // TestStore runs every conformance test against stores made by newStore
 // (a fresh, empty store per call).
-func TestStore(t *testing.T, newStore func(t *testing.T) compliance.Store) {
+func TestStore(t *testing.T, newStore func(t *testing.T) compliance.Store, opts ...Option) {
+	cfg := suite{concurrent: newStore}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	t.Run("LadderAdvanceOncePerPeriod", func(t *testing.T) { testAdvanceOnce(t, newStore(t)) })
 	t.Run("LadderAdvanceErrorStoresNothing", func(t *testing.T) { testAdvanceError(t, newStore(t)) })
-	t.Run("LadderConcurrentAdvance", func(t *testing.T) { testAdvanceConcurrent(t, newStore(t)) })
+	t.Run("LadderConcurrentAdvance", func(t *testing.T) { testAdvanceConcurrent(t, cfg.concurrent(t)) })
 	t.Run("LadderTenantsIsolated", func(t *testing.T) { testTenants(t, newStore(t)) })
 	t.Run("AuditRuns", func(t *testing.T) { testAuditRuns(t, newStore(t)) })
 	t.Run("Jobs", func(t *testing.T) { testJobs(t, newStore(t)) })

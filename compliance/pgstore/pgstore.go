@@ -7,6 +7,23 @@
 // lock on the member's state), filing records and judgements are
 // append-only (triggers), and two generators racing on the same payee lose
 // with compliance.ErrConflict (unique key) instead of filing twice.
+//
+// # Inside the host's transaction
+//
+// store.WithTx(tx) returns the store bound to a pgx.Tx of the host's, so a
+// judgement, a report or a filing generation commits with the host's own
+// change: the payout run that produced a 1099 generation and the
+// generation itself are both stored or neither is. Advance and
+// SaveGeneration run in a savepoint of tx; one that fails or loses a race
+// (compliance.ErrConflict) leaves tx usable.
+//
+// What does not belong in a caller's transaction, by design: heartbeats
+// (RegisterJob, RecordSignal, through compliance.Monitor). A heartbeat
+// reports that a job started, succeeded or failed, and a failing job is
+// exactly the one whose transaction rolls back: bound to it, the failure and
+// its cause would be rolled back too, and the dead-man switch would only
+// notice the missed success later, without the cause. Record heartbeats on
+// the pool-bound store.
 package pgstore
 
 import (
@@ -23,6 +40,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 )
 
 //go:embed migrations/*.sql
@@ -44,13 +62,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "compliance", Migrations())
 }
 
-// Store implements compliance.Store on PostgreSQL.
+// Store implements compliance.Store on PostgreSQL. A Store from New runs on
+// its pool; WithTx returns one bound to a transaction of the caller's.
 type Store struct {
-	pool *pgxpool.Pool
+	q pgq.Querier // the pool, or the caller's transaction (WithTx)
 }
 
 // New returns a Store on pool. Call Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+
+// WithTx returns a store bound to tx: every operation runs in the caller's
+// transaction and commits or rolls back with it, and an operation that needs
+// a transaction of its own (Advance, SaveGeneration) runs in a savepoint of
+// tx, so when it fails or loses a race (compliance.ErrConflict) the caller's
+// transaction is still usable. See the package documentation for what
+// belongs on the pool instead.
+//
+// Like tx itself, the returned store is for one goroutine at a time. Once tx
+// has committed or rolled back, every operation returns an error that
+// matches pgx.ErrTxClosed; a nil tx gives the same.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
 
 var _ compliance.Store = (*Store)(nil)
 
@@ -69,7 +100,7 @@ func wrap(op string, err error) error {
 func (s *Store) Advance(ctx context.Context, key compliance.MemberKey, j compliance.Judgement, fn func(compliance.MemberState) (compliance.MemberState, error)) (compliance.MemberState, bool, error) {
 	var out compliance.MemberState
 	applied := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO compliance_ladder_state (org, audit, member) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, key.Org, key.Audit, key.Member); err != nil {
 			return err
@@ -136,7 +167,7 @@ func scanState(row pgx.Row) (compliance.MemberState, error) {
 
 // MemberState implements compliance.LadderStore.
 func (s *Store) MemberState(ctx context.Context, key compliance.MemberKey) (compliance.MemberState, error) {
-	st, err := scanState(s.pool.QueryRow(ctx, `SELECT level, fails, passes, last_period, updated_at
+	st, err := scanState(s.q.QueryRow(ctx, `SELECT level, fails, passes, last_period, updated_at
 		FROM compliance_ladder_state WHERE org = $1 AND audit = $2 AND member = $3`, key.Org, key.Audit, key.Member))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return compliance.MemberState{}, nil
@@ -149,7 +180,7 @@ func (s *Store) MemberState(ctx context.Context, key compliance.MemberKey) (comp
 
 // Judgements implements compliance.LadderStore.
 func (s *Store) Judgements(ctx context.Context, key compliance.MemberKey) ([]compliance.Judgement, error) {
-	rows, err := s.pool.Query(ctx, `SELECT period, pass, reason, from_level, to_level, judged_at
+	rows, err := s.q.Query(ctx, `SELECT period, pass, reason, from_level, to_level, judged_at
 		FROM compliance_ladder_judgements WHERE org = $1 AND audit = $2 AND member = $3 ORDER BY seq`, key.Org, key.Audit, key.Member)
 	if err != nil {
 		return nil, wrap("judgements", err)
@@ -167,7 +198,7 @@ func (s *Store) Judgements(ctx context.Context, key compliance.MemberKey) ([]com
 
 // SaveAuditRun implements compliance.LadderStore.
 func (s *Store) SaveAuditRun(ctx context.Context, r compliance.AuditRun) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO compliance_audit_runs
+	_, err := s.q.Exec(ctx, `INSERT INTO compliance_audit_runs
 		(org, audit, period, started_at, finished_at, members, passed, failed, escalated, deescalated, already_judged, errors)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		r.Org, r.Audit, r.Period, r.StartedAt, r.FinishedAt, r.Members, r.Passed, r.Failed, r.Escalated, r.Deescalated, r.AlreadyJudged, r.Errors)
@@ -179,7 +210,7 @@ func (s *Store) SaveAuditRun(ctx context.Context, r compliance.AuditRun) error {
 
 // AuditRuns implements compliance.LadderStore.
 func (s *Store) AuditRuns(ctx context.Context, org, audit string) ([]compliance.AuditRun, error) {
-	rows, err := s.pool.Query(ctx, `SELECT org, audit, period, started_at, finished_at, members, passed, failed, escalated,
+	rows, err := s.q.Query(ctx, `SELECT org, audit, period, started_at, finished_at, members, passed, failed, escalated,
 		deescalated, already_judged, errors FROM compliance_audit_runs WHERE org = $1 AND audit = $2 ORDER BY id`, org, audit)
 	if err != nil {
 		return nil, wrap("audit runs", err)
@@ -202,7 +233,7 @@ func (s *Store) RegisterJob(ctx context.Context, spec compliance.JobSpec, at tim
 	if spec.Name == "" || spec.Period <= 0 || spec.Grace < 0 || spec.MaxRuntime < 0 {
 		return fmt.Errorf("%w: %q needs a name and a positive period", compliance.ErrInvalidJob, spec.Name)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO compliance_jobs (name, period_ns, grace_ns, max_runtime_ns, registered_at)
+	_, err := s.q.Exec(ctx, `INSERT INTO compliance_jobs (name, period_ns, grace_ns, max_runtime_ns, registered_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (name) DO UPDATE SET period_ns = EXCLUDED.period_ns, grace_ns = EXCLUDED.grace_ns,
 			max_runtime_ns = EXCLUDED.max_runtime_ns`,
@@ -230,7 +261,7 @@ func (s *Store) RecordSignal(ctx context.Context, job string, sig compliance.Sig
 	default:
 		return fmt.Errorf("compliance/pgstore: unknown signal %q", sig)
 	}
-	tag, err := s.pool.Exec(ctx, q, args...)
+	tag, err := s.q.Exec(ctx, q, args...)
 	if err != nil {
 		return wrap("record signal", err)
 	}
@@ -242,7 +273,7 @@ func (s *Store) RecordSignal(ctx context.Context, job string, sig compliance.Sig
 
 // Jobs implements compliance.HeartbeatStore.
 func (s *Store) Jobs(ctx context.Context) ([]compliance.JobRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, period_ns, grace_ns, max_runtime_ns, registered_at, last_start, last_success,
+	rows, err := s.q.Query(ctx, `SELECT name, period_ns, grace_ns, max_runtime_ns, registered_at, last_start, last_success,
 		last_failure, last_cause FROM compliance_jobs ORDER BY name`)
 	if err != nil {
 		return nil, wrap("jobs", err)
@@ -271,13 +302,15 @@ func deref(t *time.Time) time.Time {
 
 // SaveReport implements compliance.ReportStore.
 func (s *Store) SaveReport(ctx context.Context, r compliance.ReportRecord) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO compliance_reports (id, org, generated_at, pass, body) VALUES ($1, $2, $3, $4, $5)`,
-		r.ID, r.Org, r.GeneratedAt, r.Pass, string(r.JSON))
-	if isUnique(err) {
-		return fmt.Errorf("%w: report %s exists", compliance.ErrConflict, r.ID)
-	}
+	// ON CONFLICT DO NOTHING, not a unique violation: a duplicate must not
+	// abort the transaction of a caller the store is bound to.
+	tag, err := s.q.Exec(ctx, `INSERT INTO compliance_reports (id, org, generated_at, pass, body) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, r.ID, r.Org, r.GeneratedAt, r.Pass, string(r.JSON))
 	if err != nil {
 		return wrap("save report", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: report %s exists", compliance.ErrConflict, r.ID)
 	}
 	return nil
 }
@@ -290,7 +323,7 @@ func (s *Store) Reports(ctx context.Context, org string, limit int) ([]complianc
 		q += ` LIMIT $2`
 		args = append(args, limit)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.q.Query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap("reports", err)
 	}
@@ -309,7 +342,7 @@ func (s *Store) Reports(ctx context.Context, org string, limit int) ([]complianc
 
 // SaveGeneration implements compliance.FilingStore.
 func (s *Store) SaveGeneration(ctx context.Context, g compliance.Generation, records []compliance.FilingRecord) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO compliance_filing_generations
 			(id, org, tax_year, generated_at, threshold_cents, threshold_source, records, corrections, missing_tax_ids)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -341,7 +374,7 @@ func (s *Store) SaveGeneration(ctx context.Context, g compliance.Generation, rec
 
 // FilingHistory implements compliance.FilingStore.
 func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]compliance.FilingRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org, tax_year, payee_id, seq, generation_id, amount_cents, corrected,
+	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, payee_id, seq, generation_id, amount_cents, corrected,
 		COALESCE(original_id, ''), tax_id_missing, created_at FROM compliance_filings
 		WHERE org = $1 AND tax_year = $2 ORDER BY payee_id, seq`, org, taxYear)
 	if err != nil {
@@ -361,7 +394,7 @@ func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]c
 
 // Generations implements compliance.FilingStore.
 func (s *Store) Generations(ctx context.Context, org string, taxYear int) ([]compliance.Generation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org, tax_year, generated_at, threshold_cents, threshold_source, records,
+	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, generated_at, threshold_cents, threshold_source, records,
 		corrections, missing_tax_ids FROM compliance_filing_generations WHERE org = $1 AND tax_year = $2 ORDER BY seq`, org, taxYear)
 	if err != nil {
 		return nil, wrap("generations", err)

@@ -27,6 +27,20 @@ func TestConformance(t *testing.T) {
 	compliancetest.TestStore(t, newStore)
 }
 
+// TestConformanceInTx runs the suite on stores bound to a transaction that
+// commits when each subtest ends (the commit fails the test if any
+// operation left the transaction aborted). The subtest that races
+// goroutines on one store runs pool-bound: a transaction is one connection,
+// one statement at a time, and cannot stage a race between two sessions.
+func TestConformanceInTx(t *testing.T) {
+	t.Parallel()
+	compliancetest.TestStore(t, func(t *testing.T) compliance.Store {
+		db := pgtest.New(t)
+		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+	}, compliancetest.WithConcurrentStore(newStore))
+}
+
 func TestAuditorOnPostgres(t *testing.T) {
 	t.Parallel()
 	compliancetest.TestAuditor(t, newStore)

@@ -20,12 +20,33 @@ func uniq(prefix string) string {
 	return fmt.Sprintf("%s-%x", prefix, b)
 }
 
+// Option configures TestSubjectKeyStore.
+type Option func(*suite)
+
+type suite struct {
+	concurrent func(t *testing.T) keyring.SubjectKeyStore
+}
+
+// WithConcurrentStore gives the subtest that races goroutines on one store
+// (ConcurrentCreate) its own factory; by default it uses newStore. A suite
+// run with stores bound to a caller's transaction passes a pool-bound
+// factory here: a transaction is one connection that runs one statement at
+// a time, so the race needs two or more sessions, as two application
+// instances have.
+func WithConcurrentStore(newStore func(t *testing.T) keyring.SubjectKeyStore) Option {
+	return func(s *suite) { s.concurrent = newStore }
+}
+
 // TestSubjectKeyStore checks a SubjectKeyStore: Create is first-writer-wins
 // even under concurrency, Get distinguishes unknown from destroyed, and
 // Destroy is final and idempotent. newStore returns an empty (or at least
 // isolated) store for each call.
-func TestSubjectKeyStore(t *testing.T, newStore func(t *testing.T) keyring.SubjectKeyStore) {
+func TestSubjectKeyStore(t *testing.T, newStore func(t *testing.T) keyring.SubjectKeyStore, opts ...Option) {
 	ctx := context.Background()
+	cfg := suite{concurrent: newStore}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	t.Run("CreateGet", func(t *testing.T) {
 		s := newStore(t)
 		id := uniq("s")
@@ -42,7 +63,7 @@ func TestSubjectKeyStore(t *testing.T, newStore func(t *testing.T) keyring.Subje
 		require.Equal(t, "first", string(got))
 	})
 	t.Run("ConcurrentCreate", func(t *testing.T) {
-		s := newStore(t)
+		s := cfg.concurrent(t)
 		id := uniq("c")
 		var wg sync.WaitGroup
 		results := make([]string, 8)

@@ -23,7 +23,7 @@ func (b *boundedSource) Next(ctx context.Context, c keyring.Cursor, limit int) (
 	return b.RowSource.Next(ctx, c, limit)
 }
 
-// TestReencryptEmptyRowIDOnPostgres: a text primary key holding ” is read
+// TestReencryptEmptyRowIDOnPostgres: a text primary key holding the empty string is read
 // once and the scan moves on, at every batch size; a checkpoint saved just
 // after it resumes after it.
 func TestReencryptEmptyRowIDOnPostgres(t *testing.T) {

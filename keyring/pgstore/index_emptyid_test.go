@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestReindexEmptyRowIDOnPostgres: a text primary key holding ” is
+// TestReindexEmptyRowIDOnPostgres: a text primary key holding the empty string is
 // reindexed once and the scan moves on at every batch size (it used to
 // stop with "returned row again" once a batch ended at it).
 func TestReindexEmptyRowIDOnPostgres(t *testing.T) {

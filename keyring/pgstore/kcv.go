@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/keyring"
 )
 
@@ -27,11 +27,11 @@ func (s *Store) RecordKeyCheckValues(ctx context.Context, d *keyring.Document) e
 		}
 		ids, scopes, kcvs = append(ids, int64(k.ID)), append(scopes, k.Scope), append(kcvs, v)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO keyring_key_check_values (key_id, scope, kcv)
+	if _, err := s.q.Exec(ctx, `INSERT INTO keyring_key_check_values (key_id, scope, kcv)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT (key_id) DO NOTHING`, ids, scopes, kcvs); err != nil {
 		return fmt.Errorf("keyring/pgstore: %w", err)
 	}
-	recorded, err := keyCheckValues(ctx, s.pool)
+	recorded, err := keyCheckValues(ctx, s.q)
 	if err != nil {
 		return err
 	}
@@ -52,10 +52,10 @@ type RecordedKCV struct {
 // KeyCheckValues returns the check values recorded in the database by key
 // ID (none if the table does not exist yet).
 func (s *Store) KeyCheckValues(ctx context.Context) (map[uint32]RecordedKCV, error) {
-	return keyCheckValues(ctx, s.pool)
+	return keyCheckValues(ctx, s.q)
 }
 
-func keyCheckValues(ctx context.Context, pool *pgxpool.Pool) (map[uint32]RecordedKCV, error) {
+func keyCheckValues(ctx context.Context, pool pgq.Querier) (map[uint32]RecordedKCV, error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('keyring_key_check_values') IS NOT NULL`).Scan(&exists); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)

@@ -4,6 +4,23 @@
 // sources, header scanners and sampler that drive re-encryption, blind-index
 // reindexing and the guardrail over any (table, id column, column) of the
 // host's schema.
+//
+// # Inside the host's transaction
+//
+// store.WithTx(tx) returns the Store bound to a pgx.Tx of the host's, so a
+// subject's data key commits with the data it seals: create the key in the
+// transaction that inserts the first ciphertext (a rollback leaves neither
+// an orphan key nor a ciphertext without one), or destroy it in the
+// transaction that deletes the subject's account (crypto-shredding happens
+// if and only if the deletion commits). Re-encryption checkpoints and key
+// check values can join the same way.
+//
+// What does not join a caller's transaction, by design: the re-encryption,
+// reindexing and guardrail jobs (Column, IndexColumn and Counter, with its
+// sampler). They run over whole tables in batches that each commit on
+// their own, so that the application keeps writing meanwhile and a crash
+// resumes from the last checkpoint; in one host transaction they would hold
+// a lock on every row they touched until the end. They take the pool.
 package pgstore
 
 import (
@@ -16,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/keyring"
 )
 
@@ -39,17 +57,31 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // Store keeps subject data keys and re-encryption checkpoints in PostgreSQL.
-type Store struct{ pool *pgxpool.Pool }
+// A Store from New runs on its pool; WithTx returns one bound to a
+// transaction of the caller's.
+type Store struct {
+	q pgq.Querier // the pool, or the caller's transaction (WithTx)
+}
 
 // New returns a Store on pool; call Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+
+// WithTx returns a store bound to tx: every operation runs in the caller's
+// transaction and commits or rolls back with it. Each is one statement that
+// reports its refusals (keyring.ErrKeyDestroyed, keyring.ErrSubjectNotFound)
+// without failing it, so a refusal leaves tx usable.
+//
+// Like tx itself, the returned store is for one goroutine at a time. Once tx
+// has committed or rolled back, every operation returns an error that
+// matches pgx.ErrTxClosed; a nil tx gives the same.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
 
 var _ keyring.SubjectKeyStore = (*Store)(nil)
 
 // Create implements keyring.SubjectKeyStore. Concurrent callers race on the
 // primary key; the first insert wins and everyone reads it back.
 func (s *Store) Create(ctx context.Context, subjectID string, wrapped []byte) ([]byte, error) {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped) VALUES ($1, $2)
+	if _, err := s.q.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped) VALUES ($1, $2)
 		ON CONFLICT (subject_id) DO NOTHING`, subjectID, wrapped); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
 	}
@@ -59,7 +91,7 @@ func (s *Store) Create(ctx context.Context, subjectID string, wrapped []byte) ([
 // Get implements keyring.SubjectKeyStore.
 func (s *Store) Get(ctx context.Context, subjectID string) ([]byte, error) {
 	var wrapped []byte
-	err := s.pool.QueryRow(ctx, `SELECT wrapped FROM keyring_subject_keys WHERE subject_id = $1`, subjectID).Scan(&wrapped)
+	err := s.q.QueryRow(ctx, `SELECT wrapped FROM keyring_subject_keys WHERE subject_id = $1`, subjectID).Scan(&wrapped)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, keyring.ErrSubjectNotFound
@@ -75,7 +107,7 @@ func (s *Store) Get(ctx context.Context, subjectID string) ([]byte, error) {
 // and the tombstone stays. PostgreSQL keeps the old row version until VACUUM
 // reclaims it, and backups taken before hold the wrapped key: see SECURITY.md.
 func (s *Store) Destroy(ctx context.Context, subjectID string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped, destroyed_at) VALUES ($1, NULL, now())
+	_, err := s.q.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped, destroyed_at) VALUES ($1, NULL, now())
 		ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL,
 			destroyed_at = COALESCE(keyring_subject_keys.destroyed_at, now())`, subjectID)
 	if err != nil {
@@ -90,7 +122,7 @@ func (s *Store) Destroy(ctx context.Context, subjectID string) error {
 // row whose ID is "".
 func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (keyring.Cursor, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT last_id FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`,
+	err := s.q.QueryRow(ctx, `SELECT last_id FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`,
 		table, column).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return keyring.Cursor{}, nil
@@ -105,7 +137,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (keyri
 // lastID; call it from keyring.ReencryptOptions.Checkpoint (via a closure,
 // with the cursor's ID).
 func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO keyring_reencrypt_checkpoints (table_name, column_name, last_id) VALUES ($1, $2, $3)
+	_, err := s.q.Exec(ctx, `INSERT INTO keyring_reencrypt_checkpoints (table_name, column_name, last_id) VALUES ($1, $2, $3)
 		ON CONFLICT (table_name, column_name) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()`, table, column, lastID)
 	if err != nil {
 		return fmt.Errorf("keyring/pgstore: %w", err)
@@ -115,7 +147,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string
 
 // ClearCheckpoint forgets table.column's checkpoint once a run completed.
 func (s *Store) ClearCheckpoint(ctx context.Context, table, column string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`, table, column)
+	_, err := s.q.Exec(ctx, `DELETE FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`, table, column)
 	if err != nil {
 		return fmt.Errorf("keyring/pgstore: %w", err)
 	}

@@ -30,6 +30,19 @@ func TestSubjectKeyStoreConformance(t *testing.T) {
 	keyringtest.TestSubjectKeyStore(t, func(t *testing.T) keyring.SubjectKeyStore { return pgstore.New(pool) })
 }
 
+// TestSubjectKeyStoreConformanceInTx runs the suite on stores bound to a
+// transaction that commits when each subtest ends (the commit fails the test
+// if any operation left the transaction aborted). The subtest that races
+// goroutines on one store runs pool-bound: a transaction is one connection,
+// one statement at a time, and cannot stage a race between two sessions.
+func TestSubjectKeyStoreConformanceInTx(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	keyringtest.TestSubjectKeyStore(t, func(t *testing.T) keyring.SubjectKeyStore {
+		return pgstore.New(pool).WithTx(pgtest.Tx(t, pool))
+	}, keyringtest.WithConcurrentStore(func(t *testing.T) keyring.SubjectKeyStore { return pgstore.New(pool) }))
+}
+
 func testDoc(t *testing.T) *keyring.Document {
 	d, err := keyring.Init([]string{"users.email", "users.phone", "subjects"},
 		keyring.Column{Table: "users", Column: "email", Scope: "users.email"},

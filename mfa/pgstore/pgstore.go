@@ -5,6 +5,26 @@
 // UPDATE (last_step < $step) whose row count says whether this request won,
 // a recovery code is used by a DELETE whose row count decides, and attempts
 // are reserved under a per-account transaction-scoped advisory lock.
+//
+// # Inside the host's transaction
+//
+// store.WithTx(tx) returns the store bound to a pgx.Tx of the host's, so an
+// enrolment change commits with the host's own: reset a user's second
+// factor (DeleteEnrollment) in the transaction that records the support
+// ticket, or require MFA for an organisation (SetOrgPolicy) with the
+// settings row that shows it. Operations of several statements run in a
+// savepoint of tx; a refusal (mfa.ErrNotPending, mfa.ErrNotEnrolled) or a
+// failure leaves tx usable.
+//
+// What does not belong in a caller's transaction, by design: verifying a
+// code. The replay guard (AdvanceStep), the attempt limit (ReserveAttempt)
+// and the use of a recovery code (UseRecoveryCode) must commit whatever the
+// request does next. On a bound store they commit only with the host: a host
+// that rolls back after a wrong code forgets the failed attempt (unlimited
+// guesses), and one that rolls back after a right code lets the same code
+// be used again. The store cannot tell which transaction is meant to be
+// kept, so verify codes through an mfa.Manager on the pool-bound store, and
+// join the host's transaction for enrolment changes.
 package pgstore
 
 import (
@@ -19,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/mfa"
 )
 
@@ -41,13 +62,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "mfa", Migrations())
 }
 
-// Store implements mfa.Store on PostgreSQL.
+// Store implements mfa.Store on PostgreSQL. A Store from New runs on its
+// pool; WithTx returns one bound to a transaction of the caller's.
 type Store struct {
-	pool *pgxpool.Pool
+	pool pgq.Querier // the pool, or the caller's transaction (WithTx)
 }
 
 // New returns a Store on pool; run Migrate first.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// WithTx returns a store bound to tx: every operation runs in the caller's
+// transaction and commits or rolls back with it, and an operation that needs
+// a transaction of its own (ConfirmEnrollment, DeleteEnrollment,
+// ReserveAttempt, ReplaceRecoveryCodes) runs in a savepoint of tx, so when
+// it fails the caller's transaction is still usable. See the package
+// documentation for what belongs on the pool instead.
+//
+// Like tx itself, the returned store is for one goroutine at a time. Once tx
+// has committed or rolled back, every operation returns an error that
+// matches pgx.ErrTxClosed; a nil tx gives the same.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{pool: pgq.Tx(tx)} }
 
 var _ mfa.Store = (*Store)(nil)
 

@@ -28,6 +28,20 @@ func TestStore(t *testing.T) {
 	mfatest.TestStore(t, newStore)
 }
 
+// TestStoreInTx runs the suite on stores bound to a transaction that commits
+// when each subtest ends (the commit fails the test if any operation left
+// the transaction aborted). The subtests that race goroutines on one store
+// run pool-bound: a transaction is one connection, one statement at a time,
+// and cannot stage a race between two sessions.
+func TestStoreInTx(t *testing.T) {
+	t.Parallel()
+	mfatest.TestStore(t, func(t *testing.T) mfa.Store {
+		db := pgtest.New(t)
+		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+	}, mfatest.WithConcurrentStore(newStore))
+}
+
 func TestMigrateIdempotent(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)

@@ -4,6 +4,26 @@
 // Due subjects are claimed with FOR UPDATE SKIP LOCKED and a lease, so any
 // number of sweepers on any number of instances erase each subject once. The
 // consent and lifecycle history tables are append-only, enforced by triggers.
+//
+// # Inside the host's transaction
+//
+// store.WithTx(tx) returns the store bound to a pgx.Tx of the host's, so a
+// lifecycle transition commits with the host's own change: the account row
+// that deactivates the user and privacy's "deletion requested" are both
+// stored or neither is, and a failed host write cannot leave a subject in
+// cooldown while the user is still active. Requests, holds and consent
+// records join the same way. Transition and Release run in a savepoint of
+// tx; a refusal (privacy.ErrConflict) leaves tx usable.
+//
+// What does not join a caller's transaction, by design: the sweep
+// (privacy.Sweeper, through ClaimDue, SetProgress, Release,
+// ClaimPendingAudits and MarkAudited). A sweep claims subjects with a lease
+// that other sweepers must see committed, and records each erasure step as
+// it is done, because the steps cannot be undone: a subject key destroyed
+// for crypto-shredding stays destroyed even if a transaction that recorded
+// the progress rolls back, and a sweep that forgot it would retry and
+// report a failure. Run the Sweeper on the pool-bound store; TableEraser,
+// one of its erasure steps, takes the pool for the same reason.
 package pgstore
 
 import (
@@ -20,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/privacy"
 )
 
@@ -42,15 +63,28 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "privacy", Migrations())
 }
 
-// Store is the PostgreSQL privacy.Store.
+// Store is the PostgreSQL privacy.Store. A Store from New runs on its pool;
+// WithTx returns one bound to a transaction of the caller's.
 type Store struct {
-	pool *pgxpool.Pool
+	q pgq.Querier // the pool, or the caller's transaction (WithTx)
 }
 
 var _ privacy.Store = (*Store)(nil)
 
 // New returns a store over pool, whose schema Migrate has applied.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+
+// WithTx returns a store bound to tx: every operation runs in the caller's
+// transaction and commits or rolls back with it, and an operation that needs
+// a transaction of its own (Transition, Release) runs in a savepoint of tx,
+// so when it fails or is refused (privacy.ErrConflict) the caller's
+// transaction is still usable. See the package documentation for what
+// belongs on the pool instead.
+//
+// Like tx itself, the returned store is for one goroutine at a time. Once tx
+// has committed or rolled back, every operation returns an error that
+// matches pgx.ErrTxClosed; a nil tx gives the same.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
 
@@ -87,13 +121,13 @@ func scanSubject(row pgx.Row) (privacy.Subject, error) {
 
 // Subject implements privacy.Store.
 func (s *Store) Subject(ctx context.Context, org, id string) (privacy.Subject, error) {
-	sub, err := scanSubject(s.pool.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
+	sub, err := scanSubject(s.q.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
 	return sub, wrap("subject", err)
 }
 
 // Transition implements privacy.Store.
 func (s *Store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		var cur string
 		var after pgtype.Timestamptz
 		var leased bool
@@ -158,7 +192,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []privacy.Event) error {
 
 // Events implements privacy.Store.
 func (s *Store) Events(ctx context.Context, org, id string) ([]privacy.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
+	rows, err := s.q.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
 		FROM privacy_events WHERE org = $1 AND subject_id = $2 ORDER BY seq`, org, id)
 	if err != nil {
 		return nil, wrap("events", err)
@@ -196,7 +230,7 @@ func sortDue(ss []privacy.Subject) {
 // ClaimDue implements privacy.Store with FOR UPDATE SKIP LOCKED and a lease:
 // concurrent sweepers skip each other's rows instead of waiting on them.
 func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
-	ss, err := collectSubjects(s.pool.Query(ctx, `
+	ss, err := collectSubjects(s.q.Query(ctx, `
 		UPDATE privacy_subjects s SET lease_owner = $1, lease_until = $2, last_run = $1
 		FROM (SELECT org, subject_id FROM privacy_subjects
 		      WHERE next_due <= $3 AND (lease_until IS NULL OR lease_until <= $3) AND last_run IS DISTINCT FROM $1
@@ -216,7 +250,7 @@ func (s *Store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]pr
 	if limit <= 0 {
 		limit = 1 << 30
 	}
-	ss, err := collectSubjects(s.pool.Query(ctx, `SELECT `+subjectCols+` FROM privacy_subjects
+	ss, err := collectSubjects(s.q.Query(ctx, `SELECT `+subjectCols+` FROM privacy_subjects
 		WHERE next_due <= $1 ORDER BY next_due, org, subject_id LIMIT $2`, now, limit))
 	return ss, wrap("due subjects", err)
 }
@@ -227,7 +261,7 @@ func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Pro
 	for i, r := range refs {
 		orgs[i], ids[i] = r.Org, r.ID
 	}
-	rows, err := s.pool.Query(ctx, `SELECT p.org, p.subject_id, p.domain, p.phase, p.at, p.retain_until
+	rows, err := s.q.Query(ctx, `SELECT p.org, p.subject_id, p.domain, p.phase, p.at, p.retain_until
 		FROM privacy_progress p JOIN unnest($1::text[], $2::text[]) AS r(org, subject_id)
 		ON p.org = r.org AND p.subject_id = r.subject_id`, orgs, ids)
 	if err != nil {
@@ -252,7 +286,7 @@ func (s *Store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
 	for i, p := range ps {
 		org[i], sub[i], dom[i], phase[i], at[i], until[i] = p.Org, p.SubjectID, p.Domain, string(p.Phase), p.At, ts(p.RetainUntil)
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_progress (org, subject_id, domain, phase, at, retain_until)
+	_, err := s.q.Exec(ctx, `INSERT INTO privacy_progress (org, subject_id, domain, phase, at, retain_until)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
 		ON CONFLICT (org, subject_id, domain) DO UPDATE
 		SET phase = EXCLUDED.phase, at = EXCLUDED.at, retain_until = EXCLUDED.retain_until
@@ -270,7 +304,7 @@ func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release)
 		org[i], sub[i], state[i], erased[i], due[i] = r.Subject.Org, r.Subject.ID, string(r.Subject.State), ts(r.Subject.ErasedAt), ts(r.Subject.NextDue)
 	}
 	var released []privacy.Ref
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		released = released[:0]
 		rows, err := tx.Query(ctx, `UPDATE privacy_subjects s
 			SET state = u.state, erased_at = u.erased_at, next_due = u.next_due, lease_owner = NULL, lease_until = NULL
@@ -330,7 +364,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, ids []string, evs []privacy.E
 
 // ClaimPendingAudits implements privacy.Store.
 func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]privacy.PendingAudit, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.q.Query(ctx, `
 		UPDATE privacy_audit_pending p SET lease_owner = $1, lease_until = $2
 		FROM (SELECT id FROM privacy_audit_pending
 		      WHERE at <= $3 AND (lease_until IS NULL OR lease_until <= $4)
@@ -366,7 +400,7 @@ func (s *Store) MarkAudited(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM privacy_audit_pending WHERE id = ANY($1)`, ids)
+	_, err := s.q.Exec(ctx, `DELETE FROM privacy_audit_pending WHERE id = ANY($1)`, ids)
 	return wrap("mark audited", err)
 }
 
@@ -382,21 +416,21 @@ func scanHold(r pgx.Row) (privacy.Hold, error) {
 
 // PutHold implements privacy.Store.
 func (s *Store) PutHold(ctx context.Context, h privacy.Hold) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err := s.q.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		h.Org, h.ID, h.SubjectID, h.Domain, h.Reason, h.Owner, h.PlacedAt, h.PlacedBy, ts(h.Until), ts(h.LiftedAt), h.LiftedBy)
 	return wrap("put hold", err)
 }
 
 // LiftHold implements privacy.Store.
 func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (privacy.Hold, error) {
-	h, err := scanHold(s.pool.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
+	h, err := scanHold(s.q.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
 		WHERE org = $1 AND id = $2 AND lifted_at IS NULL RETURNING `+holdCols, org, id, at, by))
 	return h, wrap("lift hold", err)
 }
 
 // Holds implements privacy.Store.
 func (s *Store) Holds(ctx context.Context, org string) ([]privacy.Hold, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
+	rows, err := s.q.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
 	if err != nil {
 		return nil, wrap("holds", err)
 	}
@@ -432,7 +466,7 @@ func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
 	if !j.Valid() {
 		return fmt.Errorf("%w: unknown jurisdiction %q", privacy.ErrInvalid, string(j))
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	tag, err := s.q.Exec(ctx, `INSERT INTO privacy_requests (`+reqCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (org, id) DO NOTHING`,
 		r.Org, r.ID, r.SubjectID, string(r.Kind), r.ReceivedAt, r.IdentityVerified, r.DueAt, r.ExtendedReason, string(r.Status), ts(r.ClosedAt), r.Resolution,
 		string(j))
@@ -450,7 +484,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) e
 	if next.Org != prev.Org || next.ID != prev.ID {
 		return fmt.Errorf("%w: request %q: organisation and id cannot change", privacy.ErrConflict, prev.ID)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE privacy_requests SET identity_verified = $3, due_at = $4, extended_reason = $5,
+	tag, err := s.q.Exec(ctx, `UPDATE privacy_requests SET identity_verified = $3, due_at = $4, extended_reason = $5,
 		status = $6, closed_at = $7, resolution = $8
 		WHERE org = $1 AND id = $2 AND status = $9 AND identity_verified = $10 AND extended_reason = $11`,
 		prev.Org, prev.ID, next.IdentityVerified, next.DueAt, next.ExtendedReason, string(next.Status), ts(next.ClosedAt), next.Resolution,
@@ -466,27 +500,27 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) e
 
 // Request implements privacy.Store.
 func (s *Store) Request(ctx context.Context, org, id string) (privacy.Request, error) {
-	r, err := scanRequest(s.pool.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
+	r, err := scanRequest(s.q.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
 	return r, wrap("request", err)
 }
 
 // Requests implements privacy.Store.
 func (s *Store) Requests(ctx context.Context, org, subjectID string) ([]privacy.Request, error) {
-	rs, err := collectRequests(s.pool.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+	rs, err := collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
 		WHERE org = $1 AND subject_id = $2 ORDER BY received_at, id`, org, subjectID))
 	return rs, wrap("requests", err)
 }
 
 // OpenRequestsDueBefore implements privacy.Store.
 func (s *Store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]privacy.Request, error) {
-	rs, err := collectRequests(s.pool.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+	rs, err := collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
 		WHERE status = 'open' AND due_at < $1 ORDER BY due_at, org, id`, t))
 	return rs, wrap("overdue requests", err)
 }
 
 // AppendConsent implements privacy.Store.
 func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
+	_, err := s.q.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Org, c.Who, c.Purpose, c.Granted, c.Version, c.At, c.Source)
 	return wrap("append consent", err)
 }
@@ -501,14 +535,14 @@ func scanConsent(r pgx.Row) (privacy.ConsentRecord, error) {
 
 // LatestConsent implements privacy.Store.
 func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (privacy.ConsentRecord, error) {
-	c, err := scanConsent(s.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
+	c, err := scanConsent(s.q.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
 		WHERE org = $1 AND who = $2 AND purpose = $3 ORDER BY seq DESC LIMIT 1`, org, who, purpose))
 	return c, wrap("latest consent", err)
 }
 
 // ConsentHistory implements privacy.Store.
 func (s *Store) ConsentHistory(ctx context.Context, org, who string) ([]privacy.ConsentRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)
+	rows, err := s.q.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)
 	if err != nil {
 		return nil, wrap("consent history", err)
 	}

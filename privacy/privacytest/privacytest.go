@@ -21,12 +21,35 @@ import (
 // exactly.
 var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// Option configures TestStore.
+type Option func(*suite)
+
+type suite struct {
+	concurrent func(t *testing.T) privacy.Store
+}
+
+// WithConcurrentStore gives the subtests that race goroutines on one store
+// (ConcurrentClaim, RequestConcurrentClose) their own factory; by default
+// they use newStore. A suite run with stores bound to a caller's
+// transaction passes a pool-bound factory here: a transaction is one
+// connection that runs one statement at a time, so the races these subtests
+// stage need two or more sessions, as two application instances have.
+func WithConcurrentStore(newStore func(t *testing.T) privacy.Store) Option {
+	return func(s *suite) { s.concurrent = newStore }
+}
+
 // TestStore runs the conformance suite. newStore must return an empty store
 // each call.
-func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store) {
+func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store, opts ...Option) {
+	cfg := suite{concurrent: newStore}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	racy := cfg.concurrent
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, newStore(t)) })
 	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaim(t, newStore(t)) })
-	t.Run("ConcurrentClaim", func(t *testing.T) { t.Parallel(); testConcurrentClaim(t, newStore(t)) })
+	t.Run("ConcurrentClaim", func(t *testing.T) { t.Parallel(); testConcurrentClaim(t, racy(t)) })
+	t.Run("RequestConcurrentClose", func(t *testing.T) { t.Parallel(); testConcurrentClose(t, racy(t)) })
 	t.Run("PendingAudits", func(t *testing.T) { t.Parallel(); testPendingAudits(t, newStore(t)) })
 	t.Run("Progress", func(t *testing.T) { t.Parallel(); testProgress(t, newStore(t)) })
 	t.Run("Holds", func(t *testing.T) { t.Parallel(); testHolds(t, newStore(t)) })
@@ -382,28 +405,42 @@ func testRequests(t *testing.T, st privacy.Store) {
 	require.Equal(t, "r3", over[0].ID, "most overdue first")
 	require.Equal(t, "r2", over[1].ID)
 
-	// Two instances closing the same request at once: exactly one wins.
+	// Two closings from the same read: the second is refused (raced by
+	// testConcurrentClose).
 	closed := r2
 	closed.Status, closed.ClosedAt, closed.Resolution = privacy.RequestCompleted, T0.Add(2*time.Hour), "sent"
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := st.UpdateRequest(ctx, r2, closed); err == nil {
-				wins.Add(1)
-			} else if !errors.Is(err, privacy.ErrConflict) {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	require.Equal(t, int32(1), wins.Load())
+	require.NoError(t, st.UpdateRequest(ctx, r2, closed))
+	require.ErrorIs(t, st.UpdateRequest(ctx, r2, closed), privacy.ErrConflict)
 	over, err = st.OpenRequestsDueBefore(ctx, T0.AddDate(1, 0, 0))
 	require.NoError(t, err)
 	require.Len(t, over, 2)
 	require.Equal(t, []string{"r3", "r1"}, []string{over[0].ID, over[1].ID})
+}
+
+// testConcurrentClose: instances closing the same request at once, exactly
+// one wins.
+func testConcurrentClose(t *testing.T, st privacy.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		r := privacy.Request{ID: fmt.Sprint("r", i), Org: "o", SubjectID: "s1", Kind: privacy.KindErasure, ReceivedAt: T0,
+			DueAt: T0.AddDate(0, 1, 0), Status: privacy.RequestOpen}
+		require.NoError(t, st.PutRequest(ctx, r))
+		closed := r
+		closed.Status, closed.ClosedAt, closed.Resolution = privacy.RequestCompleted, T0.Add(2*time.Hour), "sent"
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if err := st.UpdateRequest(ctx, r, closed); err == nil {
+					wins.Add(1)
+				} else if !errors.Is(err, privacy.ErrConflict) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), wins.Load())
+	}
 }
 
 func testConsent(t *testing.T, st privacy.Store) {
