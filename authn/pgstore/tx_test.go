@@ -252,8 +252,11 @@ func TestWithTxFinished(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rolledBack.Rollback(ctx))
 	ops := map[string]func(s *pgstore.Store) error{
-		"exec":      func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) },
-		"query":     func(s *pgstore.Store) error { _, err := s.ListSessions(ctx, "org", "u", authn.ListPage{Limit: 1}); return err },
+		"exec": func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) },
+		"query": func(s *pgstore.Store) error {
+			_, err := s.ListSessions(ctx, "org", "u", authn.ListPage{Limit: 1})
+			return err
+		},
 		"query row": func(s *pgstore.Store) error { _, err := s.SessionByID(ctx, "s1"); return err },
 		"lookup":    func(s *pgstore.Store) error { _, err := s.SessionByTokenHash(ctx, hash("s1")); return err },
 		"key":       func(s *pgstore.Store) error { _, err := s.APIKeyByID(ctx, "k1"); return err },
