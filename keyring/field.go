@@ -201,7 +201,7 @@ func (f *Field) open(rowID string, ciphertext []byte) ([]byte, *fieldKey, error)
 	if fk.key.status == Retired {
 		return nil, nil, &ScopeError{Scope: f.scope.name, KeyID: id, Err: ErrKeyRetired}
 	}
-	// As in seal: the plaintext buffer's spare capacity holds the ad.
+	// The plaintext is the only allocation; the ad lives in pooled scratch.
 	n := len(b) - Overhead
 	ad := fk.adFor(rowID)
 	pt, err := fk.key.aead.Open(make([]byte, 0, n), b[5:HeaderSize], b[HeaderSize:], ad.b)
