@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,22 +107,26 @@ func BenchmarkGrowthRBACDecide(b *testing.B) {
 	_ = sink
 }
 
-// BenchmarkGrowthSessionLookupPG: a session lookup on PostgreSQL (one
-// client) against tables of base, 10x and 100x filler sessions (and as
-// many API keys), interleaved in blocks of 64 lookups.
+// BenchmarkGrowthSessionLookupPG: a session lookup, then an API key
+// verification, on PostgreSQL (one client) against tables of base, 10x and
+// 100x filler sessions and API keys, interleaved in blocks of 64 calls.
 func BenchmarkGrowthSessionLookupPG(b *testing.B) {
 	ctx := context.Background()
 	base := growthBase()
 	sizes := [3]int{base, 10 * base, 100 * base}
 	var sess [3]*authn.Sessions
-	var toks [3][]string
+	var keys [3]*authn.APIKeys
+	var toks, raws [3][]string
 	for s, n := range sizes {
-		db, pool := authnPGSized(b, n)
-		_ = pool
+		db, _ := authnPGSized(b, n)
 		var err error
 		if sess[s], err = authn.NewSessions(db); err != nil {
 			b.Fatal(err)
 		}
+		if keys[s], err = authn.NewAPIKeys(db, "atl_live", authnPepper(b)); err != nil {
+			b.Fatal(err)
+		}
+		raws[s] = authnMakeKeys(b, keys[s], 64)
 		for i := range 64 {
 			t, _, err := sess[s].Create(ctx, authn.NewSession{Org: "org", UserID: "live" + strconv.Itoa(i), Method: "password"})
 			if err != nil {
@@ -135,9 +140,18 @@ func BenchmarkGrowthSessionLookupPG(b *testing.B) {
 		_, err := sess[s].Lookup(ctx, toks[s][i%len(toks[s])])
 		return err
 	})
+	k := interleave(b, 64, func(s, i int) error {
+		_, err := keys[s].Verify(ctx, raws[s][i%len(raws[s])])
+		return err
+	})
 	b.StopTimer()
 	n := float64(b.N)
 	reportGrowth(b, "lookup", sizes, d, [3]float64{n, n, n})
+	for s := range 3 {
+		b.ReportMetric(float64(k[s].Nanoseconds())/n, fmt.Sprintf("ns/key-verify@%d", sizes[s]))
+	}
+	b.ReportMetric(float64(k[1])/float64(k[0]), "key-ratio-2/1")
+	b.ReportMetric(float64(k[2])/float64(k[1]), "key-ratio-3/2")
 }
 
 // BenchmarkGrowthAuditVerifyPG verifies chains of base, 10x and 100x
@@ -212,4 +226,50 @@ func BenchmarkGrowthAuditVerifyPG(b *testing.B) {
 	}
 	b.ReportMetric(float64(incr[1])/float64(incr[0]), "from-ratio-2/1")
 	b.ReportMetric(float64(incr[2])/float64(incr[1]), "from-ratio-3/2")
+}
+
+// BenchmarkGrowthAuditAppendChains: 64 appenders append 10x base entries
+// (1,000 by default) spread over 1, 10 and 100 organisations' chains at
+// once, on one PostgreSQL log each, the three in turn within each
+// iteration. Does aggregate throughput hold (or grow) across chains?
+func BenchmarkGrowthAuditAppendChains(b *testing.B) {
+	ctx := context.Background()
+	total := 10 * growthBase()
+	chains := [3]int{1, 10, 100}
+	var logs [3]*auditlog.Log
+	for s := range 3 {
+		pool := auditPool(b, 16)
+		if err := auditpg.Migrate(ctx, pool); err != nil {
+			b.Fatal(err)
+		}
+		logs[s] = auditBenchLog(b, auditpg.New(pool))
+	}
+	var d [3]time.Duration
+	b.ResetTimer()
+	for range b.N {
+		for s, c := range chains {
+			t0 := time.Now()
+			var wg sync.WaitGroup
+			for w := range auditAppenders {
+				wg.Go(func() {
+					for i := w; i < total; i += auditAppenders {
+						_, err := logs[s].Append(ctx, auditlog.Entry{Org: "org" + strconv.Itoa(i%c), Actor: "user:u" + strconv.Itoa(w),
+							Action: "bench.event", Target: "doc:" + strconv.Itoa(i), Payload: []byte(`{"i":` + strconv.Itoa(i) + `}`)})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			d[s] += time.Since(t0)
+		}
+	}
+	b.StopTimer()
+	for s, c := range chains {
+		b.ReportMetric(float64(total*b.N)/d[s].Seconds(), fmt.Sprintf("entries/s@%dchains", c))
+	}
+	b.ReportMetric(float64(d[0])/float64(d[1]), "throughput-ratio-10/1")
+	b.ReportMetric(float64(d[1])/float64(d[2]), "throughput-ratio-100/10")
 }
