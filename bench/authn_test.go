@@ -66,6 +66,11 @@ func authnFillPG(b *testing.B, pool *pgxpool.Pool, n int) {
 // authnPG returns a pgstore on a fresh schema, migrated and filled, with a
 // pool large enough for 32 concurrent requests.
 func authnPG(b *testing.B) (*pgstore.Store, *pgxpool.Pool) {
+	return authnPGSized(b, benchRows(20000))
+}
+
+// authnPGSized is authnPG with n filler rows in each table.
+func authnPGSized(b *testing.B, n int) (*pgstore.Store, *pgxpool.Pool) {
 	db := pgtest.New(b)
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(db.URL)
@@ -81,7 +86,7 @@ func authnPG(b *testing.B) (*pgstore.Store, *pgxpool.Pool) {
 	if err := pgstore.Migrate(ctx, pool); err != nil {
 		b.Fatal(err)
 	}
-	authnFillPG(b, pool, benchRows(20000))
+	authnFillPG(b, pool, n)
 	return pgstore.New(pool), pool
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // benchVerify measures mfa.Manager.Verify end to end: opening the sealed
-// secret (AES-256-GCM), the attempt reservation, three constant-time HOTP
+// secret (AES-256-GCM), the attempt-state check, three constant-time HOTP
 // candidates, the replay guard and clearing the attempts. Every iteration
 // presents a new, valid code one step later, so each is accepted.
 func benchVerify(b *testing.B, store mfa.Store) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 )
 
 // Field encrypts one declared (table, column) under its scope's keys, binding
@@ -100,23 +101,46 @@ func (f Field) MarshalJSON() ([]byte, error) {
 // LogValue logs String.
 func (f Field) LogValue() slog.Value { return slog.StringValue(f.String()) }
 
-// seal appends an envelope to dst. The associated data is built in spare
-// capacity past the envelope (ad never overlaps the output, as cipher.AEAD
-// requires), so a Seal costs one allocation and no pool round trip.
+// adBuf is scratch space for the associated data of one Seal or Open: the
+// per-Field prefix (built once per key) followed by the length-prefixed row
+// ID. Pooled, so that the only allocation of a Seal is its output and the
+// only one of an Open is its plaintext, each exactly sized.
+type adBuf struct{ b []byte }
+
+var adPool = sync.Pool{New: func() any { return &adBuf{b: make([]byte, 0, 256)} }}
+
+// adFor returns the scratch buffer holding fk's associated data for rowID;
+// put it back with adPool.Put once the AEAD call returned.
+func (fk *fieldKey) adFor(rowID string) *adBuf {
+	a := adPool.Get().(*adBuf)
+	a.b = appendLP(append(a.b[:0], fk.ad...), rowID)
+	return a
+}
+
+// putAD returns a to the pool unless it grew past a size worth keeping
+// (a huge row ID must not pin memory in the pool).
+func putAD(a *adBuf) {
+	if cap(a.b) <= 4096 {
+		adPool.Put(a)
+	}
+}
+
+// seal appends an envelope to dst, allocating (only when dst lacks the
+// capacity) exactly the envelope's size.
 func (fk *fieldKey) seal(dst []byte, rowID string, plaintext []byte) []byte {
 	n := len(dst) + Overhead + len(plaintext)
-	adLen := len(fk.ad) + 4 + len(rowID)
-	if cap(dst) < n+adLen {
-		dst = append(make([]byte, 0, n+adLen), dst...)
+	if cap(dst) < n {
+		dst = append(make([]byte, 0, n), dst...)
 	}
-	ad := appendLP(append(dst[n:n], fk.ad...), rowID)
 	out := append(dst, VersionBinary, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(out[len(out)-4:], fk.key.id)
 	m := len(out)
 	out = out[:m+nonceSize]
 	nonce := out[m:]
 	_, _ = rand.Read(nonce) // never fails; crypto/rand crashes the program instead
-	out = fk.key.aead.Seal(out, nonce, plaintext, ad)
+	ad := fk.adFor(rowID)
+	out = fk.key.aead.Seal(out, nonce, plaintext, ad.b)
+	putAD(ad)
 	return out[:n:n]
 }
 
@@ -177,11 +201,11 @@ func (f *Field) open(rowID string, ciphertext []byte) ([]byte, *fieldKey, error)
 	if fk.key.status == Retired {
 		return nil, nil, &ScopeError{Scope: f.scope.name, KeyID: id, Err: ErrKeyRetired}
 	}
-	// As in seal: the plaintext buffer's spare capacity holds the ad.
+	// The plaintext is the only allocation; the ad lives in pooled scratch.
 	n := len(b) - Overhead
-	buf := make([]byte, 0, n+len(fk.ad)+4+len(rowID))
-	ad := appendLP(append(buf[n:n], fk.ad...), rowID)
-	pt, err := fk.key.aead.Open(buf, b[5:HeaderSize], b[HeaderSize:], ad)
+	ad := fk.adFor(rowID)
+	pt, err := fk.key.aead.Open(make([]byte, 0, n), b[5:HeaderSize], b[HeaderSize:], ad.b)
+	putAD(ad)
 	if err != nil {
 		return nil, nil, &ColumnError{Table: f.table, Column: f.column, Err: ErrDecrypt}
 	}

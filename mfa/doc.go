@@ -14,10 +14,15 @@
 //     one atomic operation in the Store (a conditional UPDATE in
 //     PostgreSQL), so two application instances receiving the same code at
 //     the same moment accept it exactly once.
-//   - Online guessing: attempts are reserved before a code is evaluated, so
-//     at most 5 (by default) per 15 minutes are ever evaluated, even when
-//     sent concurrently; a locked account's answer is identical for right
-//     and wrong codes because the code is not evaluated.
+//   - Online guessing: at most 5 failures (by default) per 15 minutes are
+//     counted, and a right code is accepted only while fewer are recorded;
+//     both are conditional writes of the enrolment row, atomic with the
+//     replay guard. A burst of concurrent guesses evaluated against the same
+//     read gets at most 5 answers other than the lock-out, and a right code
+//     among the rest is refused with that same lock-out, so the burst wins
+//     and learns no more than 5 guesses made one after another. Once an
+//     account is locked, codes are not even evaluated, and the answer is
+//     identical for right and wrong codes.
 //   - Timing side channels: every candidate step is computed and compared
 //     in constant time, with no early return.
 //   - A hijacked session performing a sensitive operation long after login:

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,8 +157,12 @@ func (m *Manager) Confirm(ctx context.Context, acct Account, code string) (*Reco
 	if err != nil {
 		return nil, err
 	}
-	err = m.check(ctx, acct, e, code, func(step int64) error {
-		return m.store.ConfirmEnrollment(ctx, acct.Org, acct.User, e.ID, step, m.now(), hashes)
+	err = m.check(ctx, acct, e, code, func(now time.Time, step int64) error {
+		err := m.store.ConfirmEnrollment(ctx, acct.Org, acct.User, e.ID, step, now, now.Add(-m.window), m.maxFails, hashes)
+		if errors.Is(err, ErrTooManyAttempts) {
+			return m.lockedOut(ctx, acct, now)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -173,6 +178,10 @@ func (m *Manager) Confirm(ctx context.Context, acct Account, code string) (*Reco
 // (or an earlier one) afterwards, on every instance. Failures count towards
 // the attempt limit; while locked, it returns *TooManyAttemptsError without
 // evaluating the code at all.
+//
+// On a store it costs one read (the sealed secret, the last step and the
+// failures) and one conditional write: the step is accepted and the failures
+// forgotten, or one failure is counted.
 func (m *Manager) Verify(ctx context.Context, acct Account, code string) error {
 	e, err := m.store.Enrollment(ctx, acct.Org, acct.User)
 	if err != nil {
@@ -181,15 +190,27 @@ func (m *Manager) Verify(ctx context.Context, acct Account, code string) error {
 	if !e.Confirmed {
 		return ErrNotEnrolled
 	}
-	return m.check(ctx, acct, e, code, func(step int64) error {
-		ok, err := m.store.AdvanceStep(ctx, acct.Org, acct.User, e.ID, step)
-		if err != nil {
-			return err
+	return m.check(ctx, acct, e, code, func(now time.Time, step int64) error {
+		v := Replayed // already known from the read; the store decides races
+		if step > e.LastStep {
+			if v, err = m.store.AcceptStep(ctx, acct.Org, acct.User, e.ID, step, now.Add(-m.window), m.maxFails); err != nil {
+				return err
+			}
 		}
-		if !ok {
+		switch v {
+		case Accepted:
+			return nil
+		case LockedOut:
+			return m.lockedOut(ctx, acct, now)
+		case Replayed:
+			// A right code presented again is still an attempt.
+			if err := m.fail(ctx, acct, now); !errors.Is(err, ErrInvalidCode) {
+				return err
+			}
 			return fmt.Errorf("%w (%w)", ErrInvalidCode, ErrCodeReused)
+		default: // Stale: the enrolment was reset or replaced meanwhile.
+			return ErrInvalidCode
 		}
-		return nil
 	})
 }
 
@@ -209,17 +230,27 @@ func (m *Manager) Challenge(ctx context.Context, acct Account, code string, sess
 	return nil
 }
 
-// check runs one attempt: reserve it against the limit, evaluate the code in
-// constant time, and let accept commit the step atomically.
-func (m *Manager) check(ctx context.Context, acct Account, e Enrollment, code string, accept func(step int64) error) error {
+// check runs one attempt against the state e read from the store: refuse
+// it unevaluated while the account is locked, evaluate the code in constant
+// time, then either let accept commit the step (atomically with the attempt
+// limit) or count the failure.
+//
+// Why reading then writing still bounds guessing: a failure is counted only
+// while fewer than the limit are recorded, and a right code is accepted only
+// while fewer than the limit are recorded, both atomically in the store. A
+// burst of concurrent guesses may all be evaluated, but only the first limit
+// of them to reach the store get an answer other than the lock-out, and a
+// right code among the rest is refused with the very same lock-out, so the
+// burst learns and wins no more than limit guesses made one after another.
+func (m *Manager) check(ctx context.Context, acct Account, e Enrollment, code string, accept func(now time.Time, step int64) error) error {
 	now := m.now()
-	if err := m.reserve(ctx, acct, now); err != nil {
+	if err := m.refuseIfLocked(e.Failures, now); err != nil {
 		return err
 	}
 	var buf [maxDigits]byte
 	norm, ok := normalizeCode(&buf, code, e.Digits)
 	if !ok {
-		return ErrInvalidCode
+		return m.fail(ctx, acct, now)
 	}
 	secret, err := m.sealer.Open(rowID(acct), e.SealedSecret)
 	if err != nil {
@@ -228,28 +259,61 @@ func (m *Manager) check(ctx context.Context, acct Account, e Enrollment, code st
 	step, ok := matchTOTP(secret, e.Algorithm, norm, now, e.LastStep)
 	clear(secret)
 	if !ok {
-		return ErrInvalidCode
+		return m.fail(ctx, acct, now)
 	}
-	if err := accept(step); err != nil {
-		return err
-	}
-	// The code is consumed: failing the login now would only make the user
-	// wait for the next step. A failure to clear leaves a stale count that
-	// expires with the window, so it is not reported.
-	_ = m.store.ClearAttempts(ctx, acct.Org, acct.User)
-	return nil
+	return accept(now, step)
 }
 
-// reserve takes one attempt from acct's budget, or reports the lock-out.
-func (m *Manager) reserve(ctx context.Context, acct Account, now time.Time) error {
-	retryAt, ok, err := m.store.ReserveAttempt(ctx, acct.Org, acct.User, now, m.window, m.maxFails)
+// refuseIfLocked returns *TooManyAttemptsError when failures hold the limit
+// within the window ending at now.
+func (m *Manager) refuseIfLocked(failures []time.Time, now time.Time) error {
+	since := now.Add(-m.window)
+	live := make([]time.Time, 0, len(failures))
+	for _, t := range failures {
+		if t.After(since) {
+			live = append(live, t)
+		}
+	}
+	if len(live) < m.maxFails {
+		return nil
+	}
+	slices.SortFunc(live, time.Time.Compare)
+	// One more attempt is allowed once all but maxFails-1 have left the
+	// window, that is when the (len-maxFails)-th oldest leaves it.
+	retryAt := live[len(live)-m.maxFails].Add(m.window)
+	return &TooManyAttemptsError{RetryAfter: max(retryAt.Sub(now), time.Second)}
+}
+
+// fail counts a failed attempt and returns ErrInvalidCode, or the lock-out
+// when the limit was reached meanwhile (the failure is then not counted, and
+// the answer is the one a right code would get).
+func (m *Manager) fail(ctx context.Context, acct Account, now time.Time) error {
+	failures, counted, err := m.store.RecordFailure(ctx, acct.Org, acct.User, now, now.Add(-m.window), m.maxFails)
+	if errors.Is(err, ErrNotEnrolled) {
+		return ErrInvalidCode // reset meanwhile: nothing left to lock
+	}
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return &TooManyAttemptsError{RetryAfter: max(retryAt.Sub(now), time.Second)}
+	if !counted {
+		if err := m.refuseIfLocked(failures, now); err != nil {
+			return err
+		}
 	}
-	return nil
+	return ErrInvalidCode
+}
+
+// lockedOut reports the lock-out found by a conditional write, with the
+// wait read back from the store.
+func (m *Manager) lockedOut(ctx context.Context, acct Account, now time.Time) error {
+	e, err := m.store.Enrollment(ctx, acct.Org, acct.User)
+	if err != nil && !errors.Is(err, ErrNotEnrolled) {
+		return err
+	}
+	if err := m.refuseIfLocked(e.Failures, now); err != nil {
+		return err
+	}
+	return &TooManyAttemptsError{RetryAfter: time.Second}
 }
 
 // Status is what a settings page shows about an account's MFA.

@@ -127,30 +127,25 @@ func (m *Manager) UseRecoveryCode(ctx context.Context, acct Account, code string
 	if !e.Confirmed {
 		return ErrNotEnrolled
 	}
-	if err := m.reserve(ctx, acct, m.now()); err != nil {
+	now := m.now()
+	if err := m.refuseIfLocked(e.Failures, now); err != nil {
 		return err
 	}
 	norm, ok := normalizeRecoveryCode(code)
 	if !ok {
-		return ErrInvalidCode
+		return m.fail(ctx, acct, now)
 	}
-	used, err := m.store.UseRecoveryCode(ctx, acct.Org, acct.User, hashRecoveryCode(acct, norm))
+	used, left, err := m.store.UseRecoveryCode(ctx, acct.Org, acct.User, hashRecoveryCode(acct, norm), now.Add(-m.window), m.maxFails)
 	if err != nil {
 		return err
 	}
 	if !used {
-		return ErrInvalidCode
+		// A wrong code, or the limit reached meanwhile: fail says which,
+		// with the answer a right code would get while locked.
+		return m.fail(ctx, acct, now)
 	}
-	// The code is consumed: as after a TOTP success, failing the login now
-	// for bookkeeping would cost the user a code for nothing. A stale attempt
-	// count expires with its window; an unknown count is left out of the
-	// audit entry, which is still written.
-	_ = m.store.ClearAttempts(ctx, acct.Org, acct.User)
-	payload := map[string]any{}
-	if left, err := m.store.RecoveryCodesLeft(ctx, acct.Org, acct.User); err == nil {
-		payload["left"] = left
-	}
-	return m.record(ctx, acct.Org, "user:"+acct.User, ActionRecoveryCodeUsed, acct.target(), payload)
+	// The code is consumed and the failures forgotten in the same write.
+	return m.record(ctx, acct.Org, "user:"+acct.User, ActionRecoveryCodeUsed, acct.target(), map[string]any{"left": left})
 }
 
 // RegenerateRecoveryCodes replaces all of acct's recovery codes with a fresh

@@ -22,6 +22,48 @@ type Enrollment struct {
 	LastStep    int64
 	CreatedAt   time.Time
 	ConfirmedAt time.Time
+	// Failures are the failed attempts recorded since the last success,
+	// oldest first; entries older than the limiting window may remain until
+	// the next failure prunes them. BeginEnrollment ignores it and keeps
+	// those of a replaced pending enrolment.
+	Failures []time.Time
+}
+
+// Verdict is what AcceptStep decided about a code that matched.
+type Verdict int
+
+// Verdicts of AcceptStep.
+const (
+	// Accepted: the step was recorded and the failures forgotten.
+	Accepted Verdict = iota + 1
+	// Replayed: the step is not after the last accepted one.
+	Replayed
+	// LockedOut: limit or more failures were recorded within the window.
+	LockedOut
+	// Stale: no confirmed enrolment with that id (reset or replaced).
+	Stale
+)
+
+// countAfter counts the times strictly after since.
+func countAfter(ts []time.Time, since time.Time) int {
+	n := 0
+	for _, t := range ts {
+		if t.After(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// keepAfter returns the times strictly after since, in order.
+func keepAfter(ts []time.Time, since time.Time) []time.Time {
+	out := make([]time.Time, 0, len(ts))
+	for _, t := range ts {
+		if t.After(since) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Store keeps MFA state. Every method that decides whether a code or a
@@ -37,32 +79,40 @@ type Store interface {
 	// ErrNotEnrolled.
 	Enrollment(ctx context.Context, org, user string) (Enrollment, error)
 	// ConfirmEnrollment atomically turns the pending enrolment with the
-	// given id into a confirmed one whose last accepted step is step, and
-	// installs the recovery code hashes. It fails with ErrNotPending when no
-	// pending enrolment has that id.
-	ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at time.Time, codeHashes [][]byte) error
+	// given id into a confirmed one whose last accepted step is step,
+	// forgets its failed attempts and installs the recovery code hashes. It
+	// fails with ErrNotPending when no pending enrolment has that id, and
+	// with ErrTooManyAttempts when limit or more failures were recorded
+	// after since.
+	ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error
 	// DeleteEnrollment removes the enrolment, its recovery codes and its
 	// failed attempts. Deleting nothing is not an error.
 	DeleteEnrollment(ctx context.Context, org, user string) error
-	// AdvanceStep atomically sets the last step of the confirmed enrolment
-	// with the given id to step if, and only if, step is strictly greater
-	// than it, and reports whether it did. This is the replay guard. The id
-	// ties the step to the secret the code was checked against: a code of an
-	// enrolment reset and replaced meanwhile is refused.
-	AdvanceStep(ctx context.Context, org, user, id string, step int64) (bool, error)
-	// ReserveAttempt atomically counts the attempts recorded after
-	// now-window; if there are limit or more, it reports ok=false and when
-	// the oldest of them leaves the window; otherwise it records one at now.
-	// Reserving before evaluating a code bounds concurrent guessing too.
-	ReserveAttempt(ctx context.Context, org, user string, now time.Time, window time.Duration, limit int) (retryAt time.Time, ok bool, err error)
-	// ClearAttempts forgets the recorded attempts after a success.
-	ClearAttempts(ctx context.Context, org, user string) error
+	// AcceptStep is the replay guard and the attempt limit in one atomic
+	// step, for a code that matched: if the confirmed enrolment with the
+	// given id exists, fewer than limit failures were recorded after since,
+	// and step is strictly greater than its last step, it sets the last step
+	// to step, forgets the failures and returns Accepted. Otherwise it
+	// changes nothing and says why. The id ties the step to the secret the
+	// code was checked against: a code of an enrolment reset and replaced
+	// meanwhile is refused (Stale).
+	AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (Verdict, error)
+	// RecordFailure counts a failed attempt: atomically, if the account has
+	// an enrolment and fewer than limit failures were recorded after since,
+	// it forgets the failures at or before since, records one at now and
+	// reports counted=true; otherwise it changes nothing (counted=false).
+	// Either way it returns the failures recorded after since, oldest
+	// first. Without an enrolment it fails with ErrNotEnrolled.
+	RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) (failures []time.Time, counted bool, err error)
 	// ReplaceRecoveryCodes atomically replaces all recovery code hashes of a
 	// confirmed enrolment (ErrNotEnrolled otherwise).
 	ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) error
-	// UseRecoveryCode atomically deletes the code hash and reports whether
-	// it existed: of two concurrent uses, exactly one succeeds.
-	UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte) (bool, error)
+	// UseRecoveryCode atomically, if the account's enrolment is confirmed
+	// and fewer than limit failures were recorded after since, deletes the
+	// code hash and, if it existed, forgets the failures. It reports whether
+	// the code was used (of two concurrent uses, exactly one is) and how
+	// many codes are left.
+	UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (used bool, left int, err error)
 	// RecoveryCodesLeft counts the unused recovery codes.
 	RecoveryCodesLeft(ctx context.Context, org, user string) (int, error)
 	// SetOrgPolicy records whether every member of org must enrol.
@@ -84,7 +134,6 @@ type memEntry struct {
 type MemoryStore struct {
 	mu       sync.Mutex
 	entries  map[memKey]*memEntry
-	attempts map[memKey][]time.Time
 	policies map[string]bool
 }
 
@@ -92,7 +141,6 @@ type MemoryStore struct {
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
 		entries:  map[memKey]*memEntry{},
-		attempts: map[memKey][]time.Time{},
 		policies: map[string]bool{},
 	}
 }
@@ -101,6 +149,7 @@ var _ Store = (*MemoryStore)(nil)
 
 func cloneEnrollment(e Enrollment) Enrollment {
 	e.SealedSecret = append([]byte(nil), e.SealedSecret...)
+	e.Failures = append([]time.Time(nil), e.Failures...)
 	return e
 }
 
@@ -113,7 +162,10 @@ func (s *MemoryStore) BeginEnrollment(_ context.Context, e Enrollment) error {
 		return ErrAlreadyEnrolled
 	}
 	e = cloneEnrollment(e)
-	e.Confirmed, e.LastStep, e.ConfirmedAt = false, -1, time.Time{}
+	e.Confirmed, e.LastStep, e.ConfirmedAt, e.Failures = false, -1, time.Time{}, nil
+	if cur, ok := s.entries[k]; ok {
+		e.Failures = cur.e.Failures // a new Begin does not reset the attempt limit
+	}
 	s.entries[k] = &memEntry{e: e, codes: map[string]struct{}{}}
 	return nil
 }
@@ -130,14 +182,17 @@ func (s *MemoryStore) Enrollment(_ context.Context, org, user string) (Enrollmen
 }
 
 // ConfirmEnrollment implements Store.
-func (s *MemoryStore) ConfirmEnrollment(_ context.Context, org, user, id string, step int64, at time.Time, codeHashes [][]byte) error {
+func (s *MemoryStore) ConfirmEnrollment(_ context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
 	if !ok || cur.e.Confirmed || cur.e.ID != id {
 		return ErrNotPending
 	}
-	cur.e.Confirmed, cur.e.LastStep, cur.e.ConfirmedAt = true, step, at
+	if countAfter(cur.e.Failures, since) >= limit {
+		return ErrTooManyAttempts
+	}
+	cur.e.Confirmed, cur.e.LastStep, cur.e.ConfirmedAt, cur.e.Failures = true, step, at, nil
 	cur.codes = hashSet(codeHashes)
 	return nil
 }
@@ -155,57 +210,40 @@ func (s *MemoryStore) DeleteEnrollment(_ context.Context, org, user string) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.entries, memKey{org, user})
-	delete(s.attempts, memKey{org, user})
 	return nil
 }
 
-// AdvanceStep implements Store.
-func (s *MemoryStore) AdvanceStep(_ context.Context, org, user, id string, step int64) (bool, error) {
+// AcceptStep implements Store.
+func (s *MemoryStore) AcceptStep(_ context.Context, org, user, id string, step int64, since time.Time, limit int) (Verdict, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
-	if !ok || !cur.e.Confirmed || cur.e.ID != id || step <= cur.e.LastStep {
-		return false, nil
+	switch {
+	case !ok || !cur.e.Confirmed || cur.e.ID != id:
+		return Stale, nil
+	case countAfter(cur.e.Failures, since) >= limit:
+		return LockedOut, nil
+	case step <= cur.e.LastStep:
+		return Replayed, nil
 	}
-	cur.e.LastStep = step
-	return true, nil
+	cur.e.LastStep, cur.e.Failures = step, nil
+	return Accepted, nil
 }
 
-// ReserveAttempt implements Store.
-func (s *MemoryStore) ReserveAttempt(_ context.Context, org, user string, now time.Time, window time.Duration, limit int) (time.Time, bool, error) {
+// RecordFailure implements Store.
+func (s *MemoryStore) RecordFailure(_ context.Context, org, user string, now, since time.Time, limit int) ([]time.Time, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := memKey{org, user}
-	since := now.Add(-window)
-	kept := s.attempts[k][:0]
-	for _, at := range s.attempts[k] {
-		if at.After(since) {
-			kept = append(kept, at)
-		}
+	cur, ok := s.entries[memKey{org, user}]
+	if !ok {
+		return nil, false, ErrNotEnrolled
 	}
+	kept := keepAfter(cur.e.Failures, since)
 	if len(kept) >= limit {
-		s.attempts[k] = kept
-		oldest := kept[0]
-		for _, at := range kept[1:] {
-			if at.Before(oldest) {
-				oldest = at
-			}
-		}
-		return oldest.Add(window), false, nil
+		return kept, false, nil
 	}
-	s.attempts[k] = append(kept, now)
-	return time.Time{}, true, nil
-}
-
-// ClearAttempts implements Store.
-func (s *MemoryStore) ClearAttempts(_ context.Context, org, user string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := memKey{org, user}
-	if a, ok := s.attempts[k]; ok {
-		s.attempts[k] = a[:0] // keep the backing array for the next login
-	}
-	return nil
+	cur.e.Failures = append(kept, now)
+	return append([]time.Time(nil), cur.e.Failures...), true, nil
 }
 
 // ReplaceRecoveryCodes implements Store.
@@ -221,18 +259,19 @@ func (s *MemoryStore) ReplaceRecoveryCodes(_ context.Context, org, user string, 
 }
 
 // UseRecoveryCode implements Store.
-func (s *MemoryStore) UseRecoveryCode(_ context.Context, org, user string, codeHash []byte) (bool, error) {
+func (s *MemoryStore) UseRecoveryCode(_ context.Context, org, user string, codeHash []byte, since time.Time, limit int) (bool, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
 	if !ok || !cur.e.Confirmed {
-		return false, nil
+		return false, 0, nil
 	}
-	if _, ok := cur.codes[string(codeHash)]; !ok {
-		return false, nil
+	if _, ok := cur.codes[string(codeHash)]; !ok || countAfter(cur.e.Failures, since) >= limit {
+		return false, len(cur.codes), nil
 	}
 	delete(cur.codes, string(codeHash))
-	return true, nil
+	cur.e.Failures = nil
+	return true, len(cur.codes), nil
 }
 
 // RecoveryCodesLeft implements Store.

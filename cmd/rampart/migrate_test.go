@@ -72,10 +72,10 @@ func TestMigrateOnly(t *testing.T) {
 	db := pgtest.New(t)
 	code, stdout, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa")
 	require.Equal(t, exitOK, code, stderr)
-	require.Equal(t, "mfa          applied 001_init.sql\n", stdout)
+	require.Equal(t, "mfa          applied 001_init.sql, 002_failures_on_enrollment.sql\n", stdout)
 	code, stdout, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa", "--json")
 	require.Equal(t, exitOK, code, stderr)
-	require.JSONEq(t, `{"ok":true,"components":[{"component":"mfa","applied":[],"already_applied":1}]}`, stdout)
+	require.JSONEq(t, `{"ok":true,"components":[{"component":"mfa","applied":[],"already_applied":2}]}`, stdout)
 
 	code, _, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa", "--repair")
 	require.Equal(t, exitUsage, code)

@@ -121,7 +121,21 @@ func confirmed(t *testing.T, s mfa.Store, org, user string) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, s.BeginEnrollment(ctx, enrollment(org, user, "e1")))
-	require.NoError(t, s.ConfirmEnrollment(ctx, org, user, "e1", 100, t0, hashes(user, 10)))
+	require.NoError(t, s.ConfirmEnrollment(ctx, org, user, "e1", 100, t0, t0.Add(-w15), 5, hashes(user, 10)))
+}
+
+// w15 is the attempt window of the tests (mfa's default).
+const w15 = 15 * time.Minute
+
+// accept calls AcceptStep at t0 with the default limit.
+func accept(ctx context.Context, s mfa.Store, org, user, id string, step int64) (mfa.Verdict, error) {
+	return s.AcceptStep(ctx, org, user, id, step, t0.Add(-w15), 5)
+}
+
+// fail calls RecordFailure at t0+d with the default window and limit.
+func fail(ctx context.Context, s mfa.Store, org, user string, d time.Duration) ([]time.Time, bool, error) {
+	now := t0.Add(d)
+	return s.RecordFailure(ctx, org, user, now, now.Add(-w15), 5)
 }
 
 // race runs f in n goroutines started together and counts true results.
@@ -173,7 +187,7 @@ func WithConcurrentStore(newStore func(t *testing.T) mfa.Store) Option {
 }
 
 // TestStore checks that a Store keeps every promise mfa relies on, above all
-// the atomicity of the replay guard, the attempt reservation and recovery
+// the atomicity of the replay guard, the attempt limit and recovery
 // code use. newStore must return an empty store each call.
 func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Option) {
 	ctx := context.Background()
@@ -199,13 +213,13 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		require.Equal(t, mfa.SHA1, e.Algorithm)
 		require.Equal(t, 6, e.Digits)
 
-		require.ErrorIs(t, s.ConfirmEnrollment(ctx, "o1", "u1", "a", 5, t0, nil), mfa.ErrNotPending, "a replaced enrolment cannot be confirmed")
-		ok, err := s.AdvanceStep(ctx, "o1", "u1", "b", 5)
+		require.ErrorIs(t, s.ConfirmEnrollment(ctx, "o1", "u1", "a", 5, t0, t0.Add(-w15), 5, nil), mfa.ErrNotPending, "a replaced enrolment cannot be confirmed")
+		v, err := accept(ctx, s, "o1", "u1", "b", 5)
 		require.NoError(t, err)
-		require.False(t, ok, "a pending enrolment has no replay guard to advance")
+		require.Equal(t, mfa.Stale, v, "a pending enrolment has no replay guard to advance")
 
-		require.NoError(t, s.ConfirmEnrollment(ctx, "o1", "u1", "b", 5, t0.Add(time.Minute), hashes("x", 3)))
-		require.ErrorIs(t, s.ConfirmEnrollment(ctx, "o1", "u1", "b", 6, t0, nil), mfa.ErrNotPending)
+		require.NoError(t, s.ConfirmEnrollment(ctx, "o1", "u1", "b", 5, t0.Add(time.Minute), t0.Add(-w15), 5, hashes("x", 3)))
+		require.ErrorIs(t, s.ConfirmEnrollment(ctx, "o1", "u1", "b", 6, t0, t0.Add(-w15), 5, nil), mfa.ErrNotPending)
 		e, err = s.Enrollment(ctx, "o1", "u1")
 		require.NoError(t, err)
 		require.True(t, e.Confirmed)
@@ -232,24 +246,24 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		confirmed(t, s, "o1", "u1")
 		for _, tc := range []struct {
 			step int64
-			want bool
-		}{{100, false}, {99, false}, {101, true}, {101, false}, {100, false}, {105, true}, {103, false}, {106, true}} {
-			ok, err := s.AdvanceStep(ctx, "o1", "u1", "e1", tc.step)
+			want mfa.Verdict
+		}{{100, mfa.Replayed}, {99, mfa.Replayed}, {101, mfa.Accepted}, {101, mfa.Replayed}, {100, mfa.Replayed}, {105, mfa.Accepted}, {103, mfa.Replayed}, {106, mfa.Accepted}} {
+			v, err := accept(ctx, s, "o1", "u1", "e1", tc.step)
 			require.NoError(t, err)
-			require.Equal(t, tc.want, ok, "step %d", tc.step)
+			require.Equal(t, tc.want, v, "step %d", tc.step)
 		}
 		e, err := s.Enrollment(ctx, "o1", "u1")
 		require.NoError(t, err)
 		require.Equal(t, int64(106), e.LastStep)
-		ok, err := s.AdvanceStep(ctx, "o1", "nobody", "e1", 1000)
-		require.NoError(t, err)
-		require.False(t, ok)
-		ok, err = s.AdvanceStep(ctx, "o1", "u1", "replaced-enrolment", 1000)
-		require.NoError(t, err)
-		require.False(t, ok, "a step checked against another enrolment's secret is refused")
-		ok, err = s.AdvanceStep(ctx, "o2", "u1", "e1", 1000)
-		require.NoError(t, err)
-		require.False(t, ok, "tenants are separate")
+		for name, tc := range map[string]struct{ org, user, id string }{
+			"no such user": {"o1", "nobody", "e1"},
+			"a step checked against another enrolment's secret": {"o1", "u1", "replaced-enrolment"},
+			"another tenant": {"o2", "u1", "e1"},
+		} {
+			v, err := accept(ctx, s, tc.org, tc.user, tc.id, 1000)
+			require.NoError(t, err)
+			require.Equal(t, mfa.Stale, v, name)
+		}
 	})
 
 	t.Run("ReplayGuardRace", func(t *testing.T) {
@@ -257,7 +271,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		s := cfg.concurrent(t)
 		confirmed(t, s, "o1", "u1")
 		for step := int64(200); step < 203; step++ {
-			wins := race(t, 8, func() (bool, error) { return s.AdvanceStep(ctx, "o1", "u1", "e1", step) })
+			wins := race(t, 8, func() (bool, error) {
+				v, err := accept(ctx, s, "o1", "u1", "e1", step)
+				return v == mfa.Accepted, err
+			})
 			require.Equal(t, 1, wins, "exactly one concurrent use of step %d wins", step)
 		}
 	})
@@ -265,39 +282,118 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 	t.Run("Attempts", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
-		w := 15 * time.Minute
+		_, _, err := fail(ctx, s, "o1", "u1", 0)
+		require.ErrorIs(t, err, mfa.ErrNotEnrolled, "attempts belong to an enrolment")
+		confirmed(t, s, "o1", "u1")
+		confirmed(t, s, "o2", "u1")
 		for i := range 5 {
-			_, ok, err := s.ReserveAttempt(ctx, "o1", "u1", t0.Add(time.Duration(i)*time.Minute), w, 5)
+			got, counted, err := fail(ctx, s, "o1", "u1", time.Duration(i)*time.Minute)
 			require.NoError(t, err)
-			require.True(t, ok, "attempt %d", i+1)
+			require.True(t, counted, "failure %d", i+1)
+			require.Len(t, got, i+1)
 		}
-		retryAt, ok, err := s.ReserveAttempt(ctx, "o1", "u1", t0.Add(5*time.Minute), w, 5)
+		got, counted, err := fail(ctx, s, "o1", "u1", 5*time.Minute)
 		require.NoError(t, err)
-		require.False(t, ok)
-		require.True(t, retryAt.Equal(t0.Add(w)), "retry when the oldest attempt leaves the window, got %v", retryAt)
-		_, ok, err = s.ReserveAttempt(ctx, "o2", "u1", t0.Add(5*time.Minute), w, 5)
+		require.False(t, counted, "the limit is reached")
+		require.Len(t, got, 5)
+		require.True(t, got[0].Equal(t0), "oldest first, got %v", got)
+		e, err := s.Enrollment(ctx, "o1", "u1")
 		require.NoError(t, err)
-		require.True(t, ok, "another tenant's user is not locked")
-		_, ok, err = s.ReserveAttempt(ctx, "o1", "u1", t0.Add(w+time.Second), w, 5)
+		require.Len(t, e.Failures, 5, "the read returns the attempt state")
+
+		v, err := accept(ctx, s, "o1", "u1", "e1", 101)
 		require.NoError(t, err)
-		require.True(t, ok, "the window slides")
-		_, ok, err = s.ReserveAttempt(ctx, "o1", "u1", t0.Add(w+2*time.Second), w, 5)
+		require.Equal(t, mfa.LockedOut, v, "a right code is refused while locked")
+		used, _, err := s.UseRecoveryCode(ctx, "o1", "u1", hashes("u1", 10)[0], t0.Add(-w15), 5)
 		require.NoError(t, err)
-		require.False(t, ok)
-		require.NoError(t, s.ClearAttempts(ctx, "o1", "u1"))
-		_, ok, err = s.ReserveAttempt(ctx, "o1", "u1", t0.Add(w+3*time.Second), w, 5)
+		require.False(t, used, "so is a recovery code")
+		require.ErrorIs(t, s.BeginEnrollment(ctx, enrollment("o1", "u1", "again")), mfa.ErrAlreadyEnrolled)
+
+		_, counted, err = fail(ctx, s, "o2", "u1", 5*time.Minute)
 		require.NoError(t, err)
-		require.True(t, ok, "cleared after a success")
+		require.True(t, counted, "another tenant's user is not locked")
+		got, counted, err = fail(ctx, s, "o1", "u1", w15+time.Second)
+		require.NoError(t, err)
+		require.True(t, counted, "the window slides")
+		require.Len(t, got, 5, "failures out of the window are forgotten")
+		_, counted, err = fail(ctx, s, "o1", "u1", w15+2*time.Second)
+		require.NoError(t, err)
+		require.False(t, counted)
+
+		now := t0.Add(w15 + 2*time.Minute) // two failures left the window
+		v, err = s.AcceptStep(ctx, "o1", "u1", "e1", 101, now.Add(-w15), 5)
+		require.NoError(t, err)
+		require.Equal(t, mfa.Accepted, v)
+		e, err = s.Enrollment(ctx, "o1", "u1")
+		require.NoError(t, err)
+		require.Empty(t, e.Failures, "a success forgets the failures")
+	})
+
+	t.Run("PendingAttempts", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		require.NoError(t, s.BeginEnrollment(ctx, enrollment("o1", "u1", "p1")))
+		for i := range 5 {
+			_, counted, err := fail(ctx, s, "o1", "u1", time.Duration(i)*time.Second)
+			require.NoError(t, err)
+			require.True(t, counted)
+		}
+		require.NoError(t, s.BeginEnrollment(ctx, enrollment("o1", "u1", "p2")))
+		e, err := s.Enrollment(ctx, "o1", "u1")
+		require.NoError(t, err)
+		require.Len(t, e.Failures, 5, "a new Begin does not reset the limit")
+		require.ErrorIs(t, s.ConfirmEnrollment(ctx, "o1", "u1", "p2", 7, t0, t0.Add(-w15), 5, nil), mfa.ErrTooManyAttempts)
+		require.NoError(t, s.ConfirmEnrollment(ctx, "o1", "u1", "p2", 7, t0, t0.Add(time.Minute), 5, nil), "after the window")
+		e, err = s.Enrollment(ctx, "o1", "u1")
+		require.NoError(t, err)
+		require.True(t, e.Confirmed)
+		require.Empty(t, e.Failures, "confirming forgets the failures")
+		require.NoError(t, s.DeleteEnrollment(ctx, "o1", "u1"))
+		_, _, err = fail(ctx, s, "o1", "u1", 0)
+		require.ErrorIs(t, err, mfa.ErrNotEnrolled)
 	})
 
 	t.Run("AttemptsRace", func(t *testing.T) {
 		t.Parallel()
 		s := cfg.concurrent(t)
+		confirmed(t, s, "o1", "u1")
 		wins := race(t, 12, func() (bool, error) {
-			_, ok, err := s.ReserveAttempt(ctx, "o1", "u1", t0, 15*time.Minute, 5)
-			return ok, err
+			_, counted, err := fail(ctx, s, "o1", "u1", 0)
+			return counted, err
 		})
-		require.Equal(t, 5, wins, "concurrent guesses never exceed the limit")
+		require.Equal(t, 5, wins, "concurrent failures never exceed the limit")
+	})
+
+	t.Run("AttemptsRaceWithARightCode", func(t *testing.T) {
+		t.Parallel()
+		// A burst of wrong guesses and one right code, all evaluated against
+		// the same read: the right code is refused only when the limit of
+		// failures was counted before it, and then with the lock-out.
+		for round := range 4 {
+			s := cfg.concurrent(t)
+			confirmed(t, s, "o1", "u1")
+			var next atomic.Int32
+			var verdict atomic.Int32
+			wins := race(t, 13, func() (bool, error) {
+				if next.Add(1) == int32(1+round*3) { // the right code starts at a different place each round
+					v, err := accept(ctx, s, "o1", "u1", "e1", 101)
+					verdict.Store(int32(v))
+					return v == mfa.Accepted, err
+				}
+				_, _, err := fail(ctx, s, "o1", "u1", 0)
+				return false, err
+			})
+			e, err := s.Enrollment(ctx, "o1", "u1")
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(e.Failures), 5, "round %d", round)
+			if wins == 1 {
+				require.Equal(t, int64(101), e.LastStep)
+				continue
+			}
+			require.Equal(t, mfa.LockedOut, mfa.Verdict(verdict.Load()), "round %d: a right code is refused only by the lock-out", round)
+			require.Len(t, e.Failures, 5)
+			require.Equal(t, int64(100), e.LastStep)
+		}
 	})
 
 	t.Run("RecoveryCodes", func(t *testing.T) {
@@ -309,13 +405,22 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		require.NoError(t, err)
 		require.Equal(t, 10, n)
 		h := hashes("u1", 10)
-		ok, err := s.UseRecoveryCode(ctx, "o1", "u1", h[3])
+		use := func(org string, h []byte) (bool, int, error) {
+			return s.UseRecoveryCode(ctx, org, "u1", h, t0.Add(-w15), 5)
+		}
+		_, _, err = fail(ctx, s, "o1", "u1", 0)
+		require.NoError(t, err)
+		ok, left, err := use("o1", h[3])
 		require.NoError(t, err)
 		require.True(t, ok)
-		ok, err = s.UseRecoveryCode(ctx, "o1", "u1", h[3])
+		require.Equal(t, 9, left)
+		e, err := s.Enrollment(ctx, "o1", "u1")
+		require.NoError(t, err)
+		require.Empty(t, e.Failures, "using a code forgets the failures")
+		ok, _, err = use("o1", h[3])
 		require.NoError(t, err)
 		require.False(t, ok, "a recovery code is single-use")
-		ok, err = s.UseRecoveryCode(ctx, "o2", "u1", h[4])
+		ok, _, err = use("o2", h[4])
 		require.NoError(t, err)
 		require.False(t, ok, "codes belong to their tenant")
 		n, err = s.RecoveryCodesLeft(ctx, "o1", "u1")
@@ -323,7 +428,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		require.Equal(t, 9, n)
 
 		require.NoError(t, s.ReplaceRecoveryCodes(ctx, "o1", "u1", hashes("new", 10)))
-		ok, err = s.UseRecoveryCode(ctx, "o1", "u1", h[0])
+		ok, _, err = use("o1", h[0])
 		require.NoError(t, err)
 		require.False(t, ok, "regenerating invalidates the old codes")
 		n, err = s.RecoveryCodesLeft(ctx, "o1", "u1")
@@ -337,7 +442,10 @@ func TestStore(t *testing.T, newStore func(t *testing.T) mfa.Store, opts ...Opti
 		confirmed(t, s, "o1", "u1")
 		h := hashes("u1", 10)
 		for i := range 3 {
-			wins := race(t, 8, func() (bool, error) { return s.UseRecoveryCode(ctx, "o1", "u1", h[i]) })
+			wins := race(t, 8, func() (bool, error) {
+				ok, _, err := s.UseRecoveryCode(ctx, "o1", "u1", h[i], t0.Add(-w15), 5)
+				return ok, err
+			})
 			require.Equal(t, 1, wins, "a code raced by concurrent requests is used once")
 		}
 		n, err := s.RecoveryCodesLeft(ctx, "o1", "u1")

@@ -1,10 +1,17 @@
 // Package pgstore is the PostgreSQL adapter of mfa.Store.
 //
 // Everything that must happen once is decided by the database, so any number
-// of application instances can share it: the replay guard is a conditional
-// UPDATE (last_step < $step) whose row count says whether this request won,
-// a recovery code is used by a DELETE whose row count decides, and attempts
-// are reserved under a per-account transaction-scoped advisory lock.
+// of application instances can share it. The replay guard and the attempt
+// limit live on the enrolment row and are decided together by one
+// conditional UPDATE of that row (last_step < $step and fewer than the limit
+// of failures in the window), whose row count says whether this request won;
+// a failure is counted by another conditional UPDATE of the same row, so the
+// row lock orders them. A recovery code is used by a DELETE whose row count
+// decides, under the enrolment row's lock.
+//
+// Statements per call: Enrollment 1; AcceptStep 1 (plus 1 read when it
+// refuses); RecordFailure 1 (plus 1 read when it is not counted);
+// UseRecoveryCode 1; none opens an explicit transaction.
 //
 // # Inside the host's transaction
 //
@@ -17,7 +24,7 @@
 // failure leaves tx usable.
 //
 // What does not belong in a caller's transaction, by design: verifying a
-// code. The replay guard (AdvanceStep), the attempt limit (ReserveAttempt)
+// code. The replay guard and the attempt limit (AcceptStep, RecordFailure)
 // and the use of a recovery code (UseRecoveryCode) must commit whatever the
 // request does next. On a bound store they commit only with the host: a host
 // that rolls back after a wrong code forgets the failed attempt (unlimited
@@ -117,9 +124,9 @@ func (s *Store) Enrollment(ctx context.Context, org, user string) (mfa.Enrollmen
 	var alg string
 	var confirmedAt *time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, sealed_secret, algorithm, digits, confirmed, last_step, created_at, confirmed_at
+		SELECT id, sealed_secret, algorithm, digits, confirmed, last_step, created_at, confirmed_at, failures
 		FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user).
-		Scan(&e.ID, &e.SealedSecret, &alg, &e.Digits, &e.Confirmed, &e.LastStep, &e.CreatedAt, &confirmedAt)
+		Scan(&e.ID, &e.SealedSecret, &alg, &e.Digits, &e.Confirmed, &e.LastStep, &e.CreatedAt, &confirmedAt, &e.Failures)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return mfa.Enrollment{}, mfa.ErrNotEnrolled
 	}
@@ -134,19 +141,48 @@ func (s *Store) Enrollment(ctx context.Context, org, user string) (mfa.Enrollmen
 }
 
 // ConfirmEnrollment implements mfa.Store.
-func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at time.Time, codeHashes [][]byte) error {
-	return wrap("confirm enrolment", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
-			UPDATE mfa_enrollments SET confirmed = true, last_step = $4, confirmed_at = $5
-			WHERE org = $1 AND user_id = $2 AND id = $3 AND NOT confirmed`, org, user, id, step, at)
+			UPDATE mfa_enrollments SET confirmed = true, last_step = $4, confirmed_at = $5, failures = '{}'
+			WHERE org = $1 AND user_id = $2 AND id = $3 AND NOT confirmed AND `+underLimit("$6", "$7"),
+			org, user, id, step, at, since, limit)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return mfa.ErrNotPending
+		if tag.RowsAffected() == 1 {
+			return replaceCodes(ctx, tx, org, user, codeHashes)
 		}
-		return replaceCodes(ctx, tx, org, user, codeHashes)
-	}))
+		// Refused: say why from the row as it is now.
+		var n int
+		err = tx.QueryRow(ctx, `SELECT `+failuresAfter("$4")+` FROM mfa_enrollments
+			WHERE org = $1 AND user_id = $2 AND id = $3 AND NOT confirmed`, org, user, id, since).Scan(&n)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return mfa.ErrNotPending
+		case err != nil:
+			return err
+		case n >= limit:
+			return mfa.ErrTooManyAttempts
+		}
+		return mfa.ErrNotPending
+	})
+	if errors.Is(err, mfa.ErrNotPending) || errors.Is(err, mfa.ErrTooManyAttempts) {
+		return err
+	}
+	return wrap("confirm enrolment", err)
+}
+
+// failuresAfter is the SQL count of the row's failures after the
+// timestamptz parameter since (e.g. "$5").
+func failuresAfter(since string) string {
+	return `(SELECT count(*) FROM unnest(failures) AS f WHERE f > ` + since + `::timestamptz)`
+}
+
+// underLimit is the SQL condition that the row holds fewer than the int
+// parameter limit of failures after since.
+func underLimit(since, limit string) string {
+	return failuresAfter(since) + ` < ` + limit + `::int`
 }
 
 func replaceCodes(ctx context.Context, tx pgx.Tx, org, user string, codeHashes [][]byte) error {
@@ -161,63 +197,74 @@ func replaceCodes(ctx context.Context, tx pgx.Tx, org, user string, codeHashes [
 
 // DeleteEnrollment implements mfa.Store.
 func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) error {
-	return wrap("delete enrolment", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2`, org, user)
-		return err
-	}))
+	// The recovery codes go with it (ON DELETE CASCADE), and so do the
+	// failed attempts, which live on the row.
+	_, err := s.pool.Exec(ctx, `DELETE FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user)
+	return wrap("delete enrolment", err)
 }
 
-// AdvanceStep implements mfa.Store: the replay guard, one conditional UPDATE.
-func (s *Store) AdvanceStep(ctx context.Context, org, user, id string, step int64) (bool, error) {
+// AcceptStep implements mfa.Store: one conditional UPDATE of the enrolment
+// row decides the replay guard and the attempt limit together. The row lock
+// orders it with concurrent AcceptStep and RecordFailure calls, and READ
+// COMMITTED re-evaluates the whole condition on the row as they left it.
+func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (mfa.Verdict, error) {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE mfa_enrollments SET last_step = $4
-		WHERE org = $1 AND user_id = $2 AND id = $3 AND confirmed AND last_step < $4`, org, user, id, step)
+		UPDATE mfa_enrollments SET last_step = $4, failures = '{}'
+		WHERE org = $1 AND user_id = $2 AND id = $3 AND confirmed AND last_step < $4 AND `+underLimit("$5", "$6"),
+		org, user, id, step, since, limit)
 	if err != nil {
-		return false, wrap("advance step", err)
+		return 0, wrap("accept step", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if tag.RowsAffected() == 1 {
+		return mfa.Accepted, nil
+	}
+	// Refused (a replay, a lock-out or a reset: rare). The decision is
+	// taken; this read only names it, from the row as it is now.
+	var lastStep int64
+	var n int
+	err = s.pool.QueryRow(ctx, `
+		SELECT last_step, `+failuresAfter("$4")+` FROM mfa_enrollments
+		WHERE org = $1 AND user_id = $2 AND id = $3 AND confirmed`,
+		org, user, id, since).Scan(&lastStep, &n)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return mfa.Stale, nil
+	case err != nil:
+		return 0, wrap("accept step", err)
+	case n >= limit:
+		return mfa.LockedOut, nil
+	case lastStep >= step:
+		return mfa.Replayed, nil
+	}
+	return mfa.Stale, nil
 }
 
-// ReserveAttempt implements mfa.Store. A transaction-scoped advisory lock on
-// the account serialises reservations across connections and instances.
-func (s *Store) ReserveAttempt(ctx context.Context, org, user string, now time.Time, window time.Duration, limit int) (time.Time, bool, error) {
-	var retryAt time.Time
-	var ok bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rampart/mfa/attempts' || chr(31) || $1 || chr(31) || $2, 0))`, org, user); err != nil {
-			return err
-		}
-		since := now.Add(-window)
-		if _, err := tx.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2 AND at <= $3`, org, user, since); err != nil {
-			return err
-		}
-		var n int
-		var oldest *time.Time
-		if err := tx.QueryRow(ctx, `SELECT count(*), min(at) FROM mfa_attempts WHERE org = $1 AND user_id = $2 AND at > $3`,
-			org, user, since).Scan(&n, &oldest); err != nil {
-			return err
-		}
-		if n >= limit && oldest != nil {
-			retryAt = oldest.Add(window)
-			return nil
-		}
-		ok = true
-		_, err := tx.Exec(ctx, `INSERT INTO mfa_attempts (org, user_id, at) VALUES ($1, $2, $3)`, org, user, now)
-		return err
-	})
-	if err != nil {
-		return time.Time{}, false, wrap("reserve attempt", err)
+// RecordFailure implements mfa.Store: one conditional UPDATE of the
+// enrolment row, ordered by its lock with AcceptStep.
+func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) ([]time.Time, bool, error) {
+	var failures []time.Time
+	err := s.pool.QueryRow(ctx, `
+		UPDATE mfa_enrollments
+		SET failures = ARRAY(SELECT f FROM unnest(failures) AS f WHERE f > $4::timestamptz ORDER BY f) || $3::timestamptz
+		WHERE org = $1 AND user_id = $2 AND `+underLimit("$4", "$5")+`
+		RETURNING failures`, org, user, now, since, limit).Scan(&failures)
+	if err == nil {
+		return failures, true, nil
 	}
-	return retryAt, ok, nil
-}
-
-// ClearAttempts implements mfa.Store.
-func (s *Store) ClearAttempts(ctx context.Context, org, user string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM mfa_attempts WHERE org = $1 AND user_id = $2`, org, user)
-	return wrap("clear attempts", err)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, wrap("record failure", err)
+	}
+	// Not counted: locked out, or no enrolment.
+	err = s.pool.QueryRow(ctx, `
+		SELECT ARRAY(SELECT f FROM unnest(failures) AS f WHERE f > $3::timestamptz ORDER BY f)
+		FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user, since).Scan(&failures)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, mfa.ErrNotEnrolled
+	}
+	if err != nil {
+		return nil, false, wrap("record failure", err)
+	}
+	return failures, false, nil
 }
 
 // ReplaceRecoveryCodes implements mfa.Store.
@@ -240,16 +287,32 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, code
 	return wrap("replace recovery codes", err)
 }
 
-// UseRecoveryCode implements mfa.Store: a DELETE whose row count decides.
-func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `
-		DELETE FROM mfa_recovery_codes c USING mfa_enrollments e
-		WHERE c.org = $1 AND c.user_id = $2 AND c.code_hash = $3
-		  AND e.org = c.org AND e.user_id = c.user_id AND e.confirmed`, org, user, codeHash)
+// UseRecoveryCode implements mfa.Store in one statement: lock the confirmed
+// enrolment row if it is under the attempt limit, DELETE the code (the row
+// count decides), forget the failures if it was used, and count what is left.
+func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (bool, int, error) {
+	var used, before int
+	err := s.pool.QueryRow(ctx, `
+		WITH e AS (
+			SELECT org, user_id FROM mfa_enrollments
+			WHERE org = $1 AND user_id = $2 AND confirmed AND `+underLimit("$4", "$5")+`
+			FOR UPDATE
+		), d AS (
+			DELETE FROM mfa_recovery_codes c USING e
+			WHERE c.org = e.org AND c.user_id = e.user_id AND c.code_hash = $3
+			RETURNING 1
+		), cleared AS (
+			UPDATE mfa_enrollments SET failures = '{}'
+			WHERE org = $1 AND user_id = $2 AND EXISTS (SELECT FROM d)
+		)
+		SELECT (SELECT count(*) FROM d),
+		       (SELECT count(*) FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2)`,
+		org, user, codeHash, since, limit).Scan(&used, &before)
 	if err != nil {
-		return false, wrap("use recovery code", err)
+		return false, 0, wrap("use recovery code", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	// The count reads the statement's snapshot, taken before the DELETE.
+	return used == 1, max(before-used, 0), nil
 }
 
 // RecoveryCodesLeft implements mfa.Store.

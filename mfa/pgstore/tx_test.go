@@ -41,7 +41,7 @@ func enrolled(t *testing.T, s *pgstore.Store) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, s.BeginEnrollment(ctx, pending("e1")))
-	require.NoError(t, s.ConfirmEnrollment(ctx, "o", "u", "e1", 1, t0, codeHashes(3)))
+	require.NoError(t, s.ConfirmEnrollment(ctx, "o", "u", "e1", 1, t0, t0.Add(-time.Minute), 5, codeHashes(3)))
 }
 
 func isEnrolled(t *testing.T, s *pgstore.Store) bool {
@@ -120,7 +120,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 		want error
 	}{
 		{"confirm a replaced enrolment (savepoint)", func(s *pgstore.Store) error {
-			return s.ConfirmEnrollment(ctx, "o", "u", "other", 2, t0, nil)
+			return s.ConfirmEnrollment(ctx, "o", "u", "other", 2, t0, t0.Add(-time.Minute), 5, nil)
 		}, mfa.ErrNotPending},
 		{"recovery codes without enrolment (savepoint)", func(s *pgstore.Store) error {
 			return s.ReplaceRecoveryCodes(ctx, "o", "nobody", codeHashes(2))
@@ -160,11 +160,14 @@ func TestWithTxFinished(t *testing.T) {
 		"exec":      func(s *pgstore.Store) error { return s.BeginEnrollment(ctx, pending("e1")) },
 		"query row": func(s *pgstore.Store) error { _, err := s.Enrollment(ctx, "o", "u"); return err },
 		"savepoint": func(s *pgstore.Store) error { return s.DeleteEnrollment(ctx, "o", "u") },
-		"reserve": func(s *pgstore.Store) error {
-			_, _, err := s.ReserveAttempt(ctx, "o", "u", t0, time.Minute, 5)
+		"record failure": func(s *pgstore.Store) error {
+			_, _, err := s.RecordFailure(ctx, "o", "u", t0, t0.Add(-time.Minute), 5)
 			return err
 		},
-		"advance": func(s *pgstore.Store) error { _, err := s.AdvanceStep(ctx, "o", "u", "e1", 5); return err },
+		"accept step": func(s *pgstore.Store) error {
+			_, err := s.AcceptStep(ctx, "o", "u", "e1", 5, t0.Add(-time.Minute), 5)
+			return err
+		},
 	}
 	for txName, tx := range map[string]pgx.Tx{"committed": committed, "nil": nil} {
 		for name, op := range ops {
