@@ -63,12 +63,15 @@ type MigrateOption func(*migrateConfig)
 
 type migrateConfig struct {
 	appRole, maintenanceRole string
+	relayRole, recordRole    string
 	retention                *time.Duration
 }
 
 // WithAppRole grants role (created by the host beforehand) exactly what the
-// application needs: SELECT and INSERT on the tables, SELECT on the chain
-// heads, and EXECUTE on the chain lock. It revokes from role EXECUTE on the
+// application needs: SELECT and INSERT on the tables, INSERT (only) on the
+// outbox, SELECT on the chain heads, and EXECUTE on the chain lock and the
+// outbox status. To run the outbox relay in the application, grant the
+// same role WithRelayRole too. It revokes from role EXECUTE on the
 // prune and lift-hold functions (earlier versions granted it): those belong
 // to the maintenance role (WithMaintenanceRole), so that a compromised
 // application cannot destroy held evidence or payloads still inside
@@ -86,6 +89,24 @@ func WithAppRole(role string) MigrateOption { return func(c *migrateConfig) { c.
 func WithMaintenanceRole(role string) MigrateOption {
 	return func(c *migrateConfig) { c.maintenanceRole = role }
 }
+
+// WithRelayRole grants role (created by the host beforehand) what the
+// outbox relay (auditlog.Log.RunOutbox over a Store) needs: SELECT and
+// INSERT on the entries, SELECT on the heads and the outbox, and EXECUTE on
+// the chain lock, the outbox status and auditlog_outbox_done, the only way
+// rows leave the outbox (and only in the transaction that appended as many
+// entries to their chain). It may be the application role, or a role of
+// its own in a separate process so that the application cannot write the
+// chain at all (see WithRecordRole).
+func WithRelayRole(role string) MigrateOption { return func(c *migrateConfig) { c.relayRole = role } }
+
+// WithRecordRole grants role (created by the host beforehand) only what
+// recording through the outbox needs: INSERT on auditlog_outbox and
+// EXECUTE on the outbox status. It cannot read, write or lock the chain,
+// nor update or delete outbox rows. Give it to the role that runs the
+// host's business transactions when the Log runs elsewhere, under
+// WithRelayRole.
+func WithRecordRole(role string) MigrateOption { return func(c *migrateConfig) { c.recordRole = role } }
 
 // WithRetention stores d as the retention the database enforces: pruning
 // refuses any cutoff later than now() - d (auditlog.ErrInsideRetention).
@@ -126,7 +147,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			return fmt.Errorf("auditlog/pgstore: retention: %w", err)
 		}
 	}
-	if cfg.appRole == "" && cfg.maintenanceRole == "" {
+	if cfg.appRole == "" && cfg.maintenanceRole == "" && cfg.relayRole == "" && cfg.recordRole == "" {
 		return nil
 	}
 	var schema string
@@ -142,8 +163,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			usage+role,
 			`GRANT SELECT, INSERT ON auditlog_entries, auditlog_holds TO `+role,
 			`GRANT SELECT ON auditlog_heads TO `+role,
-			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text) TO `+role,
+			`GRANT INSERT ON auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status() TO `+role,
 			`REVOKE EXECUTE ON FUNCTION `+retentionFuncs+` FROM `+role,
+		)
+	}
+	if cfg.relayRole != "" {
+		role := pgx.Identifier{cfg.relayRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT SELECT, INSERT ON auditlog_entries TO `+role,
+			`GRANT SELECT ON auditlog_heads, auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status(), auditlog_outbox_done(text, bigint, bigint[]) TO `+role,
+		)
+	}
+	if cfg.recordRole != "" {
+		role := pgx.Identifier{cfg.recordRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT INSERT ON auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_outbox_status() TO `+role,
 		)
 	}
 	if cfg.maintenanceRole != "" {
@@ -152,7 +191,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			usage+role,
 			`GRANT SELECT, INSERT ON auditlog_entries TO `+role,
 			`GRANT SELECT ON auditlog_holds, auditlog_heads TO `+role,
-			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), `+retentionFuncs+` TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status(), `+retentionFuncs+` TO `+role,
 		)
 	}
 	for _, s := range stmts {

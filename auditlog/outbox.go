@@ -1,0 +1,243 @@
+package auditlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// ActionOutboxRejected is the entry the outbox relay seals in place of an
+// outbox row that is not a valid entry (one inserted into the outbox
+// directly, bypassing validation, or with an action this Log does not
+// know): the row is accounted for in its chain instead of blocking it or
+// vanishing.
+const ActionOutboxRejected = "auditlog.outbox.rejected"
+
+// Outbox is a store's transactional outbox: entries recorded inside host
+// transactions (auditlog/pgstore's RecordTx), waiting for a relay to seal
+// them into their chains. Log.RunOutbox drains it.
+type Outbox interface {
+	// OutboxChains lists chains that have waiting entries, at most limit.
+	OutboxChains(ctx context.Context, limit int) ([]string, error)
+	// RelayOutbox, in one transaction: locks chain's head as AppendBatch
+	// does, takes up to max of its waiting entries in outbox order, calls
+	// seal with the head, the tree reader and those entries, stores the
+	// batch seal returns (one entry per waiting entry, in the same order),
+	// removes exactly the entries taken, and commits. It returns how many
+	// were relayed (0 and no error when none waits). Either all of it is
+	// durable or none is, so an entry is never sealed twice nor lost.
+	RelayOutbox(ctx context.Context, chain string, max int, seal OutboxSealFunc) (int, error)
+	// OutboxStatus reports how many entries wait and since when.
+	OutboxStatus(ctx context.Context) (OutboxStatus, error)
+}
+
+// OutboxSealFunc turns waiting outbox entries into the batch that extends
+// head. Each entry carries only what its recorder wrote (Org, Chain as the
+// store derived it from Org, Actor, Action, SchemaVersion, Target, Request,
+// Payload, Time).
+type OutboxSealFunc func(head Head, tree tlog.HashReader, waiting []Entry) (*Batch, error)
+
+// OutboxStatus is the state of an outbox, for monitoring.
+type OutboxStatus struct {
+	// Depth is how many entries wait to be sealed.
+	Depth int64 `json:"depth"`
+	// Oldest is when the oldest waiting entry was queued (zero when
+	// Depth is 0).
+	Oldest time.Time `json:"oldest,omitempty"`
+}
+
+// Drained reports whether no entry waits.
+func (s OutboxStatus) Drained() bool { return s.Depth == 0 }
+
+// Age is how long the oldest waiting entry has waited at now (0 when
+// drained).
+func (s OutboxStatus) Age(now time.Time) time.Duration {
+	if s.Depth == 0 || s.Oldest.IsZero() {
+		return 0
+	}
+	return max(now.Sub(s.Oldest), 0)
+}
+
+// RelayOptions configures RunOutbox.
+type RelayOptions struct {
+	// Interval is how long the relay sleeps when the outbox is empty
+	// (default 5ms). It bounds the delay between a host's commit and the
+	// relay seeing its row; a relay that found work looks again at once.
+	Interval time.Duration
+	// OnSealed, if set, is called with the entries of each batch the relay
+	// committed, in chain order (for metrics and tests). It must not keep
+	// the slice.
+	OnSealed func(entries []Entry)
+}
+
+// maxRelayChains bounds how many chains one pass of the relay visits.
+const maxRelayChains = 256
+
+// Prepare validates e as Append does and returns it as Append would seal
+// it: chain derived from the organisation, time stamped (the Log's clock,
+// if e.Time is zero) and truncated to microseconds, the action's schema
+// version, the payload in canonical form with its digest. An error is the
+// one Append would return (ErrUnknownAction, ErrBadEntry, ...). Outbox
+// recorders (auditlog/pgstore's RecordTx) call it so that a defective
+// entry fails in the host's transaction, not in the relay.
+func (l *Log) Prepare(e Entry) (Entry, error) {
+	p, err := l.prepare(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	return p.e, nil
+}
+
+// RunOutbox relays o into the chains until ctx ends, and returns
+// ctx.Err(). Each pass lists the chains with waiting entries and, chain by
+// chain, seals up to the Log's batch size (WithMaxBatch) of them in one
+// store transaction that also removes them from the outbox (group commit:
+// every entry waiting when the transaction starts joins it), so an
+// outbox entry is in its chain exactly once whatever fails when: a
+// transaction that did not commit leaves its entries waiting for the next
+// pass.
+//
+// Order: within a chain, entries are sealed in the order the relay finds
+// them committed, and those found by one transaction in outbox order
+// (auditlog/pgstore: insertion order). So if a host transaction committed
+// before another recorded its entry, the first one's entry precedes the
+// second's; two transactions that overlap may be sealed in either order.
+// Any number of relays (in any number of processes) may run over one
+// outbox; each chain is relayed under its head lock, so they take turns.
+//
+// Each waiting entry is validated again with this Log's registry; one that
+// fails (inserted into the outbox without RecordTx, or with an action this
+// Log has not registered) is sealed as an ActionOutboxRejected entry of
+// the same organisation saying why, so it is accounted for and the chain
+// moves on. A store error is logged (WithLogger) and the pass is tried
+// again after a backoff; a panic in the relay is recovered, logged, and
+// the relay goes on after the same backoff.
+func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error {
+	if o == nil {
+		return errors.New("auditlog: RunOutbox needs an outbox")
+	}
+	interval := opts.Interval
+	if interval <= 0 {
+		interval = 5 * time.Millisecond
+	}
+	backoff := time.Duration(0)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		busy, err := l.relayPass(ctx, o, opts.OnSealed)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
+			l.logger.Warn("auditlog: outbox relay", "err", err, "retry_in", backoff)
+			t.Reset(backoff)
+		case busy:
+			backoff = 0
+			t.Reset(0)
+		default:
+			backoff = 0
+			t.Reset(interval)
+		}
+	}
+}
+
+// relayPass relays every chain with waiting entries once, and reports
+// whether it relayed anything. A panic becomes an error.
+func (l *Log) relayPass(ctx context.Context, o Outbox, onSealed func([]Entry)) (busy bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.logPanic("auditlog: panic in the outbox relay", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("auditlog: outbox relay: %w: panic: %v", ErrInternal, r)
+		}
+	}()
+	chains, err := o.OutboxChains(ctx, maxRelayChains)
+	if err != nil {
+		return false, fmt.Errorf("auditlog: outbox relay: %w", err)
+	}
+	var errs []error
+	for _, chain := range chains {
+		n, err := l.relayChain(ctx, o, chain, onSealed)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("chain %q: %w", chain, err))
+		}
+		busy = busy || n > 0
+	}
+	if len(errs) > 0 {
+		return busy, fmt.Errorf("auditlog: outbox relay: %w", errors.Join(errs...))
+	}
+	return busy, nil
+}
+
+// relayChain seals one batch of chain's waiting entries.
+func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, onSealed func([]Entry)) (int, error) {
+	tctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	var sealed *Batch
+	n, err := o.RelayOutbox(tctx, chain, l.maxBatch, func(h Head, tree tlog.HashReader, waiting []Entry) (*Batch, error) {
+		entries := make([]Entry, len(waiting))
+		for i, w := range waiting {
+			entries[i] = l.relayEntry(chain, w)
+		}
+		b, _, _, err := Seal(h, tree, entries)
+		sealed = b
+		return b, err
+	})
+	if err == nil && n > 0 && sealed != nil && onSealed != nil {
+		onSealed(sealed.Entries)
+	}
+	return n, err
+}
+
+// relayEntry validates a waiting entry and returns it ready to seal, or
+// the ActionOutboxRejected entry that stands for it.
+func (l *Log) relayEntry(chain string, w Entry) Entry {
+	if w.Chain != chain || ChainFor(w.Org) != chain {
+		return l.rejected(chain, w, fmt.Errorf("%w: chain %q is not the chain of org %q", ErrBadEntry, w.Chain, w.Org))
+	}
+	at, ok := l.reg.lookup(w.Action)
+	if !ok {
+		return l.rejected(chain, w, fmt.Errorf("%w: %q", ErrUnknownAction, w.Action))
+	}
+	if w.SchemaVersion != at.SchemaVersion {
+		return l.rejected(chain, w, fmt.Errorf("%w: schema version %d, registered %d", ErrBadEntry, w.SchemaVersion, at.SchemaVersion))
+	}
+	p, err := l.prepare(w)
+	if err != nil {
+		return l.rejected(chain, w, err)
+	}
+	if string(p.e.Payload) != string(w.Payload) || !p.e.Time.Equal(w.Time) {
+		return l.rejected(chain, w, fmt.Errorf("%w: payload or time not as RecordTx stores them", ErrBadEntry))
+	}
+	return p.e
+}
+
+// rejected is the entry sealed in place of an invalid outbox entry. Its
+// organisation is the row's when chain is that organisation's chain.
+func (l *Log) rejected(chain string, w Entry, why error) Entry {
+	org := ""
+	if chain != GlobalChain {
+		org = chain[len("org:"):]
+	}
+	reason := why.Error()
+	if len(reason) > 512 {
+		reason = reason[:512]
+	}
+	payload, err := CanonicalPayload(map[string]any{"reason": reason})
+	if err != nil {
+		payload = []byte("{}")
+	}
+	e := Entry{Org: org, Chain: chain, Actor: "system:auditlog.outbox", Action: ActionOutboxRejected,
+		SchemaVersion: 1, Time: time.UnixMicro(TimeMicros(l.now())).UTC(), Payload: payload}
+	e.PayloadDigest = PayloadDigest(payload)
+	return e
+}
