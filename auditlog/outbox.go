@@ -125,6 +125,7 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 		interval = 5 * time.Millisecond
 	}
 	backoff := time.Duration(0)
+	cache := map[string]relayFrontier{}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -133,11 +134,12 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 			return ctx.Err()
 		case <-t.C:
 		}
-		busy, err := l.relayPass(ctx, o, opts.OnSealed)
+		busy, err := l.relayPass(ctx, o, cache, opts.OnSealed)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
+			clear(cache)
 			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
 			l.logger.Warn("auditlog: outbox relay", "err", err, "retry_in", backoff)
 			t.Reset(backoff)
@@ -151,12 +153,22 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 	}
 }
 
-// relayPass relays every chain with waiting entries once, and reports
-// whether it relayed anything. A panic becomes an error.
-func (l *Log) relayPass(ctx context.Context, o Outbox, onSealed func([]Entry)) (busy bool, err error) {
+// relayFrontier is the tree frontier a relay left after its last batch
+// of a chain: when the next batch finds the same head (nobody else wrote
+// in between), sealing needs no read of the stored tree.
+type relayFrontier struct {
+	head     Head
+	frontier overlay
+}
+
+// relayPass relays the chains with waiting entries, each until none
+// waits, and reports whether it relayed anything. A panic becomes an
+// error.
+func (l *Log) relayPass(ctx context.Context, o Outbox, cache map[string]relayFrontier, onSealed func([]Entry)) (busy bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			l.logPanic("auditlog: panic in the outbox relay", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			clear(cache)
 			err = fmt.Errorf("auditlog: outbox relay: %w: panic: %v", ErrInternal, r)
 		}
 	}()
@@ -166,11 +178,20 @@ func (l *Log) relayPass(ctx context.Context, o Outbox, onSealed func([]Entry)) (
 	}
 	var errs []error
 	for _, chain := range chains {
-		n, err := l.relayChain(ctx, o, chain, onSealed)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("chain %q: %w", chain, err))
+		// A batch that was full or not, the chain is relayed again until
+		// none waits: the rows committed while one batch was sealed make
+		// the next, without a round trip to list the chains in between.
+		for ctx.Err() == nil {
+			n, err := l.relayChain(ctx, o, chain, cache, onSealed)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("chain %q: %w", chain, err))
+				break
+			}
+			if n == 0 {
+				break
+			}
+			busy = true
 		}
-		busy = busy || n > 0
 	}
 	if len(errs) > 0 {
 		return busy, fmt.Errorf("auditlog: outbox relay: %w", errors.Join(errs...))
@@ -179,21 +200,51 @@ func (l *Log) relayPass(ctx context.Context, o Outbox, onSealed func([]Entry)) (
 }
 
 // relayChain seals one batch of chain's waiting entries.
-func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, onSealed func([]Entry)) (int, error) {
+func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache map[string]relayFrontier, onSealed func([]Entry)) (int, error) {
 	tctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	var sealed *Batch
+	var (
+		sealed *Batch
+		next   relayFrontier
+	)
+	cached, hasCache := cache[chain]
+	delete(cache, chain) // restored only if this batch commits
 	n, err := o.RelayOutbox(tctx, chain, l.maxBatch, func(h Head, tree tlog.HashReader, waiting []Entry) (*Batch, error) {
 		entries := make([]Entry, len(waiting))
 		for i, w := range waiting {
 			entries[i] = l.relayEntry(chain, w)
 		}
-		b, _, _, err := Seal(h, tree, entries)
-		sealed = b
-		return b, err
+		read := overlay{}
+		useCache := hasCache && cached.head == h
+		if useCache {
+			read = cached.frontier
+		}
+		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			if hs, err := read.ReadHashes(idx); err == nil {
+				return hs, nil
+			}
+			hs, err := tree.ReadHashes(idx)
+			if err == nil && !useCache {
+				for i, x := range idx {
+					read[x] = hs[i]
+				}
+			}
+			return hs, err
+		})
+		b, nh, _, err := Seal(h, reader, entries)
+		if err != nil {
+			return nil, err
+		}
+		sealed, next = b, relayFrontier{head: nh, frontier: nextFrontier(read, b, nh.Size)}
+		return b, nil
 	})
-	if err == nil && n > 0 && sealed != nil && onSealed != nil {
-		onSealed(sealed.Entries)
+	if err == nil && n > 0 && sealed != nil {
+		if next.frontier != nil {
+			cache[chain] = next
+		}
+		if onSealed != nil {
+			onSealed(sealed.Entries)
+		}
 	}
 	return n, err
 }

@@ -83,6 +83,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
 SET enable_seqscan = off AS $$
 DECLARE
     n        bigint;
+    other    bigint;
     appended bigint;
 BEGIN
     IF current_setting('rampart.auditlog_outbox_done', true) = 'on' THEN
@@ -93,10 +94,12 @@ BEGIN
     SELECT count(*) INTO appended FROM auditlog_entries e
      WHERE e.chain = p_chain AND e.seq >= p_from AND e.xmin = pg_current_xact_id()::xid;
     PERFORM set_config('rampart.auditlog_outbox_relaying', 'on', true);
-    DELETE FROM auditlog_outbox o WHERE o.chain = p_chain AND o.id = ANY (p_ids);
-    GET DIAGNOSTICS n = ROW_COUNT;
+    -- By primary key: the (chain, id) index holds the dead entries of every
+    -- row relayed since the last vacuum.
+    WITH d AS (DELETE FROM auditlog_outbox o WHERE o.id = ANY (p_ids) RETURNING o.chain)
+    SELECT count(*), count(*) FILTER (WHERE d.chain <> p_chain) INTO n, other FROM d;
     PERFORM set_config('rampart.auditlog_outbox_relaying', 'off', true);
-    IF n <> cardinality(p_ids) OR n > appended THEN
+    IF other > 0 OR n <> cardinality(p_ids) OR n > appended THEN
         RAISE EXCEPTION 'auditlog: % outbox rows of chain % removed, % asked, % entries appended', n, p_chain, cardinality(p_ids), appended
             USING ERRCODE = 'RA005';
     END IF;
