@@ -23,14 +23,18 @@ const ActionOutboxRejected = "auditlog.outbox.rejected"
 type Outbox interface {
 	// OutboxChains lists chains that have waiting entries, at most limit.
 	OutboxChains(ctx context.Context, limit int) ([]string, error)
-	// RelayOutbox, in one transaction: locks chain's head as AppendBatch
-	// does, takes up to max of its waiting entries in outbox order, calls
-	// seal with the head, the tree reader and those entries, stores the
-	// batch seal returns (one entry per waiting entry, in the same order),
-	// removes exactly the entries taken, and commits. It returns how many
-	// were relayed (0 and no error when none waits). Either all of it is
-	// durable or none is, so an entry is never sealed twice nor lost.
-	RelayOutbox(ctx context.Context, chain string, max int, seal OutboxSealFunc) (int, error)
+	// RelayOutbox relays chain's waiting entries, one transaction per
+	// batch. Each transaction locks chain's head as AppendBatch does, takes
+	// up to max waiting entries in outbox order, calls seal with the head,
+	// the tree reader and those entries, stores the batch seal returns (one
+	// entry per waiting entry, in the same order), removes exactly the
+	// entries taken, and commits; then it calls committed with the batch.
+	// Either all of a batch is durable or none is, so an entry is never
+	// sealed twice nor lost. It may relay several batches in a row (a store
+	// may start the next transaction in the same round trip as the
+	// previous commit), and returns how many entries it relayed (0 and no
+	// error when none waits).
+	RelayOutbox(ctx context.Context, chain string, max int, seal OutboxSealFunc, committed func(*Batch)) (int, error)
 	// OutboxStatus reports how many entries wait and since when.
 	OutboxStatus(ctx context.Context) (OutboxStatus, error)
 }
@@ -203,10 +207,7 @@ func (l *Log) relayPass(ctx context.Context, o Outbox, cache map[string]relayFro
 func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache map[string]relayFrontier, onSealed func([]Entry)) (int, error) {
 	tctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	var (
-		sealed *Batch
-		next   relayFrontier
-	)
+	var next relayFrontier // what the batch being stored leaves
 	cached, hasCache := cache[chain]
 	delete(cache, chain) // restored only if this batch commits
 	n, err := o.RelayOutbox(tctx, chain, l.maxBatch, func(h Head, tree tlog.HashReader, waiting []Entry) (*Batch, error) {
@@ -235,17 +236,19 @@ func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache map[
 		if err != nil {
 			return nil, err
 		}
-		sealed, next = b, relayFrontier{head: nh, frontier: nextFrontier(read, b, nh.Size)}
+		next = relayFrontier{head: nh, frontier: nextFrontier(read, b, nh.Size)}
 		return b, nil
-	})
-	if err == nil && n > 0 && sealed != nil {
+	}, func(b *Batch) {
+		// This batch is durable: the next one may seal on what it left.
 		if next.frontier != nil {
+			cached, hasCache = next, true
 			cache[chain] = next
 		}
+		next = relayFrontier{}
 		if onSealed != nil {
-			onSealed(sealed.Entries)
+			onSealed(b.Entries)
 		}
-	}
+	})
 	return n, err
 }
 

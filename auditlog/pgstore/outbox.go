@@ -84,13 +84,18 @@ func (s *Store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error)
 const claimOutbox = `SELECT id, org, chain, at, actor, action, schema_version, target, ip, user_agent, request_id, payload
 	FROM auditlog_outbox WHERE chain = $1 ORDER BY id LIMIT $2`
 
-// RelayOutbox implements auditlog.Outbox in one transaction of two round
-// trips (three when the tree frontier must be read): BEGIN, the head-row
-// lock, the head and the waiting rows; then the entries, the removal of
-// the rows (auditlog_outbox_done, which refuses to remove more rows than
-// the transaction appended entries to the chain) and COMMIT. The role
-// needs what WithRelayRole grants.
-func (s *Store) RelayOutbox(ctx context.Context, chain string, max int, seal auditlog.OutboxSealFunc) (int, error) {
+// relayBatches bounds how many batches one RelayOutbox call relays, so
+// that a busy chain does not keep a relay from the others.
+const relayBatches = 64
+
+// RelayOutbox implements auditlog.Outbox. Each batch is one transaction:
+// BEGIN, the head-row lock, the head and the waiting rows; then the
+// entries, the removal of the rows (auditlog_outbox_done, which refuses to
+// remove more rows than the transaction appended entries to the chain)
+// and COMMIT, in the same round trip as the next batch's BEGIN, lock, head
+// and rows. So a busy chain costs one round trip per batch (two when the
+// tree frontier must be read). The role needs what WithRelayRole grants.
+func (s *Store) RelayOutbox(ctx context.Context, chain string, max int, seal auditlog.OutboxSealFunc, committed func(*auditlog.Batch)) (int, error) {
 	if max <= 0 {
 		return 0, nil
 	}
@@ -99,88 +104,112 @@ func (s *Store) RelayOutbox(ctx context.Context, chain string, max int, seal aud
 		return 0, fmt.Errorf("auditlog/pgstore: connect: %w", s.classify(ctx, nil, err, false))
 	}
 	defer conn.Release()
-	inTx := true
+	inTx := false
 	defer func() {
 		if inTx {
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
 	pc := conn.Conn().PgConn()
-	var pb pgx.Batch
-	pb.Queue("BEGIN")
-	pb.Queue(lockChain, chain)
-	pb.Queue(`SELECT seq, entry_hash FROM auditlog_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain)
-	pb.Queue(claimOutbox, chain, max)
-	br := conn.SendBatch(ctx, &pb)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return 0, fmt.Errorf("auditlog/pgstore: relay: begin: %w", s.classify(ctx, pc, err, false))
+	queueClaim := func(pb *pgx.Batch) {
+		pb.Queue("BEGIN")
+		pb.Queue(lockChain, chain)
+		pb.Queue(`SELECT seq, entry_hash FROM auditlog_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain)
+		pb.Queue(claimOutbox, chain, max)
 	}
+	var pb pgx.Batch
+	queueClaim(&pb)
+	br := conn.SendBatch(ctx, &pb)
+	total := 0
+	for round := 1; ; round++ {
+		h, ids, waiting, err := readClaim(ctx, br, chain, &inTx)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return total, fmt.Errorf("auditlog/pgstore: relay: claim: %w", s.classify(ctx, pc, err, false))
+		}
+		if len(waiting) == 0 {
+			return total, nil // the deferred ROLLBACK ends the transaction
+		}
+		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			return treeHashes(ctx, conn, chain, idx)
+		})
+		b, err := seal(h, reader, waiting)
+		if err != nil {
+			return total, s.classify(ctx, pc, err, false)
+		}
+		if len(b.Entries) != len(waiting) {
+			return total, fmt.Errorf("auditlog/pgstore: relay: %d entries sealed for %d outbox rows", len(b.Entries), len(waiting))
+		}
+		if err := auditlog.CheckBatch(h, b); err != nil {
+			return total, err
+		}
+		var ib pgx.Batch
+		queueInserts(&ib, b)
+		ib.Queue(`SELECT auditlog_outbox_done($1, $2, $3)`, chain, int64(h.Size), ids)
+		ib.Queue("COMMIT")
+		more := round < relayBatches
+		if more {
+			queueClaim(&ib)
+		}
+		br = conn.SendBatch(ctx, &ib)
+		for range 3 { // the inserts, the removal, COMMIT
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			br.Close()
+			return total, fmt.Errorf("auditlog/pgstore: relay: %w", s.classify(ctx, pc, mapErr(err), true))
+		}
+		inTx = false
+		total += len(waiting)
+		committed(b)
+		if !more {
+			if err := br.Close(); err != nil {
+				return total, fmt.Errorf("auditlog/pgstore: relay: %w", s.classify(ctx, pc, err, false))
+			}
+			return total, nil
+		}
+	}
+}
+
+// readClaim reads the results of a claim (BEGIN, the lock, the head, the
+// rows) from br; inTx is set once BEGIN succeeded.
+func readClaim(ctx context.Context, br pgx.BatchResults, chain string, inTx *bool) (auditlog.Head, []int64, []auditlog.Entry, error) {
 	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return 0, fmt.Errorf("auditlog/pgstore: relay: lock chain: %w", s.classify(ctx, pc, err, false))
+		return auditlog.Head{}, nil, nil, err
+	}
+	*inTx = true
+	if _, err := br.Exec(); err != nil {
+		return auditlog.Head{}, nil, nil, err
 	}
 	h, err := head(ctx, batchRow{br}, chain)
 	if err != nil {
-		br.Close()
-		return 0, s.classify(ctx, pc, err, false)
+		return auditlog.Head{}, nil, nil, err
 	}
+	rows, err := br.Query()
+	if err != nil {
+		return h, nil, nil, err
+	}
+	defer rows.Close()
 	var (
 		ids     []int64
 		waiting []auditlog.Entry
 	)
-	rows, err := br.Query()
-	if err == nil {
-		for rows.Next() {
-			var (
-				id int64
-				sv int32
-				e  auditlog.Entry
-			)
-			if err = rows.Scan(&id, &e.Org, &e.Chain, &e.Time, &e.Actor, &e.Action, &sv, &e.Target,
-				&e.Request.IP, &e.Request.UserAgent, &e.Request.RequestID, &e.Payload); err != nil {
-				break
-			}
-			e.SchemaVersion, e.Time = uint32(max32(sv)), e.Time.UTC()
-			ids, waiting = append(ids, id), append(waiting, e)
+	for rows.Next() {
+		var (
+			id int64
+			sv int32
+			e  auditlog.Entry
+		)
+		if err := rows.Scan(&id, &e.Org, &e.Chain, &e.Time, &e.Actor, &e.Action, &sv, &e.Target,
+			&e.Request.IP, &e.Request.UserAgent, &e.Request.RequestID, &e.Payload); err != nil {
+			return h, nil, nil, err
 		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
+		e.SchemaVersion, e.Time = uint32(max(sv, 0)), e.Time.UTC()
+		ids, waiting = append(ids, id), append(waiting, e)
 	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("auditlog/pgstore: relay: claim: %w", s.classify(ctx, pc, err, false))
-	}
-	if len(waiting) == 0 {
-		return 0, nil // the deferred ROLLBACK ends the transaction
-	}
-	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		return treeHashes(ctx, conn, chain, idx)
-	})
-	b, err := seal(h, reader, waiting)
-	if err != nil {
-		return 0, s.classify(ctx, pc, err, false)
-	}
-	if len(b.Entries) != len(waiting) {
-		return 0, fmt.Errorf("auditlog/pgstore: relay: %d entries sealed for %d outbox rows", len(b.Entries), len(waiting))
-	}
-	if err := auditlog.CheckBatch(h, b); err != nil {
-		return 0, err
-	}
-	var ib pgx.Batch
-	queueInserts(&ib, b)
-	ib.Queue(`SELECT auditlog_outbox_done($1, $2, $3)`, chain, int64(h.Size), ids)
-	ib.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, &ib).Close(); err != nil {
-		return 0, fmt.Errorf("auditlog/pgstore: relay: %w", s.classify(ctx, pc, mapErr(err), true))
-	}
-	inTx = false
-	return len(waiting), nil
+	return h, ids, waiting, rows.Err()
 }
-
-// max32 keeps a stored schema version (int4, CHECK >= 0) non-negative.
-func max32(v int32) int32 { return max(v, 0) }
