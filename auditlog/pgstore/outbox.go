@@ -66,11 +66,15 @@ func (s *Store) OutboxChains(ctx context.Context, limit int) ([]string, error) {
 // which the application, relay and maintenance roles may execute without
 // reading the rows.
 func (s *Store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
+	return outboxStatus(ctx, s.pool)
+}
+
+func outboxStatus(ctx context.Context, q querier) (auditlog.OutboxStatus, error) {
 	var (
 		st     auditlog.OutboxStatus
 		oldest *time.Time
 	)
-	if err := s.pool.QueryRow(ctx, `SELECT depth, oldest FROM auditlog_outbox_status()`).Scan(&st.Depth, &oldest); err != nil {
+	if err := q.QueryRow(ctx, `SELECT depth, oldest FROM auditlog_outbox_status()`).Scan(&st.Depth, &oldest); err != nil {
 		return st, fmt.Errorf("auditlog/pgstore: outbox status: %w", err)
 	}
 	if oldest != nil {

@@ -268,3 +268,38 @@ func TestOutboxRoles(t *testing.T) {
 	require.Equal(t, []string{"test.created", auditlog.ActionOutboxRejected, auditlog.ActionOutboxRejected}, actions)
 	require.Equal(t, []string{"x:2", "", ""}, chainTargets(t, owner, "org:b"))
 }
+
+// The Store's reads bound to a caller's transaction see what it sees: its
+// own outbox row before commit, and the chain as verified through it.
+func TestStoreWithTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := outboxDB(t)
+	s := pgstore.New(db.Pool)
+	l := newOutboxLog(t, s)
+	for i := range 5 {
+		require.NoError(t, l.Record(ctx, "acme", "user:1", "test.created", fmt.Sprintf("x:%d", i), nil))
+	}
+	want, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	r := s.WithTx(tx)
+	require.NoError(t, pgstore.RecordTx(ctx, tx, l, auditlog.Entry{Org: "acme", Actor: "user:1", Action: "test.created", Target: "x:tx"}))
+	in, err := r.OutboxStatus(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), in.Depth, "the transaction sees its own row")
+	out, err := s.OutboxStatus(ctx)
+	require.NoError(t, err)
+	require.True(t, out.Drained(), "nobody else does before it commits")
+
+	got, err := auditlog.Verify(ctx, r, "org:acme", auditlog.VerifyOptions{})
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	h, err := r.Head(ctx, "org:acme")
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), h.Size)
+	require.NoError(t, tx.Commit(ctx))
+}

@@ -22,6 +22,29 @@
 // constraint trigger on the auditlog_maintenance journal checks). Log.Prune
 // and Log.LiftHold do this through PruneRecorded and LiftHoldRecorded.
 //
+// The outbox (migration 003): RecordTx inserts an entry, validated by the
+// Log, into auditlog_outbox inside the caller's transaction (a pgx.Tx), so
+// it commits or rolls back with the host's own change. The Store is an
+// auditlog.Outbox: Log.RunOutbox relays waiting rows, one transaction per
+// batch that locks the chain's head, appends the entries and deletes their
+// rows through the SECURITY DEFINER function auditlog_outbox_done, which
+// refuses to delete more rows than the transaction appended entries to
+// their chain. The chain of a row is a generated column derived from its
+// organisation and its id and queue time come from a trigger: the caller
+// chooses neither. UPDATE, TRUNCATE and any other DELETE are refused by
+// triggers enabled ALWAYS. WithAppRole and WithRecordRole grant INSERT
+// only; WithRelayRole grants what the relay needs. OutboxStatus reports the
+// depth and the oldest row without reading rows.
+//
+// Which operations join a caller's transaction: RecordTx, and the reads
+// through WithTx (a TxReader: Head, Scan, TreeHashes, so Verify, ReadPage
+// and proofs, and OutboxStatus). Appends
+// (AppendBatch, AppendSealed, pipelines) run the Store's own transactions
+// by design: group commit seals many callers' entries in one transaction
+// under the chain's head lock, which a host transaction would hold for its
+// whole length, serialising every writer of the chain behind it. Prune and
+// lift run with their recording entry in the Store's own transaction.
+//
 // ReadPage and Entries (auditlog) page with keyset queries on the primary
 // key (chain, seq).
 //
@@ -647,7 +670,17 @@ func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *
 const scanWindow = 2 * scanPage
 
 func (s *Store) page(ctx context.Context, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+entryColumns+` FROM auditlog_entries WHERE chain = $1 AND seq >= $2 AND seq < $3
+	return page(ctx, s.pool, chain, from, out)
+}
+
+// querier is what the reads run on: a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func page(ctx context.Context, q querier, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
+	rows, err := q.Query(ctx, `SELECT `+entryColumns+` FROM auditlog_entries WHERE chain = $1 AND seq >= $2 AND seq < $3
 		ORDER BY seq LIMIT `+fmt.Sprint(scanPage), chain, from, from+scanWindow)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog/pgstore: scan: %w", err)
