@@ -50,12 +50,13 @@ END
 $$;
 -- +goose StatementEnd
 
--- DELETE only inside auditlog_outbox_done; UPDATE never.
+-- DELETE only inside auditlog_outbox_done; UPDATE never. Once per
+-- statement: the relay deletes a whole batch with one.
 -- +goose StatementBegin
 CREATE FUNCTION auditlog_outbox_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND current_setting('rampart.auditlog_outbox_relaying', true) = 'on' THEN
-        RETURN OLD;
+        RETURN NULL;
     END IF;
     RAISE EXCEPTION 'auditlog: % on % is not allowed: outbox rows leave only by being sealed into their chain', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'RA002';
@@ -66,7 +67,7 @@ $$;
 CREATE TRIGGER auditlog_outbox_stamp BEFORE INSERT ON auditlog_outbox
     FOR EACH ROW EXECUTE FUNCTION auditlog_outbox_stamp();
 CREATE TRIGGER auditlog_outbox_immutable BEFORE UPDATE OR DELETE ON auditlog_outbox
-    FOR EACH ROW EXECUTE FUNCTION auditlog_outbox_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION auditlog_outbox_guard();
 CREATE TRIGGER auditlog_outbox_no_truncate BEFORE TRUNCATE ON auditlog_outbox
     FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate();
 ALTER TABLE auditlog_outbox ENABLE ALWAYS TRIGGER auditlog_outbox_stamp;
