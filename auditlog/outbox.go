@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -97,8 +98,9 @@ func (l *Log) Prepare(e Entry) (Entry, error) {
 }
 
 // RunOutbox relays o into the chains until ctx ends, and returns
-// ctx.Err(). Each pass lists the chains with waiting entries and, chain by
-// chain, seals up to the Log's batch size (WithMaxBatch) of them in one
+// ctx.Err(). Each pass lists the chains with waiting entries and, up to
+// four chains at once (each on a connection of its own), seals up to the
+// Log's batch size (WithMaxBatch) of a chain's entries in one
 // store transaction that also removes them from the outbox (group commit:
 // every entry waiting when the transaction starts joins it), so an
 // outbox entry is in its chain exactly once whatever fails when: a
@@ -129,7 +131,7 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 		interval = 5 * time.Millisecond
 	}
 	backoff := time.Duration(0)
-	cache := map[string]relayFrontier{}
+	cache := &frontiers{m: map[string]relayFrontier{}}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -143,7 +145,7 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
-			clear(cache)
+			cache.reset()
 			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
 			l.logger.Warn("auditlog: outbox relay", "err", err, "retry_in", backoff)
 			t.Reset(backoff)
@@ -165,51 +167,117 @@ type relayFrontier struct {
 	frontier overlay
 }
 
+// frontiers are a relay's relayFrontier per chain, shared by its workers.
+type frontiers struct {
+	mu sync.Mutex
+	m  map[string]relayFrontier
+}
+
+// take removes and returns chain's frontier: it is put back only by a
+// batch that committed.
+func (f *frontiers) take(chain string) (relayFrontier, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rf, ok := f.m[chain]
+	delete(f.m, chain)
+	return rf, ok
+}
+
+func (f *frontiers) put(chain string, rf relayFrontier) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[chain] = rf
+}
+
+func (f *frontiers) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.m)
+}
+
+// relayWorkers is how many chains one relay seals at once, each on a
+// connection of its own.
+const relayWorkers = 4
+
 // relayPass relays the chains with waiting entries, each until none
-// waits, and reports whether it relayed anything. A panic becomes an
-// error.
-func (l *Log) relayPass(ctx context.Context, o Outbox, cache map[string]relayFrontier, onSealed func([]Entry)) (busy bool, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			l.logPanic("auditlog: panic in the outbox relay", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			clear(cache)
-			err = fmt.Errorf("auditlog: outbox relay: %w: panic: %v", ErrInternal, r)
-		}
-	}()
+// waits, up to relayWorkers chains at once, and reports whether it
+// relayed anything. A panic in any of its goroutines becomes an error.
+func (l *Log) relayPass(ctx context.Context, o Outbox, cache *frontiers, onSealed func([]Entry)) (busy bool, err error) {
+	defer l.recoverRelay(cache, &err)
 	chains, err := o.OutboxChains(ctx, maxRelayChains)
 	if err != nil {
 		return false, fmt.Errorf("auditlog: outbox relay: %w", err)
 	}
-	var errs []error
-	for _, chain := range chains {
-		// A batch that was full or not, the chain is relayed again until
-		// none waits: the rows committed while one batch was sealed make
-		// the next, without a round trip to list the chains in between.
-		for ctx.Err() == nil {
-			n, err := l.relayChain(ctx, o, chain, cache, onSealed)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("chain %q: %w", chain, err))
-				break
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan string)
+	)
+	for range min(relayWorkers, len(chains)) {
+		wg.Go(func() {
+			var werr error
+			defer func() {
+				if werr != nil {
+					mu.Lock()
+					errs = append(errs, werr)
+					mu.Unlock()
+				}
+				for range next { // let the feeder finish
+				}
+			}()
+			defer l.recoverRelay(cache, &werr) // first: recover works only when deferred directly
+			for chain := range next {
+				// The chain is relayed again until none waits: the rows
+				// committed while one batch was sealed make the next,
+				// without a round trip to list the chains in between.
+				for ctx.Err() == nil {
+					n, err := l.relayChain(ctx, o, chain, cache, onSealed)
+					if n > 0 {
+						mu.Lock()
+						busy = true
+						mu.Unlock()
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("chain %q: %w", chain, err))
+						mu.Unlock()
+						break
+					}
+					if n == 0 {
+						break
+					}
+				}
 			}
-			if n == 0 {
-				break
-			}
-			busy = true
-		}
+		})
 	}
+	for _, c := range chains {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
 	if len(errs) > 0 {
 		return busy, fmt.Errorf("auditlog: outbox relay: %w", errors.Join(errs...))
 	}
 	return busy, nil
 }
 
-// relayChain seals one batch of chain's waiting entries.
-func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache map[string]relayFrontier, onSealed func([]Entry)) (int, error) {
+// recoverRelay turns a panic in the relay into *err, logged with its
+// stack; the frontiers are forgotten, as after any failure.
+func (l *Log) recoverRelay(cache *frontiers, err *error) {
+	if r := recover(); r != nil {
+		l.logPanic("auditlog: panic in the outbox relay", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		cache.reset()
+		*err = fmt.Errorf("auditlog: outbox relay: %w: panic: %v", ErrInternal, r)
+	}
+}
+
+// relayChain seals chain's waiting entries, a batch at a time.
+func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache *frontiers, onSealed func([]Entry)) (int, error) {
 	tctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	var next relayFrontier // what the batch being stored leaves
-	cached, hasCache := cache[chain]
-	delete(cache, chain) // restored only if this batch commits
+	cached, hasCache := cache.take(chain)
 	n, err := o.RelayOutbox(tctx, chain, l.maxBatch, func(h Head, tree tlog.HashReader, waiting []Entry) (*Batch, error) {
 		entries := make([]Entry, len(waiting))
 		for i, w := range waiting {
@@ -242,7 +310,7 @@ func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache map[
 		// This batch is durable: the next one may seal on what it left.
 		if next.frontier != nil {
 			cached, hasCache = next, true
-			cache[chain] = next
+			cache.put(chain, next)
 		}
 		next = relayFrontier{}
 		if onSealed != nil {
