@@ -147,7 +147,7 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 		case err != nil:
 			cache.reset()
 			backoff = min(max(2*backoff, 10*time.Millisecond), 5*time.Second)
-			l.logger.Warn("auditlog: outbox relay", "err", err, "retry_in", backoff)
+			l.relayWarn(err, backoff)
 			t.Reset(backoff)
 		case busy:
 			backoff = 0
@@ -157,6 +157,13 @@ func (l *Log) RunOutbox(ctx context.Context, o Outbox, opts RelayOptions) error 
 			t.Reset(interval)
 		}
 	}
+}
+
+// relayWarn logs a failed pass; a logger that panics does not end the
+// relay (nor the host, whose goroutine runs it).
+func (l *Log) relayWarn(err error, retryIn time.Duration) {
+	defer func() { _ = recover() }()
+	l.logger.Warn("auditlog: outbox relay", "err", err, "retry_in", retryIn)
 }
 
 // relayFrontier is the tree frontier a relay left after its last batch

@@ -127,3 +127,36 @@ func TestRelayRecoversFromPanics(t *testing.T) {
 		})
 	}
 }
+
+// panicHandler is a slog handler that panics on every record.
+type panicHandler struct{ slog.Handler }
+
+func (panicHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (panicHandler) Handle(context.Context, slog.Record) error {
+	panic("injected logger panic")
+}
+
+// A logger that panics while the relay reports a panic and a failed pass
+// does not end the relay: it still seals every entry once.
+func TestRelaySurvivesAPanickingLogger(t *testing.T) {
+	t.Parallel()
+	store := auditlog.NewMemoryStore()
+	l := auditlog.New(store, auditlog.WithLogger(slog.New(panicHandler{})))
+	require.NoError(t, l.Register(auditlogtest.Actions...))
+	o := &memOutbox{store: store, panicIn: "relay"}
+	e, err := l.Prepare(auditlog.Entry{Org: "acme", Actor: "user:1", Action: "test.created", Target: "x:1"})
+	require.NoError(t, err)
+	o.waiting = append(o.waiting, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.RunOutbox(ctx, o, auditlog.RelayOptions{Interval: time.Millisecond}) }()
+	require.Eventually(t, func() bool {
+		st, _ := o.OutboxStatus(ctx)
+		return st.Drained()
+	}, 10*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	h, err := store.Head(context.Background(), "org:acme")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), h.Size)
+}
