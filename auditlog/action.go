@@ -60,6 +60,7 @@ func builtinActions() []ActionType {
 		{Name: ActionHoldPlaced, Category: CategoryAdmin, Description: "a compliance hold was placed: matching payloads are never pruned", SchemaVersion: 1},
 		{Name: ActionHoldLifted, Category: CategoryAdmin, Description: "a compliance hold was lifted", SchemaVersion: 1},
 		{Name: ActionPruned, Category: CategorySystem, Description: "payloads older than the retention window were pruned; headers and hashes remain", SchemaVersion: 1},
+		{Name: ActionOutboxRejected, Category: CategorySystem, Description: "an outbox row that was not a valid entry was sealed as this entry, which says why", SchemaVersion: 1},
 	}
 }
 

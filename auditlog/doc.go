@@ -35,6 +35,21 @@
 // verification: a consistency proof to the new head, then only the new
 // entries.
 //
+// Inside the host's transaction: a store with an outbox (Outbox;
+// auditlog/pgstore's RecordTx) takes an entry as a row of the caller's own
+// transaction, validated at once by Prepare, so the entry exists if and
+// only if the action commits. RunOutbox relays waiting rows into their
+// chains in group-commit batches, each appended and removed from the
+// outbox in one transaction: every committed row is sealed exactly once
+// whatever crashes when. Within a chain, entries follow the order in which
+// the relay finds their rows committed (rows found together, in insertion
+// order): if one host transaction committed before another recorded, its
+// entry comes first. A row that is not a valid entry is sealed as
+// ActionOutboxRejected. OutboxStatus (depth, oldest) is for monitoring;
+// Drained says nothing waits. Append and Record cannot join a caller's
+// transaction, by design: they group-commit many callers' entries in the
+// Log's own transactions.
+//
 // Reads scale with the page, not with history: ReadPage returns one page
 // of a chain (a sequence-number cursor, filters on action, actor, target and
 // time, at most MaxPageSize entries, and a filtered page examines at most

@@ -22,6 +22,29 @@
 // constraint trigger on the auditlog_maintenance journal checks). Log.Prune
 // and Log.LiftHold do this through PruneRecorded and LiftHoldRecorded.
 //
+// The outbox (migration 003): RecordTx inserts an entry, validated by the
+// Log, into auditlog_outbox inside the caller's transaction (a pgx.Tx), so
+// it commits or rolls back with the host's own change. The Store is an
+// auditlog.Outbox: Log.RunOutbox relays waiting rows, one transaction per
+// batch that locks the chain's head, appends the entries and deletes their
+// rows through the SECURITY DEFINER function auditlog_outbox_done, which
+// refuses to delete more rows than the transaction appended entries to
+// their chain. The chain of a row is a generated column derived from its
+// organisation and its id and queue time come from a trigger: the caller
+// chooses neither. UPDATE, TRUNCATE and any other DELETE are refused by
+// triggers enabled ALWAYS. WithAppRole and WithRecordRole grant INSERT
+// only; WithRelayRole grants what the relay needs. OutboxStatus reports the
+// depth and the oldest row without reading rows.
+//
+// Which operations join a caller's transaction: RecordTx, and the reads
+// through WithTx (a TxReader: Head, Scan, TreeHashes, so Verify, ReadPage
+// and proofs, and OutboxStatus). Appends
+// (AppendBatch, AppendSealed, pipelines) run the Store's own transactions
+// by design: group commit seals many callers' entries in one transaction
+// under the chain's head lock, which a host transaction would hold for its
+// whole length, serialising every writer of the chain behind it. Prune and
+// lift run with their recording entry in the Store's own transaction.
+//
 // ReadPage and Entries (auditlog) page with keyset queries on the primary
 // key (chain, seq).
 //
@@ -63,12 +86,15 @@ type MigrateOption func(*migrateConfig)
 
 type migrateConfig struct {
 	appRole, maintenanceRole string
+	relayRole, recordRole    string
 	retention                *time.Duration
 }
 
 // WithAppRole grants role (created by the host beforehand) exactly what the
-// application needs: SELECT and INSERT on the tables, SELECT on the chain
-// heads, and EXECUTE on the chain lock. It revokes from role EXECUTE on the
+// application needs: SELECT and INSERT on the tables, INSERT (only) on the
+// outbox, SELECT on the chain heads, and EXECUTE on the chain lock and the
+// outbox status. To run the outbox relay in the application, grant the
+// same role WithRelayRole too. It revokes from role EXECUTE on the
 // prune and lift-hold functions (earlier versions granted it): those belong
 // to the maintenance role (WithMaintenanceRole), so that a compromised
 // application cannot destroy held evidence or payloads still inside
@@ -86,6 +112,24 @@ func WithAppRole(role string) MigrateOption { return func(c *migrateConfig) { c.
 func WithMaintenanceRole(role string) MigrateOption {
 	return func(c *migrateConfig) { c.maintenanceRole = role }
 }
+
+// WithRelayRole grants role (created by the host beforehand) what the
+// outbox relay (auditlog.Log.RunOutbox over a Store) needs: SELECT and
+// INSERT on the entries, SELECT on the heads and the outbox, and EXECUTE on
+// the chain lock, the outbox status and auditlog_outbox_done, the only way
+// rows leave the outbox (and only in the transaction that appended as many
+// entries to their chain). It may be the application role, or a role of
+// its own in a separate process so that the application cannot write the
+// chain at all (see WithRecordRole).
+func WithRelayRole(role string) MigrateOption { return func(c *migrateConfig) { c.relayRole = role } }
+
+// WithRecordRole grants role (created by the host beforehand) only what
+// recording through the outbox needs: INSERT on auditlog_outbox and
+// EXECUTE on the outbox status. It cannot read, write or lock the chain,
+// nor update or delete outbox rows. Give it to the role that runs the
+// host's business transactions when the Log runs elsewhere, under
+// WithRelayRole.
+func WithRecordRole(role string) MigrateOption { return func(c *migrateConfig) { c.recordRole = role } }
 
 // WithRetention stores d as the retention the database enforces: pruning
 // refuses any cutoff later than now() - d (auditlog.ErrInsideRetention).
@@ -126,7 +170,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			return fmt.Errorf("auditlog/pgstore: retention: %w", err)
 		}
 	}
-	if cfg.appRole == "" && cfg.maintenanceRole == "" {
+	if cfg.appRole == "" && cfg.maintenanceRole == "" && cfg.relayRole == "" && cfg.recordRole == "" {
 		return nil
 	}
 	var schema string
@@ -142,8 +186,26 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			usage+role,
 			`GRANT SELECT, INSERT ON auditlog_entries, auditlog_holds TO `+role,
 			`GRANT SELECT ON auditlog_heads TO `+role,
-			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text) TO `+role,
+			`GRANT INSERT ON auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status() TO `+role,
 			`REVOKE EXECUTE ON FUNCTION `+retentionFuncs+` FROM `+role,
+		)
+	}
+	if cfg.relayRole != "" {
+		role := pgx.Identifier{cfg.relayRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT SELECT, INSERT ON auditlog_entries TO `+role,
+			`GRANT SELECT ON auditlog_heads, auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status(), auditlog_outbox_done(text, bigint, bigint[]) TO `+role,
+		)
+	}
+	if cfg.recordRole != "" {
+		role := pgx.Identifier{cfg.recordRole}.Sanitize()
+		stmts = append(stmts,
+			usage+role,
+			`GRANT INSERT ON auditlog_outbox TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_outbox_status() TO `+role,
 		)
 	}
 	if cfg.maintenanceRole != "" {
@@ -152,7 +214,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			usage+role,
 			`GRANT SELECT, INSERT ON auditlog_entries TO `+role,
 			`GRANT SELECT ON auditlog_holds, auditlog_heads TO `+role,
-			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), `+retentionFuncs+` TO `+role,
+			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status(), `+retentionFuncs+` TO `+role,
 		)
 	}
 	for _, s := range stmts {
@@ -608,7 +670,17 @@ func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *
 const scanWindow = 2 * scanPage
 
 func (s *Store) page(ctx context.Context, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+entryColumns+` FROM auditlog_entries WHERE chain = $1 AND seq >= $2 AND seq < $3
+	return page(ctx, s.pool, chain, from, out)
+}
+
+// querier is what the reads run on: a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func page(ctx context.Context, q querier, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
+	rows, err := q.Query(ctx, `SELECT `+entryColumns+` FROM auditlog_entries WHERE chain = $1 AND seq >= $2 AND seq < $3
 		ORDER BY seq LIMIT `+fmt.Sprint(scanPage), chain, from, from+scanWindow)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog/pgstore: scan: %w", err)

@@ -124,7 +124,8 @@ func stripLineComments(sql string) string {
 
 // protectedFunctions are the SECURITY DEFINER functions PUBLIC must not
 // execute (the migration revokes it).
-var protectedFunctions = []string{"auditlog_lock_chain(text)", "auditlog_prune_payloads(text, timestamptz)", "auditlog_lift_hold(text, timestamptz)"}
+var protectedFunctions = []string{"auditlog_lock_chain(text)", "auditlog_prune_payloads(text, timestamptz)", "auditlog_lift_hold(text, timestamptz)",
+	"auditlog_outbox_stamp()", "auditlog_outbox_done(text, bigint, bigint[])", "auditlog_outbox_status()"}
 
 // appRolePrivileges are the table privileges the application role holds
 // (WithAppRole grants them); it holds no other privilege on these tables.
@@ -140,6 +141,9 @@ var appRolePrivileges = []struct {
 	// maintenance journal.
 	{"auditlog_retention", nil},
 	{"auditlog_maintenance", nil},
+	// The outbox (migration 003): the application only inserts; rows leave
+	// through auditlog_outbox_done, which the relay role executes.
+	{"auditlog_outbox", []string{"INSERT"}},
 }
 
 var tgenabledWords = map[string]string{

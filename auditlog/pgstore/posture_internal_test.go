@@ -28,6 +28,9 @@ func TestExpectedTriggersFromMigrations(t *testing.T) {
 		"auditlog_holds.auditlog_holds_no_truncate":             "CREATE TRIGGER auditlog_holds_no_truncate BEFORE TRUNCATE ON auditlog_holds FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
 		"auditlog_maintenance.auditlog_maintenance_immutable":   "CREATE TRIGGER auditlog_maintenance_immutable BEFORE UPDATE OR DELETE ON auditlog_maintenance FOR EACH ROW EXECUTE FUNCTION auditlog_reject_row_change()",
 		"auditlog_maintenance.auditlog_maintenance_no_truncate": "CREATE TRIGGER auditlog_maintenance_no_truncate BEFORE TRUNCATE ON auditlog_maintenance FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
+		"auditlog_outbox.auditlog_outbox_stamp":                 "CREATE TRIGGER auditlog_outbox_stamp BEFORE INSERT ON auditlog_outbox FOR EACH ROW EXECUTE FUNCTION auditlog_outbox_stamp()",
+		"auditlog_outbox.auditlog_outbox_immutable":             "CREATE TRIGGER auditlog_outbox_immutable BEFORE UPDATE OR DELETE ON auditlog_outbox FOR EACH STATEMENT EXECUTE FUNCTION auditlog_outbox_guard()",
+		"auditlog_outbox.auditlog_outbox_no_truncate":           "CREATE TRIGGER auditlog_outbox_no_truncate BEFORE TRUNCATE ON auditlog_outbox FOR EACH STATEMENT EXECUTE FUNCTION auditlog_reject_truncate()",
 	}, got, "auditlog_maintenance_recorded is a CONSTRAINT TRIGGER, checked by retentionChecks")
 }
 

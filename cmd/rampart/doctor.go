@@ -53,10 +53,13 @@ type doctorOptions struct {
 	// tenantColumn, when set, is the column whose tables must be under
 	// tenant/pgstore's row-level security policy.
 	tenantColumn string
+	// outboxMaxAge is how long the oldest audit outbox row may wait for
+	// the relay before the check fails.
+	outboxMaxAge time.Duration
 }
 
 func doctorRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "doctor", "doctor --dsn URL [--app-role ROLE] [--keys FILE [--kek-env VAR]] [--checkpoints FILE --public-key KEY] [--tenant-column COL] [--private=false] [--json]")
+	fs := newFlags(e, "doctor", "doctor --dsn URL [--app-role ROLE] [--keys FILE [--kek-env VAR]] [--checkpoints FILE --public-key KEY] [--tenant-column COL] [--outbox-max-age D] [--private=false] [--json]")
 	var o doctorOptions
 	fs.StringVar(&o.dsn, "dsn", e.getenv("DATABASE_URL"), "PostgreSQL connection URL (default $DATABASE_URL)")
 	fs.StringVar(&o.appRole, "app-role", "", "role the application connects as (default: the role of --dsn)")
@@ -66,6 +69,7 @@ func doctorRun(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.publicKey, "public-key", "", "checkpoint verifier key, inline or a file holding it")
 	fs.BoolVar(&o.private, "private", true, "the database must not listen on all addresses")
 	fs.StringVar(&o.tenantColumn, "tenant-column", "", "organisation column: every table that has it must be under row-level security (tenant/pgstore)")
+	fs.DurationVar(&o.outboxMaxAge, "outbox-max-age", time.Minute, "longest an audit outbox entry may wait for the relay")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -142,6 +146,7 @@ func runDoctor(ctx context.Context, e *env, o doctorOptions) ([]doctorCheck, err
 
 	checks := []doctorCheck{tlsCheck, checkListen(ctx, pool, o.private)}
 	checks = append(checks, checkAudit(ctx, pool, o.appRole, cps, o.checkpoints != "")...)
+	checks = append(checks, checkOutbox(ctx, pool, o.outboxMaxAge))
 	if o.keysFile != "" {
 		checks = append(checks, checkKeyFileMode(o.keysFile), checkKeysInUse(ctx, e, pool, o))
 	} else {
@@ -233,6 +238,44 @@ func checkAudit(ctx context.Context, pool *pgxpool.Pool, appRole string, cps []a
 		out = append(out, doctorCheck{Name: "audit checkpoints", Detail: "the checkpoints file holds no checkpoint"})
 	}
 	return out
+}
+
+// checkOutbox reports whether the audit outbox is being drained: its
+// oldest waiting entry (recorded by a host transaction through
+// auditlog/pgstore's RecordTx) has waited at most maxAge. A row that waits
+// longer means no relay runs (auditlog.Log.RunOutbox), or it fails.
+func checkOutbox(ctx context.Context, pool *pgxpool.Pool, maxAge time.Duration) doctorCheck {
+	c := doctorCheck{Name: fmt.Sprintf("audit outbox: no entry waits longer than %s", maxAge)}
+	var present bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_outbox') IS NOT NULL`).Scan(&present); err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if !present {
+		c.Detail = "the outbox table is missing"
+		c.Fix = "rampart migrate up --only auditlog"
+		return c
+	}
+	var now time.Time
+	if err := pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	st, err := auditpg.New(pool).OutboxStatus(ctx)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	age := st.Age(now).Round(time.Millisecond)
+	c.OK = age <= maxAge
+	c.Detail = fmt.Sprintf("%d waiting", st.Depth)
+	if st.Depth > 0 {
+		c.Detail += fmt.Sprintf(", the oldest for %s", age)
+	}
+	if !c.OK {
+		c.Fix = "run the relay (auditlog.Log.RunOutbox over auditlog/pgstore's Store, as a role granted by WithRelayRole) and check its log"
+	}
+	return c
 }
 
 // checkKeysInUse runs the keyring guardrail over the stored data: no

@@ -54,7 +54,7 @@ func TestMigrateUpAndStatus(t *testing.T) {
 	require.Equal(t, total, already)
 	code, stdout, _ = runCLI(t, env, "migrate", "up")
 	require.Equal(t, exitOK, code)
-	require.Contains(t, stdout, "auditlog     up to date (2 migrations)\n")
+	require.Contains(t, stdout, "auditlog     up to date (3 migrations)\n")
 
 	code, stdout, _ = runCLI(t, env, "migrate", "status", "--json")
 	require.Equal(t, exitOK, code)
