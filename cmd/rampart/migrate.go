@@ -42,6 +42,8 @@ type component struct {
 type roleOptions struct {
 	appRole         string
 	maintenanceRole string
+	relayRole       string
+	recordRole      string
 	auditRetention  *time.Duration // nil: leave the stored retention as it is
 }
 
@@ -60,6 +62,12 @@ func migrateAuditlog(ctx context.Context, pool *pgxpool.Pool, o roleOptions) err
 	}
 	if o.maintenanceRole != "" {
 		opts = append(opts, auditpg.WithMaintenanceRole(o.maintenanceRole))
+	}
+	if o.relayRole != "" {
+		opts = append(opts, auditpg.WithRelayRole(o.relayRole))
+	}
+	if o.recordRole != "" {
+		opts = append(opts, auditpg.WithRecordRole(o.recordRole))
 	}
 	if o.auditRetention != nil {
 		opts = append(opts, auditpg.WithRetention(*o.auditRetention))
@@ -146,12 +154,14 @@ type repairResult struct {
 }
 
 func migrateUp(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--maintenance-role ROLE] [--audit-retention 2555d] [--repair] [--json]")
+	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--maintenance-role ROLE] [--relay-role ROLE] [--record-role ROLE] [--audit-retention 2555d] [--repair] [--json]")
 	dsn := dsnFlag(e, fs)
 	only := fs.String("only", "", "comma-separated components to migrate (default all)")
 	var roles roleOptions
 	fs.StringVar(&roles.appRole, "app-role", "", "existing role the application connects as: granted INSERT and SELECT only on the audit tables")
 	fs.StringVar(&roles.maintenanceRole, "maintenance-role", "", "existing role of the retention job: may prune audit payloads and lift holds, outside the retention only, each recorded in the chain")
+	fs.StringVar(&roles.relayRole, "relay-role", "", "existing role of the process that relays the audit outbox into the chain, when it is not the app role")
+	fs.StringVar(&roles.recordRole, "record-role", "", "existing role that may only record audit entries through the outbox (no access to the chain)")
 	retention := fs.String("audit-retention", "", "how long audit payloads are kept before pruning is allowed (\"2555d\", \"720h\"); until set, pruning is refused")
 	repair := fs.Bool("repair", false, "then restore the audit log's protective triggers and the app role's privileges where they drifted (what rampart doctor checks)")
 	asJSON := fs.Bool("json", false, "print what was applied as JSON")

@@ -96,10 +96,19 @@ func TestMigrateRetentionRoles(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.New(t)
-	app, maint := appRole(t, db), appRole(t, db)
+	app, maint, relay, record := appRole(t, db), appRole(t, db), appRole(t, db), appRole(t, db)
 	code, _, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "auditlog",
-		"--app-role", app, "--maintenance-role", maint, "--audit-retention", "2555d")
+		"--app-role", app, "--maintenance-role", maint, "--relay-role", relay, "--record-role", record,
+		"--audit-retention", "2555d")
 	require.Equal(t, exitOK, code, stderr)
+	for role, want := range map[string]bool{relay: true, record: false, app: true} {
+		var may bool
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT has_table_privilege($1, 'auditlog_entries', 'INSERT')`, role).Scan(&may))
+		require.Equal(t, want, may, "%s may insert entries", role)
+	}
+	var recordMay bool
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT has_table_privilege($1, 'auditlog_outbox', 'INSERT')`, record).Scan(&recordMay))
+	require.True(t, recordMay, "the record role inserts into the outbox")
 	var minAge time.Duration
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT extract(epoch FROM min_age)::bigint * 1000000000 FROM auditlog_retention`).Scan(&minAge))
 	require.Equal(t, 2555*24*time.Hour, minAge)
