@@ -371,23 +371,7 @@ func (l *Log) commit(chain string, cw *chainWriter, batch []*pending) (Head, tlo
 	if !done {
 		sealed, frontier = nil, nil
 		err = l.store.AppendBatch(ctx, chain, func(h Head, tree tlog.HashReader) (*Batch, error) {
-			read := overlay{}
-			useCache := cw.cacheFrontier != nil && h == cw.cacheHead
-			if useCache {
-				read = cw.cacheFrontier
-			}
-			reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-				if hs, err := read.ReadHashes(idx); err == nil {
-					return hs, nil
-				}
-				hs, err := tree.ReadHashes(idx)
-				if err == nil && !useCache {
-					for i, x := range idx {
-						read[x] = hs[i]
-					}
-				}
-				return hs, err
-			})
+			read, reader := frontierReader(h, tree, cw.cacheHead, cw.cacheFrontier)
 			b, newHead, r, err := Seal(h, reader, entries)
 			if err != nil {
 				return nil, err
@@ -715,4 +699,28 @@ func (l *Log) RunCheckpoints(ctx context.Context, interval time.Duration) error 
 			}
 		}
 	}
+}
+
+// frontierReader is the tree reader a batch is sealed with: the frontier
+// cached after the chain's last batch when it belongs to head h (no read of
+// the store at all), else the store's tree, remembering what it read so the
+// next frontier can be built from it. read holds the hashes sealing used.
+func frontierReader(h Head, tree tlog.HashReader, cachedHead Head, cached overlay) (read overlay, reader tlog.HashReader) {
+	useCache := cached != nil && h == cachedHead
+	read = overlay{}
+	if useCache {
+		read = cached
+	}
+	return read, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		if hs, err := read.ReadHashes(idx); err == nil {
+			return hs, nil
+		}
+		hs, err := tree.ReadHashes(idx)
+		if err == nil && !useCache {
+			for i, x := range idx {
+				read[x] = hs[i]
+			}
+		}
+		return hs, err
+	})
 }

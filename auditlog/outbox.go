@@ -290,23 +290,11 @@ func (l *Log) relayChain(ctx context.Context, o Outbox, chain string, cache *fro
 		for i, w := range waiting {
 			entries[i] = l.relayEntry(chain, w)
 		}
-		read := overlay{}
-		useCache := hasCache && cached.head == h
-		if useCache {
-			read = cached.frontier
+		var frontier overlay
+		if hasCache {
+			frontier = cached.frontier
 		}
-		reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-			if hs, err := read.ReadHashes(idx); err == nil {
-				return hs, nil
-			}
-			hs, err := tree.ReadHashes(idx)
-			if err == nil && !useCache {
-				for i, x := range idx {
-					read[x] = hs[i]
-				}
-			}
-			return hs, err
-		})
+		read, reader := frontierReader(h, tree, cached.head, frontier)
 		b, nh, _, err := Seal(h, reader, entries)
 		if err != nil {
 			return nil, err
