@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/keyring/pgstore"
@@ -280,42 +279,11 @@ func keysReencrypt(ctx context.Context, e *env, args []string) error {
 	if err := field.Err(); err != nil {
 		return usageErr("%v (declare it in the registry document's columns)", err)
 	}
-	pool, err := connect(ctx, *dsn)
+	pool, store, opts, err := startColumnJob(ctx, e, *dsn, d, *table, *column, *batch, *restart)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := pgstore.Migrate(ctx, pool); err != nil {
-		return operational(err)
-	}
-	store := pgstore.New(pool)
-	// Never seal under a key that is not the one the database knows under
-	// its ID: another registry's primary would write values the
-	// application cannot open.
-	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
-		if errors.Is(err, keyring.ErrKeyCheckValue) {
-			return findings("%v", err)
-		}
-		return operational(err)
-	}
-	var after keyring.Cursor
-	if !*restart {
-		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {
-			return operational(err)
-		}
-		if after.Started {
-			fmt.Fprintf(e.stderr, "resuming %s\n", after)
-		}
-	}
-	opts := keyring.ReencryptOptions{BatchSize: *batch, After: after,
-		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
-			return store.SaveCheckpoint(ctx, *table, *column, c.ID)
-		}}
-	if e.stderrIsTerminal {
-		opts.Progress = func(p keyring.Progress) {
-			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))
-		}
-	}
 	res, err := field.Reencrypt(ctx, pgstore.NewColumn(pool, *table, *idCol, *column), opts)
 	if e.stderrIsTerminal {
 		fmt.Fprintln(e.stderr)

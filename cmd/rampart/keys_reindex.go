@@ -84,41 +84,11 @@ func keysReindex(ctx context.Context, e *env, args []string) error {
 	if err := field.Err(); err != nil {
 		return usageErr("--source-column: %v (it must be an encrypted column declared in the registry document)", err)
 	}
-	pool, err := connect(ctx, *dsn)
+	pool, store, ro, err := startColumnJob(ctx, e, *dsn, d, *table, *column, *batch, *restart)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := pgstore.Migrate(ctx, pool); err != nil {
-		return operational(err)
-	}
-	store := pgstore.New(pool)
-	// Never index under a key that is not the one the database knows under
-	// its ID: the application could not find the rows it wrote.
-	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
-		if errors.Is(err, keyring.ErrKeyCheckValue) {
-			return findings("%v", err)
-		}
-		return operational(err)
-	}
-	var after keyring.Cursor
-	if !*restart {
-		if after, err = store.LoadCheckpoint(ctx, *table, *column); err != nil {
-			return operational(err)
-		}
-		if after.Started {
-			fmt.Fprintf(e.stderr, "resuming %s\n", after)
-		}
-	}
-	ro := keyring.ReindexOptions{BatchSize: *batch, After: after,
-		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
-			return store.SaveCheckpoint(ctx, *table, *column, c.ID)
-		}}
-	if e.stderrIsTerminal {
-		ro.Progress = func(p keyring.Progress) {
-			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))
-		}
-	}
 	res, err := idx.Reindex(ctx, pgstore.NewIndexColumn(pool, *table, *idCol, *column, *srcCol), keyring.FieldValues(field), ro)
 	if e.stderrIsTerminal {
 		fmt.Fprintln(e.stderr)
@@ -313,4 +283,51 @@ func retireGuard(ctx context.Context, d *keyring.Document, k keyring.KeyEntry, d
 		}
 	}
 	return findings("refusing to retire key %d of scope %q: %s", k.ID, k.Scope, strings.Join(busy, "; "))
+}
+
+// startColumnJob opens the database for a re-encryption or reindex of
+// table.column: it applies keyring's schema, records the registry's key
+// check values (refusing another key under an ID the database knows: the
+// run would write values the application cannot open or find), and returns
+// the run's options: resume from the saved checkpoint unless restart, save
+// one after each batch, report progress when stderr is a terminal. The
+// caller closes the pool.
+func startColumnJob(ctx context.Context, e *env, dsn string, d *keyring.Document, table, column string, batch int, restart bool) (*pgxpool.Pool, *pgstore.Store, keyring.ReencryptOptions, error) {
+	var opts keyring.ReencryptOptions
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	fail := func(err error) (*pgxpool.Pool, *pgstore.Store, keyring.ReencryptOptions, error) {
+		pool.Close()
+		return nil, nil, opts, err
+	}
+	if err := pgstore.Migrate(ctx, pool); err != nil {
+		return fail(operational(err))
+	}
+	store := pgstore.New(pool)
+	if err := store.RecordKeyCheckValues(ctx, d); err != nil {
+		if errors.Is(err, keyring.ErrKeyCheckValue) {
+			return fail(findings("%v", err))
+		}
+		return fail(operational(err))
+	}
+	opts = keyring.ReencryptOptions{BatchSize: batch,
+		Checkpoint: func(ctx context.Context, c keyring.Cursor) error {
+			return store.SaveCheckpoint(ctx, table, column, c.ID)
+		}}
+	if !restart {
+		if opts.After, err = store.LoadCheckpoint(ctx, table, column); err != nil {
+			return fail(operational(err))
+		}
+		if opts.After.Started {
+			fmt.Fprintf(e.stderr, "resuming %s\n", opts.After)
+		}
+	}
+	if e.stderrIsTerminal {
+		opts.Progress = func(p keyring.Progress) {
+			fmt.Fprintf(e.stderr, "\r%d/%d rows, %.0f rows/s, ETA %s   ", p.Done, p.Total, p.Rate, p.ETA.Round(time.Second))
+		}
+	}
+	return pool, store, opts, nil
 }
