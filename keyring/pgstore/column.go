@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/keyring"
 )
 
@@ -53,39 +54,52 @@ func (c *Column) init(ctx context.Context) error {
 }
 
 func (c *Column) introspect(ctx context.Context) error {
-	rows, err := c.pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory
-		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped`,
-		c.qTable, []string{c.idCol, c.column})
+	types, err := columnTypes(ctx, c.pool, c.table, c.qTable, c.idCol, c.column)
 	if err != nil {
-		return fmt.Errorf("keyring/pgstore: table %s: %w", c.table, err)
+		return err
 	}
-	defer rows.Close()
-	found := 0
-	for rows.Next() {
-		var name, typ, cat string
-		if err := rows.Scan(&name, &typ, &cat); err != nil {
-			return fmt.Errorf("keyring/pgstore: %w", err)
-		}
-		if name == c.idCol {
-			c.idType = typ
-			found++
-		}
-		if name == c.column {
-			c.text = cat == "S"
-			if typ != "bytea" && !c.text {
-				return fmt.Errorf("keyring/pgstore: %s.%s is %s, want bytea or text", c.table, c.column, typ)
-			}
-			found++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("keyring/pgstore: %w", err)
-	}
-	if found < 2 {
-		return fmt.Errorf("keyring/pgstore: %s has no columns %q and %q", c.table, c.idCol, c.column)
+	c.idType = types[c.idCol].typ
+	col := types[c.column]
+	c.text = col.category == "S"
+	if col.typ != "bytea" && !c.text {
+		return fmt.Errorf("keyring/pgstore: %s.%s is %s, want bytea or text", c.table, c.column, col.typ)
 	}
 	return nil
+}
+
+// columnType is a column's SQL type and its pg_type category ("S" for the
+// string types).
+type columnType struct{ typ, category string }
+
+// columnTypes reads the types of the named columns of table (names that are
+// "" are skipped) and fails naming the first one the table does not have.
+func columnTypes(ctx context.Context, q pgq.Querier, table, qTable string, names ...string) (map[string]columnType, error) {
+	rows, err := q.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory
+		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped`,
+		qTable, names)
+	if err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: table %s: %w", table, err)
+	}
+	defer rows.Close()
+	types := map[string]columnType{}
+	for rows.Next() {
+		var name string
+		var ct columnType
+		if err := rows.Scan(&name, &ct.typ, &ct.category); err != nil {
+			return nil, fmt.Errorf("keyring/pgstore: %w", err)
+		}
+		types[name] = ct
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("keyring/pgstore: %w", err)
+	}
+	for _, n := range names {
+		if _, ok := types[n]; n != "" && !ok {
+			return nil, fmt.Errorf("keyring/pgstore: %s has no column %q", table, n)
+		}
+	}
+	return types, nil
 }
 
 func (c *Column) after(after keyring.Cursor) string {

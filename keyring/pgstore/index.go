@@ -53,48 +53,24 @@ func (c *IndexColumn) init(ctx context.Context) error {
 }
 
 func (c *IndexColumn) introspect(ctx context.Context) error {
-	rows, err := c.pool.Query(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory
-		FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped`,
-		c.qTable, []string{c.idCol, c.column, c.srcCol})
+	types, err := columnTypes(ctx, c.pool, c.table, c.qTable, c.idCol, c.column, c.srcCol)
 	if err != nil {
-		return fmt.Errorf("keyring/pgstore: table %s: %w", c.table, err)
+		return err
 	}
-	defer rows.Close()
-	seen := map[string]bool{}
+	c.idType = types[c.idCol].typ
+	if typ := types[c.column].typ; typ != "bytea" {
+		return fmt.Errorf("keyring/pgstore: blind index %s.%s is %s, want bytea", c.table, c.column, typ)
+	}
 	c.srcExpr = "NULL::bytea"
-	for rows.Next() {
-		var name, typ, cat string
-		if err := rows.Scan(&name, &typ, &cat); err != nil {
-			return fmt.Errorf("keyring/pgstore: %w", err)
-		}
-		seen[name] = true
-		switch name {
-		case c.idCol:
-			c.idType = typ
-		case c.column:
-			if typ != "bytea" {
-				return fmt.Errorf("keyring/pgstore: blind index %s.%s is %s, want bytea", c.table, c.column, typ)
-			}
-		}
-		if name == c.srcCol {
-			q := "t." + pgx.Identifier{c.srcCol}.Sanitize()
-			switch {
-			case typ == "bytea":
-				c.srcExpr = q
-			case cat == "S":
-				c.srcExpr = "convert_to(" + q + ", 'UTF8')"
-			default:
-				return fmt.Errorf("keyring/pgstore: source %s.%s is %s, want bytea or text", c.table, c.srcCol, typ)
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("keyring/pgstore: %w", err)
-	}
-	for _, n := range []string{c.idCol, c.column, c.srcCol} {
-		if n != "" && !seen[n] {
-			return fmt.Errorf("keyring/pgstore: %s has no column %q", c.table, n)
+	if c.srcCol != "" {
+		q, src := "t."+pgx.Identifier{c.srcCol}.Sanitize(), types[c.srcCol]
+		switch {
+		case src.typ == "bytea":
+			c.srcExpr = q
+		case src.category == "S":
+			c.srcExpr = "convert_to(" + q + ", 'UTF8')"
+		default:
+			return fmt.Errorf("keyring/pgstore: source %s.%s is %s, want bytea or text", c.table, c.srcCol, src.typ)
 		}
 	}
 	return nil
