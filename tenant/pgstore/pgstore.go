@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -58,7 +59,7 @@ func Run(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.T
 		// A pool or a connection: BEGIN and the setting in one round trip
 		// (a simple-protocol query of two statements), so binding the
 		// organisation costs nothing over a plain transaction.
-		tx, err = txBeginner.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('" + Setting + "', " + literal(org) + ", true)"})
+		tx, err = txBeginner.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SELECT set_config('" + Setting + "', " + utf8Literal(org) + ", true)"})
 		if err != nil {
 			return fmt.Errorf("tenant/pgstore: begin: %w", err)
 		}
@@ -93,11 +94,12 @@ func Run(ctx context.Context, db Beginner, fn func(ctx context.Context, tx pgx.T
 	return nil
 }
 
-// literal quotes s as an escape-string literal (E'...'), whose backslashes
-// mean the same whatever standard_conforming_strings says. s is a validated
-// organisation ID: UTF-8 without control characters, so no NUL.
-func literal(s string) string {
-	return "E'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+// utf8Literal writes s into SQL as hex digits decoded by the server: the
+// statement holds no character of s, so no quote, backslash or multi-byte
+// sequence in an organisation ID can end the literal, whatever the
+// connection's client_encoding or standard_conforming_strings.
+func utf8Literal(s string) string {
+	return "convert_from(decode('" + hex.EncodeToString([]byte(s)) + "', 'hex'), 'UTF8')"
 }
 
 // Table names a table to protect and its tenant column.

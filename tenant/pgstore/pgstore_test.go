@@ -397,7 +397,7 @@ func TestProtectSQLRefusesBadIdentifiers(t *testing.T) {
 }
 
 // TestSettingIsExactlyTheOrg: on a pool (BEGIN and the setting in one round
-// trip, the organisation quoted into the statement) and in a caller's
+// trip, the organisation written into the statement as hex) and in a caller's
 // transaction (a bound parameter), the setting the policy reads is the
 // organisation byte for byte, whatever quotes, backslashes or SQL it holds,
 // and whatever standard_conforming_strings says.
