@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"testing"
 	"time"
 
@@ -116,26 +115,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		for _, commit := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/commit=%v", tc.name, commit), func(t *testing.T) {
-				t.Parallel()
-				pool, s := txPool(t)
-				if tc.setup != nil {
-					tc.setup(t, s)
-				}
-				tx, err := pool.Begin(ctx)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
-				tc.write(t, s.WithTx(tx))
-				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
-				if commit {
-					require.NoError(t, tx.Commit(ctx))
-				} else {
-					require.NoError(t, tx.Rollback(ctx))
-				}
-				require.Equal(t, commit, tc.persisted(t, s))
-			})
-		}
+		pgtest.CommitsWithTheCaller(t, tc.name, txPool, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 

@@ -2,12 +2,13 @@ package pgstore_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/keyring/pgstore"
 )
@@ -57,27 +58,10 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		for _, commit := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/commit=%v", tc.name, commit), func(t *testing.T) {
-				t.Parallel()
-				pool := migrated(t)
-				s := pgstore.New(pool)
-				if tc.setup != nil {
-					tc.setup(t, s)
-				}
-				tx, err := pool.Begin(ctx)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
-				tc.write(t, s.WithTx(tx))
-				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
-				if commit {
-					require.NoError(t, tx.Commit(ctx))
-				} else {
-					require.NoError(t, tx.Rollback(ctx))
-				}
-				require.Equal(t, commit, tc.persisted(t, s))
-			})
-		}
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
+			pool := migrated(t)
+			return pool, pgstore.New(pool)
+		}, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -86,26 +87,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 			}},
 	}
 	for _, tc := range cases {
-		for _, commit := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/commit=%v", tc.name, commit), func(t *testing.T) {
-				t.Parallel()
-				db, s := txStore(t)
-				if tc.setup != nil {
-					tc.setup(t, s)
-				}
-				tx, err := db.Pool.Begin(ctx)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
-				tc.write(t, s.WithTx(tx))
-				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
-				if commit {
-					require.NoError(t, tx.Commit(ctx))
-				} else {
-					require.NoError(t, tx.Rollback(ctx))
-				}
-				require.Equal(t, commit, tc.persisted(t, s))
-			})
-		}
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) { db, s := txStore(t); return db.Pool, s }, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 

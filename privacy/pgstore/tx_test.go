@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -77,23 +78,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		}},
 	}
 	for _, tc := range cases {
-		for _, commit := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/commit=%v", tc.name, commit), func(t *testing.T) {
-				t.Parallel()
-				db, s := txDB(t)
-				tx, err := db.Pool.Begin(ctx)
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // a failed test must not leave it holding locks
-				tc.write(t, s.WithTx(tx))
-				require.False(t, tc.persisted(t, s), "not visible outside the transaction before it commits")
-				if commit {
-					require.NoError(t, tx.Commit(ctx))
-				} else {
-					require.NoError(t, tx.Rollback(ctx))
-				}
-				require.Equal(t, commit, tc.persisted(t, s))
-			})
-		}
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) { db, s := txDB(t); return db.Pool, s }, (*pgstore.Store).WithTx, nil, tc.write, tc.persisted)
 	}
 }
 
