@@ -138,10 +138,10 @@ func (s *Store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Reco
 		fnErr = fn(s.bound(tx), outboxRecorder{tx: tx, r: s.audit})
 		return fnErr
 	})
-	if err == nil || err == fnErr {
-		return err
+	if err != nil && fnErr == nil { // BEGIN or COMMIT failed
+		return wrap("audit transaction", err)
 	}
-	return wrap("audit transaction", err)
+	return err
 }
 
 // bound is s bound to tx, with s's options.
