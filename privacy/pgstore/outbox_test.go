@@ -281,7 +281,8 @@ func (failing) Record(context.Context, string, string, string, string, map[strin
 }
 
 // TestFaultAuditOutbox kills the backend at every statement of a deletion
-// request and of a sweep recording through the outbox: afterwards each
+// request (on the pool, and inside a host transaction that deactivates the
+// account) and of a sweep recording through the outbox: afterwards each
 // subject has either its state change and exactly one outbox row for it,
 // or neither; after a clean sweep and the relay, the chain verifies and
 // holds exactly one entry per committed change.
@@ -326,6 +327,45 @@ func TestFaultAuditOutbox(t *testing.T) {
 		}
 	})
 	t.Logf("deletion request: %d kill points", points)
+
+	// Deletion requests inside a host transaction that also deactivates
+	// the account: the three commit together or not at all.
+	_, err := e.db.Pool.Exec(ctx, `CREATE TABLE accounts (id text PRIMARY KEY, active bool NOT NULL)`)
+	require.NoError(t, err)
+	faultyStore := faulty.Store().(*pgstore.Store)
+	run = 0
+	points = fp.EachPoint(t, 30, func(ctx context.Context) error {
+		run++
+		id := fmt.Sprint("h", run)
+		if _, err := e.db.Pool.Exec(ctx, `INSERT INTO accounts VALUES ($1, true)`, id); err != nil {
+			return err
+		}
+		return pgx.BeginFunc(ctx, fp.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET active = false WHERE id = $1`, id); err != nil {
+				return err
+			}
+			_, err := faulty.WithStore(faultyStore.WithTx(tx)).RequestDeletion(ctx, "o", id, "user:"+id, "")
+			return err
+		})
+	}, func(o pgfault.Outcome) {
+		checkOutcome(o)
+		id := fmt.Sprint("h", run)
+		var active bool
+		require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT active FROM accounts WHERE id = $1`, id).Scan(&active))
+		st, err := clean.Status(ctx, "o", id)
+		require.NoError(t, err)
+		changed := st.State == privacy.StateDeletionRequested
+		rows := outboxRows(t, e.db.Pool, privacy.ActionDeletionRequested, "subject:"+id)
+		require.Equal(t, !active, changed, "point %d: deactivated=%v, deletion requested=%v", o.Point, !active, changed)
+		require.Equal(t, map[bool]int{true: 1, false: 0}[changed], rows, "point %d: changed=%v, %d outbox rows", o.Point, changed, rows)
+		if changed {
+			requested = append(requested, id)
+		}
+		if o.Err == nil {
+			require.True(t, changed, "point %d: acknowledged", o.Point)
+		}
+	})
+	t.Logf("deletion in a host transaction: %d kill points", points)
 
 	// Sweeps: each run erases subjects of its own.
 	run = 0
