@@ -160,3 +160,17 @@ func TestWithStore(t *testing.T) {
 	require.NoError(t, c.RegisterDomain(privacy.Domain{Name: "more", Eraser: newTable(nil, nil)}))
 	require.Len(t, m.Domains(), 1, "a domain registered on the copy stays there")
 }
+
+// BenchmarkWithStore is the per-request cost of a Manager over a store
+// bound to the host's transaction.
+func BenchmarkWithStore(b *testing.B) {
+	m := privacy.New(privacy.NewMemoryStore())
+	other := privacy.NewMemoryStore()
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = m.WithStore(other)
+	}
+}
+
+// sink keeps the benchmarked Manager on the heap, as a request keeps it.
+var sink *privacy.Manager
