@@ -286,10 +286,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		if released, err = s.Release(ctx, owner, rels); err != nil || !auditing {
 			return nil, err
 		}
-		mine := make(map[Ref]bool, len(released))
-		for _, r := range released {
-			mine[r] = true
-		}
+		mine := refSet(released)
 		var recs []auditRecord
 		for i, r := range rels {
 			if r.Event != nil && mine[refs[i]] {
@@ -303,10 +300,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 	// A subject whose lease expired mid-batch was claimed by another sweep,
 	// which reports and audits it: counting or recording it here too would
 	// show one erasure twice.
-	mine := make(map[Ref]bool, len(released))
-	for _, r := range released {
-		mine[r] = true
-	}
+	mine := refSet(released)
 	var audits []PendingAudit
 	for i, r := range rels {
 		if !mine[refs[i]] {
@@ -333,6 +327,14 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 	return err
 }
 
+func refSet(refs []Ref) map[Ref]bool {
+	set := make(map[Ref]bool, len(refs))
+	for _, r := range refs {
+		set[r] = true
+	}
+	return set
+}
+
 // erasureRecord is the audit entry of an erasure the sweep released.
 func erasureRecord(a PendingAudit) auditRecord {
 	ev := a.Event
@@ -343,7 +345,9 @@ func erasureRecord(a PendingAudit) auditRecord {
 // recordAudits records the audit entry of each released event, then removes
 // its pending marker. It stops at the first failure: the markers of the
 // events not recorded stay, and a later sweep records them
-// (recoverAudits). It returns how many it recorded.
+// (recoverAudits). It returns how many it recorded. A store that records
+// audit entries itself records them all and removes their markers in one
+// transaction, or none.
 func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int, error) {
 	if _, ok := m.auditing(); ok && len(audits) > 0 {
 		// The entries and the removal of their markers commit together:
