@@ -412,3 +412,35 @@ func TestFaultAuditOutbox(t *testing.T) {
 		require.Equal(t, 1, entriesOf(entries, privacy.ActionErased, "subject:"+id), id)
 	}
 }
+
+// A store asked to record through an outbox without a recorder, or
+// AuditTx without the option, never writes without the entry: the write
+// fails with ErrNoAuditOutbox and nothing is kept.
+func TestAuditOutboxWithoutRecorder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, plain := txDB(t)
+	for name, store := range map[string]*pgstore.Store{
+		"WithAuditOutbox(nil)":   pgstore.New(db.Pool, pgstore.WithAuditOutbox(nil)),
+		"AuditTx without option": plain,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := store.AuditTx(ctx, func(s privacy.Store, rec privacy.Recorder) error {
+				sub, ev := deletionRequested(name)
+				if err := s.Transition(ctx, sub, privacy.StateActive, ev); err != nil {
+					return err
+				}
+				return rec.Record(ctx, "o", "user:u", privacy.ActionDeletionRequested, "subject:"+name, nil)
+			})
+			require.ErrorIs(t, err, pgstore.ErrNoAuditOutbox)
+			_, err = plain.Subject(ctx, "o", name)
+			require.ErrorIs(t, err, privacy.ErrNotFound)
+		})
+	}
+	m := privacy.New(pgstore.New(db.Pool, pgstore.WithAuditOutbox(nil)), privacy.WithClock(func() time.Time { return t0 }))
+	_, err := m.RequestDeletion(ctx, "o", "u1", "user:u1", "")
+	require.ErrorIs(t, err, pgstore.ErrNoAuditOutbox)
+	st, err := m.Status(ctx, "o", "u1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.StateActive, st.State)
+}
