@@ -15,6 +15,18 @@
 // records join the same way. Transition and Release run in a savepoint of
 // tx; a refusal (privacy.ErrConflict) leaves tx usable.
 //
+// # Audit entries in the same transaction
+//
+// With WithAuditOutbox(auditlog/pgstore.NewTxRecorder(log)), the store
+// records the audit entry of every write a privacy.Manager makes in that
+// write's transaction, as a row of the audit log's transactional outbox
+// (the store is a privacy.AuditingStore): the transition and its entry, or
+// a sweep's release and the entries of its erasures, commit together or
+// not at all, on the pool or inside the host's transaction (WithTx keeps
+// the option). The audit log's relay (auditlog.Log.RunOutbox) must run to
+// seal the entries into their chains. The package does not import
+// auditlog: it declares TxRecorder, the one method it needs.
+//
 // What does not join a caller's transaction, by design: the sweep
 // (privacy.Sweeper, through ClaimDue, SetProgress, Release,
 // ClaimPendingAudits and MarkAudited). A sweep claims subjects with a lease
@@ -67,12 +79,90 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // WithTx returns one bound to a transaction of the caller's.
 type Store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
+	// audit records the audit entries of the Manager's writes in their
+	// transaction, when auditing (WithAuditOutbox).
+	audit    TxRecorder
+	auditing bool
 }
 
-var _ privacy.Store = (*Store)(nil)
+var _ privacy.AuditingStore = (*Store)(nil)
+
+// TxRecorder records one audit entry inside tx, a transaction of the
+// caller's, with the arguments of privacy.Recorder. auditlog/pgstore's
+// *TxRecorder satisfies it: the entry is a row of the audit log's
+// transactional outbox, which commits or rolls back with tx.
+type TxRecorder interface {
+	RecordTx(ctx context.Context, tx pgx.Tx, org, actor, action, target string, payload map[string]any) error
+}
+
+// ErrNoAuditOutbox is returned when an entry must be recorded through the
+// outbox and there is no recorder: AuditTx on a store built without
+// WithAuditOutbox, or every write of one built with WithAuditOutbox(nil).
+var ErrNoAuditOutbox = errors.New("privacy/pgstore: no audit outbox recorder")
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAuditOutbox makes the store record the audit entry of every write a
+// privacy.Manager makes (lifecycle transitions, holds, request changes,
+// the sweep's releases, and exports and sweep summaries too) in the
+// write's transaction, through r: typically
+// auditlog/pgstore.NewTxRecorder(log), with the log's relay
+// (auditlog.Log.RunOutbox) running. A committed change then always has its
+// entry and a change that did not commit has none; a sweep's erasure needs
+// no pending-audit marker; the Manager's Recorder is no longer used. The
+// option is kept by WithTx. A nil r does not silently fall back to the
+// Recorder: every write the Manager makes fails with ErrNoAuditOutbox.
+func WithAuditOutbox(r TxRecorder) Option {
+	return func(s *Store) { s.audit, s.auditing = r, true }
+}
 
 // New returns a store over pool, whose schema Migrate has applied.
-func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{q: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// RecordsAudit implements privacy.AuditingStore: true with WithAuditOutbox.
+func (s *Store) RecordsAudit() bool { return s.auditing }
+
+// AuditTx implements privacy.AuditingStore: fn runs in one transaction (a
+// savepoint of the caller's, on a store from WithTx) with the store bound
+// to it and a recorder that records through the outbox in it.
+func (s *Store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Recorder) error) error {
+	var fnErr error
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
+		fnErr = fn(s.bound(tx), outboxRecorder{tx: tx, r: s.audit})
+		return fnErr
+	})
+	if err != nil && fnErr == nil { // BEGIN or COMMIT failed
+		return wrap("audit transaction", err)
+	}
+	return err
+}
+
+// bound is s bound to tx, with s's options.
+func (s *Store) bound(tx pgx.Tx) *Store {
+	b := *s
+	b.q = pgq.Tx(tx)
+	return &b
+}
+
+// outboxRecorder is the privacy.Recorder of one AuditTx.
+type outboxRecorder struct {
+	tx pgx.Tx
+	r  TxRecorder
+}
+
+func (o outboxRecorder) Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error {
+	if o.r == nil {
+		return ErrNoAuditOutbox
+	}
+	return o.r.RecordTx(ctx, o.tx, org, actor, action, target, payload)
+}
 
 // WithTx returns a store bound to tx: every operation runs in the caller's
 // transaction and commits or rolls back with it, and an operation that needs
@@ -83,8 +173,10 @@ func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
 //
 // Like tx itself, the returned store is for one goroutine at a time. Once tx
 // has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
+// matches pgx.ErrTxClosed; a nil tx gives the same. It keeps s's options:
+// with WithAuditOutbox, the audit entries of a Manager over it are outbox
+// rows of tx.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return s.bound(tx) }
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
 
