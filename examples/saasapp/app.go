@@ -97,6 +97,7 @@ type app struct {
 	mfa        *mfa.Manager
 	audit      *auditlog.Log
 	auditStore auditlog.Store
+	relay      *relay // the audit outbox relay, on PostgreSQL (txn.go)
 	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
 	records    *privacy.Records
@@ -132,7 +133,14 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 		name    string
 		migrate func(context.Context, *pgxpool.Pool) error
 	}{
-		{"auditlog", func(ctx context.Context, p *pgxpool.Pool) error { return auditpg.Migrate(ctx, p) }},
+		{"auditlog", func(ctx context.Context, p *pgxpool.Pool) error {
+			if appRole == "" {
+				return auditpg.Migrate(ctx, p)
+			}
+			// The application role records through the outbox in its own
+			// transactions (txn.go) and can do nothing else to the log.
+			return auditpg.Migrate(ctx, p, auditpg.WithRecordRole(appRole))
+		}},
 		{"authn", authnpg.Migrate},
 		{"mfa", mfapg.Migrate},
 		{"privacy", privacypg.Migrate},
@@ -213,6 +221,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireAudit(st.audit); err != nil {
 		return nil, err
 	}
+	a.startRelay()
 	if err = a.wireAuth(st.authn, st.mfa); err != nil {
 		return nil, err
 	}
@@ -274,8 +283,9 @@ func (a *app) checkServingRole(ctx context.Context) error {
 // ServeHTTP makes the app an http.Handler (tests mount it on httptest).
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
-// Close releases the database pools.
+// Close stops the audit outbox relay, then releases the database pools.
 func (a *app) Close() {
+	a.stopRelay()
 	if a.appPool != nil && a.appPool != a.pool {
 		a.appPool.Close()
 	}
