@@ -97,7 +97,7 @@ type app struct {
 	mfa        *mfa.Manager
 	audit      *auditlog.Log
 	auditStore auditlog.Store
-	relay      *relay // the audit outbox relay, on PostgreSQL (txn.go)
+	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)
 	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
 	records    *privacy.Records

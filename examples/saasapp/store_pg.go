@@ -449,7 +449,9 @@ func (s *pgStore) PutSessionData(ctx context.Context, sessionID, orgID, userID s
 // SessionData reads a session's data as the organisation the request is
 // bound to (rbac's); with none bound it refuses (tenant.ErrNoOrg).
 func (s *pgStore) SessionData(ctx context.Context, sessionID string) (p []byte, err error) {
-	run := func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error { return tenantpg.Run(ctx, s.db, fn) }
+	run := func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+		return tenantpg.Run(ctx, s.db, fn)
+	}
 	if s.tx != nil {
 		run = func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error { return s.as(ctx, s.org, fn) }
 	}
