@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/rampart-sdk/rampart/auditlog"
@@ -31,11 +32,18 @@ func RecordTx(ctx context.Context, tx pgx.Tx, log *auditlog.Log, e auditlog.Entr
 	if tx == nil || log == nil {
 		return ErrNoTx
 	}
+	return recordOutbox(ctx, tx, log, e)
+}
+
+// recordOutbox validates e with log and inserts its outbox row on q.
+func recordOutbox(ctx context.Context, q interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, log *auditlog.Log, e auditlog.Entry) error {
 	p, err := log.Prepare(e)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, insertOutbox, p.Org, p.Time, p.Actor, p.Action, int64(p.SchemaVersion), p.Target,
+	_, err = q.Exec(ctx, insertOutbox, p.Org, p.Time, p.Actor, p.Action, int64(p.SchemaVersion), p.Target,
 		p.Request.IP, p.Request.UserAgent, p.Request.RequestID, p.Payload)
 	if err != nil {
 		return fmt.Errorf("auditlog/pgstore: record in outbox: %w", err)
