@@ -88,6 +88,9 @@ type app struct {
 	ex     *examplepolicy.Example
 	guard  *rbac.Guard
 	router *rbac.Router
+	// denials records rbac's 403s: the audit outbox on PostgreSQL, the
+	// Log in memory (routes.go).
+	denials rbac.Recorder
 
 	passwords *authn.Passwords
 	login     *authn.PasswordLogin
