@@ -1,20 +1,27 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/auditlog"
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgfault"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
+	"github.com/rampart-sdk/rampart/tenant"
 )
 
 // flowsApp is an app on PostgreSQL whose own tables are served through a
@@ -170,4 +177,217 @@ func TestFlowsBackendKilled(t *testing.T) {
 		t.Logf("%d kill points, %d changes committed", points, changes)
 	})
 	f.drained(t)
+}
+
+// doKey sends a JSON request with an Idempotency-Key.
+func (c *client) doKey(method, path, key string, body any) (int, map[string]any) {
+	c.t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(c.t, err)
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(b))
+	require.NoError(c.t, err)
+	if key != "" {
+		req.Header.Set(idempotencyHeader, key)
+	}
+	res, err := c.http.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
+
+// countPayouts counts org's payouts and their payout.created entries.
+func countPayouts(t *testing.T, a *app, org string) (payouts, entries int) {
+	t.Helper()
+	err := allPages(func(p page) ([]payout, error) { return a.store.Payouts(tenant.With(context.Background(), org), org, p) },
+		payoutPos, func(payout) error { payouts++; return nil })
+	require.NoError(t, err)
+	if a.pool != nil {
+		require.NoError(t, a.pool.QueryRow(context.Background(), `SELECT
+			(SELECT count(*) FROM auditlog_outbox WHERE action = $1) +
+			(SELECT count(*) FROM auditlog_entries WHERE action = $1)`, actPayoutCreated).Scan(&entries))
+		return payouts, entries
+	}
+	require.NoError(t, a.auditStore.Scan(context.Background(), auditlog.ChainFor(org), 0, func(e *auditlog.Entry) error {
+		if e.Action == actPayoutCreated {
+			entries++
+		}
+		return nil
+	}))
+	return payouts, entries
+}
+
+// TestIdempotencyKey: a request retried with its Idempotency-Key (the
+// first answer was lost) gets the first answer and creates nothing; the
+// same key with another body or on another route is 422; keys are per
+// principal; 64 concurrent requests with one key create one payout. In
+// memory and on PostgreSQL.
+func TestIdempotencyKey(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"memory", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string { return pgtest.New(t).URL }},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			a, ts, clk, ada, org := startApp(t, b.url(t))
+			ada.enrolMFA(org)
+			body := map[string]any{"amount_cents": 5000, "currency": "EUR", "bank_account": "DE89370400440532013000"}
+			path := "/orgs/" + org + "/payouts"
+
+			status, first := ada.doKey("POST", path, "key-1", body)
+			require.Equal(t, http.StatusCreated, status)
+			// The answer was lost; the client retries, with a body
+			// formatted otherwise (keys in another order are the same JSON).
+			status, again := ada.doKey("POST", path, "key-1", map[string]any{"bank_account": "DE89370400440532013000", "currency": "EUR", "amount_cents": 5000})
+			require.Equal(t, http.StatusCreated, status)
+			require.Equal(t, first, again, "the first answer, replayed")
+			payouts, entries := countPayouts(t, a, org)
+			require.Equal(t, 1, payouts)
+			require.Equal(t, 1, entries)
+
+			cases := []struct {
+				name   string
+				method string
+				path   string
+				key    string
+				body   any
+				want   int
+			}{
+				{"same key, other amount", "POST", path, "key-1", map[string]any{"amount_cents": 5001, "currency": "EUR", "bank_account": "DE89370400440532013000"}, http.StatusUnprocessableEntity},
+				{"same key, other route", "POST", path + "/" + first["id"].(string) + "/approve", "key-1", nil, http.StatusUnprocessableEntity},
+				{"a new key", "POST", path, "key-2", body, http.StatusCreated},
+				{"no key", "POST", path, "", body, http.StatusCreated},
+				{"no key again", "POST", path, "", body, http.StatusCreated},
+				{"key too long", "POST", path, strings.Repeat("k", maxIdempotencyKey+1), body, http.StatusBadRequest},
+			}
+			for _, tc := range cases {
+				status, res := ada.doKey(tc.method, tc.path, tc.key, tc.body)
+				require.Equal(t, tc.want, status, "%s: %v", tc.name, res)
+			}
+			payouts, entries = countPayouts(t, a, org)
+			require.Equal(t, 4, payouts, "key-1, key-2 and the two without a key")
+			require.Equal(t, 4, entries)
+
+			// Keys are per principal: Bob's key-1 is his own.
+			ada.call("POST", "/orgs/"+org+"/members", map[string]string{"name": "Bob", "email": "bob@example.com",
+				"role": "financial_admin", "password": "bob's long passphrase"}, http.StatusCreated)
+			bob := newClient(t, ts, clk)
+			bob.call("POST", "/login", map[string]string{"email": "bob@example.com", "password": "bob's long passphrase"}, http.StatusOK)
+			status, bobs := bob.doKey("POST", path, "key-1", body)
+			require.Equal(t, http.StatusCreated, status)
+			require.NotEqual(t, first["id"], bobs["id"])
+
+			// Approval with a key: the retry replays the approval, it is
+			// not a 409 "already approved".
+			approve := path + "/" + bobs["id"].(string) + "/approve"
+			status, ok1 := ada.doKey("POST", approve, "approve-1", nil)
+			require.Equal(t, http.StatusOK, status, "%v", ok1)
+			status, ok2 := ada.doKey("POST", approve, "approve-1", nil)
+			require.Equal(t, http.StatusOK, status)
+			require.Equal(t, ok1, ok2)
+			status, _ = ada.doKey("POST", approve, "approve-2", nil)
+			require.Equal(t, http.StatusConflict, status, "a new key is a new approval, refused")
+
+			// 64 clients at once with one key: one payout. On PostgreSQL
+			// the others wait for the first and get its answer; in memory
+			// they are told to retry (409) while it runs.
+			before, beforeEntries := countPayouts(t, a, org)
+			var (
+				wg   sync.WaitGroup
+				mu   sync.Mutex
+				seen = map[int]int{}
+				ids  = map[any]bool{}
+			)
+			for range 64 {
+				wg.Go(func() {
+					status, res := ada.doKey("POST", path, "key-concurrent", body)
+					mu.Lock()
+					defer mu.Unlock()
+					seen[status]++
+					if status == http.StatusCreated {
+						ids[res["id"]] = true
+					}
+				})
+			}
+			wg.Wait()
+			require.Len(t, ids, 1, "every 201 is the same payout: %v", seen)
+			if a.pool != nil {
+				require.Equal(t, map[int]int{http.StatusCreated: 64}, seen)
+			} else {
+				require.Equal(t, 64, seen[http.StatusCreated]+seen[http.StatusConflict], "%v", seen)
+			}
+			after, afterEntries := countPayouts(t, a, org)
+			require.Equal(t, before+1, after)
+			require.Equal(t, beforeEntries+1, afterEntries)
+		})
+	}
+}
+
+// TestDenialsBackendKilled: rbac's denials are recorded through the audit
+// outbox on a pool whose backends are killed at random while 16 clients
+// are denied 40 times each: every 403 answered has exactly one entry once
+// the relay drained, a denial that could not be recorded was answered 503
+// (at most one entry: its INSERT may have committed before the connection
+// broke), and nothing else was answered.
+func TestDenialsBackendKilled(t *testing.T) {
+	a, ts, clk, _, acme := startApp(t, pgtest.New(t).URL)
+	fp := pgfault.New(t, a.cfg.DatabaseURL, 4)
+	a.denials = auditpg.NewOutboxRecorder(fp.Pool, a.audit)
+	a.handler = a.routes()
+
+	eve := newClient(t, ts, clk)
+	evil := eve.call("POST", "/signup", map[string]string{"organisation": "Evil", "name": "Eve",
+		"email": "eve@example.com", "password": "eve's long passphrase"}, http.StatusOK)["org"].(string)
+
+	stop := fp.KillRandomly(5*time.Millisecond, 30*time.Millisecond)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		status = map[string]int{} // path: the answer
+	)
+	for c := range 16 {
+		wg.Go(func() {
+			for i := range 40 {
+				path := "/orgs/" + acme + "/payouts/po-" + strconv.Itoa(c) + "-" + strconv.Itoa(i) + "/approve"
+				code, _, _ := eve.do("POST", path, nil)
+				mu.Lock()
+				status[path] = code
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d backends killed", stop())
+
+	o := a.auditStore.(auditlog.Outbox)
+	require.Eventually(t, func() bool {
+		st, err := o.OutboxStatus(context.Background())
+		return err == nil && st.Drained()
+	}, time.Minute, 5*time.Millisecond)
+	recorded := map[string]int{}
+	_, err := a.verifyChain(context.Background(), evil)
+	require.NoError(t, err)
+	require.NoError(t, a.auditStore.Scan(context.Background(), auditlog.ChainFor(evil), 0, func(e *auditlog.Entry) error {
+		if e.Action == "rbac.access_denied" {
+			recorded[payloadMap(e.Payload)["path"].(string)]++
+		}
+		return nil
+	}))
+	answered := map[int]int{}
+	for path, code := range status {
+		answered[code]++
+		switch code {
+		case http.StatusForbidden:
+			require.Equal(t, 1, recorded[path], "%s answered 403: exactly one entry", path)
+		case http.StatusServiceUnavailable:
+			require.LessOrEqual(t, recorded[path], 1, "%s answered 503: at most one entry", path)
+		default:
+			t.Fatalf("%s answered %d", path, code)
+		}
+	}
+	t.Logf("answers: %v", answered)
+	require.Positive(t, answered[http.StatusForbidden])
 }
