@@ -84,6 +84,21 @@ func (s *Store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error)
 	return outboxStatus(ctx, s.pool)
 }
 
+// OutboxBacklog reports how many entries wait in the outbox and how long
+// the oldest has waited, measured by the database's clock (so a skewed
+// host clock does not change the answer). It has the shape of
+// compliance.Outbox, the report's live evidence that the relay keeps up,
+// and is what rampart doctor checks against --outbox-max-age.
+func (s *Store) OutboxBacklog(ctx context.Context) (depth int64, oldestAge time.Duration, err error) {
+	var secs float64
+	err = s.pool.QueryRow(ctx, `SELECT depth, COALESCE(extract(epoch FROM clock_timestamp() - oldest), 0)::float8
+		FROM auditlog_outbox_status()`).Scan(&depth, &secs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auditlog/pgstore: outbox backlog: %w", err)
+	}
+	return depth, max(time.Duration(secs*float64(time.Second)), 0), nil
+}
+
 func outboxStatus(ctx context.Context, q querier) (auditlog.OutboxStatus, error) {
 	var (
 		st     auditlog.OutboxStatus

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,8 +57,17 @@ func TestOutboxRecorder(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, len(want), st.Depth, "only outbox rows until the relay runs")
 	require.Empty(t, chainTargets(t, s, auditlog.ChainFor("acme")))
+	depth, age, err := s.OutboxBacklog(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, len(want), depth)
+	require.Positive(t, age, "measured by the database's clock since the first row")
+	require.Less(t, age, time.Minute)
 	drain(t, l, s, s)
 	require.Equal(t, want, chainTargets(t, s, auditlog.ChainFor("acme")))
+	depth, age, err = s.OutboxBacklog(ctx)
+	require.NoError(t, err)
+	require.Zero(t, depth)
+	require.Zero(t, age)
 }
 
 // TestOutboxRecorderBackendKilled: the backend is killed at each statement

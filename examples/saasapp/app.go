@@ -62,6 +62,9 @@ type config struct {
 	Cooldown time.Duration
 	// JobEvery is how often run starts the scheduled jobs (default 10 minutes).
 	JobEvery time.Duration
+	// OutboxMaxAge is how long an audit entry may wait in the outbox for
+	// the relay before the compliance report fails (default a minute).
+	OutboxMaxAge time.Duration
 	// Logger receives the app's logs; nil means slog.Default.
 	Logger *slog.Logger
 	// Warn receives startup warnings (ephemeral keys); nil means stderr.
@@ -177,6 +180,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = privacy.DefaultCooldown
+	}
+	if cfg.OutboxMaxAge <= 0 {
+		cfg.OutboxMaxAge = time.Minute
 	}
 	a.cfg = cfg
 	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {

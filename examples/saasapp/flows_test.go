@@ -19,6 +19,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
+	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/internal/pgfault"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/tenant"
@@ -390,4 +391,52 @@ func TestDenialsBackendKilled(t *testing.T) {
 	}
 	t.Logf("answers: %v", answered)
 	require.Positive(t, answered[http.StatusForbidden])
+}
+
+// TestComplianceReportReadsOutbox: the audit control's live evidence
+// includes the outbox: with the relay stopped, an entry that waits longer
+// than OutboxMaxAge fails the control, saying how many wait and for how
+// long; once a relay drained it, the evidence passes again.
+func TestComplianceReportReadsOutbox(t *testing.T) {
+	db := pgtest.New(t)
+	clk := newClock()
+	a, err := newApp(context.Background(), config{DatabaseURL: db.URL, AppDatabaseURL: appURL(t, db.URL), Now: clk.Now,
+		Warn: io.Discard, KeysFile: testKeysFile(t, db.URL), Logger: slog.New(slog.DiscardHandler), OutboxMaxAge: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	ts := httptest.NewTLSServer(a)
+	t.Cleanup(ts.Close)
+	ada := newClient(t, ts, clk)
+	org := ada.call("POST", "/signup", map[string]string{"organisation": "Acme", "name": "Ada",
+		"email": "ada@example.com", "password": "correct horse battery staple"}, http.StatusOK)["org"].(string)
+	carol := ada.call("POST", "/orgs/"+org+"/members", map[string]string{"name": "Carol", "email": "carol@example.com",
+		"role": "viewer", "password": "carol's long passphrase"}, http.StatusCreated)["id"].(string)
+
+	evidence := func() compliance.EvidenceResult {
+		t.Helper()
+		rep, err := a.complianceReport(context.Background(), org)
+		require.NoError(t, err)
+		for _, c := range rep.Controls {
+			for _, r := range c.Results {
+				if r.Slot == compliance.SlotAuditChainVerifies {
+					return r
+				}
+			}
+		}
+		t.Fatal("no audit chain evidence in the report")
+		return compliance.EvidenceResult{}
+	}
+	require.True(t, evidence().Pass, evidence().Details)
+
+	a.stopRelay()
+	ada.call("PUT", "/orgs/"+org+"/members/"+carol+"/role", map[string]string{"role": "support"}, http.StatusNoContent)
+	time.Sleep(100 * time.Millisecond)
+	ev := evidence()
+	require.False(t, ev.Pass)
+	require.Contains(t, ev.Details, "1 waiting, the oldest for ")
+	require.Contains(t, ev.Details, "longer than 50ms")
+
+	a.startRelay()
+	require.Eventually(t, func() bool { return evidence().Pass }, time.Minute, 10*time.Millisecond)
+	require.Contains(t, auditActions(t, ada, org), actMemberRoleChanged)
 }
