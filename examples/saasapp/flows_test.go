@@ -334,10 +334,19 @@ func TestIdempotencyKey(t *testing.T) {
 // (at most one entry: its INSERT may have committed before the connection
 // broke), and nothing else was answered.
 func TestDenialsBackendKilled(t *testing.T) {
-	a, ts, clk, _, acme := startApp(t, pgtest.New(t).URL)
-	fp := pgfault.New(t, a.cfg.DatabaseURL, 4)
+	db := pgtest.New(t)
+	clk := newClock()
+	a, err := newApp(context.Background(), config{DatabaseURL: db.URL, AppDatabaseURL: appURL(t, db.URL), Now: clk.Now,
+		Warn: io.Discard, KeysFile: testKeysFile(t, db.URL), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	fp := pgfault.New(t, db.URL, 4)
 	a.denials = auditpg.NewOutboxRecorder(fp.Pool, a.audit)
-	a.handler = a.routes()
+	a.handler = a.routes() // before the server starts serving it
+	ts := httptest.NewTLSServer(a)
+	t.Cleanup(ts.Close)
+	acme := newClient(t, ts, clk).call("POST", "/signup", map[string]string{"organisation": "Acme", "name": "Ada",
+		"email": "ada@example.com", "password": "correct horse battery staple"}, http.StatusOK)["org"].(string)
 
 	eve := newClient(t, ts, clk)
 	evil := eve.call("POST", "/signup", map[string]string{"organisation": "Evil", "name": "Eve",
@@ -369,7 +378,7 @@ func TestDenialsBackendKilled(t *testing.T) {
 		return err == nil && st.Drained()
 	}, time.Minute, 5*time.Millisecond)
 	recorded := map[string]int{}
-	_, err := a.verifyChain(context.Background(), evil)
+	_, err = a.verifyChain(context.Background(), evil)
 	require.NoError(t, err)
 	require.NoError(t, a.auditStore.Scan(context.Background(), auditlog.ChainFor(evil), 0, func(e *auditlog.Entry) error {
 		if e.Action == "rbac.access_denied" {

@@ -31,8 +31,8 @@ func (a *app) routes() http.Handler {
 	}
 	a.ex = ex
 	p := ex.Perm
-	// Denials (403) go to the audit log, in the chain of the one who was denied.
-	// Denials: on PostgreSQL each is one INSERT into the audit outbox (no
+	// Denials (403) go to the audit log, in the chain of the one who was
+	// denied. On PostgreSQL each is one INSERT into the audit outbox (no
 	// chain lock), retried when it provably never reached the server; a
 	// denial that still cannot be recorded is answered 503, not 403.
 	if a.denials == nil {
