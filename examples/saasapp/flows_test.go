@@ -95,10 +95,12 @@ func (f *flowsApp) drained(t *testing.T) {
 func twoXX(status int) bool { return status >= 200 && status < 300 }
 
 // TestFlowsBackendKilled: the backend serving the app's tables is killed
-// at each statement of the payout approval and of the role change (and of
-// the authentication reads before them): afterwards the app's row changed
-// and exactly one entry records it, or neither; a 2xx is only ever
-// answered for an action that committed with its entry.
+// at each statement of the payout approval, of the payout creation and of
+// the role change (and of the authentication reads before them):
+// afterwards the app's row changed and exactly one entry records it, or
+// neither; a 2xx is only ever answered for an action that committed with
+// its entry, a failure is a 503; and a payout retried with its
+// Idempotency-Key after the failure exists once, with one entry.
 func TestFlowsBackendKilled(t *testing.T) {
 	f := startFlowsApp(t)
 	ctx := context.Background()
@@ -140,6 +142,48 @@ func TestFlowsBackendKilled(t *testing.T) {
 		})
 		t.Logf("%d kill points", points)
 		require.GreaterOrEqual(t, points, 5, "BEGIN, the payout, the approval, the outbox row, COMMIT at least")
+	})
+
+	t.Run("payout creation retried with its key", func(t *testing.T) {
+		run := 0
+		var status int
+		var amount int
+		points := f.fp.EachPoint(t, 40, func(context.Context) error {
+			run++
+			amount = 7000 + run
+			status, _ = f.bob.doKey("POST", "/orgs/"+f.org+"/payouts", "retry-"+strconv.Itoa(run),
+				map[string]any{"amount_cents": amount, "currency": "EUR", "bank_account": "DE89370400440532013000"})
+			if !twoXX(status) {
+				return fmt.Errorf("status %d", status)
+			}
+			return nil
+		}, func(o pgfault.Outcome) {
+			if !twoXX(status) {
+				require.Equal(t, http.StatusServiceUnavailable, status, "point %d", o.Point)
+			}
+			// The client retries with the same key until it gets an answer:
+			// whatever the first attempt left behind, there is one payout.
+			var res map[string]any
+			for range 3 {
+				if status, res = f.bob.doKey("POST", "/orgs/"+f.org+"/payouts", "retry-"+strconv.Itoa(run),
+					map[string]any{"amount_cents": amount, "currency": "EUR", "bank_account": "DE89370400440532013000"}); status == http.StatusCreated {
+					break
+				}
+			}
+			require.Equal(t, http.StatusCreated, status, "point %d: the retry succeeds", o.Point)
+			var ids []string
+			rows, err := f.db.Pool.Query(ctx, `SELECT id FROM app_payouts WHERE amount_cents = $1`, amount)
+			require.NoError(t, err)
+			for rows.Next() {
+				var id string
+				require.NoError(t, rows.Scan(&id))
+				ids = append(ids, id)
+			}
+			require.NoError(t, rows.Err())
+			require.Equal(t, []string{res["id"].(string)}, ids, "point %d: one payout, the one answered", o.Point)
+			require.Equal(t, 1, f.entries(t, actPayoutCreated, "payout:"+ids[0]), "point %d: one entry", o.Point)
+		})
+		t.Logf("%d kill points", points)
 	})
 
 	t.Run("role change", func(t *testing.T) {
