@@ -346,9 +346,16 @@ func TestIdempotencyKey(t *testing.T) {
 				seen = map[int]int{}
 				ids  = map[any]bool{}
 			)
+			// One client, a bounded number of connections (as a browser or
+			// an SDK has): unbounded, the transport leaves dials half done.
+			tr := ts.Client().Transport.(*http.Transport).Clone()
+			tr.MaxConnsPerHost = 16
+			t.Cleanup(tr.CloseIdleConnections)
+			many := *ada
+			many.http = &http.Client{Transport: tr, Jar: ada.http.Jar}
 			for range 64 {
 				wg.Go(func() {
-					status, res := ada.doKey("POST", path, "key-concurrent", body)
+					status, res := many.doKey("POST", path, "key-concurrent", body)
 					mu.Lock()
 					defer mu.Unlock()
 					seen[status]++
