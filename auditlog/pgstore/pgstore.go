@@ -34,7 +34,11 @@
 // chooses neither. UPDATE, TRUNCATE and any other DELETE are refused by
 // triggers enabled ALWAYS. WithAppRole and WithRecordRole grant INSERT
 // only; WithRelayRole grants what the relay needs. OutboxStatus reports the
-// depth and the oldest row without reading rows. A TxRecorder
+// depth and the oldest row without reading rows; OutboxBacklog the depth
+// and the oldest row's age by the database's clock (compliance.Outbox).
+// OutboxRecorder records entries outside any host transaction, each one
+// INSERT into the outbox (no chain lock), for recorders that must survive
+// a brief outage (rbac's denials). A TxRecorder
 // (NewTxRecorder) offers RecordTx with the positional arguments of
 // Log.Record, so that another package's store records the audit entry of
 // its own write in that write's transaction without importing auditlog
