@@ -36,6 +36,12 @@ import (
 // the batch at fault gets the error. When the connection fails instead,
 // every batch of the group gets the same classified error, which holds for
 // each of them as the group was one transaction.
+//
+// The price: a group waits for the head locks of all its chains, so a chain
+// whose lock another transaction holds for long (a prune recorded on it, an
+// outbox relay's batch, another process's writer) delays the other chains
+// of the group as long. Every other transaction of this package locks one
+// chain only, so no lock cycle, hence no deadlock, can form with a group.
 
 // groupMaxEntries bounds the entries one group transaction carries; a
 // batch larger than that still goes, alone.

@@ -61,7 +61,8 @@
 // transactions deadlock, and inserts every entry in one statement whose
 // extend trigger checks each chain's run against its own head. Spread over
 // 100 chains, the entries of 64 appenders used to pay a commit each; they
-// now share commits as they do on one chain. A group the server refuses
+// now share commits (2.4-3.1x the throughput at 100 chains, growth table
+// in docs/BENCHMARKS.md). A group the server refuses
 // (one batch forks) is committed again batch by batch, so only the batch at
 // fault fails.
 package pgstore
