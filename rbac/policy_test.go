@@ -254,6 +254,13 @@ func TestDecide(t *testing.T) {
 			} else {
 				require.ErrorIs(t, d.Err(), c.err)
 			}
+			// One way to ask: the error matches its cause's sentinel and no
+			// other decision sentinel.
+			for _, other := range decisionSentinels {
+				if other != c.err {
+					require.NotErrorIs(t, d.Err(), other)
+				}
+			}
 			require.Contains(t, d.String(), c.text)
 		})
 	}
@@ -329,6 +336,10 @@ func TestDecideAllocations(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(100, func() { sink = x.pol.Decide(user, x.tech, "globex").Allowed() }), "a denial unread costs nothing")
 	_ = sink
 }
+
+// decisionSentinels are the sentinels Decision.Err can match.
+var decisionSentinels = []error{rbac.ErrUnauthenticated, rbac.ErrWrongOrganisation,
+	rbac.ErrRoleLacksPermission, rbac.ErrScopeLacksPermission, rbac.ErrUnknownPermission}
 
 func TestDeniedErrorIsErrorsAsable(t *testing.T) {
 	t.Parallel()
