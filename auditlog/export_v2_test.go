@@ -44,7 +44,7 @@ func (s *cpSink) checkpoints(t testing.TB, v note.Verifiers) []auditlog.Checkpoi
 
 type exportEnv struct {
 	log       *auditlog.Log
-	store     *auditlog.MemoryStore
+	store     memStore
 	signer    note.Signer
 	verifiers note.Verifiers
 	sink      *cpSink
@@ -52,7 +52,7 @@ type exportEnv struct {
 
 func newExportEnv(t testing.TB, every uint64) *exportEnv {
 	signer, v := auditlogtest.NewSigner(t, "export.test")
-	s := auditlog.NewMemoryStore()
+	s := newMemStore()
 	sink := &cpSink{}
 	l, _ := auditlogtest.NewLog(t, s, auditlog.WithCheckpoints(signer, sink, every, 0))
 	return &exportEnv{log: l, store: s, signer: signer, verifiers: note.VerifierList(v), sink: sink}

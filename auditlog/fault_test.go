@@ -83,7 +83,7 @@ func TestPanicInTheWriterFailsItsCallersOnly(t *testing.T) {
 	for _, path := range []string{"AppendBatch", "AppendSealed", "pipeline"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			ps := &panicky{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
+			ps := &panicky{slowMemory: slowMemory{newMemStore()}}
 			var store auditlog.Store = ps
 			switch path {
 			case "AppendBatch":
@@ -195,8 +195,8 @@ func TestOutcomeUnknownSaysWhereToLook(t *testing.T) {
 	for _, landed := range []bool{false, true} {
 		t.Run(fmt.Sprint("landed=", landed), func(t *testing.T) {
 			t.Parallel()
-			mem := auditlog.NewMemoryStore()
-			s := &blindScan{MemoryStore: mem, landed: landed}
+			mem := newMemStore()
+			s := &blindScan{memStore: mem, landed: landed}
 			l, _ := auditlogtest.NewLog(t, batchOnly{s})
 			ctx := context.Background()
 			_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created"})
@@ -215,7 +215,7 @@ func TestOutcomeUnknownSaysWhereToLook(t *testing.T) {
 // blindScan loses the connection on every append (after storing the batch
 // if landed) and cannot be read until blind is cleared.
 type blindScan struct {
-	*auditlog.MemoryStore
+	memStore
 	landed bool
 	blind  atomic.Bool
 }
@@ -225,12 +225,12 @@ var errNoConn = errors.New("no connection")
 func (b *blindScan) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
 	b.blind.Store(true)
 	if b.landed {
-		if err := b.MemoryStore.AppendBatch(ctx, chain, seal); err != nil {
+		if err := b.memStore.AppendBatch(ctx, chain, seal); err != nil {
 			return err
 		}
 		return errNoConn
 	}
-	return b.MemoryStore.AppendBatch(ctx, chain, func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
+	return b.memStore.AppendBatch(ctx, chain, func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
 		if _, err := seal(h, tree); err != nil {
 			return nil, err
 		}
@@ -242,7 +242,7 @@ func (b *blindScan) Scan(ctx context.Context, chain string, from uint64, fn func
 	if b.blind.Load() {
 		return errNoConn
 	}
-	return b.MemoryStore.Scan(ctx, chain, from, fn)
+	return b.memStore.Scan(ctx, chain, from, fn)
 }
 
 // TestPanicAfterCommitAcknowledges: a panic in the writer after its batch

@@ -31,9 +31,9 @@ func fixedClock() func() time.Time {
 	}
 }
 
-func newLog(t *testing.T, opts ...auditlog.Option) (*auditlog.Log, *auditlog.MemoryStore) {
+func newLog(t *testing.T, opts ...auditlog.Option) (*auditlog.Log, memStore) {
 	t.Helper()
-	s := auditlog.NewMemoryStore()
+	s := newMemStore()
 	l := auditlog.New(s, append([]auditlog.Option{auditlog.WithClock(fixedClock())}, opts...)...)
 	require.NoError(t, l.Register(testActions...))
 	return l, s
@@ -125,18 +125,18 @@ func TestAppendCanceledBeforeHandOver(t *testing.T) {
 // failingStore fails AppendBatch after (or before) committing, to check
 // that callers learn the true outcome.
 type failingStore struct {
-	*auditlog.MemoryStore
+	memStore
 	commitThenFail bool
 }
 
 func (f *failingStore) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
 	if f.commitThenFail {
-		if err := f.MemoryStore.AppendBatch(ctx, chain, seal); err != nil {
+		if err := f.memStore.AppendBatch(ctx, chain, seal); err != nil {
 			return err
 		}
 		return errors.New("connection lost during commit")
 	}
-	return f.MemoryStore.AppendBatch(ctx, chain, func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
+	return f.memStore.AppendBatch(ctx, chain, func(h auditlog.Head, tree tlog.HashReader) (*auditlog.Batch, error) {
 		if _, err := seal(h, tree); err != nil {
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func TestAppendOutcomeIsExact(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, commit := range []bool{true, false} {
-		fs := &failingStore{MemoryStore: auditlog.NewMemoryStore(), commitThenFail: commit}
+		fs := &failingStore{memStore: newMemStore(), commitThenFail: commit}
 		l := auditlog.New(fs)
 		require.NoError(t, l.Register(testActions...))
 		r, err := l.Append(ctx, auditlog.Entry{Actor: "user:1", Action: "user.login"})

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// MemoryStore is a Store in process memory, for tests, examples and hosts
-// that only need a tamper-evident log for the life of a process.
-type MemoryStore struct {
+// memoryStore is the in-memory Store. It is unexported because its methods
+// only restate the interfaces; NewMemoryStore documents it.
+type memoryStore struct {
 	mu     sync.RWMutex
 	chains map[string]*memChain
 	holds  map[string]Hold
@@ -25,14 +25,21 @@ type memChain struct {
 	tree    []tlog.Hash // index = tlog storage index
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{chains: map[string]*memChain{}, holds: map[string]Hold{}, lifted: map[string]bool{}}
+// NewMemoryStore returns an empty Store in process memory, for tests,
+// examples and hosts that only need a tamper-evident log for the life of a
+// process. It also implements the optional fast paths a Log looks for
+// (SealedAppender, PipelinedAppender) and EntryQuerier.
+func NewMemoryStore() Store { return newMemoryStore() }
+
+// newMemoryStore returns the concrete type, for the package's own tests
+// that edit stored entries in place.
+func newMemoryStore() *memoryStore {
+	return &memoryStore{chains: map[string]*memChain{}, holds: map[string]Hold{}, lifted: map[string]bool{}}
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ Store = (*memoryStore)(nil)
 
-func (s *MemoryStore) head(chain string) Head {
+func (s *memoryStore) head(chain string) Head {
 	c := s.chains[chain]
 	if c == nil || len(c.entries) == 0 {
 		return Head{Chain: chain}
@@ -42,7 +49,7 @@ func (s *MemoryStore) head(chain string) Head {
 }
 
 // AppendBatch implements Store.
-func (s *MemoryStore) AppendBatch(ctx context.Context, chain string, seal SealFunc) error {
+func (s *memoryStore) AppendBatch(ctx context.Context, chain string, seal SealFunc) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -67,10 +74,10 @@ func (s *MemoryStore) AppendBatch(ctx context.Context, chain string, seal SealFu
 	return s.storeLocked(head, b)
 }
 
-var _ SealedAppender = (*MemoryStore)(nil)
+var _ SealedAppender = (*memoryStore)(nil)
 
 // AppendSealed implements SealedAppender.
-func (s *MemoryStore) AppendSealed(ctx context.Context, expect Head, b *Batch) error {
+func (s *memoryStore) AppendSealed(ctx context.Context, expect Head, b *Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -82,16 +89,16 @@ func (s *MemoryStore) AppendSealed(ctx context.Context, expect Head, b *Batch) e
 	return s.storeLocked(expect, b)
 }
 
-var _ PipelinedAppender = (*MemoryStore)(nil)
+var _ PipelinedAppender = (*memoryStore)(nil)
 
 // OpenPipeline implements PipelinedAppender. The memory store has no round
 // trip to hide: Send stores at once and Result reports the outcome.
-func (s *MemoryStore) OpenPipeline(ctx context.Context) (Pipeline, error) {
+func (s *memoryStore) OpenPipeline(ctx context.Context) (Pipeline, error) {
 	return &memPipeline{s: s}, ctx.Err()
 }
 
 type memPipeline struct {
-	s       *MemoryStore
+	s       *memoryStore
 	results []error
 }
 
@@ -111,7 +118,7 @@ func (p *memPipeline) Result(ctx context.Context) error {
 
 func (p *memPipeline) Close() error { return nil }
 
-func (s *MemoryStore) storeLocked(head Head, b *Batch) error {
+func (s *memoryStore) storeLocked(head Head, b *Batch) error {
 	if err := CheckBatch(head, b); err != nil {
 		return err
 	}
@@ -131,7 +138,7 @@ func (s *MemoryStore) storeLocked(head Head, b *Batch) error {
 }
 
 // Head implements Store.
-func (s *MemoryStore) Head(ctx context.Context, chain string) (Head, error) {
+func (s *memoryStore) Head(ctx context.Context, chain string) (Head, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.head(chain), ctx.Err()
@@ -139,7 +146,7 @@ func (s *MemoryStore) Head(ctx context.Context, chain string) (Head, error) {
 
 // Scan implements Store. It copies entries in small slices so fn runs
 // without the lock held.
-func (s *MemoryStore) Scan(ctx context.Context, chain string, from uint64, fn func(e *Entry) error) error {
+func (s *memoryStore) Scan(ctx context.Context, chain string, from uint64, fn func(e *Entry) error) error {
 	const page = 1024
 	for next := from; ; {
 		if err := ctx.Err(); err != nil {
@@ -165,7 +172,7 @@ func (s *MemoryStore) Scan(ctx context.Context, chain string, from uint64, fn fu
 }
 
 // TreeHashes implements Store.
-func (s *MemoryStore) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
+func (s *memoryStore) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c := s.chains[chain]
@@ -180,7 +187,7 @@ func (s *MemoryStore) TreeHashes(ctx context.Context, chain string, indexes []in
 }
 
 // Chains implements Store.
-func (s *MemoryStore) Chains(ctx context.Context) ([]string, error) {
+func (s *memoryStore) Chains(ctx context.Context) ([]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []string
@@ -194,7 +201,7 @@ func (s *MemoryStore) Chains(ctx context.Context) ([]string, error) {
 }
 
 // PrunePayloads implements Store.
-func (s *MemoryStore) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
+func (s *memoryStore) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.chains[chain]
@@ -213,7 +220,7 @@ func (s *MemoryStore) PrunePayloads(ctx context.Context, chain string, before ti
 	return n, ctx.Err()
 }
 
-func (s *MemoryStore) heldLocked(e *Entry) bool {
+func (s *memoryStore) heldLocked(e *Entry) bool {
 	for id, h := range s.holds {
 		if !s.lifted[id] && h.Covers(e) {
 			return true
@@ -223,7 +230,7 @@ func (s *MemoryStore) heldLocked(e *Entry) bool {
 }
 
 // PutHold implements Store.
-func (s *MemoryStore) PutHold(ctx context.Context, h Hold) error {
+func (s *memoryStore) PutHold(ctx context.Context, h Hold) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.holds[h.ID]; dup {
@@ -234,7 +241,7 @@ func (s *MemoryStore) PutHold(ctx context.Context, h Hold) error {
 }
 
 // LiftHold implements Store.
-func (s *MemoryStore) LiftHold(ctx context.Context, id string, _ time.Time) error {
+func (s *memoryStore) LiftHold(ctx context.Context, id string, _ time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.holds[id]; !ok || s.lifted[id] {
@@ -245,7 +252,7 @@ func (s *MemoryStore) LiftHold(ctx context.Context, id string, _ time.Time) erro
 }
 
 // Holds implements Store.
-func (s *MemoryStore) Holds(ctx context.Context) ([]Hold, error) {
+func (s *memoryStore) Holds(ctx context.Context) ([]Hold, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Hold
@@ -258,11 +265,11 @@ func (s *MemoryStore) Holds(ctx context.Context) ([]Hold, error) {
 	return out, ctx.Err()
 }
 
-var _ EntryQuerier = (*MemoryStore)(nil)
+var _ EntryQuerier = (*memoryStore)(nil)
 
 // QueryEntries implements EntryQuerier. The matches are copied under the
 // lock and fn runs without it.
-func (s *MemoryStore) QueryEntries(ctx context.Context, chain string, q Query, limit int, fn func(e *Entry) error) error {
+func (s *memoryStore) QueryEntries(ctx context.Context, chain string, q Query, limit int, fn func(e *Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 // slice, relayed through AppendBatch. panicIn names the method (or the
 // callback) that panics once.
 type memOutbox struct {
-	store *auditlog.MemoryStore
+	store memStore
 
 	mu      sync.Mutex
 	waiting []auditlog.Entry
@@ -86,7 +86,7 @@ func TestRelayRecoversFromPanics(t *testing.T) {
 			t.Parallel()
 			var logs bytes.Buffer
 			var logMu sync.Mutex
-			store := auditlog.NewMemoryStore()
+			store := newMemStore()
 			l := auditlog.New(store, auditlog.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))))
 			require.NoError(t, l.Register(auditlogtest.Actions...))
 			o := &memOutbox{store: store, panicIn: where}
@@ -140,7 +140,7 @@ func (panicHandler) Handle(context.Context, slog.Record) error {
 // does not end the relay: it still seals every entry once.
 func TestRelaySurvivesAPanickingLogger(t *testing.T) {
 	t.Parallel()
-	store := auditlog.NewMemoryStore()
+	store := newMemStore()
 	l := auditlog.New(store, auditlog.WithLogger(slog.New(panicHandler{})))
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	o := &memOutbox{store: store, panicIn: "relay"}

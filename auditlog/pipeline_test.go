@@ -22,18 +22,18 @@ import (
 // the Log pipelines them. Without it, appends to the memory store could
 // each find nothing queued and all go the synchronous way, leaving the
 // pipeline under test unused.
-type slowMemory struct{ *auditlog.MemoryStore }
+type slowMemory struct{ memStore }
 
 const storeLatency = 200 * time.Microsecond
 
 func (s slowMemory) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
 	time.Sleep(storeLatency)
-	return s.MemoryStore.AppendSealed(ctx, expect, b)
+	return s.memStore.AppendSealed(ctx, expect, b)
 }
 
 func (s slowMemory) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
 	time.Sleep(storeLatency)
-	return s.MemoryStore.AppendBatch(ctx, chain, seal)
+	return s.memStore.AppendBatch(ctx, chain, seal)
 }
 
 // unreliableStore pipelines like the memory store, but every few batches
@@ -126,7 +126,7 @@ func (p *unreliablePipeline) Close() error { return nil }
 func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	mem := auditlog.NewMemoryStore()
+	mem := newMemStore()
 	other := auditlog.New(mem)
 	require.NoError(t, other.Register(testActions...))
 	s := &unreliableStore{slowMemory: slowMemory{mem}, other: other}
@@ -190,13 +190,13 @@ func TestPipelineSettlesEveryOutcome(t *testing.T) {
 }
 
 type countingPipelines struct {
-	*auditlog.MemoryStore
+	memStore
 	opens int
 }
 
 func (s *countingPipelines) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
 	s.opens++
-	return s.MemoryStore.OpenPipeline(ctx)
+	return s.memStore.OpenPipeline(ctx)
 }
 
 // TestLoneAppendsSkipThePipeline: opening a pipeline costs a round trip, so
@@ -204,7 +204,7 @@ func (s *countingPipelines) OpenPipeline(ctx context.Context) (auditlog.Pipeline
 func TestLoneAppendsSkipThePipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := &countingPipelines{MemoryStore: auditlog.NewMemoryStore()}
+	s := &countingPipelines{memStore: newMemStore()}
 	l := auditlog.New(s)
 	require.NoError(t, l.Register(testActions...))
 	for range 5 {
@@ -263,7 +263,7 @@ func (p *pacedPipeline) Send(expect auditlog.Head, b *auditlog.Batch) error {
 	}
 	p.s.mu.Unlock()
 	p.actors = append(p.actors, actors)
-	p.results = append(p.results, p.s.MemoryStore.AppendSealed(context.Background(), expect, b))
+	p.results = append(p.results, p.s.memStore.AppendSealed(context.Background(), expect, b))
 	return nil
 }
 
@@ -302,7 +302,7 @@ func appendInLoops(t *testing.T, l *auditlog.Log, workers, each int) {
 func TestConcurrentAppendsPipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := &pacedStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
+	s := &pacedStore{slowMemory: slowMemory{newMemStore()}}
 	l := auditlog.New(s)
 	require.NoError(t, l.Register(testActions...))
 	appendInLoops(t, l, 16, 25)
@@ -321,7 +321,7 @@ func TestConcurrentAppendsPipeline(t *testing.T) {
 // so that the yield lets the woken callers run before the Log goes on.
 func TestReleasedCallersJoinTheNextBatch(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	s := &pacedStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
+	s := &pacedStore{slowMemory: slowMemory{newMemStore()}}
 	l := auditlog.New(s)
 	require.NoError(t, l.Register(testActions...))
 	appendInLoops(t, l, 32, 20)
@@ -347,7 +347,7 @@ func (s *blindStore) Scan(ctx context.Context, chain string, from uint64, fn fun
 	if blind {
 		return errors.New("store unreachable")
 	}
-	return s.MemoryStore.Scan(ctx, chain, from, fn)
+	return s.memStore.Scan(ctx, chain, from, fn)
 }
 
 func (s *blindStore) OpenPipeline(context.Context) (auditlog.Pipeline, error) {
@@ -386,7 +386,7 @@ func (p *blindPipeline) Close() error { return nil }
 func TestPipelineUnknownOutcomeIsNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := &blindStore{slowMemory: slowMemory{auditlog.NewMemoryStore()}}
+	s := &blindStore{slowMemory: slowMemory{newMemStore()}}
 	l := auditlog.New(s, auditlog.WithMaxBatch(2))
 	require.NoError(t, l.Register(testActions...))
 	var (

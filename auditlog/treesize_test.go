@@ -16,7 +16,7 @@ import (
 // hugeHead is a store whose head claims far more entries than any chain
 // holds, as a forged or corrupt head row would.
 type hugeHead struct {
-	*auditlog.MemoryStore
+	memStore
 	size uint64
 }
 
@@ -63,7 +63,7 @@ func TestTreeSizesOutOfRangeAreRefused(t *testing.T) {
 				b := &auditlog.Batch{Entries: []auditlog.Entry{{Chain: head.Chain, Seq: size}}}
 				require.ErrorIs(t, auditlog.CheckBatch(head, b), auditlog.ErrChainBroken)
 			})
-			store := hugeHead{auditlog.NewMemoryStore(), size}
+			store := hugeHead{newMemStore(), size}
 			within(t, func() {
 				_, err := auditlog.CurrentCheckpoint(ctx, store, head.Chain, time.Now())
 				require.ErrorIs(t, err, auditlog.ErrChainBroken)

@@ -18,8 +18,8 @@ import (
 func TestVerifyFromRowEditedInPlace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	build := func(t *testing.T) (s *MemoryStore, last Checkpoint) {
-		s = NewMemoryStore()
+	build := func(t *testing.T) (s *memoryStore, last Checkpoint) {
+		s = newMemoryStore()
 		var es []Entry
 		for i := range 130 {
 			p := fmt.Appendf(nil, `{"i":%d}`, i)
@@ -39,7 +39,7 @@ func TestVerifyFromRowEditedInPlace(t *testing.T) {
 		}
 		return s, last
 	}
-	edit := func(s *MemoryStore, seq int, f func(e *Entry)) {
+	edit := func(s *memoryStore, seq int, f func(e *Entry)) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		f(&s.chains["org:acme"].entries[seq])

@@ -14,12 +14,12 @@ import (
 
 // countingStore counts the entries its Scan hands out.
 type countingStore struct {
-	*auditlog.MemoryStore
+	memStore
 	read uint64
 }
 
 func (c *countingStore) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
-	return c.MemoryStore.Scan(ctx, chain, from, func(e *auditlog.Entry) error {
+	return c.memStore.Scan(ctx, chain, from, func(e *auditlog.Entry) error {
 		c.read++
 		return fn(e)
 	})
@@ -28,7 +28,7 @@ func (c *countingStore) Scan(ctx context.Context, chain string, from uint64, fn 
 // appendEntries seals entries [from, to) of a deterministic chain onto s;
 // entry forge (if in range) gets another target, as a forger rewriting
 // history and recomputing every hash and the tree after it would produce.
-func appendEntries(t *testing.T, s *auditlog.MemoryStore, from, to, forge int) {
+func appendEntries(t *testing.T, s memStore, from, to, forge int) {
 	t.Helper()
 	var es []auditlog.Entry
 	for i := from; i < to; i++ {
@@ -49,8 +49,8 @@ func appendEntries(t *testing.T, s *auditlog.MemoryStore, from, to, forge int) {
 func TestVerifyFromReadsOnlyNewEntries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := &countingStore{MemoryStore: auditlog.NewMemoryStore()}
-	appendEntries(t, s.MemoryStore, 0, 100, -1)
+	s := &countingStore{memStore: newMemStore()}
+	appendEntries(t, s.memStore, 0, 100, -1)
 
 	res, err := auditlog.VerifyFrom(ctx, s, "org:acme", auditlog.Checkpoint{}, auditlog.VerifyOptions{})
 	require.NoError(t, err)
@@ -59,7 +59,7 @@ func TestVerifyFromReadsOnlyNewEntries(t *testing.T) {
 	cp := res.Checkpoint()
 	require.Equal(t, auditlog.Checkpoint{Chain: "org:acme", Size: 100, Root: res.Root}, cp)
 
-	appendEntries(t, s.MemoryStore, 100, 130, -1)
+	appendEntries(t, s.memStore, 100, 130, -1)
 	s.read = 0
 	res, err = auditlog.VerifyFrom(ctx, s, "org:acme", cp, auditlog.VerifyOptions{})
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestVerifyFromReadsOnlyNewEntries(t *testing.T) {
 func TestVerifyFromCatchesTampering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	honest := auditlog.NewMemoryStore()
+	honest := newMemStore()
 	appendEntries(t, honest, 0, 100, -1)
 	res, err := auditlog.Verify(ctx, honest, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestVerifyFromCatchesTampering(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		store  func(t *testing.T) *auditlog.MemoryStore
+		store  func(t *testing.T) memStore
 		seq    uint64
 		reason auditlog.Reason
 	}{{
@@ -101,8 +101,8 @@ func TestVerifyFromCatchesTampering(t *testing.T) {
 		// stored tree recomputed: a chain that verifies on its own, whose
 		// tree at the checkpoint's size no longer hashes to its root.
 		name: "recomputed before the checkpoint",
-		store: func(t *testing.T) *auditlog.MemoryStore {
-			s := auditlog.NewMemoryStore()
+		store: func(t *testing.T) memStore {
+			s := newMemStore()
 			appendEntries(t, s, 0, 100, 40)
 			appendEntries(t, s, 100, 120, -1)
 			_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})

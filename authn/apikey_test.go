@@ -147,20 +147,20 @@ func TestAPIKeyRevokedAndExpired(t *testing.T) {
 
 // countingStore counts last-used writes.
 type countingStore struct {
-	*MemoryStore
+	Store
 	touches int
 }
 
 func (c *countingStore) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	c.touches++
-	return c.MemoryStore.TouchAPIKey(ctx, id, at)
+	return c.Store.TouchAPIKey(ctx, id, at)
 }
 
 func TestAPIKeyLastUsedCoalesced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := newFakeClock()
-	store := &countingStore{MemoryStore: NewMemoryStore()}
+	store := &countingStore{Store: NewMemoryStore()}
 	keys := newTestKeys(t, store, WithClock(clock.Now), WithLastUsedInterval(time.Minute))
 	raw, meta, err := keys.Create(ctx, NewAPIKey{Org: "o", Owner: "u"})
 	require.NoError(t, err)
@@ -489,7 +489,7 @@ func TestStoredTextIsValid(t *testing.T) {
 func TestAPIKeyBcryptCostBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := NewMemoryStore()
+	store := newMemoryStore()
 	var obs counter
 	keys := newTestKeys(t, store, WithAPIKeyBcrypt(time.Minute, 10), withFastBcrypt(), withHashObserver(obs.observe))
 	raw, meta, err := keys.Create(ctx, NewAPIKey{Org: "o", Owner: "u"})

@@ -132,7 +132,7 @@ func TestMagicLinkRateLimit(t *testing.T) {
 // recordingStore records store calls, to compare what known and unknown
 // emails cause.
 type recordingStore struct {
-	*MemoryStore
+	Store
 	mu    sync.Mutex
 	calls []string
 }
@@ -141,14 +141,14 @@ func (r *recordingStore) InsertMagicLink(ctx context.Context, rec MagicLinkRecor
 	r.mu.Lock()
 	r.calls = append(r.calls, "insert")
 	r.mu.Unlock()
-	return r.MemoryStore.InsertMagicLink(ctx, rec, limit, since)
+	return r.Store.InsertMagicLink(ctx, rec, limit, since)
 }
 
 func TestMagicLinkSendSameResponseForUnknownEmail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	run := func(email string) ([]string, int) {
-		store := &recordingStore{MemoryStore: NewMemoryStore()}
+		store := &recordingStore{Store: NewMemoryStore()}
 		links, err := NewMagicLinks(store, WithMagicLinkRateLimit(2, time.Hour))
 		require.NoError(t, err)
 		known := func(_ context.Context, e string) (bool, error) { return e == "known@example.com", nil }

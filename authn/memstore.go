@@ -10,10 +10,9 @@ import (
 	"time"
 )
 
-// MemoryStore is an in-memory Store for tests, examples and single-process
-// tools. One mutex serialises every operation, which gives the same
-// atomicity guarantees as the PostgreSQL adapter within one process.
-type MemoryStore struct {
+// memoryStore is the in-memory Store. It is unexported because its methods
+// only restate the interfaces; NewMemoryStore documents it.
+type memoryStore struct {
 	mu       sync.Mutex
 	keys     map[string]APIKeyRecord
 	links    map[string]MagicLinkRecord // by string(token hash)
@@ -23,9 +22,17 @@ type MemoryStore struct {
 	throttle map[string]ThrottleBucket
 }
 
-// NewMemoryStore returns an empty in-memory Store.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{
+// NewMemoryStore returns an empty in-memory Store for tests, examples and
+// single-process tools. One mutex serialises every operation, which gives
+// the same atomicity guarantees as the PostgreSQL adapter within one
+// process. One value can back every service of the package, since Store
+// embeds each narrower store interface.
+func NewMemoryStore() Store { return newMemoryStore() }
+
+// newMemoryStore returns the concrete type, for the package's own tests
+// that inspect or corrupt its state.
+func newMemoryStore() *memoryStore {
+	return &memoryStore{
 		keys:     map[string]APIKeyRecord{},
 		links:    map[string]MagicLinkRecord{},
 		sessions: map[string]SessionRecord{},
@@ -35,8 +42,6 @@ func NewMemoryStore() *MemoryStore {
 	}
 }
 
-var _ Store = (*MemoryStore)(nil)
-
 func cloneKey(r APIKeyRecord) APIKeyRecord {
 	r.Scopes = slices.Clone(r.Scopes)
 	r.Hash = bytes.Clone(r.Hash)
@@ -44,7 +49,7 @@ func cloneKey(r APIKeyRecord) APIKeyRecord {
 }
 
 // CreateAPIKey implements APIKeyStore.
-func (m *MemoryStore) CreateAPIKey(_ context.Context, rec APIKeyRecord) error {
+func (m *memoryStore) CreateAPIKey(_ context.Context, rec APIKeyRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.keys[rec.ID]; ok {
@@ -55,7 +60,7 @@ func (m *MemoryStore) CreateAPIKey(_ context.Context, rec APIKeyRecord) error {
 }
 
 // APIKeyByID implements APIKeyStore.
-func (m *MemoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, error) {
+func (m *memoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.keys[id]
@@ -66,7 +71,7 @@ func (m *MemoryStore) APIKeyByID(_ context.Context, id string) (APIKeyRecord, er
 }
 
 // ListAPIKeys implements APIKeyStore.
-func (m *MemoryStore) ListAPIKeys(_ context.Context, org string, p ListPage) ([]APIKeyRecord, error) {
+func (m *memoryStore) ListAPIKeys(_ context.Context, org string, p ListPage) ([]APIKeyRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []APIKeyRecord
@@ -85,7 +90,7 @@ func (m *MemoryStore) ListAPIKeys(_ context.Context, org string, p ListPage) ([]
 }
 
 // RevokeAPIKey implements APIKeyStore.
-func (m *MemoryStore) RevokeAPIKey(_ context.Context, org, id string, at time.Time) error {
+func (m *memoryStore) RevokeAPIKey(_ context.Context, org, id string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.keys[id]
@@ -100,7 +105,7 @@ func (m *MemoryStore) RevokeAPIKey(_ context.Context, org, id string, at time.Ti
 }
 
 // TouchAPIKey implements APIKeyStore.
-func (m *MemoryStore) TouchAPIKey(_ context.Context, id string, at time.Time) error {
+func (m *memoryStore) TouchAPIKey(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.keys[id]
@@ -115,7 +120,7 @@ func (m *MemoryStore) TouchAPIKey(_ context.Context, id string, at time.Time) er
 }
 
 // InsertMagicLink implements MagicLinkStore.
-func (m *MemoryStore) InsertMagicLink(_ context.Context, rec MagicLinkRecord, limit int, since time.Time) error {
+func (m *memoryStore) InsertMagicLink(_ context.Context, rec MagicLinkRecord, limit int, since time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -137,7 +142,7 @@ func (m *MemoryStore) InsertMagicLink(_ context.Context, rec MagicLinkRecord, li
 }
 
 // ConsumeMagicLink implements MagicLinkStore.
-func (m *MemoryStore) ConsumeMagicLink(_ context.Context, tokenHash []byte, at time.Time) (MagicLinkRecord, error) {
+func (m *memoryStore) ConsumeMagicLink(_ context.Context, tokenHash []byte, at time.Time) (MagicLinkRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l, ok := m.links[string(tokenHash)]
@@ -154,7 +159,7 @@ func (m *MemoryStore) ConsumeMagicLink(_ context.Context, tokenHash []byte, at t
 }
 
 // DeleteMagicLinksBefore implements MagicLinkStore.
-func (m *MemoryStore) DeleteMagicLinksBefore(_ context.Context, t time.Time) (int, error) {
+func (m *memoryStore) DeleteMagicLinksBefore(_ context.Context, t time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -173,7 +178,7 @@ func cloneSession(r SessionRecord) SessionRecord {
 }
 
 // CreateSession implements SessionStore.
-func (m *MemoryStore) CreateSession(_ context.Context, rec SessionRecord) error {
+func (m *memoryStore) CreateSession(_ context.Context, rec SessionRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.sessions[rec.ID]; ok {
@@ -188,7 +193,7 @@ func (m *MemoryStore) CreateSession(_ context.Context, rec SessionRecord) error 
 }
 
 // SessionByTokenHash implements SessionStore.
-func (m *MemoryStore) SessionByTokenHash(_ context.Context, tokenHash []byte) (SessionRecord, error) {
+func (m *memoryStore) SessionByTokenHash(_ context.Context, tokenHash []byte) (SessionRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id, ok := m.byToken[string(tokenHash)]
@@ -201,7 +206,7 @@ func (m *MemoryStore) SessionByTokenHash(_ context.Context, tokenHash []byte) (S
 }
 
 // SessionByID implements SessionStore.
-func (m *MemoryStore) SessionByID(_ context.Context, id string) (SessionRecord, error) {
+func (m *memoryStore) SessionByID(_ context.Context, id string) (SessionRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[id]
@@ -212,7 +217,7 @@ func (m *MemoryStore) SessionByID(_ context.Context, id string) (SessionRecord, 
 }
 
 // TouchSession implements SessionStore.
-func (m *MemoryStore) TouchSession(_ context.Context, id string, at time.Time) error {
+func (m *memoryStore) TouchSession(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[id]
@@ -227,7 +232,7 @@ func (m *MemoryStore) TouchSession(_ context.Context, id string, at time.Time) e
 }
 
 // RotateSessionToken implements SessionStore.
-func (m *MemoryStore) RotateSessionToken(_ context.Context, id string, oldHash, newHash []byte, at time.Time) error {
+func (m *memoryStore) RotateSessionToken(_ context.Context, id string, oldHash, newHash []byte, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[id]
@@ -248,7 +253,7 @@ func (m *MemoryStore) RotateSessionToken(_ context.Context, id string, oldHash, 
 }
 
 // SetSessionMFAVerified implements SessionStore.
-func (m *MemoryStore) SetSessionMFAVerified(_ context.Context, id string, at time.Time) error {
+func (m *memoryStore) SetSessionMFAVerified(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[id]
@@ -261,7 +266,7 @@ func (m *MemoryStore) SetSessionMFAVerified(_ context.Context, id string, at tim
 }
 
 // ListSessions implements SessionStore.
-func (m *MemoryStore) ListSessions(_ context.Context, org, userID string, p ListPage) ([]SessionRecord, error) {
+func (m *memoryStore) ListSessions(_ context.Context, org, userID string, p ListPage) ([]SessionRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []SessionRecord
@@ -279,13 +284,13 @@ func (m *MemoryStore) ListSessions(_ context.Context, org, userID string, p List
 	return out[:min(len(out), max(p.Limit, 0))], nil
 }
 
-func (m *MemoryStore) deleteSessionLocked(id string) {
+func (m *memoryStore) deleteSessionLocked(id string) {
 	delete(m.byToken, string(m.sessions[id].TokenHash))
 	delete(m.sessions, id)
 }
 
 // DeleteSession implements SessionStore.
-func (m *MemoryStore) DeleteSession(_ context.Context, org, userID, id string) error {
+func (m *memoryStore) DeleteSession(_ context.Context, org, userID, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.sessions[id]
@@ -297,7 +302,7 @@ func (m *MemoryStore) DeleteSession(_ context.Context, org, userID, id string) e
 }
 
 // DeleteUserSessions implements SessionStore.
-func (m *MemoryStore) DeleteUserSessions(_ context.Context, org, userID, exceptID string) (int, error) {
+func (m *memoryStore) DeleteUserSessions(_ context.Context, org, userID, exceptID string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -311,7 +316,7 @@ func (m *MemoryStore) DeleteUserSessions(_ context.Context, org, userID, exceptI
 }
 
 // DeleteSessionsBefore implements SessionStore.
-func (m *MemoryStore) DeleteSessionsBefore(_ context.Context, t time.Time) (int, error) {
+func (m *memoryStore) DeleteSessionsBefore(_ context.Context, t time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
@@ -325,14 +330,14 @@ func (m *MemoryStore) DeleteSessionsBefore(_ context.Context, t time.Time) (int,
 }
 
 // OrgPolicy implements PolicyStore.
-func (m *MemoryStore) OrgPolicy(_ context.Context, org string) (OrgPolicy, error) {
+func (m *memoryStore) OrgPolicy(_ context.Context, org string) (OrgPolicy, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.policies[org], nil
 }
 
 // SetOrgPolicy implements PolicyStore.
-func (m *MemoryStore) SetOrgPolicy(_ context.Context, org string, p OrgPolicy) error {
+func (m *memoryStore) SetOrgPolicy(_ context.Context, org string, p OrgPolicy) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.policies[org] = p
@@ -340,7 +345,7 @@ func (m *MemoryStore) SetOrgPolicy(_ context.Context, org string, p OrgPolicy) e
 }
 
 // TakeThrottle implements ThrottleStore.
-func (m *MemoryStore) TakeThrottle(_ context.Context, rules []ThrottleRule, at time.Time) (ThrottleResult, error) {
+func (m *memoryStore) TakeThrottle(_ context.Context, rules []ThrottleRule, at time.Time) (ThrottleResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var res ThrottleResult
@@ -369,7 +374,7 @@ func (m *MemoryStore) TakeThrottle(_ context.Context, rules []ThrottleRule, at t
 }
 
 // ThrottleBuckets implements ThrottleStore.
-func (m *MemoryStore) ThrottleBuckets(_ context.Context, keys []string, at time.Time) ([]ThrottleBucket, error) {
+func (m *memoryStore) ThrottleBuckets(_ context.Context, keys []string, at time.Time) ([]ThrottleBucket, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []ThrottleBucket{}
@@ -383,7 +388,7 @@ func (m *MemoryStore) ThrottleBuckets(_ context.Context, keys []string, at time.
 }
 
 // DeleteThrottle implements ThrottleStore.
-func (m *MemoryStore) DeleteThrottle(_ context.Context, prefix string) (int, error) {
+func (m *memoryStore) DeleteThrottle(_ context.Context, prefix string) (int, error) {
 	if prefix == "" {
 		return 0, ErrInvalidArgument
 	}
@@ -400,7 +405,7 @@ func (m *MemoryStore) DeleteThrottle(_ context.Context, prefix string) (int, err
 }
 
 // DeleteThrottleBefore implements ThrottleStore.
-func (m *MemoryStore) DeleteThrottleBefore(_ context.Context, t time.Time) (int, error) {
+func (m *memoryStore) DeleteThrottleBefore(_ context.Context, t time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0

@@ -18,7 +18,7 @@ import (
 // ssoEnv is an organisation that requires SSO, with what a login path
 // needs to be tried against it.
 type ssoEnv struct {
-	store    *MemoryStore
+	store    Store
 	pw       *Passwords
 	hash     string
 	login    *PasswordLogin
@@ -118,7 +118,7 @@ var ssoLoginPaths = map[string]func(t *testing.T, e *ssoEnv) error{
 // each with why it is not a way into an organisation. Whole types are
 // listed by name alone.
 var notLoginPaths = map[string]string{
-	"MemoryStore":    "store adapter: persists, decides nothing",
+	"memoryStore":    "store adapter: persists, decides nothing",
 	"secret":         "a secret value's printing",
 	"ssoError":       "an error",
 	"HashCostError":  "an error",

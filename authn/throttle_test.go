@@ -16,7 +16,7 @@ import (
 )
 
 type throttleEnv struct {
-	store *MemoryStore
+	store Store
 	clock *fakeClock
 	login *PasswordLogin
 	links *MagicLinks

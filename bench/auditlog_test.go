@@ -207,7 +207,7 @@ func BenchmarkAuditlogVerifyPG(b *testing.B) {
 	auditVerify(b, s, n)
 }
 
-// BenchmarkAuditlogVerifyMemory verifies a chain held in a MemoryStore.
+// BenchmarkAuditlogVerifyMemory verifies a chain held in the memory store.
 func BenchmarkAuditlogVerifyMemory(b *testing.B) {
 	s := auditlog.NewMemoryStore()
 	n := benchRows(20000)

@@ -136,10 +136,9 @@ type FilingStore interface {
 	Generations(ctx context.Context, org string, taxYear int) ([]Generation, error)
 }
 
-// MemoryStore is an in-memory Store for tests, examples and single-process
-// hosts. Its Advance holds a store-wide lock while fn runs, so fn (and the
-// action hooks it calls) must not call back into the same store.
-type MemoryStore struct {
+// memoryStore is the in-memory Store. It is unexported because its methods
+// only restate the interfaces; NewMemoryStore documents it.
+type memoryStore struct {
 	mu          sync.Mutex
 	states      map[MemberKey]MemberState
 	judgements  map[MemberKey][]Judgement
@@ -150,19 +149,20 @@ type MemoryStore struct {
 	filings     []FilingRecord
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{
+// NewMemoryStore returns an empty in-memory Store for tests, examples and
+// single-process hosts. Its Advance holds a store-wide lock while fn runs,
+// so fn (and the action hooks it calls) must not call back into the same
+// store.
+func NewMemoryStore() Store {
+	return &memoryStore{
 		states:     map[MemberKey]MemberState{},
 		judgements: map[MemberKey][]Judgement{},
 		jobs:       map[string]JobRecord{},
 	}
 }
 
-var _ Store = (*MemoryStore)(nil)
-
 // Advance implements LadderStore.
-func (s *MemoryStore) Advance(ctx context.Context, key MemberKey, j Judgement, fn func(MemberState) (MemberState, error)) (MemberState, bool, error) {
+func (s *memoryStore) Advance(ctx context.Context, key MemberKey, j Judgement, fn func(MemberState) (MemberState, error)) (MemberState, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -185,21 +185,21 @@ func (s *MemoryStore) Advance(ctx context.Context, key MemberKey, j Judgement, f
 }
 
 // MemberState implements LadderStore.
-func (s *MemoryStore) MemberState(_ context.Context, key MemberKey) (MemberState, error) {
+func (s *memoryStore) MemberState(_ context.Context, key MemberKey) (MemberState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.states[key], nil
 }
 
 // Judgements implements LadderStore.
-func (s *MemoryStore) Judgements(_ context.Context, key MemberKey) ([]Judgement, error) {
+func (s *memoryStore) Judgements(_ context.Context, key MemberKey) ([]Judgement, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Judgement(nil), s.judgements[key]...), nil
 }
 
 // SaveAuditRun implements LadderStore.
-func (s *MemoryStore) SaveAuditRun(_ context.Context, run AuditRun) error {
+func (s *memoryStore) SaveAuditRun(_ context.Context, run AuditRun) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.runs = append(s.runs, run)
@@ -207,7 +207,7 @@ func (s *MemoryStore) SaveAuditRun(_ context.Context, run AuditRun) error {
 }
 
 // AuditRuns implements LadderStore.
-func (s *MemoryStore) AuditRuns(_ context.Context, org, audit string) ([]AuditRun, error) {
+func (s *memoryStore) AuditRuns(_ context.Context, org, audit string) ([]AuditRun, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []AuditRun
@@ -220,7 +220,7 @@ func (s *MemoryStore) AuditRuns(_ context.Context, org, audit string) ([]AuditRu
 }
 
 // RegisterJob implements HeartbeatStore.
-func (s *MemoryStore) RegisterJob(_ context.Context, spec JobSpec, at time.Time) error {
+func (s *memoryStore) RegisterJob(_ context.Context, spec JobSpec, at time.Time) error {
 	if err := spec.validate(); err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func (s *MemoryStore) RegisterJob(_ context.Context, spec JobSpec, at time.Time)
 }
 
 // RecordSignal implements HeartbeatStore.
-func (s *MemoryStore) RecordSignal(_ context.Context, job string, sig Signal, at time.Time, cause string) error {
+func (s *memoryStore) RecordSignal(_ context.Context, job string, sig Signal, at time.Time, cause string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, ok := s.jobs[job]
@@ -262,7 +262,7 @@ func (s *MemoryStore) RecordSignal(_ context.Context, job string, sig Signal, at
 }
 
 // Jobs implements HeartbeatStore.
-func (s *MemoryStore) Jobs(context.Context) ([]JobRecord, error) {
+func (s *memoryStore) Jobs(context.Context) ([]JobRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]JobRecord, 0, len(s.jobs))
@@ -274,7 +274,7 @@ func (s *MemoryStore) Jobs(context.Context) ([]JobRecord, error) {
 }
 
 // SaveReport implements ReportStore.
-func (s *MemoryStore) SaveReport(_ context.Context, r ReportRecord) error {
+func (s *memoryStore) SaveReport(_ context.Context, r ReportRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, old := range s.reports {
@@ -288,7 +288,7 @@ func (s *MemoryStore) SaveReport(_ context.Context, r ReportRecord) error {
 }
 
 // Reports implements ReportStore.
-func (s *MemoryStore) Reports(_ context.Context, org string, limit int) ([]ReportRecord, error) {
+func (s *memoryStore) Reports(_ context.Context, org string, limit int) ([]ReportRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []ReportRecord
@@ -305,7 +305,7 @@ func (s *MemoryStore) Reports(_ context.Context, org string, limit int) ([]Repor
 }
 
 // SaveGeneration implements FilingStore.
-func (s *MemoryStore) SaveGeneration(_ context.Context, g Generation, records []FilingRecord) error {
+func (s *memoryStore) SaveGeneration(_ context.Context, g Generation, records []FilingRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type k struct {
@@ -329,7 +329,7 @@ func (s *MemoryStore) SaveGeneration(_ context.Context, g Generation, records []
 }
 
 // FilingHistory implements FilingStore.
-func (s *MemoryStore) FilingHistory(_ context.Context, org string, taxYear int) ([]FilingRecord, error) {
+func (s *memoryStore) FilingHistory(_ context.Context, org string, taxYear int) ([]FilingRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []FilingRecord
@@ -348,7 +348,7 @@ func (s *MemoryStore) FilingHistory(_ context.Context, org string, taxYear int) 
 }
 
 // Generations implements FilingStore.
-func (s *MemoryStore) Generations(_ context.Context, org string, taxYear int) ([]Generation, error) {
+func (s *memoryStore) Generations(_ context.Context, org string, taxYear int) ([]Generation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Generation

@@ -43,8 +43,6 @@ var (
 	// the database): another key under the same ID, which would open none
 	// of the data sealed under the real one.
 	ErrKeyCheckValue = errors.New("keyring: key material does not match its key check value")
-	// ErrConflict reports a compare-and-swap that lost to a concurrent write.
-	ErrConflict = errors.New("keyring: concurrent write")
 )
 
 // ScopeError names the scope, and the key ID if any, that an error is about.

@@ -148,19 +148,20 @@ func (s *SubjectKeys) Destroy(ctx context.Context, subjectID string) error {
 
 // NewMemoryStore returns an in-memory SubjectKeyStore, for tests and the
 // quickstart. Its keys vanish with the process.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{keys: map[string][]byte{}, destroyed: map[string]bool{}}
+func NewMemoryStore() SubjectKeyStore {
+	return &memoryStore{keys: map[string][]byte{}, destroyed: map[string]bool{}}
 }
 
-// MemoryStore is the in-memory SubjectKeyStore.
-type MemoryStore struct {
+// memoryStore is the in-memory SubjectKeyStore. It is unexported so that
+// its methods, which only restate the interface, stay out of the docs.
+type memoryStore struct {
 	mu        sync.Mutex
 	keys      map[string][]byte
 	destroyed map[string]bool
 }
 
 // Create implements SubjectKeyStore.
-func (m *MemoryStore) Create(_ context.Context, subjectID string, wrapped []byte) ([]byte, error) {
+func (m *memoryStore) Create(_ context.Context, subjectID string, wrapped []byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.destroyed[subjectID] {
@@ -174,7 +175,7 @@ func (m *MemoryStore) Create(_ context.Context, subjectID string, wrapped []byte
 }
 
 // Get implements SubjectKeyStore.
-func (m *MemoryStore) Get(_ context.Context, subjectID string) ([]byte, error) {
+func (m *memoryStore) Get(_ context.Context, subjectID string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.destroyed[subjectID] {
@@ -188,7 +189,7 @@ func (m *MemoryStore) Get(_ context.Context, subjectID string) ([]byte, error) {
 }
 
 // Destroy implements SubjectKeyStore.
-func (m *MemoryStore) Destroy(_ context.Context, subjectID string) error {
+func (m *memoryStore) Destroy(_ context.Context, subjectID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if k, ok := m.keys[subjectID]; ok {

@@ -48,7 +48,7 @@ func (s *countingSealer) Open(rowID string, ct []byte) ([]byte, error) {
 
 type harness struct {
 	m      *mfa.Manager
-	store  *mfa.MemoryStore
+	store  mfa.Store
 	sealer *countingSealer
 	clock  *clock
 	rec    *mfatest.Recorder
@@ -687,7 +687,7 @@ func TestCodeOfAReplacedEnrolmentRefused(t *testing.T) {
 // flakyBookkeeping fails the bookkeeping reads around a consumed recovery
 // code, like a connection dropping right after the DELETE committed. (The
 // failures are forgotten in the same write that consumes the code.)
-type flakyBookkeeping struct{ *mfa.MemoryStore }
+type flakyBookkeeping struct{ mfa.Store }
 
 func (flakyBookkeeping) RecoveryCodesLeft(context.Context, string, string) (int, error) {
 	return 0, errors.New("connection reset")

@@ -129,23 +129,24 @@ type memEntry struct {
 	codes map[string]struct{}
 }
 
-// MemoryStore is an in-process Store for tests, examples and single-instance
+// memoryStore is an in-process Store for tests, examples and single-instance
 // tools. One mutex serialises everything, which makes every method atomic.
-type MemoryStore struct {
+// It is unexported because its methods only restate Store.
+type memoryStore struct {
 	mu       sync.Mutex
 	entries  map[memKey]*memEntry
 	policies map[string]bool
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{
+// NewMemoryStore returns an empty in-process Store, for tests, examples and
+// single-instance tools. One mutex serialises everything, which makes every
+// method atomic; its state vanishes with the process.
+func NewMemoryStore() Store {
+	return &memoryStore{
 		entries:  map[memKey]*memEntry{},
 		policies: map[string]bool{},
 	}
 }
-
-var _ Store = (*MemoryStore)(nil)
 
 func cloneEnrollment(e Enrollment) Enrollment {
 	e.SealedSecret = append([]byte(nil), e.SealedSecret...)
@@ -154,7 +155,7 @@ func cloneEnrollment(e Enrollment) Enrollment {
 }
 
 // BeginEnrollment implements Store.
-func (s *MemoryStore) BeginEnrollment(_ context.Context, e Enrollment) error {
+func (s *memoryStore) BeginEnrollment(_ context.Context, e Enrollment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memKey{e.Org, e.User}
@@ -171,7 +172,7 @@ func (s *MemoryStore) BeginEnrollment(_ context.Context, e Enrollment) error {
 }
 
 // Enrollment implements Store.
-func (s *MemoryStore) Enrollment(_ context.Context, org, user string) (Enrollment, error) {
+func (s *memoryStore) Enrollment(_ context.Context, org, user string) (Enrollment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -182,7 +183,7 @@ func (s *MemoryStore) Enrollment(_ context.Context, org, user string) (Enrollmen
 }
 
 // ConfirmEnrollment implements Store.
-func (s *MemoryStore) ConfirmEnrollment(_ context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error {
+func (s *memoryStore) ConfirmEnrollment(_ context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -206,7 +207,7 @@ func hashSet(hs [][]byte) map[string]struct{} {
 }
 
 // DeleteEnrollment implements Store.
-func (s *MemoryStore) DeleteEnrollment(_ context.Context, org, user string) error {
+func (s *memoryStore) DeleteEnrollment(_ context.Context, org, user string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.entries, memKey{org, user})
@@ -214,7 +215,7 @@ func (s *MemoryStore) DeleteEnrollment(_ context.Context, org, user string) erro
 }
 
 // AcceptStep implements Store.
-func (s *MemoryStore) AcceptStep(_ context.Context, org, user, id string, step int64, since time.Time, limit int) (Verdict, error) {
+func (s *memoryStore) AcceptStep(_ context.Context, org, user, id string, step int64, since time.Time, limit int) (Verdict, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -231,7 +232,7 @@ func (s *MemoryStore) AcceptStep(_ context.Context, org, user, id string, step i
 }
 
 // RecordFailure implements Store.
-func (s *MemoryStore) RecordFailure(_ context.Context, org, user string, now, since time.Time, limit int) ([]time.Time, bool, error) {
+func (s *memoryStore) RecordFailure(_ context.Context, org, user string, now, since time.Time, limit int) ([]time.Time, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -247,7 +248,7 @@ func (s *MemoryStore) RecordFailure(_ context.Context, org, user string, now, si
 }
 
 // ReplaceRecoveryCodes implements Store.
-func (s *MemoryStore) ReplaceRecoveryCodes(_ context.Context, org, user string, codeHashes [][]byte) error {
+func (s *memoryStore) ReplaceRecoveryCodes(_ context.Context, org, user string, codeHashes [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -259,7 +260,7 @@ func (s *MemoryStore) ReplaceRecoveryCodes(_ context.Context, org, user string, 
 }
 
 // UseRecoveryCode implements Store.
-func (s *MemoryStore) UseRecoveryCode(_ context.Context, org, user string, codeHash []byte, since time.Time, limit int) (bool, int, error) {
+func (s *memoryStore) UseRecoveryCode(_ context.Context, org, user string, codeHash []byte, since time.Time, limit int) (bool, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -275,7 +276,7 @@ func (s *MemoryStore) UseRecoveryCode(_ context.Context, org, user string, codeH
 }
 
 // RecoveryCodesLeft implements Store.
-func (s *MemoryStore) RecoveryCodesLeft(_ context.Context, org, user string) (int, error) {
+func (s *memoryStore) RecoveryCodesLeft(_ context.Context, org, user string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.entries[memKey{org, user}]
@@ -286,7 +287,7 @@ func (s *MemoryStore) RecoveryCodesLeft(_ context.Context, org, user string) (in
 }
 
 // SetOrgPolicy implements Store.
-func (s *MemoryStore) SetOrgPolicy(_ context.Context, org string, requireAll bool) error {
+func (s *memoryStore) SetOrgPolicy(_ context.Context, org string, requireAll bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.policies[org] = requireAll
@@ -294,7 +295,7 @@ func (s *MemoryStore) SetOrgPolicy(_ context.Context, org string, requireAll boo
 }
 
 // OrgPolicy implements Store.
-func (s *MemoryStore) OrgPolicy(_ context.Context, org string) (bool, error) {
+func (s *memoryStore) OrgPolicy(_ context.Context, org string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.policies[org], nil

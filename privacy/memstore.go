@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// MemoryStore is the in-memory Store, for tests, the quickstart and
-// single-process hosts. Everything is lost when the process exits.
-type MemoryStore struct {
+// memoryStore is the in-memory Store. It is unexported because its methods
+// only restate the interfaces; NewMemoryStore documents it.
+type memoryStore struct {
 	mu       sync.Mutex
 	subjects map[Ref]*memSubject
 	events   map[Ref][]Event
@@ -31,9 +31,11 @@ type memSubject struct {
 	lastRun    string
 }
 
-// NewMemoryStore returns an empty in-memory store.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{
+// NewMemoryStore returns an empty in-memory Store, for tests, the
+// quickstart and single-process hosts. Everything is lost when the process
+// exits.
+func NewMemoryStore() Store {
+	return &memoryStore{
 		subjects: map[Ref]*memSubject{},
 		events:   map[Ref][]Event{},
 		progress: map[Ref]map[string]Progress{},
@@ -43,10 +45,8 @@ func NewMemoryStore() *MemoryStore {
 	}
 }
 
-var _ Store = (*MemoryStore)(nil)
-
 // Subject implements Store.
-func (s *MemoryStore) Subject(_ context.Context, org, id string) (Subject, error) {
+func (s *memoryStore) Subject(_ context.Context, org, id string) (Subject, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ms, ok := s.subjects[Ref{org, id}]
@@ -57,7 +57,7 @@ func (s *MemoryStore) Subject(_ context.Context, org, id string) (Subject, error
 }
 
 // Transition implements Store.
-func (s *MemoryStore) Transition(_ context.Context, next Subject, from State, ev Event) error {
+func (s *memoryStore) Transition(_ context.Context, next Subject, from State, ev Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ref := Ref{next.Org, next.ID}
@@ -85,13 +85,13 @@ func (s *MemoryStore) Transition(_ context.Context, next Subject, from State, ev
 }
 
 // Events implements Store.
-func (s *MemoryStore) Events(_ context.Context, org, id string) ([]Event, error) {
+func (s *memoryStore) Events(_ context.Context, org, id string) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events[Ref{org, id}]...), nil
 }
 
-func (s *MemoryStore) due(now time.Time) []*memSubject {
+func (s *memoryStore) due(now time.Time) []*memSubject {
 	var out []*memSubject
 	for _, ms := range s.subjects {
 		if !ms.s.NextDue.IsZero() && !ms.s.NextDue.After(now) {
@@ -112,7 +112,7 @@ func (s *MemoryStore) due(now time.Time) []*memSubject {
 }
 
 // ClaimDue implements Store.
-func (s *MemoryStore) ClaimDue(_ context.Context, c Claim) ([]Subject, error) {
+func (s *memoryStore) ClaimDue(_ context.Context, c Claim) ([]Subject, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Subject
@@ -130,7 +130,7 @@ func (s *MemoryStore) ClaimDue(_ context.Context, c Claim) ([]Subject, error) {
 }
 
 // DueSubjects implements Store.
-func (s *MemoryStore) DueSubjects(_ context.Context, now time.Time, limit int) ([]Subject, error) {
+func (s *memoryStore) DueSubjects(_ context.Context, now time.Time, limit int) ([]Subject, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Subject
@@ -144,7 +144,7 @@ func (s *MemoryStore) DueSubjects(_ context.Context, now time.Time, limit int) (
 }
 
 // Progress implements Store.
-func (s *MemoryStore) Progress(_ context.Context, refs []Ref) ([]Progress, error) {
+func (s *memoryStore) Progress(_ context.Context, refs []Ref) ([]Progress, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Progress
@@ -157,7 +157,7 @@ func (s *MemoryStore) Progress(_ context.Context, refs []Ref) ([]Progress, error
 }
 
 // SetProgress implements Store.
-func (s *MemoryStore) SetProgress(_ context.Context, ps []Progress) error {
+func (s *memoryStore) SetProgress(_ context.Context, ps []Progress) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range ps {
@@ -176,7 +176,7 @@ func (s *MemoryStore) SetProgress(_ context.Context, ps []Progress) error {
 }
 
 // Release implements Store.
-func (s *MemoryStore) Release(_ context.Context, owner string, rs []Release) ([]Ref, error) {
+func (s *memoryStore) Release(_ context.Context, owner string, rs []Release) ([]Ref, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var released []Ref
@@ -208,7 +208,7 @@ type memPending struct {
 }
 
 // ClaimPendingAudits implements Store.
-func (s *MemoryStore) ClaimPendingAudits(_ context.Context, c Claim) ([]PendingAudit, error) {
+func (s *memoryStore) ClaimPendingAudits(_ context.Context, c Claim) ([]PendingAudit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cutoff := c.Now.Add(-c.Lease)
@@ -232,7 +232,7 @@ func (s *MemoryStore) ClaimPendingAudits(_ context.Context, c Claim) ([]PendingA
 }
 
 // MarkAudited implements Store.
-func (s *MemoryStore) MarkAudited(_ context.Context, ids []string) error {
+func (s *memoryStore) MarkAudited(_ context.Context, ids []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
@@ -242,7 +242,7 @@ func (s *MemoryStore) MarkAudited(_ context.Context, ids []string) error {
 }
 
 // PutHold implements Store.
-func (s *MemoryStore) PutHold(_ context.Context, h Hold) error {
+func (s *memoryStore) PutHold(_ context.Context, h Hold) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.holds[h.Org] = append(s.holds[h.Org], h)
@@ -250,7 +250,7 @@ func (s *MemoryStore) PutHold(_ context.Context, h Hold) error {
 }
 
 // LiftHold implements Store.
-func (s *MemoryStore) LiftHold(_ context.Context, org, id string, at time.Time, by string) (Hold, error) {
+func (s *memoryStore) LiftHold(_ context.Context, org, id string, at time.Time, by string) (Hold, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, h := range s.holds[org] {
@@ -264,7 +264,7 @@ func (s *MemoryStore) LiftHold(_ context.Context, org, id string, at time.Time, 
 }
 
 // Holds implements Store.
-func (s *MemoryStore) Holds(_ context.Context, org string) ([]Hold, error) {
+func (s *memoryStore) Holds(_ context.Context, org string) ([]Hold, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Hold
@@ -279,7 +279,7 @@ func (s *MemoryStore) Holds(_ context.Context, org string) ([]Hold, error) {
 func reqKey(org, id string) string { return org + "\x00" + id }
 
 // PutRequest implements Store.
-func (s *MemoryStore) PutRequest(_ context.Context, r Request) error {
+func (s *memoryStore) PutRequest(_ context.Context, r Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := r.withJurisdiction()
@@ -296,7 +296,7 @@ func (s *MemoryStore) PutRequest(_ context.Context, r Request) error {
 }
 
 // UpdateRequest implements Store.
-func (s *MemoryStore) UpdateRequest(_ context.Context, prev, next Request) error {
+func (s *memoryStore) UpdateRequest(_ context.Context, prev, next Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := reqKey(prev.Org, prev.ID)
@@ -312,7 +312,7 @@ func (s *MemoryStore) UpdateRequest(_ context.Context, prev, next Request) error
 }
 
 // Request implements Store.
-func (s *MemoryStore) Request(_ context.Context, org, id string) (Request, error) {
+func (s *memoryStore) Request(_ context.Context, org, id string) (Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.requests[reqKey(org, id)]
@@ -323,7 +323,7 @@ func (s *MemoryStore) Request(_ context.Context, org, id string) (Request, error
 }
 
 // Requests implements Store.
-func (s *MemoryStore) Requests(_ context.Context, org, subjectID string) ([]Request, error) {
+func (s *memoryStore) Requests(_ context.Context, org, subjectID string) ([]Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Request
@@ -337,7 +337,7 @@ func (s *MemoryStore) Requests(_ context.Context, org, subjectID string) ([]Requ
 }
 
 // OpenRequestsDueBefore implements Store.
-func (s *MemoryStore) OpenRequestsDueBefore(_ context.Context, t time.Time) ([]Request, error) {
+func (s *memoryStore) OpenRequestsDueBefore(_ context.Context, t time.Time) ([]Request, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Request
@@ -351,7 +351,7 @@ func (s *MemoryStore) OpenRequestsDueBefore(_ context.Context, t time.Time) ([]R
 }
 
 // AppendConsent implements Store.
-func (s *MemoryStore) AppendConsent(_ context.Context, c ConsentRecord) error {
+func (s *memoryStore) AppendConsent(_ context.Context, c ConsentRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.consent = append(s.consent, c)
@@ -359,7 +359,7 @@ func (s *MemoryStore) AppendConsent(_ context.Context, c ConsentRecord) error {
 }
 
 // LatestConsent implements Store.
-func (s *MemoryStore) LatestConsent(_ context.Context, org, who, purpose string) (ConsentRecord, error) {
+func (s *memoryStore) LatestConsent(_ context.Context, org, who, purpose string) (ConsentRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.consent) - 1; i >= 0; i-- {
@@ -371,7 +371,7 @@ func (s *MemoryStore) LatestConsent(_ context.Context, org, who, purpose string)
 }
 
 // ConsentHistory implements Store.
-func (s *MemoryStore) ConsentHistory(_ context.Context, org, who string) ([]ConsentRecord, error) {
+func (s *memoryStore) ConsentHistory(_ context.Context, org, who string) ([]ConsentRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []ConsentRecord

@@ -24,16 +24,11 @@ var (
 	// ErrCooldownElapsed: restore was asked after the cooldown ended; the
 	// subject is (or is about to be) erased and cannot come back.
 	ErrCooldownElapsed = errors.New("privacy: cooldown elapsed, restore refused")
-	// ErrHeld: a legal hold blocks erasure.
-	ErrHeld = errors.New("privacy: blocked by a legal hold")
 	// ErrNoDomains: a sweep was asked with no data domain registered; it
 	// would mark subjects erased without erasing anything.
 	ErrNoDomains = errors.New("privacy: no data domain registered")
 	// ErrInvalid: an argument is missing or malformed.
 	ErrInvalid = errors.New("privacy: invalid argument")
-	// ErrConsentRequired: the purpose is not consented to (or the consent is
-	// for an older policy version).
-	ErrConsentRequired = errors.New("privacy: consent required")
 )
 
 // Audit action names the package records. A host registers them with its

@@ -29,15 +29,19 @@ func TestAPIKeyScopesOfAnotherPolicyAreIgnored(t *testing.T) {
 			key := rbac.APIKey("k1", "acme", "alice", tc.scopes, members.lookup)
 			for _, c := range []struct {
 				perm rbac.Permission
-				want rbac.Reason
+				want error
 			}{
-				{x.view, rbac.Allowed},
-				{x.approve, rbac.Allowed},
-				{x.refund, rbac.ScopeLacksPermission},
-				{x.tech, rbac.ScopeLacksPermission},
+				{x.view, nil},
+				{x.approve, nil},
+				{x.refund, rbac.ErrScopeLacksPermission},
+				{x.tech, rbac.ErrScopeLacksPermission},
 			} {
 				d := x.pol.Decide(key, c.perm, "acme")
-				require.Equal(t, c.want, d.Reason(), "%s: %s", c.perm, d)
+				if c.want == nil {
+					require.NoError(t, d.Err(), "%s: %s", c.perm, d)
+				} else {
+					require.ErrorIs(t, d.Err(), c.want, "%s: %s", c.perm, d)
+				}
 			}
 			// The foreign scopes never grant anything in x's policy, nor do
 			// x's scopes in the other policy (alice has no role there).

@@ -2,32 +2,38 @@ package rbac
 
 import "fmt"
 
-// Reason says why a Decision came out as it did.
-type Reason uint8
+// reasonCode says why a Decision came out as it did. It is unexported on
+// purpose: a caller asks why a request was refused with errors.Is on
+// Decision.Err (ErrUnauthenticated, ErrWrongOrganisation, ...), the one
+// way the package offers, as io/fs does with fs.ErrNotExist, and reads the
+// details (permission, role, lowest role) from the *DeniedError with
+// errors.As. A parallel exported enum would be a second way to ask the
+// same question.
+type reasonCode uint8
 
 const (
-	// ReasonUnknown is the zero Reason; a zero Decision is a denial.
-	ReasonUnknown Reason = iota
-	// Allowed: the principal holds the permission in this organisation.
-	Allowed
-	// Unauthenticated: there is no (complete) principal.
-	Unauthenticated
-	// WrongOrganisation: the request targets another organisation.
-	WrongOrganisation
-	// RoleLacksPermission: the role (an API key's owner's current role)
-	// does not grant the permission.
-	RoleLacksPermission
-	// ScopeLacksPermission: the API key's scopes do not include it.
-	ScopeLacksPermission
-	// UnknownPermission: the permission is not one of this policy's.
-	UnknownPermission
+	// reasonUnknown is the zero reasonCode; a zero Decision is a denial.
+	reasonUnknown reasonCode = iota
+	// reasonAllowed: the principal holds the permission in this organisation.
+	reasonAllowed
+	// reasonUnauthenticated: there is no (complete) principal.
+	reasonUnauthenticated
+	// reasonWrongOrganisation: the request targets another organisation.
+	reasonWrongOrganisation
+	// reasonRoleLacksPermission: the role (an API key's owner's current
+	// role) does not grant the permission.
+	reasonRoleLacksPermission
+	// reasonScopeLacksPermission: the API key's scopes do not include it.
+	reasonScopeLacksPermission
+	// reasonUnknownPermission: the permission is not one of this policy's.
+	reasonUnknownPermission
 )
 
 var reasonNames = [...]string{"unknown", "allowed", "unauthenticated", "wrong_organisation",
 	"role_lacks_permission", "scope_lacks_permission", "unknown_permission"}
 
 // String returns a stable snake_case name, used in audit payloads.
-func (r Reason) String() string {
+func (r reasonCode) String() string {
 	if int(r) < len(reasonNames) {
 		return reasonNames[r]
 	}
@@ -52,7 +58,7 @@ type Decision struct {
 // pack packs a decision's small fields: the permission index (bits 0-15),
 // the index+1 of the role checked or 0 (16-31), the reason (32-39) and
 // whether an API key's owner has no current role (bit 40).
-func pack(perm, role uint32, reason Reason, noOwner bool) uint64 {
+func pack(perm, role uint32, reason reasonCode, noOwner bool) uint64 {
 	b := uint64(perm&0xffff) | uint64(role&0xffff)<<16 | uint64(reason)<<32
 	if noOwner {
 		b |= 1 << 40
@@ -60,10 +66,10 @@ func pack(perm, role uint32, reason Reason, noOwner bool) uint64 {
 	return b
 }
 
-func (d Decision) permIdx() uint32 { return uint32(d.bits & 0xffff) }
-func (d Decision) roleIdx() uint32 { return uint32(d.bits>>16) & 0xffff }
-func (d Decision) reason() Reason  { return Reason(d.bits >> 32) }
-func (d Decision) noOwner() bool   { return d.bits&(1<<40) != 0 }
+func (d Decision) permIdx() uint32    { return uint32(d.bits & 0xffff) }
+func (d Decision) roleIdx() uint32    { return uint32(d.bits>>16) & 0xffff }
+func (d Decision) reason() reasonCode { return reasonCode(d.bits >> 32) }
+func (d Decision) noOwner() bool      { return d.bits&(1<<40) != 0 }
 
 func (d Decision) who() *principal {
 	if d.pr == nil {
@@ -73,10 +79,7 @@ func (d Decision) who() *principal {
 }
 
 // Allowed reports whether the action may proceed.
-func (d Decision) Allowed() bool { return d.reason() == Allowed }
-
-// Reason returns why.
-func (d Decision) Reason() Reason { return d.reason() }
+func (d Decision) Allowed() bool { return d.reason() == reasonAllowed }
 
 // Permission returns the permission that was asked for.
 func (d Decision) Permission() Permission {
@@ -107,7 +110,7 @@ func (d Decision) LowestRole() (Role, bool) {
 
 // Err returns nil when allowed, else a *DeniedError that matches
 // ErrUnauthenticated, ErrWrongOrganisation, ErrRoleLacksPermission,
-// ErrScopeLacksPermission or ErrUnknownPermissionAtDecision with errors.Is.
+// ErrScopeLacksPermission or ErrUnknownPermission with errors.Is.
 func (d Decision) Err() error {
 	if d.Allowed() {
 		return nil
@@ -125,13 +128,13 @@ func (d Decision) String() string {
 	}
 	perm := fmt.Sprintf("%q", d.Permission().Name())
 	switch d.reason() {
-	case Allowed:
+	case reasonAllowed:
 		return fmt.Sprintf("rbac: allowed: %s holds %s", who, perm)
-	case Unauthenticated:
+	case reasonUnauthenticated:
 		return fmt.Sprintf("rbac: denied: not authenticated; %s requires authentication", perm)
-	case WrongOrganisation:
+	case reasonWrongOrganisation:
 		return fmt.Sprintf("rbac: denied: %s of organisation %q asked for another organisation", who, pr.org)
-	case RoleLacksPermission:
+	case reasonRoleLacksPermission:
 		var msg string
 		if d.noOwner() {
 			msg = fmt.Sprintf("rbac: denied: %s: its owner has no current role in organisation %q", who, pr.org)
@@ -148,9 +151,9 @@ func (d Decision) String() string {
 			msg += " (no role grants it)"
 		}
 		return msg
-	case ScopeLacksPermission:
+	case reasonScopeLacksPermission:
 		return fmt.Sprintf("rbac: denied: %s: key scopes lack %s", who, perm)
-	case UnknownPermission:
+	case reasonUnknownPermission:
 		return "rbac: denied: permission is not declared by this policy"
 	}
 	return "rbac: denied"
@@ -165,16 +168,16 @@ func (e *DeniedError) Error() string { return e.Decision.String() }
 // Unwrap returns the sentinel of the decision's reason.
 func (e *DeniedError) Unwrap() error {
 	switch e.Decision.reason() {
-	case Unauthenticated:
+	case reasonUnauthenticated:
 		return ErrUnauthenticated
-	case WrongOrganisation:
+	case reasonWrongOrganisation:
 		return ErrWrongOrganisation
-	case RoleLacksPermission:
+	case reasonRoleLacksPermission:
 		return ErrRoleLacksPermission
-	case ScopeLacksPermission:
+	case reasonScopeLacksPermission:
 		return ErrScopeLacksPermission
-	case UnknownPermission:
-		return ErrUnknownPermissionAtDecision
+	case reasonUnknownPermission:
+		return ErrUnknownPermission
 	}
 	return nil
 }
@@ -191,38 +194,38 @@ func (p *Policy) Decide(principal Principal, perm Permission, org string) Decisi
 
 // decide returns the reason, the index+1 of the role checked (0: none) and
 // 1 when an API key's owner has no current role.
-func (p *Policy) decide(pr *principal, perm Permission, org string) (Reason, uint32, uint8) {
+func (p *Policy) decide(pr *principal, perm Permission, org string) (reasonCode, uint32, uint8) {
 	if !pr.authenticated() {
-		return Unauthenticated, 0, 0
+		return reasonUnauthenticated, 0, 0
 	}
 	c := p.c
 	if perm.c != c || c == nil {
-		return UnknownPermission, 0, 0
+		return reasonUnknownPermission, 0, 0
 	}
 	if pr.kind != SystemKind && pr.org != org {
-		return WrongOrganisation, 0, 0
+		return reasonWrongOrganisation, 0, 0
 	}
 	switch pr.kind {
 	case UserKind, SystemKind:
 		if pr.role.c != c {
-			return RoleLacksPermission, 0, 0
+			return reasonRoleLacksPermission, 0, 0
 		}
 		if !c.sets[pr.role.idx].has(perm.idx) {
-			return RoleLacksPermission, pr.role.idx + 1, 0
+			return reasonRoleLacksPermission, pr.role.idx + 1, 0
 		}
-		return Allowed, pr.role.idx + 1, 0
+		return reasonAllowed, pr.role.idx + 1, 0
 	case APIKeyKind:
 		if set := pr.scopesIn(c); set == nil || !set.has(perm.idx) {
-			return ScopeLacksPermission, 0, 0
+			return reasonScopeLacksPermission, 0, 0
 		}
 		role, ok := pr.lookup(pr.org, pr.ownerID)
 		if !ok || role.c != c {
-			return RoleLacksPermission, 0, 1
+			return reasonRoleLacksPermission, 0, 1
 		}
 		if !c.sets[role.idx].has(perm.idx) {
-			return RoleLacksPermission, role.idx + 1, 0
+			return reasonRoleLacksPermission, role.idx + 1, 0
 		}
-		return Allowed, role.idx + 1, 0
+		return reasonAllowed, role.idx + 1, 0
 	}
-	return Unauthenticated, 0, 0
+	return reasonUnauthenticated, 0, 0
 }

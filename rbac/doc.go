@@ -25,7 +25,11 @@
 // once) or the System actor. Policy.Decide returns a Decision value that
 // allocates nothing; when read (String, Err) it explains a denial: not
 // authenticated, wrong organisation, role lacks the permission (and the
-// lowest role that has it), or the key's scopes lack it.
+// lowest role that has it), or the key's scopes lack it. Decision.Err
+// matches one sentinel per cause with errors.Is (ErrUnauthenticated,
+// ErrWrongOrganisation, ErrRoleLacksPermission, ErrScopeLacksPermission,
+// ErrUnknownPermission), and errors.As with a *DeniedError gives the
+// Decision itself.
 //
 // # HTTP
 //

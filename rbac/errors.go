@@ -17,8 +17,11 @@ var (
 	ErrDuplicatePermission = errors.New("rbac: duplicate permission")
 	// ErrDuplicateRole reports a role declared twice.
 	ErrDuplicateRole = errors.New("rbac: duplicate role")
-	// ErrUnknownPermission reports a grant of a permission that was never
-	// declared in this registry (a typo, or a handle from another registry).
+	// ErrUnknownPermission reports a permission that was never declared in
+	// this registry (a typo, a zero Permission, or a handle from another
+	// registry): at Build, granted to a role; at Decide, asked for (then
+	// from Decision.Err). It is one sentinel for both because it answers one
+	// question, as fs.ErrNotExist does for Open and Stat.
 	ErrUnknownPermission = errors.New("rbac: unknown permission")
 	// ErrUnknownRole reports an include or ladder step naming a role that was
 	// never declared in this registry.
@@ -40,8 +43,10 @@ var (
 	ErrAlreadyBuilt = errors.New("rbac: registry already built")
 )
 
-// Decision errors, returned by Decision.Err. They tell the caller why a
-// request was refused; none of them says anything about other tenants.
+// Decision errors, returned by Decision.Err (with ErrUnknownPermission).
+// They tell the caller why a request was refused; none of them says
+// anything about other tenants. Match them with errors.Is; errors.As with a
+// *DeniedError gives the Decision (permission, role, lowest role).
 var (
 	// ErrUnauthenticated: there is no principal (or an incomplete one).
 	ErrUnauthenticated = errors.New("rbac: not authenticated")
@@ -54,9 +59,6 @@ var (
 	// ErrScopeLacksPermission: the API key's scopes do not include the
 	// permission, whatever its owner's role grants.
 	ErrScopeLacksPermission = errors.New("rbac: key scopes lack permission")
-	// ErrUnknownPermissionAtDecision: the permission does not belong to the
-	// policy asked (a zero Permission or one from another registry).
-	ErrUnknownPermissionAtDecision = errors.New("rbac: permission not in policy")
 )
 
 // Route registration errors, raised (as a panic carrying a *RouteError, like

@@ -299,7 +299,7 @@ func (g *Guard) check(r *http.Request, route Route) Decision {
 func (g *Guard) checkOrg(r *http.Request, route Route) (Decision, string) {
 	principal, ok := g.cfg.principal(r)
 	if !ok {
-		return Decision{c: route.Permission.c, bits: pack(route.Permission.idx, 0, Unauthenticated, false)}, ""
+		return Decision{c: route.Permission.c, bits: pack(route.Permission.idx, 0, reasonUnauthenticated, false)}, ""
 	}
 	p := principal.get()
 	org := p.org // unscoped routes act in the principal's own organisation
@@ -313,7 +313,7 @@ func (g *Guard) checkOrg(r *http.Request, route Route) (Decision, string) {
 			org = r.PathValue(g.cfg.orgParam)
 		}
 		if org == "" && p.authenticated() {
-			return Decision{c: route.Permission.c, pr: principal.p, bits: pack(route.Permission.idx, 0, WrongOrganisation, false)}, ""
+			return Decision{c: route.Permission.c, pr: principal.p, bits: pack(route.Permission.idx, 0, reasonWrongOrganisation, false)}, ""
 		}
 	}
 	return g.policy.Decide(principal, route.Permission, org), org
@@ -364,13 +364,13 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, route Route, d Deci
 	perm := route.Permission.Name()
 	pb := problem{Permission: perm}
 	switch d.reason() {
-	case Unauthenticated:
+	case reasonUnauthenticated:
 		pb.Type, pb.Title, pb.Status = ProblemUnauthenticated, "Authentication required", http.StatusUnauthorized
 		pb.Detail = fmt.Sprintf("This request requires authentication and the permission %q.", perm)
-	case WrongOrganisation:
+	case reasonWrongOrganisation:
 		pb.Type, pb.Title, pb.Status = ProblemWrongOrganisation, "Forbidden", http.StatusForbidden
 		pb.Detail = fmt.Sprintf("The requested organisation is not yours; this request requires the permission %q in it.", perm)
-	case ScopeLacksPermission:
+	case reasonScopeLacksPermission:
 		pb.Type, pb.Title, pb.Status = ProblemPermissionRequired, "Forbidden", http.StatusForbidden
 		pb.Detail = fmt.Sprintf("The API key's scopes do not include the permission %q.", perm)
 	default:

@@ -67,7 +67,7 @@ func TestForeignHandlesAreNeverGranted(t *testing.T) {
 	require.False(t, a.pol.Can(b.admin, b.approve), "handles of another policy must not match by index")
 	require.False(t, a.pol.Can(a.admin, b.approve))
 	d := a.pol.Decide(rbac.User("u1", "acme", a.admin), b.approve, "acme")
-	require.Equal(t, rbac.UnknownPermission, d.Reason())
+	require.ErrorIs(t, d.Err(), rbac.ErrUnknownPermission)
 }
 
 func TestBuildErrors(t *testing.T) {
@@ -221,40 +221,45 @@ func TestDecide(t *testing.T) {
 	members := &roles{m: map[string]rbac.Role{"acme/alice": x.admin}}
 	key := rbac.APIKey("k1", "acme", "alice", []rbac.Permission{x.view, x.approve}, members.lookup)
 	cases := []struct {
-		name   string
-		p      rbac.Principal
-		perm   rbac.Permission
-		org    string
-		reason rbac.Reason
-		err    error
-		text   string
+		name string
+		p    rbac.Principal
+		perm rbac.Permission
+		org  string
+		err  error
+		text string
 	}{
-		{"anonymous", rbac.Principal{}, x.view, "acme", rbac.Unauthenticated, rbac.ErrUnauthenticated, "not authenticated"},
-		{"user without org", rbac.User("u", "", x.admin), x.view, "", rbac.Unauthenticated, rbac.ErrUnauthenticated, ""},
-		{"user allowed", rbac.User("u", "acme", x.viewer), x.view, "acme", rbac.Allowed, nil, "allowed"},
-		{"cross tenant", rbac.User("u", "acme", x.admin), x.view, "globex", rbac.WrongOrganisation, rbac.ErrWrongOrganisation, `of organisation "acme" asked for another organisation`},
-		{"empty org target", rbac.User("u", "acme", x.admin), x.view, "", rbac.WrongOrganisation, rbac.ErrWrongOrganisation, ""},
-		{"role lacks", rbac.User("u", "acme", x.viewer), x.approve, "acme", rbac.RoleLacksPermission, rbac.ErrRoleLacksPermission, `lowest role granting it: "admin"`},
-		{"zero role", rbac.User("u", "acme", rbac.Role{}), x.view, "acme", rbac.RoleLacksPermission, rbac.ErrRoleLacksPermission, ""},
-		{"key allowed", key, x.approve, "acme", rbac.Allowed, nil, ""},
-		{"key scope lacks", key, x.refund, "acme", rbac.ScopeLacksPermission, rbac.ErrScopeLacksPermission, "key scopes lack"},
-		{"key cross tenant", key, x.view, "globex", rbac.WrongOrganisation, rbac.ErrWrongOrganisation, ""},
+		{"anonymous", rbac.Principal{}, x.view, "acme", rbac.ErrUnauthenticated, "not authenticated"},
+		{"user without org", rbac.User("u", "", x.admin), x.view, "", rbac.ErrUnauthenticated, ""},
+		{"user allowed", rbac.User("u", "acme", x.viewer), x.view, "acme", nil, "allowed"},
+		{"cross tenant", rbac.User("u", "acme", x.admin), x.view, "globex", rbac.ErrWrongOrganisation, `of organisation "acme" asked for another organisation`},
+		{"empty org target", rbac.User("u", "acme", x.admin), x.view, "", rbac.ErrWrongOrganisation, ""},
+		{"role lacks", rbac.User("u", "acme", x.viewer), x.approve, "acme", rbac.ErrRoleLacksPermission, `lowest role granting it: "admin"`},
+		{"zero role", rbac.User("u", "acme", rbac.Role{}), x.view, "acme", rbac.ErrRoleLacksPermission, ""},
+		{"key allowed", key, x.approve, "acme", nil, ""},
+		{"key scope lacks", key, x.refund, "acme", rbac.ErrScopeLacksPermission, "key scopes lack"},
+		{"key cross tenant", key, x.view, "globex", rbac.ErrWrongOrganisation, ""},
 		{"key scope beyond owner role", rbac.APIKey("k2", "acme", "bob", []rbac.Permission{x.tech}, func(string, string) (rbac.Role, bool) { return x.admin, true }),
-			x.tech, "acme", rbac.RoleLacksPermission, rbac.ErrRoleLacksPermission, "owner's current role"},
-		{"key without lookup", rbac.APIKey("k3", "acme", "bob", []rbac.Permission{x.view}, nil), x.view, "acme", rbac.Unauthenticated, rbac.ErrUnauthenticated, ""},
-		{"system any org", rbac.System("cron/sweeper", x.finance), x.refund, "globex", rbac.Allowed, nil, ""},
-		{"system bounded by role", rbac.System("cron/sweeper", x.viewer), x.refund, "globex", rbac.RoleLacksPermission, rbac.ErrRoleLacksPermission, ""},
-		{"zero permission", rbac.User("u", "acme", x.eng), rbac.Permission{}, "acme", rbac.UnknownPermission, rbac.ErrUnknownPermissionAtDecision, ""},
+			x.tech, "acme", rbac.ErrRoleLacksPermission, "owner's current role"},
+		{"key without lookup", rbac.APIKey("k3", "acme", "bob", []rbac.Permission{x.view}, nil), x.view, "acme", rbac.ErrUnauthenticated, ""},
+		{"system any org", rbac.System("cron/sweeper", x.finance), x.refund, "globex", nil, ""},
+		{"system bounded by role", rbac.System("cron/sweeper", x.viewer), x.refund, "globex", rbac.ErrRoleLacksPermission, ""},
+		{"zero permission", rbac.User("u", "acme", x.eng), rbac.Permission{}, "acme", rbac.ErrUnknownPermission, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := x.pol.Decide(c.p, c.perm, c.org)
-			require.Equal(t, c.reason, d.Reason(), d.String())
-			require.Equal(t, c.reason == rbac.Allowed, d.Allowed())
+			require.Equal(t, c.err == nil, d.Allowed(), d.String())
 			if c.err == nil {
 				require.NoError(t, d.Err())
 			} else {
 				require.ErrorIs(t, d.Err(), c.err)
+			}
+			// One way to ask: the error matches its cause's sentinel and no
+			// other decision sentinel.
+			for _, other := range decisionSentinels {
+				if other != c.err {
+					require.NotErrorIs(t, d.Err(), other)
+				}
 			}
 			require.Contains(t, d.String(), c.text)
 		})
@@ -331,6 +336,10 @@ func TestDecideAllocations(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(100, func() { sink = x.pol.Decide(user, x.tech, "globex").Allowed() }), "a denial unread costs nothing")
 	_ = sink
 }
+
+// decisionSentinels are the sentinels Decision.Err can match.
+var decisionSentinels = []error{rbac.ErrUnauthenticated, rbac.ErrWrongOrganisation,
+	rbac.ErrRoleLacksPermission, rbac.ErrScopeLacksPermission, rbac.ErrUnknownPermission}
 
 func TestDeniedErrorIsErrorsAsable(t *testing.T) {
 	t.Parallel()

@@ -35,7 +35,7 @@ func (s *bufSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error 
 // saved checkpoints written to files, for exports verified by the CLI.
 type offlineAudit struct {
 	dir, pub, notes string
-	store           *auditlog.MemoryStore
+	store           auditlog.Store
 	signer          note.Signer
 	saved           []auditlog.Checkpoint
 }

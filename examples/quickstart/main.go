@@ -37,7 +37,7 @@ type story struct {
 	// audit is the one audit log every package records to, as in a host:
 	// rbac denials, mfa resets, privacy transitions, compliance escalations.
 	audit      *auditlog.Log
-	auditStore *auditlog.MemoryStore
+	auditStore auditlog.Store
 	// checkpoints are the signed checkpoints the log published, kept
 	// "outside the database" (here: in memory) for the final verification.
 	checkpoints []auditlog.Checkpoint
