@@ -1,0 +1,77 @@
+// Package pgtenant builds what each rampart pgstore needs to put its own
+// organisation-scoped tables under tenant/pgstore's row-level security: the
+// policies (with the owner kept, see tenant/pgstore.Table.KeepOwner) and
+// the SECURITY DEFINER directory functions that answer, for an exact key,
+// the lookups made before an organisation is known.
+package pgtenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
+)
+
+// Spec is one package's protection.
+type Spec struct {
+	// Tables are the organisation-scoped tables; each is protected with
+	// KeepOwner.
+	Tables []tenantpg.Table
+	// Functions creates the directory functions; every "{schema}" is the
+	// quoted schema, which each function must pin with SET search_path.
+	Functions string
+	// Signatures name the functions ("authn_dir_sessions(bytea[])") for
+	// REVOKE ... FROM PUBLIC and GRANT EXECUTE to the application role.
+	Signatures []string
+}
+
+// ErrNoAppRole: the application role to grant the directory functions to
+// was not named.
+var ErrNoAppRole = errors.New("empty application role")
+
+// SQL returns the statements that protect spec's tables in schema and let
+// appRole, and no one else, call its directory functions.
+func (spec Spec) SQL(schema, appRole string) (string, error) {
+	if schema == "" {
+		return "", fmt.Errorf("%w: empty schema", tenantpg.ErrBadIdentifier)
+	}
+	if appRole == "" {
+		return "", ErrNoAppRole
+	}
+	qs, role := pgx.Identifier{schema}.Sanitize(), pgx.Identifier{appRole}.Sanitize()
+	var b strings.Builder
+	for _, t := range spec.Tables {
+		t.Name, t.KeepOwner = schema+"."+t.Name, true
+		sql, err := tenantpg.ProtectSQL(t)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(sql)
+	}
+	b.WriteString(strings.ReplaceAll(spec.Functions, "{schema}", qs))
+	for _, sig := range spec.Signatures {
+		fmt.Fprintf(&b, "REVOKE ALL ON FUNCTION %s.%s FROM PUBLIC;\nGRANT EXECUTE ON FUNCTION %s.%s TO %s;\n", qs, sig, qs, sig, role)
+	}
+	return b.String(), nil
+}
+
+// Apply runs spec.SQL for the connection's current schema in one
+// transaction. It must run as the tables' owner (or a superuser).
+func (spec Spec) Apply(ctx context.Context, db tenantpg.Beginner, appRole string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var schema string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return err
+		}
+		sql, err := spec.SQL(schema, appRole)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sql)
+		return err
+	})
+}
