@@ -99,20 +99,10 @@ func WithTenantBinding() Option {
 	return func(c *storeConfig) { c.tenant = true }
 }
 
-// inOrg runs fn on the store's querier, bound to org when tenant binding is
-// on.
-//
-// The empty organisation binds nothing: its reads run unbound and, as row
-// security fails closed, find nothing; its writes are refused by the
-// policy's WITH CHECK, or earlier by needOrg.
+// inOrg runs fn on the store's querier, bound to org under tenant binding
+// (pgtenant.InOrg).
 func (s *Store) inOrg(ctx context.Context, org string, fn func(q pgq.Querier) error) error {
-	if !s.tenant {
-		return fn(s.q)
-	}
-	if _, ok := tenant.From(ctx); !ok && org == "" {
-		return fn(s.q)
-	}
-	return tenantpg.RunFor(ctx, s.q, org, func(_ context.Context, tx pgx.Tx) error { return fn(tx) })
+	return pgtenant.InOrg(ctx, s.tenant, s.q, org, fn)
 }
 
 // errNoRow: the directory knows no row with that key.
@@ -141,12 +131,8 @@ func (s *Store) inOrgOf(ctx context.Context, dirFunc, id string, fn func(q pgq.Q
 }
 
 // exec runs one statement for org (see inOrg).
-func (s *Store) exec(ctx context.Context, org, sql string, args ...any) (tag pgconn.CommandTag, err error) {
-	err = s.inOrg(ctx, org, func(q pgq.Querier) error {
-		tag, err = q.Exec(ctx, sql, args...)
-		return err
-	})
-	return tag, err
+func (s *Store) exec(ctx context.Context, org, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgtenant.Exec(ctx, s.tenant, s.q, org, sql, args...)
 }
 
 // execOf runs one statement for the organisation of the row whose key is
@@ -172,11 +158,10 @@ func collect[V any](rows pgx.Rows, err error, scan func(pgx.Row) (V, error)) ([]
 }
 
 // needOrg refuses, before the database, a write of a row without an
-// organisation under tenant binding: no bound transaction could ever read
-// it back.
+// organisation under tenant binding.
 func (s *Store) needOrg(op, org string) error {
-	if s.tenant && org == "" {
-		return fmt.Errorf("authn/pgstore: %s: %w: an organisation is required under tenant binding", op, authn.ErrInvalidArgument)
+	if err := pgtenant.NeedOrg(s.tenant, org); err != nil {
+		return fmt.Errorf("authn/pgstore: %s: %w: %w", op, authn.ErrInvalidArgument, err)
 	}
 	return nil
 }

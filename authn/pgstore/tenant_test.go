@@ -19,30 +19,23 @@ import (
 )
 
 // protectedEnv is authn's schema migrated and protected by a migration
-// role that is not a superuser (so FORCE ROW LEVEL SECURITY applies to it
-// too, and its directory functions rely on the rampart_owner policy), and a
-// pool of an application role that owns nothing and bypasses nothing.
+// role that is not a superuser (so its directory functions rely on the
+// rampart_owner policy), and a store of an application role that owns
+// nothing and bypasses nothing.
 type protectedEnv struct {
-	db       *pgtest.DB
-	owner    *pgxpool.Pool
-	appRole  string
-	app      *pgxpool.Pool
+	*pgtest.Roles
 	appStore *pgstore.Store
 }
 
 func newProtectedEnv(t *testing.T) *protectedEnv {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.New(t)
-	schema := pgx.Identifier{db.Schema}.Sanitize()
-	_, owner := db.Role(t, "rampart_authn_owner", 2, "GRANT CREATE ON SCHEMA "+schema+" TO {role}")
-	require.NoError(t, pgstore.Migrate(ctx, owner))
-	role, app := db.Role(t, "rampart_authn_app", 8,
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+schema+" TO {role}")
-	require.NoError(t, pgstore.Protect(ctx, owner, role))
-	require.NoError(t, pgstore.Protect(ctx, owner, role), "idempotent")
-	return &protectedEnv{db: db, owner: owner, appRole: role, app: app,
-		appStore: pgstore.New(app, pgstore.WithTenantBinding())}
+	r := pgtest.NewRoles(t, "rampart_authn", pgstore.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
+		if err := pgstore.Protect(ctx, owner, role); err != nil {
+			return err
+		}
+		return pgstore.Protect(ctx, owner, role) // idempotent
+	})
+	return &protectedEnv{Roles: r, appStore: pgstore.New(r.App, pgstore.WithTenantBinding())}
 }
 
 // TestConformanceProtected runs the suite as the application role on
@@ -60,7 +53,7 @@ func TestConformanceProtected(t *testing.T) {
 		t.Parallel()
 		authntest.TestStore(t, func(t *testing.T) authn.Store {
 			e := newProtectedEnv(t)
-			return e.appStore.WithTx(pgtest.Tx(t, e.app))
+			return e.appStore.WithTx(pgtest.Tx(t, e.App))
 		}, authntest.WithConcurrentStore(pool), authntest.WithOrganisationRequired())
 	})
 }
@@ -110,7 +103,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 		attempts(t, tenant.With(ctx, "orgA"), s)
 	})
 	t.Run("CallerTxBound", func(t *testing.T) {
-		require.NoError(t, tenantpg.Run(tenant.With(ctx, "orgA"), e.app, func(ctx context.Context, tx pgx.Tx) error {
+		require.NoError(t, tenantpg.Run(tenant.With(ctx, "orgA"), e.App, func(ctx context.Context, tx pgx.Tx) error {
 			// A plain context: only the transaction's binding speaks.
 			attempts(t, context.Background(), s.WithTx(tx))
 			return nil
@@ -141,10 +134,10 @@ func TestProtectedFailsClosed(t *testing.T) {
 	require.NoError(t, e.appStore.CreateSession(ctx, sessionRec("s1")))
 	for _, table := range []string{"authn_sessions", "authn_api_keys", "authn_org_policies"} {
 		var n int
-		require.NoError(t, e.app.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+		require.NoError(t, e.App.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
 		require.Zero(t, n, table)
 	}
-	unbound := pgstore.New(e.app)
+	unbound := pgstore.New(e.App)
 	_, err := unbound.SessionByTokenHash(ctx, hash("s1"))
 	require.ErrorIs(t, err, authn.ErrNotFound)
 	list, err := unbound.ListSessions(ctx, "org", "u", authn.ListPage{Limit: 10})
@@ -164,25 +157,25 @@ func TestProtectedDirectoryFunctions(t *testing.T) {
 	for _, q := range []string{`SELECT count(*) FROM authn_dir_sessions(ARRAY[''::bytea])`,
 		`SELECT count(*) FROM authn_dir_api_keys(ARRAY['%'])`, `SELECT count(*) FROM authn_dir_session_org('%') o WHERE o IS NOT NULL`} {
 		var n int
-		require.NoError(t, e.app.QueryRow(ctx, q).Scan(&n))
+		require.NoError(t, e.App.QueryRow(ctx, q).Scan(&n))
 		require.Zero(t, n, "no pattern, no wildcard: %s", q)
 	}
-	other, _ := e.db.Role(t, "rampart_authn_other", 1, "")
+	other, _ := e.Role(t, "rampart_authn_other", 1, "")
 	for _, fn := range []string{"authn_dir_sessions(bytea[])", "authn_dir_api_keys(text[])", "authn_dir_session_org(text)",
 		"authn_dir_api_key_org(text)", "authn_sweep_sessions(timestamptz)"} {
 		var app, oth bool
-		require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT has_function_privilege($1, $3::regprocedure, 'EXECUTE'),
-			has_function_privilege($2, $3::regprocedure, 'EXECUTE')`, e.appRole, other, fn).Scan(&app, &oth))
+		require.NoError(t, e.Pool.QueryRow(ctx, `SELECT has_function_privilege($1, $3::regprocedure, 'EXECUTE'),
+			has_function_privilege($2, $3::regprocedure, 'EXECUTE')`, e.AppRole, other, fn).Scan(&app, &oth))
 		require.True(t, app, fn)
 		require.False(t, oth, "%s: not granted to PUBLIC", fn)
 	}
 
-	fs, err := tenantpg.Check(ctx, e.db.Pool, "org", e.appRole)
+	fs, err := tenantpg.Check(ctx, e.Pool, "org", e.AppRole)
 	require.NoError(t, err)
 	var failed []string
 	for _, f := range tenantpg.Failed(fs) {
 		failed = append(failed, f.Table)
 	}
-	magic := e.db.Schema + ".authn_magic_links"
+	magic := e.Schema + ".authn_magic_links"
 	require.Equal(t, []string{magic, magic, magic}, failed, fmt.Sprintf("%+v", tenantpg.Failed(fs)))
 }

@@ -12,7 +12,10 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rampart-sdk/rampart/internal/pgq"
+	"github.com/rampart-sdk/rampart/tenant"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
 
@@ -74,4 +77,42 @@ func (spec Spec) Apply(ctx context.Context, db tenantpg.Beginner, appRole string
 		_, err = tx.Exec(ctx, sql)
 		return err
 	})
+}
+
+// InOrg runs fn on q, bound to org when on is true (a store's tenant
+// binding): tenant/pgstore.RunFor, so the context's organisation wins over
+// org and a caller's bound transaction keeps its binding. The empty
+// organisation binds nothing: its reads run unbound and, as row security
+// fails closed, find nothing; its writes are refused by the policy's WITH
+// CHECK (or earlier, by the store, with NeedOrg).
+func InOrg(ctx context.Context, on bool, q pgq.Querier, org string, fn func(q pgq.Querier) error) error {
+	if !on {
+		return fn(q)
+	}
+	if _, ok := tenant.From(ctx); !ok && org == "" {
+		return fn(q)
+	}
+	return tenantpg.RunFor(ctx, q, org, func(_ context.Context, tx pgx.Tx) error { return fn(tx) })
+}
+
+// Exec runs one statement with InOrg.
+func Exec(ctx context.Context, on bool, q pgq.Querier, org, sql string, args ...any) (tag pgconn.CommandTag, err error) {
+	err = InOrg(ctx, on, q, org, func(q pgq.Querier) error {
+		tag, err = q.Exec(ctx, sql, args...)
+		return err
+	})
+	return tag, err
+}
+
+// ErrNoOrg: a row without an organisation cannot be written under tenant
+// binding, since no bound transaction could ever read it back. Stores wrap
+// it with their own invalid-argument error.
+var ErrNoOrg = errors.New("an organisation is required under tenant binding")
+
+// NeedOrg returns ErrNoOrg for a write of the empty organisation when on.
+func NeedOrg(on bool, org string) error {
+	if on && org == "" {
+		return ErrNoOrg
+	}
+	return nil
 }

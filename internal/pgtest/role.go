@@ -53,3 +53,36 @@ func (db *DB) Role(t testing.TB, prefix string, poolSize int32, grants string) (
 	})
 	return role, pool
 }
+
+// Roles is a schema of its own whose tables a migration role owns (not a
+// superuser, so FORCE ROW LEVEL SECURITY applies to it too), and an
+// application role that owns nothing and bypasses nothing, as a production
+// deployment of a protected store has them.
+type Roles struct {
+	*DB
+	// Owner is a pool of the migration role.
+	Owner *pgxpool.Pool
+	// AppRole is the application role's name, App a pool that logs in as it.
+	AppRole string
+	App     *pgxpool.Pool
+}
+
+// NewRoles creates the schema and both roles (names starting with prefix),
+// runs migrate as the owner, grants the application role SELECT, INSERT,
+// UPDATE and DELETE on every table, then runs protect as the owner.
+func NewRoles(t testing.TB, prefix string, migrate func(context.Context, *pgxpool.Pool) error,
+	protect func(context.Context, *pgxpool.Pool, string) error) *Roles {
+	t.Helper()
+	ctx := context.Background()
+	db := New(t)
+	schema := pgx.Identifier{db.Schema}.Sanitize()
+	_, owner := db.Role(t, prefix+"_owner", 2, "GRANT CREATE ON SCHEMA "+schema+" TO {role}")
+	if err := migrate(ctx, owner); err != nil {
+		t.Fatalf("pgtest: migrate as owner: %v", err)
+	}
+	role, app := db.Role(t, prefix+"_app", 8, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+schema+" TO {role}")
+	if err := protect(ctx, owner, role); err != nil {
+		t.Fatalf("pgtest: protect as owner: %v", err)
+	}
+	return &Roles{DB: db, Owner: owner, AppRole: role, App: app}
+}
