@@ -116,3 +116,25 @@ func NeedOrg(on bool, org string) error {
 	}
 	return nil
 }
+
+// Bound runs op with a querier bound to org (InOrg) when on, and reports
+// whether it did, so a store method can start with
+//
+//	if pgtenant.Bound(ctx, s.tenant, s.q, org, &err, func(q pgq.Querier) { v, err = s.with(q).Method(...) }) {
+//		return v, err
+//	}
+//
+// and run its unbound body otherwise. *err is op's error, or the binding's
+// (begin, commit) when op succeeded.
+func Bound(ctx context.Context, on bool, q pgq.Querier, org string, err *error, op func(q pgq.Querier)) bool {
+	if !on {
+		return false
+	}
+	if e := InOrg(ctx, true, q, org, func(q pgq.Querier) error {
+		op(q)
+		return *err
+	}); e != nil {
+		*err = e
+	}
+	return true
+}

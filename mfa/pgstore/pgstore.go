@@ -414,18 +414,8 @@ func (s *Store) OrgPolicy(ctx context.Context, org string) (req bool, err error)
 	return req, wrap("read org policy", err)
 }
 
-// bound runs op on a copy of the store whose querier is bound to org
-// (pgtenant.InOrg) when tenant binding is on, and reports whether it did.
-// *err is op's error, or the binding's (begin, commit).
+// bound runs op on an unbound copy of the store whose querier is bound to
+// org, when tenant binding is on (pgtenant.Bound).
 func (s *Store) bound(ctx context.Context, org string, err *error, op func(b *Store)) bool {
-	if !s.tenant {
-		return false
-	}
-	if e := pgtenant.InOrg(ctx, true, s.pool, org, func(q pgq.Querier) error {
-		op(&Store{pool: q})
-		return *err
-	}); e != nil {
-		*err = e
-	}
-	return true
+	return pgtenant.Bound(ctx, s.tenant, s.pool, org, err, func(q pgq.Querier) { op(&Store{pool: q}) })
 }
