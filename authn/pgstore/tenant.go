@@ -61,6 +61,10 @@ $$;
 		"authn_dir_api_key_org(text)", "authn_sweep_sessions(timestamptz)"},
 }
 
+// ProtectedTables returns the tables Protect puts under row-level security;
+// rampart doctor checks them once any of them is protected.
+func ProtectedTables() []string { return protection.Names() }
+
 // ProtectSQL returns the statements Protect runs, for hosts that apply
 // migrations with goose or golang-migrate: row-level security on authn's
 // organisation-scoped tables in schema, and its directory functions, which

@@ -32,6 +32,15 @@ type Spec struct {
 	Signatures []string
 }
 
+// Names returns the names of spec's tables.
+func (spec Spec) Names() []string {
+	out := make([]string, len(spec.Tables))
+	for i, t := range spec.Tables {
+		out[i] = t.Name
+	}
+	return out
+}
+
 // ErrNoAppRole: the application role to grant the directory functions to
 // was not named.
 var ErrNoAppRole = errors.New("empty application role")

@@ -18,6 +18,10 @@ var protection = pgtenant.Spec{
 	},
 }
 
+// ProtectedTables returns the tables Protect puts under row-level security;
+// rampart doctor checks them once any of them is protected.
+func ProtectedTables() []string { return protection.Names() }
+
 // ProtectSQL returns the statements Protect runs, for hosts that apply
 // migrations with goose or golang-migrate. Apply it after Migrations, as
 // the tables' owner. appRole is unused by mfa (it has no directory
