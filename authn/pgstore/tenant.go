@@ -66,7 +66,9 @@ $$;
 func ProtectedTables() []string { return protection.Names() }
 
 // ProtectSQL returns the statements Protect runs, for hosts that apply
-// migrations with goose or golang-migrate: row-level security on authn's
+// migrations with goose or golang-migrate (in a goose file, between
+// "-- +goose StatementBegin" and "-- +goose StatementEnd": they hold
+// dollar-quoted bodies): row-level security on authn's
 // organisation-scoped tables in schema, and its directory functions, which
 // only appRole may call. Apply it after Migrations, as the tables' owner.
 func ProtectSQL(schema, appRole string) (string, error) {

@@ -23,7 +23,9 @@ var protection = pgtenant.Spec{
 func ProtectedTables() []string { return protection.Names() }
 
 // ProtectSQL returns the statements Protect runs, for hosts that apply
-// migrations with goose or golang-migrate. Apply it after Migrations, as
+// migrations with goose or golang-migrate (in a goose file, between
+// "-- +goose StatementBegin" and "-- +goose StatementEnd": they hold
+// dollar-quoted bodies). Apply it after Migrations, as
 // the tables' owner. appRole is unused by mfa (it has no directory
 // functions) but named for symmetry with the other stores; it must not be
 // empty.

@@ -32,7 +32,9 @@ var protection = pgtenant.Spec{
 func ProtectedTables() []string { return protection.Names() }
 
 // ProtectSQL returns the statements Protect runs, for hosts that apply
-// migrations with goose or golang-migrate. Apply it after Migrations, as
+// migrations with goose or golang-migrate (in a goose file, between
+// "-- +goose StatementBegin" and "-- +goose StatementEnd": they hold
+// dollar-quoted bodies). Apply it after Migrations, as
 // the tables' owner; appRole must not be empty.
 func ProtectSQL(schema, appRole string) (string, error) {
 	return protection.SQL(schema, appRole)

@@ -205,7 +205,9 @@ func policyExpr(column, typ string) string {
 
 // ProtectSQL returns the statements that put t under the tenant policy, for
 // hosts that run their migrations with goose or golang-migrate. They are
-// idempotent: the policy is dropped and created again.
+// idempotent: the policy is dropped and created again. With KeepOwner they
+// include a dollar-quoted DO block: in a goose file, put them between
+// "-- +goose StatementBegin" and "-- +goose StatementEnd".
 func ProtectSQL(t Table) (string, error) {
 	table, column, typ, err := t.quoted()
 	if err != nil {
