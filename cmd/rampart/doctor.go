@@ -225,6 +225,7 @@ var ownTenantTables = []struct {
 	{"authn", authnpg.ProtectedTables()},
 	{"mfa", mfapg.ProtectedTables()},
 	{"privacy", privacypg.ProtectedTables()},
+	{"auditlog", auditpg.ProtectedTables()},
 }
 
 // checkOwnTenantTables checks rampart's own organisation-scoped tables,
