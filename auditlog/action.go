@@ -225,6 +225,5 @@ var (
 	ErrNotFound        = errors.New("auditlog: not found")
 	ErrChainBroken     = errors.New("auditlog: chain does not verify")
 	ErrOutcomeUnknown  = errors.New("auditlog: append outcome unknown")
-	ErrClosed          = errors.New("auditlog: log is closed")
 	ErrHeld            = errors.New("auditlog: hold")
 )

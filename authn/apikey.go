@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // Pepper is a keyed hash whose key lives outside the database, such as
@@ -70,9 +73,6 @@ type APIKeys struct {
 // String names the manager by its prefix. The cache of verified bcrypt keys
 // (hashes of raw keys) never prints.
 func (a *APIKeys) String() string { return "authn.APIKeys(" + a.prefix + ")" }
-
-// GoString is String.
-func (a *APIKeys) GoString() string { return a.String() }
 
 // Format prints String for every verb.
 func (a *APIKeys) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, a.String()) }
@@ -365,10 +365,10 @@ func (a *APIKeys) Revoke(ctx context.Context, org, id string) error {
 // at least 32 bytes; load them from a secret manager, never from the
 // database that holds the hashes.
 type StaticPepper struct {
-	// Each key sits behind a pointer to a string: where fmt cannot call
-	// Format (a StaticPepper in an unexported field), it prints addresses
-	// under every verb, never key bytes.
-	keys []*string
+	// Each key is a redact.Secret: where fmt cannot call Format (a
+	// StaticPepper in an unexported field), it prints addresses under every
+	// verb, never key bytes.
+	keys []redact.Secret[[]byte]
 }
 
 // NewStaticPepper returns a Pepper over keys, the first being primary.
@@ -381,20 +381,19 @@ func NewStaticPepper(keys ...[]byte) (*StaticPepper, error) {
 		if len(k) < 32 {
 			return nil, fmt.Errorf("%w: pepper key %d is shorter than 32 bytes", ErrInvalidArgument, i)
 		}
-		s := string(k)
-		p.keys = append(p.keys, &s)
+		p.keys = append(p.keys, redact.New(bytes.Clone(k), ""))
 	}
 	return p, nil
 }
 
 // Sum is HMAC-SHA-256 of value under the primary key.
-func (p *StaticPepper) Sum(value []byte) []byte { return hmacSum(*p.keys[0], value) }
+func (p *StaticPepper) Sum(value []byte) []byte { return hmacSum(p.keys[0].Reveal(), value) }
 
 // Sums is HMAC-SHA-256 of value under every key, primary first.
 func (p *StaticPepper) Sums(value []byte) [][]byte {
 	out := make([][]byte, len(p.keys))
 	for i, k := range p.keys {
-		out[i] = hmacSum(*k, value)
+		out[i] = hmacSum(k.Reveal(), value)
 	}
 	return out
 }
@@ -402,15 +401,12 @@ func (p *StaticPepper) Sums(value []byte) [][]byte {
 // String never prints the keys.
 func (StaticPepper) String() string { return "authn.StaticPepper(redacted)" }
 
-// GoString never prints the keys.
-func (p StaticPepper) GoString() string { return p.String() }
-
 // Format prints String for every verb: without it %d or %x would print the
 // key bytes.
 func (p StaticPepper) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, p.String()) }
 
-func hmacSum(key string, value []byte) []byte {
-	m := hmac.New(sha256.New, []byte(key))
+func hmacSum(key, value []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write(value)
 	return m.Sum(nil)
 }

@@ -51,9 +51,6 @@ type ParsedAPIKey struct {
 // String returns the redacted key: prefix and public ID, secret elided.
 func (p ParsedAPIKey) String() string { return redactAPIKey(p.Prefix, p.ID) }
 
-// GoString is String, so %#v does not print the secret.
-func (p ParsedAPIKey) GoString() string { return p.String() }
-
 // Format prints String for every verb.
 func (p ParsedAPIKey) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, p.String()) }
 

@@ -1,51 +1,39 @@
 package authn
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // secret holds a credential that must be shown exactly once, through Reveal,
 // and redacts itself everywhere else: String, every fmt verb (including %#v),
-// JSON and slog. Types embed it so that an accidental log line or error
-// message never carries the credential.
-type secret struct {
-	// value sits behind a pointer: where fmt cannot call the methods below
-	// (the credential kept in an unexported field of a host's struct and
-	// printed with %v, %+v or %#v), it prints an address, never the value.
-	value    *string
-	redacted string
-}
+// JSON and slog, and in any field of a host's struct (see internal/redact).
+// Types embed it so that an accidental log line or error message never
+// carries the credential.
+type secret struct{ v redact.Secret[string] }
 
-func newSecret(value, redacted string) secret { return secret{value: &value, redacted: redacted} }
+func newSecret(value, redacted string) secret { return secret{redact.New(value, redacted)} }
 
 // Reveal returns the raw credential. Call it only to hand the value to its
 // owner (a response body shown once, a Set-Cookie header, an email).
-func (s secret) Reveal() string {
-	if s.value == nil {
-		return ""
-	}
-	return *s.value
-}
+func (s secret) Reveal() string { return s.v.Reveal() }
 
 // String returns the redacted form.
-func (s secret) String() string { return s.redacted }
-
-// GoString returns the redacted form, so %#v does not print the value.
-func (s secret) GoString() string { return s.redacted }
+func (s secret) String() string { return s.v.String() }
 
 // Format prints the redacted form for every verb.
-func (s secret) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, s.redacted) }
+func (s secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
 
 // MarshalJSON encodes the redacted form.
-func (s secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.redacted) }
+func (s secret) MarshalJSON() ([]byte, error) { return s.v.MarshalJSON() }
 
 // MarshalText encodes the redacted form (used by encoding/xml, slog text).
-func (s secret) MarshalText() ([]byte, error) { return []byte(s.redacted), nil }
+func (s secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }
 
 // LogValue logs the redacted form.
-func (s secret) LogValue() slog.Value { return slog.StringValue(s.redacted) }
+func (s secret) LogValue() slog.Value { return s.v.LogValue() }
 
 // IsZero reports whether no credential is held.
 func (s secret) IsZero() bool { return s.Reveal() == "" }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-sdk/rampart/internal/redact"
 	"github.com/rampart-sdk/rampart/internal/textclip"
 )
 
@@ -28,8 +29,8 @@ type JobSpec struct {
 	// MaxRuntime bounds one run: a job started longer ago than this without
 	// finishing is stuck, hence overdue. Zero means Grace.
 	MaxRuntime time.Duration `json:"max_runtime"`
-	// PingURL is the job's healthchecks.io-compatible check URL; "" sends
-	// nothing. Signals go to PingURL+"/start", PingURL+"/fail" and PingURL.
+	// PingURL is the job's healthchecks.io-compatible check URL (see
+	// NewSecretURL); the zero SecretURL sends nothing. Signals go to PingURL+"/start", PingURL+"/fail" and PingURL.
 	// Anyone holding it can ping the check, so it is redacted when printed,
 	// never serialised and never stored (it is process configuration: each
 	// instance registers its jobs with it at startup).
@@ -37,37 +38,48 @@ type JobSpec struct {
 }
 
 // SecretURL is a URL that works as a credential. It prints as
-// "[redacted]" with any fmt verb, so a logged JobSpec never leaks it.
-type SecretURL string
+// "[redacted]" with any fmt verb, in JSON and in slog, and Reveal returns
+// it. It is held by the SDK's redaction type, so a JobSpec printed from an
+// unexported field of a host's struct (where fmt cannot call these
+// methods) does not leak it either.
+type SecretURL struct{ v redact.Secret[string] }
 
-// String implements fmt.Stringer.
-func (SecretURL) String() string { return "[redacted]" }
-
-// GoString implements fmt.GoStringer (for %#v).
-func (SecretURL) GoString() string { return `"[redacted]"` }
-
-// Format redacts the URL under every verb, including those (%d, %x...) for
-// which fmt would otherwise print the underlying string.
-func (s SecretURL) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		_, _ = io.WriteString(f, s.GoString())
-		return
+// NewSecretURL returns u as a SecretURL; "" gives the zero SecretURL.
+func NewSecretURL(u string) SecretURL {
+	if u == "" {
+		return SecretURL{}
 	}
-	_, _ = io.WriteString(f, s.String())
+	return SecretURL{redact.New(u, "")}
 }
 
+// Reveal returns the URL ("" for the zero SecretURL). Call it only to send
+// the ping.
+func (s SecretURL) Reveal() string { return s.v.Reveal() }
+
+// IsZero reports whether no URL is set.
+func (s SecretURL) IsZero() bool { return s.Reveal() == "" }
+
+// String returns "[redacted]".
+func (s SecretURL) String() string { return s.v.String() }
+
+// Format redacts the URL under every verb, %#v, %d and %x included.
+func (s SecretURL) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
+
 // LogValue redacts the URL in log/slog.
-func (s SecretURL) LogValue() slog.Value { return slog.StringValue(s.String()) }
+func (s SecretURL) LogValue() slog.Value { return s.v.LogValue() }
 
 // MarshalJSON keeps the URL out of JSON.
-func (SecretURL) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
+func (s SecretURL) MarshalJSON() ([]byte, error) { return s.v.MarshalJSON() }
+
+// MarshalText keeps the URL out of text encodings (encoding/xml, map keys).
+func (s SecretURL) MarshalText() ([]byte, error) { return s.v.MarshalText() }
 
 func (s JobSpec) validate() error {
 	if s.Name == "" || len(s.Name) > 200 || s.Period <= 0 || s.Grace < 0 || s.MaxRuntime < 0 {
 		return fmt.Errorf("%w: %q needs a name and a positive period", ErrInvalidJob, s.Name)
 	}
-	if s.PingURL != "" {
-		u, err := url.Parse(string(s.PingURL))
+	if !s.PingURL.IsZero() {
+		u, err := url.Parse(s.PingURL.Reveal())
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("%w: %q: ping url must be an http(s) url", ErrInvalidJob, s.Name)
 		}
@@ -298,8 +310,8 @@ func (m *Monitor) signal(ctx context.Context, job string, sig Signal, cause stri
 	m.mu.Lock()
 	spec := m.specs[job]
 	m.mu.Unlock()
-	if spec.PingURL != "" {
-		m.fwd.send(string(spec.PingURL), sig, cause)
+	if !spec.PingURL.IsZero() {
+		m.fwd.send(spec.PingURL.Reveal(), sig, cause)
 	}
 	return nil
 }

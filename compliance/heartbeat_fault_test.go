@@ -58,7 +58,7 @@ func TestPanickingPingClientDoesNotEndTheProcess(t *testing.T) {
 	m := compliance.NewMonitor(compliance.NewMemoryStore(), compliance.MonitorClock(testclock.New(t0).Now),
 		compliance.MonitorHTTPClient(client), compliance.MonitorForwarding(time.Second, 0, 4),
 		compliance.MonitorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: "https://hc.example/secret-uuid"}))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL("https://hc.example/secret-uuid")}))
 	require.NoError(t, m.Succeed(ctx, "j"))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

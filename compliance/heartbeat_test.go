@@ -125,7 +125,7 @@ func TestUnknownJobIsAnError(t *testing.T) {
 	m := newMonitor(t, testclock.New(t0))
 	require.ErrorIs(t, m.Start(context.Background(), "typo"), compliance.ErrUnknownJob)
 	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x"}), compliance.ErrInvalidJob)
-	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x", Period: time.Hour, PingURL: "ftp://x"}), compliance.ErrInvalidJob)
+	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x", Period: time.Hour, PingURL: compliance.NewSecretURL("ftp://x")}), compliance.ErrInvalidJob)
 	res := m.Check(context.Background())
 	require.False(t, res.Pass, "a monitor watching nothing proves nothing")
 }
@@ -171,7 +171,7 @@ func TestForwardingPaths(t *testing.T) {
 	}))
 	defer srv.Close()
 	m := newMonitor(t, testclock.New(t0))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL + "/ping/abc/")}))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL + "/ping/abc/")}))
 	require.NoError(t, m.Start(ctx, "j"))
 	require.NoError(t, m.Fail(ctx, "j", errors.New("disk full")))
 	require.NoError(t, m.Succeed(ctx, "j"))
@@ -201,7 +201,7 @@ func TestHangingEndpointDoesNotDelayJob(t *testing.T) {
 	defer srv.Close()
 
 	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(10*time.Second, 2, 4))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL)}))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL)}))
 	boom := errors.New("job failed on its own")
 	done := make(chan error, 1)
 	go func() { done <- m.Wrap("j", func(context.Context) error { return boom })(ctx) }()
@@ -233,7 +233,7 @@ func TestHangingEndpointPingsGiveUp(t *testing.T) {
 	defer srv.Close()
 
 	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(100*time.Millisecond, 1, 4))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL(srv.URL)}))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL)}))
 	require.NoError(t, m.Wrap("j", func(context.Context) error { return nil })(ctx))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -252,7 +252,7 @@ func TestStatusHandler(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "a", Period: time.Hour, Grace: time.Minute, PingURL: "https://hc.example/secret-uuid"}))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "a", Period: time.Hour, Grace: time.Minute, PingURL: compliance.NewSecretURL("https://hc.example/secret-uuid")}))
 	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "b", Period: 24 * time.Hour}))
 	require.NoError(t, m.Succeed(ctx, "a"))
 
@@ -303,12 +303,15 @@ func TestOverdueJobFailsMatrix(t *testing.T) {
 func TestPingURLNeverLeaks(t *testing.T) {
 	t.Parallel()
 	const secret = "0b6e3a1c-5f0e-4d7b-9c55-secret-check"
-	spec := compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.SecretURL("http://127.0.0.1:1/" + secret)}
+	spec := compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL("http://127.0.0.1:1/" + secret)}
 	js, err := json.Marshal(spec)
 	require.NoError(t, err)
 	rec := compliance.JobRecord{JobSpec: spec}
+	// fmt cannot call SecretURL's methods in an unexported field of a host's
+	// struct: it walks the JobSpec there.
+	type host struct{ job compliance.JobSpec }
 	for _, s := range []string{fmt.Sprintf("%v", spec), fmt.Sprintf("%+v", spec), fmt.Sprintf("%#v", spec), fmt.Sprint(spec.PingURL),
-		fmt.Sprintf("%+v", rec), string(js),
+		fmt.Sprintf("%+v", rec), string(js), fmt.Sprintf("%+v %s %x", host{spec}, host{spec}, &host{spec}),
 		fmt.Sprintf("%d %x %X %q %s", spec.PingURL, spec.PingURL, spec.PingURL, spec.PingURL, spec.PingURL)} {
 		require.NotContains(t, s, secret)
 	}

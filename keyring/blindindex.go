@@ -188,8 +188,5 @@ func (b *BlindIndex) String() string {
 	return fmt.Sprintf("keyring.BlindIndex(%s.%s)", b.table, b.column)
 }
 
-// GoString is String.
-func (b *BlindIndex) GoString() string { return b.String() }
-
-// Format makes every fmt verb print String.
+// Format makes every fmt verb print String, %#v included.
 func (b *BlindIndex) Format(s fmt.State, _ rune) { _, _ = s.Write([]byte(b.String())) }

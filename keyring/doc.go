@@ -37,12 +37,11 @@
 // others), EnvSource, or your own Source; EnvelopeSource unwraps keys stored
 // under a key-encryption key held by a KMS (implement Unwrapper) or by
 // LocalKEK. Nothing is read at package init. Key material is redacted from
-// String, GoString, every fmt verb, JSON, slog and errors, on a value or a
-// pointer of every exported type, alone or in an exported or unexported
-// field of a host's struct (where fmt cannot call methods, the bytes sit
-// behind pointers it prints as addresses); only Document.Encode writes it.
-// Decrypted Plaintext redacts itself too, except in an unexported field,
-// where fmt prints a byte slice's bytes.
+// String, every fmt verb, JSON, slog and errors, on a value or a pointer of
+// every exported type, alone or in an exported or unexported field of a
+// host's struct (where fmt cannot call methods, the bytes sit behind
+// pointers it prints as addresses); only Document.Encode writes it.
+// Decrypted data wrapped in a Plaintext redacts itself the same way.
 //
 // # Key check values
 //

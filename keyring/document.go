@@ -3,13 +3,14 @@ package keyring
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // DocumentVersion is the only registry document version this package reads
@@ -70,33 +71,29 @@ func (s *Status) UnmarshalText(b []byte) error {
 	return nil
 }
 
-const redacted = "[redacted]"
+// redacted is what key material prints as.
+const redacted = redact.Redacted
 
 // Secret is key material. It never prints or marshals its bytes: String,
-// GoString, every fmt verb and MarshalJSON write "[redacted]", so a key
-// cannot leak through a log line, a panic or an API response by accident.
+// every fmt verb, MarshalJSON, MarshalText and LogValue write "[redacted]",
+// so a key cannot leak through a log line, a panic or an API response by
+// accident.
 //
-// The bytes sit behind a pointer to a string: where fmt cannot call these
-// methods (a Secret or KeyEntry in an unexported field of a host's struct),
-// it prints an address under every verb, never the key. (A pointer to a
-// slice or array would still be dereferenced by fmt's bad-verb path.)
-type Secret struct{ p *string }
+// The bytes are held by the SDK's redaction type (internal/redact): where
+// fmt cannot call these methods (a Secret or KeyEntry in an unexported field
+// of a host's struct), it prints an address under every verb, never the key.
+type Secret struct{ v redact.Secret[[]byte] }
 
-func secretOf(b []byte) Secret {
-	s := string(b)
-	return Secret{p: &s}
-}
+// secretOf takes b without copying it: the caller must not reuse or clear
+// b afterwards.
+func secretOf(b []byte) Secret { return Secret{redact.New(b, "")} }
 
-// bytes returns a copy of the material (nil for the zero Secret).
-func (s Secret) bytes() []byte {
-	if s.p == nil {
-		return nil
-	}
-	return []byte(*s.p)
-}
+// bytes returns the material itself, not a copy (nil for the zero Secret):
+// its callers only read it.
+func (s Secret) bytes() []byte { return s.v.Reveal() }
 
 // NewSecret copies b into a Secret, for Sources that obtain keys elsewhere.
-func NewSecret(b []byte) Secret { return secretOf(b) }
+func NewSecret(b []byte) Secret { return secretOf(bytes.Clone(b)) }
 
 // GenerateSecret returns KeySize fresh random bytes.
 func GenerateSecret() Secret {
@@ -106,30 +103,25 @@ func GenerateSecret() Secret {
 }
 
 // Len returns the number of bytes of the secret, which is not secret.
-func (s Secret) Len() int {
-	if s.p == nil {
-		return 0
-	}
-	return len(*s.p)
-}
+func (s Secret) Len() int { return len(s.bytes()) }
 
 // Equal compares two secrets in constant time.
-func (s Secret) Equal(o Secret) bool { return subtle.ConstantTimeCompare(s.bytes(), o.bytes()) == 1 }
+func (s Secret) Equal(o Secret) bool { return redact.Equal(s.v, o.v) }
 
 // String returns "[redacted]": the bytes never reach a log line.
-func (Secret) String() string { return redacted }
+func (s Secret) String() string { return s.v.String() }
 
-// GoString keeps %#v from dumping the bytes.
-func (Secret) GoString() string { return "keyring.Secret{" + redacted + "}" }
-
-// Format prints "[redacted]" for every fmt verb, %x and %q included.
-func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+// Format prints "[redacted]" for every fmt verb, %#v, %x and %q included.
+func (s Secret) Format(f fmt.State, verb rune) { s.v.Format(f, verb) }
 
 // MarshalJSON writes "[redacted]", so API responses cannot leak it.
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (s Secret) MarshalJSON() ([]byte, error) { return s.v.MarshalJSON() }
+
+// MarshalText writes "[redacted]" (encoding/xml, map keys).
+func (s Secret) MarshalText() ([]byte, error) { return s.v.MarshalText() }
 
 // LogValue logs "[redacted]".
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (s Secret) LogValue() slog.Value { return s.v.LogValue() }
 
 // KeyEntry is one key version of a registry document.
 type KeyEntry struct {
@@ -248,8 +240,7 @@ func ParseDocument(data []byte) (*Document, error) {
 			if len(b) != KeySize {
 				return nil, fmt.Errorf("%w: key %d: key is %d bytes, want %d", ErrInvalidDocument, k.ID, len(b), KeySize)
 			}
-			e.Key = secretOf(b)
-			clear(b)
+			e.Key = secretOf(b) // takes b: the key's only copy, nothing to clear
 		}
 		if k.Wrapped != "" {
 			b, err := base64.StdEncoding.Strict().DecodeString(k.Wrapped)

@@ -30,7 +30,7 @@ func Example() {
 	// Reading it back.
 	pt, _ := email.Open("42", ct)
 	fmt.Println(string(pt))
-	fmt.Println(keyring.Plaintext(pt))
+	fmt.Println(keyring.NewPlaintext(pt))
 
 	// The same ciphertext pasted into row 43 does not open.
 	_, err = email.Open("43", ct)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // Field encrypts one declared (table, column) under its scope's keys, binding
@@ -79,10 +81,7 @@ func (f Field) String() string {
 	return fmt.Sprintf("keyring.Field(%s.%s)", f.table, f.column)
 }
 
-// GoString is String, so %#v does not dump the keys.
-func (f Field) GoString() string { return f.String() }
-
-// Format makes every fmt verb print String.
+// Format makes every fmt verb print String, %#v included.
 func (f Field) Format(s fmt.State, _ rune) { _, _ = s.Write([]byte(f.String())) }
 
 // MarshalJSON writes the column's name only (with JSON's escaping: Go's
@@ -247,26 +246,32 @@ func (c Ciphertext) KeyID() (uint32, error) {
 }
 
 // Plaintext is decrypted sensitive data that redacts itself whenever it is
-// printed or marshalled, so a stray log line shows "[redacted]". Use the
-// bytes explicitly where they are needed. It is a byte slice, so where fmt
-// cannot call its methods (a Plaintext in an unexported field of a struct
-// that is printed) fmt prints the bytes: keep it in local variables or
-// exported fields only.
-type Plaintext []byte
+// printed, marshalled or logged, so a stray log line shows "[redacted]";
+// Reveal returns the bytes where they are needed. It holds them in the SDK's
+// redaction type (internal/redact), so they stay hidden in an unexported
+// field of a host's struct too, where fmt cannot call its methods.
+type Plaintext struct{ v redact.Secret[[]byte] }
+
+// NewPlaintext wraps b, typically what Field.Open returned. It does not
+// copy b: the Plaintext and the caller share it.
+func NewPlaintext(b []byte) Plaintext { return Plaintext{redact.New(b, "")} }
+
+// Reveal returns the bytes, not a copy.
+func (p Plaintext) Reveal() []byte { return p.v.Reveal() }
 
 // String returns "[redacted]": the bytes never reach a log line.
-func (Plaintext) String() string { return redacted }
+func (p Plaintext) String() string { return p.v.String() }
 
-// GoString keeps %#v from dumping the bytes.
-func (Plaintext) GoString() string { return "keyring.Plaintext{" + redacted + "}" }
-
-// Format prints "[redacted]" for every fmt verb, %x and %q included.
-func (Plaintext) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+// Format prints "[redacted]" for every fmt verb, %#v, %x and %q included.
+func (p Plaintext) Format(f fmt.State, verb rune) { p.v.Format(f, verb) }
 
 // MarshalJSON writes "[redacted]", so API responses cannot leak it.
-func (Plaintext) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+func (p Plaintext) MarshalJSON() ([]byte, error) { return p.v.MarshalJSON() }
+
+// MarshalText writes "[redacted]" (encoding/xml, map keys).
+func (p Plaintext) MarshalText() ([]byte, error) { return p.v.MarshalText() }
 
 // LogValue logs "[redacted]". slog's text handler prints a byte slice as a
 // quoted string without consulting fmt, so without it the plaintext would
 // reach the log.
-func (Plaintext) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (p Plaintext) LogValue() slog.Value { return p.v.LogValue() }

@@ -376,7 +376,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	bidx, err := r.BlindIndex("users", "email_idx")
 	require.NoError(t, err)
 	values := []any{d, *d, d.Keys[0], d.Keys[0].Key, r, r.Field("users", "email"), kek, bidx,
-		keyring.Plaintext("alice@example.com")}
+		keyring.NewPlaintext([]byte("alice@example.com"))}
 	var forbidden []string
 	raw, _ := d.Encode()
 	parsed, _ := keyring.ParseDocument(raw)
@@ -423,7 +423,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 	require.Equal(t, "[redacted]", fmt.Sprint(d.Keys[0].Key))
-	require.Equal(t, "[redacted]", keyring.Plaintext("x").String())
+	require.Equal(t, "[redacted]", keyring.NewPlaintext([]byte("x")).String())
 	// Errors from a parse failure never quote the input.
 	bad := strings.Replace(string(raw), `"primary"`, `"prim"`, 1)
 	_, err = keyring.ParseDocument([]byte(bad))

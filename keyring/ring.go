@@ -13,7 +13,7 @@ import (
 // use; load a new Ring to pick up a rotation.
 //
 // Its state sits behind a pointer to an unexported type, and its String,
-// GoString, Format, MarshalJSON and LogValue have value receivers: a Ring
+// Format, MarshalJSON and LogValue have value receivers: a Ring
 // or *Ring printed with any fmt verb, alone or in any field of a host's
 // struct (where fmt cannot call these methods and walks the struct instead),
 // shows addresses, never key bytes.
@@ -135,10 +135,7 @@ func (r Ring) String() string {
 	return fmt.Sprintf("keyring.Ring{scopes: %d, keys: %d, columns: %d}", len(r.scopes), len(r.keys), len(r.decl))
 }
 
-// GoString is String: %#v must not dump keys either.
-func (r Ring) GoString() string { return r.String() }
-
-// Format makes every fmt verb print String.
+// Format makes every fmt verb print String, %#v included.
 func (r Ring) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.String())) }
 
 // MarshalJSON writes the same summary as String.

@@ -156,8 +156,7 @@ func EnvelopeSource(inner Source, kek Unwrapper) Source {
 				if !ok {
 					return nil, &ScopeError{Scope: k.Scope, KeyID: k.ID, Err: fmt.Errorf("%w: wrapped key belongs to another entry", ErrInvalidDocument)}
 				}
-				k.Key = secretOf(key)
-				clear(key)
+				k.Key = secretOf(key) // takes key: its only copy, nothing to clear
 			}
 			k.Wrapped = nil
 			out.Keys = append(out.Keys, k)
@@ -208,10 +207,7 @@ func (k *LocalKEK) Unwrap(_ context.Context, wrapped []byte) ([]byte, error) {
 // String describes the KEK without its key.
 func (k *LocalKEK) String() string { return "keyring.LocalKEK{" + redacted + "}" }
 
-// GoString is String, so %#v does not dump the key.
-func (k *LocalKEK) GoString() string { return k.String() }
-
-// Format makes every fmt verb print String.
+// Format makes every fmt verb print String, %#v included.
 func (k *LocalKEK) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // MarshalJSON writes "[redacted]".

@@ -17,25 +17,37 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // Setup is what the user needs to add the account to an authenticator app:
 // the otpauth:// URI (as a QR code, or typed by hand as Secret). It is shown
 // once, at enrolment. It holds the secret, so it redacts itself in fmt, slog
-// and JSON; only URI, Secret and PNG reveal it.
+// and JSON, in any field of a host's struct too; only URI, Secret and PNG
+// reveal it.
 type Setup struct {
-	key    *otp.Key
-	secret string
+	// uri prints as the URI with its secret redacted. It is kept instead
+	// of the *otp.Key it came from: fmt's bad-verb path dereferences a
+	// pointer to a struct found in an unexported field, and that struct
+	// holds the URI in clear.
+	uri    redact.Secret[string]
+	secret redact.Secret[string]
+}
+
+func newSetup(key *otp.Key, secret string) *Setup {
+	u := key.URL()
+	return &Setup{uri: redact.New(u, redactURI(u)), secret: redact.New(secret, "")}
 }
 
 // URI returns the otpauth:// URI, secret included. Show it to the user only.
-func (s Setup) URI() string { return s.key.URL() }
+func (s Setup) URI() string { return s.uri.Reveal() }
 
 // Secret returns the base32 secret for users who type it in by hand.
-func (s Setup) Secret() string { return s.secret }
+func (s Setup) Secret() string { return s.secret.Reveal() }
 
 // RedactedURI returns the URI with the secret replaced, safe to log.
-func (s Setup) RedactedURI() string { return redactURI(s.key.URL()) }
+func (s Setup) RedactedURI() string { return s.uri.String() }
 
 // PNG renders the URI as a QR code of size×size pixels, from 128 (smaller
 // is hard to scan) to 2048 (larger only costs memory).
@@ -43,7 +55,12 @@ func (s Setup) PNG(size int) ([]byte, error) {
 	if size < 128 || size > 2048 {
 		return nil, fmt.Errorf("%w: QR code size %d is outside 128 to 2048 pixels", ErrInvalidConfig, size)
 	}
-	img, err := s.key.Image(size, size)
+	key, err := otp.NewKeyFromURL(s.uri.Reveal())
+	if err != nil {
+		// Not wrapped: a URL parse error quotes the URL, secret included.
+		return nil, errors.New("mfa: qr code: unreadable otpauth uri")
+	}
+	img, err := key.Image(size, size)
 	if err != nil {
 		return nil, fmt.Errorf("mfa: qr code: %w", err)
 	}
@@ -56,9 +73,6 @@ func (s Setup) PNG(size int) ([]byte, error) {
 
 // String redacts the secret.
 func (s Setup) String() string { return "mfa.Setup{" + s.RedactedURI() + "}" }
-
-// GoString redacts the secret.
-func (s Setup) GoString() string { return s.String() }
 
 // Format redacts the secret for every verb, including %+v and %#v.
 func (s Setup) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
@@ -137,7 +151,7 @@ func (m *Manager) Begin(ctx context.Context, acct Account, accountName string) (
 	if err := m.store.BeginEnrollment(ctx, e); err != nil {
 		return nil, err
 	}
-	return &Setup{key: key, secret: b32.EncodeToString(raw)}, nil
+	return newSetup(key, b32.EncodeToString(raw)), nil
 }
 
 // Confirm completes a pending enrolment with a code from the user's app and

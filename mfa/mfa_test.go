@@ -505,7 +505,7 @@ func TestSecretsRedacted(t *testing.T) {
 	require.NoError(t, err)
 	for _, out := range []string{
 		fmt.Sprint(setup), fmt.Sprintf("%v %+v %#v %s %q", setup, setup, setup, setup, setup),
-		setup.GoString(), codes.GoString(), setup.String(), codes.String(),
+		setup.String(), codes.String(),
 		fmt.Sprintf("%v %+v %#v %s", codes, codes, codes, codes),
 		// A dereferenced value must redact itself too.
 		fmt.Sprintf("%v %+v %#v %s %x", *setup, *setup, *setup, *setup, *setup),

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/rampart-sdk/rampart/internal/redact"
 )
 
 // RecoveryCodeCount is how many recovery codes an enrolment gets.
@@ -29,19 +31,18 @@ const recoveryCodeLen = 16
 // so a hash copied to another account, or a table precomputed for all
 // accounts, does not help.
 type RecoveryCodes struct {
-	codes []string
+	// codes are held by the SDK's redaction type, so that a RecoveryCodes
+	// in an unexported field of a host's struct prints no code either.
+	codes redact.Secret[[]string]
 }
 
 // Codes returns the codes, formatted "xxxx-xxxx-xxxx-xxxx", to show once.
-func (r RecoveryCodes) Codes() []string { return append([]string(nil), r.codes...) }
+func (r RecoveryCodes) Codes() []string { return append([]string(nil), r.codes.Reveal()...) }
 
 // String redacts the codes.
 func (r RecoveryCodes) String() string {
-	return fmt.Sprintf("mfa.RecoveryCodes{%d codes REDACTED}", len(r.codes))
+	return fmt.Sprintf("mfa.RecoveryCodes{%d codes REDACTED}", len(r.codes.Reveal()))
 }
-
-// GoString redacts the codes.
-func (r RecoveryCodes) GoString() string { return r.String() }
 
 // Format redacts the codes for every verb.
 func (r RecoveryCodes) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.String())) }
@@ -51,7 +52,7 @@ func (r RecoveryCodes) LogValue() slog.Value { return slog.StringValue(r.String(
 
 // MarshalJSON redacts the codes; send Codes() explicitly.
 func (r RecoveryCodes) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]int{"count": len(r.codes)})
+	return json.Marshal(map[string]int{"count": len(r.codes.Reveal())})
 }
 
 // newRecoveryCodes draws a fresh set and their hashes for acct.
@@ -67,7 +68,7 @@ func (m *Manager) newRecoveryCodes(acct Account) (*RecoveryCodes, [][]byte, erro
 		codes[i] = c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16]
 		hashes[i] = hashRecoveryCode(acct, c)
 	}
-	return &RecoveryCodes{codes: codes}, hashes, nil
+	return &RecoveryCodes{codes: redact.New(codes, "")}, hashes, nil
 }
 
 // hashRecoveryCode binds a normalised code to its account.

@@ -44,27 +44,27 @@ func (m *Manager) RegisterPurpose(p Purpose) error {
 	if p.MinVersion < 1 {
 		p.MinVersion = 1
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.purposes[p.Name] = p
+	m.purposes.mu.Lock()
+	defer m.purposes.mu.Unlock()
+	m.purposes.m[p.Name] = p
 	return nil
 }
 
 // Purposes returns the registered purposes.
 func (m *Manager) Purposes() map[string]Purpose {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make(map[string]Purpose, len(m.purposes))
-	for k, v := range m.purposes {
+	m.purposes.mu.RLock()
+	defer m.purposes.mu.RUnlock()
+	out := make(map[string]Purpose, len(m.purposes.m))
+	for k, v := range m.purposes.m {
 		out[k] = v
 	}
 	return out
 }
 
 func (m *Manager) purpose(name string) (Purpose, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	p, ok := m.purposes[name]
+	m.purposes.mu.RLock()
+	defer m.purposes.mu.RUnlock()
+	p, ok := m.purposes.m[name]
 	if !ok {
 		return Purpose{}, fmt.Errorf("%w: purpose %q is not registered", ErrInvalid, name)
 	}

@@ -28,8 +28,10 @@
 // erasure (its Minimise plan nulls everything not legally required) and
 // erased by a later sweep when the period ends. A legal Hold on a subject or
 // a domain blocks erasure until it is lifted or ends. Every transition, hold
-// and request change goes to a Recorder (auditlog's Log satisfies it), with
-// the actor and reason; AuditActions lists the names to register there.
+// and request change goes to a Recorder (auditlog's Log satisfies it), or
+// to a store that records it in the same transaction (AuditingStore, see
+// below), with the actor and reason; AuditActions lists the names to
+// register there.
 //
 // A data subject request follows its Jurisdiction's deadline (GDPR and UK
 // GDPR: one month, three when extended; CCPA: 45 days, 90 when extended),
@@ -55,8 +57,26 @@
 // entry (SweepReport.AuditsRecovered). So every erasure is audited at least
 // once; an entry is recorded twice only when a sweep dies after recording it
 // and before removing its marker, and both entries then carry the same
-// "event_id". Exactly once needs the audit entry in the release's own
-// transaction (a transactional outbox).
+// "event_id".
+//
+// Exactly once needs the audit entry in the write's own transaction: a
+// store that implements AuditingStore (privacy/pgstore with
+// WithAuditOutbox, recording through auditlog's transactional outbox)
+// receives every entry the Manager records with the write it describes, in
+// one transaction. Then a committed transition, hold, request change or
+// erasure always has exactly one entry, one that did not commit (a failed
+// write, a rolled back host transaction) has none, no pending marker is
+// written, and markers left from before are recorded together with their
+// removal. The entry is sealed into the chain by the audit log's relay
+// after the commit, so it may trail the change by the relay's delay; a
+// relay that stops delays entries and loses none (auditlog's OutboxStatus
+// and "rampart doctor" show the backlog). The Recorder is then not used.
+//
+// Manager.WithStore runs the same configuration over another store, so a
+// host commits privacy's transition with its own change (the account row
+// that deactivates the user, the revocation of its sessions) in one
+// transaction: m.WithStore(store.WithTx(tx)) with privacy/pgstore.
+//
 // A subject leased to a sweeper cannot be restored. The sweep reports
 // Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
 //

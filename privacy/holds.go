@@ -50,10 +50,16 @@ func (m *Manager) PlaceHold(ctx context.Context, h Hold, actor string) (Hold, er
 	h.PlacedAt = m.now()
 	h.PlacedBy = actor
 	h.LiftedAt, h.LiftedBy = time.Time{}, ""
-	if err := m.store.PutHold(ctx, h); err != nil {
+	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+		if err := s.PutHold(ctx, h); err != nil {
+			return nil, err
+		}
+		return []auditRecord{{h.Org, actor, ActionHoldPlaced, "hold:" + h.ID, holdPayload(h)}}, nil
+	})
+	if !stored {
 		return Hold{}, err
 	}
-	return h, m.record(ctx, h.Org, actor, ActionHoldPlaced, "hold:"+h.ID, holdPayload(h))
+	return h, err
 }
 
 func holdPayload(h Hold) map[string]any {
@@ -75,13 +81,20 @@ func (m *Manager) LiftHold(ctx context.Context, org, holdID, actor, reason strin
 	if actor == "" {
 		return Hold{}, fmt.Errorf("%w: empty actor", ErrInvalid)
 	}
-	h, err := m.store.LiftHold(ctx, org, holdID, m.now(), actor)
-	if err != nil {
+	var h Hold
+	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+		var err error
+		if h, err = s.LiftHold(ctx, org, holdID, m.now(), actor); err != nil {
+			return nil, err
+		}
+		p := holdPayload(h)
+		p["lift_reason"] = reason
+		return []auditRecord{{org, actor, ActionHoldLifted, "hold:" + h.ID, p}}, nil
+	})
+	if !stored {
 		return Hold{}, err
 	}
-	p := holdPayload(h)
-	p["lift_reason"] = reason
-	return h, m.record(ctx, org, actor, ActionHoldLifted, "hold:"+h.ID, p)
+	return h, err
 }
 
 // ActiveHolds returns the organisation's holds active now.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -116,9 +117,14 @@ type Manager struct {
 	recorder     Recorder
 	heartbeat    Heartbeat
 	domains      []Domain
+	purposes     *purposes // shared by the copies WithStore makes
+}
 
-	mu       sync.RWMutex // guards purposes: a new policy version may be registered at run time
-	purposes map[string]Purpose
+// purposes are the registered consent purposes. A new policy version may
+// be registered at run time, hence the lock.
+type purposes struct {
+	mu sync.RWMutex
+	m  map[string]Purpose
 }
 
 // Option configures a Manager.
@@ -150,7 +156,7 @@ func WithHeartbeat(h Heartbeat) Option { return func(m *Manager) { m.heartbeat =
 // New returns a Manager over store.
 func New(store Store, opts ...Option) *Manager {
 	m := &Manager{store: store, now: time.Now, cooldown: DefaultCooldown, location: time.UTC,
-		jurisdiction: GDPR, purposes: map[string]Purpose{}}
+		jurisdiction: GDPR, purposes: &purposes{m: map[string]Purpose{}}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -166,14 +172,105 @@ func New(store Store, opts ...Option) *Manager {
 // Store returns the manager's store.
 func (m *Manager) Store() Store { return m.store }
 
-func (m *Manager) record(ctx context.Context, org, actor, action, target string, payload map[string]any) error {
+// WithStore returns a Manager over s that shares m's configuration: clock,
+// cooldown, location, jurisdiction, recorder, heartbeat, the domains
+// registered so far and the purposes (a purpose registered later on either
+// is seen by both). It costs one small allocation, so a host may call it
+// per request, typically to run privacy's operations in its own
+// transaction with a store bound to it: m.WithStore(store.WithTx(tx)) with
+// privacy/pgstore. Register domains before calling it.
+func (m *Manager) WithStore(s Store) *Manager {
+	c := *m
+	c.store = s
+	// A domain registered on one copy must not land in the other's
+	// backing array.
+	c.domains = slices.Clip(m.domains)
+	return &c
+}
+
+// AuditingStore is a Store that records the audit entries of its writes in
+// the same transaction as the writes, so that a committed change always
+// has its entry and a change that did not commit has none (privacy/pgstore
+// with WithAuditOutbox, which records through the audit log's
+// transactional outbox). When the Manager's store is one and RecordsAudit
+// says so, the Manager hands every entry it would record to AuditTx, with
+// the write it describes, and never to its Recorder; a sweep's release
+// then needs no pending-audit marker. Other stores keep the Recorder, called
+// after the write, and the markers.
+type AuditingStore interface {
+	Store
+	// RecordsAudit reports whether the store records audit entries (a
+	// store type that can, built without a recorder, says false).
+	RecordsAudit() bool
+	// AuditTx runs fn in one transaction of the store (a savepoint when the
+	// store is bound to a caller's transaction): every write of s, the
+	// store bound to it, and every entry rec records are kept together
+	// when fn returns nil, and none is kept when fn or the commit fails.
+	// It returns fn's error as it is.
+	AuditTx(ctx context.Context, fn func(s Store, rec Recorder) error) error
+}
+
+// auditRecord is one audit entry that describes a write.
+type auditRecord struct {
+	org, actor, action, target string
+	payload                    map[string]any
+}
+
+// auditing returns the store as an AuditingStore if it records the audit
+// entries itself.
+func (m *Manager) auditing() (AuditingStore, bool) {
+	as, ok := m.store.(AuditingStore)
+	return as, ok && as.RecordsAudit()
+}
+
+// write runs w, a write to the store that returns the audit entries
+// describing it, and records them: in the write's transaction when the
+// store records audit entries, else through the Recorder after the write.
+// stored reports whether the write is kept (it is, in the second case,
+// even if recording fails). An error of w is returned as it is; a
+// recording error says which action failed.
+func (m *Manager) write(ctx context.Context, w func(s Store) ([]auditRecord, error)) (stored bool, err error) {
+	if as, ok := m.auditing(); ok {
+		err := as.AuditTx(ctx, func(s Store, rec Recorder) error {
+			recs, err := w(s)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				if err := rec.Record(ctx, r.org, r.actor, r.action, r.target, r.payload); err != nil {
+					return recordErr(r.action, err)
+				}
+			}
+			return nil
+		})
+		return err == nil, err
+	}
+	recs, err := w(m.store)
+	if err != nil {
+		return false, err
+	}
 	if m.recorder == nil {
-		return nil
+		return true, nil
 	}
-	if err := m.recorder.Record(ctx, org, actor, action, target, payload); err != nil {
-		return fmt.Errorf("privacy: record %s: %w", action, err)
+	for _, r := range recs {
+		if err := m.recorder.Record(ctx, r.org, r.actor, r.action, r.target, r.payload); err != nil {
+			return true, recordErr(r.action, err)
+		}
 	}
-	return nil
+	return true, nil
+}
+
+func recordErr(action string, err error) error {
+	return fmt.Errorf("privacy: record %s: %w", action, err)
+}
+
+// record records one entry that describes no write of the store (an
+// export, a sweep's summary).
+func (m *Manager) record(ctx context.Context, org, actor, action, target string, payload map[string]any) error {
+	_, err := m.write(ctx, func(Store) ([]auditRecord, error) {
+		return []auditRecord{{org, actor, action, target, payload}}, nil
+	})
+	return err
 }
 
 func subjectTarget(id string) string { return "subject:" + id }
@@ -217,11 +314,23 @@ func (m *Manager) RequestDeletion(ctx context.Context, org, id, actor, reason st
 		EraseAfter: now.Add(m.cooldown), NextDue: now.Add(m.cooldown)}
 	ev := Event{Org: org, SubjectID: id, At: now, Action: ActionDeletionRequested,
 		From: StateActive, To: StateDeletionRequested, Actor: actor, Reason: reason}
-	if err := m.store.Transition(ctx, next, StateActive, ev); err != nil {
+	stored, err := m.transition(ctx, next, StateActive, ev, map[string]any{
+		"reason": reason, "erase_after": next.EraseAfter.UTC().Format(time.RFC3339)})
+	if !stored {
 		return cur, err
 	}
-	return next, m.record(ctx, org, actor, ev.Action, subjectTarget(id), map[string]any{
-		"reason": reason, "erase_after": next.EraseAfter.UTC().Format(time.RFC3339)})
+	return next, err
+}
+
+// transition writes next and ev, and records ev's audit entry with
+// payload, through write.
+func (m *Manager) transition(ctx context.Context, next Subject, from State, ev Event, payload map[string]any) (stored bool, err error) {
+	return m.write(ctx, func(s Store) ([]auditRecord, error) {
+		if err := s.Transition(ctx, next, from, ev); err != nil {
+			return nil, err
+		}
+		return []auditRecord{{ev.Org, ev.Actor, ev.Action, subjectTarget(ev.SubjectID), payload}}, nil
+	})
 }
 
 // Restore brings a soft-deleted subject back, while its cooldown has not
@@ -244,7 +353,8 @@ func (m *Manager) Restore(ctx context.Context, org, id, actor, reason string) (S
 	next := Subject{Org: org, ID: id, State: StateActive}
 	ev := Event{Org: org, SubjectID: id, At: now, Action: ActionRestored,
 		From: StateDeletionRequested, To: StateActive, Actor: actor, Reason: reason}
-	if err := m.store.Transition(ctx, next, StateDeletionRequested, ev); err != nil {
+	stored, err := m.transition(ctx, next, StateDeletionRequested, ev, map[string]any{"reason": reason})
+	if !stored {
 		if errors.Is(err, ErrConflict) {
 			// Raced with the sweeper or another restore; say why if we can.
 			if s, e2 := m.Status(ctx, org, id); e2 == nil && s.State == StateDeletionRequested && !now.Before(s.EraseAfter) {
@@ -253,7 +363,7 @@ func (m *Manager) Restore(ctx context.Context, org, id, actor, reason string) (S
 		}
 		return cur, err
 	}
-	return next, m.record(ctx, org, actor, ev.Action, subjectTarget(id), map[string]any{"reason": reason})
+	return next, err
 }
 
 // History returns the subject's lifecycle transitions, oldest first.

@@ -109,12 +109,30 @@ func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kin
 		return Request{}, err
 	}
 	r.DueAt = due
-	if err := m.store.PutRequest(ctx, r); err != nil {
-		return Request{}, err
-	}
-	return r, m.record(ctx, org, actor, ActionRequestReceived, "request:"+r.ID, map[string]any{
+	return m.storeRequest(ctx, nil, r, actor, ActionRequestReceived, map[string]any{
 		"kind": string(kind), "subject": subjectID, "identity_verified": identityVerified,
 		"jurisdiction": string(r.Jurisdiction), "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
+}
+
+// storeRequest inserts next (prev nil) or stores it in place of *prev, and
+// records action with payload, through write.
+func (m *Manager) storeRequest(ctx context.Context, prev *Request, next Request, actor, action string, payload map[string]any) (Request, error) {
+	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+		var err error
+		if prev == nil {
+			err = s.PutRequest(ctx, next)
+		} else {
+			err = s.UpdateRequest(ctx, *prev, next)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []auditRecord{{next.Org, actor, action, "request:" + next.ID, payload}}, nil
+	})
+	if !stored {
+		return Request{}, err
+	}
+	return next, err
 }
 
 // VerifyIdentity marks the request's requester as verified, by actor (who
@@ -137,10 +155,7 @@ func (m *Manager) VerifyIdentity(ctx context.Context, org, requestID, actor stri
 	}
 	prev := r
 	r.IdentityVerified = true
-	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
-		return Request{}, err
-	}
-	return r, m.record(ctx, org, actor, ActionRequestVerified, "request:"+r.ID, map[string]any{"kind": string(r.Kind)})
+	return m.storeRequest(ctx, &prev, r, actor, ActionRequestVerified, map[string]any{"kind": string(r.Kind)})
 }
 
 // ExtendRequest extends an open request's deadline once, with a recorded
@@ -171,10 +186,7 @@ func (m *Manager) ExtendRequest(ctx context.Context, org, requestID, actor, reas
 	prev := r
 	r.DueAt = due
 	r.ExtendedReason = reason
-	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
-		return Request{}, err
-	}
-	return r, m.record(ctx, org, actor, ActionRequestExtended, "request:"+r.ID, map[string]any{
+	return m.storeRequest(ctx, &prev, r, actor, ActionRequestExtended, map[string]any{
 		"reason": reason, "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
 }
 
@@ -197,10 +209,7 @@ func (m *Manager) CloseRequest(ctx context.Context, org, requestID string, statu
 	}
 	prev := r
 	r.Status, r.ClosedAt, r.Resolution = status, m.now(), resolution
-	if err := m.store.UpdateRequest(ctx, prev, r); err != nil {
-		return Request{}, err
-	}
-	return r, m.record(ctx, org, actor, ActionRequestClosed, "request:"+r.ID, map[string]any{
+	return m.storeRequest(ctx, &prev, r, actor, ActionRequestClosed, map[string]any{
 		"status": string(status), "resolution": resolution})
 }
 

@@ -265,23 +265,42 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 			ev = &Event{Org: next.Org, SubjectID: next.ID, At: now, Action: ActionRetentionErased,
 				From: StateErased, To: StateErased, Actor: sweepActor, Reason: "retention period ended"}
 		}
-		rel := Release{Subject: next, Event: ev}
-		if ev != nil {
-			rel.AuditID = newID()
-		}
-		rels = append(rels, rel)
+		rels = append(rels, Release{Subject: next, Event: ev})
 	}
-	released, err := m.store.Release(ctx, owner, rels)
-	if err != nil {
+	// Each event's ID goes in its entry's payload, so an entry recorded
+	// twice stays recognisable as one event. A store that records the
+	// entries in the release's transaction needs no pending marker.
+	_, auditing := m.auditing()
+	ids := make([]string, len(rels))
+	for i := range rels {
+		if rels[i].Event != nil {
+			ids[i] = newID()
+			if !auditing {
+				rels[i].AuditID = ids[i]
+			}
+		}
+	}
+	var released []Ref
+	if _, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+		var err error
+		if released, err = s.Release(ctx, owner, rels); err != nil || !auditing {
+			return nil, err
+		}
+		mine := refSet(released)
+		var recs []auditRecord
+		for i, r := range rels {
+			if r.Event != nil && mine[refs[i]] {
+				recs = append(recs, erasureRecord(PendingAudit{ID: ids[i], Event: *r.Event}))
+			}
+		}
+		return recs, nil
+	}); err != nil {
 		return fmt.Errorf("privacy: sweep: release: %w", err)
 	}
 	// A subject whose lease expired mid-batch was claimed by another sweep,
 	// which reports and audits it: counting or recording it here too would
 	// show one erasure twice.
-	mine := make(map[Ref]bool, len(released))
-	for _, r := range released {
-		mine[r] = true
-	}
+	mine := refSet(released)
 	var audits []PendingAudit
 	for i, r := range rels {
 		if !mine[refs[i]] {
@@ -301,21 +320,54 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		}
 		audits = append(audits, PendingAudit{ID: r.AuditID, Event: *ev})
 	}
+	if auditing {
+		return nil // recorded with the release
+	}
 	_, err = m.recordAudits(ctx, audits)
 	return err
+}
+
+func refSet(refs []Ref) map[Ref]bool {
+	set := make(map[Ref]bool, len(refs))
+	for _, r := range refs {
+		set[r] = true
+	}
+	return set
+}
+
+// erasureRecord is the audit entry of an erasure the sweep released.
+func erasureRecord(a PendingAudit) auditRecord {
+	ev := a.Event
+	return auditRecord{ev.Org, ev.Actor, ev.Action, subjectTarget(ev.SubjectID),
+		map[string]any{"reason": ev.Reason, "event_id": a.ID}}
 }
 
 // recordAudits records the audit entry of each released event, then removes
 // its pending marker. It stops at the first failure: the markers of the
 // events not recorded stay, and a later sweep records them
-// (recoverAudits). It returns how many it recorded.
+// (recoverAudits). It returns how many it recorded. A store that records
+// audit entries itself records them all and removes their markers in one
+// transaction, or none.
 func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int, error) {
+	if _, ok := m.auditing(); ok && len(audits) > 0 {
+		// The entries and the removal of their markers commit together:
+		// exactly once, whatever fails when.
+		ids, recs := make([]string, len(audits)), make([]auditRecord, len(audits))
+		for i, a := range audits {
+			ids[i], recs[i] = a.ID, erasureRecord(a)
+		}
+		if _, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+			return recs, s.MarkAudited(ctx, ids)
+		}); err != nil {
+			return 0, fmt.Errorf("privacy: sweep: %d erasures released but not yet audited, the next sweep records them: %w", len(audits), err)
+		}
+		return len(audits), nil
+	}
 	done := make([]string, 0, len(audits))
 	var failed error
 	for _, a := range audits {
-		ev := a.Event
-		if err := m.record(ctx, ev.Org, ev.Actor, ev.Action, subjectTarget(ev.SubjectID),
-			map[string]any{"reason": ev.Reason, "event_id": a.ID}); err != nil {
+		r := erasureRecord(a)
+		if err := m.record(ctx, r.org, r.actor, r.action, r.target, r.payload); err != nil {
 			failed = fmt.Errorf("privacy: sweep: %d erasures released but not yet audited, the next sweep records them: %w",
 				len(audits)-len(done), err)
 			break

@@ -12,7 +12,8 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 )
 
-// ErrNoTx is returned by RecordTx given no transaction.
+// ErrNoTx is returned by RecordTx given no transaction or no Log, and by
+// a TxRecorder built without a Log.
 var ErrNoTx = errors.New("auditlog/pgstore: RecordTx needs the caller's transaction")
 
 // RecordTx records e through the outbox inside tx, the caller's
@@ -223,4 +224,32 @@ func readClaim(ctx context.Context, br pgx.BatchResults, chain string, inTx *boo
 		ids, waiting = append(ids, id), append(waiting, e)
 	}
 	return h, ids, waiting, rows.Err()
+}
+
+// TxRecorder records entries given as positional arguments, the shape of
+// auditlog.Log.Record, through the outbox in a caller's transaction. Other
+// packages' PostgreSQL stores (privacy/pgstore's WithAuditOutbox) declare
+// the one method they need and take a TxRecorder, so that they can record
+// the audit entry of their own write in its transaction without importing
+// auditlog.
+type TxRecorder struct{ log *auditlog.Log }
+
+// NewTxRecorder returns a TxRecorder that validates entries with log's
+// registry and clock, as RecordTx does.
+func NewTxRecorder(log *auditlog.Log) *TxRecorder { return &TxRecorder{log: log} }
+
+// RecordTx records one entry in tx through the outbox, as RecordTx does:
+// org "" is the global system chain, actor is "user:<id>", "apikey:<id>"
+// or "system:<source>", target is "<type>:<id>" or "", and payload is
+// encoded as auditlog.CanonicalPayload encodes it. A defective entry fails
+// here, with the error log.Append would return, and writes nothing.
+func (r *TxRecorder) RecordTx(ctx context.Context, tx pgx.Tx, org, actor, action, target string, payload map[string]any) error {
+	if r == nil || r.log == nil {
+		return ErrNoTx
+	}
+	p, err := auditlog.CanonicalPayload(payload)
+	if err != nil {
+		return err
+	}
+	return RecordTx(ctx, tx, r.log, auditlog.Entry{Org: org, Actor: actor, Action: action, Target: target, Payload: p})
 }

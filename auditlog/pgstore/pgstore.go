@@ -34,7 +34,11 @@
 // chooses neither. UPDATE, TRUNCATE and any other DELETE are refused by
 // triggers enabled ALWAYS. WithAppRole and WithRecordRole grant INSERT
 // only; WithRelayRole grants what the relay needs. OutboxStatus reports the
-// depth and the oldest row without reading rows.
+// depth and the oldest row without reading rows. A TxRecorder
+// (NewTxRecorder) offers RecordTx with the positional arguments of
+// Log.Record, so that another package's store records the audit entry of
+// its own write in that write's transaction without importing auditlog
+// (privacy/pgstore's WithAuditOutbox takes one).
 //
 // Which operations join a caller's transaction: RecordTx, and the reads
 // through WithTx (a TxReader: Head, Scan, TreeHashes, so Verify, ReadPage

@@ -14,8 +14,6 @@
 //	   failing control, a guardrail violation, a failed doctor check)
 //	2  usage error: unknown command, bad flag or argument
 //	3  operational error: the database, a file or a key could not be used
-//	4  reserved: the command is not available in this build (every command
-//	   of this build is implemented)
 package main
 
 import (
@@ -41,7 +39,6 @@ const (
 	exitFindings    = 1
 	exitUsage       = 2
 	exitOperational = 3
-	exitUnavailable = 4
 )
 
 func main() {
@@ -128,9 +125,6 @@ func operational(err error) error {
 	return &exitError{code: exitOperational, err: err}
 }
 
-// errUnavailable marks a command this build does not implement yet.
-var errUnavailable = errors.New("not available yet")
-
 func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
 		printUsage(e.stderr)
@@ -167,13 +161,6 @@ func runGroup(ctx context.Context, e *env, g group, args []string) int {
 	if g.run != nil {
 		return report(e, g.name, g.run(ctx, e, args))
 	}
-	if len(g.verbs) == 0 {
-		if len(args) > 0 && isHelp(args[0]) {
-			fmt.Fprintf(e.stdout, "rampart %s: %s\n\nThis command is not available in this build yet.\n", g.name, g.summary)
-			return exitOK
-		}
-		return report(e, g.name, errUnavailable)
-	}
 	if len(args) == 0 {
 		printGroupUsage(e.stderr, g)
 		return exitUsage
@@ -204,9 +191,6 @@ func report(e *env, cmd string, err error) int {
 	}
 	err = explainUndefinedTable(err)
 	fmt.Fprintf(e.stderr, "rampart %s: %v\n", cmd, err)
-	if errors.Is(err, errUnavailable) {
-		return exitUnavailable
-	}
 	var xe *exitError
 	if errors.As(err, &xe) {
 		return xe.code
@@ -247,8 +231,7 @@ Commands:
 
 Run "rampart <command> --help" for the verbs of a command.
 
-Exit codes: 0 success, 1 problems found, 2 usage error, 3 operational error,
-4 not available in this build.
+Exit codes: 0 success, 1 problems found, 2 usage error, 3 operational error.
 `)
 }
 

@@ -66,7 +66,7 @@ func keyringChapter() chapter {
 		if err != nil {
 			return err
 		}
-		s.say("rotated users.email to key %d; the old row still opens: %v (printed redacted: %v)", newID, string(pt) == "alice@example.com", keyring.Plaintext(pt))
+		s.say("rotated users.email to key %d; the old row still opens: %v (printed redacted: %v)", newID, string(pt) == "alice@example.com", keyring.NewPlaintext(pt))
 		s.ring = ring // the mfa chapter seals TOTP secrets with it
 		return nil
 	}}

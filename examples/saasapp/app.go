@@ -99,6 +99,8 @@ type app struct {
 	auditStore auditlog.Store
 	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
+	pg         *pgTx  // the stores a host transaction binds (deletion.go); nil in memory
+	stopRelay  func() // stops the audit outbox's relay; nil when none runs
 	records    *privacy.Records
 	monitor    *compliance.Monitor
 
@@ -219,8 +221,11 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireJobs(ctx, st.compliance); err != nil {
 		return nil, err
 	}
-	if err = a.wirePrivacy(st.privacy); err != nil {
+	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {
 		return nil, err
+	}
+	if a.pool != nil {
+		a.startRelay()
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -274,8 +279,11 @@ func (a *app) checkServingRole(ctx context.Context) error {
 // ServeHTTP makes the app an http.Handler (tests mount it on httptest).
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
-// Close releases the database pools.
+// Close stops the audit outbox's relay and releases the database pools.
 func (a *app) Close() {
+	if a.stopRelay != nil {
+		a.stopRelay()
+	}
 	if a.appPool != nil && a.appPool != a.pool {
 		a.appPool.Close()
 	}

@@ -187,17 +187,11 @@ func (a *app) exportAnalytics(ctx context.Context, org, subjectID string, yield 
 }
 
 // requestDeletion soft-deletes a user: they are logged out everywhere and
-// treated as gone, and the sweeper erases them when the cooldown ends.
+// treated as gone, and the sweeper erases them when the cooldown ends. On
+// PostgreSQL it is one transaction (deleteAccount).
 func (a *app) requestDeletion(r *http.Request, org, userID, reason string) (privacy.Subject, error) {
 	p, _ := rbac.PrincipalFrom(r.Context())
-	sub, err := a.privacy.RequestDeletion(r.Context(), org, userID, p.Actor(), reason)
-	if err == nil {
-		err = a.store.SetState(r.Context(), org, userID, userDeleted)
-	}
-	if err == nil {
-		_, err = a.sessions.RevokeAll(r.Context(), org, userID)
-	}
-	return sub, err
+	return a.deleteAccount(r.Context(), org, userID, p.Actor(), reason)
 }
 
 // deletionAnswer writes the outcome of requestDeletion.

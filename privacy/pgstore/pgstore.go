@@ -15,6 +15,18 @@
 // records join the same way. Transition and Release run in a savepoint of
 // tx; a refusal (privacy.ErrConflict) leaves tx usable.
 //
+// # Audit entries in the same transaction
+//
+// With WithAuditOutbox(auditlog/pgstore.NewTxRecorder(log)), the store
+// records the audit entry of every write a privacy.Manager makes in that
+// write's transaction, as a row of the audit log's transactional outbox
+// (the store is a privacy.AuditingStore): the transition and its entry, or
+// a sweep's release and the entries of its erasures, commit together or
+// not at all, on the pool or inside the host's transaction (WithTx keeps
+// the option). The audit log's relay (auditlog.Log.RunOutbox) must run to
+// seal the entries into their chains. The package does not import
+// auditlog: it declares TxRecorder, the one method it needs.
+//
 // What does not join a caller's transaction, by design: the sweep
 // (privacy.Sweeper, through ClaimDue, SetProgress, Release,
 // ClaimPendingAudits and MarkAudited). A sweep claims subjects with a lease
@@ -45,7 +57,11 @@
 // every row: the tables' owner, whom Protect's rampart_owner policy admits,
 // or a role with BYPASSRLS. Give that role to the sweeper's process, not to
 // request handlers. Without a maintenance pool those operations fail with
-// ErrNoMaintenancePool rather than silently find nothing. A TableEraser or
+// ErrNoMaintenancePool rather than silently find nothing, and a store bound
+// to a transaction refuses them (ErrCrossOrgInTx). With WithAuditOutbox the
+// Manager runs the sweep's releases in AuditTx's transaction: give the
+// Sweeper a store of its own over the maintenance pool, without tenant
+// binding, so each release and its audit entries still commit together. A TableEraser or
 // TableExporter on a host table that is itself protected needs the same
 // maintenance pool.
 package pgstore
@@ -91,12 +107,46 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // Store is the PostgreSQL privacy.Store. A Store from New runs on its pool;
 // WithTx returns one bound to a transaction of the caller's.
 type Store struct {
-	q      pgq.Querier   // the pool, or the caller's transaction (WithTx)
-	tenant bool          // WithTenantBinding
-	maint  *pgxpool.Pool // WithMaintenancePool
+	q pgq.Querier // the pool, or the caller's transaction (WithTx)
+	// audit records the audit entries of the Manager's writes in their
+	// transaction, when auditing (WithAuditOutbox).
+	audit    TxRecorder
+	auditing bool
+	tenant   bool          // WithTenantBinding
+	maint    *pgxpool.Pool // WithMaintenancePool
 }
 
-var _ privacy.Store = (*Store)(nil)
+var _ privacy.AuditingStore = (*Store)(nil)
+
+// TxRecorder records one audit entry inside tx, a transaction of the
+// caller's, with the arguments of privacy.Recorder. auditlog/pgstore's
+// *TxRecorder satisfies it: the entry is a row of the audit log's
+// transactional outbox, which commits or rolls back with tx.
+type TxRecorder interface {
+	RecordTx(ctx context.Context, tx pgx.Tx, org, actor, action, target string, payload map[string]any) error
+}
+
+// ErrNoAuditOutbox is returned when an entry must be recorded through the
+// outbox and there is no recorder: AuditTx on a store built without
+// WithAuditOutbox, or every write of one built with WithAuditOutbox(nil).
+var ErrNoAuditOutbox = errors.New("privacy/pgstore: no audit outbox recorder")
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAuditOutbox makes the store record the audit entry of every write a
+// privacy.Manager makes (lifecycle transitions, holds, request changes,
+// the sweep's releases, and exports and sweep summaries too) in the
+// write's transaction, through r: typically
+// auditlog/pgstore.NewTxRecorder(log), with the log's relay
+// (auditlog.Log.RunOutbox) running. A committed change then always has its
+// entry and a change that did not commit has none; a sweep's erasure needs
+// no pending-audit marker; the Manager's Recorder is no longer used. The
+// option is kept by WithTx. A nil r does not silently fall back to the
+// Recorder: every write the Manager makes fails with ErrNoAuditOutbox.
+func WithAuditOutbox(r TxRecorder) Option {
+	return func(s *Store) { s.audit, s.auditing = r, true }
+}
 
 // New returns a store over pool, whose schema Migrate has applied.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
@@ -105,6 +155,44 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		o(s)
 	}
 	return s
+}
+
+// RecordsAudit implements privacy.AuditingStore: true with WithAuditOutbox.
+func (s *Store) RecordsAudit() bool { return s.auditing }
+
+// AuditTx implements privacy.AuditingStore: fn runs in one transaction (a
+// savepoint of the caller's, on a store from WithTx) with the store bound
+// to it and a recorder that records through the outbox in it.
+func (s *Store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Recorder) error) error {
+	var fnErr error
+	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
+		fnErr = fn(s.bound(tx), outboxRecorder{tx: tx, r: s.audit})
+		return fnErr
+	})
+	if err != nil && fnErr == nil { // BEGIN or COMMIT failed
+		return wrap("audit transaction", err)
+	}
+	return err
+}
+
+// bound is s bound to tx, with s's options.
+func (s *Store) bound(tx pgx.Tx) *Store {
+	b := *s
+	b.q = pgq.Tx(tx)
+	return &b
+}
+
+// outboxRecorder is the privacy.Recorder of one AuditTx.
+type outboxRecorder struct {
+	tx pgx.Tx
+	r  TxRecorder
+}
+
+func (o outboxRecorder) Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error {
+	if o.r == nil {
+		return ErrNoAuditOutbox
+	}
+	return o.r.RecordTx(ctx, o.tx, org, actor, action, target, payload)
 }
 
 // WithTx returns a store bound to tx: every operation runs in the caller's
@@ -116,10 +204,10 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 //
 // Like tx itself, the returned store is for one goroutine at a time. Once tx
 // has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store {
-	return &Store{q: pgq.Tx(tx), tenant: s.tenant, maint: s.maint}
-}
+// matches pgx.ErrTxClosed; a nil tx gives the same. It keeps s's options:
+// with WithAuditOutbox, the audit entries of a Manager over it are outbox
+// rows of tx.
+func (s *Store) WithTx(tx pgx.Tx) *Store { return s.bound(tx) }
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
 
@@ -156,7 +244,7 @@ func scanSubject(row pgx.Row) (privacy.Subject, error) {
 
 // Subject implements privacy.Store.
 func (s *Store) Subject(ctx context.Context, org, id string) (sub privacy.Subject, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { sub, err = b.Subject(ctx, org, id) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { sub, err = b.Subject(ctx, org, id) }) {
 		return sub, err
 	}
 	sub, err = scanSubject(s.q.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
@@ -168,7 +256,7 @@ func (s *Store) Transition(ctx context.Context, next privacy.Subject, from priva
 	if err := pgtenant.NeedOrg(s.tenant, next.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: transition: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.bound(ctx, next.Org, &err, func(b *Store) { err = b.Transition(ctx, next, from, ev) }) {
+	if s.inOrg(ctx, next.Org, &err, func(b *Store) { err = b.Transition(ctx, next, from, ev) }) {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
@@ -236,7 +324,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []privacy.Event) error {
 
 // Events implements privacy.Store.
 func (s *Store) Events(ctx context.Context, org, id string) (evs []privacy.Event, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { evs, err = b.Events(ctx, org, id) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { evs, err = b.Events(ctx, org, id) }) {
 		return evs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
@@ -494,7 +582,7 @@ func (s *Store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, h.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: put hold: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.bound(ctx, h.Org, &err, func(b *Store) { err = b.PutHold(ctx, h) }) {
+	if s.inOrg(ctx, h.Org, &err, func(b *Store) { err = b.PutHold(ctx, h) }) {
 		return err
 	}
 	_, err = s.q.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -504,7 +592,7 @@ func (s *Store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
 
 // LiftHold implements privacy.Store.
 func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (h privacy.Hold, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { h, err = b.LiftHold(ctx, org, id, at, by) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { h, err = b.LiftHold(ctx, org, id, at, by) }) {
 		return h, err
 	}
 	h, err = scanHold(s.q.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
@@ -514,7 +602,7 @@ func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by s
 
 // Holds implements privacy.Store.
 func (s *Store) Holds(ctx context.Context, org string) (hs []privacy.Hold, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { hs, err = b.Holds(ctx, org) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { hs, err = b.Holds(ctx, org) }) {
 		return hs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
@@ -549,7 +637,7 @@ func (s *Store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, r.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: put request: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.bound(ctx, r.Org, &err, func(b *Store) { err = b.PutRequest(ctx, r) }) {
+	if s.inOrg(ctx, r.Org, &err, func(b *Store) { err = b.PutRequest(ctx, r) }) {
 		return err
 	}
 	j := r.Jurisdiction
@@ -574,7 +662,7 @@ func (s *Store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
 
 // UpdateRequest implements privacy.Store: one conditional UPDATE.
 func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (err error) {
-	if s.bound(ctx, prev.Org, &err, func(b *Store) { err = b.UpdateRequest(ctx, prev, next) }) {
+	if s.inOrg(ctx, prev.Org, &err, func(b *Store) { err = b.UpdateRequest(ctx, prev, next) }) {
 		return err
 	}
 	if next.Org != prev.Org || next.ID != prev.ID {
@@ -596,7 +684,7 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (
 
 // Request implements privacy.Store.
 func (s *Store) Request(ctx context.Context, org, id string) (r privacy.Request, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { r, err = b.Request(ctx, org, id) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { r, err = b.Request(ctx, org, id) }) {
 		return r, err
 	}
 	r, err = scanRequest(s.q.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
@@ -605,7 +693,7 @@ func (s *Store) Request(ctx context.Context, org, id string) (r privacy.Request,
 
 // Requests implements privacy.Store.
 func (s *Store) Requests(ctx context.Context, org, subjectID string) (rs []privacy.Request, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { rs, err = b.Requests(ctx, org, subjectID) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { rs, err = b.Requests(ctx, org, subjectID) }) {
 		return rs, err
 	}
 	rs, err = collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
@@ -629,7 +717,7 @@ func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) (err
 	if err := pgtenant.NeedOrg(s.tenant, c.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: append consent: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.bound(ctx, c.Org, &err, func(b *Store) { err = b.AppendConsent(ctx, c) }) {
+	if s.inOrg(ctx, c.Org, &err, func(b *Store) { err = b.AppendConsent(ctx, c) }) {
 		return err
 	}
 	_, err = s.q.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
@@ -647,7 +735,7 @@ func scanConsent(r pgx.Row) (privacy.ConsentRecord, error) {
 
 // LatestConsent implements privacy.Store.
 func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (c privacy.ConsentRecord, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { c, err = b.LatestConsent(ctx, org, who, purpose) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { c, err = b.LatestConsent(ctx, org, who, purpose) }) {
 		return c, err
 	}
 	c, err = scanConsent(s.q.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
@@ -657,7 +745,7 @@ func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (c 
 
 // ConsentHistory implements privacy.Store.
 func (s *Store) ConsentHistory(ctx context.Context, org, who string) (cs []privacy.ConsentRecord, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { cs, err = b.ConsentHistory(ctx, org, who) }) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { cs, err = b.ConsentHistory(ctx, org, who) }) {
 		return cs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)

@@ -49,9 +49,6 @@ func Protect(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 	return wrap("protect", protection.Apply(ctx, db, appRole))
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
 // WithTenantBinding makes the store run every operation of one
 // organisation bound to it, for tables that Protect put under row-level
 // security: the context's organisation (tenant.With) when it has one, else
@@ -65,7 +62,12 @@ type Option func(*Store)
 // Release, ClaimPendingAudits, MarkAudited) and OpenRequestsDueBefore span
 // organisations, so no binding can serve them: under tenant binding they run
 // on the pool of WithMaintenancePool, and without one they fail with
-// ErrNoMaintenancePool rather than find nothing.
+// ErrNoMaintenancePool rather than find nothing, and on a store bound to a
+// transaction (WithTx, or AuditTx's) with ErrCrossOrgInTx, rather than commit
+// apart from it. So with WithAuditOutbox, whose Manager runs each write,
+// the sweep's releases included, in AuditTx, run the Sweeper on a store of
+// its own over the maintenance pool, without tenant binding:
+// New(maintenancePool, WithAuditOutbox(r)).
 func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 
 // WithMaintenancePool gives the store, under tenant binding, the pool its
@@ -73,27 +75,42 @@ func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 // must log in as a role that reads every organisation's rows: the tables'
 // owner, whom Protect's rampart_owner policy admits to every row, or a role
 // with BYPASSRLS. The application role must not be that role, nor a member
-// of it. Those operations never join a caller's transaction (see the
-// package documentation), so a store from WithTx uses the same pool.
+// of it. A store bound to a transaction refuses those operations
+// (ErrCrossOrgInTx).
 func WithMaintenancePool(pool *pgxpool.Pool) Option { return func(s *Store) { s.maint = pool } }
 
 // ErrNoMaintenancePool: a cross-organisation operation was asked of a store
 // with tenant binding and no maintenance pool.
 var ErrNoMaintenancePool = errors.New("privacy/pgstore: tenant binding: cross-organisation operation needs WithMaintenancePool")
 
+// ErrCrossOrgInTx: a cross-organisation operation was asked of a store
+// with tenant binding that is bound to a transaction (WithTx, or the
+// transaction of AuditTx): on the maintenance pool it would commit apart
+// from that transaction, and in it the application role sees no other
+// organisation's rows.
+var ErrCrossOrgInTx = errors.New("privacy/pgstore: tenant binding: cross-organisation operation in a transaction; run the sweep on a store over the maintenance pool")
+
 // sweepQuerier is where a cross-organisation operation runs.
 func (s *Store) sweepQuerier() (pgq.Querier, error) {
-	switch {
-	case !s.tenant:
+	if !s.tenant {
 		return s.q, nil
-	case s.maint != nil:
-		return s.maint, nil
 	}
-	return nil, ErrNoMaintenancePool
+	if _, pool := s.q.(*pgxpool.Pool); !pool {
+		return nil, ErrCrossOrgInTx
+	}
+	if s.maint == nil {
+		return nil, ErrNoMaintenancePool
+	}
+	return s.maint, nil
 }
 
-// bound runs op on an unbound copy of the store whose querier is bound to
-// org, when tenant binding is on (pgtenant.Bound).
-func (s *Store) bound(ctx context.Context, org string, err *error, op func(b *Store)) bool {
-	return pgtenant.Bound(ctx, s.tenant, s.q, org, err, func(q pgq.Querier) { op(&Store{q: q}) })
+// inOrg runs op on a copy of the store whose querier is bound to org, when
+// tenant binding is on (pgtenant.Bound), and reports whether it did. The
+// copy keeps s's other options and binds nothing itself.
+func (s *Store) inOrg(ctx context.Context, org string, err *error, op func(b *Store)) bool {
+	return pgtenant.Bound(ctx, s.tenant, s.q, org, err, func(q pgq.Querier) {
+		b := *s
+		b.q, b.tenant = q, false
+		op(&b)
+	})
 }

@@ -110,6 +110,12 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 	require.Len(t, due, 1, "the maintenance pool sees every organisation")
 	_, err = pgstore.New(r.App, pgstore.WithTenantBinding()).DueSubjects(ctx, t0.Add(2*time.Hour), 0)
 	require.ErrorIs(t, err, pgstore.ErrNoMaintenancePool)
+	tx, err := r.App.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = s.WithTx(tx).DueSubjects(ctx, t0.Add(2*time.Hour), 0)
+	require.ErrorIs(t, err, pgstore.ErrCrossOrgInTx, "never apart from the caller's transaction")
+	require.NoError(t, tx.Rollback(ctx))
 	require.ErrorIs(t, s.PutHold(ctx, privacy.Hold{ID: "h2", Reason: "x", Owner: "y", PlacedAt: t0}), privacy.ErrInvalid)
 
 	fs, err := tenantpg.Check(ctx, r.Pool, "org", r.AppRole)

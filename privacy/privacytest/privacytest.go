@@ -67,6 +67,43 @@ func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store, opts ...
 	t.Run("Holds", func(t *testing.T) { t.Parallel(); testHolds(t, newStore(t)) })
 	t.Run("Requests", func(t *testing.T) { t.Parallel(); testRequests(t, sweep(t)) })
 	t.Run("Consent", func(t *testing.T) { t.Parallel(); testConsent(t, newStore(t)) })
+	t.Run("AuditTx", func(t *testing.T) { t.Parallel(); testAuditTx(t, newStore(t)) })
+}
+
+// testAuditTx checks a store that implements privacy.AuditingStore: what
+// fn writes through the store it is given is kept when fn returns nil and
+// none of it when fn fails, whose error AuditTx returns. (Whether entries
+// are recorded is the adapter's own test: the suite has no audit log.)
+func testAuditTx(t *testing.T, st privacy.Store) {
+	as, ok := st.(privacy.AuditingStore)
+	if !ok {
+		t.Skip("not a privacy.AuditingStore")
+	}
+	ctx := context.Background()
+	boom := errors.New("privacytest: fn failed")
+	err := as.AuditTx(ctx, func(s privacy.Store, _ privacy.Recorder) error {
+		require.NoError(t, s.PutHold(ctx, privacy.Hold{ID: "h1", Org: "o", SubjectID: "s1", Reason: "r", Owner: "o", PlacedAt: T0, PlacedBy: "user:x"}))
+		sub, ev := requested("o", "s1", T0, time.Hour)
+		require.NoError(t, s.Transition(ctx, sub, privacy.StateActive, ev))
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	hs, err := st.Holds(ctx, "o")
+	require.NoError(t, err)
+	require.Empty(t, hs, "nothing of a failed fn is kept")
+	_, err = st.Subject(ctx, "o", "s1")
+	require.ErrorIs(t, err, privacy.ErrNotFound)
+	evs, err := st.Events(ctx, "o", "s1")
+	require.NoError(t, err)
+	require.Empty(t, evs)
+
+	require.NoError(t, as.AuditTx(ctx, func(s privacy.Store, _ privacy.Recorder) error {
+		sub, ev := requested("o", "s1", T0, time.Hour)
+		return s.Transition(ctx, sub, privacy.StateActive, ev)
+	}))
+	got, err := st.Subject(ctx, "o", "s1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.StateDeletionRequested, got.State)
 }
 
 func requested(org, id string, at time.Time, cooldown time.Duration) (privacy.Subject, privacy.Event) {

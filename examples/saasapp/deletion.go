@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rampart-sdk/rampart/auditlog"
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
+	"github.com/rampart-sdk/rampart/authn"
+	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
+	"github.com/rampart-sdk/rampart/privacy"
+	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
+	"github.com/rampart-sdk/rampart/tenant"
+	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
+)
+
+// pgTx is what one host transaction over rampart's PostgreSQL stores
+// needs: the stores to bind to it. Nil in memory mode.
+type pgTx struct {
+	privacy *privacypg.Store // records its audit entries through the outbox
+	authn   *authnpg.Store
+}
+
+// privacyStoreFor returns the privacy store the app runs on: on
+// PostgreSQL, one that records every audit entry of privacy's writes in
+// the write's transaction, through the audit log's outbox (the relay,
+// startRelay, seals them into the chains).
+func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) privacy.Store {
+	_, onPG := store.(*privacypg.Store)
+	as, ok := authnStore.(*authnpg.Store)
+	if !onPG || !ok || a.pool == nil {
+		return store
+	}
+	a.pg = &pgTx{privacy: privacypg.New(a.pool, privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))), authn: as}
+	return a.pg.privacy
+}
+
+// startRelay runs the audit outbox's relay until Close: entries recorded
+// in host transactions (RecordTx) wait in the outbox until it seals them.
+func (a *app) startRelay() {
+	ob, ok := a.auditStore.(auditlog.Outbox)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// It retries on its own until ctx ends; its error is then ctx's.
+		_ = a.audit.RunOutbox(ctx, ob, auditlog.RelayOptions{Interval: 5 * time.Millisecond})
+	}()
+	a.stopRelay = func() { cancel(); <-done }
+}
+
+// deleteAccount soft-deletes a user: privacy's transition (with its audit
+// entry), the account's state and the revocation of every session. On
+// PostgreSQL the three commit in one transaction, so a failure at any
+// step leaves nothing behind and a retry starts afresh (no "already being
+// deleted" for a user who is still active). In memory, they run one after
+// the other.
+func (a *app) deleteAccount(ctx context.Context, org, userID, actor, reason string) (privacy.Subject, error) {
+	if a.pg == nil {
+		sub, err := a.privacy.RequestDeletion(ctx, org, userID, actor, reason)
+		if err == nil {
+			err = a.store.SetState(ctx, org, userID, userDeleted)
+		}
+		if err == nil {
+			_, err = a.sessions.RevokeAll(ctx, org, userID)
+		}
+		return sub, err
+	}
+	if bound, ok := tenant.From(ctx); ok {
+		if bound != org {
+			return privacy.Subject{}, errCrossTenant
+		}
+	} else {
+		ctx = tenant.With(ctx, org)
+	}
+	var sub privacy.Subject
+	// The owner's pool: privacy's and authn's tables are the owner's, which
+	// row-level security may not bind, so the app's statement names the
+	// organisation itself.
+	err := tenantpg.Run(ctx, a.pool, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		if sub, err = a.privacy.WithStore(a.pg.privacy.WithTx(tx)).RequestDeletion(ctx, org, userID, actor, reason); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE app_users SET state = $3 WHERE org = $1 AND id = $2`, org, userID, userDeleted)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return errNotFound
+		}
+		sessions, err := authn.NewSessions(a.pg.authn.WithTx(tx), authn.WithClock(a.now))
+		if err != nil {
+			return err
+		}
+		_, err = sessions.RevokeAll(ctx, org, userID)
+		return err
+	})
+	if err != nil {
+		var zero privacy.Subject
+		if errors.Is(err, privacy.ErrInvalidTransition) {
+			return sub, err
+		}
+		return zero, err
+	}
+	return sub, nil
+}
