@@ -76,10 +76,14 @@
 // with no organisation). Both hold hashes only. Under tenant binding a
 // session and an organisation policy need an organisation: the empty one is
 // refused with authn.ErrInvalidArgument (authntest.WithOrganisationRequired).
-// The cost: a bound operation on a pool is a transaction (BEGIN with the
-// setting in one round trip, the statement, COMMIT); touching, rotating or
-// marking a session by ID adds the directory round trip when the context
-// carries no organisation.
+// The cost (docs/BENCHMARKS.md, BenchmarkAuthnRLS): a bound operation on a
+// pool is a transaction (BEGIN with the setting in one round trip, the
+// statement, COMMIT), about 2x a single statement for a page of sessions;
+// touching, rotating or marking a session by ID adds the directory round
+// trip when the context carries no organisation (2.5-3.8x); the lookup by
+// token hash stays one round trip but the SECURITY DEFINER function call
+// costs about 35 us of server time (1.8-2.1x on a local server). Under load
+// the coalescer answers many lookups with one call.
 package pgstore
 
 import (
