@@ -71,13 +71,23 @@ func (spec Spec) SQL(schema, appRole string) (string, error) {
 	return b.String(), nil
 }
 
+// ErrNoSuchRole: the application role named to Apply does not exist.
+var ErrNoSuchRole = errors.New("application role does not exist")
+
 // Apply runs spec.SQL for the connection's current schema in one
-// transaction. It must run as the tables' owner (or a superuser).
+// transaction. It must run as the tables' owner (or a superuser). An
+// application role that does not exist is refused before anything changes,
+// whether or not spec grants it anything: it is most likely a typo.
 func (spec Spec) Apply(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var schema string
-		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT current_schema(), EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, appRole).
+			Scan(&schema, &exists); err != nil {
 			return err
+		}
+		if appRole != "" && !exists {
+			return fmt.Errorf("%w: %q", ErrNoSuchRole, appRole)
 		}
 		sql, err := spec.SQL(schema, appRole)
 		if err != nil {
