@@ -2,7 +2,9 @@
 // organisation-scoped tables under tenant/pgstore's row-level security: the
 // policies (with the owner kept, see tenant/pgstore.Table.KeepOwner) and
 // the SECURITY DEFINER directory functions that answer, for an exact key,
-// the lookups made before an organisation is known.
+// the lookups made before an organisation is known (Spec), and the one way
+// their stores bind an operation to its organisation under the
+// WithTenantBinding option (InOrg, Exec, Bound, NeedOrg).
 package pgtenant
 
 import (
