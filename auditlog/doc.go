@@ -16,9 +16,12 @@
 // before it joins a batch (names, actor, target, request fields, payload,
 // a time within years 0000 to 9999), so a defective entry fails its own
 // Append with an error to match and never the batch it would have joined. With a store that pipelines
-// (PipelinedAppender, as auditlog/pgstore does), the next batch is sealed
-// on the head the current one will leave and is already at the database
-// while the current one commits. Stores serialise each chain themselves,
+// (PipelinedAppender, as auditlog/pgstore does), the next batch of a chain
+// written alone is sealed on the head the current one will leave and is
+// already at the database while the current one commits; while several
+// chains are written, their batches go through AppendSealed, and the
+// PostgreSQL store commits those of several chains in one transaction.
+// Stores serialise each chain themselves,
 // so several processes can share one; the PostgreSQL store also refuses
 // forks and any UPDATE, DELETE or TRUNCATE with constraints and triggers.
 //

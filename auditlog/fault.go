@@ -102,6 +102,9 @@ func (l *Log) recoverWriter(chain string, cw *chainWriter) {
 	cw.cacheHead, cw.cacheFrontier = Head{}, nil
 	restart := len(cw.queue) > 0
 	cw.busy = restart
+	if !restart {
+		l.busyChains.Add(-1)
+	}
 	cw.mu.Unlock()
 	for _, p := range fail {
 		if p.err == nil && p.rec.Chain == "" {

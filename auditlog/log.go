@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -32,6 +33,10 @@ type Log struct {
 
 	mu      sync.Mutex
 	writers map[string]*chainWriter
+	// busyChains counts the chains whose writer is running: a pipeline
+	// serves one busy chain; with several, their batches go to the store
+	// one at a time, so that it can commit them together.
+	busyChains atomic.Int64
 }
 
 // Option configures a Log.
@@ -160,6 +165,7 @@ func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 	cw.queue = append(cw.queue, p)
 	if !cw.busy {
 		cw.busy = true
+		l.busyChains.Add(1)
 		go l.drain(p.e.Chain, cw)
 	}
 	cw.mu.Unlock()
@@ -281,6 +287,7 @@ func (l *Log) take(cw *chainWriter, idle bool) []*pending {
 	if len(cw.queue) == 0 {
 		if idle {
 			cw.busy = false
+			l.busyChains.Add(-1)
 		}
 		return nil
 	}

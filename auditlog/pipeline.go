@@ -59,7 +59,7 @@ func (l *Log) drainPipelined(chain string, cw *chainWriter, pa PipelinedAppender
 			if batch == nil {
 				return len(flight) > 0
 			}
-			if len(flight) == 0 && (frontier == nil || pl == nil && len(batch) == 1 && l.queued(cw) == 0) {
+			if len(flight) == 0 && (frontier == nil || pl == nil && len(batch) == 1 && l.queued(cw) == 0 || l.busyChains.Load() > 1) {
 				// The synchronous path: with no head known to seal on (a
 				// first batch, or after a failure) it reads the store's;
 				// and a lone append, nobody else waiting, gains nothing

@@ -56,7 +56,11 @@ type SealedAppender interface {
 // earlier ones to be stored. The store still stores them one after another,
 // each atomically, so a Log keeps its next batch on the way while the
 // previous one commits instead of leaving the database idle for a round
-// trip and the client's sealing in between.
+// trip and the client's sealing in between. A Log uses a pipeline only
+// while a single chain is being written; with several, it hands their
+// batches to AppendSealed one at a time per chain, so that a store can
+// commit the batches of several chains together (as the PostgreSQL store
+// does) rather than each chain's on a pipeline of its own.
 type PipelinedAppender interface {
 	SealedAppender
 	OpenPipeline(ctx context.Context) (Pipeline, error)

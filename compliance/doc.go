@@ -10,7 +10,10 @@
 //   - threshold-driven information reporting (Form 1099-NEC) with a
 //     per-year threshold table, missing-TIN flags and corrected records;
 //   - job heartbeats: a dead-man switch for scheduled jobs, where the absence
-//     of success is a failure.
+//     of success is a failure;
+//   - OutboxCheck: evidence that audit entries recorded in host
+//     transactions reach the chain (the outbox's oldest entry waits no
+//     longer than a threshold).
 //
 // # Threat addressed
 //
@@ -26,7 +29,7 @@
 //
 // compliance imports no other rampart package: checks reach auditlog,
 // keyring, rbac, mfa and privacy through functions and one-method interfaces
-// the host wires (Recorder, FieldOpener), so it can be used alone.
+// the host wires (Recorder, FieldOpener, Outbox), so it can be used alone.
 //
 // What it does not stop: a host that wires a check which always passes. The
 // matrix proves what its checks prove, no more.

@@ -36,7 +36,11 @@
 // handler runs; query strings and headers are never consulted. Denials are
 // RFC 9457 application/problem+json bodies naming the missing permission and
 // nothing internal, and 403s go to a Recorder (rampart's audit log satisfies
-// it) as ActionAccessDenied. Guard.Require gives the same enforcement as
+// it, and so does auditlog/pgstore's OutboxRecorder, which survives a
+// brief database outage) as ActionAccessDenied. A 403 is only answered once
+// its denial is recorded: when the Recorder fails, the request is still
+// denied but answered 503 (ProblemDenialNotRecorded) with Retry-After, so
+// no client sees a 403 that the audit trail lacks. Guard.Require gives the same enforcement as
 // func(http.Handler) http.Handler middleware for chi or gorilla/mux.
 // Router.WriteRoutes and Policy.WriteMatrix export the route × permission
 // table and the role × permission matrix as Markdown, CSV or JSON.

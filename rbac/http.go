@@ -84,7 +84,10 @@ func WithAuthorizedOrg(bind func(ctx context.Context, org string) context.Contex
 	return func(c *config) { c.bind = bind }
 }
 
-// WithRecorder sends every 403 to r as ActionAccessDenied.
+// WithRecorder sends every 403 to r as ActionAccessDenied. A denial r
+// fails to record is answered 503 with Retry-After instead of 403 (the
+// request is denied either way), so that every 403 a client sees was
+// audited; the client's retry is denied again, and recorded.
 func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
 
 // WithLogger receives recorder failures (the request is denied either way).
@@ -348,7 +351,14 @@ const (
 	ProblemUnauthenticated    = "urn:rampart:rbac:unauthenticated"
 	ProblemWrongOrganisation  = "urn:rampart:rbac:wrong-organisation"
 	ProblemPermissionRequired = "urn:rampart:rbac:permission-required"
+	// ProblemDenialNotRecorded is the 503 of a denial the Recorder could
+	// not record: the request is denied, and may be retried.
+	ProblemDenialNotRecorded = "urn:rampart:rbac:denial-not-recorded"
 )
+
+// denialRetryAfter is the Retry-After of ProblemDenialNotRecorded, in
+// seconds: long enough for a database connection to be replaced.
+const denialRetryAfter = "1"
 
 func (g *Guard) deny(w http.ResponseWriter, r *http.Request, route Route, d Decision, target string) {
 	perm := route.Permission.Name()
@@ -367,11 +377,16 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, route Route, d Deci
 		pb.Type, pb.Title, pb.Status = ProblemPermissionRequired, "Forbidden", http.StatusForbidden
 		pb.Detail = fmt.Sprintf("This request requires the permission %q.", perm)
 	}
-	if pb.Status == http.StatusForbidden {
-		g.record(r, route, d, target)
+	h := w.Header()
+	if pb.Status == http.StatusForbidden && !g.record(r, route, d, target) {
+		// Never a 403 that the audit trail lacks: a client that retries
+		// gets its denial recorded, one that does not learns nothing more
+		// than it would from the 403.
+		pb = problem{Type: ProblemDenialNotRecorded, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The request is denied, and the denial could not be recorded; retry the request."}
+		h.Set("Retry-After", denialRetryAfter)
 	}
 	body, _ := json.Marshal(pb)
-	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -379,9 +394,11 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, route Route, d Deci
 	_, _ = w.Write(body)
 }
 
-func (g *Guard) record(r *http.Request, route Route, d Decision, requested string) {
+// record sends a denial to the recorder and reports whether it was
+// recorded (true when there is no recorder).
+func (g *Guard) record(r *http.Request, route Route, d Decision, requested string) bool {
 	if g.cfg.recorder == nil {
-		return
+		return true
 	}
 	pr := d.who()
 	actor := pr.actor()
@@ -405,8 +422,10 @@ func (g *Guard) record(r *http.Request, route Route, d Decision, requested strin
 		if l == nil {
 			l = slog.Default()
 		}
-		l.WarnContext(r.Context(), "rbac: recording a denial failed", "error", err, "permission", route.Permission.Name())
+		l.WarnContext(r.Context(), "rbac: recording a denial failed, answering 503", "error", err, "permission", route.Permission.Name())
+		return false
 	}
+	return true
 }
 
 // splitPattern splits "GET /a/{b}" into "GET" and "/a/{b}".

@@ -279,13 +279,59 @@ func TestAPIKeyOverHTTPAfterOwnerDemotion(t *testing.T) {
 	require.Equal(t, "payouts.approve", decodeProblem(t, w).Permission)
 }
 
-func TestRecorderFailureStillDenies(t *testing.T) {
+// TestDenialNotRecordedAnswers503: a denial the recorder fails to record
+// is still a denial, answered 503 with Retry-After, never a 403 the audit
+// trail lacks; once the recorder works again, the retry is a recorded 403.
+// Through the Router and through Guard.Require, for every kind of 403.
+func TestDenialNotRecordedAnswers503(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
+	viewer := ptr(rbac.User("v", "acme", x.viewer))
+	stranger := ptr(rbac.User("s", "globex", x.viewer))
+	cases := []struct {
+		name   string
+		target string
+		who    *rbac.Principal
+	}{
+		{"role lacks the permission", "/orgs/acme/x", viewer},
+		{"wrong organisation", "/orgs/acme/x", stranger},
+	}
+	for _, tc := range cases {
+		for _, via := range []string{"router", "guard"} {
+			t.Run(tc.name+"/"+via, func(t *testing.T) {
+				rec := &fakeRecorder{err: errors.New("audit down")}
+				var h http.Handler
+				if via == "router" {
+					r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
+					r.HandleFunc("GET /orgs/{org}/x", x.approve, reached)
+					h = r
+				} else {
+					g := rbac.NewGuard(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()),
+						rbac.WithOrgExtractor(func(*http.Request) (string, bool) { return "acme", true }))
+					h = g.Require(x.approve)(http.HandlerFunc(reached))
+				}
+				w := do(h, "GET", tc.target, tc.who, nil)
+				require.Equal(t, http.StatusServiceUnavailable, w.Code, "never 403 unrecorded, never the handler")
+				require.Equal(t, "1", w.Header().Get("Retry-After"))
+				require.Equal(t, rbac.ProblemDenialNotRecorded, decodeProblem(t, w).Type)
+				require.Len(t, rec.got, 1, "the recorder was asked")
+
+				rec.mu.Lock()
+				rec.err = nil
+				rec.mu.Unlock()
+				w = do(h, "GET", tc.target, tc.who, nil)
+				require.Equal(t, http.StatusForbidden, w.Code, "the retry is denied and recorded")
+				require.Len(t, rec.got, 2)
+				require.Equal(t, rbac.ActionAccessDenied, rec.got[1].action)
+			})
+		}
+	}
+	// 401 records nothing, so a failing recorder does not change it.
 	rec := &fakeRecorder{err: errors.New("audit down")}
 	r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
 	r.HandleFunc("GET /orgs/{org}/x", x.approve, reached)
-	require.Equal(t, http.StatusForbidden, do(r, "GET", "/orgs/acme/x", ptr(rbac.User("v", "acme", x.viewer)), nil).Code)
+	require.Equal(t, http.StatusUnauthorized, do(r, "GET", "/orgs/acme/x", nil, nil).Code)
+	require.Empty(t, rec.got)
 }
 
 func TestRoutesAndWithHandlers(t *testing.T) {

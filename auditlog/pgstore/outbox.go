@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/rampart-sdk/rampart/auditlog"
@@ -32,11 +33,18 @@ func RecordTx(ctx context.Context, tx pgx.Tx, log *auditlog.Log, e auditlog.Entr
 	if tx == nil || log == nil {
 		return ErrNoTx
 	}
+	return recordOutbox(ctx, tx, log, e)
+}
+
+// recordOutbox validates e with log and inserts its outbox row on q.
+func recordOutbox(ctx context.Context, q interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, log *auditlog.Log, e auditlog.Entry) error {
 	p, err := log.Prepare(e)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, insertOutbox, p.Org, p.Time, p.Actor, p.Action, int64(p.SchemaVersion), p.Target,
+	_, err = q.Exec(ctx, insertOutbox, p.Org, p.Time, p.Actor, p.Action, int64(p.SchemaVersion), p.Target,
 		p.Request.IP, p.Request.UserAgent, p.Request.RequestID, p.Payload)
 	if err != nil {
 		return fmt.Errorf("auditlog/pgstore: record in outbox: %w", err)
@@ -75,6 +83,21 @@ func (s *Store) OutboxChains(ctx context.Context, limit int) ([]string, error) {
 // reading the rows.
 func (s *Store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
 	return outboxStatus(ctx, s.pool)
+}
+
+// OutboxBacklog reports how many entries wait in the outbox and how long
+// the oldest has waited, measured by the database's clock (so a skewed
+// host clock does not change the answer). It has the shape of
+// compliance.Outbox, the report's live evidence that the relay keeps up,
+// and is what rampart doctor checks against --outbox-max-age.
+func (s *Store) OutboxBacklog(ctx context.Context) (depth int64, oldestAge time.Duration, err error) {
+	var secs float64
+	err = s.pool.QueryRow(ctx, `SELECT depth, COALESCE(extract(epoch FROM clock_timestamp() - oldest), 0)::float8
+		FROM auditlog_outbox_status()`).Scan(&depth, &secs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auditlog/pgstore: outbox backlog: %w", err)
+	}
+	return depth, max(time.Duration(secs*float64(time.Second)), 0), nil
 }
 
 func outboxStatus(ctx context.Context, q querier) (auditlog.OutboxStatus, error) {
@@ -247,9 +270,19 @@ func (r *TxRecorder) RecordTx(ctx context.Context, tx pgx.Tx, org, actor, action
 	if r == nil || r.log == nil {
 		return ErrNoTx
 	}
-	p, err := auditlog.CanonicalPayload(payload)
+	e, err := positionalEntry(org, actor, action, target, payload)
 	if err != nil {
 		return err
 	}
-	return RecordTx(ctx, tx, r.log, auditlog.Entry{Org: org, Actor: actor, Action: action, Target: target, Payload: p})
+	return RecordTx(ctx, tx, r.log, e)
+}
+
+// positionalEntry builds the entry of Log.Record's positional arguments,
+// its payload encoded as auditlog.CanonicalPayload encodes it.
+func positionalEntry(org, actor, action, target string, payload map[string]any) (auditlog.Entry, error) {
+	p, err := auditlog.CanonicalPayload(payload)
+	if err != nil {
+		return auditlog.Entry{}, err
+	}
+	return auditlog.Entry{Org: org, Actor: actor, Action: action, Target: target, Payload: p}, nil
 }

@@ -10,6 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 )
@@ -30,10 +33,11 @@ func complianceGroup() group {
 const jobsControlID = "rampart-jobs-heartbeats"
 
 func complianceReport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "compliance report", "compliance report [--format markdown|json|oscal] [--evidence FILE] [--max-age D] [--dsn URL]")
+	fs := newFlags(e, "compliance report", "compliance report [--format markdown|json|oscal] [--evidence FILE] [--max-age D] [--dsn URL [--outbox-max-age D]]")
 	format := fs.String("format", "markdown", "output format: markdown, json or oscal")
 	evidence := fs.String("evidence", "", `JSON report written by the Go API (Report.WriteJSON); "-" reads stdin`)
 	maxAge := fs.Duration("max-age", 7*24*time.Hour, "fail when the evidence report is older than this (0 disables)")
+	outboxMaxAge := fs.Duration("outbox-max-age", time.Minute, "with --dsn, when the database has the audit outbox: fail when an entry has waited longer than this for the relay")
 	dsn := dsnFlag(e, fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -43,6 +47,9 @@ func complianceReport(ctx context.Context, e *env, args []string) error {
 	}
 	if *maxAge < 0 {
 		return usageErr("--max-age must not be negative")
+	}
+	if *outboxMaxAge <= 0 {
+		return usageErr("--outbox-max-age must be positive")
 	}
 	switch *format {
 	case "markdown", "md", "json", "oscal":
@@ -77,26 +84,9 @@ func complianceReport(ctx context.Context, e *env, args []string) error {
 		r = compliance.NewReport("rampart compliance report", time.Now())
 	}
 	if *dsn != "" {
-		sts, err := jobStatuses(ctx, *dsn)
-		if err != nil {
+		if err := addDatabaseControls(ctx, r, *dsn, *outboxMaxAge); err != nil {
 			return operational(err)
 		}
-		res := compliance.JobsCheckResult(sts)
-		at := time.Now().UTC()
-		r.AddControl(compliance.ControlResult{
-			Control: compliance.Control{
-				ID: jobsControlID, Framework: "rampart", Reference: "Dead-man switch (" + compliance.SlotJobsHealthy + ")",
-				Title: "Every scheduled job reported success on time", Required: true,
-				Evidence: []compliance.Evidence{{Kind: compliance.EvidenceCheck, Slot: compliance.SlotJobsHealthy,
-					Description: "heartbeat tables read from the database"}},
-			},
-			Status: statusOf(res.Pass),
-			Results: []compliance.EvidenceResult{{
-				Evidence: compliance.Evidence{Kind: compliance.EvidenceCheck, Slot: compliance.SlotJobsHealthy,
-					Description: "heartbeat tables read from the database"},
-				Pass: res.Pass, Details: res.Details, CheckedAt: &at,
-			}},
-		})
 	}
 
 	var err error
@@ -127,6 +117,54 @@ func statusOf(pass bool) compliance.Status {
 	return compliance.StatusFail
 }
 
+// outboxControlID is the control the CLI adds when the database has the
+// audit outbox (auditlog/pgstore).
+const outboxControlID = "rampart-audit-outbox"
+
+// addDatabaseControls adds to r the controls the CLI proves from the
+// database itself: the job heartbeats and, where the audit log's outbox
+// exists, that it drains (compliance.OutboxCheck, as rampart doctor).
+func addDatabaseControls(ctx context.Context, r *compliance.Report, dsn string, outboxMaxAge time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	sts, err := readJobStatuses(ctx, pool)
+	if err != nil {
+		return err
+	}
+	r.AddControl(databaseControl(jobsControlID, "Dead-man switch ("+compliance.SlotJobsHealthy+")",
+		"Every scheduled job reported success on time", compliance.SlotJobsHealthy,
+		"heartbeat tables read from the database", compliance.JobsCheckResult(sts)))
+	var outbox bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_outbox') IS NOT NULL`).Scan(&outbox); err != nil {
+		return err
+	}
+	if outbox {
+		res := compliance.OutboxCheck(auditpg.New(pool), outboxMaxAge)(ctx)
+		r.AddControl(databaseControl(outboxControlID, "Audit outbox drains ("+compliance.SlotAuditChainVerifies+")",
+			"Every committed audit entry reaches its chain: none waits in the outbox longer than "+outboxMaxAge.String(),
+			compliance.SlotAuditChainVerifies, "audit outbox depth and oldest entry's age, read from the database", res))
+	}
+	return nil
+}
+
+// databaseControl is a required control of the rampart framework with one
+// check the CLI ran against the database.
+func databaseControl(id, ref, title, slot, description string, res compliance.CheckResult) compliance.ControlResult {
+	at := time.Now().UTC()
+	ev := compliance.Evidence{Kind: compliance.EvidenceCheck, Slot: slot, Description: description}
+	return compliance.ControlResult{
+		Control: compliance.Control{ID: id, Framework: "rampart", Reference: ref, Title: title, Required: true,
+			Evidence: []compliance.Evidence{ev}},
+		Status:  statusOf(res.Pass),
+		Results: []compliance.EvidenceResult{{Evidence: ev, Pass: res.Pass, Details: res.Details, CheckedAt: &at}},
+	}
+}
+
 func jobStatuses(ctx context.Context, dsn string) ([]compliance.JobStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -135,6 +173,10 @@ func jobStatuses(ctx context.Context, dsn string) ([]compliance.JobStatus, error
 		return nil, err
 	}
 	defer pool.Close()
+	return readJobStatuses(ctx, pool)
+}
+
+func readJobStatuses(ctx context.Context, pool *pgxpool.Pool) ([]compliance.JobStatus, error) {
 	recs, err := pgstore.New(pool).Jobs(ctx)
 	if err != nil {
 		return nil, err

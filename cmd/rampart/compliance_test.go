@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -91,6 +92,7 @@ func TestComplianceUsage(t *testing.T) {
 		{"compliance", "report", "--bogus"},
 		{"compliance", "jobs"},
 		{"compliance", "jobs", "extra", "--dsn", "x"},
+		{"compliance", "report", "--dsn", "x", "--outbox-max-age", "0s"},
 	} {
 		code, _, _ := runCLI(t, nil, args...)
 		require.Equal(t, exitUsage, code, args)
@@ -171,4 +173,38 @@ func TestComplianceReportFromStdin(t *testing.T) {
 	code := run(context.Background(), e, []string{"compliance", "report", "--evidence", "-"})
 	require.Equal(t, exitFindings, code)
 	require.Contains(t, out.String(), "gdpr-art-7")
+}
+
+// TestComplianceReportOutbox: with --dsn on a database that has the audit
+// outbox, the report carries a control proving that the outbox drains: it
+// passes while no entry waits longer than --outbox-max-age, and fails
+// saying how many wait and for how long once one does (no relay runs).
+// A database without the audit log gets no such control.
+func TestComplianceReportOutbox(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
+	m := compliance.NewMonitor(pgstore.New(db.Pool))
+	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
+	code, out, _ := runCLI(t, nil, "compliance", "report", "--dsn", db.URL, "--format", "json")
+	require.Equal(t, exitOK, code, out)
+	require.NotContains(t, out, outboxControlID, "no audit log in this database")
+
+	require.NoError(t, auditpg.Migrate(ctx, db.Pool))
+	code, out, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL, "--format", "json")
+	require.Equal(t, exitOK, code, out)
+	require.Contains(t, out, outboxControlID)
+	require.Contains(t, out, `"details": "0 waiting"`)
+
+	_, err := db.Pool.Exec(ctx, `INSERT INTO auditlog_outbox (org, at, actor, action, schema_version, target, ip, user_agent, request_id, payload)
+		VALUES ('acme', now(), 'user:1', 'invoice.paid', 1, 'invoice:1', '', '', '', '{}')`)
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+	code, out, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL, "--outbox-max-age", "1ms")
+	require.Equal(t, exitFindings, code, out)
+	require.Contains(t, out, "1 waiting, the oldest for ")
+	code, _, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
+	require.Equal(t, exitOK, code, "within the default minute")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
+	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/keyring"
 	mfapg "github.com/rampart-sdk/rampart/mfa/pgstore"
 	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
@@ -353,22 +354,8 @@ func checkOutbox(ctx context.Context, pool *pgxpool.Pool, maxAge time.Duration) 
 		c.Fix = "rampart migrate up --only auditlog"
 		return c
 	}
-	var now time.Time
-	if err := pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
-		c.Detail = err.Error()
-		return c
-	}
-	st, err := auditpg.New(pool).OutboxStatus(ctx)
-	if err != nil {
-		c.Detail = err.Error()
-		return c
-	}
-	age := st.Age(now).Round(time.Millisecond)
-	c.OK = age <= maxAge
-	c.Detail = fmt.Sprintf("%d waiting", st.Depth)
-	if st.Depth > 0 {
-		c.Detail += fmt.Sprintf(", the oldest for %s", age)
-	}
+	res := compliance.OutboxCheck(auditpg.New(pool), maxAge)(ctx)
+	c.OK, c.Detail = res.Pass, res.Details
 	if !c.OK {
 		c.Fix = "run the relay (auditlog.Log.RunOutbox over auditlog/pgstore's Store, as a role granted by WithRelayRole) and check its log"
 	}

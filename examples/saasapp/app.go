@@ -62,6 +62,9 @@ type config struct {
 	Cooldown time.Duration
 	// JobEvery is how often run starts the scheduled jobs (default 10 minutes).
 	JobEvery time.Duration
+	// OutboxMaxAge is how long an audit entry may wait in the outbox for
+	// the relay before the compliance report fails (default a minute).
+	OutboxMaxAge time.Duration
 	// Logger receives the app's logs; nil means slog.Default.
 	Logger *slog.Logger
 	// Warn receives startup warnings (ephemeral keys); nil means stderr.
@@ -88,6 +91,9 @@ type app struct {
 	ex     *examplepolicy.Example
 	guard  *rbac.Guard
 	router *rbac.Router
+	// denials records rbac's 403s: the audit outbox on PostgreSQL, the
+	// Log in memory (routes.go).
+	denials rbac.Recorder
 
 	passwords *authn.Passwords
 	login     *authn.PasswordLogin
@@ -97,10 +103,10 @@ type app struct {
 	mfa        *mfa.Manager
 	audit      *auditlog.Log
 	auditStore auditlog.Store
+	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)
 	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
-	pg         *pgTx  // the stores a host transaction binds (deletion.go); nil in memory
-	stopRelay  func() // stops the audit outbox's relay; nil when none runs
+	pg         *pgTx // the stores a host transaction binds (deletion.go); nil in memory
 	records    *privacy.Records
 	monitor    *compliance.Monitor
 
@@ -134,7 +140,14 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 		name    string
 		migrate func(context.Context, *pgxpool.Pool) error
 	}{
-		{"auditlog", func(ctx context.Context, p *pgxpool.Pool) error { return auditpg.Migrate(ctx, p) }},
+		{"auditlog", func(ctx context.Context, p *pgxpool.Pool) error {
+			if appRole == "" {
+				return auditpg.Migrate(ctx, p)
+			}
+			// The application role records through the outbox in its own
+			// transactions (txn.go) and can do nothing else to the log.
+			return auditpg.Migrate(ctx, p, auditpg.WithRecordRole(appRole))
+		}},
 		{"authn", authnpg.Migrate},
 		{"mfa", mfapg.Migrate},
 		{"privacy", privacypg.Migrate},
@@ -168,6 +181,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = privacy.DefaultCooldown
+	}
+	if cfg.OutboxMaxAge <= 0 {
+		cfg.OutboxMaxAge = time.Minute
 	}
 	a.cfg = cfg
 	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {
@@ -215,6 +231,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireAudit(st.audit); err != nil {
 		return nil, err
 	}
+	a.startRelay()
 	if err = a.wireAuth(st.authn, st.mfa); err != nil {
 		return nil, err
 	}
@@ -223,9 +240,6 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {
 		return nil, err
-	}
-	if a.pool != nil {
-		a.startRelay()
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -279,11 +293,9 @@ func (a *app) checkServingRole(ctx context.Context) error {
 // ServeHTTP makes the app an http.Handler (tests mount it on httptest).
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
-// Close stops the audit outbox's relay and releases the database pools.
+// Close stops the audit outbox relay, then releases the database pools.
 func (a *app) Close() {
-	if a.stopRelay != nil {
-		a.stopRelay()
-	}
+	a.stopRelay()
 	if a.appPool != nil && a.appPool != a.pool {
 		a.appPool.Close()
 	}

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/authn"
 	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
@@ -36,23 +34,6 @@ func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) priva
 	}
 	a.pg = &pgTx{privacy: privacypg.New(a.pool, privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))), authn: as}
 	return a.pg.privacy
-}
-
-// startRelay runs the audit outbox's relay until Close: entries recorded
-// in host transactions (RecordTx) wait in the outbox until it seals them.
-func (a *app) startRelay() {
-	ob, ok := a.auditStore.(auditlog.Outbox)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// It retries on its own until ctx ends; its error is then ctx's.
-		_ = a.audit.RunOutbox(ctx, ob, auditlog.RelayOptions{Interval: 5 * time.Millisecond})
-	}()
-	a.stopRelay = func() { cancel(); <-done }
 }
 
 // deleteAccount soft-deletes a user: privacy's transition (with its audit

@@ -107,7 +107,12 @@ func (a *app) handleInvite(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, a.member(u))
 }
 
-// PUT /orgs/{org}/members/{user}/role
+// PUT /orgs/{org}/members/{user}/role changes a member's role and records
+// it in one unit of work (txn.go): on PostgreSQL the new role and its audit
+// entry commit together or not at all. Nothing else rampart keeps about the
+// member changes with the role: principals are built from the membership
+// table at each request (API keys of the member included), so sessions
+// stay valid and carry the new role from the next request on.
 func (a *app) handleSetRole(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Role string `json:"role"`
@@ -116,24 +121,22 @@ func (a *app) handleSetRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org, id := r.PathValue("org"), r.PathValue("user")
-	cur, err := a.store.User(r.Context(), org, id)
+	err := a.inUnit(r, org, func(ctx context.Context, u unit) error {
+		cur, err := u.store.User(ctx, org, id)
+		if err != nil {
+			return err
+		}
+		// Demoting an admin is as sensitive as promoting one.
+		if !a.canGrant(r, req.Role) || !a.canGrant(r, cur.Role) {
+			return &httpRefusal{http.StatusForbidden, "Forbidden", "you cannot change this member to or from this role"}
+		}
+		if err := u.store.SetRole(ctx, org, id, req.Role); err != nil {
+			return err
+		}
+		return u.record(actMemberRoleChanged, "user:"+id, map[string]any{"from": cur.Role, "to": req.Role})
+	})
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	// Demoting an admin is as sensitive as promoting one.
-	if !a.canGrant(r, req.Role) || !a.canGrant(r, cur.Role) {
-		writeProblem(w, http.StatusForbidden, "Forbidden", "you cannot change this member to or from this role")
-		return
-	}
-	if err := a.store.SetRole(r.Context(), org, id, req.Role); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	// The new role applies at the next request: principals are built from
-	// the membership table each time, API keys of the member included.
-	if err := a.record(r, actMemberRoleChanged, "user:"+id, map[string]any{"from": cur.Role, "to": req.Role}); err != nil {
-		a.fail(w, r, err)
+		a.failUnit(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -320,13 +323,18 @@ func (a *app) handlePayouts(w http.ResponseWriter, r *http.Request) {
 	listed(w, r, "payouts", p, ps, payoutPos, func(po payout) any { return a.payoutView(po) })
 }
 
-// POST /orgs/{org}/payouts requests a payout to a bank account.
+// payoutRequest is the body of POST /orgs/{org}/payouts.
+type payoutRequest struct {
+	AmountCents int64  `json:"amount_cents"`
+	Currency    string `json:"currency"`
+	BankAccount string `json:"bank_account"`
+}
+
+// POST /orgs/{org}/payouts requests a payout to a bank account. The payout
+// and its audit entry are one unit of work; with an Idempotency-Key header
+// a retry returns the first answer and creates nothing (oncePerKey).
 func (a *app) handleCreatePayout(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		AmountCents int64  `json:"amount_cents"`
-		Currency    string `json:"currency"`
-		BankAccount string `json:"bank_account"`
-	}
+	var req payoutRequest
 	if !decode(w, r, &req) {
 		return
 	}
@@ -335,45 +343,43 @@ func (a *app) handleCreatePayout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := rbac.PrincipalFrom(r.Context())
-	po := payout{ID: newID("po"), Org: r.PathValue("org"), AmountCents: req.AmountCents, Currency: req.Currency,
-		Status: "pending", CreatedBy: p.Actor(), CreatedAt: a.now().UTC()}
-	var err error
-	if po.BankAccount, err = a.keys.bank.Seal(po.ID, []byte(req.BankAccount)); err == nil {
-		err = a.store.AddPayout(r.Context(), po)
-	}
-	if err == nil {
-		err = a.record(r, actPayoutCreated, "payout:"+po.ID, map[string]any{"amount_cents": po.AmountCents, "currency": po.Currency})
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a.payoutView(po))
+	org := r.PathValue("org")
+	a.oncePerKey(w, r, org, req, func(ctx context.Context, u unit) (int, any, error) {
+		po := payout{ID: newID("po"), Org: org, AmountCents: req.AmountCents, Currency: req.Currency,
+			Status: "pending", CreatedBy: p.Actor(), CreatedAt: a.now().UTC()}
+		var err error
+		if po.BankAccount, err = a.keys.bank.Seal(po.ID, []byte(req.BankAccount)); err == nil {
+			err = u.store.AddPayout(ctx, po)
+		}
+		if err == nil {
+			err = u.record(actPayoutCreated, "payout:"+po.ID, map[string]any{"amount_cents": po.AmountCents, "currency": po.Currency})
+		}
+		return http.StatusCreated, a.payoutView(po), err
+	})
 }
 
 // POST /orgs/{org}/payouts/{id}/approve moves money: payouts.approve and a
-// fresh MFA step-up. Nobody approves their own request (four eyes).
+// fresh MFA step-up. Nobody approves their own request (four eyes). The
+// approval and its audit entry are one unit of work, and an
+// Idempotency-Key makes a retry return the first answer (without one, a
+// second approval is 409).
 func (a *app) handleApprovePayout(w http.ResponseWriter, r *http.Request) {
 	p, _ := rbac.PrincipalFrom(r.Context())
 	org, id := r.PathValue("org"), r.PathValue("id")
-	req, err := a.store.Payout(r.Context(), org, id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if req.CreatedBy == p.Actor() {
-		writeProblem(w, http.StatusForbidden, "Forbidden", "a payout must be approved by someone other than its requester")
-		return
-	}
-	po, err := a.store.ApprovePayout(r.Context(), org, id, p.Actor())
-	if err == nil {
-		err = a.record(r, actPayoutApproved, "payout:"+po.ID, map[string]any{"amount_cents": po.AmountCents, "currency": po.Currency})
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a.payoutView(po))
+	a.oncePerKey(w, r, org, nil, func(ctx context.Context, u unit) (int, any, error) {
+		req, err := u.store.Payout(ctx, org, id)
+		if err != nil {
+			return 0, nil, err
+		}
+		if req.CreatedBy == p.Actor() {
+			return 0, nil, &httpRefusal{http.StatusForbidden, "Forbidden", "a payout must be approved by someone other than its requester"}
+		}
+		po, err := u.store.ApprovePayout(ctx, org, id, p.Actor())
+		if err == nil {
+			err = u.record(actPayoutApproved, "payout:"+po.ID, map[string]any{"amount_cents": po.AmountCents, "currency": po.Currency})
+		}
+		return http.StatusOK, a.payoutView(po), err
+	})
 }
 
 // GET /orgs/{org}/integrations lists connections, never their tokens.

@@ -7,7 +7,9 @@
 //   - mfa: TOTP enrolment, login challenge, step-up on payouts, the tax
 //     export and account deletion;
 //   - keyring: twelve disjoint key scopes sealing the PII columns;
-//   - auditlog: an entry for every change, in the organisation's chain;
+//   - auditlog: an entry for every change, in the organisation's chain; on
+//     PostgreSQL payouts and role changes commit with their entry in one
+//     transaction (the outbox), and payouts take an Idempotency-Key;
 //   - privacy: deletion with a cooldown, erasure, export, consent-gated
 //     analytics;
 //   - compliance: a dead-man switch around the scheduled jobs, and a GDPR

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/rbac"
 	"github.com/rampart-sdk/rampart/rbac/examplepolicy"
 	"github.com/rampart-sdk/rampart/tenant"
@@ -30,8 +31,17 @@ func (a *app) routes() http.Handler {
 	}
 	a.ex = ex
 	p := ex.Perm
-	// Denials (403) go to the audit log, in the chain of the one who was denied.
-	opts := []rbac.Option{rbac.WithRecorder(a.audit), rbac.WithLogger(a.log)}
+	// Denials (403) go to the audit log, in the chain of the one who was
+	// denied. On PostgreSQL each is one INSERT into the audit outbox (no
+	// chain lock), retried when it provably never reached the server; a
+	// denial that still cannot be recorded is answered 503, not 403.
+	if a.denials == nil {
+		a.denials = a.audit
+		if a.pool != nil {
+			a.denials = auditpg.NewOutboxRecorder(a.pool, a.audit)
+		}
+	}
+	opts := []rbac.Option{rbac.WithRecorder(a.denials), rbac.WithLogger(a.log)}
 	a.guard = rbac.NewGuard(ex.Policy, opts...)
 	// The organisation the router authorised travels in the context: the
 	// store's transactions are bound to it (tenant/pgstore), and a store

@@ -109,6 +109,16 @@ type appStore interface {
 	// RenameSubject replaces a subject in the analytics events (by a
 	// pseudonym, at erasure), so aggregates keep their continuity.
 	RenameSubject(ctx context.Context, org, from, to string) (int64, error)
+
+	// ClaimIdempotencyKey claims k for a request (idempotency.go): nil, nil
+	// when the request must run; the first answer when a request with the
+	// same key and hash completed; errIdempotencyMismatch when the key was
+	// used for another request.
+	ClaimIdempotencyKey(ctx context.Context, k idemKey) (*idemResult, error)
+	// CompleteIdempotencyKey stores the answer of the request that claimed k.
+	CompleteIdempotencyKey(ctx context.Context, k idemKey, res idemResult) error
+	// ReleaseIdempotencyKey gives up a claim whose request failed.
+	ReleaseIdempotencyKey(ctx context.Context, k idemKey)
 }
 
 // memStore keeps the app's tables in memory, for the demo and tests.
@@ -121,6 +131,7 @@ type memStore struct {
 	sessions     map[string]sessionData
 	leads        []lead
 	events       []analyticsEvent
+	idem         memIdemKeys
 }
 
 type sessionData struct {

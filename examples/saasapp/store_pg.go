@@ -80,6 +80,16 @@ CREATE TABLE IF NOT EXISTS app_analytics_events (
 	at      timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS app_analytics_events_subject ON app_analytics_events (org, subject);
+CREATE TABLE IF NOT EXISTS app_idempotency_keys (
+	org          text NOT NULL,
+	principal    text NOT NULL,
+	key          text NOT NULL,
+	request_hash bytea NOT NULL,
+	status       int NOT NULL DEFAULT 0,
+	response     bytea,
+	created_at   timestamptz NOT NULL,
+	PRIMARY KEY (org, principal, key)
+);
 `
 
 // loginDirectorySQL keeps the login directory: the one cross-organisation
@@ -130,12 +140,37 @@ REVOKE ALL ON FUNCTION app_login_lookup(bytea[]) FROM PUBLIC;
 // protectedTables are the app's organisation-scoped tables, each under
 // tenant/pgstore's row-level security on its org column: the store's
 // queries on them carry no WHERE org, the database filters them.
-var protectedTables = []string{"app_users", "app_payouts", "app_integrations", "app_session_data", "app_leads", "app_analytics_events"}
+var protectedTables = []string{"app_users", "app_payouts", "app_integrations", "app_session_data", "app_leads", "app_analytics_events", "app_idempotency_keys"}
 
 // pgStore is appStore on PostgreSQL. db is the serving pool: the
 // application role when DATABASE_APP_URL is set (a role that owns none of
-// the tables, so their policies bind it), else the owner's.
-type pgStore struct{ db *pgxpool.Pool }
+// the tables, so their policies bind it), else the owner's. A store bound
+// to a unit of work's transaction (inTx) has tx set and runs every call in
+// it, as the organisation org it was bound to.
+type pgStore struct {
+	db  *pgxpool.Pool
+	tx  pgx.Tx
+	org string
+}
+
+// inTx implements txStore: one transaction bound to orgID (s.as), in which
+// fn's store calls and audit records all run.
+func (s *pgStore) inTx(ctx context.Context, orgID string, fn func(ctx context.Context, st appStore, tx pgx.Tx) error) error {
+	return s.as(ctx, orgID, func(ctx context.Context, tx pgx.Tx) error {
+		return fn(ctx, &pgStore{db: s.db, tx: tx, org: orgID}, tx)
+	})
+}
+
+// q is what single statements outside s.as run on: the bound transaction,
+// else the pool.
+func (s *pgStore) q() interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+} {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.db
+}
 
 // migrateApp creates the app's schema as the owner (DATABASE_URL), puts the
 // organisation-scoped tables under row-level security and, when the app
@@ -188,6 +223,14 @@ var errCrossTenant = errors.New("saasapp: organisation differs from the authoris
 // outside a request (the authentication middleware, jobs, the public lead
 // form) bind the organisation they act for.
 func (s *pgStore) as(ctx context.Context, orgID string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if s.tx != nil {
+		// Bound to a unit of work: its transaction is already bound to
+		// s.org, and each call runs in it, without a savepoint of its own.
+		if orgID != s.org {
+			return errCrossTenant
+		}
+		return fn(ctx, s.tx)
+	}
 	if bound, ok := tenant.From(ctx); ok {
 		if bound != orgID {
 			return errCrossTenant
@@ -234,7 +277,7 @@ func insertUser(ctx context.Context, tx pgx.Tx, u user) error {
 // under row-level security (its key is id, not org).
 func (s *pgStore) Org(ctx context.Context, id string) (org, error) {
 	var o org
-	err := s.db.QueryRow(ctx, `SELECT id, name, created_at FROM app_orgs WHERE id = $1`, id).Scan(&o.ID, &o.Name, &o.CreatedAt)
+	err := s.q().QueryRow(ctx, `SELECT id, name, created_at FROM app_orgs WHERE id = $1`, id).Scan(&o.ID, &o.Name, &o.CreatedAt)
 	return o, notFound(err)
 }
 
@@ -266,7 +309,7 @@ func (s *pgStore) User(ctx context.Context, orgID, id string) (u user, err error
 // then read bound to it.
 func (s *pgStore) UserByEmail(ctx context.Context, idx [][]byte) (user, error) {
 	var orgID, id string
-	if err := s.db.QueryRow(ctx, `SELECT org, id FROM app_login_lookup($1)`, idx).Scan(&orgID, &id); err != nil {
+	if err := s.q().QueryRow(ctx, `SELECT org, id FROM app_login_lookup($1)`, idx).Scan(&orgID, &id); err != nil {
 		return user{}, notFound(err)
 	}
 	return s.User(ctx, orgID, id)
@@ -406,7 +449,13 @@ func (s *pgStore) PutSessionData(ctx context.Context, sessionID, orgID, userID s
 // SessionData reads a session's data as the organisation the request is
 // bound to (rbac's); with none bound it refuses (tenant.ErrNoOrg).
 func (s *pgStore) SessionData(ctx context.Context, sessionID string) (p []byte, err error) {
-	err = tenantpg.Run(ctx, s.db, func(ctx context.Context, tx pgx.Tx) error {
+	run := func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+		return tenantpg.Run(ctx, s.db, fn)
+	}
+	if s.tx != nil {
+		run = func(ctx context.Context, fn func(context.Context, pgx.Tx) error) error { return s.as(ctx, s.org, fn) }
+	}
+	err = run(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT payload FROM app_session_data WHERE session_id = $1`, sessionID).Scan(&p)
 	})
 	return p, notFound(err)

@@ -362,6 +362,26 @@ func sortDue(ss []privacy.Subject) {
 	})
 }
 
+// claimDueSQL claims due subjects ($1 owner, $2 lease end, $3 now, $4
+// limit).
+//
+// The rows locked by the due-index scan are updated by their ctid: a TID
+// scan in every plan, whatever the statistics say. Joined back on the
+// primary key, the planner chose (in the custom plans of a statement's
+// first executions on a connection) a hash join over a sequential scan of
+// the whole table, 100,000 rows read per batch of 1,000 at 100,000
+// subjects (EXPLAIN in docs/BENCHMARKS.md), a cost per batch that grows
+// with the table.
+// A locked row whose newest version is younger than the statement's
+// snapshot (released by another sweeper a moment before) is not visible to
+// the TID scan: it is left unclaimed, for the next claim.
+const claimDueSQL = `
+		UPDATE privacy_subjects s SET lease_owner = $1, lease_until = $2, last_run = $1
+		WHERE s.ctid = ANY (ARRAY(SELECT ctid FROM privacy_subjects
+		      WHERE next_due <= $3 AND (lease_until IS NULL OR lease_until <= $3) AND last_run IS DISTINCT FROM $1
+		      ORDER BY next_due, org, subject_id LIMIT $4 FOR UPDATE SKIP LOCKED))
+		RETURNING s.org, s.subject_id, s.state, s.deletion_requested_at, s.erase_after, s.erased_at, s.next_due`
+
 // ClaimDue implements privacy.Store with FOR UPDATE SKIP LOCKED and a lease:
 // concurrent sweepers skip each other's rows instead of waiting on them.
 func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
@@ -369,13 +389,7 @@ func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subjec
 	if err != nil {
 		return nil, err
 	}
-	ss, err := collectSubjects(q.Query(ctx, `
-		UPDATE privacy_subjects s SET lease_owner = $1, lease_until = $2, last_run = $1
-		FROM (SELECT org, subject_id FROM privacy_subjects
-		      WHERE next_due <= $3 AND (lease_until IS NULL OR lease_until <= $3) AND last_run IS DISTINCT FROM $1
-		      ORDER BY next_due, org, subject_id LIMIT $4 FOR UPDATE SKIP LOCKED) c
-		WHERE s.org = c.org AND s.subject_id = c.subject_id
-		RETURNING s.org, s.subject_id, s.state, s.deletion_requested_at, s.erase_after, s.erased_at, s.next_due`,
+	ss, err := collectSubjects(q.Query(ctx, claimDueSQL,
 		c.Owner, c.Now.Add(c.Lease), c.Now, c.Limit))
 	if err != nil {
 		return nil, wrap("claim", err)
@@ -445,6 +459,23 @@ func (s *Store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
 	return wrap("set progress", err)
 }
 
+// releaseSQL writes a batch's outcomes back to the subjects still leased
+// to $1 ($2 to $6: org, subject_id, state, erased_at, next_due per subject).
+//
+// The owner is a column of u, not a condition on s alone: a new
+// sweep's owner is in no statistics, so the planner took s.lease_owner
+// = $1 for one row, scanned the whole table for it and joined u
+// against each of the batch's rows (a million comparisons and 1.3 s
+// per batch of 1,000 at 100,000 subjects, in the custom plans of the
+// statement's first executions on a connection). As a join condition it
+// leaves the planner the primary key probe per row of u.
+const releaseSQL = `UPDATE privacy_subjects s
+			SET state = u.state, erased_at = u.erased_at, next_due = u.next_due, lease_owner = NULL, lease_until = NULL
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], array_fill($1::text, ARRAY[cardinality($2::text[])]))
+				AS u(org, subject_id, state, erased_at, next_due, owner)
+			WHERE s.org = u.org AND s.subject_id = u.subject_id AND s.lease_owner = u.owner
+			RETURNING s.org, s.subject_id`
+
 // Release implements privacy.Store: one statement for the batch, only for
 // rows still leased to owner, and their events in the same transaction.
 func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release) ([]privacy.Ref, error) {
@@ -461,11 +492,7 @@ func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release)
 	var released []privacy.Ref
 	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
 		released = released[:0]
-		rows, err := tx.Query(ctx, `UPDATE privacy_subjects s
-			SET state = u.state, erased_at = u.erased_at, next_due = u.next_due, lease_owner = NULL, lease_until = NULL
-			FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(org, subject_id, state, erased_at, next_due)
-			WHERE s.org = u.org AND s.subject_id = u.subject_id AND s.lease_owner = $1
-			RETURNING s.org, s.subject_id`, owner, org, sub, state, erased, due)
+		rows, err := tx.Query(ctx, releaseSQL, owner, org, sub, state, erased, due)
 		if err != nil {
 			return err
 		}
