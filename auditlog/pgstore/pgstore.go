@@ -73,6 +73,27 @@
 // in docs/BENCHMARKS.md). A group the server refuses
 // (one batch forks) is committed again batch by batch, so only the batch at
 // fault fails.
+//
+// # Per-organisation reads under row-level security (an option)
+//
+// Protect (or ProtectSQL) puts auditlog_entries, and with it the Merkle
+// tree's hashes kept in each entry's row, under tenant/pgstore's policy:
+// the application role reads an organisation's entries only in a
+// transaction bound to it (tenant/pgstore.Run, then WithTx's TxReader), and
+// none unbound, so a per-organisation audit view whose query forgets the
+// organisation, or asks for another organisation's chain, returns nothing
+// of the other's. The global chain (organisation "") is not readable by a
+// bound transaction. The writer and the outbox relay append to many
+// organisations' chains in one transaction, and Verify and Export read
+// whole chains: after Protect they run as a role of their own with
+// BYPASSRLS (granted by Migrate's WithAppRole; it owns nothing, so the
+// append-only triggers still bind it), never the role that serves requests.
+// A writer without BYPASSRLS would not see the chain's previous entries and
+// its append fails on the chain's keys rather than forking it. The SECURITY
+// DEFINER functions (retention, the outbox's) run as the owner, admitted to
+// every row by Protect's rampart_owner policy. Not protected: the outbox
+// (the application role may only insert into it), the heads (chain names
+// only) and the maintenance tables.
 package pgstore
 
 import (

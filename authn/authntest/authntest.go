@@ -37,7 +37,18 @@ import (
 type Option func(*suite)
 
 type suite struct {
-	concurrent func(t *testing.T) authn.Store
+	concurrent  func(t *testing.T) authn.Store
+	orgRequired bool
+}
+
+// WithOrganisationRequired declares a store that keeps no session and no
+// organisation policy for the empty organisation, as authn/pgstore does
+// under WithTenantBinding (row-level security has no organisation to bind
+// such a row to). The suite then checks that both writes are refused with
+// ErrInvalidArgument, where it would otherwise check the empty
+// organisation's sessions.
+func WithOrganisationRequired() Option {
+	return func(s *suite) { s.orgRequired = true }
 }
 
 // WithConcurrentStore gives the subtests that race many goroutines on one
@@ -69,7 +80,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) authn.Store, opts ...Op
 	t.Run("SessionConcurrentRotate", func(t *testing.T) { t.Parallel(); testConcurrentRotate(t, racy(t)) })
 	t.Run("Policies", func(t *testing.T) { t.Parallel(); testPolicies(t, newStore(t)) })
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, newStore(t)) })
-	t.Run("SessionOrgRequiresSSO", func(t *testing.T) { t.Parallel(); testSessionOrgRequiresSSO(t, newStore(t)) })
+	t.Run("SessionOrgRequiresSSO", func(t *testing.T) { t.Parallel(); testSessionOrgRequiresSSO(t, newStore(t), cfg.orgRequired) })
 	t.Run("SSOEveryLoginPath", func(t *testing.T) { t.Parallel(); testSSOEveryLoginPath(t, newStore(t)) })
 	t.Run("Throttle", func(t *testing.T) { t.Parallel(); testThrottle(t, newStore(t)) })
 	t.Run("ThrottleConcurrent", func(t *testing.T) { t.Parallel(); s := racy(t); TestThrottleConcurrent(t, s, s) })

@@ -16,15 +16,23 @@ import (
 
 // testSessionOrgRequiresSSO: SessionByTokenHash reports the session's
 // organisation's SSO requirement as it is at the time of the read.
-func testSessionOrgRequiresSSO(t *testing.T, s authn.Store) {
+// With orgRequired the store must refuse the empty organisation's session
+// and policy instead.
+func testSessionOrgRequiresSSO(t *testing.T, s authn.Store, orgRequired bool) {
 	ctx := context.Background()
 	a := session(t, "sid_sso_a", "u1", base)
 	other := session(t, "sid_sso_o", "u1", base)
 	other.Org = "org2"
 	none := session(t, "sid_sso_n", "u1", base)
 	none.Org = ""
-	for _, r := range []authn.SessionRecord{a, other, none} {
+	for _, r := range []authn.SessionRecord{a, other} {
 		require.NoError(t, s.CreateSession(ctx, r))
+	}
+	if orgRequired {
+		require.ErrorIs(t, s.CreateSession(ctx, none), authn.ErrInvalidArgument)
+		require.ErrorIs(t, s.SetOrgPolicy(ctx, "", authn.OrgPolicy{PasswordLoginDisabled: true}), authn.ErrInvalidArgument)
+	} else {
+		require.NoError(t, s.CreateSession(ctx, none))
 	}
 	read := func(r authn.SessionRecord) bool {
 		t.Helper()
@@ -34,10 +42,14 @@ func testSessionOrgRequiresSSO(t *testing.T, s authn.Store) {
 	}
 	require.False(t, read(a))
 	require.NoError(t, s.SetOrgPolicy(ctx, "org1", authn.OrgPolicy{PasswordLoginDisabled: true}))
-	require.NoError(t, s.SetOrgPolicy(ctx, "", authn.OrgPolicy{PasswordLoginDisabled: true}))
+	if !orgRequired {
+		require.NoError(t, s.SetOrgPolicy(ctx, "", authn.OrgPolicy{PasswordLoginDisabled: true}))
+	}
 	require.True(t, read(a), "the policy change is seen at the next read")
 	require.False(t, read(other), "another organisation")
-	require.False(t, read(none), "the empty organisation is never enforced")
+	if !orgRequired {
+		require.False(t, read(none), "the empty organisation is never enforced")
+	}
 	require.NoError(t, s.SetOrgPolicy(ctx, "org1", authn.OrgPolicy{}))
 	require.False(t, read(a))
 }

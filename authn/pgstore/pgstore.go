@@ -41,6 +41,49 @@
 //     attempt only if the host commits; a host that rolls back after a
 //     failed login forgets the failure. Throttle logins on the pool-bound
 //     store.
+//
+// # Row-level security (an option)
+//
+// Protect (or ProtectSQL, for goose or golang-migrate), run after Migrate
+// by the migration role, puts authn_api_keys, authn_sessions and
+// authn_org_policies under tenant/pgstore's policy: the application role
+// sees and writes only the rows of the organisation bound in rampart.org,
+// and none when nothing is bound. A store made with WithTenantBinding binds
+// it for every organisation-scoped operation: the context's organisation
+// (tenant.With, which rbac's router sets) when it has one, else the
+// operation's. So a handler bound to organisation A that passes B's session
+// or key IDs gets ErrNotFound from the database, not from a WHERE clause that
+// might have been forgotten. A store bound to a caller's transaction that is
+// already bound (tenant/pgstore.Run) trusts that binding.
+//
+// Lookups made before any organisation is known cannot be bound. They go
+// through SECURITY DEFINER functions owned by the migration role, pinned to
+// the schema (SET search_path), executable by the application role alone
+// and answering exact keys only: authn_dir_sessions (sessions by token hash,
+// with the organisation's SSO requirement), authn_dir_api_keys (keys by
+// public ID), authn_dir_session_org and authn_dir_api_key_org (the
+// organisation of one session or key ID, which the store then binds for
+// touching, rotating or marking MFA on it), and authn_sweep_sessions (deletes
+// expired sessions of every organisation, returns a count). What they expose
+// to the application role: a session's row to the holder of its token's
+// hash, a key's row (its hash, never the key) to the holder of its public
+// ID, and the organisation of a session or key ID. They list nothing and
+// match no pattern.
+//
+// Not protected, by design: authn_magic_links (a link exists before any
+// organisation, may have none, and its issue limit counts per email across
+// organisations) and authn_throttle (keyed by a login hash or an address,
+// with no organisation). Both hold hashes only. Under tenant binding a
+// session and an organisation policy need an organisation: the empty one is
+// refused with authn.ErrInvalidArgument (authntest.WithOrganisationRequired).
+// The cost (docs/BENCHMARKS.md, BenchmarkAuthnRLS): a bound operation on a
+// pool is a transaction (BEGIN with the setting in one round trip, the
+// statement, COMMIT), about 2x a single statement for a page of sessions;
+// touching, rotating or marking a session by ID adds the directory round
+// trip when the context carries no organisation (2.5-3.8x); the lookup by
+// token hash stays one round trip but the SECURITY DEFINER function call
+// costs about 35 us of server time (1.8-2.1x on a local server). Under load
+// the coalescer answers many lookups with one call.
 package pgstore
 
 import (
@@ -100,6 +143,7 @@ type Store struct {
 	q        pgq.Querier
 	sessions *coalescer[authn.SessionRecord] // nil when bound to a transaction
 	keys     *coalescer[authn.APIKeyRecord]  // nil when bound to a transaction
+	tenant   bool                            // WithTenantBinding
 }
 
 var _ authn.Store = (*Store)(nil)
@@ -107,7 +151,10 @@ var _ authn.Store = (*Store)(nil)
 // Option configures a Store.
 type Option func(*storeConfig)
 
-type storeConfig struct{ lookups int }
+type storeConfig struct {
+	lookups int
+	tenant  bool
+}
 
 // WithLookupConcurrency sets how many session or API key lookup queries may
 // run at once before further lookups are batched (default 2, or fewer if
@@ -135,7 +182,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Store{q: pool}
+	s := &Store{q: pool, tenant: cfg.tenant}
 	s.sessions = &coalescer[authn.SessionRecord]{
 		fetch: s.sessionsByTokenHash, clone: cloneSession,
 		limit: cfg.lookups, maxBatch: maxLookupBatch, timeout: lookupTimeout,
@@ -158,7 +205,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 // has committed or rolled back, every operation returns an error that
 // matches pgx.ErrTxClosed; a nil tx gives the same.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
-	return &Store{q: pgq.Tx(tx)}
+	return &Store{q: pgq.Tx(tx), tenant: s.tenant}
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -185,17 +232,24 @@ func wrap(op string, err error) error {
 
 // CreateAPIKey implements authn.APIKeyStore.
 func (s *Store) CreateAPIKey(ctx context.Context, r authn.APIKeyRecord) error {
+	if err := s.needOrg("create api key", r.Org); err != nil {
+		return err
+	}
 	scopes := r.Scopes
 	if scopes == nil {
 		scopes = []string{}
 	}
 	// ON CONFLICT DO NOTHING, not a unique violation: a duplicate must not
 	// abort the transaction of a caller the store is bound to.
-	tag, err := s.q.Exec(ctx, `INSERT INTO authn_api_keys
+	var tag pgconn.CommandTag
+	err := s.inOrg(ctx, r.Org, func(q pgq.Querier) (err error) {
+		tag, err = q.Exec(ctx, `INSERT INTO authn_api_keys
 		(id, prefix, org, owner, name, scopes, hash_alg, hash, created_at, expires_at, last_used_at, revoked_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT DO NOTHING`,
-		r.ID, r.Prefix, r.Org, r.Owner, r.Name, scopes, r.HashAlg, r.Hash, r.CreatedAt,
-		nullTime(r.ExpiresAt), nullTime(r.LastUsedAt), nullTime(r.RevokedAt))
+			r.ID, r.Prefix, r.Org, r.Owner, r.Name, scopes, r.HashAlg, r.Hash, r.CreatedAt,
+			nullTime(r.ExpiresAt), nullTime(r.LastUsedAt), nullTime(r.RevokedAt))
+		return err
+	})
 	if err != nil {
 		return wrap("create api key", err)
 	}
@@ -228,7 +282,10 @@ func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, 
 }
 
 func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
-	const sel = `SELECT ` + keyColumns + ` FROM authn_api_keys `
+	sel := `SELECT ` + keyColumns + ` FROM authn_api_keys `
+	if s.tenant {
+		sel = `SELECT ` + keyColumns + ` FROM authn_dir_api_keys($1::text[]) `
+	}
 	key := func(r authn.APIKeyRecord) string { return r.ID }
 	// An ID that text cannot hold (a NUL byte, invalid UTF-8) names no key.
 	// Sent in the query it would fail the lookups of every caller that
@@ -236,6 +293,10 @@ func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 })
 	if len(ids) == 0 {
 		return map[string]authn.APIKeyRecord{}, nil
+	}
+	if s.tenant {
+		rows, err := s.q.Query(ctx, sel, ids)
+		return rowsByKey(rows, err, scanKey, key)
 	}
 	if len(ids) == 1 {
 		rows, err := s.q.Query(ctx, sel+`WHERE id = $1`, ids[0])
@@ -310,22 +371,15 @@ func pageAfter(p authn.ListPage) (any, string) {
 // ListAPIKeys implements authn.APIKeyStore.
 func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) ([]authn.APIKeyRecord, error) {
 	after, id := pageAfter(p)
-	rows, err := s.q.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
+	var out []authn.APIKeyRecord
+	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
+		rows, err := q.Query(ctx, `SELECT `+keyColumns+` FROM authn_api_keys
 		WHERE org = $1 AND (created_at, id) > ($2::timestamptz, $3::text) ORDER BY created_at, id LIMIT $4`,
-		org, after, id, max(p.Limit, 0))
+			org, after, id, max(p.Limit, 0))
+		out, err = collect(rows, err, scanKey)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("list api keys", err)
-	}
-	defer rows.Close()
-	out := []authn.APIKeyRecord{}
-	for rows.Next() {
-		r, err := scanKey(rows)
-		if err != nil {
-			return nil, wrap("list api keys", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrap("list api keys", err)
 	}
 	return out, nil
@@ -333,7 +387,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) (
 
 // RevokeAPIKey implements authn.APIKeyStore.
 func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error {
-	tag, err := s.q.Exec(ctx, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
+	tag, err := s.exec(ctx, org, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
 		WHERE org = $1 AND id = $2`, org, id, at)
 	if err != nil {
 		return wrap("revoke api key", err)
@@ -346,9 +400,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) 
 
 // TouchAPIKey implements authn.APIKeyStore.
 func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	_, err := s.q.Exec(ctx, `UPDATE authn_api_keys SET last_used_at = $2
+	_, err := s.execOf(ctx, "authn_dir_api_key_org", id, `UPDATE authn_api_keys SET last_used_at = $2
 		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, at)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoRow) {
 		return wrap("touch api key", err)
 	}
 	return nil
@@ -421,7 +475,10 @@ func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, e
 
 // CreateSession implements authn.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, r authn.SessionRecord) error {
-	tag, err := s.q.Exec(ctx, `INSERT INTO authn_sessions
+	if err := s.needOrg("create session", r.Org); err != nil {
+		return err
+	}
+	tag, err := s.exec(ctx, r.Org, `INSERT INTO authn_sessions
 		(id, token_hash, org, user_id, method, ip, user_agent, created_at, last_seen_at, expires_at, mfa_verified_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING`,
 		r.ID, r.TokenHash, r.Org, r.UserID, r.Method, r.IP, r.UserAgent, r.CreatedAt, r.LastSeenAt, r.ExpiresAt, nullTime(r.MFAVerifiedAt))
@@ -444,17 +501,6 @@ func scanSession(row pgx.Row) (authn.SessionRecord, error) {
 		return r, err
 	}
 	r.CreatedAt, r.LastSeenAt, r.ExpiresAt, r.MFAVerifiedAt = r.CreatedAt.UTC(), r.LastSeenAt.UTC(), r.ExpiresAt.UTC(), fromNull(mfa)
-	return r, nil
-}
-
-func (s *Store) oneSession(ctx context.Context, op, where string, arg any) (authn.SessionRecord, error) {
-	r, err := scanSession(s.q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE `+where, arg))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, authn.ErrNotFound
-	}
-	if err != nil {
-		return r, wrap(op, err)
-	}
 	return r, nil
 }
 
@@ -486,13 +532,17 @@ func scanSessionWithPolicy(row pgx.Row) (authn.SessionRecord, error) {
 
 func (s *Store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
 	key := func(r authn.SessionRecord) string { return string(r.TokenHash) }
-	if len(hashes) == 1 {
+	if len(hashes) == 1 && !s.tenant {
 		rows, err := s.q.Query(ctx, sessionLookup+`WHERE s.token_hash = $1`, []byte(hashes[0]))
 		return rowsByKey(rows, err, scanSessionWithPolicy, key)
 	}
 	arg := make([][]byte, len(hashes))
 	for i, h := range hashes {
 		arg[i] = []byte(h)
+	}
+	if s.tenant {
+		rows, err := s.q.Query(ctx, `SELECT * FROM authn_dir_sessions($1::bytea[])`, arg)
+		return rowsByKey(rows, err, scanSessionWithPolicy, key)
 	}
 	rows, err := s.q.Query(ctx, sessionLookup+`WHERE s.token_hash = ANY($1::bytea[])`, arg)
 	return rowsByKey(rows, err, scanSessionWithPolicy, key)
@@ -505,13 +555,24 @@ func cloneSession(r authn.SessionRecord) authn.SessionRecord {
 
 // SessionByID implements authn.SessionStore.
 func (s *Store) SessionByID(ctx context.Context, id string) (authn.SessionRecord, error) {
-	return s.oneSession(ctx, "session by id", `id = $1`, id)
+	var r authn.SessionRecord
+	err := s.inOrgOf(ctx, "authn_dir_session_org", id, func(q pgq.Querier) (err error) {
+		r, err = scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE id = $1`, id))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, errNoRow) {
+		return authn.SessionRecord{}, authn.ErrNotFound
+	}
+	if err != nil {
+		return authn.SessionRecord{}, wrap("session by id", err)
+	}
+	return r, nil
 }
 
 // TouchSession implements authn.SessionStore.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	_, err := s.q.Exec(ctx, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
-	if err != nil {
+	_, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
+	if err != nil && !errors.Is(err, errNoRow) {
 		return wrap("touch session", err)
 	}
 	return nil
@@ -519,8 +580,11 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 
 // RotateSessionToken implements authn.SessionStore.
 func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newHash []byte, at time.Time) error {
-	tag, err := s.q.Exec(ctx, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
+	tag, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
 		WHERE id = $1 AND token_hash = $2`, id, oldHash, newHash, at)
+	if errors.Is(err, errNoRow) {
+		return authn.ErrNotFound
+	}
 	if err != nil {
 		return wrap("rotate session", err)
 	}
@@ -532,7 +596,10 @@ func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newH
 
 // SetSessionMFAVerified implements authn.SessionStore.
 func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error {
-	tag, err := s.q.Exec(ctx, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
+	tag, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
+	if errors.Is(err, errNoRow) {
+		return authn.ErrNotFound
+	}
 	if err != nil {
 		return wrap("set session mfa", err)
 	}
@@ -545,22 +612,15 @@ func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Ti
 // ListSessions implements authn.SessionStore.
 func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.ListPage) ([]authn.SessionRecord, error) {
 	after, id := pageAfter(p)
-	rows, err := s.q.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions
+	var out []authn.SessionRecord
+	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
+		rows, err := q.Query(ctx, `SELECT `+sessionColumns+` FROM authn_sessions
 		WHERE org = $1 AND user_id = $2 AND (created_at, id) > ($3::timestamptz, $4::text) ORDER BY created_at, id LIMIT $5`,
-		org, userID, after, id, max(p.Limit, 0))
+			org, userID, after, id, max(p.Limit, 0))
+		out, err = collect(rows, err, scanSession)
+		return err
+	})
 	if err != nil {
-		return nil, wrap("list sessions", err)
-	}
-	defer rows.Close()
-	out := []authn.SessionRecord{}
-	for rows.Next() {
-		r, err := scanSession(rows)
-		if err != nil {
-			return nil, wrap("list sessions", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, wrap("list sessions", err)
 	}
 	return out, nil
@@ -568,7 +628,7 @@ func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.Li
 
 // DeleteSession implements authn.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error {
-	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
+	tag, err := s.exec(ctx, org, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
 	if err != nil {
 		return wrap("delete session", err)
 	}
@@ -580,7 +640,7 @@ func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error
 
 // DeleteUserSessions implements authn.SessionStore.
 func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID string) (int, error) {
-	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
+	tag, err := s.exec(ctx, org, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
 	if err != nil {
 		return 0, wrap("delete user sessions", err)
 	}
@@ -589,6 +649,16 @@ func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID st
 
 // DeleteSessionsBefore implements authn.SessionStore.
 func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
+	if s.tenant {
+		// Expired sessions of every organisation: the sweep runs before
+		// and outside any of them, through a function that deletes and
+		// returns nothing but a count.
+		var n int64
+		if err := s.q.QueryRow(ctx, `SELECT authn_sweep_sessions($1)`, t).Scan(&n); err != nil {
+			return 0, wrap("delete sessions", err)
+		}
+		return int(n), nil
+	}
 	tag, err := s.q.Exec(ctx, `DELETE FROM authn_sessions WHERE expires_at < $1`, t)
 	if err != nil {
 		return 0, wrap("delete sessions", err)
@@ -599,7 +669,9 @@ func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, err
 // OrgPolicy implements authn.PolicyStore.
 func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, error) {
 	var p authn.OrgPolicy
-	err := s.q.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
+	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
+		return q.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return authn.OrgPolicy{}, nil
 	}
@@ -611,7 +683,10 @@ func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, err
 
 // SetOrgPolicy implements authn.PolicyStore.
 func (s *Store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy) error {
-	_, err := s.q.Exec(ctx, `INSERT INTO authn_org_policies (org, password_login_disabled) VALUES ($1, $2)
+	if err := s.needOrg("set org policy", org); err != nil {
+		return err
+	}
+	_, err := s.exec(ctx, org, `INSERT INTO authn_org_policies (org, password_login_disabled) VALUES ($1, $2)
 		ON CONFLICT (org) DO UPDATE SET password_login_disabled = EXCLUDED.password_login_disabled`, org, p.PasswordLoginDisabled)
 	if err != nil {
 		return wrap("set org policy", err)

@@ -17,8 +17,11 @@ import (
 
 	"github.com/rampart-sdk/rampart/auditlog"
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
+	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/keyring"
+	mfapg "github.com/rampart-sdk/rampart/mfa/pgstore"
+	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
 )
 
 func doctorGroup() group {
@@ -164,17 +167,24 @@ func runDoctor(ctx context.Context, e *env, o doctorOptions) ([]doctorCheck, err
 // table with the tenant column protected, and an application role that
 // cannot bypass it.
 func checkTenant(ctx context.Context, pool *pgxpool.Pool, column, appRole string) ([]doctorCheck, error) {
+	own, err := checkOwnTenantTables(ctx, pool, appRole)
+	if err != nil {
+		return nil, err
+	}
 	if column == "" {
-		return []doctorCheck{{Name: "tenant isolation", Skipped: true,
-			Detail: "pass --tenant-column to check row-level security on every table that has it"}}, nil
+		return append([]doctorCheck{{Name: "tenant isolation", Skipped: true,
+			Detail: "pass --tenant-column to check row-level security on every table that has it"}}, own...), nil
 	}
 	fs, err := tenantpg.Check(ctx, pool, column, appRole)
 	if err != nil {
 		return nil, operational(err)
 	}
-	checks := make([]doctorCheck, 0, len(fs))
+	checks := make([]doctorCheck, 0, len(fs)+len(own))
 	found := false
 	for _, f := range fs {
+		if f.Table != "" && isRampartTable(f.Table) {
+			continue // checked by checkOwnTenantTables, against rampart's own policy
+		}
 		name := "tenant: " + f.Check
 		if f.Table != "" {
 			name = "tenant: " + f.Table + ": " + f.Check
@@ -186,7 +196,94 @@ func checkTenant(ctx context.Context, pool *pgxpool.Pool, column, appRole string
 		checks = append(checks, doctorCheck{Name: "tenant: tables with column " + column, OK: false,
 			Detail: "no table in the connection's schemas has it; check the column name and the search_path"})
 	}
-	return checks, nil
+	return append(checks, own...), nil
+}
+
+// rampartTablePrefixes name the tables rampart's migrations create.
+var rampartTablePrefixes = []string{"authn_", "mfa_", "privacy_", "auditlog_", "keyring_", "compliance_", "rampart_"}
+
+// isRampartTable reports whether a schema-qualified table is one of
+// rampart's own: --tenant-column checks the host's tables, and rampart's
+// are checked by component (checkOwnTenantTables), since their row-level
+// security is an option and some are deliberately left out of it (magic
+// links, the login throttle, the audit log).
+func isRampartTable(qualified string) bool {
+	name := qualified[strings.LastIndexByte(qualified, '.')+1:]
+	for _, p := range rampartTablePrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownTenantTables are the organisation-scoped tables of each component
+// whose Protect puts them under row-level security.
+var ownTenantTables = []struct {
+	component string
+	tables    []string
+}{
+	{"authn", authnpg.ProtectedTables()},
+	{"mfa", mfapg.ProtectedTables()},
+	{"privacy", privacypg.ProtectedTables()},
+	{"auditlog", auditpg.ProtectedTables()},
+}
+
+// checkOwnTenantTables checks rampart's own organisation-scoped tables,
+// component by component, once the host has turned their protection on (any
+// of the component's tables has row-level security enabled): then every one
+// of them must pass tenant/pgstore.Check. A component none of whose tables
+// is protected is not reported: the protection is an option.
+func checkOwnTenantTables(ctx context.Context, pool *pgxpool.Pool, appRole string) ([]doctorCheck, error) {
+	var all []string
+	for _, c := range ownTenantTables {
+		all = append(all, c.tables...)
+	}
+	var any bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = ANY (current_schemas(false)) AND c.relname = ANY ($1) AND c.relrowsecurity)`, all).Scan(&any); err != nil {
+		return nil, operational(err)
+	}
+	if !any {
+		return nil, nil // the option is off everywhere: nothing to report
+	}
+	fs, err := tenantpg.Check(ctx, pool, "org", appRole)
+	if err != nil {
+		return nil, operational(err)
+	}
+	byTable := map[string][]tenantpg.Finding{}
+	enabled := map[string]bool{}
+	for _, f := range fs {
+		if f.Table == "" {
+			continue
+		}
+		name := f.Table[strings.LastIndexByte(f.Table, '.')+1:]
+		byTable[name] = append(byTable[name], f)
+		if f.Check == "row-level security is enabled" && f.OK {
+			enabled[name] = true
+		}
+	}
+	var out []doctorCheck
+	for _, c := range ownTenantTables {
+		on := false
+		for _, t := range c.tables {
+			on = on || enabled[t]
+		}
+		if !on {
+			continue
+		}
+		for _, t := range c.tables {
+			found := byTable[t]
+			if len(found) == 0 {
+				out = append(out, doctorCheck{Name: "tenant: rampart " + c.component + ": " + t, Detail: "table not found in the connection's schemas",
+					Fix: "rampart migrate up --only " + c.component})
+			}
+			for _, f := range found {
+				out = append(out, doctorCheck{Name: "tenant: rampart " + c.component + ": " + f.Table + ": " + f.Check, OK: f.OK, Fix: f.Fix})
+			}
+		}
+	}
+	return out, nil
 }
 
 // checkAudit reports the audit log's database defences: triggers present and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
@@ -201,4 +202,39 @@ func TestIsLocalHost(t *testing.T) {
 	} {
 		require.Equal(t, want, isLocalHost(host), host)
 	}
+}
+
+// TestDoctorOwnTenantTables: rampart's own tables are not reported while
+// their row-level security is off (an option); once a component's
+// protection is on, each of its tables is checked, and a weakened one is
+// named with its fix. They never appear among the host's --tenant-column
+// tables.
+func TestDoctorOwnTenantTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, args := healthyDeployment(t)
+	code, stdout, stderr := runCLI(t, nil, args...)
+	require.Equal(t, exitOK, code, stdout+stderr)
+	require.NotContains(t, stdout, "rampart authn")
+
+	require.NoError(t, authnpg.Protect(ctx, db.Pool, args[4]))
+	code, checks := doctorJSON(t, args...)
+	require.Equal(t, exitOK, code, "%+v", checks)
+	for _, table := range authnpg.ProtectedTables() {
+		c, ok := checks["tenant: rampart authn: "+db.Schema+"."+table+": row-level security is forced on the owner too"]
+		require.True(t, ok, table)
+		require.True(t, c.OK, table)
+	}
+	for name := range checks {
+		require.NotContains(t, name, "authn_magic_links", "deliberately unprotected, not a finding")
+		require.NotContains(t, name, "rampart mfa", "mfa's protection is off")
+	}
+
+	_, err := db.Pool.Exec(ctx, `ALTER TABLE authn_api_keys NO FORCE ROW LEVEL SECURITY`)
+	require.NoError(t, err)
+	code, checks = doctorJSON(t, args...)
+	require.Equal(t, exitFindings, code)
+	c := checks["tenant: rampart authn: "+db.Schema+".authn_api_keys: row-level security is forced on the owner too"]
+	require.False(t, c.OK)
+	require.Contains(t, c.Fix, "FORCE ROW LEVEL SECURITY")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
@@ -18,6 +20,7 @@ import (
 	keyringpg "github.com/rampart-sdk/rampart/keyring/pgstore"
 	mfapg "github.com/rampart-sdk/rampart/mfa/pgstore"
 	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
+	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
 
 func migrateGroup() group {
@@ -36,6 +39,10 @@ type component struct {
 	name    string
 	migrate func(ctx context.Context, pool *pgxpool.Pool, o roleOptions) error
 	files   func() fs.FS
+	// protect puts the component's organisation-scoped tables under
+	// row-level security for the given application role (--tenant-rls-role);
+	// nil for a component without any.
+	protect func(ctx context.Context, pool *pgxpool.Pool, appRole string) error
 }
 
 // roleOptions are what migrate up grants and stores beside the schemas.
@@ -95,13 +102,32 @@ func parseRetention(s string) (time.Duration, error) {
 // components lists the schemas in the order they are applied.
 func components() []component {
 	return []component{
-		{"keyring", plain(keyringpg.Migrate), keyringpg.Migrations},
-		{"authn", plain(authnpg.Migrate), authnpg.Migrations},
-		{"mfa", plain(mfapg.Migrate), mfapg.Migrations},
-		{"auditlog", migrateAuditlog, auditpg.Migrations},
-		{"privacy", plain(privacypg.Migrate), privacypg.Migrations},
-		{"compliance", plain(compliancepg.Migrate), compliancepg.Migrations},
+		{"keyring", plain(keyringpg.Migrate), keyringpg.Migrations, nil},
+		{"authn", plain(authnpg.Migrate), authnpg.Migrations, protect(authnpg.Protect)},
+		{"mfa", plain(mfapg.Migrate), mfapg.Migrations, protect(mfapg.Protect)},
+		{"auditlog", migrateAuditlog, auditpg.Migrations, protect(auditpg.Protect)},
+		{"privacy", plain(privacypg.Migrate), privacypg.Migrations, protect(privacypg.Protect)},
+		{"compliance", plain(compliancepg.Migrate), compliancepg.Migrations, nil},
 	}
+}
+
+// auditWriterBypasses reports whether writer, the audit log's writer role,
+// is named, is not the request-serving role, and has BYPASSRLS.
+func auditWriterBypasses(ctx context.Context, pool *pgxpool.Pool, writer, serving string) (bool, error) {
+	if writer == "" || writer == serving {
+		return false, nil
+	}
+	var bypass bool
+	err := pool.QueryRow(ctx, `SELECT rolbypassrls FROM pg_roles WHERE rolname = $1`, writer).Scan(&bypass)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return bypass, err
+}
+
+// protect adapts a pgstore's Protect to a component's protect.
+func protect(f func(context.Context, tenantpg.Beginner, string) error) func(context.Context, *pgxpool.Pool, string) error {
+	return func(ctx context.Context, pool *pgxpool.Pool, role string) error { return f(ctx, pool, role) }
 }
 
 // selectComponents returns the components named in only (comma-separated),
@@ -133,6 +159,9 @@ type migrateUpReport struct {
 	OK         bool                `json:"ok"`
 	Components []componentUpResult `json:"components"`
 	Repair     *repairResult       `json:"repair,omitempty"`
+	// Protected names the components whose organisation-scoped tables
+	// --tenant-rls-role put under row-level security.
+	Protected []string `json:"protected,omitempty"`
 }
 
 // componentUpResult is what migrate up did to one package.
@@ -154,7 +183,7 @@ type repairResult struct {
 }
 
 func migrateUp(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--maintenance-role ROLE] [--relay-role ROLE] [--record-role ROLE] [--audit-retention 2555d] [--repair] [--json]")
+	fs := newFlags(e, "migrate up", "migrate up [--dsn URL] [--only keyring,authn,...] [--app-role ROLE] [--maintenance-role ROLE] [--relay-role ROLE] [--record-role ROLE] [--audit-retention 2555d] [--tenant-rls-role ROLE] [--repair] [--json]")
 	dsn := dsnFlag(e, fs)
 	only := fs.String("only", "", "comma-separated components to migrate (default all)")
 	var roles roleOptions
@@ -163,6 +192,7 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&roles.relayRole, "relay-role", "", "existing role of the process that relays the audit outbox into the chain, when it is not the app role")
 	fs.StringVar(&roles.recordRole, "record-role", "", "existing role that may only record audit entries through the outbox (no access to the chain)")
 	retention := fs.String("audit-retention", "", "how long audit payloads are kept before pruning is allowed (\"2555d\", \"720h\"); until set, pruning is refused")
+	tenantRole := fs.String("tenant-rls-role", "", "then put the organisation-scoped tables of authn, mfa, privacy and auditlog under row-level security (an option; see docs/OPERATIONS.md), for this existing role that serves requests: it alone may call authn's directory functions")
 	repair := fs.Bool("repair", false, "then restore the audit log's protective triggers and the app role's privileges where they drifted (what rampart doctor checks)")
 	asJSON := fs.Bool("json", false, "print what was applied as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -224,6 +254,35 @@ func migrateUp(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stdout, "%-12s up to date (%d %s)\n", c.name, res.AlreadyApplied, plural(res.AlreadyApplied, "migration", "migrations"))
 			} else {
 				fmt.Fprintf(e.stdout, "%-12s applied %s\n", c.name, strings.Join(res.Applied, ", "))
+			}
+		}
+	}
+	if *tenantRole != "" {
+		for _, c := range cs {
+			if c.protect == nil {
+				continue
+			}
+			if c.name == "auditlog" {
+				// Protected entries need a writer that reads every chain: a
+				// role of its own with BYPASSRLS. Anything else would stop
+				// the audit log, so it is left as it is, and said.
+				ok, err := auditWriterBypasses(ctx, pool, roles.appRole, *tenantRole)
+				if err != nil {
+					return operational(err)
+				}
+				if !ok {
+					if !*asJSON {
+						fmt.Fprintf(e.stdout, "%-12s row-level security NOT turned on: the audit writer (--app-role) must be a role with BYPASSRLS other than %s\n", c.name, *tenantRole)
+					}
+					continue
+				}
+			}
+			if err := c.protect(ctx, pool, *tenantRole); err != nil {
+				return operational(fmt.Errorf("%s: %w", c.name, err))
+			}
+			rep.Protected = append(rep.Protected, c.name)
+			if !*asJSON {
+				fmt.Fprintf(e.stdout, "%-12s row-level security on, for %s\n", c.name, *tenantRole)
 			}
 		}
 	}

@@ -126,3 +126,48 @@ func TestMigrateRetentionRoles(t *testing.T) {
 		require.Contains(t, stderr, "--audit-retention", bad)
 	}
 }
+
+// TestMigrateUpTenantRLS: --tenant-rls-role puts the selected components'
+// organisation-scoped tables under row-level security for that role, and
+// leaves the audit log as it is unless its writer (--app-role) is a role of
+// its own with BYPASSRLS; a role that does not exist is an operational
+// error, with nothing half-done for the component.
+func TestMigrateUpTenantRLS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	serving := appRole(t, db)
+	writer := appRole(t, db)
+	forced := func(table string) bool {
+		var on bool
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT relforcerowsecurity FROM pg_class WHERE oid = $1::regclass`, table).Scan(&on))
+		return on
+	}
+
+	code, stdout, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--app-role", writer, "--tenant-rls-role", serving)
+	require.Equal(t, exitOK, code, stdout+stderr)
+	require.Contains(t, stdout, "auditlog     row-level security NOT turned on")
+	for _, table := range []string{"authn_sessions", "mfa_enrollments", "privacy_subjects"} {
+		require.True(t, forced(table), table)
+	}
+	require.False(t, forced("auditlog_entries"), "its writer does not bypass row security")
+
+	_, err := db.Pool.Exec(ctx, "ALTER ROLE "+writer+" BYPASSRLS")
+	require.NoError(t, err)
+	code, checks := doctorJSON(t, "doctor", "--dsn", db.URL, "--app-role", serving, "--private=false")
+	require.NotEqual(t, exitUsage, code)
+	for name, c := range checks {
+		if strings.HasPrefix(name, "tenant: rampart ") {
+			require.True(t, c.OK, "%s: %+v", name, c)
+		}
+	}
+	var out migrateUpReport
+	code, stdout, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "auditlog", "--app-role", writer, "--tenant-rls-role", serving, "--json")
+	require.Equal(t, exitOK, code, stdout+stderr)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &out))
+	require.Equal(t, []string{"auditlog"}, out.Protected)
+	require.True(t, forced("auditlog_entries"))
+
+	code, _, stderr = runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "mfa", "--tenant-rls-role", "no_such_role_rls")
+	require.Equal(t, exitOperational, code, stderr)
+}

@@ -32,6 +32,21 @@
 // be used again. The store cannot tell which transaction is meant to be
 // kept, so verify codes through an mfa.Manager on the pool-bound store, and
 // join the host's transaction for enrolment changes.
+//
+// # Row-level security (an option)
+//
+// Protect (or ProtectSQL), run after Migrate by the migration role, puts
+// mfa_enrollments, mfa_recovery_codes and mfa_org_policies under
+// tenant/pgstore's policy: the application role sees and writes only the
+// rows of the organisation bound in rampart.org, none when nothing is
+// bound. A store made with WithTenantBinding binds, for each operation, the
+// context's organisation (tenant.With) when it has one, else the
+// operation's; a handler bound to organisation A that passes B's
+// organisation finds no enrolment, uses no code and writes no row of B's.
+// Every mfa operation names its organisation, so mfa needs no directory
+// function. The cost: on a pool each operation is a transaction (BEGIN with
+// the setting in one round trip, the statements, COMMIT) instead of one
+// autocommitted statement.
 package pgstore
 
 import (
@@ -47,6 +62,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/internal/pgq"
+	"github.com/rampart-sdk/rampart/internal/pgtenant"
 	"github.com/rampart-sdk/rampart/mfa"
 )
 
@@ -72,11 +88,32 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // Store implements mfa.Store on PostgreSQL. A Store from New runs on its
 // pool; WithTx returns one bound to a transaction of the caller's.
 type Store struct {
-	pool pgq.Querier // the pool, or the caller's transaction (WithTx)
+	pool   pgq.Querier // the pool, or the caller's transaction (WithTx)
+	tenant bool        // WithTenantBinding
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTenantBinding makes the store run every operation bound to its
+// organisation, for tables that Protect put under row-level security: the
+// context's organisation (tenant.With) when it has one, else the
+// operation's, so code bound to organisation A that passes B's IDs finds
+// nothing of B's. On a pool each operation becomes a transaction of its own
+// (tenant/pgstore.Run: BEGIN and the setting in one round trip, then COMMIT);
+// a store bound to a caller's transaction keeps the caller's binding when
+// it has one (tenant/pgstore.RunFor). An enrolment or policy of the empty
+// organisation is refused with mfa.ErrInvalidArgument.
+func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
+
 // New returns a Store on pool; run Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // WithTx returns a store bound to tx: every operation runs in the caller's
 // transaction and commits or rolls back with it, and an operation that needs
@@ -88,7 +125,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Like tx itself, the returned store is for one goroutine at a time. Once tx
 // has committed or rolled back, every operation returns an error that
 // matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{pool: pgq.Tx(tx)} }
+func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{pool: pgq.Tx(tx), tenant: s.tenant} }
 
 var _ mfa.Store = (*Store)(nil)
 
@@ -100,7 +137,13 @@ func wrap(op string, err error) error {
 }
 
 // BeginEnrollment implements mfa.Store.
-func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) error {
+func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, e.Org); err != nil {
+		return wrap("begin enrolment", err)
+	}
+	if s.bound(ctx, e.Org, &err, func(b *Store) { err = b.BeginEnrollment(ctx, e) }) {
+		return err
+	}
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO mfa_enrollments (org, user_id, id, sealed_secret, algorithm, digits, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -119,11 +162,14 @@ func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) error {
 }
 
 // Enrollment implements mfa.Store.
-func (s *Store) Enrollment(ctx context.Context, org, user string) (mfa.Enrollment, error) {
-	e := mfa.Enrollment{Org: org, User: user}
+func (s *Store) Enrollment(ctx context.Context, org, user string) (e mfa.Enrollment, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { e, err = b.Enrollment(ctx, org, user) }) {
+		return e, err
+	}
+	e = mfa.Enrollment{Org: org, User: user}
 	var alg string
 	var confirmedAt *time.Time
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		SELECT id, sealed_secret, algorithm, digits, confirmed, last_step, created_at, confirmed_at, failures
 		FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user).
 		Scan(&e.ID, &e.SealedSecret, &alg, &e.Digits, &e.Confirmed, &e.LastStep, &e.CreatedAt, &confirmedAt, &e.Failures)
@@ -141,8 +187,11 @@ func (s *Store) Enrollment(ctx context.Context, org, user string) (mfa.Enrollmen
 }
 
 // ConfirmEnrollment implements mfa.Store.
-func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) (err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { err = b.ConfirmEnrollment(ctx, org, user, id, step, at, since, limit, codeHashes) }) {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE mfa_enrollments SET confirmed = true, last_step = $4, confirmed_at = $5, failures = '{}'
 			WHERE org = $1 AND user_id = $2 AND id = $3 AND NOT confirmed AND `+underLimit("$6", "$7"),
@@ -196,10 +245,13 @@ func replaceCodes(ctx context.Context, tx pgx.Tx, org, user string, codeHashes [
 }
 
 // DeleteEnrollment implements mfa.Store.
-func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) error {
+func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) (err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { err = b.DeleteEnrollment(ctx, org, user) }) {
+		return err
+	}
 	// The recovery codes go with it (ON DELETE CASCADE), and so do the
 	// failed attempts, which live on the row.
-	_, err := s.pool.Exec(ctx, `DELETE FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user)
+	_, err = s.pool.Exec(ctx, `DELETE FROM mfa_enrollments WHERE org = $1 AND user_id = $2`, org, user)
 	return wrap("delete enrolment", err)
 }
 
@@ -207,7 +259,10 @@ func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) error {
 // row decides the replay guard and the attempt limit together. The row lock
 // orders it with concurrent AcceptStep and RecordFailure calls, and READ
 // COMMITTED re-evaluates the whole condition on the row as they left it.
-func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (mfa.Verdict, error) {
+func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (v mfa.Verdict, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { v, err = b.AcceptStep(ctx, org, user, id, step, since, limit) }) {
+		return v, err
+	}
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE mfa_enrollments SET last_step = $4, failures = '{}'
 		WHERE org = $1 AND user_id = $2 AND id = $3 AND confirmed AND last_step < $4 AND `+underLimit("$5", "$6"),
@@ -241,9 +296,12 @@ func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64
 
 // RecordFailure implements mfa.Store: one conditional UPDATE of the
 // enrolment row, ordered by its lock with AcceptStep.
-func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) ([]time.Time, bool, error) {
+func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) (fs []time.Time, counted bool, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { fs, counted, err = b.RecordFailure(ctx, org, user, now, since, limit) }) {
+		return fs, counted, err
+	}
 	var failures []time.Time
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		UPDATE mfa_enrollments
 		SET failures = ARRAY(SELECT f FROM unnest(failures) AS f WHERE f > $4::timestamptz ORDER BY f) || $3::timestamptz
 		WHERE org = $1 AND user_id = $2 AND `+underLimit("$4", "$5")+`
@@ -268,8 +326,11 @@ func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since 
 }
 
 // ReplaceRecoveryCodes implements mfa.Store.
-func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) (err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { err = b.ReplaceRecoveryCodes(ctx, org, user, codeHashes) }) {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM mfa_enrollments WHERE org = $1 AND user_id = $2 AND confirmed FOR UPDATE`,
 			org, user).Scan(&one)
@@ -290,9 +351,12 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, code
 // UseRecoveryCode implements mfa.Store in one statement: lock the confirmed
 // enrolment row if it is under the attempt limit, DELETE the code (the row
 // count decides), forget the failures if it was used, and count what is left.
-func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (bool, int, error) {
+func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (ok bool, left int, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { ok, left, err = b.UseRecoveryCode(ctx, org, user, codeHash, since, limit) }) {
+		return ok, left, err
+	}
 	var used, before int
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		WITH e AS (
 			SELECT org, user_id FROM mfa_enrollments
 			WHERE org = $1 AND user_id = $2 AND confirmed AND `+underLimit("$4", "$5")+`
@@ -316,26 +380,42 @@ func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash 
 }
 
 // RecoveryCodesLeft implements mfa.Store.
-func (s *Store) RecoveryCodesLeft(ctx context.Context, org, user string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2`, org, user).Scan(&n)
+func (s *Store) RecoveryCodesLeft(ctx context.Context, org, user string) (n int, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { n, err = b.RecoveryCodesLeft(ctx, org, user) }) {
+		return n, err
+	}
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2`, org, user).Scan(&n)
 	return n, wrap("count recovery codes", err)
 }
 
 // SetOrgPolicy implements mfa.Store.
-func (s *Store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) error {
-	_, err := s.pool.Exec(ctx, `
+func (s *Store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, org); err != nil {
+		return wrap("set org policy", err)
+	}
+	if s.bound(ctx, org, &err, func(b *Store) { err = b.SetOrgPolicy(ctx, org, requireAll) }) {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO mfa_org_policies (org, require_all, updated_at) VALUES ($1, $2, now())
 		ON CONFLICT (org) DO UPDATE SET require_all = EXCLUDED.require_all, updated_at = now()`, org, requireAll)
 	return wrap("set org policy", err)
 }
 
 // OrgPolicy implements mfa.Store.
-func (s *Store) OrgPolicy(ctx context.Context, org string) (bool, error) {
-	var req bool
-	err := s.pool.QueryRow(ctx, `SELECT require_all FROM mfa_org_policies WHERE org = $1`, org).Scan(&req)
+func (s *Store) OrgPolicy(ctx context.Context, org string) (req bool, err error) {
+	if s.bound(ctx, org, &err, func(b *Store) { req, err = b.OrgPolicy(ctx, org) }) {
+		return req, err
+	}
+	err = s.pool.QueryRow(ctx, `SELECT require_all FROM mfa_org_policies WHERE org = $1`, org).Scan(&req)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	return req, wrap("read org policy", err)
+}
+
+// bound runs op on an unbound copy of the store whose querier is bound to
+// org, when tenant binding is on (pgtenant.Bound).
+func (s *Store) bound(ctx context.Context, org string, err *error, op func(b *Store)) bool {
+	return pgtenant.Bound(ctx, s.tenant, s.pool, org, err, func(q pgq.Querier) { op(&Store{pool: q}) })
 }

@@ -36,6 +36,34 @@
 // the progress rolls back, and a sweep that forgot it would retry and
 // report a failure. Run the Sweeper on the pool-bound store; TableEraser,
 // one of its erasure steps, takes the pool for the same reason.
+//
+// # Row-level security (an option)
+//
+// Protect (or ProtectSQL), run after Migrate by the migration role, puts
+// every privacy table (subjects, events, progress, holds, requests,
+// consent, pending audits) under tenant/pgstore's policy: the application
+// role sees and writes only the rows of the organisation bound in
+// rampart.org, none when nothing is bound. A store made with
+// WithTenantBinding binds, for each operation of one organisation, the
+// context's organisation (tenant.With) when it has one, else the
+// operation's: a handler bound to organisation A that passes B's subject or
+// request finds nothing and changes nothing of B's.
+//
+// The sweep claims due subjects across organisations, and the overdue
+// request report reads every organisation's requests. No binding serves an
+// operation that spans organisations, and a directory function would have
+// to reimplement the claim, the release and its events; so they run on a
+// maintenance pool (WithMaintenancePool) that logs in as a role that reads
+// every row: the tables' owner, whom Protect's rampart_owner policy admits,
+// or a role with BYPASSRLS. Give that role to the sweeper's process, not to
+// request handlers. Without a maintenance pool those operations fail with
+// ErrNoMaintenancePool rather than silently find nothing, and a store bound
+// to a transaction refuses them (ErrCrossOrgInTx). With WithAuditOutbox the
+// Manager runs the sweep's releases in AuditTx's transaction: give the
+// Sweeper a store of its own over the maintenance pool, without tenant
+// binding, so each release and its audit entries still commit together. A TableEraser or
+// TableExporter on a host table that is itself protected needs the same
+// maintenance pool.
 package pgstore
 
 import (
@@ -53,6 +81,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/internal/pgq"
+	"github.com/rampart-sdk/rampart/internal/pgtenant"
 	"github.com/rampart-sdk/rampart/privacy"
 )
 
@@ -83,6 +112,8 @@ type Store struct {
 	// transaction, when auditing (WithAuditOutbox).
 	audit    TxRecorder
 	auditing bool
+	tenant   bool          // WithTenantBinding
+	maint    *pgxpool.Pool // WithMaintenancePool
 }
 
 var _ privacy.AuditingStore = (*Store)(nil)
@@ -212,14 +243,23 @@ func scanSubject(row pgx.Row) (privacy.Subject, error) {
 }
 
 // Subject implements privacy.Store.
-func (s *Store) Subject(ctx context.Context, org, id string) (privacy.Subject, error) {
-	sub, err := scanSubject(s.q.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
+func (s *Store) Subject(ctx context.Context, org, id string) (sub privacy.Subject, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { sub, err = b.Subject(ctx, org, id) }) {
+		return sub, err
+	}
+	sub, err = scanSubject(s.q.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
 	return sub, wrap("subject", err)
 }
 
 // Transition implements privacy.Store.
-func (s *Store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) error {
-	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
+func (s *Store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, next.Org); err != nil {
+		return fmt.Errorf("privacy/pgstore: transition: %w: %w", privacy.ErrInvalid, err)
+	}
+	if s.inOrg(ctx, next.Org, &err, func(b *Store) { err = b.Transition(ctx, next, from, ev) }) {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		var cur string
 		var after pgtype.Timestamptz
 		var leased bool
@@ -283,13 +323,16 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []privacy.Event) error {
 }
 
 // Events implements privacy.Store.
-func (s *Store) Events(ctx context.Context, org, id string) ([]privacy.Event, error) {
+func (s *Store) Events(ctx context.Context, org, id string) (evs []privacy.Event, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { evs, err = b.Events(ctx, org, id) }) {
+		return evs, err
+	}
 	rows, err := s.q.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
 		FROM privacy_events WHERE org = $1 AND subject_id = $2 ORDER BY seq`, org, id)
 	if err != nil {
 		return nil, wrap("events", err)
 	}
-	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Event, error) {
+	evs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Event, error) {
 		var e privacy.Event
 		var from, to string
 		err := r.Scan(&e.Org, &e.SubjectID, &e.At, &e.Action, &from, &to, &e.Actor, &e.Reason)
@@ -342,7 +385,11 @@ const claimDueSQL = `
 // ClaimDue implements privacy.Store with FOR UPDATE SKIP LOCKED and a lease:
 // concurrent sweepers skip each other's rows instead of waiting on them.
 func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
-	ss, err := collectSubjects(s.q.Query(ctx, claimDueSQL,
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
+	ss, err := collectSubjects(q.Query(ctx, claimDueSQL,
 		c.Owner, c.Now.Add(c.Lease), c.Now, c.Limit))
 	if err != nil {
 		return nil, wrap("claim", err)
@@ -353,21 +400,29 @@ func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subjec
 
 // DueSubjects implements privacy.Store.
 func (s *Store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]privacy.Subject, error) {
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		limit = 1 << 30
 	}
-	ss, err := collectSubjects(s.q.Query(ctx, `SELECT `+subjectCols+` FROM privacy_subjects
+	ss, err := collectSubjects(q.Query(ctx, `SELECT `+subjectCols+` FROM privacy_subjects
 		WHERE next_due <= $1 ORDER BY next_due, org, subject_id LIMIT $2`, now, limit))
 	return ss, wrap("due subjects", err)
 }
 
 // Progress implements privacy.Store.
 func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Progress, error) {
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
 	orgs, ids := make([]string, len(refs)), make([]string, len(refs))
 	for i, r := range refs {
 		orgs[i], ids[i] = r.Org, r.ID
 	}
-	rows, err := s.q.Query(ctx, `SELECT p.org, p.subject_id, p.domain, p.phase, p.at, p.retain_until
+	rows, err := q.Query(ctx, `SELECT p.org, p.subject_id, p.domain, p.phase, p.at, p.retain_until
 		FROM privacy_progress p JOIN unnest($1::text[], $2::text[]) AS r(org, subject_id)
 		ON p.org = r.org AND p.subject_id = r.subject_id`, orgs, ids)
 	if err != nil {
@@ -386,13 +441,17 @@ func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Pro
 
 // SetProgress implements privacy.Store.
 func (s *Store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return err
+	}
 	n := len(ps)
 	org, sub, dom, phase := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	at, until := make([]time.Time, n), make([]pgtype.Timestamptz, n)
 	for i, p := range ps {
 		org[i], sub[i], dom[i], phase[i], at[i], until[i] = p.Org, p.SubjectID, p.Domain, string(p.Phase), p.At, ts(p.RetainUntil)
 	}
-	_, err := s.q.Exec(ctx, `INSERT INTO privacy_progress (org, subject_id, domain, phase, at, retain_until)
+	_, err = q.Exec(ctx, `INSERT INTO privacy_progress (org, subject_id, domain, phase, at, retain_until)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
 		ON CONFLICT (org, subject_id, domain) DO UPDATE
 		SET phase = EXCLUDED.phase, at = EXCLUDED.at, retain_until = EXCLUDED.retain_until
@@ -420,6 +479,10 @@ const releaseSQL = `UPDATE privacy_subjects s
 // Release implements privacy.Store: one statement for the batch, only for
 // rows still leased to owner, and their events in the same transaction.
 func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release) ([]privacy.Ref, error) {
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
 	n := len(rs)
 	org, sub, state := make([]string, n), make([]string, n), make([]string, n)
 	erased, due := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
@@ -427,7 +490,7 @@ func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release)
 		org[i], sub[i], state[i], erased[i], due[i] = r.Subject.Org, r.Subject.ID, string(r.Subject.State), ts(r.Subject.ErasedAt), ts(r.Subject.NextDue)
 	}
 	var released []privacy.Ref
-	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
 		released = released[:0]
 		rows, err := tx.Query(ctx, releaseSQL, owner, org, sub, state, erased, due)
 		if err != nil {
@@ -483,7 +546,11 @@ func insertPending(ctx context.Context, tx pgx.Tx, ids []string, evs []privacy.E
 
 // ClaimPendingAudits implements privacy.Store.
 func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]privacy.PendingAudit, error) {
-	rows, err := s.q.Query(ctx, `
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `
 		UPDATE privacy_audit_pending p SET lease_owner = $1, lease_until = $2
 		FROM (SELECT id FROM privacy_audit_pending
 		      WHERE at <= $3 AND (lease_until IS NULL OR lease_until <= $4)
@@ -516,10 +583,14 @@ func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]priv
 
 // MarkAudited implements privacy.Store.
 func (s *Store) MarkAudited(ctx context.Context, ids []string) error {
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return err
+	}
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.q.Exec(ctx, `DELETE FROM privacy_audit_pending WHERE id = ANY($1)`, ids)
+	_, err = q.Exec(ctx, `DELETE FROM privacy_audit_pending WHERE id = ANY($1)`, ids)
 	return wrap("mark audited", err)
 }
 
@@ -534,26 +605,38 @@ func scanHold(r pgx.Row) (privacy.Hold, error) {
 }
 
 // PutHold implements privacy.Store.
-func (s *Store) PutHold(ctx context.Context, h privacy.Hold) error {
-	_, err := s.q.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+func (s *Store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, h.Org); err != nil {
+		return fmt.Errorf("privacy/pgstore: put hold: %w: %w", privacy.ErrInvalid, err)
+	}
+	if s.inOrg(ctx, h.Org, &err, func(b *Store) { err = b.PutHold(ctx, h) }) {
+		return err
+	}
+	_, err = s.q.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		h.Org, h.ID, h.SubjectID, h.Domain, h.Reason, h.Owner, h.PlacedAt, h.PlacedBy, ts(h.Until), ts(h.LiftedAt), h.LiftedBy)
 	return wrap("put hold", err)
 }
 
 // LiftHold implements privacy.Store.
-func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (privacy.Hold, error) {
-	h, err := scanHold(s.q.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
+func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (h privacy.Hold, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { h, err = b.LiftHold(ctx, org, id, at, by) }) {
+		return h, err
+	}
+	h, err = scanHold(s.q.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
 		WHERE org = $1 AND id = $2 AND lifted_at IS NULL RETURNING `+holdCols, org, id, at, by))
 	return h, wrap("lift hold", err)
 }
 
 // Holds implements privacy.Store.
-func (s *Store) Holds(ctx context.Context, org string) ([]privacy.Hold, error) {
+func (s *Store) Holds(ctx context.Context, org string) (hs []privacy.Hold, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { hs, err = b.Holds(ctx, org) }) {
+		return hs, err
+	}
 	rows, err := s.q.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
 	if err != nil {
 		return nil, wrap("holds", err)
 	}
-	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Hold, error) { return scanHold(r) })
+	hs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.Hold, error) { return scanHold(r) })
 	return hs, wrap("holds", err)
 }
 
@@ -577,7 +660,13 @@ func collectRequests(rows pgx.Rows, err error) ([]privacy.Request, error) {
 }
 
 // PutRequest implements privacy.Store.
-func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
+func (s *Store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, r.Org); err != nil {
+		return fmt.Errorf("privacy/pgstore: put request: %w: %w", privacy.ErrInvalid, err)
+	}
+	if s.inOrg(ctx, r.Org, &err, func(b *Store) { err = b.PutRequest(ctx, r) }) {
+		return err
+	}
 	j := r.Jurisdiction
 	if j == "" {
 		j = privacy.GDPR // as the column's default says of requests stored before jurisdictions
@@ -599,7 +688,10 @@ func (s *Store) PutRequest(ctx context.Context, r privacy.Request) error {
 }
 
 // UpdateRequest implements privacy.Store: one conditional UPDATE.
-func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) error {
+func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (err error) {
+	if s.inOrg(ctx, prev.Org, &err, func(b *Store) { err = b.UpdateRequest(ctx, prev, next) }) {
+		return err
+	}
 	if next.Org != prev.Org || next.ID != prev.ID {
 		return fmt.Errorf("%w: request %q: organisation and id cannot change", privacy.ErrConflict, prev.ID)
 	}
@@ -618,28 +710,44 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) e
 }
 
 // Request implements privacy.Store.
-func (s *Store) Request(ctx context.Context, org, id string) (privacy.Request, error) {
-	r, err := scanRequest(s.q.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
+func (s *Store) Request(ctx context.Context, org, id string) (r privacy.Request, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { r, err = b.Request(ctx, org, id) }) {
+		return r, err
+	}
+	r, err = scanRequest(s.q.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
 	return r, wrap("request", err)
 }
 
 // Requests implements privacy.Store.
-func (s *Store) Requests(ctx context.Context, org, subjectID string) ([]privacy.Request, error) {
-	rs, err := collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+func (s *Store) Requests(ctx context.Context, org, subjectID string) (rs []privacy.Request, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { rs, err = b.Requests(ctx, org, subjectID) }) {
+		return rs, err
+	}
+	rs, err = collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
 		WHERE org = $1 AND subject_id = $2 ORDER BY received_at, id`, org, subjectID))
 	return rs, wrap("requests", err)
 }
 
 // OpenRequestsDueBefore implements privacy.Store.
 func (s *Store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]privacy.Request, error) {
-	rs, err := collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
+	q, err := s.sweepQuerier()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := collectRequests(q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
 		WHERE status = 'open' AND due_at < $1 ORDER BY due_at, org, id`, t))
 	return rs, wrap("overdue requests", err)
 }
 
 // AppendConsent implements privacy.Store.
-func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) error {
-	_, err := s.q.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
+func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) (err error) {
+	if err := pgtenant.NeedOrg(s.tenant, c.Org); err != nil {
+		return fmt.Errorf("privacy/pgstore: append consent: %w: %w", privacy.ErrInvalid, err)
+	}
+	if s.inOrg(ctx, c.Org, &err, func(b *Store) { err = b.AppendConsent(ctx, c) }) {
+		return err
+	}
+	_, err = s.q.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.Org, c.Who, c.Purpose, c.Granted, c.Version, c.At, c.Source)
 	return wrap("append consent", err)
 }
@@ -653,18 +761,24 @@ func scanConsent(r pgx.Row) (privacy.ConsentRecord, error) {
 }
 
 // LatestConsent implements privacy.Store.
-func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (privacy.ConsentRecord, error) {
-	c, err := scanConsent(s.q.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
+func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (c privacy.ConsentRecord, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { c, err = b.LatestConsent(ctx, org, who, purpose) }) {
+		return c, err
+	}
+	c, err = scanConsent(s.q.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
 		WHERE org = $1 AND who = $2 AND purpose = $3 ORDER BY seq DESC LIMIT 1`, org, who, purpose))
 	return c, wrap("latest consent", err)
 }
 
 // ConsentHistory implements privacy.Store.
-func (s *Store) ConsentHistory(ctx context.Context, org, who string) ([]privacy.ConsentRecord, error) {
+func (s *Store) ConsentHistory(ctx context.Context, org, who string) (cs []privacy.ConsentRecord, err error) {
+	if s.inOrg(ctx, org, &err, func(b *Store) { cs, err = b.ConsentHistory(ctx, org, who) }) {
+		return cs, err
+	}
 	rows, err := s.q.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)
 	if err != nil {
 		return nil, wrap("consent history", err)
 	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.ConsentRecord, error) { return scanConsent(r) })
+	cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (privacy.ConsentRecord, error) { return scanConsent(r) })
 	return cs, wrap("consent history", err)
 }

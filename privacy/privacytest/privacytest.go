@@ -26,6 +26,18 @@ type Option func(*suite)
 
 type suite struct {
 	concurrent func(t *testing.T) privacy.Store
+	sweep      func(t *testing.T) privacy.Store
+}
+
+// WithSweepStore gives the subtests that call the sweep's
+// cross-organisation operations (Claim, PendingAudits, Progress, and
+// Requests, which reads overdue requests of every organisation) their own
+// factory; by default they use newStore. A store whose sweep never joins a
+// caller's transaction (privacy/pgstore under tenant binding, where it runs
+// on a maintenance pool) cannot see that transaction's writes, so a suite
+// run on transaction-bound stores passes a pool-bound factory here.
+func WithSweepStore(newStore func(t *testing.T) privacy.Store) Option {
+	return func(s *suite) { s.sweep = newStore }
 }
 
 // WithConcurrentStore gives the subtests that race goroutines on one store
@@ -41,19 +53,19 @@ func WithConcurrentStore(newStore func(t *testing.T) privacy.Store) Option {
 // TestStore runs the conformance suite. newStore must return an empty store
 // each call.
 func TestStore(t *testing.T, newStore func(t *testing.T) privacy.Store, opts ...Option) {
-	cfg := suite{concurrent: newStore}
+	cfg := suite{concurrent: newStore, sweep: newStore}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	racy := cfg.concurrent
+	racy, sweep := cfg.concurrent, cfg.sweep
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); testLifecycle(t, newStore(t)) })
-	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaim(t, newStore(t)) })
+	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaim(t, sweep(t)) })
 	t.Run("ConcurrentClaim", func(t *testing.T) { t.Parallel(); testConcurrentClaim(t, racy(t)) })
 	t.Run("RequestConcurrentClose", func(t *testing.T) { t.Parallel(); testConcurrentClose(t, racy(t)) })
-	t.Run("PendingAudits", func(t *testing.T) { t.Parallel(); testPendingAudits(t, newStore(t)) })
-	t.Run("Progress", func(t *testing.T) { t.Parallel(); testProgress(t, newStore(t)) })
+	t.Run("PendingAudits", func(t *testing.T) { t.Parallel(); testPendingAudits(t, sweep(t)) })
+	t.Run("Progress", func(t *testing.T) { t.Parallel(); testProgress(t, sweep(t)) })
 	t.Run("Holds", func(t *testing.T) { t.Parallel(); testHolds(t, newStore(t)) })
-	t.Run("Requests", func(t *testing.T) { t.Parallel(); testRequests(t, newStore(t)) })
+	t.Run("Requests", func(t *testing.T) { t.Parallel(); testRequests(t, sweep(t)) })
 	t.Run("Consent", func(t *testing.T) { t.Parallel(); testConsent(t, newStore(t)) })
 	t.Run("AuditTx", func(t *testing.T) { t.Parallel(); testAuditTx(t, newStore(t)) })
 }

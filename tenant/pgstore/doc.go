@@ -24,6 +24,21 @@
 // never true, so a transaction that forgot Run sees zero rows and cannot
 // insert or move a row: it fails closed, never open.
 //
+// # rampart's own tables
+//
+// authn/pgstore (and the other rampart stores that offer it) protect their
+// organisation-scoped tables with the same policy, plus a second one,
+// rampart_owner (Table.KeepOwner), that gives the table's owner, the
+// migration role, every row: the SECURITY DEFINER directory functions it
+// owns answer the lookups that precede any organisation (a session by its
+// token hash) for an exact key. FORCE ROW LEVEL SECURITY would otherwise
+// filter the owner too and those lookups would find nothing. The
+// application role must therefore be neither the owner nor a member of it;
+// Check accepts rampart_owner only when it names the table's owner alone.
+// Their stores bind each operation with RunFor: the context's organisation
+// when it has one, else the operation's, and inside a caller's transaction
+// the caller's binding when it has one.
+//
 // # What was examined (TestWhatRowSecurityCovers)
 //
 //   - A query with no WHERE returns only the bound organisation's rows;
@@ -54,6 +69,7 @@
 // schemas and reports, each with the statement that fixes it: row security
 // not enabled or not forced, no rampart_tenant policy, another permissive
 // policy that widens it, and an application role that is a superuser, has
-// BYPASSRLS, or owns (or is a member of the owner of) a protected table. The
-// CLI's doctor runs it.
+// BYPASSRLS, or owns (or is a member of the owner of) a protected table. A
+// rampart_owner policy granted to the table's owner alone is not reported
+// as widening access. The CLI's doctor runs it.
 package pgstore

@@ -20,6 +20,10 @@ const Setting = "rampart.org"
 // PolicyName is the name of the row-level security policy Protect creates.
 const PolicyName = "rampart_tenant"
 
+// OwnerPolicyName is the policy that Protect adds for a Table with
+// KeepOwner: the table's owner alone reads and writes every row.
+const OwnerPolicyName = "rampart_owner"
+
 // ErrOrgMismatch: Run was given a transaction already bound to another
 // organisation.
 var ErrOrgMismatch = errors.New("tenant/pgstore: the transaction is bound to another organisation")
@@ -102,6 +106,50 @@ func utf8Literal(s string) string {
 	return "convert_from(decode('" + hex.EncodeToString([]byte(s)) + "', 'hex'), 'UTF8')"
 }
 
+// RunFor runs fn for an operation on the rows of organisation org, as
+// rampart's own stores do when the host turns tenant binding on. The
+// organisation bound is the context's (tenant.From) when it carries one, and
+// org otherwise: a request bound to organisation A whose code passes B's IDs
+// still runs as A, and the database returns none of B's rows.
+//
+// On a pool or a connection RunFor is Run. On a caller's pgx.Tx that is
+// already bound, fn runs in it as it is: the caller's organisation wins and
+// the database enforces it. On an unbound pgx.Tx, fn runs in a savepoint
+// bound to the organisation, and the setting is cleared again before the
+// savepoint is released, so the rest of the caller's transaction is as
+// unbound as it was.
+func RunFor(ctx context.Context, db Beginner, org string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if bound, ok := tenant.From(ctx); ok {
+		org = bound
+	}
+	if err := tenant.Validate(org); err != nil {
+		return err
+	}
+	caller, joined := db.(pgx.Tx)
+	if !joined {
+		return Run(tenant.With(ctx, org), db, fn)
+	}
+	var cur string
+	if err := caller.QueryRow(ctx, `SELECT coalesce(current_setting('`+Setting+`', true), '')`).Scan(&cur); err != nil {
+		return fmt.Errorf("tenant/pgstore: read setting: %w", err)
+	}
+	if cur != "" {
+		return pgx.BeginFunc(ctx, caller, func(tx pgx.Tx) error { return fn(ctx, tx) })
+	}
+	return pgx.BeginFunc(ctx, caller, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('`+Setting+`', $1, true)`, org); err != nil {
+			return fmt.Errorf("tenant/pgstore: set organisation: %w", err)
+		}
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('`+Setting+`', '', true)`); err != nil {
+			return fmt.Errorf("tenant/pgstore: clear organisation: %w", err)
+		}
+		return nil
+	})
+}
+
 // Table names a table to protect and its tenant column.
 type Table struct {
 	// Name is the table, optionally schema-qualified ("billing.invoices").
@@ -112,6 +160,14 @@ type Table struct {
 	// comparison can use the column's index ("text" when empty; "uuid",
 	// "bigint"...).
 	Type string
+	// KeepOwner adds a second policy, rampart_owner, that gives the table's
+	// owner (the migration role) every row, as it would have without FORCE
+	// ROW LEVEL SECURITY. rampart's own tables use it: the SECURITY DEFINER
+	// directory functions the owner defines answer the lookups that come
+	// before any organisation is known (a session by its token) with the
+	// one row of an exact key. The application role must then be neither the
+	// owner nor a member of it; Check verifies both.
+	KeepOwner bool
 }
 
 // ErrBadIdentifier: a table, column or type name is empty or malformed.
@@ -149,18 +205,31 @@ func policyExpr(column, typ string) string {
 
 // ProtectSQL returns the statements that put t under the tenant policy, for
 // hosts that run their migrations with goose or golang-migrate. They are
-// idempotent: the policy is dropped and created again.
+// idempotent: the policy is dropped and created again. With KeepOwner they
+// include a dollar-quoted DO block: in a goose file, put them between
+// "-- +goose StatementBegin" and "-- +goose StatementEnd".
 func ProtectSQL(t Table) (string, error) {
 	table, column, typ, err := t.quoted()
 	if err != nil {
 		return "", err
 	}
 	expr := policyExpr(column, typ)
-	return fmt.Sprintf(`ALTER TABLE %[1]s ENABLE ROW LEVEL SECURITY;
+	sql := fmt.Sprintf(`ALTER TABLE %[1]s ENABLE ROW LEVEL SECURITY;
 ALTER TABLE %[1]s FORCE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS %[2]s ON %[1]s;
 CREATE POLICY %[2]s ON %[1]s AS PERMISSIVE FOR ALL TO PUBLIC USING (%[3]s) WITH CHECK (%[3]s);
-`, table, PolicyName, expr), nil
+`, table, PolicyName, expr)
+	if t.KeepOwner {
+		// The owner is read from the catalog when the statement runs, not
+		// taken from whoever runs it: a superuser may apply migrations for
+		// a table another role owns.
+		lit := strings.ReplaceAll(table, "'", "''")
+		sql += fmt.Sprintf(`DROP POLICY IF EXISTS %[2]s ON %[1]s;
+DO $rampart$ BEGIN EXECUTE format('CREATE POLICY %[2]s ON %%s AS PERMISSIVE FOR ALL TO %%I USING (true) WITH CHECK (true)', '%[3]s',
+	(SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = '%[3]s'::regclass)); END $rampart$;
+`, table, OwnerPolicyName, lit)
+	}
+	return sql, nil
 }
 
 // Protect applies ProtectSQL(t) in one transaction. It must run as the

@@ -430,3 +430,74 @@ func TestSettingIsExactlyTheOrg(t *testing.T) {
 		require.Equal(t, org, read(legacy, org), "standard_conforming_strings = off")
 	}
 }
+
+// TestRunFor: the context's organisation wins over the operation's; a
+// caller's bound transaction keeps its binding; an unbound one is bound for
+// the call only and left unbound after it.
+func TestRunFor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, 2)
+	count := func(db pgstore.Beginner, ctx context.Context, org string) int {
+		var n int
+		require.NoError(t, pgstore.RunFor(ctx, db, org, func(ctx context.Context, tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM invoices WHERE org = 'o2'`).Scan(&n)
+		}))
+		return n
+	}
+	require.NotZero(t, count(e.app, ctx, "o2"), "pool, operation's organisation")
+	require.Zero(t, count(e.app, tenant.With(ctx, "o1"), "o2"), "pool, the context's organisation wins")
+	require.ErrorIs(t, pgstore.RunFor(ctx, e.app, "", nil), tenant.ErrInvalidOrg)
+
+	tx, err := e.app.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	require.NotZero(t, count(tx, ctx, "o2"), "unbound caller: bound for the call")
+	var cur string
+	require.NoError(t, tx.QueryRow(ctx, `SELECT coalesce(current_setting('rampart.org', true), '')`).Scan(&cur))
+	require.Empty(t, cur, "and unbound again after it")
+	_, err = tx.Exec(ctx, `SELECT set_config('rampart.org', 'o1', true)`)
+	require.NoError(t, err)
+	require.Zero(t, count(tx, ctx, "o2"), "bound caller: its organisation wins")
+	require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('rampart.org')`).Scan(&cur))
+	require.Equal(t, "o1", cur)
+}
+
+// TestKeepOwner: with KeepOwner the table's owner (not a superuser, so
+// FORCE ROW LEVEL SECURITY applies to it) reads every row, the application
+// role still reads only its organisation's, and Check accepts the owner's
+// policy but not one granted to anyone else.
+func TestKeepOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	schema := pgx.Identifier{db.Schema}.Sanitize()
+	_, owner := db.Role(t, "rampart_tenant_owner", 1, "GRANT CREATE ON SCHEMA "+schema+" TO {role}")
+	_, err := owner.Exec(ctx, `CREATE TABLE docs (org text NOT NULL, id int PRIMARY KEY)`)
+	require.NoError(t, err)
+	role, app := db.Role(t, "rampart_tenant_app", 1, "GRANT SELECT, INSERT ON "+schema+".docs TO {role}")
+	require.NoError(t, pgstore.Protect(ctx, owner, pgstore.Table{Name: "docs", Column: "org", KeepOwner: true}))
+	require.NoError(t, pgstore.Protect(ctx, db.Pool, pgstore.Table{Name: "docs", Column: "org", KeepOwner: true}),
+		"a superuser applying it names the owner, not itself")
+	for _, org := range []string{"o1", "o2"} {
+		require.NoError(t, pgstore.Run(tenant.With(ctx, org), app, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO docs VALUES ($1, $2)`, org, len(org)+int(org[1]))
+			return err
+		}))
+	}
+	var n int
+	require.NoError(t, owner.QueryRow(ctx, `SELECT count(*) FROM docs`).Scan(&n))
+	require.Equal(t, 2, n, "the owner reads every row")
+	require.NoError(t, app.QueryRow(ctx, `SELECT count(*) FROM docs`).Scan(&n))
+	require.Zero(t, n, "the application role, unbound, none")
+	fs, err := pgstore.Check(ctx, db.Pool, "org", role)
+	require.NoError(t, err)
+	require.Empty(t, pgstore.Failed(fs))
+
+	_, err = db.Pool.Exec(ctx, `CREATE POLICY rampart_owner_wide ON docs FOR SELECT TO PUBLIC USING (true)`)
+	require.NoError(t, err)
+	fs, err = pgstore.Check(ctx, db.Pool, "org", role)
+	require.NoError(t, err)
+	checks, _ := failedChecks(t, fs)
+	require.Equal(t, []string{db.Schema + ".docs: no other permissive policy widens access"}, checks)
+}

@@ -62,12 +62,13 @@ func Check(ctx context.Context, db Querier, tenantColumn, appRole string) ([]Fin
 		               AND pg_get_expr(p.polqual, p.polrelid) LIKE '%' || quote_ident($1) || '%current_setting(''' || $4 || '''%'
 		               AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%' || quote_ident($1) || '%current_setting(''' || $4 || '''%'),
 		       coalesce((SELECT array_agg(p.polname::text ORDER BY p.polname) FROM pg_policy p
-		                 WHERE p.polrelid = c.oid AND p.polpermissive AND p.polname <> $3), '{}')
+		                 WHERE p.polrelid = c.oid AND p.polpermissive AND p.polname <> $3
+		                   AND NOT (p.polname = $5 AND p.polroles = ARRAY[c.relowner])), '{}')
 		FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
 		WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))
-		ORDER BY n.nspname, c.relname`, tenantColumn, appRole, PolicyName, Setting)
+		ORDER BY n.nspname, c.relname`, tenantColumn, appRole, PolicyName, Setting, OwnerPolicyName)
 	if err != nil {
 		return nil, fmt.Errorf("tenant/pgstore: check: %w", err)
 	}
