@@ -12,8 +12,8 @@ import "fmt"
 type reasonCode uint8
 
 const (
-	// reasonUnknown is the zero reasonCode; a zero Decision is a denial.
-	reasonUnknown reasonCode = iota
+	// The zero reasonCode names no reason, so a zero Decision is a denial.
+	_ reasonCode = iota
 	// reasonAllowed: the principal holds the permission in this organisation.
 	reasonAllowed
 	// reasonUnauthenticated: there is no (complete) principal.
