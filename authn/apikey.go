@@ -34,22 +34,32 @@ const (
 	APIKeyHashBcrypt = "bcrypt"
 )
 
+// Ranges of WithAPIKeyBcrypt's cache.
+const (
+	maxKeyCacheTTL  = time.Hour
+	maxKeyCacheSize = 1_000_000
+)
+
 // WithAPIKeyBcrypt makes APIKeys hash new keys with bcrypt at cost 12
 // instead of HMAC-SHA-256 under the pepper, for hosts whose policy demands a
-// slow hash for every credential. Verified keys are then cached for ttl (at
-// most size entries, keyed by a SHA-256 of the raw key) so that a busy
-// client does not pay ~250 ms per request; revocation and expiry are still
-// checked against the store on every request. A ttl of 0 means one minute.
-func WithAPIKeyBcrypt(ttl time.Duration, size int) Option {
-	return func(c *config) {
-		c.keyBcryptCost = DefaultBcryptCost
-		if ttl > 0 {
-			c.keyCacheTTL = ttl
+// slow hash for every credential (NewAPIKeys). Verified keys are then
+// cached for ttl (at most size entries, keyed by a SHA-256 of the raw key)
+// so that a busy client does not pay ~250 ms per request; revocation and
+// expiry are still checked against the store on every request. ttl is from
+// one second to one hour (one minute is a good start), size from 1 to
+// 1,000,000 entries (each about 100 bytes).
+func WithAPIKeyBcrypt(ttl time.Duration, size int) APIKeysOption {
+	return apiKeysOpt(func(c *config) error {
+		const name = "WithAPIKeyBcrypt"
+		if err := checkDuration(name, "cache ttl", ttl, time.Second, maxKeyCacheTTL); err != nil {
+			return err
 		}
-		if size > 0 {
-			c.keyCacheSize = size
+		if err := checkInt(name, "cache size", size, 1, maxKeyCacheSize); err != nil {
+			return err
 		}
-	}
+		c.keyBcryptCost, c.keyCacheTTL, c.keyCacheSize = DefaultBcryptCost, ttl, size
+		return nil
+	})
 }
 
 // APIKeys creates, verifies, lists and revokes API keys.
@@ -84,15 +94,19 @@ type cachedKey struct {
 
 // NewAPIKeys returns the API key manager for keys starting with prefix (for
 // example "atl_live": lower-case words joined by "_"). pepper may be nil only
-// with WithAPIKeyBcrypt.
-func NewAPIKeys(store APIKeyStore, prefix string, pepper Pepper, opts ...Option) (*APIKeys, error) {
+// with WithAPIKeyBcrypt. Options: WithAPIKeyBcrypt, WithLastUsedInterval,
+// WithClock.
+func NewAPIKeys(store APIKeyStore, prefix string, pepper Pepper, opts ...APIKeysOption) (*APIKeys, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: api keys: nil store", ErrInvalidArgument)
 	}
 	if !validPrefix(prefix) {
 		return nil, fmt.Errorf("%w: api key prefix %q: want lower-case words joined by _, at most %d bytes", ErrInvalidArgument, prefix, MaxAPIKeyPrefixLength)
 	}
-	cfg := newConfig(opts)
+	cfg, err := configure("api keys", opts, APIKeysOption.applyAPIKeys)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.keyBcryptCost > 0 && cfg.testBcryptCost != 0 {
 		cfg.keyBcryptCost = cfg.testBcryptCost
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newTestKeys(t *testing.T, store APIKeyStore, opts ...Option) *APIKeys {
+func newTestKeys(t *testing.T, store APIKeyStore, opts ...APIKeysOption) *APIKeys {
 	t.Helper()
 	k, err := NewAPIKeys(store, "atl_live", testPepper(t), opts...)
 	require.NoError(t, err)
@@ -209,7 +209,9 @@ func TestAPIKeyBcryptWithCache(t *testing.T) {
 	clock := newFakeClock()
 	var obs counter
 	store := NewMemoryStore()
-	require.Equal(t, DefaultBcryptCost, newConfig([]Option{WithAPIKeyBcrypt(0, 0)}).keyBcryptCost, "cost 12 outside tests")
+	cfg, err := configure("api keys", []APIKeysOption{WithAPIKeyBcrypt(time.Minute, 2)}, APIKeysOption.applyAPIKeys)
+	require.NoError(t, err)
+	require.Equal(t, DefaultBcryptCost, cfg.keyBcryptCost, "cost 12 outside tests")
 	keys, err := NewAPIKeys(store, "atl_live", nil, WithAPIKeyBcrypt(time.Minute, 2), WithClock(clock.Now), withHashObserver(obs.observe), withFastBcrypt())
 	require.NoError(t, err)
 	raw, meta, err := keys.Create(ctx, NewAPIKey{Org: "o", Owner: "u"})
@@ -431,7 +433,7 @@ func TestAPIKeyOtherPrefixRefused(t *testing.T) {
 	store := NewMemoryStore()
 	pepper, err := NewStaticPepper(bytes.Repeat([]byte{7}, 32))
 	require.NoError(t, err)
-	for _, opts := range [][]Option{nil, {WithAPIKeyBcrypt(time.Minute, 10), withFastBcrypt()}} {
+	for _, opts := range [][]APIKeysOption{nil, {WithAPIKeyBcrypt(time.Minute, 10), withFastBcrypt()}} {
 		test, err := NewAPIKeys(store, "atl_test", pepper, opts...)
 		require.NoError(t, err)
 		live, err := NewAPIKeys(store, "atl_live", pepper, opts...)

@@ -8,11 +8,20 @@ type Recorder interface {
 	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
 }
 
-// WithRecorder sends authn's audit entries to r (PasswordLogin, MagicLinks).
-// Register AuditActions with the audit log at startup. An entry that cannot
-// be recorded fails the attempt that caused it with the recorder's error
-// (the host answers 503): nothing authn audits happens unaudited.
-func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
+// WithRecorder sends authn's audit entries to r (NewPasswordLogin,
+// NewMagicLinks). Register AuditActions with the audit log at startup. An
+// entry that cannot be recorded fails the attempt that caused it with the
+// recorder's error (the host answers 503): nothing authn audits happens
+// unaudited. A nil r is an error; to record nothing, leave the option out.
+func WithRecorder(r Recorder) LoginOption {
+	return loginOpt(func(c *config) error {
+		if r == nil {
+			return invalid("WithRecorder", "nil recorder")
+		}
+		c.recorder = r
+		return nil
+	})
+}
 
 // Audit actions authn records through its Recorder.
 const (

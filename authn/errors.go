@@ -26,7 +26,9 @@ var (
 	// ErrMalformedHash reports a stored password hash this package cannot
 	// parse, or whose parameters are outside the accepted bounds.
 	ErrMalformedHash = errors.New("authn: malformed password hash")
-	// ErrWeakParameters reports hashing parameters below the accepted floor.
+	// ErrWeakParameters reports hashing parameters below the accepted floor
+	// (WithArgon2id, WithBcrypt). NewPasswords wraps it together with
+	// ErrInvalidConfig.
 	ErrWeakParameters = errors.New("authn: hashing parameters are too weak")
 	// ErrSSORequired reports a login, or a session, refused because the
 	// organisation requires single sign-on: a magic link requested or
@@ -72,9 +74,15 @@ var (
 
 	// ErrInvalidArgument reports a call this package refuses before doing
 	// anything: a nil store, a missing organisation or owner, a malformed
-	// email or purpose, an expiry in the past, contradictory options. A host
-	// answers it with 400 (request input) or fixes its wiring (startup).
+	// email or purpose, an expiry in the past. A host answers it with 400
+	// (request input) or fixes its wiring (startup).
 	ErrInvalidArgument = errors.New("authn: invalid argument")
+	// ErrInvalidConfig reports a constructor's option outside its
+	// documented range (a zero or negative duration, a magic-link TTL above
+	// an hour, hashing parameters below the floor or above the ceiling, a
+	// nil clock or recorder), or options that contradict each other. The
+	// message names the option and the range. A host fixes its wiring.
+	ErrInvalidConfig = errors.New("authn: invalid configuration")
 
 	// ErrNotFound is returned by Store implementations for a missing row.
 	ErrNotFound = errors.New("authn: not found")

@@ -12,14 +12,20 @@ import (
 	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
+// hashTestOption is a test-only option of NewPasswords and NewAPIKeys.
+type hashTestOption func(*config)
+
+func (f hashTestOption) applyPasswords(c *config) error { f(c); return nil }
+func (f hashTestOption) applyAPIKeys(c *config) error   { f(c); return nil }
+
 // withHashObserver lets tests count hash computations per algorithm.
-func withHashObserver(f func(alg string)) Option {
+func withHashObserver(f func(alg string)) hashTestOption {
 	return func(c *config) { c.hashObserver = f; c.keyHashObserver = f }
 }
 
 // withFastBcrypt lowers bcrypt's cost to the minimum after validation, for
 // tests whose point is not the cost itself.
-func withFastBcrypt() Option { return func(c *config) { c.testBcryptCost = 4 } }
+func withFastBcrypt() hashTestOption { return func(c *config) { c.testBcryptCost = 4 } }
 
 // lookTool finds an interop tool; without it the test skips, unless CI is set.
 func lookTool(t *testing.T, name string) string {

@@ -31,11 +31,15 @@ type MagicLinkBackend interface {
 // NewMagicLinks returns the magic-link manager over store. Options:
 // WithMagicLinkTTL, WithMagicLinkRateLimit, WithThrottleLimits,
 // WithRecorder, WithClock.
-func NewMagicLinks(store MagicLinkBackend, opts ...Option) (*MagicLinks, error) {
+func NewMagicLinks(store MagicLinkBackend, opts ...MagicLinksOption) (*MagicLinks, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: magic links: nil store", ErrInvalidArgument)
 	}
-	return &MagicLinks{store: store, cfg: newConfig(opts)}, nil
+	cfg, err := configure("magic links", opts, MagicLinksOption.applyMagicLinks)
+	if err != nil {
+		return nil, err
+	}
+	return &MagicLinks{store: store, cfg: cfg}, nil
 }
 
 // MagicLinkRequest asks for a link.

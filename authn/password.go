@@ -74,27 +74,45 @@ func DefaultArgon2Params() Argon2Params {
 }
 
 // WithArgon2id makes Passwords hash new passwords with Argon2id under p
-// (the default, with DefaultArgon2Params). Parameters below OWASP's smallest
-// configuration (7 MiB) or with a salt under 16 or output under 32 bytes are
-// refused by NewPasswords with ErrWeakParameters; parameters above the
-// ceiling Verify accepts (256 MiB, 16 passes, 16 lanes, memory x passes 1
-// GiB) with ErrInvalidArgument.
-func WithArgon2id(p Argon2Params) Option {
-	return func(c *config) { c.passwordAlg, c.argon = algArgon2id, p }
+// (NewPasswords; the default, with DefaultArgon2Params). Every parameter
+// is bounded, and NewPasswords refuses one outside with ErrInvalidConfig:
+// below OWASP's smallest configuration (m 7 MiB, t 1, p 1) or with a salt
+// under 16 or output under 32 bytes (these also match ErrWeakParameters),
+// or above the ceiling Verify accepts (m 256 MiB, t 16, p 16, memory x
+// passes 1 GiB, salt 64 and output 128 bytes).
+func WithArgon2id(p Argon2Params) PasswordsOption {
+	return passwordsOpt(func(c *config) error {
+		if p.MemoryKiB < minArgonMemoryKiB || p.Time < 1 || p.Threads < 1 || p.SaltLen < 16 || p.KeyLen < 32 {
+			return fmt.Errorf("%w: WithArgon2id: m=%d KiB t=%d p=%d salt=%d key=%d below the floor m=%d t=1 p=1 salt=16 key=32 (%w)",
+				ErrInvalidConfig, p.MemoryKiB, p.Time, p.Threads, p.SaltLen, p.KeyLen, minArgonMemoryKiB, ErrWeakParameters)
+		}
+		if argonCostError(uint64(p.MemoryKiB), uint64(p.Time), uint64(p.Threads)) != nil || p.SaltLen > 64 || p.KeyLen > 128 {
+			return invalid("WithArgon2id", "m=%d KiB t=%d p=%d salt=%d key=%d above the ceiling m=%d t=%d p=%d m*t=%d salt=64 key=128",
+				p.MemoryKiB, p.Time, p.Threads, p.SaltLen, p.KeyLen, maxArgonMemoryKiB, maxArgonTime, maxArgonThreads, maxArgonWorkKiB)
+		}
+		c.passwordAlg, c.argon = algArgon2id, p
+		return nil
+	})
 }
 
+// maxHashSlots bounds WithHashConcurrency: at the default parameters 256
+// concurrent Argon2id hashes hold about 5 GiB.
+const maxHashSlots = 256
+
 // WithHashConcurrency bounds how many password hashes (Hash, Verify,
-// VerifyUnknown, PasswordLogin.Check) one Passwords runs at once (default:
-// GOMAXPROCS, one per CPU). Further calls wait for a slot, and give up with
-// the context's error when it ends first, so a burst of logins queues
-// instead of exhausting memory: each Argon2id hash holds its m KiB while it
-// runs. Non-positive values are ignored.
-func WithHashConcurrency(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.hashSlots = n
+// VerifyUnknown, PasswordLogin.Check) one Passwords runs at once
+// (NewPasswords; default GOMAXPROCS, one per CPU), from 1 to 256. Further
+// calls wait for a slot, and give up with the context's error when it ends
+// first, so a burst of logins queues instead of exhausting memory: each
+// Argon2id hash holds its m KiB while it runs.
+func WithHashConcurrency(n int) PasswordsOption {
+	return passwordsOpt(func(c *config) error {
+		if err := checkInt("WithHashConcurrency", "hashes", n, 1, maxHashSlots); err != nil {
+			return err
 		}
-	}
+		c.hashSlots = n
+		return nil
+	})
 }
 
 // HashCostError reports a stored password hash whose cost parameters are
@@ -114,12 +132,22 @@ func (e *HashCostError) Error() string {
 // Unwrap makes errors.Is(err, ErrMalformedHash) true.
 func (e *HashCostError) Unwrap() error { return ErrMalformedHash }
 
-// WithBcrypt makes Passwords hash new passwords with bcrypt at cost (12 to
-// 16; below is refused with ErrWeakParameters, above with
-// ErrInvalidArgument, as stored hashes above 16 are refused when verifying).
-// Passwords longer than 72 bytes are then refused with ErrPasswordTooLong.
-func WithBcrypt(cost int) Option {
-	return func(c *config) { c.passwordAlg, c.bcryptCost = algBcrypt, cost }
+// WithBcrypt makes Passwords hash new passwords with bcrypt at cost
+// (NewPasswords), from 12 to 16: below is refused with ErrInvalidConfig and
+// ErrWeakParameters, above with ErrInvalidConfig, as stored hashes above 16
+// are refused when verifying. Passwords longer than 72 bytes are then
+// refused with ErrPasswordTooLong.
+func WithBcrypt(cost int) PasswordsOption {
+	return passwordsOpt(func(c *config) error {
+		if cost < DefaultBcryptCost {
+			return fmt.Errorf("%w: WithBcrypt: cost %d outside [%d, %d] (%w)", ErrInvalidConfig, cost, DefaultBcryptCost, maxBcryptCost, ErrWeakParameters)
+		}
+		if err := checkInt("WithBcrypt", "cost", cost, DefaultBcryptCost, maxBcryptCost); err != nil {
+			return err
+		}
+		c.passwordAlg, c.bcryptCost = algBcrypt, cost
+		return nil
+	})
 }
 
 // Passwords hashes and verifies passwords. It keeps no state but its
@@ -135,28 +163,15 @@ type Passwords struct {
 }
 
 // NewPasswords returns a password hasher: Argon2id with OWASP's parameters
-// unless WithBcrypt or WithArgon2id says otherwise.
-func NewPasswords(opts ...Option) (*Passwords, error) {
-	cfg := newConfig(opts)
-	switch cfg.passwordAlg {
-	case algArgon2id:
-		a := cfg.argon
-		if a.MemoryKiB < minArgonMemoryKiB || a.Time < 1 || a.Threads < 1 || a.SaltLen < 16 || a.KeyLen < 32 {
-			return nil, fmt.Errorf("%w: argon2id m=%d t=%d p=%d salt=%d key=%d", ErrWeakParameters, a.MemoryKiB, a.Time, a.Threads, a.SaltLen, a.KeyLen)
-		}
-		if argonCostError(uint64(a.MemoryKiB), uint64(a.Time), uint64(a.Threads)) != nil || a.SaltLen > 64 || a.KeyLen > 128 {
-			return nil, fmt.Errorf("%w: argon2id parameters above the accepted bounds", ErrInvalidArgument)
-		}
-	case algBcrypt:
-		if cfg.bcryptCost < DefaultBcryptCost {
-			return nil, fmt.Errorf("%w: bcrypt cost %d (want %d..%d)", ErrWeakParameters, cfg.bcryptCost, DefaultBcryptCost, maxBcryptCost)
-		}
-		if cfg.bcryptCost > maxBcryptCost {
-			return nil, fmt.Errorf("%w: bcrypt cost %d (want %d..%d)", ErrInvalidArgument, cfg.bcryptCost, DefaultBcryptCost, maxBcryptCost)
-		}
-		if cfg.testBcryptCost != 0 {
-			cfg.bcryptCost = cfg.testBcryptCost
-		}
+// unless WithBcrypt or WithArgon2id says otherwise. Options: WithArgon2id,
+// WithBcrypt, WithHashConcurrency.
+func NewPasswords(opts ...PasswordsOption) (*Passwords, error) {
+	cfg, err := configure("passwords", opts, PasswordsOption.applyPasswords)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.passwordAlg == algBcrypt && cfg.testBcryptCost != 0 {
+		cfg.bcryptCost = cfg.testBcryptCost
 	}
 	n := cfg.hashSlots
 	if n <= 0 {

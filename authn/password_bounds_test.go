@@ -54,7 +54,7 @@ func TestArgon2CeilingRefusedWithoutHashing(t *testing.T) {
 		{MemoryKiB: 19 * 1024, Time: 2, Threads: 32, SaltLen: 16, KeyLen: 32},
 	} {
 		_, err := NewPasswords(WithArgon2id(params))
-		require.ErrorIs(t, err, ErrInvalidArgument, "%+v", params)
+		require.ErrorIs(t, err, ErrInvalidConfig, "%+v", params)
 	}
 
 	// bcrypt above its ceiling is the same typed error.

@@ -79,8 +79,10 @@ func TestPasswordWeakParametersRefused(t *testing.T) {
 	t.Parallel()
 	_, err := NewPasswords(WithBcrypt(10))
 	require.ErrorIs(t, err, ErrWeakParameters)
+	require.ErrorIs(t, err, ErrInvalidConfig)
 	_, err = NewPasswords(WithArgon2id(Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	require.ErrorIs(t, err, ErrWeakParameters)
+	require.ErrorIs(t, err, ErrInvalidConfig)
 }
 
 func TestPasswordLengthLimits(t *testing.T) {
@@ -132,7 +134,7 @@ func TestPasswordLengthLimits(t *testing.T) {
 // the same algorithm and parameters.
 func TestUnknownUserRunsSameCodePath(t *testing.T) {
 	t.Parallel()
-	for _, opt := range []Option{WithArgon2id(DefaultArgon2Params()), WithBcrypt(12)} {
+	for _, opt := range []PasswordsOption{WithArgon2id(DefaultArgon2Params()), WithBcrypt(12)} {
 		var known, unknown counter
 		pk, err := NewPasswords(opt, withFastBcrypt(), withHashObserver(known.observe))
 		require.NoError(t, err)
@@ -174,7 +176,8 @@ func TestBcryptCostBounded(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformedHash)
 	require.Zero(t, obs.bcrypt.Load(), "refused before hashing")
 	_, err = NewPasswords(WithBcrypt(maxBcryptCost + 1))
-	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	require.NotErrorIs(t, err, ErrWeakParameters)
 	_, err = NewPasswords(WithBcrypt(maxBcryptCost))
 	require.NoError(t, err)
 }

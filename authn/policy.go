@@ -29,11 +29,15 @@ type PasswordLogin struct {
 
 // NewPasswordLogin combines a password hasher with the policy and throttle
 // store (any Store). Options: WithThrottleLimits, WithRecorder, WithClock.
-func NewPasswordLogin(passwords *Passwords, store LoginStore, opts ...Option) (*PasswordLogin, error) {
+func NewPasswordLogin(passwords *Passwords, store LoginStore, opts ...PasswordLoginOption) (*PasswordLogin, error) {
 	if passwords == nil || store == nil {
 		return nil, fmt.Errorf("%w: password login: nil passwords or store", ErrInvalidArgument)
 	}
-	return &PasswordLogin{passwords: passwords, store: store, cfg: newConfig(opts)}, nil
+	cfg, err := configure("password login", opts, PasswordLoginOption.applyPasswordLogin)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordLogin{passwords: passwords, store: store, cfg: cfg}, nil
 }
 
 // Account is what the host knows about the user trying to log in.

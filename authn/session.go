@@ -25,18 +25,19 @@ type Sessions struct {
 	cfg   config
 }
 
-// NewSessions returns the session manager over store.
-func NewSessions(store SessionStore, opts ...Option) (*Sessions, error) {
+// NewSessions returns the session manager over store. Options:
+// WithSessionTimeouts, WithLastUsedInterval, WithClock.
+func NewSessions(store SessionStore, opts ...SessionsOption) (*Sessions, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: sessions: nil store", ErrInvalidArgument)
 	}
-	cfg := newConfig(opts)
+	cfg, err := configure("sessions", opts, SessionsOption.applySessions)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.touchInterval > cfg.idleTimeout/2 {
 		// Coalesced last-seen writes must never let an active session idle out.
 		cfg.touchInterval = cfg.idleTimeout / 2
-	}
-	if cfg.absoluteTimeout < cfg.idleTimeout {
-		return nil, fmt.Errorf("%w: sessions: absolute timeout shorter than idle timeout", ErrInvalidArgument)
 	}
 	return &Sessions{store: store, cfg: cfg}, nil
 }

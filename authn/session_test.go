@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newTestSessions(t *testing.T, opts ...Option) (*Sessions, Store) {
+func newTestSessions(t *testing.T, opts ...SessionsOption) (*Sessions, Store) {
 	t.Helper()
 	store := NewMemoryStore()
 	s, err := NewSessions(store, opts...)

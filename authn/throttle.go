@@ -45,7 +45,8 @@ func retryAfterSeconds(d time.Duration) int64 {
 // ThrottleLimits are the login throttle's limits. Every bucket counts
 // attempts in a fixed window that starts with the first attempt after the
 // previous window ended; a full bucket refuses further attempts until its
-// window ends. Zero fields keep the defaults.
+// window ends. Start from DefaultThrottleLimits and change the fields you
+// mean to: WithThrottleLimits refuses a zero field.
 //
 // The buckets and why (see the package doc, "Login throttling"):
 //   - Pair: attempts at one account from one client address (IPv4 /32,
@@ -77,24 +78,28 @@ func DefaultThrottleLimits() ThrottleLimits {
 	return ThrottleLimits{Pair: 5, Account: 20, Address: 100, MagicLinkAddress: 20, Window: 15 * time.Minute}
 }
 
-// WithThrottleLimits sets the login throttle's limits (PasswordLogin,
-// MagicLinks, Throttle). Zero or negative fields keep their defaults:
-// throttling cannot be switched off, only loosened.
-func WithThrottleLimits(l ThrottleLimits) Option {
-	return func(c *config) {
-		d := &c.throttle
+// WithThrottleLimits sets the login throttle's limits (NewPasswordLogin,
+// NewMagicLinks). Throttling cannot be switched off, only loosened within
+// bounds: Pair 1 to 100, Account 1 to 1000, Address 1 to 100000 (a
+// carrier-grade NAT), MagicLinkAddress 1 to 10000, Window one minute to 24
+// hours. A field outside its range, zero included, is an error.
+func WithThrottleLimits(l ThrottleLimits) LoginOption {
+	return loginOpt(func(c *config) error {
+		const name = "WithThrottleLimits"
 		for _, f := range []struct {
-			dst *int
-			v   int
-		}{{&d.Pair, l.Pair}, {&d.Account, l.Account}, {&d.Address, l.Address}, {&d.MagicLinkAddress, l.MagicLinkAddress}} {
-			if f.v > 0 {
-				*f.dst = f.v
+			field  string
+			v, max int
+		}{{"Pair", l.Pair, 100}, {"Account", l.Account, 1000}, {"Address", l.Address, 100000}, {"MagicLinkAddress", l.MagicLinkAddress, 10000}} {
+			if err := checkInt(name, f.field, f.v, 1, f.max); err != nil {
+				return err
 			}
 		}
-		if l.Window > 0 {
-			d.Window = l.Window
+		if err := checkDuration(name, "Window", l.Window, time.Minute, 24*time.Hour); err != nil {
+			return err
 		}
-	}
+		c.throttle = l
+		return nil
+	})
 }
 
 // Client is who makes a login attempt, as far as the throttle cares.
@@ -222,12 +227,18 @@ type Throttle struct {
 	cfg   config
 }
 
-// NewThrottle returns the throttle administration over store.
-func NewThrottle(store ThrottleStore, opts ...Option) (*Throttle, error) {
+// NewThrottle returns the throttle administration over store. Options:
+// WithClock. (The limits do not matter here: a bucket's key does not
+// depend on them.)
+func NewThrottle(store ThrottleStore, opts ...ThrottleOption) (*Throttle, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: throttle: nil store", ErrInvalidArgument)
 	}
-	return &Throttle{store: store, cfg: newConfig(opts)}, nil
+	cfg, err := configure("throttle", opts, ThrottleOption.applyThrottle)
+	if err != nil {
+		return nil, err
+	}
+	return &Throttle{store: store, cfg: cfg}, nil
 }
 
 // Buckets returns the live buckets a password attempt by c would count

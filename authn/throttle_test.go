@@ -31,12 +31,26 @@ func newThrottleEnv(t *testing.T, lim ThrottleLimits) *throttleEnv {
 	require.NoError(t, err)
 	e.hash, err = pw.Hash(context.Background(), "right")
 	require.NoError(t, err)
-	opts := []Option{WithClock(e.clock.Now), WithThrottleLimits(lim), WithRecorder(e.rec)}
-	e.login, err = NewPasswordLogin(pw, e.store, opts...)
+	clock, limits, rec := WithClock(e.clock.Now), WithThrottleLimits(withDefaults(lim)), WithRecorder(e.rec)
+	e.login, err = NewPasswordLogin(pw, e.store, clock, limits, rec)
 	require.NoError(t, err)
-	e.links, err = NewMagicLinks(e.store, opts...)
+	e.links, err = NewMagicLinks(e.store, clock, limits, rec)
 	require.NoError(t, err)
 	return e
+}
+
+// withDefaults fills the zero fields of l from DefaultThrottleLimits.
+func withDefaults(l ThrottleLimits) ThrottleLimits {
+	d := DefaultThrottleLimits()
+	for _, f := range []struct{ dst, def *int }{{&l.Pair, &d.Pair}, {&l.Account, &d.Account}, {&l.Address, &d.Address}, {&l.MagicLinkAddress, &d.MagicLinkAddress}} {
+		if *f.dst == 0 {
+			*f.dst = *f.def
+		}
+	}
+	if l.Window == 0 {
+		l.Window = d.Window
+	}
+	return l
 }
 
 func (e *throttleEnv) check(c Client, password string) error {
@@ -222,7 +236,7 @@ func TestThrottleAuditFailureFailsTheAttempt(t *testing.T) {
 	down := errors.New("audit log down")
 	pw, err := NewPasswords(WithArgon2id(Argon2Params{MemoryKiB: 7 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	require.NoError(t, err)
-	login, err := NewPasswordLogin(pw, e.store, WithThrottleLimits(ThrottleLimits{Pair: 1}), WithRecorder(failingRecorder{down}))
+	login, err := NewPasswordLogin(pw, e.store, WithThrottleLimits(withDefaults(ThrottleLimits{Pair: 1})), WithRecorder(failingRecorder{down}))
 	require.NoError(t, err)
 	_, err = login.Check(ctx, Client{Login: "b@example.com", Addr: "192.0.2.9"}, Account{Found: true, Org: "acme", PasswordHash: e.hash}, "right")
 	require.ErrorIs(t, err, down)

@@ -225,7 +225,7 @@ func BenchmarkAuthnAPIKeyVerify(b *testing.B) {
 		}
 	})
 	b.Run("rampart/bcrypt-cached/memory", func(b *testing.B) {
-		keys, err := authn.NewAPIKeys(authn.NewMemoryStore(), "atl_live", nil, authn.WithAPIKeyBcrypt(time.Minute, 0))
+		keys, err := authn.NewAPIKeys(authn.NewMemoryStore(), "atl_live", nil, authn.WithAPIKeyBcrypt(time.Minute, 10000))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -345,7 +345,7 @@ func BenchmarkAuthnSessionLookup(b *testing.B) {
 func BenchmarkAuthnPasswordHash(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		opt  authn.Option
+		opt  authn.PasswordsOption
 	}{
 		{"argon2id-m19456-t2-p1(OWASP)", authn.WithArgon2id(authn.DefaultArgon2Params())},
 		{"bcrypt-cost12", authn.WithBcrypt(12)},

@@ -279,7 +279,7 @@ func testThrottleComponents(t *testing.T, s authn.Store) {
 	require.NoError(t, err)
 
 	// Operations: read the buckets, unlock the login.
-	th, err := authn.NewThrottle(s, authn.WithClock(clock), authn.WithThrottleLimits(lim))
+	th, err := authn.NewThrottle(s, authn.WithClock(clock))
 	require.NoError(t, err)
 	bs, err := th.Buckets(ctx, c)
 	require.NoError(t, err)

@@ -51,7 +51,8 @@ func TestThrottleTwoPools(t *testing.T) {
 	require.NoError(t, err)
 	hash, err := pw.Hash(ctx, "right")
 	require.NoError(t, err)
-	lim := authn.ThrottleLimits{Account: 5, Window: time.Hour}
+	lim := authn.DefaultThrottleLimits()
+	lim.Account, lim.Window = 5, time.Hour
 	var guessed, throttled atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})
