@@ -55,8 +55,11 @@ func ExampleRequireRecent() {
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	verifiedAt := now.Add(-20 * time.Minute) // from the session, e.g. authn's identity
 	fresh := func(*http.Request) (string, time.Time, bool) { return "sess_1", verifiedAt, true }
-	payouts := mfa.RequireRecent(15*time.Minute, fresh, mfa.WithClock(func() time.Time { return now }))(
-		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "payout scheduled") }))
+	stepUp, err := mfa.RequireRecent(15*time.Minute, fresh, mfa.WithClock(func() time.Time { return now }))
+	if err != nil {
+		panic(err) // a wiring mistake: stop at startup
+	}
+	payouts := stepUp(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "payout scheduled") }))
 
 	rec := httptest.NewRecorder()
 	payouts.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil))

@@ -58,12 +58,12 @@ type harness struct {
 	digits int
 }
 
-func newHarness(t *testing.T, opts ...mfa.Option) *harness {
+func newHarness(t *testing.T, opts ...mfa.ManagerOption) *harness {
 	t.Helper()
 	h := &harness{store: mfa.NewMemoryStore(), sealer: &countingSealer{Sealer: mfatest.NewSealer()},
 		clock: newClock(), rec: &mfatest.Recorder{}, alg: mfa.SHA1, digits: 6,
 		acct: mfa.Account{Org: "org_1", User: "u_ada", Kind: mfa.KindMember}}
-	opts = append([]mfa.Option{mfa.WithClock(h.clock.Now), mfa.WithRecorder(h.rec)}, opts...)
+	opts = append([]mfa.ManagerOption{mfa.WithClock(h.clock.Now), mfa.WithRecorder(h.rec)}, opts...)
 	m, err := mfa.New("Acme", h.store, h.sealer, opts...)
 	require.NoError(t, err)
 	h.m = m
@@ -220,7 +220,7 @@ func TestRFC6238ThroughTheAPI(t *testing.T) {
 	for alg, seed := range seeds {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, mfa.WithAlgorithm(alg), mfa.WithDigits(8),
+			h := newHarness(t, mfa.WithAlgorithmForTest(alg), mfa.WithDigits(8),
 				mfa.WithRandForTest(io.MultiReader(strings.NewReader(seed), rand.Reader)))
 			setup, err := h.m.Begin(ctx, h.acct, "ada@example.com")
 			require.NoError(t, err)
@@ -259,7 +259,7 @@ func TestOathtoolCodesAccepted(t *testing.T) {
 	}{{mfa.SHA1, 6, "--totp"}, {mfa.SHA256, 8, "--totp=sha256"}, {mfa.SHA512, 6, "--totp=sha512"}} {
 		t.Run(fmt.Sprintf("%s-%d", tc.alg, tc.digits), func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, mfa.WithAlgorithm(tc.alg), mfa.WithDigits(tc.digits))
+			h := newHarness(t, mfa.WithAlgorithmForTest(tc.alg), mfa.WithDigits(tc.digits))
 			setup, err := h.m.Begin(ctx, h.acct, "ada@example.com")
 			require.NoError(t, err)
 			oath := func(at time.Time) string {
@@ -594,18 +594,22 @@ func TestNewRejectsUnsafeConfig(t *testing.T) {
 		issuer string
 		store  mfa.Store
 		sealer mfa.Sealer
-		opts   []mfa.Option
+		opts   []mfa.ManagerOption
 	}{
 		"no issuer":    {"", s, k, nil},
 		"colon issuer": {"Acme:Evil", s, k, nil},
 		"no store":     {"Acme", nil, k, nil},
 		"no sealer":    {"Acme", s, nil, nil},
-		"md5":          {"Acme", s, k, []mfa.Option{mfa.WithAlgorithm("MD5")}},
-		"7 digits":     {"Acme", s, k, []mfa.Option{mfa.WithDigits(7)}},
-		"no limit":     {"Acme", s, k, []mfa.Option{mfa.WithAttemptLimit(0, time.Hour)}},
-		"huge limit":   {"Acme", s, k, []mfa.Option{mfa.WithAttemptLimit(1000, time.Hour)}},
-		"short window": {"Acme", s, k, []mfa.Option{mfa.WithAttemptLimit(5, time.Second)}},
-		"nil clock":    {"Acme", s, k, []mfa.Option{mfa.WithClock(nil)}},
+		"md5":          {"Acme", s, k, []mfa.ManagerOption{mfa.WithAlgorithmForTest("MD5")}},
+		"7 digits":     {"Acme", s, k, []mfa.ManagerOption{mfa.WithDigits(7)}},
+		"no limit":     {"Acme", s, k, []mfa.ManagerOption{mfa.WithAttemptLimit(0, time.Hour)}},
+		"huge limit":   {"Acme", s, k, []mfa.ManagerOption{mfa.WithAttemptLimit(1000, time.Hour)}},
+		"short window": {"Acme", s, k, []mfa.ManagerOption{mfa.WithAttemptLimit(5, time.Second)}},
+		"nil clock":    {"Acme", s, k, []mfa.ManagerOption{mfa.WithClock(nil)}},
+		"nil recorder": {"Acme", s, k, []mfa.ManagerOption{mfa.WithRecorder(nil)}},
+		"long window":  {"Acme", s, k, []mfa.ManagerOption{mfa.WithAttemptLimit(5, 48*time.Hour)}},
+		"nil option":   {"Acme", s, k, []mfa.ManagerOption{nil}},
+		"nil rand":     {"Acme", s, k, []mfa.ManagerOption{mfa.WithRandForTest(nil)}},
 	} {
 		_, err := mfa.New(tc.issuer, tc.store, tc.sealer, tc.opts...)
 		require.ErrorIs(t, err, mfa.ErrInvalidConfig, name)

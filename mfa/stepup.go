@@ -22,26 +22,31 @@ type problem struct {
 	MaxAgeSeconds int64 `json:"max_age_seconds,omitempty"`
 }
 
+// maxStepUpAge bounds RequireRecent's maxAge: a verification older than a
+// day is no step-up.
+const maxStepUpAge = 24 * time.Hour
+
 // RequireRecent guards sensitive routes (payouts, exports, deletion): it lets
 // a request through only if fresh reports a session whose last MFA
 // verification is at most maxAge old. Otherwise it answers 401 with an
 // application/problem+json body of type ProblemStepUpRequired (or about:blank
 // when there is no session at all). fresh is the host's bridge to its
-// sessions, e.g. reading authn's identity from the request context. Of the
-// options only WithClock applies. It panics on a non-positive maxAge, a nil
-// fresh or a nil clock, mistakes that must stop the program at startup.
-func RequireRecent(maxAge time.Duration, fresh func(*http.Request) (sessionID string, verifiedAt time.Time, ok bool), opts ...Option) func(http.Handler) http.Handler {
-	if maxAge <= 0 || fresh == nil {
-		panic("mfa: RequireRecent needs a positive maxAge and a fresh function")
+// sessions, e.g. reading authn's identity from the request context. maxAge
+// is from one second to 24 hours. Options: WithClock. A nil fresh, or a
+// maxAge or option out of range, is an error wrapping ErrInvalidConfig: a
+// mistake to stop the program at startup.
+func RequireRecent(maxAge time.Duration, fresh func(*http.Request) (sessionID string, verifiedAt time.Time, ok bool), opts ...RequireRecentOption) (func(http.Handler) http.Handler, error) {
+	if maxAge < time.Second || maxAge > maxStepUpAge {
+		return nil, fmt.Errorf("%w: RequireRecent: maxAge %s outside [1s, %s]", ErrInvalidConfig, maxAge, maxStepUpAge)
 	}
-	o := defaults()
-	for _, opt := range opts {
-		opt(&o)
+	if fresh == nil {
+		return nil, fmt.Errorf("%w: RequireRecent: nil fresh function", ErrInvalidConfig)
+	}
+	o, err := configure(opts, RequireRecentOption.applyRequireRecent)
+	if err != nil {
+		return nil, err
 	}
 	now := o.now
-	if now == nil {
-		panic("mfa: RequireRecent needs a non-nil clock")
-	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sid, at, ok := fresh(r)
@@ -62,7 +67,7 @@ func RequireRecent(maxAge time.Duration, fresh func(*http.Request) (sessionID st
 			}
 			next.ServeHTTP(w, r)
 		})
-	}
+	}, nil
 }
 
 func writeProblem(w http.ResponseWriter, p problem) {

@@ -74,7 +74,9 @@ func TestStaleSessionOnSensitiveRoute(t *testing.T) {
 	h := newHarness(t)
 	h.enrol(t)
 	s := &sessions{at: map[string]time.Time{"s1": h.clock.Now().Add(-16 * time.Minute), "s2": h.clock.Now().Add(time.Hour)}}
-	guarded := mfa.RequireRecent(15*time.Minute, s.fresh, mfa.WithClock(h.clock.Now))(okHandler)
+	stepUp, err := mfa.RequireRecent(15*time.Minute, s.fresh, mfa.WithClock(h.clock.Now))
+	require.NoError(t, err)
+	guarded := stepUp(okHandler)
 
 	for _, session := range []string{"s1", "s2", "never-verified"} {
 		p := decodeProblem(t, call(guarded, session))
@@ -105,7 +107,9 @@ func TestRequireRecentSynctest(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		s := &sessions{at: map[string]time.Time{}}
-		guarded := mfa.RequireRecent(15*time.Minute, s.fresh)(okHandler)
+		stepUp, err := mfa.RequireRecent(15*time.Minute, s.fresh)
+		require.NoError(t, err)
+		guarded := stepUp(okHandler)
 		require.NoError(t, s.MarkMFAVerified(context.Background(), "s1", time.Now()))
 		require.Equal(t, http.StatusOK, call(guarded, "s1").Code)
 		time.Sleep(15 * time.Minute)
@@ -115,13 +119,25 @@ func TestRequireRecentSynctest(t *testing.T) {
 	})
 }
 
-func TestRequireRecentPanicsOnMisuse(t *testing.T) {
+func TestRequireRecentRefusesMisuse(t *testing.T) {
 	t.Parallel()
-	require.Panics(t, func() {
-		mfa.RequireRecent(0, func(*http.Request) (string, time.Time, bool) { return "", time.Time{}, false })
-	})
-	require.Panics(t, func() { mfa.RequireRecent(time.Minute, nil) })
-	require.Panics(t, func() {
-		mfa.RequireRecent(time.Minute, func(*http.Request) (string, time.Time, bool) { return "", time.Time{}, false }, mfa.WithClock(nil))
-	})
+	none := func(*http.Request) (string, time.Time, bool) { return "", time.Time{}, false }
+	for name, tc := range map[string]struct {
+		maxAge time.Duration
+		fresh  func(*http.Request) (string, time.Time, bool)
+		opts   []mfa.RequireRecentOption
+	}{
+		"zero maxAge":     {0, none, nil},
+		"negative maxAge": {-time.Minute, none, nil},
+		"maxAge two days": {48 * time.Hour, none, nil},
+		"nil fresh":       {time.Minute, nil, nil},
+		"nil clock":       {time.Minute, none, []mfa.RequireRecentOption{mfa.WithClock(nil)}},
+		"nil option":      {time.Minute, none, []mfa.RequireRecentOption{nil}},
+	} {
+		mw, err := mfa.RequireRecent(tc.maxAge, tc.fresh, tc.opts...)
+		require.ErrorIs(t, err, mfa.ErrInvalidConfig, name)
+		require.Nil(t, mw, name)
+	}
+	_, err := mfa.RequireRecent(24*time.Hour, none)
+	require.NoError(t, err, "the bound itself is accepted")
 }

@@ -27,9 +27,11 @@ const skew = 1
 // otpauth:// URI's algorithm parameter.
 type Algorithm string
 
-// The algorithms RFC 6238 defines. SHA1 is the default because it is the only
-// one every authenticator app implements; HMAC-SHA-1 is not affected by the
-// collision attacks on SHA-1.
+// The algorithms RFC 6238 defines. New enrolments always use SHA1, the only
+// one every authenticator app implements (HMAC-SHA-1 is not affected by the
+// collision attacks on SHA-1); an enrolment stored with SHA256 or SHA512 (by
+// another system, or an earlier version's WithAlgorithm) keeps verifying
+// with its own.
 const (
 	SHA1   Algorithm = "SHA1"
 	SHA256 Algorithm = "SHA256"

@@ -83,8 +83,11 @@ func mfaChapter() chapter {
 
 		// Step-up: payouts need an MFA verification within 15 minutes.
 		sessions := &mfaSessions{at: map[string]time.Time{"sess_1": s.clock()}}
-		payouts := mfa.RequireRecent(15*time.Minute, sessions.fresh, mfa.WithClock(s.clock))(
-			http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "payout scheduled") }))
+		stepUp, err := mfa.RequireRecent(15*time.Minute, sessions.fresh, mfa.WithClock(s.clock))
+		if err != nil {
+			return err
+		}
+		payouts := stepUp(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "payout scheduled") }))
 		s.advance(20 * time.Minute)
 		rec := httptest.NewRecorder()
 		payouts.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/payouts", nil))

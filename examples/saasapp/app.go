@@ -101,6 +101,7 @@ type app struct {
 	apiKeys   *authn.APIKeys
 
 	mfa        *mfa.Manager
+	requireMFA func(http.Handler) http.Handler // mfa.RequireRecent, for stepUp
 	audit      *auditlog.Log
 	auditStore auditlog.Store
 	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)

@@ -36,7 +36,11 @@ func (a *app) wireAuth(authnStore authn.Store, mfaStore mfa.Store) (err error) {
 		return err
 	}
 	// TOTP secrets are sealed under their own scope, bound to the user's row.
-	a.mfa, err = mfa.New("SaaS Example", mfaStore, a.keys.totp, mfa.WithClock(a.now), mfa.WithRecorder(a.audit))
+	if a.mfa, err = mfa.New("SaaS Example", mfaStore, a.keys.totp, mfa.WithClock(a.now), mfa.WithRecorder(a.audit)); err != nil {
+		return err
+	}
+	// Sensitive routes need an MFA verification within stepUpAge (stepUp).
+	a.requireMFA, err = mfa.RequireRecent(stepUpAge, authn.SessionMFA, mfa.WithClock(a.now))
 	return err
 }
 

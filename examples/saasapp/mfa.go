@@ -19,7 +19,7 @@ const stepUpAge = 15 * time.Minute
 // calls /me/mfa/challenge. API keys never pass it: a key cannot answer a
 // TOTP challenge, so sensitive operations need a person.
 func (a *app) stepUp(h http.HandlerFunc) http.Handler {
-	return mfa.RequireRecent(stepUpAge, authn.SessionMFA, mfa.WithClock(a.now))(h)
+	return a.requireMFA(h)
 }
 
 // sessionUser returns the signed-in user, refusing API keys: enrolment and
