@@ -131,6 +131,18 @@
 // policy requires a slow hash for every credential use WithAPIKeyBcrypt,
 // which adds a bounded, short-lived cache of verified keys.
 //
+// # Options
+//
+// Each constructor takes its own option type (PasswordsOption,
+// APIKeysOption, MagicLinksOption, SessionsOption, PasswordLoginOption,
+// ThrottleOption), so an option passed to a constructor that does not read
+// it, such as WithMagicLinkTTL to NewSessions, does not compile. Options
+// several constructors read return an interface that is each of their
+// types: Option (WithClock), LoginOption (WithRecorder, WithThrottleLimits)
+// and LastUsedOption (WithLastUsedInterval). Each With* documents its range;
+// a value outside it makes the constructor fail with ErrInvalidConfig
+// naming the option, never silently falls back to the default.
+//
 // # Stores
 //
 // Everything persistent goes through Store. NewMemoryStore serves tests and
