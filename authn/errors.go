@@ -67,6 +67,11 @@ var (
 	// errors.As finds the Retry-After.
 	ErrRateLimited = errors.New("authn: too many magic links requested for this email")
 
+	// ErrThrottled reports a login attempt refused because too many were
+	// made for the account or from the client's address in the current
+	// window. The error returned is a *ThrottledError carrying the wait.
+	ErrThrottled = errors.New("authn: too many login attempts")
+
 	// ErrSessionInvalid reports an unknown or revoked session token.
 	ErrSessionInvalid = errors.New("authn: invalid session")
 	// ErrSessionExpired reports a session past its idle or absolute timeout.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -12,11 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// ErrThrottled reports a login attempt refused because too many were made
-// for the account or from the client's address in the current window. The
-// error returned is a *ThrottledError carrying the wait.
-var ErrThrottled = errors.New("authn: too many login attempts")
 
 // ThrottledError is returned by PasswordLogin.Check and MagicLinks.Issue
 // (and Send) while a throttle bucket the attempt counts against is full.
