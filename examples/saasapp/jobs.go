@@ -39,7 +39,7 @@ func (a *app) wireJobs(ctx context.Context, store compliance.Store) error {
 // runJobs runs every scheduled job once. The privacy sweeper reports its
 // own heartbeat (privacy.WithHeartbeat); the others are wrapped here.
 func (a *app) runJobs(ctx context.Context) error {
-	_, sweepErr := a.privacy.Sweep(ctx, privacy.SweepOptions{})
+	_, sweepErr := a.sweeper.Sweep(ctx, privacy.SweepOptions{})
 	sessions := a.monitor.Wrap(jobSessionSweeper, func(ctx context.Context) error {
 		_, err := a.sessions.Sweep(ctx)
 		return err
