@@ -65,6 +65,11 @@ type config struct {
 	// OutboxMaxAge is how long an audit entry may wait in the outbox for
 	// the relay before the compliance report fails (default a minute).
 	OutboxMaxAge time.Duration
+	// IdempotencyRetention is how long an Idempotency-Key is kept after its
+	// request (idempotency.go): a retry within it gets the first answer and
+	// creates nothing; the idempotency-pruner job deletes older keys. 0
+	// means 24 hours; less than an hour or more than 30 days is refused.
+	IdempotencyRetention time.Duration
 	// Logger receives the app's logs; nil means slog.Default.
 	Logger *slog.Logger
 	// Warn receives startup warnings (ephemeral keys); nil means stderr.
@@ -216,6 +221,13 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if cfg.OutboxMaxAge <= 0 {
 		cfg.OutboxMaxAge = time.Minute
+	}
+	switch {
+	case cfg.IdempotencyRetention == 0:
+		cfg.IdempotencyRetention = defaultIdempotencyRetention
+	case cfg.IdempotencyRetention < minIdempotencyRetention || cfg.IdempotencyRetention > maxIdempotencyRetention:
+		return nil, fmt.Errorf("%w: %s, want from %s to %s", errIdempotencyRetention, cfg.IdempotencyRetention,
+			minIdempotencyRetention, maxIdempotencyRetention)
 	}
 	a.cfg = cfg
 	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {

@@ -16,14 +16,16 @@ import (
 // a job that stops succeeding turns the compliance report red, whether it
 // failed loudly or silently stopped being scheduled.
 const (
-	jobSessionSweeper = "session-sweeper"
-	jobAuditVerifier  = "audit-verifier"
+	jobSessionSweeper    = "session-sweeper"
+	jobAuditVerifier     = "audit-verifier"
+	jobIdempotencyPruner = "idempotency-pruner"
 )
 
 var jobSpecs = []compliance.JobSpec{
 	{Name: privacy.SweepJob, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
 	{Name: jobSessionSweeper, Period: time.Hour, Grace: 30 * time.Minute},
 	{Name: jobAuditVerifier, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
+	{Name: jobIdempotencyPruner, Period: time.Hour, Grace: 30 * time.Minute},
 }
 
 func (a *app) wireJobs(ctx context.Context, store compliance.Store) error {
@@ -45,7 +47,8 @@ func (a *app) runJobs(ctx context.Context) error {
 		return err
 	})
 	verify := a.monitor.Wrap(jobAuditVerifier, a.verifyAllChains)
-	return errors.Join(sweepErr, sessions(ctx), verify(ctx))
+	prune := a.monitor.Wrap(jobIdempotencyPruner, a.pruneIdempotencyKeys)
+	return errors.Join(sweepErr, sessions(ctx), verify(ctx), prune(ctx))
 }
 
 // schedule runs the jobs now and then every interval until ctx ends. With
