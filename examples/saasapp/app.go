@@ -39,12 +39,15 @@ type config struct {
 	// role runs the migrations (it owns the tables) and rampart's own stores.
 	DatabaseURL string
 	// AppDatabaseURL, if set, is the application role the app's own
-	// organisation-scoped tables are served as (DATABASE_APP_URL): a role
-	// that owns none of them, is no superuser and cannot bypass row-level
-	// security, so the database filters every query to the request's
-	// organisation. The migrations grant it what it needs. "" serves them on
-	// DatabaseURL's pool, where the policies bind only if its role is no
-	// superuser (FORCE ROW LEVEL SECURITY binds a plain owner too).
+	// organisation-scoped tables, and rampart's (sessions, API keys, MFA,
+	// privacy), are served as (DATABASE_APP_URL): a role that owns none of
+	// them, is no superuser and cannot bypass row-level security, so the
+	// database filters every query to the request's organisation. The
+	// migrations grant it what it needs and protect rampart's tables for it
+	// (postgresStores). "" serves the app's tables on DatabaseURL's pool,
+	// where the policies bind only if its role is no superuser (FORCE ROW
+	// LEVEL SECURITY binds a plain owner too), and leaves rampart's as they
+	// are (their policies admit the owner).
 	AppDatabaseURL string
 	// KeysFile is the key registry document; "" generates ephemeral keys,
 	// which newApp refuses on PostgreSQL unless DevKeys is set.

@@ -24,9 +24,10 @@
 //
 // and on PostgreSQL when DATABASE_URL is set (every package's migrations are
 // applied at start, as that URL's role). DATABASE_APP_URL, if set, is the
-// application role the app's own tables are served as: no superuser, no
-// BYPASSRLS, owner of none of them. See README.md for a walk-through with
-// curl.
+// application role requests are served as: no superuser, no BYPASSRLS,
+// owner of no table. The app's own tables and rampart's organisation-scoped
+// ones are then under row-level security for it. See README.md for a
+// walk-through with curl.
 package main
 
 import (
