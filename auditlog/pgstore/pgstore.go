@@ -193,7 +193,9 @@ func Migrations() fs.FS {
 }
 
 // Migrate applies the embedded schema to the schema of pool's search_path,
-// then grants the application role if WithAppRole is given.
+// then grants the roles given (WithAppRole and the others). The grants run
+// in one transaction under the migration's advisory lock, so any number of
+// instances may migrate at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) error {
 	var cfg migrateConfig
 	for _, o := range opts {
@@ -258,10 +260,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 			`GRANT EXECUTE ON FUNCTION auditlog_lock_chain(text), auditlog_outbox_status(), `+retentionFuncs+` TO `+role,
 		)
 	}
-	for _, s := range stmts {
-		if _, err := pool.Exec(ctx, s); err != nil {
-			return fmt.Errorf("auditlog/pgstore: grant: %w", err)
-		}
+	// Under the migration lock: two instances granting at the same moment
+	// rewrite the same catalog rows, which PostgreSQL refuses with "tuple
+	// concurrently updated".
+	if err := pgmigrate.Exec(ctx, pool, stmts...); err != nil {
+		return fmt.Errorf("auditlog/pgstore: grant: %w", err)
 	}
 	return nil
 }

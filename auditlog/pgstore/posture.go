@@ -303,6 +303,10 @@ func Repair(ctx context.Context, pool *pgxpool.Pool, appRole string) ([]string, 
 	}
 	if len(applied) > 0 {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			// Under the migration lock, like Migrate's grants.
+			if err := pgmigrate.Lock(ctx, tx); err != nil {
+				return err
+			}
 			for _, s := range applied {
 				// No arguments: the simple protocol, so a fix may be two statements.
 				if _, err := tx.Exec(ctx, s); err != nil {

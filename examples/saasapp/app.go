@@ -39,12 +39,15 @@ type config struct {
 	// role runs the migrations (it owns the tables) and rampart's own stores.
 	DatabaseURL string
 	// AppDatabaseURL, if set, is the application role the app's own
-	// organisation-scoped tables are served as (DATABASE_APP_URL): a role
-	// that owns none of them, is no superuser and cannot bypass row-level
-	// security, so the database filters every query to the request's
-	// organisation. The migrations grant it what it needs. "" serves them on
-	// DatabaseURL's pool, where the policies bind only if its role is no
-	// superuser (FORCE ROW LEVEL SECURITY binds a plain owner too).
+	// organisation-scoped tables, and rampart's (sessions, API keys, MFA,
+	// privacy), are served as (DATABASE_APP_URL): a role that owns none of
+	// them, is no superuser and cannot bypass row-level security, so the
+	// database filters every query to the request's organisation. The
+	// migrations grant it what it needs and protect rampart's tables for it
+	// (postgresStores). "" serves the app's tables on DatabaseURL's pool,
+	// where the policies bind only if its role is no superuser (FORCE ROW
+	// LEVEL SECURITY binds a plain owner too), and leaves rampart's as they
+	// are (their policies admit the owner).
 	AppDatabaseURL string
 	// KeysFile is the key registry document; "" generates ephemeral keys,
 	// which newApp refuses on PostgreSQL unless DevKeys is set.
@@ -65,6 +68,11 @@ type config struct {
 	// OutboxMaxAge is how long an audit entry may wait in the outbox for
 	// the relay before the compliance report fails (default a minute).
 	OutboxMaxAge time.Duration
+	// IdempotencyRetention is how long an Idempotency-Key is kept after its
+	// request (idempotency.go): a retry within it gets the first answer and
+	// creates nothing; the idempotency-pruner job deletes older keys. 0
+	// means 24 hours; less than an hour or more than 30 days is refused.
+	IdempotencyRetention time.Duration
 	// Logger receives the app's logs; nil means slog.Default.
 	Logger *slog.Logger
 	// Warn receives startup warnings (ephemeral keys); nil means stderr.
@@ -107,9 +115,13 @@ type app struct {
 	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)
 	verified   verifiedChains // the audit-verifier job's last verified checkpoints
 	privacy    *privacy.Manager
-	pg         *pgTx // the stores a host transaction binds (deletion.go); nil in memory
-	records    *privacy.Records
-	monitor    *compliance.Monitor
+	// sweeper runs the erasure sweep: privacy's Manager over a store of
+	// the owner's pool when rampart's tables are protected (the sweep
+	// claims subjects of every organisation), else privacy itself.
+	sweeper *privacy.Manager
+	pg      *pgTx // the stores a host transaction binds (deletion.go); nil in memory
+	records *privacy.Records
+	monitor *compliance.Monitor
 
 	handler http.Handler
 }
@@ -136,6 +148,17 @@ func memoryStores() stores {
 // schema, as the owner (pool). Each Migrate is idempotent, so every instance
 // runs them at start. The app's own tables are served on appPool, as
 // appRole when that is another role.
+//
+// With an application role, rampart's own organisation-scoped tables are
+// protected too (protectOwnTables, after the migrations): the authn, mfa and
+// privacy stores then run on appPool with WithTenantBinding, so the database
+// filters their rows to the organisation each operation is bound to. The
+// audit log's writer and relay, the privacy sweeper and the overdue-request
+// report span organisations and stay on pool, the owner's, which Protect's
+// rampart_owner policy admits to every row. Without an application role the
+// one role owns every table, and an owner is admitted to every row of
+// rampart's: protecting them would bind nothing, so they are left as they
+// are (the tenant-isolation evidence fails then, on ownership).
 func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole string) (stores, error) {
 	migrations := []struct {
 		name    string
@@ -161,9 +184,26 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 			return stores{}, fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
-	return stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
+	st := stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
 		mfa: mfapg.New(pool), privacy: privacypg.New(pool), compliance: compliancepg.New(pool),
-		subjectKeys: keyringpg.New(pool)}, nil
+		subjectKeys: keyringpg.New(pool)}
+	if appRole == "" {
+		return st, nil
+	}
+	if err := protectOwnTables(ctx, pool, appRole); err != nil {
+		return stores{}, err
+	}
+	st.authn = authnpg.New(appPool, authnpg.WithTenantBinding())
+	st.mfa = mfapg.New(appPool, mfapg.WithTenantBinding())
+	st.privacy = privacypg.New(appPool, privacyOptions(pool)...)
+	return st, nil
+}
+
+// privacyOptions are the options of a privacy store serving requests as
+// the application role: tenant binding, and the owner's pool for the
+// operations that span organisations (the overdue-request report).
+func privacyOptions(owner *pgxpool.Pool) []privacypg.Option {
+	return []privacypg.Option{privacypg.WithTenantBinding(), privacypg.WithMaintenancePool(owner)}
 }
 
 // newApp wires everything. It fails at startup, not at the first request,
@@ -185,6 +225,13 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	if cfg.OutboxMaxAge <= 0 {
 		cfg.OutboxMaxAge = time.Minute
+	}
+	switch {
+	case cfg.IdempotencyRetention == 0:
+		cfg.IdempotencyRetention = defaultIdempotencyRetention
+	case cfg.IdempotencyRetention < minIdempotencyRetention || cfg.IdempotencyRetention > maxIdempotencyRetention:
+		return nil, fmt.Errorf("%w: %s, want from %s to %s", errIdempotencyRetention, cfg.IdempotencyRetention,
+			minIdempotencyRetention, maxIdempotencyRetention)
 	}
 	a.cfg = cfg
 	if cfg.DatabaseURL != "" && cfg.KeysFile == "" && !cfg.DevKeys {

@@ -20,6 +20,9 @@ import (
 type pgTx struct {
 	privacy *privacypg.Store // records its audit entries through the outbox
 	authn   *authnpg.Store
+	// sweep is the erasure sweep's store when rampart's tables are
+	// protected: the owner's pool, no tenant binding. Nil otherwise.
+	sweep *privacypg.Store
 }
 
 // privacyStoreFor returns the privacy store the app runs on: on
@@ -32,7 +35,18 @@ func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) priva
 	if !onPG || !ok || a.pool == nil {
 		return store
 	}
-	a.pg = &pgTx{privacy: privacypg.New(a.pool, privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))), authn: as}
+	rec := privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))
+	if a.appRole == "" {
+		a.pg = &pgTx{privacy: privacypg.New(a.pool, rec), authn: as}
+		return a.pg.privacy
+	}
+	// rampart's tables are protected (postgresStores): the store serves
+	// requests as the application role, bound to each operation's
+	// organisation; the sweep, whose releases run in AuditTx's transaction
+	// and claim subjects of every organisation, gets a store of its own
+	// over the owner's pool (wirePrivacy).
+	a.pg = &pgTx{privacy: privacypg.New(a.appPool, append(privacyOptions(a.pool), rec)...), authn: as,
+		sweep: privacypg.New(a.pool, rec)}
 	return a.pg.privacy
 }
 
@@ -61,10 +75,12 @@ func (a *app) deleteAccount(ctx context.Context, org, userID, actor, reason stri
 		ctx = tenant.With(ctx, org)
 	}
 	var sub privacy.Subject
-	// The owner's pool: privacy's and authn's tables are the owner's, which
-	// row-level security may not bind, so the app's statement names the
-	// organisation itself.
-	err := tenantpg.Run(ctx, a.pool, func(ctx context.Context, tx pgx.Tx) error {
+	// The serving pool (the application role's when there is one): the
+	// transaction is bound to org, and row-level security filters the
+	// app's table and, once protected, privacy's and authn's. The app's
+	// statement names the organisation too, for a single-role deployment,
+	// whose owner rampart's policies admit to every row.
+	err := tenantpg.Run(ctx, a.appPool, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		if sub, err = a.privacy.WithStore(a.pg.privacy.WithTx(tx)).RequestDeletion(ctx, org, userID, actor, reason); err != nil {
 			return err

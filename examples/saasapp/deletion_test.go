@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/auditlog"
@@ -34,8 +35,10 @@ func TestAccountDeletionIsOneTransaction(t *testing.T) {
 			bob.call("POST", "/login", map[string]string{"email": "bob@example.com", "password": "bob's long passphrase"}, http.StatusOK)
 
 			// The step fails once, after privacy's transition and its
-			// outbox row were written in the transaction.
+			// outbox row were written in the transaction, which runs as the
+			// application role (it draws the sequence).
 			_, err := a.pool.Exec(ctx, `CREATE SEQUENCE deletion_fault;
+				GRANT USAGE ON SEQUENCE deletion_fault TO `+pgx.Identifier{a.appRole}.Sanitize()+`;
 				CREATE FUNCTION deletion_fault() RETURNS trigger LANGUAGE plpgsql AS $$
 				BEGIN
 					IF `+tc.when+` AND nextval('deletion_fault') = 1 THEN

@@ -234,6 +234,9 @@ func (c *client) doKey(method, path, key string, body any) (int, map[string]any)
 	if key != "" {
 		req.Header.Set(idempotencyHeader, key)
 	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
 	res, err := c.http.Do(req)
 	require.NoError(c.t, err)
 	defer res.Body.Close()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,6 +25,24 @@ const idempotencyHeader = "Idempotency-Key"
 
 // maxIdempotencyKey bounds a key's length (a UUID is 36 bytes).
 const maxIdempotencyKey = 255
+
+// defaultIdempotencyRetention is how long a key is kept after its request
+// (config.IdempotencyRetention): a retry within it gets the first answer,
+// as payment APIs keep theirs for a day. The idempotency-pruner job
+// deletes older keys; a request sent again after that runs again.
+const defaultIdempotencyRetention = 24 * time.Hour
+
+// minIdempotencyRetention and maxIdempotencyRetention bound the retention
+// newApp accepts: a client retrying with backoff over a flaky network must
+// still find its key, and a key (with the answer it replays) is not kept
+// for ever.
+const (
+	minIdempotencyRetention = time.Hour
+	maxIdempotencyRetention = 30 * 24 * time.Hour
+)
+
+// errIdempotencyRetention: config.IdempotencyRetention is out of range.
+var errIdempotencyRetention = errors.New("saasapp: idempotency key retention out of range")
 
 var (
 	// errIdempotencyMismatch: the key was used for another request (another
@@ -42,6 +61,9 @@ var (
 type idemKey struct {
 	org, principal, key string
 	hash                [sha256.Size]byte
+	// at is when the key was claimed (the app's clock), from which its
+	// retention runs.
+	at time.Time
 }
 
 // idemResult is the answer of the first request with a key, replayed to
@@ -81,7 +103,7 @@ func (a *app) oncePerKey(w http.ResponseWriter, r *http.Request, org string, req
 		return
 	}
 	p, _ := rbac.PrincipalFrom(r.Context())
-	k := idemKey{org: org, principal: p.Actor(), key: key, hash: requestHash(r, req)}
+	k := idemKey{org: org, principal: p.Actor(), key: key, hash: requestHash(r, req), at: a.now().UTC()}
 	var res idemResult
 	err := a.inUnit(r, org, func(ctx context.Context, u unit) error {
 		prev, err := u.store.ClaimIdempotencyKey(ctx, k)
@@ -153,9 +175,22 @@ type httpRefusal struct {
 
 func (e *httpRefusal) Error() string { return "saasapp: refused: " + e.detail }
 
+// pruneIdempotencyKeys is the idempotency-pruner job: it deletes the keys
+// claimed longer ago than the retention (config.IdempotencyRetention). A
+// key inside the retention is never deleted, so a retry within it still
+// gets the first answer and creates nothing.
+func (a *app) pruneIdempotencyKeys(ctx context.Context) error {
+	n, err := a.store.PruneIdempotencyKeys(ctx, a.now().Add(-a.cfg.IdempotencyRetention))
+	if n > 0 {
+		a.log.Info("pruned idempotency keys", "deleted", n, "retention", a.cfg.IdempotencyRetention)
+	}
+	return err
+}
+
 // memIdem is a key's state in the memory store.
 type memIdem struct {
 	hash [sha256.Size]byte
+	at   time.Time
 	done bool
 	res  idemResult
 }
@@ -184,8 +219,23 @@ func (m *memIdemKeys) claim(k idemKey) (*idemResult, error) {
 	if m.keys == nil {
 		m.keys = map[[3]string]*memIdem{}
 	}
-	m.keys[id] = &memIdem{hash: k.hash}
+	m.keys[id] = &memIdem{hash: k.hash, at: k.at}
 	return nil, nil
+}
+
+// prune deletes the completed keys claimed before before. A key still in
+// flight stays: deleting it would let a retry run the action a second time.
+func (m *memIdemKeys) prune(before time.Time) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for id, e := range m.keys {
+		if e.done && e.at.Before(before) {
+			delete(m.keys, id)
+			n++
+		}
+	}
+	return n
 }
 
 func (m *memIdemKeys) complete(k idemKey, res idemResult) {
@@ -216,6 +266,10 @@ func (s *memStore) CompleteIdempotencyKey(_ context.Context, k idemKey, res idem
 
 func (s *memStore) ReleaseIdempotencyKey(_ context.Context, k idemKey) { s.idem.release(k) }
 
+func (s *memStore) PruneIdempotencyKeys(_ context.Context, before time.Time) (int64, error) {
+	return s.idem.prune(before), nil
+}
+
 // ClaimIdempotencyKey inserts the key's row; if it exists (committed by an
 // earlier request: a concurrent one with the same key holds the row's
 // unique-index entry until it commits or rolls back, so this INSERT waits
@@ -223,7 +277,7 @@ func (s *memStore) ReleaseIdempotencyKey(_ context.Context, k idemKey) { s.idem.
 func (s *pgStore) ClaimIdempotencyKey(ctx context.Context, k idemKey) (res *idemResult, err error) {
 	err = s.as(ctx, k.org, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO app_idempotency_keys (org, principal, key, request_hash, created_at)
-			VALUES ($1, $2, $3, $4, now()) ON CONFLICT DO NOTHING`, k.org, k.principal, k.key, k.hash[:])
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, k.org, k.principal, k.key, k.hash[:], k.at)
 		if err != nil || tag.RowsAffected() == 1 {
 			return err
 		}
@@ -253,3 +307,33 @@ func (s *pgStore) CompleteIdempotencyKey(ctx context.Context, k idemKey, res ide
 // ReleaseIdempotencyKey does nothing on PostgreSQL: the claim rolls back
 // with the unit of work that failed.
 func (s *pgStore) ReleaseIdempotencyKey(context.Context, idemKey) {}
+
+// PruneIdempotencyKeys deletes the keys claimed before before.
+// app_idempotency_keys is under row-level security, forced on its owner
+// too, so no role the app runs as reads it across organisations: the prune
+// runs bound to each organisation in turn (app_orgs, which is not
+// protected, lists them), a page of organisations at a time, one short
+// transaction each, served by the (org, created_at) index. A claim whose
+// transaction has not committed is invisible to the DELETE, so a request in
+// flight keeps its key.
+func (s *pgStore) PruneIdempotencyKeys(ctx context.Context, before time.Time) (n int64, err error) {
+	after := ""
+	for {
+		rows, err := s.db.Query(ctx, `SELECT id FROM app_orgs WHERE id > $1 ORDER BY id LIMIT 500`, after)
+		if err != nil {
+			return n, err
+		}
+		orgs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(orgs) == 0 {
+			return n, err
+		}
+		for _, org := range orgs {
+			m, err := s.exec(ctx, org, `DELETE FROM app_idempotency_keys WHERE created_at < $1`, before)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+		after = orgs[len(orgs)-1]
+	}
+}

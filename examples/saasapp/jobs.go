@@ -16,14 +16,16 @@ import (
 // a job that stops succeeding turns the compliance report red, whether it
 // failed loudly or silently stopped being scheduled.
 const (
-	jobSessionSweeper = "session-sweeper"
-	jobAuditVerifier  = "audit-verifier"
+	jobSessionSweeper    = "session-sweeper"
+	jobAuditVerifier     = "audit-verifier"
+	jobIdempotencyPruner = "idempotency-pruner"
 )
 
 var jobSpecs = []compliance.JobSpec{
 	{Name: privacy.SweepJob, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
 	{Name: jobSessionSweeper, Period: time.Hour, Grace: 30 * time.Minute},
 	{Name: jobAuditVerifier, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
+	{Name: jobIdempotencyPruner, Period: time.Hour, Grace: 30 * time.Minute},
 }
 
 func (a *app) wireJobs(ctx context.Context, store compliance.Store) error {
@@ -39,13 +41,14 @@ func (a *app) wireJobs(ctx context.Context, store compliance.Store) error {
 // runJobs runs every scheduled job once. The privacy sweeper reports its
 // own heartbeat (privacy.WithHeartbeat); the others are wrapped here.
 func (a *app) runJobs(ctx context.Context) error {
-	_, sweepErr := a.privacy.Sweep(ctx, privacy.SweepOptions{})
+	_, sweepErr := a.sweeper.Sweep(ctx, privacy.SweepOptions{})
 	sessions := a.monitor.Wrap(jobSessionSweeper, func(ctx context.Context) error {
 		_, err := a.sessions.Sweep(ctx)
 		return err
 	})
 	verify := a.monitor.Wrap(jobAuditVerifier, a.verifyAllChains)
-	return errors.Join(sweepErr, sessions(ctx), verify(ctx))
+	prune := a.monitor.Wrap(jobIdempotencyPruner, a.pruneIdempotencyKeys)
+	return errors.Join(sweepErr, sessions(ctx), verify(ctx), prune(ctx))
 }
 
 // schedule runs the jobs now and then every interval until ctx ends. With

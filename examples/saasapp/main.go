@@ -24,9 +24,10 @@
 //
 // and on PostgreSQL when DATABASE_URL is set (every package's migrations are
 // applied at start, as that URL's role). DATABASE_APP_URL, if set, is the
-// application role the app's own tables are served as: no superuser, no
-// BYPASSRLS, owner of none of them. See README.md for a walk-through with
-// curl.
+// application role requests are served as: no superuser, no BYPASSRLS,
+// owner of no table. The app's own tables and rampart's organisation-scoped
+// ones are then under row-level security for it. See README.md for a
+// walk-through with curl.
 package main
 
 import (
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&cfg.AuditSigningKey, "audit-signing-key", os.Getenv("SAASAPP_AUDIT_SIGNING_KEY"), "`FILE` holding the checkpoint signing key, from \"rampart audit keygen\" (env SAASAPP_AUDIT_SIGNING_KEY)")
 	flag.DurationVar(&cfg.Cooldown, "cooldown", 30*24*time.Hour, "how long a deleted account stays restorable before erasure")
 	flag.DurationVar(&cfg.JobEvery, "jobs-every", 10*time.Minute, "how often the scheduled jobs run")
+	flag.DurationVar(&cfg.IdempotencyRetention, "idempotency-retention", defaultIdempotencyRetention, "how long an Idempotency-Key answers retries before the jobs prune it (1h to 720h)")
 	flag.Parse()
 	cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	cfg.AppDatabaseURL = os.Getenv("DATABASE_APP_URL")

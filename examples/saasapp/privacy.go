@@ -58,6 +58,11 @@ func (a *app) wirePrivacy(store privacy.Store) error {
 			return err
 		}
 	}
+	// A copy made after every domain and purpose is registered.
+	a.sweeper = a.privacy
+	if a.pg != nil && a.pg.sweep != nil {
+		a.sweeper = a.privacy.WithStore(a.pg.sweep)
+	}
 	return nil
 }
 

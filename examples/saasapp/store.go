@@ -119,6 +119,10 @@ type appStore interface {
 	CompleteIdempotencyKey(ctx context.Context, k idemKey, res idemResult) error
 	// ReleaseIdempotencyKey gives up a claim whose request failed.
 	ReleaseIdempotencyKey(ctx context.Context, k idemKey)
+	// PruneIdempotencyKeys deletes the completed keys claimed before
+	// before, in every organisation, and returns how many it deleted
+	// (idempotency.go, the idempotency-pruner job).
+	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int64, error)
 }
 
 // memStore keeps the app's tables in memory, for the demo and tests.

@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS app_idempotency_keys (
 	created_at   timestamptz NOT NULL,
 	PRIMARY KEY (org, principal, key)
 );
+CREATE INDEX IF NOT EXISTS app_idempotency_keys_org_created ON app_idempotency_keys (org, created_at);
 `
 
 // loginDirectorySQL keeps the login directory: the one cross-organisation

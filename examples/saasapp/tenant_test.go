@@ -213,28 +213,86 @@ func TestQueryWithoutOrgFilter(t *testing.T) {
 
 // TestSaasappTenantPosture: tenantpg.Check, as `rampart doctor
 // --tenant-column org --app-role ROLE` runs it, passes on the app's schema:
-// every app table with an org column is under the policy, and the
-// application role is no superuser, does not bypass row security, and owns
-// none of them. (rampart's own stores' tables, which also have an org
-// column, are not protected yet; they are left out here.)
+// every app table with an org column, and every organisation-scoped table
+// of rampart's own stores (each component's ProtectedTables, which the app
+// protects at start), is under the policy, and the application role is no
+// superuser, does not bypass row security, and owns none of them. The
+// tables rampart leaves out by design (magic links, the login throttle, the
+// audit outbox...) are not examined.
 func TestSaasappTenantPosture(t *testing.T) {
 	t.Parallel()
 	a, db, _, _ := startTenantApp(t)
 	fs, err := tenantpg.Check(context.Background(), db.Pool, "org", a.appRole)
 	require.NoError(t, err)
+	covered := isolatedTables()
+	require.Contains(t, covered, "authn_sessions")
+	require.Contains(t, covered, "auditlog_entries")
 	seen := map[string]bool{}
 	for _, f := range fs {
 		table := strings.TrimPrefix(f.Table, db.Schema+".")
-		if f.Table != "" && !slices.Contains(protectedTables, table) {
+		if f.Table != "" && !slices.Contains(covered, table) {
 			continue
 		}
 		seen[table] = true
 		require.True(t, f.OK, "%s: %s (fix: %s)", f.Table, f.Check, f.Fix)
 	}
-	for _, table := range protectedTables {
+	for _, table := range covered {
 		require.True(t, seen[table], "Check examined %s", table)
 	}
 	require.True(t, seen[""], "Check examined the application role")
+}
+
+// TestRampartTablesBindTheServingRole: rampart's own stores serve the app
+// as the application role, bound to each operation's organisation, so the
+// database, not only their WHERE clauses, keeps organisations apart: the
+// role outside a tenant transaction reads none of the sessions, API keys
+// and MFA enrolments that exist; bound to one organisation
+// it reads that organisation's; and a store call of a request bound to one
+// organisation that names another finds nothing of the other's.
+func TestRampartTablesBindTheServingRole(t *testing.T) {
+	t.Parallel()
+	a, db, ts, clk := startTenantApp(t)
+	ctx := context.Background()
+	var orgs []string
+	for _, name := range []string{"acme", "globex"} {
+		c := newClient(t, ts, clk)
+		org := c.call("POST", "/signup", map[string]string{"organisation": name, "name": name + " owner",
+			"email": "owner@" + name + ".example", "password": "a long enough passphrase"}, http.StatusOK)["org"].(string)
+		c.enrolMFA(org)
+		c.call("POST", "/orgs/"+org+"/api-keys", map[string]any{"name": "ci", "scopes": []string{"payouts.view"}}, http.StatusCreated)
+		orgs = append(orgs, org)
+	}
+	tables := []string{"authn_sessions", "authn_api_keys", "mfa_enrollments"}
+	count := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}, ctx context.Context, table string) (n int) {
+		require.NoError(t, q.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n), table)
+		return n
+	}
+	for _, table := range tables {
+		require.Positive(t, count(db.Pool, ctx, table), "%s has rows (as the owner)", table)
+		require.Zero(t, count(a.appPool, ctx, table), "%s: the application role, unbound, reads none", table)
+		var bound int
+		require.NoError(t, tenantpg.Run(tenant.With(ctx, orgs[0]), a.appPool, func(ctx context.Context, tx pgx.Tx) error {
+			bound = count(tx, ctx, table)
+			var others int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE org <> $1`, orgs[0]).Scan(&others); err != nil {
+				return err
+			}
+			require.Zero(t, others, "%s: bound to %s, no row of another organisation", table, orgs[0])
+			return nil
+		}))
+		require.Positive(t, bound, "%s: bound to its organisation, the role reads its rows", table)
+	}
+
+	// A request bound to acme whose code names globex finds nothing of it.
+	acme := tenant.With(ctx, orgs[0])
+	keys, _, err := a.apiKeys.List(acme, orgs[1], "", 10)
+	require.NoError(t, err)
+	require.Empty(t, keys, "globex's API keys, asked for in acme's request")
+	keys, _, err = a.apiKeys.List(tenant.With(ctx, orgs[1]), orgs[1], "", 10)
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
 }
 
 // TestServingRoleMustNotBypassRLS: the app's queries name no organisation,
@@ -287,6 +345,33 @@ func TestComplianceTenantIsolation(t *testing.T) {
 			require.False(t, e.Pass)
 			require.Contains(t, e.Details, "FORCE ROW LEVEL SECURITY;")
 			require.Contains(t, e.Details, "app_payouts")
+		}
+	})
+	// rampart's own tables are part of the evidence: a superuser who
+	// disables row security on one turns the control red, and the details
+	// give the statement that turns it back on.
+	t.Run("postgres rampart's tables", func(t *testing.T) {
+		t.Parallel()
+		a, db, _, _ := startTenantApp(t)
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.True(t, e.Pass, e.Details)
+			for _, table := range []string{"authn_sessions", "mfa_enrollments", "privacy_subjects", "auditlog_entries"} {
+				require.Contains(t, e.Details, table)
+			}
+		}
+		_, err := db.Pool.Exec(context.Background(), `ALTER TABLE authn_sessions DISABLE ROW LEVEL SECURITY`)
+		require.NoError(t, err)
+		fix := "ALTER TABLE " + pgx.Identifier{db.Schema, "authn_sessions"}.Sanitize() + " ENABLE ROW LEVEL SECURITY;"
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.False(t, e.Pass)
+			require.Contains(t, e.Details, db.Schema+".authn_sessions: not \"row-level security is enabled\"")
+			require.Contains(t, e.Details, fix)
+			require.NotContains(t, e.Details, "mfa_enrollments", "only the failing table is named")
+		}
+		_, err = db.Pool.Exec(context.Background(), fix)
+		require.NoError(t, err)
+		for _, e := range tenantEvidence(t, a, "any") {
+			require.True(t, e.Pass, "the fix statement restores the control: %s", e.Details)
 		}
 	})
 	t.Run("memory", func(t *testing.T) {

@@ -81,9 +81,8 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, component string, fsys fs.FS
 		return err
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// Per schema, so parallel tests in separate schemas do not wait on each other.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('rampart.migrate:' || current_schema()))`); err != nil {
-			return fmt.Errorf("pgmigrate: lock: %w", err)
+		if err := Lock(ctx, tx); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS rampart_migrations (
 			component  text        NOT NULL,
@@ -120,6 +119,44 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, component string, fsys fs.FS
 			if _, err := tx.Exec(ctx, `INSERT INTO rampart_migrations (component, version, name) VALUES ($1, $2, $3)`,
 				component, m.Version, m.Name); err != nil {
 				return fmt.Errorf("pgmigrate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Lock takes, for the rest of tx, the advisory lock that Apply holds while
+// it migrates the connection's current schema (per schema, so parallel
+// tests in separate schemas do not wait on each other). Advisory locks are
+// re-entrant within a session, so taking it again in the same transaction
+// is harmless.
+func Lock(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('rampart.migrate:' || current_schema()))`); err != nil {
+		return fmt.Errorf("pgmigrate: lock: %w", err)
+	}
+	return nil
+}
+
+// Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx (a
+// savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Exec runs stmts, in order, in one transaction under Lock. Statements
+// that rewrite a catalog row (GRANT, REVOKE, CREATE OR REPLACE FUNCTION,
+// CREATE POLICY) fail with "tuple concurrently updated" when another
+// session rewrites the same row at the same moment, as several instances
+// migrating at once do; under the lock they run one instance after the
+// other. A statement without arguments may hold several statements.
+func Exec(ctx context.Context, db Beginner, stmts ...string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := Lock(ctx, tx); err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
 			}
 		}
 		return nil

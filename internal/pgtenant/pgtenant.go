@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/tenant"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
@@ -77,11 +78,17 @@ func (spec Spec) SQL(schema, appRole string) (string, error) {
 var ErrNoSuchRole = errors.New("application role does not exist")
 
 // Apply runs spec.SQL for the connection's current schema in one
-// transaction. It must run as the tables' owner (or a superuser). An
+// transaction, under the migration lock (pgmigrate.Lock). It must run as the tables' owner (or a superuser). An
 // application role that does not exist is refused before anything changes,
 // whether or not spec grants it anything: it is most likely a typo.
 func (spec Spec) Apply(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Under the migration lock: instances protecting at the same moment
+		// would otherwise race on the same catalog rows (the functions and
+		// their grants) and fail with "tuple concurrently updated".
+		if err := pgmigrate.Lock(ctx, tx); err != nil {
+			return err
+		}
 		var schema string
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT current_schema(), EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, appRole).
