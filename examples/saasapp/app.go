@@ -103,10 +103,12 @@ type app struct {
 	mfa        *mfa.Manager
 	audit      *auditlog.Log
 	auditStore auditlog.Store
-	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)
-	verified   verifiedChains // the audit-verifier job's last verified checkpoints
-	privacy    *privacy.Manager
-	pg         *pgTx // the stores a host transaction binds (deletion.go); nil in memory
+	relay      *relay             // the audit outbox relay, on PostgreSQL (txn.go)
+	verified   verifiedChains     // the audit-verifier job's last verified checkpoints
+	privacy    *privacy.Lifecycle // deletion, restore, holds, sweep, export
+	requests   *privacy.Requests  // data subject requests and their deadlines
+	consent    *privacy.Consent   // consent purposes and decisions
+	pg         *pgTx              // the stores a host transaction binds (deletion.go); nil in memory
 	records    *privacy.Records
 	monitor    *compliance.Monitor
 
