@@ -58,7 +58,8 @@ type config struct {
 	CheckpointFile, AuditSigningKey string
 	// Now is the clock of every package; nil means time.Now.
 	Now func() time.Time
-	// Cooldown is how long a deleted account stays restorable (default 30 days).
+	// Cooldown is how long a deleted account stays restorable (default 30 days,
+	// at most 90: privacy.WithCooldown refuses more).
 	Cooldown time.Duration
 	// JobEvery is how often run starts the scheduled jobs (default 10 minutes).
 	JobEvery time.Duration
