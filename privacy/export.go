@@ -274,10 +274,11 @@ func strictUnmarshal(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// Identify tells a handler which organisation and subject the authenticated
-// request belongs to; ok=false answers 401. The host wires it to its
-// authentication (authn's principal in the request context).
-type Identify func(r *http.Request) (org, subjectID string, ok bool)
+// Identify tells a handler which subject (organisation and ID) the
+// authenticated request belongs to; ok=false or an empty ID answers 401. The
+// host wires it to its authentication (authn's principal in the request
+// context).
+type Identify func(r *http.Request) (subject Ref, ok bool)
 
 // ExportHandler serves the authenticated subject's own export document
 // (right of access, Art. 15; portability, Art. 20) as a JSON download. The
@@ -290,13 +291,13 @@ func ExportHandler(l *Lifecycle, identify Identify) http.Handler {
 			writeProblem(w, http.StatusMethodNotAllowed, "Method not allowed", "use GET")
 			return
 		}
-		org, id, ok := identify(r)
-		if !ok || id == "" {
+		subject, ok := identify(r)
+		if !ok || subject.ID == "" {
 			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "sign in to download your data")
 			return
 		}
 		cw := &startWriter{w: w}
-		_, err := l.Export(r.Context(), cw, Ref{Org: org, ID: id}, "user:"+id)
+		_, err := l.Export(r.Context(), cw, subject, "user:"+subject.ID)
 		if err != nil && !cw.started {
 			writeProblem(w, http.StatusInternalServerError, "Export failed", "the export could not be produced; try again later")
 		}

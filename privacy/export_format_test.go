@@ -121,9 +121,9 @@ func TestExportTamperDetected(t *testing.T) {
 func TestExportHandler(t *testing.T) {
 	t.Parallel()
 	m := exportFixture(t, 5, nil)
-	h := privacy.ExportHandler(m.Lifecycle, func(r *http.Request) (string, string, bool) {
+	h := privacy.ExportHandler(m.Lifecycle, func(r *http.Request) (privacy.Ref, bool) {
 		u := r.Header.Get("X-User")
-		return "org1", u, u != ""
+		return privacy.Ref{Org: "org1", ID: u}, u != ""
 	})
 	// Unauthenticated: 401 problem, nothing of the subject.
 	w := httptest.NewRecorder()
@@ -190,7 +190,7 @@ func TestExportHandlerFailsClosedBeforeFirstByte(t *testing.T) {
 		Exporter: privacy.ExporterFunc(func(context.Context, string, string, func(any) error) error {
 			return fmt.Errorf("db password=hunter2 refused")
 		})}))
-	h := privacy.ExportHandler(m.Lifecycle, func(*http.Request) (string, string, bool) { return "org1", "u1", true })
+	h := privacy.ExportHandler(m.Lifecycle, func(*http.Request) (privacy.Ref, bool) { return privacy.Ref{Org: "org1", ID: "u1"}, true })
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/me/export", nil))
 	require.Equal(t, http.StatusInternalServerError, w.Code)

@@ -289,9 +289,9 @@ func (a *app) handlePrivacyStatus(w http.ResponseWriter, r *http.Request) {
 // exportHandler is privacy's own handler: the subject comes from the
 // session, never from the URL, so nobody downloads someone else's data.
 func (a *app) exportHandler() http.Handler {
-	return privacy.ExportHandler(a.privacy, func(r *http.Request) (string, string, bool) {
+	return privacy.ExportHandler(a.privacy, func(r *http.Request) (privacy.Ref, bool) {
 		id, ok := authn.IdentityFrom(r.Context())
-		return id.Org, id.UserID, ok && id.Method == authn.MethodSession
+		return privacy.Ref{Org: id.Org, ID: id.UserID}, ok && id.Method == authn.MethodSession
 	})
 }
 
