@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -156,6 +157,48 @@ func TestWithStore(t *testing.T) {
 	require.Len(t, c.Domains(), 1)
 	require.NoError(t, c.RegisterDomain(privacy.Domain{Name: "more", Eraser: newTable(nil, nil)}))
 	require.Len(t, m.Domains(), 1, "a domain registered on the copy stays there")
+}
+
+// Requests.WithStore shares the clock, recorder, location and
+// jurisdiction; Consent.WithStore the clock and the purposes, also those
+// registered later.
+func TestRequestsAndConsentWithStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := newClock()
+	rec := &recorder{}
+	la, err := time.LoadLocation("America/Los_Angeles")
+	require.NoError(t, err)
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec),
+		privacy.WithLocation(la), privacy.WithJurisdiction(privacy.CCPA))
+	other := privacy.NewMemoryStore()
+	u1 := privacy.Ref{Org: "org1", ID: "u1"}
+
+	rq := m.rq.WithStore(other)
+	r, err := rq.Receive(ctx, u1, privacy.KindAccess, true, "user:u1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.CCPA, r.Jurisdiction, "jurisdiction shared")
+	require.Equal(t, la, r.DueAt.Location(), "location shared")
+	require.True(t, r.ReceivedAt.Equal(t0), "clock shared")
+	require.Equal(t, []string{privacy.ActionRequestReceived}, rec.actions(), "recorder shared")
+	got, err := m.rq.List(ctx, u1)
+	require.NoError(t, err)
+	require.Empty(t, got, "the original's store is untouched")
+	got, err = rq.List(ctx, u1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+
+	cs := m.cs.WithStore(other)
+	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "news", Version: 1}))
+	c, err := cs.Grant(ctx, "org1", "subject:u1", "news", "form")
+	require.NoError(t, err, "a purpose registered later on the original is seen by the copy")
+	require.True(t, c.At.Equal(t0), "clock shared")
+	ok, err := m.cs.Allowed(ctx, "org1", "subject:u1", "news")
+	require.NoError(t, err)
+	require.False(t, ok, "the original's store is untouched")
+	ok, err = cs.Allowed(ctx, "org1", "subject:u1", "news")
+	require.NoError(t, err)
+	require.True(t, ok)
 }
 
 // BenchmarkWithStore is the per-request cost of a Lifecycle over a store

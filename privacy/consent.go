@@ -41,11 +41,16 @@ type ConsentRecord struct {
 // registered purposes and their policy versions. It is safe for concurrent
 // use; a new version of a purpose may be registered while serving.
 type Consent struct {
-	store ConsentStore
-	now   func() time.Time
-	mu    sync.RWMutex
-	// purposes are the registered purposes by name.
-	purposes map[string]Purpose
+	store    ConsentStore
+	now      func() time.Time
+	purposes *purposes // shared by the copies WithStore makes
+}
+
+// purposes are the registered purposes by name. A new policy version may
+// be registered while serving, hence the lock.
+type purposes struct {
+	mu sync.RWMutex
+	m  map[string]Purpose
 }
 
 // NewConsent returns a Consent over store, configured by opts (WithClock).
@@ -64,7 +69,17 @@ func NewConsent(store ConsentStore, opts ...ConsentOption) (*Consent, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	return &Consent{store: store, now: c.now, purposes: map[string]Purpose{}}, nil
+	return &Consent{store: store, now: c.now, purposes: &purposes{m: map[string]Purpose{}}}, nil
+}
+
+// WithStore returns a Consent over s that shares c's clock and purposes (a
+// purpose registered later on either is seen by both). It costs one small
+// allocation, so a host may call it per request, to record a decision in
+// its own transaction: c.WithStore(store.WithTx(tx)) with privacy/pgstore.
+func (c *Consent) WithStore(s ConsentStore) *Consent {
+	d := *c
+	d.store = s
+	return &d
 }
 
 // RegisterPurpose declares a purpose, or a new version of it (safe while
@@ -76,23 +91,23 @@ func (c *Consent) RegisterPurpose(p Purpose) error {
 	if p.MinVersion < 1 {
 		p.MinVersion = 1
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.purposes[p.Name] = p
+	c.purposes.mu.Lock()
+	defer c.purposes.mu.Unlock()
+	c.purposes.m[p.Name] = p
 	return nil
 }
 
 // Purposes returns the registered purposes.
 func (c *Consent) Purposes() map[string]Purpose {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return maps.Clone(c.purposes)
+	c.purposes.mu.RLock()
+	defer c.purposes.mu.RUnlock()
+	return maps.Clone(c.purposes.m)
 }
 
 func (c *Consent) purpose(name string) (Purpose, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p, ok := c.purposes[name]
+	c.purposes.mu.RLock()
+	defer c.purposes.mu.RUnlock()
+	p, ok := c.purposes.m[name]
 	if !ok {
 		return Purpose{}, fmt.Errorf("%w: purpose %q is not registered", ErrInvalid, name)
 	}

@@ -85,6 +85,8 @@
 // host commits privacy's transition with its own change (the account row
 // that deactivates the user, the revocation of its sessions) in one
 // transaction: l.WithStore(store.WithTx(tx)) with privacy/pgstore.
+// Requests.WithStore and Consent.WithStore do the same for a request or a
+// consent decision.
 //
 // A subject leased to a sweeper cannot be restored. The sweep reports
 // Start, Succeed and Fail to a Heartbeat (compliance's Monitor).

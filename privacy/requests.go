@@ -121,6 +121,17 @@ func NewRequests(store RequestStore, opts ...RequestsOption) (*Requests, error) 
 		location: c.location, jurisdiction: c.jurisdiction}, nil
 }
 
+// WithStore returns a Requests over s that shares rs's configuration
+// (clock, recorder, location, jurisdiction). It costs one small
+// allocation, so a host may call it per request, to receive or close a
+// request in its own transaction: rs.WithStore(store.WithTx(tx)) with
+// privacy/pgstore.
+func (rs *Requests) WithStore(s RequestStore) *Requests {
+	c := *rs
+	c.w.store = s
+	return &c
+}
+
 // Receive records a new data subject request of subject received now, due
 // by its jurisdiction's deadline (the default of rs unless an option says
 // otherwise).
