@@ -79,7 +79,10 @@ func BenchmarkPrivacySweepPostgres(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			privacySweepFixture(b, db.Pool, n)
-			m := privacy.New(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0.Add(31 * 24 * time.Hour) }))
+			m, err := privacy.NewLifecycle(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0.Add(31 * 24 * time.Hour) }))
+			if err != nil {
+				b.Fatal(err)
+			}
 			for _, d := range []privacy.Domain{
 				{Name: "users", Eraser: tableEraser(b, db.Pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})},
 				{Name: "orders", Eraser: tableEraser(b, db.Pool, pgstore.Table{Name: "orders", OrgColumn: "org", SubjectColumn: "subject"})},
@@ -163,7 +166,10 @@ func BenchmarkPrivacyExport10k(b *testing.B) {
 		return nil
 	}
 	b.Run("rampart-stream", func(b *testing.B) {
-		m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return privacyT0 }))
+		m, err := privacy.NewLifecycle(privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return privacyT0 }))
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := m.RegisterDomain(privacy.Domain{Name: "orders", Eraser: privacy.EraserFunc(func(context.Context, privacy.EraseRequest) (privacy.Result, error) {
 			return privacy.Result{}, nil
 		}), Exporter: privacy.ExporterFunc(func(_ context.Context, _, _ string, yield func(any) error) error { return gen(yield) })}); err != nil {
@@ -171,7 +177,7 @@ func BenchmarkPrivacyExport10k(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := m.Export(context.Background(), io.Discard, "acme", "u1", "user:u1"); err != nil {
+			if _, err := m.Export(context.Background(), io.Discard, privacy.Ref{Org: "acme", ID: "u1"}, "user:u1"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -252,14 +258,17 @@ func BenchmarkPrivacyExport10kPostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := privacy.New(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0 }))
+	m, err := privacy.NewLifecycle(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0 }))
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := m.RegisterDomain(privacy.Domain{Name: "orders", Exporter: ex, Eraser: privacy.EraserFunc(
 		func(context.Context, privacy.EraseRequest) (privacy.Result, error) { return privacy.Result{}, nil })}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		info, err := m.Export(ctx, io.Discard, "acme", "u1", "user:u1")
+		info, err := m.Export(ctx, io.Discard, privacy.Ref{Org: "acme", ID: "u1"}, "user:u1")
 		if err != nil {
 			b.Fatal(err)
 		}

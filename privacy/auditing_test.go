@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -44,8 +45,8 @@ func (r downRecorder) Record(context.Context, string, string, string, string, ma
 	return r.err
 }
 
-// A store that records audit entries gets every entry the Manager records,
-// in the transaction of the write it describes, and the Manager's Recorder
+// A store that records audit entries gets every entry a Lifecycle and a Requests record,
+// in the transaction of the write it describes, and their Recorder
 // none; a sweep's erasure leaves no pending marker. A store that says it
 // does not record keeps today's path through the Recorder.
 func TestAuditingStoreRecordsInsteadOfRecorder(t *testing.T) {
@@ -63,26 +64,26 @@ func TestAuditingStoreRecordsInsteadOfRecorder(t *testing.T) {
 			clk := newClock()
 			store := &auditingStore{Store: privacy.NewMemoryStore(), on: on}
 			mrec := &recorder{}
-			m := privacy.New(store, privacy.WithClock(clk.Now), privacy.WithRecorder(mrec))
+			m := newServices(t, store, privacy.WithClock(clk.Now), privacy.WithRecorder(mrec))
 			users := newTable(privacy.Plan{"name": privacy.Replace("deleted user")}, nil)
 			users.insert(map[string]any{"subject": "u1", "name": "Ada"})
 			require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 
-			mustDeletion(t, m, "u1")
-			_, err := m.Restore(ctx, "org1", "u1", "user:admin", "mistake")
+			mustDeletion(t, m.Lifecycle, "u1")
+			_, err := m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:admin", "mistake")
 			require.NoError(t, err)
-			mustDeletion(t, m, "u1")
+			mustDeletion(t, m.Lifecycle, "u1")
 			h, err := m.PlaceHold(ctx, privacy.Hold{Org: "org1", SubjectID: "u1", Reason: "case 7", Owner: "legal"}, "user:legal")
 			require.NoError(t, err)
-			_, err = m.LiftHold(ctx, "org1", h.ID, "user:legal", "case closed")
+			_, err = m.LiftHold(ctx, privacy.Ref{Org: "org1", ID: h.ID}, "user:legal", "case closed")
 			require.NoError(t, err)
-			r, err := m.ReceiveRequest(ctx, "org1", "u1", privacy.KindErasure, false, "user:dpo")
+			r, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindErasure, false, "user:dpo")
 			require.NoError(t, err)
-			_, err = m.VerifyIdentity(ctx, "org1", r.ID, "user:dpo")
+			_, err = m.rq.VerifyIdentity(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:dpo")
 			require.NoError(t, err)
-			_, err = m.ExtendRequest(ctx, "org1", r.ID, "user:dpo", "complex")
+			_, err = m.rq.Extend(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:dpo", "complex")
 			require.NoError(t, err)
-			_, err = m.CloseRequest(ctx, "org1", r.ID, privacy.RequestCompleted, "user:dpo", "erased")
+			_, err = m.rq.Close(ctx, privacy.Ref{Org: "org1", ID: r.ID}, privacy.RequestCompleted, "user:dpo", "erased")
 			require.NoError(t, err)
 			clk.Advance(30*day + 1)
 			rep, err := m.Sweep(ctx, privacy.SweepOptions{})
@@ -109,7 +110,7 @@ func TestAuditingStoreRecordsInsteadOfRecorder(t *testing.T) {
 }
 
 // When the store cannot record the entry, the write it describes fails
-// with it: the Manager reports the recording error and returns what it
+// with it: the Lifecycle reports the recording error and returns what it
 // would return for a refused write.
 func TestAuditingStoreRecordFailure(t *testing.T) {
 	t.Parallel()
@@ -117,54 +118,93 @@ func TestAuditingStoreRecordFailure(t *testing.T) {
 	down := errors.New("outbox unavailable")
 	store := &auditingStore{Store: privacy.NewMemoryStore(), on: true, fail: down}
 	mrec := &recorder{}
-	m := privacy.New(store, privacy.WithClock(newClock().Now), privacy.WithRecorder(mrec))
+	m := newServices(t, store, privacy.WithClock(newClock().Now), privacy.WithRecorder(mrec))
 
-	s, err := m.RequestDeletion(ctx, "org1", "u1", "user:u1", "")
+	s, err := m.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.ErrorIs(t, err, down)
 	require.ErrorContains(t, err, privacy.ActionDeletionRequested)
 	require.Equal(t, privacy.StateActive, s.State, "the subject as it was")
 	h, err := m.PlaceHold(ctx, privacy.Hold{Org: "org1", SubjectID: "u1", Reason: "r", Owner: "o"}, "user:legal")
 	require.ErrorIs(t, err, down)
 	require.Zero(t, h)
-	r, err := m.ReceiveRequest(ctx, "org1", "u1", privacy.KindAccess, true, "user:dpo")
+	r, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:dpo")
 	require.ErrorIs(t, err, down)
 	require.Zero(t, r)
 	require.Empty(t, mrec.entries, "no fallback to the Recorder")
 }
 
-// WithStore shares the configuration (clock, cooldown, recorder, domains,
-// purposes, also those registered later) over another store.
+// WithStore shares the configuration (clock, cooldown, recorder, the
+// domains registered so far) over another store.
 func TestWithStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
 	rec := &recorder{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec), privacy.WithCooldown(7*day))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec), privacy.WithCooldown(7*day))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: newTable(nil, nil)}))
 	other := privacy.NewMemoryStore()
 	c := m.WithStore(other)
-	require.Same(t, privacy.Store(other), c.Store())
+	require.Same(t, privacy.LifecycleStore(other), c.Store())
 
-	s, err := c.RequestDeletion(ctx, "org1", "u1", "user:u1", "")
+	s, err := c.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.NoError(t, err)
 	require.Equal(t, t0.Add(7*day), s.EraseAfter, "clock and cooldown shared")
 	require.Equal(t, []string{privacy.ActionDeletionRequested}, rec.actions(), "recorder shared")
-	st, err := m.Status(ctx, "org1", "u1")
+	st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateActive, st.State, "the original's store is untouched")
 
-	require.NoError(t, m.RegisterPurpose(privacy.Purpose{Name: "news", Version: 1}))
-	_, err = c.Grant(ctx, "org1", "user:u1", "news", "form")
-	require.NoError(t, err, "a purpose registered later on the original is seen by the copy")
 	require.Len(t, c.Domains(), 1)
 	require.NoError(t, c.RegisterDomain(privacy.Domain{Name: "more", Eraser: newTable(nil, nil)}))
 	require.Len(t, m.Domains(), 1, "a domain registered on the copy stays there")
 }
 
-// BenchmarkWithStore is the per-request cost of a Manager over a store
+// Requests.WithStore shares the clock, recorder, location and
+// jurisdiction; Consent.WithStore the clock and the purposes, also those
+// registered later.
+func TestRequestsAndConsentWithStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := newClock()
+	rec := &recorder{}
+	la, err := time.LoadLocation("America/Los_Angeles")
+	require.NoError(t, err)
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec),
+		privacy.WithLocation(la), privacy.WithJurisdiction(privacy.CCPA))
+	other := privacy.NewMemoryStore()
+	u1 := privacy.Ref{Org: "org1", ID: "u1"}
+
+	rq := m.rq.WithStore(other)
+	r, err := rq.Receive(ctx, u1, privacy.KindAccess, true, "user:u1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.CCPA, r.Jurisdiction, "jurisdiction shared")
+	require.Equal(t, la, r.DueAt.Location(), "location shared")
+	require.True(t, r.ReceivedAt.Equal(t0), "clock shared")
+	require.Equal(t, []string{privacy.ActionRequestReceived}, rec.actions(), "recorder shared")
+	got, err := m.rq.List(ctx, u1)
+	require.NoError(t, err)
+	require.Empty(t, got, "the original's store is untouched")
+	got, err = rq.List(ctx, u1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+
+	cs := m.cs.WithStore(other)
+	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "news", Version: 1}))
+	c, err := cs.Grant(ctx, "org1", "subject:u1", "news", "form")
+	require.NoError(t, err, "a purpose registered later on the original is seen by the copy")
+	require.True(t, c.At.Equal(t0), "clock shared")
+	ok, err := m.cs.Allowed(ctx, "org1", "subject:u1", "news")
+	require.NoError(t, err)
+	require.False(t, ok, "the original's store is untouched")
+	ok, err = cs.Allowed(ctx, "org1", "subject:u1", "news")
+	require.NoError(t, err)
+	require.True(t, ok)
+}
+
+// BenchmarkWithStore is the per-request cost of a Lifecycle over a store
 // bound to the host's transaction.
 func BenchmarkWithStore(b *testing.B) {
-	m := privacy.New(privacy.NewMemoryStore())
+	m := newServices(b, privacy.NewMemoryStore())
 	other := privacy.NewMemoryStore()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -172,5 +212,5 @@ func BenchmarkWithStore(b *testing.B) {
 	}
 }
 
-// sink keeps the benchmarked Manager on the heap, as a request keeps it.
-var sink *privacy.Manager
+// sink keeps the benchmarked Lifecycle on the heap, as a request keeps it.
+var sink *privacy.Lifecycle

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 )
 
@@ -35,88 +37,130 @@ type ConsentRecord struct {
 	Source string `json:"source"`
 }
 
+// Consent keeps consent decisions over a ConsentStore, against the
+// registered purposes and their policy versions. It is safe for concurrent
+// use; a new version of a purpose may be registered while serving.
+type Consent struct {
+	store    ConsentStore
+	now      func() time.Time
+	purposes *purposes // shared by the copies WithStore makes
+}
+
+// purposes are the registered purposes by name. A new policy version may
+// be registered while serving, hence the lock.
+type purposes struct {
+	mu sync.RWMutex
+	m  map[string]Purpose
+}
+
+// NewConsent returns a Consent over store, configured by opts (WithClock).
+// An option out of its range is an error wrapping ErrInvalidConfig.
+func NewConsent(store ConsentStore, opts ...ConsentOption) (*Consent, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	c := consentConfig{common: common{now: time.Now}}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
+		}
+		o.applyConsent(&c)
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, err
+	}
+	return &Consent{store: store, now: c.now, purposes: &purposes{m: map[string]Purpose{}}}, nil
+}
+
+// WithStore returns a Consent over s that shares c's clock and purposes (a
+// purpose registered later on either is seen by both). It costs one small
+// allocation, so a host may call it per request, to record a decision in
+// its own transaction: c.WithStore(store.WithTx(tx)) with privacy/pgstore.
+func (c *Consent) WithStore(s ConsentStore) *Consent {
+	d := *c
+	d.store = s
+	return &d
+}
+
 // RegisterPurpose declares a purpose, or a new version of it (safe while
 // serving: raising MinVersion takes effect for the next Allowed).
-func (m *Manager) RegisterPurpose(p Purpose) error {
+func (c *Consent) RegisterPurpose(p Purpose) error {
 	if p.Name == "" || p.Version < 1 || p.MinVersion > p.Version {
 		return fmt.Errorf("%w: purpose needs a name, a version >= 1 and min version <= version", ErrInvalid)
 	}
 	if p.MinVersion < 1 {
 		p.MinVersion = 1
 	}
-	m.purposes.mu.Lock()
-	defer m.purposes.mu.Unlock()
-	m.purposes.m[p.Name] = p
+	c.purposes.mu.Lock()
+	defer c.purposes.mu.Unlock()
+	c.purposes.m[p.Name] = p
 	return nil
 }
 
 // Purposes returns the registered purposes.
-func (m *Manager) Purposes() map[string]Purpose {
-	m.purposes.mu.RLock()
-	defer m.purposes.mu.RUnlock()
-	out := make(map[string]Purpose, len(m.purposes.m))
-	for k, v := range m.purposes.m {
-		out[k] = v
-	}
-	return out
+func (c *Consent) Purposes() map[string]Purpose {
+	c.purposes.mu.RLock()
+	defer c.purposes.mu.RUnlock()
+	return maps.Clone(c.purposes.m)
 }
 
-func (m *Manager) purpose(name string) (Purpose, error) {
-	m.purposes.mu.RLock()
-	defer m.purposes.mu.RUnlock()
-	p, ok := m.purposes.m[name]
+func (c *Consent) purpose(name string) (Purpose, error) {
+	c.purposes.mu.RLock()
+	defer c.purposes.mu.RUnlock()
+	p, ok := c.purposes.m[name]
 	if !ok {
 		return Purpose{}, fmt.Errorf("%w: purpose %q is not registered", ErrInvalid, name)
 	}
 	return p, nil
 }
 
-// Grant records consent of who to purpose under its current version.
-func (m *Manager) Grant(ctx context.Context, org, who, purpose, source string) (ConsentRecord, error) {
-	return m.decide(ctx, org, who, purpose, source, true)
+// Grant records consent of who ("subject:<id>" or "visitor:<id>") in org
+// to purpose under its current version.
+func (c *Consent) Grant(ctx context.Context, org, who, purpose, source string) (ConsentRecord, error) {
+	return c.decide(ctx, org, who, purpose, source, true)
 }
 
 // Withdraw records the withdrawal of consent; it takes effect at once and is
 // exactly as easy as Grant (Art. 7(3)).
-func (m *Manager) Withdraw(ctx context.Context, org, who, purpose, source string) (ConsentRecord, error) {
-	return m.decide(ctx, org, who, purpose, source, false)
+func (c *Consent) Withdraw(ctx context.Context, org, who, purpose, source string) (ConsentRecord, error) {
+	return c.decide(ctx, org, who, purpose, source, false)
 }
 
-func (m *Manager) decide(ctx context.Context, org, who, purpose, source string, granted bool) (ConsentRecord, error) {
+func (c *Consent) decide(ctx context.Context, org, who, purpose, source string, granted bool) (ConsentRecord, error) {
 	if who == "" {
 		return ConsentRecord{}, fmt.Errorf("%w: empty consent subject", ErrInvalid)
 	}
-	p, err := m.purpose(purpose)
+	p, err := c.purpose(purpose)
 	if err != nil {
 		return ConsentRecord{}, err
 	}
-	c := ConsentRecord{Org: org, Who: who, Purpose: purpose, Granted: granted, Version: p.Version, At: m.now(), Source: source}
-	if err := m.store.AppendConsent(ctx, c); err != nil {
+	r := ConsentRecord{Org: org, Who: who, Purpose: purpose, Granted: granted, Version: p.Version, At: c.now(), Source: source}
+	if err := c.store.AppendConsent(ctx, r); err != nil {
 		return ConsentRecord{}, err
 	}
-	return c, nil
+	return r, nil
 }
 
 // Allowed reports whether who's latest decision for purpose is a grant under
 // a version the purpose still accepts. No record, a withdrawal, a stale
 // version or an unregistered purpose all answer false: processing needs a
 // yes. Only store errors are returned.
-func (m *Manager) Allowed(ctx context.Context, org, who, purpose string) (bool, error) {
-	p, err := m.purpose(purpose)
+func (c *Consent) Allowed(ctx context.Context, org, who, purpose string) (bool, error) {
+	p, err := c.purpose(purpose)
 	if err != nil {
 		return false, nil
 	}
-	c, err := m.store.LatestConsent(ctx, org, who, purpose)
+	r, err := c.store.LatestConsent(ctx, org, who, purpose)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return c.Granted && c.Version >= p.MinVersion, nil
+	return r.Granted && r.Version >= p.MinVersion, nil
 }
 
-// ConsentHistory returns every consent decision of who, oldest first.
-func (m *Manager) ConsentHistory(ctx context.Context, org, who string) ([]ConsentRecord, error) {
-	return m.store.ConsentHistory(ctx, org, who)
+// History returns every consent decision of who, oldest first.
+func (c *Consent) History(ctx context.Context, org, who string) ([]ConsentRecord, error) {
+	return c.store.ConsentHistory(ctx, org, who)
 }

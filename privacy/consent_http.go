@@ -11,7 +11,7 @@ import (
 // is set: the host decides who the visitor is (its session's subject, or a
 // first-party visitor ID it already has).
 type ConsentGate struct {
-	m *Manager
+	c *Consent
 	// who identifies the visitor: "subject:<id>" or "visitor:<id>".
 	who func(r *http.Request) (org, who string, ok bool)
 	// csrf refuses cross-origin browser requests: a forged grant would
@@ -19,9 +19,9 @@ type ConsentGate struct {
 	csrf *http.CrossOriginProtection
 }
 
-// NewConsentGate returns a gate over m; who identifies the request's visitor.
-func NewConsentGate(m *Manager, who func(r *http.Request) (org, who string, ok bool)) *ConsentGate {
-	return &ConsentGate{m: m, who: who, csrf: http.NewCrossOriginProtection()}
+// NewConsentGate returns a gate over c; who identifies the request's visitor.
+func NewConsentGate(c *Consent, who func(r *http.Request) (org, who string, ok bool)) *ConsentGate {
+	return &ConsentGate{c: c, who: who, csrf: http.NewCrossOriginProtection()}
 }
 
 // Allowed reports whether the request's visitor consented to purpose. It
@@ -36,7 +36,7 @@ func (g *ConsentGate) Allowed(r *http.Request, purpose string) bool {
 }
 
 func (g *ConsentGate) allowed(ctx context.Context, org, who, purpose string) bool {
-	ok, err := g.m.Allowed(ctx, org, who, purpose)
+	ok, err := g.c.Allowed(ctx, org, who, purpose)
 	return err == nil && ok
 }
 
@@ -71,9 +71,9 @@ func (g *ConsentGate) Handler() http.Handler {
 		var err error
 		switch r.PostForm.Get("choice") {
 		case "grant":
-			_, err = g.m.Grant(r.Context(), org, who, purpose, "web")
+			_, err = g.c.Grant(r.Context(), org, who, purpose, "web")
 		case "withdraw":
-			_, err = g.m.Withdraw(r.Context(), org, who, purpose, "web")
+			_, err = g.c.Withdraw(r.Context(), org, who, purpose, "web")
 		default:
 			writeProblem(w, http.StatusBadRequest, "Bad request", "choice must be grant or withdraw")
 			return

@@ -15,9 +15,18 @@
 //
 // # How it fits together
 //
-// A Manager runs over a Store (NewMemoryStore, or privacy/pgstore on
-// PostgreSQL). The host registers its data domains, each with an Eraser and
-// optionally an Exporter; privacy/pgstore.NewTableEraser covers the common
+// Three types share a Store (NewMemoryStore, or privacy/pgstore on
+// PostgreSQL), each over the narrow part of it that it needs: a Lifecycle
+// (NewLifecycle, over a LifecycleStore) runs deletion, restore, legal
+// holds, the sweep and the export; Requests (NewRequests, over a
+// RequestStore) keeps data subject requests and their deadlines; Consent
+// (NewConsent, over a ConsentStore) keeps consent decisions, which a
+// ConsentGate serves over HTTP. Subjects, requests and holds are named by
+// a Ref (organisation and ID). Each constructor validates its options and
+// refuses one out of range with ErrInvalidConfig.
+//
+// The host registers its data domains with the Lifecycle, each with an
+// Eraser and optionally an Exporter; privacy/pgstore.NewTableEraser covers the common
 // "table, subject column, columns to strategies" case in one statement.
 //
 //	active ──RequestDeletion──▶ deletion_requested ──Sweep (cooldown elapsed)──▶ erased
@@ -62,8 +71,8 @@
 // Exactly once needs the audit entry in the write's own transaction: a
 // store that implements AuditingStore (privacy/pgstore with
 // WithAuditOutbox, recording through auditlog's transactional outbox)
-// receives every entry the Manager records with the write it describes, in
-// one transaction. Then a committed transition, hold, request change or
+// receives every entry a Lifecycle or Requests records with the write it
+// describes, in one transaction. Then a committed transition, hold, request change or
 // erasure always has exactly one entry, one that did not commit (a failed
 // write, a rolled back host transaction) has none, no pending marker is
 // written, and markers left from before are recorded together with their
@@ -72,16 +81,18 @@
 // relay that stops delays entries and loses none (auditlog's OutboxStatus
 // and "rampart doctor" show the backlog). The Recorder is then not used.
 //
-// Manager.WithStore runs the same configuration over another store, so a
+// Lifecycle.WithStore runs the same configuration over another store, so a
 // host commits privacy's transition with its own change (the account row
 // that deactivates the user, the revocation of its sessions) in one
-// transaction: m.WithStore(store.WithTx(tx)) with privacy/pgstore.
+// transaction: l.WithStore(store.WithTx(tx)) with privacy/pgstore.
+// Requests.WithStore and Consent.WithStore do the same for a request or a
+// consent decision.
 //
 // A subject leased to a sweeper cannot be restored. The sweep reports
 // Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
 //
 // Erasure needs the host's erasers, so it runs in the host: schedule
-// Manager.Sweep. The CLI's "rampart privacy sweep" has no erasers and never
+// Lifecycle.Sweep. The CLI's "rampart privacy sweep" has no erasers and never
 // erases; it reports due subjects and fails when they stay due too long.
 //
 // The package never imports keyring, auditlog or compliance: it declares the

@@ -235,24 +235,24 @@ type Domain struct {
 
 // RegisterDomain adds a data domain to the erasure plan. Domains are erased in
 // registration order. Register every domain at startup, before any sweep.
-func (m *Manager) RegisterDomain(d Domain) error {
+func (l *Lifecycle) RegisterDomain(d Domain) error {
 	if d.Name == "" || d.Eraser == nil {
 		return fmt.Errorf("%w: a domain needs a name and an eraser", ErrInvalid)
 	}
 	if d.Retention < 0 {
 		return fmt.Errorf("%w: domain %q: negative retention", ErrInvalid, d.Name)
 	}
-	for _, o := range m.domains {
+	for _, o := range l.domains {
 		if o.Name == d.Name {
 			return fmt.Errorf("%w: domain %q registered twice", ErrInvalid, d.Name)
 		}
 	}
-	m.domains = append(m.domains, d)
+	l.domains = append(l.domains, d)
 	return nil
 }
 
 // Domains returns the registered domains in erasure order.
-func (m *Manager) Domains() []Domain { return append([]Domain(nil), m.domains...) }
+func (l *Lifecycle) Domains() []Domain { return append([]Domain(nil), l.domains...) }
 
 // GoString keeps a Replace value out of %#v, like String does for %v.
 func (s Strategy) GoString() string { return "privacy.Strategy(" + string(s.kind) + ")" }

@@ -16,26 +16,30 @@ import (
 func Example() {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return now }))
+	l, err := privacy.NewLifecycle(privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return now }))
+	if err != nil {
+		panic(err)
+	}
 
 	users := map[string]string{"u1": "alice@example.com"}
-	_ = m.RegisterDomain(privacy.Domain{Name: "users", Eraser: privacy.EraserFunc(
+	_ = l.RegisterDomain(privacy.Domain{Name: "users", Eraser: privacy.EraserFunc(
 		func(ctx context.Context, req privacy.EraseRequest) (privacy.Result, error) {
 			delete(users, req.SubjectID) // idempotent
 			return privacy.Result{Records: 1}, nil
 		})})
 
-	s, _ := m.RequestDeletion(ctx, "acme", "u1", "user:u1", "closing my account")
+	alice := privacy.Ref{Org: "acme", ID: "u1"}
+	s, _ := l.RequestDeletion(ctx, alice, "user:u1", "closing my account")
 	fmt.Println(s.State, "until", s.EraseAfter.Format("2006-01-02"))
-	s, _ = m.Restore(ctx, "acme", "u1", "user:u1", "changed my mind")
+	s, _ = l.Restore(ctx, alice, "user:u1", "changed my mind")
 	fmt.Println(s.State)
-	_, _ = m.RequestDeletion(ctx, "acme", "u1", "user:u1", "closing for good")
+	_, _ = l.RequestDeletion(ctx, alice, "user:u1", "closing for good")
 
 	now = now.Add(31 * 24 * time.Hour)
-	_, err := m.Restore(ctx, "acme", "u1", "user:u1", "too late")
+	_, err = l.Restore(ctx, alice, "user:u1", "too late")
 	fmt.Println(err)
-	rep, _ := m.Sweep(ctx, privacy.SweepOptions{})
-	s, _ = m.Status(ctx, "acme", "u1")
+	rep, _ := l.Sweep(ctx, privacy.SweepOptions{})
+	s, _ = l.Status(ctx, alice)
 	fmt.Println("erased:", rep.Erased, s.State, len(users))
 	// Output:
 	// deletion_requested until 2026-02-04
@@ -48,18 +52,21 @@ func Example() {
 // nothing is emitted before the opt-in, and nothing after a withdrawal.
 func ExampleConsentGate() {
 	ctx := context.Background()
-	m := privacy.New(privacy.NewMemoryStore())
-	_ = m.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1})
-	gate := privacy.NewConsentGate(m, func(r *http.Request) (org, who string, ok bool) {
+	c, err := privacy.NewConsent(privacy.NewMemoryStore())
+	if err != nil {
+		panic(err)
+	}
+	_ = c.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1})
+	gate := privacy.NewConsentGate(c, func(r *http.Request) (org, who string, ok bool) {
 		return "acme", "visitor:" + r.Header.Get("X-Visitor-ID"), r.Header.Get("X-Visitor-ID") != ""
 	})
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("X-Visitor-ID", "v-42")
 
 	fmt.Println("before:", gate.Allowed(r, "analytics"))
-	_, _ = m.Grant(ctx, "acme", "visitor:v-42", "analytics", "banner")
+	_, _ = c.Grant(ctx, "acme", "visitor:v-42", "analytics", "banner")
 	fmt.Println("granted:", gate.Allowed(r, "analytics"))
-	_, _ = m.Withdraw(ctx, "acme", "visitor:v-42", "analytics", "settings")
+	_, _ = c.Withdraw(ctx, "acme", "visitor:v-42", "analytics", "settings")
 	fmt.Println("withdrawn:", gate.Allowed(r, "analytics"))
 	// Output:
 	// before: false

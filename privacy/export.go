@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,11 +25,6 @@ const (
 	SectionRequests  = "requests"
 	SectionConsent   = "consent"
 )
-
-// ErrBadExport: an export document does not parse, has an unknown schema, a
-// header or section that does not match its manifest, or a manifest that does
-// not match the digest.
-var ErrBadExport = errors.New("privacy: invalid export document")
 
 // ManifestEntry is the manifest line of one section: its record count and the
 // SHA-256 of the exact bytes of its "records" array.
@@ -106,11 +100,12 @@ func (s *sectionWriter) add(rec any) error {
 // header and of each section, and the SHA-256 of the manifest (the digest).
 // Sections are streamed record by record, so a subject with a large history
 // never sits in memory. The export is recorded with actor and the digest.
-func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor string) (ExportInfo, error) {
+func (l *Lifecycle) Export(ctx context.Context, w io.Writer, subject Ref, actor string) (ExportInfo, error) {
+	org, subjectID := subject.Org, subject.ID
 	if err := checkIDs(org, subjectID, actor); err != nil {
 		return ExportInfo{}, err
 	}
-	info := ExportInfo{Schema: ExportSchema, Org: org, SubjectID: subjectID, GeneratedAt: m.now().UTC()}
+	info := ExportInfo{Schema: ExportSchema, Org: org, SubjectID: subjectID, GeneratedAt: l.now().UTC()}
 	bw := bufio.NewWriterSize(w, 32<<10)
 	head, err := json.Marshal(exportHeader{info.Schema, org, subjectID, info.GeneratedAt})
 	if err != nil {
@@ -145,7 +140,7 @@ func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor
 		return nil
 	}
 
-	for _, d := range m.domains {
+	for _, d := range l.domains {
 		if d.Exporter == nil {
 			continue
 		}
@@ -155,15 +150,15 @@ func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor
 			return info, err
 		}
 	}
-	cs, err := m.store.ConsentHistory(ctx, org, "subject:"+subjectID)
+	cs, err := l.w.store.ConsentHistory(ctx, org, "subject:"+subjectID)
 	if err := section(SectionConsent, addAll(cs, err)); err != nil {
 		return info, err
 	}
-	evs, err := m.store.Events(ctx, org, subjectID)
+	evs, err := l.w.store.Events(ctx, org, subjectID)
 	if err := section(SectionLifecycle, addAll(evs, err)); err != nil {
 		return info, err
 	}
-	rs, err := m.store.Requests(ctx, org, subjectID)
+	rs, err := l.w.store.Requests(ctx, org, subjectID)
 	if err := section(SectionRequests, addAll(rs, err)); err != nil {
 		return info, err
 	}
@@ -178,7 +173,7 @@ func (m *Manager) Export(ctx context.Context, w io.Writer, org, subjectID, actor
 	if err := bw.Flush(); err != nil {
 		return info, fmt.Errorf("privacy: export: write: %w", err)
 	}
-	return info, m.record(ctx, org, actor, ActionExported, subjectTarget(subjectID), map[string]any{
+	return info, l.w.record(ctx, org, actor, ActionExported, subjectTarget(subjectID), map[string]any{
 		"sections": len(info.Manifest), "digest": info.Digest})
 }
 
@@ -279,29 +274,30 @@ func strictUnmarshal(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// Identify tells a handler which organisation and subject the authenticated
-// request belongs to; ok=false answers 401. The host wires it to its
-// authentication (authn's principal in the request context).
-type Identify func(r *http.Request) (org, subjectID string, ok bool)
+// Identify tells a handler which subject (organisation and ID) the
+// authenticated request belongs to; ok=false or an empty ID answers 401. The
+// host wires it to its authentication (authn's principal in the request
+// context).
+type Identify func(r *http.Request) (subject Ref, ok bool)
 
 // ExportHandler serves the authenticated subject's own export document
 // (right of access, Art. 15; portability, Art. 20) as a JSON download. The
 // subject comes only from identify, never from the URL or a parameter, so one
 // subject cannot ask for another's data.
-func ExportHandler(m *Manager, identify Identify) http.Handler {
+func ExportHandler(l *Lifecycle, identify Identify) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
 			writeProblem(w, http.StatusMethodNotAllowed, "Method not allowed", "use GET")
 			return
 		}
-		org, id, ok := identify(r)
-		if !ok || id == "" {
+		subject, ok := identify(r)
+		if !ok || subject.ID == "" {
 			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "sign in to download your data")
 			return
 		}
 		cw := &startWriter{w: w}
-		_, err := m.Export(r.Context(), cw, org, id, "user:"+id)
+		_, err := l.Export(r.Context(), cw, subject, "user:"+subject.ID)
 		if err != nil && !cw.started {
 			writeProblem(w, http.StatusInternalServerError, "Export failed", "the export could not be produced; try again later")
 		}

@@ -29,7 +29,7 @@ func newClock() *clock { return testclock.New(t0) }
 
 const day = 24 * time.Hour
 
-// recorder captures what the manager records (contract 1).
+// recorder captures what a Lifecycle or Requests records (contract 1).
 type recorder struct {
 	mu      sync.Mutex
 	entries []entry
@@ -234,9 +234,46 @@ func (t *table) Export(_ context.Context, _, subject string, yield func(any) err
 	return nil
 }
 
-func mustDeletion(t *testing.T, m *privacy.Manager, id string) privacy.Subject {
+// services is a Lifecycle, a Requests and a Consent over one store, as a
+// host wires them; the Lifecycle's methods are promoted.
+type services struct {
+	*privacy.Lifecycle
+	rq *privacy.Requests
+	cs *privacy.Consent
+}
+
+// newServices builds the three over store, giving each constructor the
+// options of opts it takes (a privacy.Option goes to all three).
+func newServices(t testing.TB, store privacy.Store, opts ...any) *services {
 	t.Helper()
-	s, err := m.RequestDeletion(context.Background(), "org1", id, "user:"+id, "closing my account")
+	var lo []privacy.LifecycleOption
+	var ro []privacy.RequestsOption
+	var co []privacy.ConsentOption
+	for _, o := range opts {
+		used := false
+		if x, ok := o.(privacy.LifecycleOption); ok {
+			lo, used = append(lo, x), true
+		}
+		if x, ok := o.(privacy.RequestsOption); ok {
+			ro, used = append(ro, x), true
+		}
+		if x, ok := o.(privacy.ConsentOption); ok {
+			co, used = append(co, x), true
+		}
+		require.True(t, used, "%T is no option of package privacy", o)
+	}
+	l, err := privacy.NewLifecycle(store, lo...)
+	require.NoError(t, err)
+	rq, err := privacy.NewRequests(store, ro...)
+	require.NoError(t, err)
+	cs, err := privacy.NewConsent(store, co...)
+	require.NoError(t, err)
+	return &services{Lifecycle: l, rq: rq, cs: cs}
+}
+
+func mustDeletion(t *testing.T, m *privacy.Lifecycle, id string) privacy.Subject {
+	t.Helper()
+	s, err := m.RequestDeletion(context.Background(), privacy.Ref{Org: "org1", ID: id}, "user:"+id, "closing my account")
 	require.NoError(t, err)
 	return s
 }

@@ -39,7 +39,7 @@ func (h Hold) Covers(subjectID, domain string) bool {
 // PlaceHold places a legal hold and records it. Either SubjectID or Domain
 // (or both) must be set: an organisation-wide hold on everything is too blunt
 // to be an accident, so it is refused. Reason and Owner are required.
-func (m *Manager) PlaceHold(ctx context.Context, h Hold, actor string) (Hold, error) {
+func (l *Lifecycle) PlaceHold(ctx context.Context, h Hold, actor string) (Hold, error) {
 	if h.SubjectID == "" && h.Domain == "" {
 		return Hold{}, fmt.Errorf("%w: a hold needs a subject or a domain", ErrInvalid)
 	}
@@ -47,10 +47,10 @@ func (m *Manager) PlaceHold(ctx context.Context, h Hold, actor string) (Hold, er
 		return Hold{}, fmt.Errorf("%w: a hold needs a reason, an owner and an actor", ErrInvalid)
 	}
 	h.ID = newID()
-	h.PlacedAt = m.now()
+	h.PlacedAt = l.now()
 	h.PlacedBy = actor
 	h.LiftedAt, h.LiftedBy = time.Time{}, ""
-	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+	stored, err := l.w.write(ctx, func(s LifecycleStore) ([]auditRecord, error) {
 		if err := s.PutHold(ctx, h); err != nil {
 			return nil, err
 		}
@@ -76,15 +76,17 @@ func holdPayload(h Hold) map[string]any {
 	return p
 }
 
-// LiftHold lifts a hold and records it; the next sweep proceeds.
-func (m *Manager) LiftHold(ctx context.Context, org, holdID, actor, reason string) (Hold, error) {
+// LiftHold lifts the hold named by hold (its organisation and ID) and
+// records it; the next sweep proceeds.
+func (l *Lifecycle) LiftHold(ctx context.Context, hold Ref, actor, reason string) (Hold, error) {
+	org := hold.Org
 	if actor == "" {
 		return Hold{}, fmt.Errorf("%w: empty actor", ErrInvalid)
 	}
 	var h Hold
-	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+	stored, err := l.w.write(ctx, func(s LifecycleStore) ([]auditRecord, error) {
 		var err error
-		if h, err = s.LiftHold(ctx, org, holdID, m.now(), actor); err != nil {
+		if h, err = s.LiftHold(ctx, org, hold.ID, l.now(), actor); err != nil {
 			return nil, err
 		}
 		p := holdPayload(h)
@@ -98,12 +100,12 @@ func (m *Manager) LiftHold(ctx context.Context, org, holdID, actor, reason strin
 }
 
 // ActiveHolds returns the organisation's holds active now.
-func (m *Manager) ActiveHolds(ctx context.Context, org string) ([]Hold, error) {
-	hs, err := m.store.Holds(ctx, org)
+func (l *Lifecycle) ActiveHolds(ctx context.Context, org string) ([]Hold, error) {
+	hs, err := l.w.store.Holds(ctx, org)
 	if err != nil {
 		return nil, err
 	}
-	now := m.now()
+	now := l.now()
 	out := hs[:0]
 	for _, h := range hs {
 		if h.ActiveAt(now) {

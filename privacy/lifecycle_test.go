@@ -32,18 +32,18 @@ func TestRestoreAroundCooldown(t *testing.T) {
 			t.Parallel()
 			clk := newClock()
 			rec := &recorder{}
-			opts := []privacy.Option{privacy.WithClock(clk.Now), privacy.WithRecorder(rec)}
+			opts := []any{privacy.WithClock(clk.Now), privacy.WithRecorder(rec)}
 			if tc.cooldown > 0 {
 				opts = append(opts, privacy.WithCooldown(tc.cooldown))
 			}
-			m := privacy.New(privacy.NewMemoryStore(), opts...)
-			s := mustDeletion(t, m, "u1")
+			m := newServices(t, privacy.NewMemoryStore(), opts...)
+			s := mustDeletion(t, m.Lifecycle, "u1")
 			require.Equal(t, privacy.StateDeletionRequested, s.State)
 			clk.Advance(tc.after)
-			got, err := m.Restore(context.Background(), "org1", "u1", "user:admin", "changed my mind")
+			got, err := m.Restore(context.Background(), privacy.Ref{Org: "org1", ID: "u1"}, "user:admin", "changed my mind")
 			if tc.wantErr != nil {
 				require.ErrorIs(t, err, tc.wantErr)
-				st, err := m.Status(context.Background(), "org1", "u1")
+				st, err := m.Status(context.Background(), privacy.Ref{Org: "org1", ID: "u1"})
 				require.NoError(t, err)
 				require.Equal(t, privacy.StateDeletionRequested, st.State, "a refused restore changes nothing")
 				require.Equal(t, []string{privacy.ActionDeletionRequested}, rec.actions())
@@ -63,28 +63,28 @@ func TestLifecycleTransitions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
 
-	_, err := m.Restore(ctx, "org1", "u1", "user:u1", "")
+	_, err := m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.ErrorIs(t, err, privacy.ErrInvalidTransition, "restore an active subject")
-	_, err = m.RequestDeletion(ctx, "org1", "", "user:u1", "")
+	_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: ""}, "user:u1", "")
 	require.ErrorIs(t, err, privacy.ErrInvalid)
-	_, err = m.RequestDeletion(ctx, "org1", "u1", "", "")
+	_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "", "")
 	require.ErrorIs(t, err, privacy.ErrInvalid, "the actor is required")
 
-	mustDeletion(t, m, "u1")
-	_, err = m.RequestDeletion(ctx, "org1", "u1", "user:u1", "again")
+	mustDeletion(t, m.Lifecycle, "u1")
+	_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "again")
 	require.ErrorIs(t, err, privacy.ErrInvalidTransition)
 
 	// Request, restore, request again: a fresh cooldown from the new request.
 	clk.Advance(10 * day)
-	_, err = m.Restore(ctx, "org1", "u1", "user:u1", "oops")
+	_, err = m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "oops")
 	require.NoError(t, err)
 	clk.Advance(5 * day)
-	s := mustDeletion(t, m, "u1")
+	s := mustDeletion(t, m.Lifecycle, "u1")
 	require.Equal(t, clk.Now().Add(privacy.DefaultCooldown), s.EraseAfter)
 
-	hist, err := m.History(ctx, "org1", "u1")
+	hist, err := m.History(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Len(t, hist, 3)
 	for _, ev := range hist {
@@ -98,24 +98,24 @@ func TestAuditActionsCoverWhatIsRecorded(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	rec := &recorder{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
 	users := newTable(privacy.Plan{"x": privacy.Delete()}, nil)
 	users.insert(map[string]any{"subject": "u1"})
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users, Exporter: users}))
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	h, err := m.PlaceHold(ctx, privacy.Hold{Org: "org1", SubjectID: "u1", Reason: "case 12", Owner: "legal"}, "user:lawyer")
 	require.NoError(t, err)
-	_, err = m.LiftHold(ctx, "org1", h.ID, "user:lawyer", "case closed")
+	_, err = m.LiftHold(ctx, privacy.Ref{Org: "org1", ID: h.ID}, "user:lawyer", "case closed")
 	require.NoError(t, err)
-	r, err := m.ReceiveRequest(ctx, "org1", "u1", privacy.KindAccess, false, "user:u1")
+	r, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, false, "user:u1")
 	require.NoError(t, err)
-	_, err = m.VerifyIdentity(ctx, "org1", r.ID, "user:support")
+	_, err = m.rq.VerifyIdentity(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:support")
 	require.NoError(t, err)
-	_, err = m.ExtendRequest(ctx, "org1", r.ID, "user:dpo", "many systems")
+	_, err = m.rq.Extend(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:dpo", "many systems")
 	require.NoError(t, err)
-	_, err = m.CloseRequest(ctx, "org1", r.ID, privacy.RequestCompleted, "user:dpo", "sent")
+	_, err = m.rq.Close(ctx, privacy.Ref{Org: "org1", ID: r.ID}, privacy.RequestCompleted, "user:dpo", "sent")
 	require.NoError(t, err)
-	_, err = m.Export(ctx, discard{}, "org1", "u1", "user:u1")
+	_, err = m.Export(ctx, discard{}, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1")
 	require.NoError(t, err)
 	clk.Advance(31 * day)
 	_, err = m.Sweep(ctx, privacy.SweepOptions{})
@@ -175,7 +175,7 @@ func TestStrategies(t *testing.T) {
 
 func TestRegisterDomain(t *testing.T) {
 	t.Parallel()
-	m := privacy.New(privacy.NewMemoryStore())
+	m := newServices(t, privacy.NewMemoryStore())
 	_, err := m.Sweep(context.Background(), privacy.SweepOptions{})
 	require.ErrorIs(t, err, privacy.ErrNoDomains, "a sweep with no eraser would mark subjects erased without erasing")
 	require.ErrorIs(t, m.RegisterDomain(privacy.Domain{Name: "users"}), privacy.ErrInvalid)
@@ -188,8 +188,8 @@ func TestRegisterDomain(t *testing.T) {
 
 func TestRecorderFailureIsReported(t *testing.T) {
 	t.Parallel()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithRecorder(failingRecorder{}))
-	_, err := m.RequestDeletion(context.Background(), "org1", "u1", "user:u1", "")
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithRecorder(failingRecorder{}))
+	_, err := m.RequestDeletion(context.Background(), privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "privacy: record")
 }

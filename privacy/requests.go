@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -79,45 +80,89 @@ func validKind(k RequestKind) bool {
 	return false
 }
 
-// RequestOption sets a property of one request at ReceiveRequest.
+// RequestOption sets a property of one request at Requests.Receive.
 type RequestOption func(*Request)
 
 // UnderJurisdiction makes the request follow j's deadlines instead of the
-// Manager's default (WithJurisdiction).
+// default of its Requests (WithJurisdiction).
 func UnderJurisdiction(j Jurisdiction) RequestOption {
 	return func(r *Request) { r.Jurisdiction = j }
 }
 
-// ReceiveRequest records a new data subject request received now, due by its
-// jurisdiction's deadline (the Manager's default unless an option says
+// Requests keeps data subject requests over a RequestStore: receipt with
+// the deadline of the request's jurisdiction, identity verification, one
+// extension, closing, and the overdue report. It is safe for concurrent
+// use.
+type Requests struct {
+	w            writer[RequestStore]
+	now          func() time.Time
+	location     *time.Location
+	jurisdiction Jurisdiction
+}
+
+// NewRequests returns a Requests over store, configured by opts
+// (WithClock, WithRecorder, WithLocation, WithJurisdiction). An option out
+// of its range is an error wrapping ErrInvalidConfig.
+func NewRequests(store RequestStore, opts ...RequestsOption) (*Requests, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	c := requestsConfig{common: common{now: time.Now}, location: time.UTC, jurisdiction: GDPR}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
+		}
+		o.applyRequests(&c)
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, err
+	}
+	return &Requests{w: writer[RequestStore]{store: store, recorder: c.recorder}, now: c.now,
+		location: c.location, jurisdiction: c.jurisdiction}, nil
+}
+
+// WithStore returns a Requests over s that shares rs's configuration
+// (clock, recorder, location, jurisdiction). It costs one small
+// allocation, so a host may call it per request, to receive or close a
+// request in its own transaction: rs.WithStore(store.WithTx(tx)) with
+// privacy/pgstore.
+func (rs *Requests) WithStore(s RequestStore) *Requests {
+	c := *rs
+	c.w.store = s
+	return &c
+}
+
+// Receive records a new data subject request of subject received now, due
+// by its jurisdiction's deadline (the default of rs unless an option says
 // otherwise).
-func (m *Manager) ReceiveRequest(ctx context.Context, org, subjectID string, kind RequestKind, identityVerified bool, actor string, opts ...RequestOption) (Request, error) {
+func (rs *Requests) Receive(ctx context.Context, subject Ref, kind RequestKind, identityVerified bool, actor string, opts ...RequestOption) (Request, error) {
+	org, subjectID := subject.Org, subject.ID
 	if err := checkIDs(org, subjectID, actor); err != nil {
 		return Request{}, err
 	}
 	if !validKind(kind) {
 		return Request{}, fmt.Errorf("%w: unknown request kind %q", ErrInvalid, string(kind))
 	}
-	now := m.now()
-	r := Request{ID: newID(), Org: org, SubjectID: subjectID, Kind: kind, Jurisdiction: m.jurisdiction,
+	now := rs.now()
+	r := Request{ID: newID(), Org: org, SubjectID: subjectID, Kind: kind, Jurisdiction: rs.jurisdiction,
 		ReceivedAt: now, IdentityVerified: identityVerified, Status: RequestOpen}
 	for _, o := range opts {
 		o(&r)
 	}
-	due, err := Deadline(r.Jurisdiction, now, m.location, false)
+	due, err := Deadline(r.Jurisdiction, now, rs.location, false)
 	if err != nil {
 		return Request{}, err
 	}
 	r.DueAt = due
-	return m.storeRequest(ctx, nil, r, actor, ActionRequestReceived, map[string]any{
+	return rs.store(ctx, nil, r, actor, ActionRequestReceived, map[string]any{
 		"kind": string(kind), "subject": subjectID, "identity_verified": identityVerified,
 		"jurisdiction": string(r.Jurisdiction), "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
 }
 
-// storeRequest inserts next (prev nil) or stores it in place of *prev, and
+// store inserts next (prev nil) or stores it in place of *prev, and
 // records action with payload, through write.
-func (m *Manager) storeRequest(ctx context.Context, prev *Request, next Request, actor, action string, payload map[string]any) (Request, error) {
-	stored, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+func (rs *Requests) store(ctx context.Context, prev *Request, next Request, actor, action string, payload map[string]any) (Request, error) {
+	stored, err := rs.w.write(ctx, func(s RequestStore) ([]auditRecord, error) {
 		var err error
 		if prev == nil {
 			err = s.PutRequest(ctx, next)
@@ -135,15 +180,16 @@ func (m *Manager) storeRequest(ctx context.Context, prev *Request, next Request,
 	return next, err
 }
 
-// VerifyIdentity marks the request's requester as verified, by actor (who
-// checked the identity, and so answers for releasing data to the requester),
-// and records it: completing a request requires it. Verifying an already
-// verified request changes nothing; a closed request cannot be verified.
-func (m *Manager) VerifyIdentity(ctx context.Context, org, requestID, actor string) (Request, error) {
+// VerifyIdentity marks the requester of the request named by req (its
+// organisation and ID) as verified, by actor (who checked the identity,
+// and so answers for releasing data to the requester), and records it:
+// completing a request requires it. Verifying an already verified request
+// changes nothing; a closed request cannot be verified.
+func (rs *Requests) VerifyIdentity(ctx context.Context, req Ref, actor string) (Request, error) {
 	if actor == "" {
 		return Request{}, fmt.Errorf("%w: empty actor", ErrInvalid)
 	}
-	r, err := m.store.Request(ctx, org, requestID)
+	r, err := rs.w.store.Request(ctx, req.Org, req.ID)
 	if err != nil {
 		return Request{}, err
 	}
@@ -155,49 +201,49 @@ func (m *Manager) VerifyIdentity(ctx context.Context, org, requestID, actor stri
 	}
 	prev := r
 	r.IdentityVerified = true
-	return m.storeRequest(ctx, &prev, r, actor, ActionRequestVerified, map[string]any{"kind": string(r.Kind)})
+	return rs.store(ctx, &prev, r, actor, ActionRequestVerified, map[string]any{"kind": string(r.Kind)})
 }
 
-// ExtendRequest extends an open request's deadline once, with a recorded
-// reason, and only before the first deadline has passed: under GDPR and UK
-// GDPR to three months after receipt (Art. 12(3)), under CCPA to 90 days
+// Extend extends an open request's deadline once, with a recorded reason,
+// and only before the first deadline has passed: under GDPR and UK GDPR to
+// three months after receipt (Art. 12(3)), under CCPA to 90 days
 // (§1798.130(a)(2)). See Deadline.
-func (m *Manager) ExtendRequest(ctx context.Context, org, requestID, actor, reason string) (Request, error) {
+func (rs *Requests) Extend(ctx context.Context, req Ref, actor, reason string) (Request, error) {
 	if reason == "" || actor == "" {
 		return Request{}, fmt.Errorf("%w: an extension needs an actor and a reason", ErrInvalid)
 	}
-	r, err := m.store.Request(ctx, org, requestID)
+	r, err := rs.w.store.Request(ctx, req.Org, req.ID)
 	if err != nil {
 		return Request{}, err
 	}
 	if r.Status != RequestOpen || r.ExtendedReason != "" {
 		return r, fmt.Errorf("%w: request is %s and extended=%t", ErrInvalidTransition, r.Status, r.ExtendedReason != "")
 	}
-	if m.now().After(r.DueAt) {
+	if rs.now().After(r.DueAt) {
 		// Art. 12(3): the subject is told of an extension within the first
 		// month; an overdue request cannot be made punctual after the fact.
 		return r, fmt.Errorf("%w: the request is already overdue; an extension must be made before %s",
 			ErrInvalidTransition, r.DueAt.UTC().Format(time.RFC3339))
 	}
-	due, err := Deadline(r.jurisdiction(), r.ReceivedAt, m.location, true)
+	due, err := Deadline(r.jurisdiction(), r.ReceivedAt, rs.location, true)
 	if err != nil {
 		return r, err
 	}
 	prev := r
 	r.DueAt = due
 	r.ExtendedReason = reason
-	return m.storeRequest(ctx, &prev, r, actor, ActionRequestExtended, map[string]any{
+	return rs.store(ctx, &prev, r, actor, ActionRequestExtended, map[string]any{
 		"reason": reason, "due_at": r.DueAt.UTC().Format(time.RFC3339Nano)})
 }
 
-// CloseRequest completes or rejects an open request. Completing a request
+// Close completes or rejects an open request. Completing a request
 // requires a verified identity: answering an unverified requester is how
 // personal data leaks to an impostor.
-func (m *Manager) CloseRequest(ctx context.Context, org, requestID string, status RequestStatus, actor, resolution string) (Request, error) {
+func (rs *Requests) Close(ctx context.Context, req Ref, status RequestStatus, actor, resolution string) (Request, error) {
 	if actor == "" || (status != RequestCompleted && status != RequestRejected) {
 		return Request{}, fmt.Errorf("%w: close needs an actor and a completed or rejected status", ErrInvalid)
 	}
-	r, err := m.store.Request(ctx, org, requestID)
+	r, err := rs.w.store.Request(ctx, req.Org, req.ID)
 	if err != nil {
 		return Request{}, err
 	}
@@ -208,18 +254,18 @@ func (m *Manager) CloseRequest(ctx context.Context, org, requestID string, statu
 		return r, fmt.Errorf("%w: identity of the requester is not verified", ErrInvalidTransition)
 	}
 	prev := r
-	r.Status, r.ClosedAt, r.Resolution = status, m.now(), resolution
-	return m.storeRequest(ctx, &prev, r, actor, ActionRequestClosed, map[string]any{
+	r.Status, r.ClosedAt, r.Resolution = status, rs.now(), resolution
+	return rs.store(ctx, &prev, r, actor, ActionRequestClosed, map[string]any{
 		"status": string(status), "resolution": resolution})
 }
 
-// Requests lists a subject's requests, oldest first.
-func (m *Manager) Requests(ctx context.Context, org, subjectID string) ([]Request, error) {
-	return m.store.Requests(ctx, org, subjectID)
+// List lists a subject's requests, oldest first.
+func (rs *Requests) List(ctx context.Context, subject Ref) ([]Request, error) {
+	return rs.w.store.Requests(ctx, subject.Org, subject.ID)
 }
 
-// Overdue lists open requests of every organisation past their due date now,
-// most overdue first.
-func (m *Manager) Overdue(ctx context.Context) ([]Request, error) {
-	return m.store.OpenRequestsDueBefore(ctx, m.now())
+// Overdue lists open requests of every organisation past their due date
+// now, most overdue first.
+func (rs *Requests) Overdue(ctx context.Context) ([]Request, error) {
+	return rs.w.store.OpenRequestsDueBefore(ctx, rs.now())
 }

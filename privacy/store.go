@@ -39,7 +39,8 @@ type Subject struct {
 	NextDue time.Time
 }
 
-// Ref names a subject in an organisation.
+// Ref names a record of an organisation: a subject (ID is the subject's
+// ID), a data subject request or a legal hold (ID is its ID).
 type Ref struct{ Org, ID string }
 
 // Event is one lifecycle transition, kept as history for the subject's export
@@ -121,6 +122,20 @@ type Store interface {
 	HoldStore
 	RequestStore
 	ConsentStore
+}
+
+// LifecycleStore is what a Lifecycle needs of a Store: the subjects'
+// records, history and erasure progress, the legal holds, and, for Export,
+// the subject's requests and consent history. Every Store is one.
+type LifecycleStore interface {
+	SubjectStore
+	HoldStore
+	// Requests lists a subject's requests, oldest first, as
+	// RequestStore.Requests.
+	Requests(ctx context.Context, org, subjectID string) ([]Request, error)
+	// ConsentHistory returns every consent record of who, oldest first, as
+	// ConsentStore.ConsentHistory.
+	ConsentHistory(ctx context.Context, org, who string) ([]ConsentRecord, error)
 }
 
 // SubjectStore keeps lifecycle records, their history and erasure progress.

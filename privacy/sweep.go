@@ -62,8 +62,8 @@ type SweepFailure struct {
 // is safe to run on several instances at once: the store leases each subject
 // to one sweep. It reports to the heartbeat, and returns an error wrapping
 // every subject failure after processing all the others.
-func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport, err error) {
-	if len(m.domains) == 0 {
+func (l *Lifecycle) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport, err error) {
+	if len(l.domains) == 0 {
 		return rep, ErrNoDomains
 	}
 	if opts.MaxSubjects < 0 {
@@ -76,27 +76,27 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport
 	if opts.Lease <= 0 {
 		opts.Lease = 10 * time.Minute
 	}
-	if m.heartbeat != nil {
-		if err := m.heartbeat.Start(ctx, SweepJob); err != nil {
+	if l.heartbeat != nil {
+		if err := l.heartbeat.Start(ctx, SweepJob); err != nil {
 			return rep, fmt.Errorf("privacy: heartbeat: %w", err)
 		}
 	}
 	defer func() {
-		if m.heartbeat == nil {
+		if l.heartbeat == nil {
 			return
 		}
 		// A cancelled sweep still reports its failure: the heartbeat must
 		// not miss exactly the runs that were killed.
 		hctx := context.WithoutCancel(ctx)
 		if err != nil {
-			_ = m.heartbeat.Fail(hctx, SweepJob, err)
-		} else if herr := m.heartbeat.Succeed(hctx, SweepJob); herr != nil {
+			_ = l.heartbeat.Fail(hctx, SweepJob, err)
+		} else if herr := l.heartbeat.Succeed(hctx, SweepJob); herr != nil {
 			err = fmt.Errorf("privacy: heartbeat: %w", herr)
 		}
 	}()
-	rep.Started = m.now()
+	rep.Started = l.now()
 	owner := newID()
-	if err := m.recoverAudits(ctx, owner, opts, &rep); err != nil {
+	if err := l.recoverAudits(ctx, owner, opts, &rep); err != nil {
 		return rep, err
 	}
 	for opts.MaxSubjects == 0 || rep.Claimed < opts.MaxSubjects {
@@ -107,7 +107,7 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport
 		if opts.MaxSubjects > 0 && opts.MaxSubjects-rep.Claimed < limit {
 			limit = opts.MaxSubjects - rep.Claimed
 		}
-		subs, err := m.store.ClaimDue(ctx, Claim{Owner: owner, Now: m.now(), Lease: opts.Lease, Limit: limit})
+		subs, err := l.w.store.ClaimDue(ctx, Claim{Owner: owner, Now: l.now(), Lease: opts.Lease, Limit: limit})
 		if err != nil {
 			return rep, fmt.Errorf("privacy: sweep: claim: %w", err)
 		}
@@ -115,12 +115,12 @@ func (m *Manager) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport
 			break
 		}
 		rep.Claimed += len(subs)
-		if err := m.sweepBatch(ctx, owner, subs, &rep); err != nil {
+		if err := l.sweepBatch(ctx, owner, subs, &rep); err != nil {
 			return rep, err
 		}
 	}
-	rep.Finished = m.now()
-	if err := m.record(ctx, "", sweepActor, ActionSweepCompleted, "", map[string]any{
+	rep.Finished = l.now()
+	if err := l.w.record(ctx, "", sweepActor, ActionSweepCompleted, "", map[string]any{
 		"claimed": rep.Claimed, "erased": rep.Erased, "retention_erased": rep.RetentionErased,
 		"held": rep.Held, "failed": len(rep.Failed)}); err != nil {
 		return rep, err
@@ -149,8 +149,8 @@ type sweepItem struct {
 	retentionDone bool
 }
 
-func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, rep *SweepReport) error {
-	now := m.now()
+func (l *Lifecycle) sweepBatch(ctx context.Context, owner string, subs []Subject, rep *SweepReport) error {
+	now := l.now()
 	refs := make([]Ref, len(subs))
 	items := make([]*sweepItem, len(subs))
 	byRef := make(map[Ref]*sweepItem, len(subs))
@@ -159,7 +159,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		items[i] = &sweepItem{s: s, progress: map[string]Progress{}}
 		byRef[refs[i]] = items[i]
 	}
-	ps, err := m.store.Progress(ctx, refs)
+	ps, err := l.w.store.Progress(ctx, refs)
 	if err != nil {
 		return fmt.Errorf("privacy: sweep: progress: %w", err)
 	}
@@ -173,7 +173,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		if _, ok := holds[it.s.Org]; ok {
 			continue
 		}
-		hs, err := m.store.Holds(ctx, it.s.Org)
+		hs, err := l.w.store.Holds(ctx, it.s.Org)
 		if err != nil {
 			return fmt.Errorf("privacy: sweep: holds: %w", err)
 		}
@@ -188,7 +188,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		return false
 	}
 
-	for _, d := range m.domains {
+	for _, d := range l.domains {
 		var reqs []EraseRequest
 		var who []*sweepItem
 		for _, it := range items {
@@ -215,7 +215,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		if len(reqs) == 0 {
 			continue
 		}
-		done := m.eraseDomain(ctx, d, reqs, who, rep)
+		done := l.eraseDomain(ctx, d, reqs, who, rep)
 		var out []Progress
 		for i, ok := range done {
 			if !ok {
@@ -235,7 +235,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 			out = append(out, p)
 		}
 		if len(out) > 0 {
-			if err := m.store.SetProgress(ctx, out); err != nil {
+			if err := l.w.store.SetProgress(ctx, out); err != nil {
 				return fmt.Errorf("privacy: sweep: progress: %w", err)
 			}
 		}
@@ -250,7 +250,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 			continue
 		}
 		next.NextDue = time.Time{}
-		for _, d := range m.domains {
+		for _, d := range l.domains {
 			if p := it.progress[d.Name]; p.Phase == PhaseMinimised && (next.NextDue.IsZero() || p.RetainUntil.Before(next.NextDue)) {
 				next.NextDue = p.RetainUntil
 			}
@@ -270,7 +270,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 	// Each event's ID goes in its entry's payload, so an entry recorded
 	// twice stays recognisable as one event. A store that records the
 	// entries in the release's transaction needs no pending marker.
-	_, auditing := m.auditing()
+	_, auditing := l.w.auditing()
 	ids := make([]string, len(rels))
 	for i := range rels {
 		if rels[i].Event != nil {
@@ -281,7 +281,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 		}
 	}
 	var released []Ref
-	if _, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+	if _, err := l.w.write(ctx, func(s LifecycleStore) ([]auditRecord, error) {
 		var err error
 		if released, err = s.Release(ctx, owner, rels); err != nil || !auditing {
 			return nil, err
@@ -323,7 +323,7 @@ func (m *Manager) sweepBatch(ctx context.Context, owner string, subs []Subject, 
 	if auditing {
 		return nil // recorded with the release
 	}
-	_, err = m.recordAudits(ctx, audits)
+	_, err = l.recordAudits(ctx, audits)
 	return err
 }
 
@@ -348,15 +348,15 @@ func erasureRecord(a PendingAudit) auditRecord {
 // (recoverAudits). It returns how many it recorded. A store that records
 // audit entries itself records them all and removes their markers in one
 // transaction, or none.
-func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int, error) {
-	if _, ok := m.auditing(); ok && len(audits) > 0 {
+func (l *Lifecycle) recordAudits(ctx context.Context, audits []PendingAudit) (int, error) {
+	if _, ok := l.w.auditing(); ok && len(audits) > 0 {
 		// The entries and the removal of their markers commit together:
 		// exactly once, whatever fails when.
 		ids, recs := make([]string, len(audits)), make([]auditRecord, len(audits))
 		for i, a := range audits {
 			ids[i], recs[i] = a.ID, erasureRecord(a)
 		}
-		if _, err := m.write(ctx, func(s Store) ([]auditRecord, error) {
+		if _, err := l.w.write(ctx, func(s LifecycleStore) ([]auditRecord, error) {
 			return recs, s.MarkAudited(ctx, ids)
 		}); err != nil {
 			return 0, fmt.Errorf("privacy: sweep: %d erasures released but not yet audited, the next sweep records them: %w", len(audits), err)
@@ -367,7 +367,7 @@ func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int,
 	var failed error
 	for _, a := range audits {
 		r := erasureRecord(a)
-		if err := m.record(ctx, r.org, r.actor, r.action, r.target, r.payload); err != nil {
+		if err := l.w.record(ctx, r.org, r.actor, r.action, r.target, r.payload); err != nil {
 			failed = fmt.Errorf("privacy: sweep: %d erasures released but not yet audited, the next sweep records them: %w",
 				len(audits)-len(done), err)
 			break
@@ -376,7 +376,7 @@ func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int,
 	}
 	// Entries recorded are marked even when the sweep is being cancelled:
 	// leaving them would record them a second time.
-	if err := m.store.MarkAudited(context.WithoutCancel(ctx), done); err != nil && failed == nil {
+	if err := l.w.store.MarkAudited(context.WithoutCancel(ctx), done); err != nil && failed == nil {
 		failed = fmt.Errorf("privacy: sweep: mark audited: %w", err)
 	}
 	return len(done), failed
@@ -385,13 +385,13 @@ func (m *Manager) recordAudits(ctx context.Context, audits []PendingAudit) (int,
 // recoverAudits records the erasures an earlier sweep released but did not
 // audit (it died between the two writes, or the audit log failed), once their
 // releasing sweep's lease has passed.
-func (m *Manager) recoverAudits(ctx context.Context, owner string, opts SweepOptions, rep *SweepReport) error {
+func (l *Lifecycle) recoverAudits(ctx context.Context, owner string, opts SweepOptions, rep *SweepReport) error {
 	for {
-		pending, err := m.store.ClaimPendingAudits(ctx, Claim{Owner: owner, Now: m.now(), Lease: opts.Lease, Limit: opts.BatchSize})
+		pending, err := l.w.store.ClaimPendingAudits(ctx, Claim{Owner: owner, Now: l.now(), Lease: opts.Lease, Limit: opts.BatchSize})
 		if err != nil {
 			return fmt.Errorf("privacy: sweep: pending audits: %w", err)
 		}
-		n, err := m.recordAudits(ctx, pending)
+		n, err := l.recordAudits(ctx, pending)
 		rep.AuditsRecovered += n
 		if err != nil || len(pending) < opts.BatchSize {
 			return err
@@ -402,7 +402,7 @@ func (m *Manager) recoverAudits(ctx context.Context, owner string, opts SweepOpt
 // eraseDomain runs d's eraser over reqs, in one batch call when it can, and
 // reports which requests succeeded. Failures are added to rep and mark the
 // subject failed.
-func (m *Manager) eraseDomain(ctx context.Context, d Domain, reqs []EraseRequest, who []*sweepItem, rep *SweepReport) []bool {
+func (l *Lifecycle) eraseDomain(ctx context.Context, d Domain, reqs []EraseRequest, who []*sweepItem, rep *SweepReport) []bool {
 	done := make([]bool, len(reqs))
 	if be, ok := d.Eraser.(BatchEraser); ok && len(reqs) > 1 {
 		res, err := safeErase(func() (Result, error) { return be.EraseBatch(ctx, reqs) })

@@ -99,12 +99,12 @@ func TestErasureIsAuditedDespiteFaults(t *testing.T) {
 			clk := newClock()
 			rec := &flakyRecorder{okN: -1}
 			st := &lostRelease{Store: privacy.NewMemoryStore()}
-			m := privacy.New(st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+			m := newServices(t, st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
 			users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 			require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 			for _, id := range ids(n) {
 				users.insert(map[string]any{"subject": id})
-				mustDeletion(t, m, id)
+				mustDeletion(t, m.Lifecycle, id)
 			}
 			clk.Advance(31 * day)
 
@@ -112,7 +112,7 @@ func TestErasureIsAuditedDespiteFaults(t *testing.T) {
 			_, err := m.Sweep(ctx, privacy.SweepOptions{Lease: lease})
 			require.Error(t, err, "the sweep says it did not finish")
 			for _, id := range ids(n) {
-				s, err := m.Status(ctx, "org1", id)
+				s, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: id})
 				require.NoError(t, err)
 				require.Equal(t, privacy.StateErased, s.State, "the erasure itself committed")
 			}

@@ -27,9 +27,9 @@ func TestSweepErrorWrapsTheEraserError(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := t0
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return now }))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(func() time.Time { return now }))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: failingEraser{}}))
-	_, err := m.RequestDeletion(ctx, "o1", "u1", "user:u1", "")
+	_, err := m.RequestDeletion(ctx, privacy.Ref{Org: "o1", ID: "u1"}, "user:u1", "")
 	require.NoError(t, err)
 	now = now.Add(31 * 24 * time.Hour)
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})

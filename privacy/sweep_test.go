@@ -19,7 +19,7 @@ func TestCryptoShredMakesBackupUnreadable(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	keys := newSubjectKeys()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
 	users := newTable(privacy.Plan{"email": privacy.CryptoShred(keys), "name": privacy.Replace("deleted user")}, nil)
 	for _, id := range []string{"u1", "u2"} {
 		users.insert(map[string]any{"subject": id, "name": "name of " + id, "email": keys.Seal(id, []byte(id+"@example.com"))})
@@ -31,7 +31,7 @@ func TestCryptoShredMakesBackupUnreadable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "u1@example.com", string(pt))
 
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	clk.Advance(30*day + 1)
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestCryptoShredMakesBackupUnreadable(t *testing.T) {
 	pt, err = keys.Open("u2", backup[1]["email"].([]byte))
 	require.NoError(t, err, "other subjects are untouched")
 	require.Equal(t, "u2@example.com", string(pt))
-	st, err := m.Status(ctx, "org1", "u1")
+	st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateErased, st.State)
 }
@@ -57,7 +57,7 @@ func TestInvoiceRetention(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	rec := &recorder{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
 	users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	users.insert(map[string]any{"subject": "u1", "email": "a@example.com"})
 	invoices := newTable(privacy.Plan{"row": privacy.Delete()},
@@ -66,7 +66,7 @@ func TestInvoiceRetention(t *testing.T) {
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "invoices", Eraser: invoices, Retention: 7 * 365 * day}))
 
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	clk.Advance(31 * day)
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestInvoiceRetention(t *testing.T) {
 	inv := invoices.of("u1")
 	require.Len(t, inv, 1)
 	require.Equal(t, map[string]any{"subject": "u1", "number": "INV-7", "amount": 120, "date": "2026-01-02", "name": nil, "address": ""}, inv[0])
-	st, err := m.Status(ctx, "org1", "u1")
+	st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateErased, st.State)
 	require.Equal(t, clk.Now().Add(7*365*day), st.NextDue)
@@ -94,11 +94,11 @@ func TestInvoiceRetention(t *testing.T) {
 	require.Equal(t, 1, rep.RetentionErased)
 	require.Empty(t, invoices.of("u1"))
 	require.Equal(t, 1, users.callsOf("u1"), "the users domain is not erased again")
-	st, err = m.Status(ctx, "org1", "u1")
+	st, err = m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.True(t, st.NextDue.IsZero())
 	require.Contains(t, rec.actions(), privacy.ActionRetentionErased)
-	hist, err := m.History(ctx, "org1", "u1")
+	hist, err := m.History(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.ActionRetentionErased, hist[len(hist)-1].Action)
 
@@ -114,7 +114,7 @@ func TestHoldBlocksErasure(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	rec := &recorder{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
 	users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	leads := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	for _, id := range []string{"u1", "u2"} {
@@ -133,8 +133,8 @@ func TestHoldBlocksErasure(t *testing.T) {
 	require.NoError(t, err)
 	dhold, err := m.PlaceHold(ctx, privacy.Hold{Org: "org1", Domain: "leads", Reason: "regulator inquiry", Owner: "dpo"}, "user:dpo")
 	require.NoError(t, err)
-	mustDeletion(t, m, "u1")
-	mustDeletion(t, m, "u2")
+	mustDeletion(t, m.Lifecycle, "u1")
+	mustDeletion(t, m.Lifecycle, "u2")
 	clk.Advance(31 * day)
 
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})
@@ -145,7 +145,7 @@ func TestHoldBlocksErasure(t *testing.T) {
 	require.Empty(t, users.of("u2"), "the domain hold does not block other domains")
 	require.Len(t, leads.of("u2"), 1)
 	for _, id := range []string{"u1", "u2"} {
-		st, err := m.Status(ctx, "org1", id)
+		st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: id})
 		require.NoError(t, err)
 		require.Equal(t, privacy.StateDeletionRequested, st.State)
 	}
@@ -155,11 +155,11 @@ func TestHoldBlocksErasure(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, rep.Held)
 
-	_, err = m.LiftHold(ctx, "org1", hold.ID, "user:lawyer", "settled")
+	_, err = m.LiftHold(ctx, privacy.Ref{Org: "org1", ID: hold.ID}, "user:lawyer", "settled")
 	require.NoError(t, err)
-	_, err = m.LiftHold(ctx, "org1", dhold.ID, "user:dpo", "closed")
+	_, err = m.LiftHold(ctx, privacy.Ref{Org: "org1", ID: dhold.ID}, "user:dpo", "closed")
 	require.NoError(t, err)
-	_, err = m.LiftHold(ctx, "org1", dhold.ID, "user:dpo", "closed")
+	_, err = m.LiftHold(ctx, privacy.Ref{Org: "org1", ID: dhold.ID}, "user:dpo", "closed")
 	require.ErrorIs(t, err, privacy.ErrNotFound)
 
 	rep, err = m.Sweep(ctx, privacy.SweepOptions{})
@@ -181,13 +181,13 @@ func TestHoldWithEndExpires(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
 	users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	users.insert(map[string]any{"subject": "u1"})
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 	_, err := m.PlaceHold(ctx, privacy.Hold{Org: "org1", SubjectID: "u1", Reason: "r", Owner: "o", Until: t0.Add(40 * day)}, "user:l")
 	require.NoError(t, err)
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	clk.Advance(31 * day)
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})
 	require.NoError(t, err)
@@ -209,7 +209,7 @@ func TestSweepResumesAfterFailure(t *testing.T) {
 			ctx := context.Background()
 			clk := newClock()
 			hb := &heartbeat{}
-			m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithHeartbeat(hb))
+			m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now), privacy.WithHeartbeat(hb))
 			d1 := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 			d2 := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 			d3 := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
@@ -231,8 +231,8 @@ func TestSweepResumesAfterFailure(t *testing.T) {
 			for i, d := range []*table{d1, d2, d3} {
 				require.NoError(t, m.RegisterDomain(privacy.Domain{Name: []string{"users", "leads", "events"}[i], Eraser: d}))
 			}
-			mustDeletion(t, m, "u1")
-			mustDeletion(t, m, "u2")
+			mustDeletion(t, m.Lifecycle, "u1")
+			mustDeletion(t, m.Lifecycle, "u2")
 			clk.Advance(31 * day)
 
 			rep, err := m.Sweep(ctx, privacy.SweepOptions{BatchSize: 1})
@@ -244,7 +244,7 @@ func TestSweepResumesAfterFailure(t *testing.T) {
 			require.Equal(t, 1, d2.callsOf("u1"))
 			require.Zero(t, d3.callsOf("u1"), "domains after the failed one wait, in order")
 			require.Equal(t, []string{"start privacy-sweeper", "fail privacy-sweeper"}, hb.events)
-			st, err := m.Status(ctx, "org1", "u1")
+			st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 			require.NoError(t, err)
 			require.Equal(t, privacy.StateDeletionRequested, st.State)
 
@@ -268,12 +268,12 @@ func TestSweepBatchesAndLimits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
 	users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 	for _, id := range ids(25) {
 		users.insert(map[string]any{"subject": id})
-		mustDeletion(t, m, id)
+		mustDeletion(t, m.Lifecycle, id)
 	}
 	clk.Advance(31 * day)
 	_, err := m.Sweep(ctx, privacy.SweepOptions{MaxSubjects: -1})
@@ -296,13 +296,13 @@ func TestSweepIgnoresRestored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
 	users := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
 	users.insert(map[string]any{"subject": "u1"})
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	clk.Advance(29 * day)
-	_, err := m.Restore(ctx, "org1", "u1", "user:u1", "")
+	_, err := m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.NoError(t, err)
 	clk.Advance(2 * day)
 	rep, err := m.Sweep(ctx, privacy.SweepOptions{})
@@ -320,14 +320,14 @@ func TestSweepAfterCrashedSweeper(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	st := privacy.NewMemoryStore()
-	m := privacy.New(st, privacy.WithClock(clk.Now))
+	m := newServices(t, st, privacy.WithClock(clk.Now))
 	d1 := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	d2 := newTable(privacy.Plan{"row": privacy.Delete()}, nil)
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: d1}))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "leads", Eraser: d2}))
 	d1.insert(map[string]any{"subject": "u1"})
 	d2.insert(map[string]any{"subject": "u1"})
-	mustDeletion(t, m, "u1")
+	mustDeletion(t, m.Lifecycle, "u1")
 	clk.Advance(31 * day)
 
 	// The crashed run: claimed u1, erased "users", died before the rest.
@@ -361,8 +361,8 @@ func TestSweepWithExpiredLeaseReportsOnce(t *testing.T) {
 	clk := newClock()
 	st := privacy.NewMemoryStore()
 	rec := &recorder{}
-	slow := privacy.New(st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
-	fast := privacy.New(st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+	slow := newServices(t, st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
+	fast := newServices(t, st, privacy.WithClock(clk.Now), privacy.WithRecorder(rec))
 	var fastRep privacy.SweepReport
 	stall := privacy.EraserFunc(func(ctx context.Context, _ privacy.EraseRequest) (privacy.Result, error) {
 		clk.Advance(11 * time.Minute) // the slow sweep's 10-minute lease runs out...
@@ -375,7 +375,7 @@ func TestSweepWithExpiredLeaseReportsOnce(t *testing.T) {
 	})
 	require.NoError(t, slow.RegisterDomain(privacy.Domain{Name: "users", Eraser: stall}))
 	require.NoError(t, fast.RegisterDomain(privacy.Domain{Name: "users", Eraser: plain}))
-	mustDeletion(t, slow, "u1")
+	mustDeletion(t, slow.Lifecycle, "u1")
 	clk.Advance(31 * day)
 
 	slowRep, err := slow.Sweep(ctx, privacy.SweepOptions{Lease: 10 * time.Minute})
@@ -389,7 +389,7 @@ func TestSweepWithExpiredLeaseReportsOnce(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, n, "one erasure, one audit entry")
-	evs, err := slow.History(ctx, "org1", "u1")
+	evs, err := slow.History(ctx, privacy.Ref{Org: "org1", ID: "u1"})
 	require.NoError(t, err)
 	require.Len(t, evs, 2)
 	require.Equal(t, privacy.ActionErased, evs[1].Action)
@@ -411,7 +411,7 @@ func (h *ctxHeartbeat) Fail(ctx context.Context, job string, cause error) error 
 func TestCancelledSweepReportsFailure(t *testing.T) {
 	t.Parallel()
 	hb := &ctxHeartbeat{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithHeartbeat(hb))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithHeartbeat(hb))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: newTable(privacy.Plan{"row": privacy.Delete()}, nil)}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

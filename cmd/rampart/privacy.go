@@ -114,7 +114,7 @@ type dueSubject struct {
 // marks anything erased: doing so without erasing would be a lie in the
 // audit trail. It lists what is due, and which of it is held, and fails when
 // subjects stay due past the grace period, which means the host's sweeper
-// (privacy.Manager.Sweep) is not running or keeps failing.
+// (privacy.Lifecycle.Sweep) is not running or keeps failing.
 func privacySweep(ctx context.Context, e *env, args []string) error {
 	const synopsis = "privacy sweep --dsn URL [--json] [--grace 24h] [--limit N]"
 	fs := newFlags(e, "privacy sweep", synopsis)
@@ -125,7 +125,7 @@ func privacySweep(ctx context.Context, e *env, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "Usage: rampart %s\n\n", synopsis)
 		fmt.Fprint(e.stderr, `Erasure needs the host's erasers (its tables and keys), which the CLI does not
-have: run privacy.Manager.Sweep in the host (a cron job) to erase. This command
+have: run privacy.Lifecycle.Sweep in the host (a cron job) to erase. This command
 reports the subjects whose cooldown or retention period has elapsed and that
 are waiting for that sweep, and which of them a legal hold blocks. It never
 marks a subject erased. Exit 1 when a subject not under a hold has been due for
@@ -192,7 +192,7 @@ Flags:
 		fmt.Fprintf(e.stdout, "%d due for erasure, %d due at retention end, %d held, %d stale (due > %s)\n",
 			len(rep.DueErasure), len(rep.DueRetention), rep.Held, rep.Stale, *grace)
 		if len(subs) > 0 {
-			fmt.Fprintln(e.stdout, "Erasure runs in the host (privacy.Manager.Sweep with its registered domains); this command does not erase.")
+			fmt.Fprintln(e.stdout, "Erasure runs in the host (privacy.Lifecycle.Sweep with its registered domains); this command does not erase.")
 		}
 	}
 	if rep.Stale > 0 {

@@ -21,12 +21,25 @@ func privacyChapter() chapter {
 	return chapter{
 		title: "privacy: soft delete, cooldown, erasure, consent and export",
 		run: func(ctx context.Context, s *story) error {
-			m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(s.clock), privacy.WithRecorder(s.audit))
+			// One store; a Lifecycle, a Requests and a Consent over it.
+			store := privacy.NewMemoryStore()
+			lifecycle, err := privacy.NewLifecycle(store, privacy.WithClock(s.clock), privacy.WithRecorder(s.audit))
+			if err != nil {
+				return err
+			}
+			requests, err := privacy.NewRequests(store, privacy.WithClock(s.clock), privacy.WithRecorder(s.audit))
+			if err != nil {
+				return err
+			}
+			consent, err := privacy.NewConsent(store, privacy.WithClock(s.clock))
+			if err != nil {
+				return err
+			}
 
 			// The host's data: one "users" table, erased through a plan.
 			users := map[string]map[string]any{"u-ada": {"email": "ada@example.com", "name": "Ada"}}
 			plan := privacy.Plan{"email": privacy.SetNull(), "name": privacy.Replace("deleted user")}
-			err := m.RegisterDomain(privacy.Domain{
+			err = lifecycle.RegisterDomain(privacy.Domain{
 				Name: "users",
 				Eraser: privacy.EraserFunc(func(ctx context.Context, req privacy.EraseRequest) (privacy.Result, error) {
 					row, ok := users[req.SubjectID]
@@ -48,36 +61,37 @@ func privacyChapter() chapter {
 				return err
 			}
 
-			sub, err := m.RequestDeletion(ctx, "acme", "u-ada", "user:u-ada", "closing my account")
+			ada := privacy.Ref{Org: "acme", ID: "u-ada"}
+			sub, err := lifecycle.RequestDeletion(ctx, ada, "user:u-ada", "closing my account")
 			if err != nil {
 				return err
 			}
 			s.say("Ada asks to be deleted: %s, restorable until %s", sub.State, sub.EraseAfter.Format("2006-01-02"))
-			if sub, err = m.Restore(ctx, "acme", "u-ada", "user:u-ada", "changed my mind"); err != nil {
+			if sub, err = lifecycle.Restore(ctx, ada, "user:u-ada", "changed my mind"); err != nil {
 				return err
 			}
 			s.say("she changes her mind the same day: %s", sub.State)
-			if _, err = m.RequestDeletion(ctx, "acme", "u-ada", "user:u-ada", "closing for good"); err != nil {
+			if _, err = lifecycle.RequestDeletion(ctx, ada, "user:u-ada", "closing for good"); err != nil {
 				return err
 			}
 			s.advance(31 * 24 * time.Hour)
-			_, err = m.Restore(ctx, "acme", "u-ada", "user:u-ada", "too late")
+			_, err = lifecycle.Restore(ctx, ada, "user:u-ada", "too late")
 			if !errors.Is(err, privacy.ErrCooldownElapsed) {
 				return fmt.Errorf("restore after the cooldown was not refused: %v", err)
 			}
 			s.say("31 days later a restore is refused: %v", err)
-			rep, err := m.Sweep(ctx, privacy.SweepOptions{})
+			rep, err := lifecycle.Sweep(ctx, privacy.SweepOptions{})
 			if err != nil {
 				return err
 			}
-			sub, _ = m.Status(ctx, "acme", "u-ada")
+			sub, _ = lifecycle.Status(ctx, ada)
 			s.say("the sweeper erased %d subject(s): Ada is %s, her row is now %v", rep.Erased, sub.State, users["u-ada"])
 
 			// Consent-gated, cookie-less analytics.
-			if err := m.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}); err != nil {
+			if err := consent.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}); err != nil {
 				return err
 			}
-			gate := privacy.NewConsentGate(m, func(r *http.Request) (string, string, bool) {
+			gate := privacy.NewConsentGate(consent, func(r *http.Request) (string, string, bool) {
 				return "acme", "visitor:" + r.Header.Get("X-Visitor"), r.Header.Get("X-Visitor") != ""
 			})
 			page := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -93,11 +107,12 @@ func privacyChapter() chapter {
 
 			// Right of access: a streamed, checksummed export.
 			users["u-bob"] = map[string]any{"email": "bob@example.com", "name": "Bob"}
-			if _, err := m.ReceiveRequest(ctx, "acme", "u-bob", privacy.KindAccess, true, "user:u-bob"); err != nil {
+			bob := privacy.Ref{Org: "acme", ID: "u-bob"}
+			if _, err := requests.Receive(ctx, bob, privacy.KindAccess, true, "user:u-bob"); err != nil {
 				return err
 			}
 			var doc bytes.Buffer
-			if _, err := m.Export(ctx, &doc, "acme", "u-bob", "user:u-bob"); err != nil {
+			if _, err := lifecycle.Export(ctx, &doc, bob, "user:u-bob"); err != nil {
 				return err
 			}
 			info, err := privacy.ReadExport(&doc)

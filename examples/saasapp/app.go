@@ -61,7 +61,8 @@ type config struct {
 	CheckpointFile, AuditSigningKey string
 	// Now is the clock of every package; nil means time.Now.
 	Now func() time.Time
-	// Cooldown is how long a deleted account stays restorable (default 30 days).
+	// Cooldown is how long a deleted account stays restorable (default 30 days,
+	// at most 90: privacy.WithCooldown refuses more).
 	Cooldown time.Duration
 	// JobEvery is how often run starts the scheduled jobs (default 10 minutes).
 	JobEvery time.Duration
@@ -112,16 +113,18 @@ type app struct {
 	requireMFA func(http.Handler) http.Handler // mfa.RequireRecent, for stepUp
 	audit      *auditlog.Log
 	auditStore auditlog.Store
-	relay      *relay         // the audit outbox relay, on PostgreSQL (txn.go)
-	verified   verifiedChains // the audit-verifier job's last verified checkpoints
-	privacy    *privacy.Manager
-	// sweeper runs the erasure sweep: privacy's Manager over a store of
-	// the owner's pool when rampart's tables are protected (the sweep
-	// claims subjects of every organisation), else privacy itself.
-	sweeper *privacy.Manager
-	pg      *pgTx // the stores a host transaction binds (deletion.go); nil in memory
-	records *privacy.Records
-	monitor *compliance.Monitor
+	relay      *relay             // the audit outbox relay, on PostgreSQL (txn.go)
+	verified   verifiedChains     // the audit-verifier job's last verified checkpoints
+	privacy    *privacy.Lifecycle // deletion, restore, holds, sweep, export
+	// sweeper runs the erasure sweep: a Lifecycle over a store of the
+	// owner's pool when rampart's tables are protected (the sweep claims
+	// subjects of every organisation), else privacy itself.
+	sweeper  *privacy.Lifecycle
+	requests *privacy.Requests // data subject requests and their deadlines
+	consent  *privacy.Consent  // consent purposes and decisions
+	pg       *pgTx             // the stores a host transaction binds (deletion.go); nil in memory
+	records  *privacy.Records
+	monitor  *compliance.Monitor
 
 	handler http.Handler
 }

@@ -124,7 +124,7 @@ func TestSelfServiceDeletionIsAnErasureRequest(t *testing.T) {
 	dave.call("DELETE", "/orgs/"+org+"/me", nil, http.StatusAccepted)
 	dave.call("GET", "/orgs/"+org+"/me", nil, http.StatusUnauthorized)
 
-	reqs, err := a.privacy.Requests(context.Background(), org, daveID)
+	reqs, err := a.requests.List(context.Background(), privacy.Ref{Org: org, ID: daveID})
 	require.NoError(t, err)
 	require.Len(t, reqs, 1)
 	require.Equal(t, privacy.KindErasure, reqs[0].Kind)

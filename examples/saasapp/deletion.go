@@ -58,7 +58,7 @@ func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) priva
 // the other.
 func (a *app) deleteAccount(ctx context.Context, org, userID, actor, reason string) (privacy.Subject, error) {
 	if a.pg == nil {
-		sub, err := a.privacy.RequestDeletion(ctx, org, userID, actor, reason)
+		sub, err := a.privacy.RequestDeletion(ctx, privacy.Ref{Org: org, ID: userID}, actor, reason)
 		if err == nil {
 			err = a.store.SetState(ctx, org, userID, userDeleted)
 		}
@@ -82,7 +82,7 @@ func (a *app) deleteAccount(ctx context.Context, org, userID, actor, reason stri
 	// whose owner rampart's policies admit to every row.
 	err := tenantpg.Run(ctx, a.appPool, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		if sub, err = a.privacy.WithStore(a.pg.privacy.WithTx(tx)).RequestDeletion(ctx, org, userID, actor, reason); err != nil {
+		if sub, err = a.privacy.WithStore(a.pg.privacy.WithTx(tx)).RequestDeletion(ctx, privacy.Ref{Org: org, ID: userID}, actor, reason); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE app_users SET state = $3 WHERE org = $1 AND id = $2`, org, userID, userDeleted)

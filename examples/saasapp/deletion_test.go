@@ -51,7 +51,7 @@ func TestAccountDeletionIsOneTransaction(t *testing.T) {
 
 			_, err = a.deleteAccount(ctx, org, bobID, "user:admin", "test")
 			require.ErrorContains(t, err, "injected failure")
-			st, err := a.privacy.Status(ctx, org, bobID)
+			st, err := a.privacy.Status(ctx, privacy.Ref{Org: org, ID: bobID})
 			require.NoError(t, err)
 			require.Equal(t, privacy.StateActive, st.State, "privacy's transition rolled back")
 			u, err := a.store.User(ctx, org, bobID)
@@ -62,7 +62,7 @@ func TestAccountDeletionIsOneTransaction(t *testing.T) {
 			sub, err := a.deleteAccount(ctx, org, bobID, "user:admin", "test")
 			require.NoError(t, err, "a retry succeeds")
 			require.Equal(t, privacy.StateDeletionRequested, sub.State)
-			st, err = a.privacy.Status(ctx, org, bobID)
+			st, err = a.privacy.Status(ctx, privacy.Ref{Org: org, ID: bobID})
 			require.NoError(t, err)
 			require.Equal(t, privacy.StateDeletionRequested, st.State)
 			u, err = a.store.User(ctx, org, bobID)

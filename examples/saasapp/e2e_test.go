@@ -229,13 +229,13 @@ func story(t *testing.T, databaseURL string) {
 	// Through the cooldown: nothing is erased after 29 days...
 	clk.Advance(29 * 24 * time.Hour)
 	require.NoError(t, a.runJobs(ctx))
-	sub, err := a.privacy.Status(ctx, acme, carolID)
+	sub, err := a.privacy.Status(ctx, privacy.Ref{Org: acme, ID: carolID})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateDeletionRequested, sub.State)
 	// ...and everything is after 31.
 	clk.Advance(2 * 24 * time.Hour)
 	require.NoError(t, a.runJobs(ctx))
-	sub, err = a.privacy.Status(ctx, acme, carolID)
+	sub, err = a.privacy.Status(ctx, privacy.Ref{Org: acme, ID: carolID})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateErased, sub.State)
 

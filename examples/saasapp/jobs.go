@@ -103,7 +103,7 @@ func (a *app) complianceReport(ctx context.Context, org string) (*compliance.Rep
 			return nil // Records.Add refused any activity lacking what Art. 30 requires
 		}),
 		compliance.SlotConsentGate: compliance.CheckErr(func(context.Context) error {
-			if _, ok := a.privacy.Purposes()[purposeAnalytics]; !ok {
+			if _, ok := a.consent.Purposes()[purposeAnalytics]; !ok {
 				return errors.New("the analytics purpose is not registered, so the events route drops everything")
 			}
 			return nil
@@ -189,7 +189,7 @@ func (a *app) checkStaffMFA(ctx context.Context, org string) error {
 
 // checkRequestsOnTime: no data-subject request of org is past its deadline.
 func (a *app) checkRequestsOnTime(ctx context.Context, org string) error {
-	late, err := a.privacy.Overdue(ctx)
+	late, err := a.requests.Overdue(ctx)
 	if err != nil {
 		return err
 	}

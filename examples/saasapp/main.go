@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&writeKeysTo, "write-keys", "", "write a fresh key registry for this app to `FILE` (mode 0600) and exit")
 	flag.StringVar(&cfg.CheckpointFile, "checkpoints", os.Getenv("SAASAPP_CHECKPOINTS"), "append signed audit checkpoints to `FILE`, kept outside the database (env SAASAPP_CHECKPOINTS)")
 	flag.StringVar(&cfg.AuditSigningKey, "audit-signing-key", os.Getenv("SAASAPP_AUDIT_SIGNING_KEY"), "`FILE` holding the checkpoint signing key, from \"rampart audit keygen\" (env SAASAPP_AUDIT_SIGNING_KEY)")
-	flag.DurationVar(&cfg.Cooldown, "cooldown", 30*24*time.Hour, "how long a deleted account stays restorable before erasure")
+	flag.DurationVar(&cfg.Cooldown, "cooldown", 30*24*time.Hour, "how long a deleted account stays restorable before erasure (at most 90 days)")
 	flag.DurationVar(&cfg.JobEvery, "jobs-every", 10*time.Minute, "how often the scheduled jobs run")
 	flag.DurationVar(&cfg.IdempotencyRetention, "idempotency-retention", defaultIdempotencyRetention, "how long an Idempotency-Key answers retries before the jobs prune it (1h to 720h)")
 	flag.Parse()

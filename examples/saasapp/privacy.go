@@ -22,8 +22,17 @@ const sweeperActor = "system:cron/" + privacy.SweepJob
 // (in this order) and exports, the consent purposes and the records of
 // processing that the compliance report checks.
 func (a *app) wirePrivacy(store privacy.Store) error {
-	a.privacy = privacy.New(store, privacy.WithClock(a.now), privacy.WithCooldown(a.cfg.Cooldown),
-		privacy.WithRecorder(a.audit), privacy.WithHeartbeat(a.monitor))
+	var err error
+	if a.privacy, err = privacy.NewLifecycle(store, privacy.WithClock(a.now), privacy.WithCooldown(a.cfg.Cooldown),
+		privacy.WithRecorder(a.audit), privacy.WithHeartbeat(a.monitor)); err != nil {
+		return err
+	}
+	if a.requests, err = privacy.NewRequests(store, privacy.WithClock(a.now), privacy.WithRecorder(a.audit)); err != nil {
+		return err
+	}
+	if a.consent, err = privacy.NewConsent(store, privacy.WithClock(a.now)); err != nil {
+		return err
+	}
 	domains := []privacy.Domain{
 		{Name: "profile", Eraser: privacy.EraserFunc(a.eraseProfile), Exporter: privacy.ExporterFunc(a.exportProfile)},
 		{Name: "sessions", Eraser: privacy.EraserFunc(a.eraseSessions), Exporter: privacy.ExporterFunc(a.exportSessions)},
@@ -36,7 +45,7 @@ func (a *app) wirePrivacy(store privacy.Store) error {
 			return err
 		}
 	}
-	if err := a.privacy.RegisterPurpose(privacy.Purpose{Name: purposeAnalytics, Version: 1,
+	if err := a.consent.RegisterPurpose(privacy.Purpose{Name: purposeAnalytics, Version: 1,
 		Description: "Product analytics: which features you use, to improve them"}); err != nil {
 		return err
 	}
@@ -221,7 +230,7 @@ func (a *app) deletionAnswer(w http.ResponseWriter, r *http.Request, userID stri
 func (a *app) handleDeleteMe(w http.ResponseWriter, r *http.Request) {
 	id, _ := authn.IdentityFrom(r.Context())
 	actor := "user:" + id.UserID
-	req, err := a.privacy.ReceiveRequest(r.Context(), id.Org, id.UserID, privacy.KindErasure, true, actor)
+	req, err := a.requests.Receive(r.Context(), privacy.Ref{Org: id.Org, ID: id.UserID}, privacy.KindErasure, true, actor)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -231,7 +240,7 @@ func (a *app) handleDeleteMe(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status, resolution = privacy.RequestRejected, "the deletion could not be scheduled; ask again"
 	}
-	if _, cerr := a.privacy.CloseRequest(r.Context(), id.Org, req.ID, status, actor, resolution); err == nil {
+	if _, cerr := a.requests.Close(r.Context(), privacy.Ref{Org: id.Org, ID: req.ID}, status, actor, resolution); err == nil {
 		err = cerr
 	}
 	a.deletionAnswer(w, r, id.UserID, sub, err)
@@ -253,7 +262,7 @@ func (a *app) handleDeleteMember(w http.ResponseWriter, r *http.Request) {
 func (a *app) handleRestoreMember(w http.ResponseWriter, r *http.Request) {
 	p, _ := rbac.PrincipalFrom(r.Context())
 	org, target := r.PathValue("org"), r.PathValue("user")
-	sub, err := a.privacy.Restore(r.Context(), org, target, p.Actor(), "restored by an administrator")
+	sub, err := a.privacy.Restore(r.Context(), privacy.Ref{Org: org, ID: target}, p.Actor(), "restored by an administrator")
 	switch {
 	case errors.Is(err, privacy.ErrCooldownElapsed), sub.State == privacy.StateErased:
 		writeProblem(w, http.StatusGone, "Gone", "the cooldown is over; the account is erased or about to be")
@@ -274,7 +283,7 @@ func (a *app) handleRestoreMember(w http.ResponseWriter, r *http.Request) {
 
 // GET /orgs/{org}/members/{user}/privacy shows a member's lifecycle state.
 func (a *app) handlePrivacyStatus(w http.ResponseWriter, r *http.Request) {
-	sub, err := a.privacy.Status(r.Context(), r.PathValue("org"), r.PathValue("user"))
+	sub, err := a.privacy.Status(r.Context(), privacy.Ref{Org: r.PathValue("org"), ID: r.PathValue("user")})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -285,9 +294,9 @@ func (a *app) handlePrivacyStatus(w http.ResponseWriter, r *http.Request) {
 // exportHandler is privacy's own handler: the subject comes from the
 // session, never from the URL, so nobody downloads someone else's data.
 func (a *app) exportHandler() http.Handler {
-	return privacy.ExportHandler(a.privacy, func(r *http.Request) (string, string, bool) {
+	return privacy.ExportHandler(a.privacy, func(r *http.Request) (privacy.Ref, bool) {
 		id, ok := authn.IdentityFrom(r.Context())
-		return id.Org, id.UserID, ok && id.Method == authn.MethodSession
+		return privacy.Ref{Org: id.Org, ID: id.UserID}, ok && id.Method == authn.MethodSession
 	})
 }
 
@@ -301,9 +310,9 @@ func (a *app) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := authn.IdentityFrom(r.Context())
-	decide := a.privacy.Withdraw
+	decide := a.consent.Withdraw
 	if req.Granted {
-		decide = a.privacy.Grant
+		decide = a.consent.Grant
 	}
 	c, err := decide(r.Context(), id.Org, "subject:"+id.UserID, req.Purpose, "api")
 	if errors.Is(err, privacy.ErrInvalid) {
@@ -330,7 +339,7 @@ func (a *app) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := authn.IdentityFrom(r.Context())
-	ok, err := a.privacy.Allowed(r.Context(), id.Org, "subject:"+id.UserID, purposeAnalytics)
+	ok, err := a.consent.Allowed(r.Context(), id.Org, "subject:"+id.UserID, purposeAnalytics)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -122,7 +122,7 @@ func TestSweepOnPostgres(t *testing.T) {
 	ctx := context.Background()
 	pool, st := setup(t)
 	now := t0
-	m := privacy.New(st, privacy.WithClock(func() time.Time { return now }))
+	m := newServices(t, st, privacy.WithClock(func() time.Time { return now }))
 	users, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 	require.NoError(t, err)
 	invoices, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "invoices", OrgColumn: "org", SubjectColumn: "subject",
@@ -134,7 +134,7 @@ func TestSweepOnPostgres(t *testing.T) {
 		INSERT INTO invoices VALUES ('o1','u1','INV-1',100,'Alice','1 rue X'), ('o1','u2','INV-2',50,'Bob','2 rue Y')`)
 	require.NoError(t, err)
 	for _, id := range []string{"u1", "u2"} {
-		_, err := m.RequestDeletion(ctx, "o1", id, "user:"+id, "")
+		_, err := m.RequestDeletion(ctx, privacy.Ref{Org: "o1", ID: id}, "user:"+id, "")
 		require.NoError(t, err)
 	}
 	now = now.Add(31 * 24 * time.Hour)
@@ -149,7 +149,7 @@ func TestSweepOnPostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, rep.RetentionErased)
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM invoices`))
-	hist, err := m.History(ctx, "o1", "u1")
+	hist, err := m.History(ctx, privacy.Ref{Org: "o1", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, []string{privacy.ActionDeletionRequested, privacy.ActionErased, privacy.ActionRetentionErased},
 		[]string{hist[0].Action, hist[1].Action, hist[2].Action})
@@ -201,8 +201,8 @@ func TestConcurrentSweepersEraseEachSubjectOnce(t *testing.T) {
 	require.NoError(t, err)
 	now := t0
 	clock := func() time.Time { return now }
-	mk := func() *privacy.Manager {
-		m := privacy.New(st, privacy.WithClock(clock))
+	mk := func() *services {
+		m := newServices(t, st, privacy.WithClock(clock))
 		u, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 		require.NoError(t, err)
 		e, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "events", SubjectColumn: "subject"})
@@ -213,7 +213,7 @@ func TestConcurrentSweepersEraseEachSubjectOnce(t *testing.T) {
 	}
 	a, b := mk(), mk()
 	for i := 1; i <= n; i++ {
-		_, err := a.RequestDeletion(ctx, "o1", fmt.Sprintf("u%d", i), "user:x", "")
+		_, err := a.RequestDeletion(ctx, privacy.Ref{Org: "o1", ID: fmt.Sprintf("u%d", i)}, "user:x", "")
 		require.NoError(t, err)
 	}
 	now = now.Add(31 * 24 * time.Hour)
@@ -221,7 +221,7 @@ func TestConcurrentSweepersEraseEachSubjectOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	reps := make([]privacy.SweepReport, 2)
 	errs := make([]error, 2)
-	for i, m := range []*privacy.Manager{a, b} {
+	for i, m := range []*services{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -247,11 +247,11 @@ func TestHistoryIsAppendOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, st := setup(t)
-	m := privacy.New(st)
-	require.NoError(t, m.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
-	_, err := m.Grant(ctx, "o1", "visitor:v", "analytics", "banner")
+	m := newServices(t, st)
+	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
+	_, err := m.cs.Grant(ctx, "o1", "visitor:v", "analytics", "banner")
 	require.NoError(t, err)
-	_, err = m.RequestDeletion(ctx, "o1", "u1", "user:u1", "")
+	_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "o1", ID: "u1"}, "user:u1", "")
 	require.NoError(t, err)
 	for _, sql := range []string{
 		`UPDATE privacy_consent SET granted = NOT granted`,

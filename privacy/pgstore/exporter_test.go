@@ -43,7 +43,7 @@ func (f field) Open(rowID string, ct []byte) ([]byte, error) {
 }
 
 // TestTableExporterDecryptsAndStreams exports sealed rows of a subject,
-// decrypted, through the manager's export, and refuses a ciphertext moved to
+// decrypted, through the lifecycle.s export, and refuses a ciphertext moved to
 // another row.
 func TestTableExporterDecryptsAndStreams(t *testing.T) {
 	t.Parallel()
@@ -64,11 +64,11 @@ func TestTableExporterDecryptsAndStreams(t *testing.T) {
 	ex, err := pgstore.NewTableExporter(pool, pgstore.ExportTable{Name: "contacts", OrgColumn: "org", SubjectColumn: "subject",
 		Columns: []string{"id", "email", "label"}, RowIDColumn: "id", Sealed: map[string]privacy.Opener{"email": f}})
 	require.NoError(t, err)
-	m := privacy.New(st)
+	m := newServices(t, st)
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "contacts", Eraser: privacy.EraserFunc(
 		func(context.Context, privacy.EraseRequest) (privacy.Result, error) { return privacy.Result{}, nil }), Exporter: ex}))
 	var buf bytes.Buffer
-	info, err := m.Export(ctx, &buf, "o1", "u1", "user:u1")
+	info, err := m.Export(ctx, &buf, privacy.Ref{Org: "o1", ID: "u1"}, "user:u1")
 	require.NoError(t, err)
 	require.Equal(t, "domain/contacts", info.Manifest[0].Section)
 	require.Equal(t, 2, info.Manifest[0].Records, "only o1/u1's rows")
@@ -84,7 +84,7 @@ func TestTableExporterDecryptsAndStreams(t *testing.T) {
 	// A ciphertext copied onto another row does not open there.
 	_, err = pool.Exec(ctx, `UPDATE contacts SET email = (SELECT email FROM contacts WHERE id = 3) WHERE id = 2`)
 	require.NoError(t, err)
-	_, err = m.Export(ctx, &bytes.Buffer{}, "o1", "u1", "user:u1")
+	_, err = m.Export(ctx, &bytes.Buffer{}, privacy.Ref{Org: "o1", ID: "u1"}, "user:u1")
 	require.ErrorContains(t, err, "contacts.email: open")
 
 	_, err = pgstore.NewTableExporter(pool, pgstore.ExportTable{Name: "contacts", SubjectColumn: "subject", Columns: []string{"email"},

@@ -48,11 +48,11 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	return &outboxEnv{db: db, audit: as, log: l, rec: auditpg.NewTxRecorder(l)}
 }
 
-// manager is a Manager over a store on pool that records through the
+// manager is the privacy services over a store on pool that records through the
 // outbox, with the users domain.
-func (e *outboxEnv) manager(t *testing.T, pool *pgxpool.Pool, clock func() time.Time) *privacy.Manager {
+func (e *outboxEnv) manager(t *testing.T, pool *pgxpool.Pool, clock func() time.Time) *services {
 	t.Helper()
-	m := privacy.New(pgstore.New(pool, pgstore.WithAuditOutbox(e.rec)), privacy.WithClock(clock))
+	m := newServices(t, pgstore.New(pool, pgstore.WithAuditOutbox(e.rec)), privacy.WithClock(clock))
 	users, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 	require.NoError(t, err)
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
@@ -115,7 +115,7 @@ func entriesOf(es []auditlog.Entry, action, target string) int {
 	return n
 }
 
-// Through a Manager over a store bound to the host's transaction, the
+// Through a Lifecycle over a store bound to the host's transaction, the
 // transition and its audit entry commit with the host: rolled back, the
 // subject is unchanged and no outbox row, hence no entry, ever exists; a
 // transition the store refuses inside the host's transaction leaves no row
@@ -126,32 +126,32 @@ func TestAuditOutboxJoinsHostTx(t *testing.T) {
 	e := newOutboxEnv(t)
 	store := pgstore.New(e.db.Pool, pgstore.WithAuditOutbox(e.rec))
 	now := t0
-	m := privacy.New(store, privacy.WithClock(func() time.Time { return now }))
+	m := newServices(t, store, privacy.WithClock(func() time.Time { return now }))
 
 	hostChangedItsMind := errors.New("host rolled back")
 	err := pgx.BeginFunc(ctx, e.db.Pool, func(tx pgx.Tx) error {
-		_, err := m.WithStore(store.WithTx(tx)).RequestDeletion(ctx, "o", "u1", "user:u1", "")
+		_, err := m.WithStore(store.WithTx(tx)).RequestDeletion(ctx, privacy.Ref{Org: "o", ID: "u1"}, "user:u1", "")
 		require.NoError(t, err)
 		require.Equal(t, 1, outboxRows(t, tx, privacy.ActionDeletionRequested, "subject:u1"), "recorded in tx")
 		return hostChangedItsMind
 	})
 	require.ErrorIs(t, err, hostChangedItsMind)
-	st, err := m.Status(ctx, "o", "u1")
+	st, err := m.Status(ctx, privacy.Ref{Org: "o", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateActive, st.State)
 	require.Zero(t, outboxRows(t, e.db.Pool, privacy.ActionDeletionRequested, "subject:u1"))
 
 	// A subject leased to a sweeper: the store refuses the restore; the
 	// host's transaction goes on and commits its other transition.
-	_, err = m.RequestDeletion(ctx, "o", "u2", "user:u2", "")
+	_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: "u2"}, "user:u2", "")
 	require.NoError(t, err)
 	_, err = store.ClaimDue(ctx, privacy.Claim{Owner: "sweeper", Now: t0.Add(31 * day), Lease: time.Hour, Limit: 10})
 	require.NoError(t, err)
 	require.NoError(t, pgx.BeginFunc(ctx, e.db.Pool, func(tx pgx.Tx) error {
 		bound := m.WithStore(store.WithTx(tx))
-		_, err := bound.Restore(ctx, "o", "u2", "user:u2", "")
+		_, err := bound.Restore(ctx, privacy.Ref{Org: "o", ID: "u2"}, "user:u2", "")
 		require.ErrorIs(t, err, privacy.ErrConflict)
-		_, err = bound.RequestDeletion(ctx, "o", "u1", "user:u1", "")
+		_, err = bound.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: "u1"}, "user:u1", "")
 		return err
 	}))
 	require.Zero(t, outboxRows(t, e.db.Pool, privacy.ActionRestored, "subject:u2"))
@@ -205,11 +205,11 @@ func TestAuditOutboxSweep(t *testing.T) {
 	for _, id := range subjects {
 		_, err := e.db.Pool.Exec(ctx, `INSERT INTO users VALUES ('o', $1, 'N')`, id)
 		require.NoError(t, err)
-		_, err = m.RequestDeletion(ctx, "o", id, "user:"+id, "")
+		_, err = m.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: id}, "user:"+id, "")
 		require.NoError(t, err)
 	}
 	now = now.Add(31 * day)
-	dying := privacy.New(diesAfterRelease{pgstore.New(e.db.Pool, pgstore.WithAuditOutbox(e.rec))}, privacy.WithClock(clock))
+	dying := newServices(t, diesAfterRelease{pgstore.New(e.db.Pool, pgstore.WithAuditOutbox(e.rec))}, privacy.WithClock(clock))
 	for _, d := range m.Domains() {
 		require.NoError(t, dying.RegisterDomain(d))
 	}
@@ -227,7 +227,7 @@ func TestAuditOutboxSweep(t *testing.T) {
 	entries := e.drain(t, "org:o")
 	eventIDs := map[string]bool{}
 	for _, id := range subjects {
-		st, err := m.Status(ctx, "o", id)
+		st, err := m.Status(ctx, privacy.Ref{Org: "o", ID: id})
 		require.NoError(t, err)
 		require.Equal(t, privacy.StateErased, st.State)
 		require.Equal(t, 1, entriesOf(entries, privacy.ActionErased, "subject:"+id), id)
@@ -254,7 +254,7 @@ func TestAuditOutboxRecoversOldMarkers(t *testing.T) {
 	e := newOutboxEnv(t)
 	now := t0
 	clock := func() time.Time { return now }
-	plain := privacy.New(pgstore.New(e.db.Pool), privacy.WithClock(clock), privacy.WithRecorder(failing{}))
+	plain := newServices(t, pgstore.New(e.db.Pool), privacy.WithClock(clock), privacy.WithRecorder(failing{}))
 	users, err := pgstore.NewTableEraser(e.db.Pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 	require.NoError(t, err)
 	require.NoError(t, plain.RegisterDomain(privacy.Domain{Name: "users", Eraser: users}))
@@ -309,12 +309,12 @@ func TestFaultAuditOutbox(t *testing.T) {
 	points := fp.EachPoint(t, 30, func(ctx context.Context) error {
 		run++
 		id := fmt.Sprint("d", run)
-		_, err := faulty.RequestDeletion(ctx, "o", id, "user:"+id, "")
+		_, err := faulty.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: id}, "user:"+id, "")
 		return err
 	}, func(o pgfault.Outcome) {
 		checkOutcome(o)
 		id := fmt.Sprint("d", run)
-		st, err := clean.Status(ctx, "o", id)
+		st, err := clean.Status(ctx, privacy.Ref{Org: "o", ID: id})
 		require.NoError(t, err)
 		changed := st.State == privacy.StateDeletionRequested
 		rows := outboxRows(t, e.db.Pool, privacy.ActionDeletionRequested, "subject:"+id)
@@ -344,7 +344,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 			if _, err := tx.Exec(ctx, `UPDATE accounts SET active = false WHERE id = $1`, id); err != nil {
 				return err
 			}
-			_, err := faulty.WithStore(faultyStore.WithTx(tx)).RequestDeletion(ctx, "o", id, "user:"+id, "")
+			_, err := faulty.WithStore(faultyStore.WithTx(tx)).RequestDeletion(ctx, privacy.Ref{Org: "o", ID: id}, "user:"+id, "")
 			return err
 		})
 	}, func(o pgfault.Outcome) {
@@ -352,7 +352,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 		id := fmt.Sprint("h", run)
 		var active bool
 		require.NoError(t, e.db.Pool.QueryRow(ctx, `SELECT active FROM accounts WHERE id = $1`, id).Scan(&active))
-		st, err := clean.Status(ctx, "o", id)
+		st, err := clean.Status(ctx, privacy.Ref{Org: "o", ID: id})
 		require.NoError(t, err)
 		changed := st.State == privacy.StateDeletionRequested
 		rows := outboxRows(t, e.db.Pool, privacy.ActionDeletionRequested, "subject:"+id)
@@ -376,7 +376,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 			id := fmt.Sprintf("s%d-%d", run, i)
 			_, err := e.db.Pool.Exec(ctx, `INSERT INTO users VALUES ('o', $1, 'N')`, id)
 			require.NoError(t, err)
-			_, err = clean.RequestDeletion(ctx, "o", id, "user:"+id, "")
+			_, err = clean.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: id}, "user:"+id, "")
 			require.NoError(t, err)
 		}
 		advance(31 * day)
@@ -386,7 +386,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 		checkOutcome(o)
 		for i := range 2 {
 			id := fmt.Sprintf("s%d-%d", run, i)
-			st, err := clean.Status(ctx, "o", id)
+			st, err := clean.Status(ctx, privacy.Ref{Org: "o", ID: id})
 			require.NoError(t, err)
 			done := st.State == privacy.StateErased
 			rows := outboxRows(t, e.db.Pool, privacy.ActionErased, "subject:"+id)
@@ -437,10 +437,10 @@ func TestAuditOutboxWithoutRecorder(t *testing.T) {
 			require.ErrorIs(t, err, privacy.ErrNotFound)
 		})
 	}
-	m := privacy.New(pgstore.New(db.Pool, pgstore.WithAuditOutbox(nil)), privacy.WithClock(func() time.Time { return t0 }))
-	_, err := m.RequestDeletion(ctx, "o", "u1", "user:u1", "")
+	m := newServices(t, pgstore.New(db.Pool, pgstore.WithAuditOutbox(nil)), privacy.WithClock(func() time.Time { return t0 }))
+	_, err := m.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: "u1"}, "user:u1", "")
 	require.ErrorIs(t, err, pgstore.ErrNoAuditOutbox)
-	st, err := m.Status(ctx, "o", "u1")
+	st, err := m.Status(ctx, privacy.Ref{Org: "o", ID: "u1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateActive, st.State)
 }

@@ -18,9 +18,9 @@
 // # Audit entries in the same transaction
 //
 // With WithAuditOutbox(auditlog/pgstore.NewTxRecorder(log)), the store
-// records the audit entry of every write a privacy.Manager makes in that
-// write's transaction, as a row of the audit log's transactional outbox
-// (the store is a privacy.AuditingStore): the transition and its entry, or
+// records the audit entry of every write a privacy.Lifecycle or
+// privacy.Requests makes in that write's transaction, as a row of the
+// audit log's transactional outbox (the store is a privacy.AuditingStore): the transition and its entry, or
 // a sweep's release and the entries of its erasures, commit together or
 // not at all, on the pool or inside the host's transaction (WithTx keeps
 // the option). The audit log's relay (auditlog.Log.RunOutbox) must run to
@@ -28,13 +28,13 @@
 // auditlog: it declares TxRecorder, the one method it needs.
 //
 // What does not join a caller's transaction, by design: the sweep
-// (privacy.Sweeper, through ClaimDue, SetProgress, Release,
+// (privacy.Lifecycle.Sweep, through ClaimDue, SetProgress, Release,
 // ClaimPendingAudits and MarkAudited). A sweep claims subjects with a lease
 // that other sweepers must see committed, and records each erasure step as
 // it is done, because the steps cannot be undone: a subject key destroyed
 // for crypto-shredding stays destroyed even if a transaction that recorded
 // the progress rolls back, and a sweep that forgot it would retry and
-// report a failure. Run the Sweeper on the pool-bound store; TableEraser,
+// report a failure. Run the sweep on the pool-bound store; TableEraser,
 // one of its erasure steps, takes the pool for the same reason.
 //
 // # Row-level security (an option)
@@ -59,8 +59,8 @@
 // request handlers. Without a maintenance pool those operations fail with
 // ErrNoMaintenancePool rather than silently find nothing, and a store bound
 // to a transaction refuses them (ErrCrossOrgInTx). With WithAuditOutbox the
-// Manager runs the sweep's releases in AuditTx's transaction: give the
-// Sweeper a store of its own over the maintenance pool, without tenant
+// Lifecycle runs the sweep's releases in AuditTx's transaction: give the
+// sweeping Lifecycle a store of its own over the maintenance pool, without tenant
 // binding, so each release and its audit entries still commit together. A TableEraser or
 // TableExporter on a host table that is itself protected needs the same
 // maintenance pool.
@@ -108,7 +108,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // WithTx returns one bound to a transaction of the caller's.
 type Store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
-	// audit records the audit entries of the Manager's writes in their
+	// audit records the audit entries of privacy's writes in their
 	// transaction, when auditing (WithAuditOutbox).
 	audit    TxRecorder
 	auditing bool
@@ -135,15 +135,15 @@ var ErrNoAuditOutbox = errors.New("privacy/pgstore: no audit outbox recorder")
 type Option func(*Store)
 
 // WithAuditOutbox makes the store record the audit entry of every write a
-// privacy.Manager makes (lifecycle transitions, holds, request changes,
-// the sweep's releases, and exports and sweep summaries too) in the
-// write's transaction, through r: typically
+// privacy.Lifecycle or privacy.Requests makes (lifecycle transitions,
+// holds, request changes, the sweep's releases, and exports and sweep
+// summaries too) in the write's transaction, through r: typically
 // auditlog/pgstore.NewTxRecorder(log), with the log's relay
 // (auditlog.Log.RunOutbox) running. A committed change then always has its
 // entry and a change that did not commit has none; a sweep's erasure needs
-// no pending-audit marker; the Manager's Recorder is no longer used. The
-// option is kept by WithTx. A nil r does not silently fall back to the
-// Recorder: every write the Manager makes fails with ErrNoAuditOutbox.
+// no pending-audit marker; their Recorder is no longer used. The option is
+// kept by WithTx. A nil r does not silently fall back to the Recorder:
+// every write they make fails with ErrNoAuditOutbox.
 func WithAuditOutbox(r TxRecorder) Option {
 	return func(s *Store) { s.audit, s.auditing = r, true }
 }
@@ -205,7 +205,7 @@ func (o outboxRecorder) Record(ctx context.Context, org, actor, action, target s
 // Like tx itself, the returned store is for one goroutine at a time. Once tx
 // has committed or rolled back, every operation returns an error that
 // matches pgx.ErrTxClosed; a nil tx gives the same. It keeps s's options:
-// with WithAuditOutbox, the audit entries of a Manager over it are outbox
+// with WithAuditOutbox, the audit entries of a Lifecycle over it are outbox
 // rows of tx.
 func (s *Store) WithTx(tx pgx.Tx) *Store { return s.bound(tx) }
 

@@ -36,8 +36,8 @@ func TestFaultSweep(t *testing.T) {
 	now := t0
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	manager := func(pool *pgxpool.Pool) *privacy.Manager {
-		m := privacy.New(pgstore.New(pool), privacy.WithClock(clock))
+	manager := func(pool *pgxpool.Pool) *services {
+		m := newServices(t, pgstore.New(pool), privacy.WithClock(clock))
 		users, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 		require.NoError(t, err)
 		invoices, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "invoices", OrgColumn: "org", SubjectColumn: "subject",
@@ -62,7 +62,7 @@ func TestFaultSweep(t *testing.T) {
 			require.NoError(t, err)
 			_, err = db.Pool.Exec(ctx, `INSERT INTO invoices VALUES ('o1', $1, 'INV', 1, 'N', 'A')`, id)
 			require.NoError(t, err)
-			_, err = clean.RequestDeletion(ctx, "o1", id, "user:"+id, "")
+			_, err = clean.RequestDeletion(ctx, privacy.Ref{Org: "o1", ID: id}, "user:"+id, "")
 			require.NoError(t, err)
 		}
 		advance(31 * 24 * time.Hour)
@@ -84,7 +84,7 @@ func TestFaultSweep(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM invoices WHERE name IS NOT NULL)`).Scan(&left))
 	require.Zero(t, left, "every subject erased in every domain")
 	for _, id := range subjects {
-		hist, err := clean.History(ctx, "o1", id)
+		hist, err := clean.History(ctx, privacy.Ref{Org: "o1", ID: id})
 		require.NoError(t, err)
 		erased := 0
 		for _, ev := range hist {

@@ -64,8 +64,8 @@ func Protect(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 // on the pool of WithMaintenancePool, and without one they fail with
 // ErrNoMaintenancePool rather than find nothing, and on a store bound to a
 // transaction (WithTx, or AuditTx's) with ErrCrossOrgInTx, rather than commit
-// apart from it. So with WithAuditOutbox, whose Manager runs each write,
-// the sweep's releases included, in AuditTx, run the Sweeper on a store of
+// apart from it. So with WithAuditOutbox, whose Lifecycle runs each write,
+// the sweep's releases included, in AuditTx, run the sweep on a store of
 // its own over the maintenance pool, without tenant binding:
 // New(maintenancePool, WithAuditOutbox(r)).
 func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }

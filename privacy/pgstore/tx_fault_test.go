@@ -29,7 +29,7 @@ func TestFaultDeletionInHostTx(t *testing.T) {
 	require.NoError(t, err)
 	fp := pgfault.New(t, db.URL, 2)
 	store := pgstore.New(fp.Pool)
-	clean := privacy.New(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return t0 }))
+	clean := newServices(t, pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return t0 }))
 
 	run := 0
 	points := fp.EachPoint(t, 30, func(ctx context.Context) error {
@@ -42,8 +42,8 @@ func TestFaultDeletionInHostTx(t *testing.T) {
 			if _, err := tx.Exec(ctx, `UPDATE accounts SET active = false WHERE id = $1`, id); err != nil {
 				return err
 			}
-			m := privacy.New(store.WithTx(tx), privacy.WithClock(func() time.Time { return t0 }))
-			_, err := m.RequestDeletion(ctx, "o", id, "user:"+id, "closed")
+			m := newServices(t, store.WithTx(tx), privacy.WithClock(func() time.Time { return t0 }))
+			_, err := m.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: id}, "user:"+id, "closed")
 			return err
 		})
 	}, func(o pgfault.Outcome) {
@@ -54,7 +54,7 @@ func TestFaultDeletionInHostTx(t *testing.T) {
 		}
 		var active bool
 		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT active FROM accounts WHERE id = $1`, id).Scan(&active))
-		sub, err := clean.Status(ctx, "o", id)
+		sub, err := clean.Status(ctx, privacy.Ref{Org: "o", ID: id})
 		require.NoError(t, err)
 		requested := sub.State == privacy.StateDeletionRequested
 		require.Equal(t, !active, requested, "point %d: deactivated=%v but deletion requested=%v", o.Point, !active, requested)

@@ -98,8 +98,8 @@ func TestWithTxDeletionWithTheHostsChange(t *testing.T) {
 
 	deleteAccount := func(hostFails bool) error {
 		return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-			m := privacy.New(s.WithTx(tx), clock)
-			if _, err := m.RequestDeletion(ctx, "o", "s1", "user:s1", "asked"); err != nil {
+			m := newServices(t, s.WithTx(tx), clock)
+			if _, err := m.RequestDeletion(ctx, privacy.Ref{Org: "o", ID: "s1"}, "user:s1", "asked"); err != nil {
 				return err
 			}
 			if hostFails {
@@ -110,12 +110,12 @@ func TestWithTxDeletionWithTheHostsChange(t *testing.T) {
 		})
 	}
 	require.Error(t, deleteAccount(true))
-	sub, err := privacy.New(s, clock).Status(ctx, "o", "s1")
+	sub, err := newServices(t, s, clock).Status(ctx, privacy.Ref{Org: "o", ID: "s1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateActive, sub.State, "the host's failure undid the request")
 
 	require.NoError(t, deleteAccount(false), "the retry is not a conflict")
-	sub, err = privacy.New(s, clock).Status(ctx, "o", "s1")
+	sub, err = newServices(t, s, clock).Status(ctx, privacy.Ref{Org: "o", ID: "s1"})
 	require.NoError(t, err)
 	require.Equal(t, privacy.StateDeletionRequested, sub.State)
 	var active bool

@@ -28,12 +28,12 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-func exportFixture(t *testing.T, records int, out *countingWriter) *privacy.Manager {
+func exportFixture(t *testing.T, records int, out *countingWriter) *services {
 	t.Helper()
 	ctx := context.Background()
 	clk := newClock()
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
-	require.NoError(t, m.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
+	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
 	orders := privacy.ExporterFunc(func(ctx context.Context, org, subject string, yield func(any) error) error {
 		for i := range records {
 			if out != nil && i == records/2 {
@@ -47,12 +47,12 @@ func exportFixture(t *testing.T, records int, out *countingWriter) *privacy.Mana
 	})
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "orders", Eraser: newTable(nil, nil), Exporter: orders}))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "cache", Eraser: newTable(nil, nil)}))
-	_, err := m.Grant(ctx, "org1", "subject:u1", "analytics", "banner")
+	_, err := m.cs.Grant(ctx, "org1", "subject:u1", "analytics", "banner")
 	require.NoError(t, err)
-	_, err = m.ReceiveRequest(ctx, "org1", "u1", privacy.KindAccess, true, "user:u1")
+	_, err = m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:u1")
 	require.NoError(t, err)
-	mustDeletion(t, m, "u1")
-	_, err = m.Restore(ctx, "org1", "u1", "user:u1", "oops")
+	mustDeletion(t, m.Lifecycle, "u1")
+	_, err = m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "oops")
 	require.NoError(t, err)
 	return m
 }
@@ -61,7 +61,7 @@ func TestExportDocument(t *testing.T) {
 	t.Parallel()
 	out := &countingWriter{}
 	m := exportFixture(t, 10000, out)
-	info, err := m.Export(context.Background(), out, "org1", "u1", "user:u1")
+	info, err := m.Export(context.Background(), out, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1")
 	require.NoError(t, err)
 	require.Equal(t, privacy.ExportSchema, info.Schema)
 
@@ -92,7 +92,7 @@ func TestExportTamperDetected(t *testing.T) {
 	t.Parallel()
 	var out countingWriter
 	m := exportFixture(t, 3, nil)
-	_, err := m.Export(context.Background(), &out, "org1", "u1", "user:u1")
+	_, err := m.Export(context.Background(), &out, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1")
 	require.NoError(t, err)
 	doc := out.buf.String()
 	for name, bad := range map[string]string{
@@ -121,9 +121,9 @@ func TestExportTamperDetected(t *testing.T) {
 func TestExportHandler(t *testing.T) {
 	t.Parallel()
 	m := exportFixture(t, 5, nil)
-	h := privacy.ExportHandler(m, func(r *http.Request) (string, string, bool) {
+	h := privacy.ExportHandler(m.Lifecycle, func(r *http.Request) (privacy.Ref, bool) {
 		u := r.Header.Get("X-User")
-		return "org1", u, u != ""
+		return privacy.Ref{Org: "org1", ID: u}, u != ""
 	})
 	// Unauthenticated: 401 problem, nothing of the subject.
 	w := httptest.NewRecorder()
@@ -156,14 +156,14 @@ func (failWriter) Write([]byte) (int, error) { return 0, fmt.Errorf("disk full")
 func TestExportWriteError(t *testing.T) {
 	t.Parallel()
 	m := exportFixture(t, 5000, nil)
-	_, err := m.Export(context.Background(), failWriter{}, "org1", "u1", "user:u1")
+	_, err := m.Export(context.Background(), failWriter{}, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1")
 	require.Error(t, err)
 }
 
 func FuzzReadExport(f *testing.F) {
 	var out countingWriter
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(newClock().Now))
-	if _, err := m.Export(context.Background(), &out, "org1", "u1", "user:u1"); err != nil {
+	m := newServices(f, privacy.NewMemoryStore(), privacy.WithClock(newClock().Now))
+	if _, err := m.Export(context.Background(), &out, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1"); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(out.buf.Bytes())
@@ -185,12 +185,12 @@ func FuzzReadExport(f *testing.F) {
 
 func TestExportHandlerFailsClosedBeforeFirstByte(t *testing.T) {
 	t.Parallel()
-	m := privacy.New(privacy.NewMemoryStore())
+	m := newServices(t, privacy.NewMemoryStore())
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "broken", Eraser: newTable(nil, nil),
 		Exporter: privacy.ExporterFunc(func(context.Context, string, string, func(any) error) error {
 			return fmt.Errorf("db password=hunter2 refused")
 		})}))
-	h := privacy.ExportHandler(m, func(*http.Request) (string, string, bool) { return "org1", "u1", true })
+	h := privacy.ExportHandler(m.Lifecycle, func(*http.Request) (privacy.Ref, bool) { return privacy.Ref{Org: "org1", ID: "u1"}, true })
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/me/export", nil))
 	require.Equal(t, http.StatusInternalServerError, w.Code)
@@ -207,9 +207,9 @@ func TestExportDigestIsAudited(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rec := &recorder{}
-	m := privacy.New(privacy.NewMemoryStore(), privacy.WithClock(newClock().Now), privacy.WithRecorder(rec))
+	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(newClock().Now), privacy.WithRecorder(rec))
 	var out bytes.Buffer
-	info, err := m.Export(ctx, &out, "org1", "u1", "user:u1")
+	info, err := m.Export(ctx, &out, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1")
 	require.NoError(t, err)
 	var audited string
 	for _, e := range rec.entries {
