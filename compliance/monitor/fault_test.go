@@ -1,4 +1,4 @@
-package compliance_test
+package monitor_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
@@ -55,10 +55,11 @@ func TestPanickingPingClientDoesNotEndTheProcess(t *testing.T) {
 		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	})}
 	var logs syncBuffer
-	m := compliance.NewMonitor(compliance.NewMemoryStore(), compliance.MonitorClock(testclock.New(t0).Now),
-		compliance.MonitorHTTPClient(client), compliance.MonitorForwarding(time.Second, 0, 4),
-		compliance.MonitorLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL("https://hc.example/secret-uuid")}))
+	m, err := monitor.New(monitor.NewMemoryStore(), monitor.WithClock(testclock.New(t0).Now),
+		monitor.WithHTTPClient(client), monitor.WithForwarding(time.Second, 0, 4),
+		monitor.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, err)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "j", Period: time.Hour, PingURL: monitor.NewSecretURL("https://hc.example/secret-uuid")}))
 	require.NoError(t, m.Succeed(ctx, "j"))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
