@@ -133,13 +133,18 @@ func addDatabaseControls(ctx context.Context, r *compliance.Report, dsn string, 
 		return err
 	}
 	defer pool.Close()
-	sts, err := readJobStatuses(ctx, pool)
+	mon, err := monitor.New(pgstore.New(pool))
 	if err != nil {
+		return err
+	}
+	// Status first, so a read error is an operational error rather than a
+	// failing control.
+	if _, err := mon.Status(ctx); err != nil {
 		return err
 	}
 	r.AddControl(databaseControl(jobsControlID, "Dead-man switch ("+compliance.SlotJobsHealthy+")",
 		"Every scheduled job reported success on time", compliance.SlotJobsHealthy,
-		"heartbeat tables read from the database", monitor.JobsCheckResult(sts)))
+		"heartbeat tables read from the database", mon.Check(ctx)))
 	var outbox bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_outbox') IS NOT NULL`).Scan(&outbox); err != nil {
 		return err
@@ -177,17 +182,14 @@ func jobStatuses(ctx context.Context, dsn string) ([]monitor.JobStatus, error) {
 	return readJobStatuses(ctx, pool)
 }
 
+// readJobStatuses judges the jobs in the heartbeat tables exactly as the
+// host's Monitor does: through a Monitor over the same tables.
 func readJobStatuses(ctx context.Context, pool *pgxpool.Pool) ([]monitor.JobStatus, error) {
-	recs, err := pgstore.New(pool).Jobs(ctx)
+	mon, err := monitor.New(pgstore.New(pool))
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	out := make([]monitor.JobStatus, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, monitor.EvaluateJob(r, now))
-	}
-	return out, nil
+	return mon.Status(ctx)
 }
 
 func complianceJobs(ctx context.Context, e *env, args []string) error {

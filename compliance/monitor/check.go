@@ -17,7 +17,7 @@ func (m *Monitor) Check(ctx context.Context) compliance.CheckResult {
 	if err != nil {
 		return compliance.CheckResult{Pass: false, Details: err.Error()}
 	}
-	return JobsCheckResult(sts)
+	return jobsCheckResult(sts)
 }
 
 // JobCheck is evidence that one job (e.g. "privacy-sweeper") is not
@@ -30,16 +30,16 @@ func (m *Monitor) JobCheck(job string) compliance.Check {
 		}
 		for _, s := range sts {
 			if s.Name == job {
-				return JobsCheckResult([]JobStatus{s})
+				return jobsCheckResult([]JobStatus{s})
 			}
 		}
 		return compliance.CheckResult{Pass: false, Details: fmt.Sprintf("job %q is not registered with the monitor", job)}
 	}
 }
 
-// JobsCheckResult turns job statuses into a check result (shared by
-// Monitor.Check and the CLI, which reads the tables directly).
-func JobsCheckResult(sts []JobStatus) compliance.CheckResult {
+// jobsCheckResult turns job statuses into a check result (shared by Check
+// and JobCheck).
+func jobsCheckResult(sts []JobStatus) compliance.CheckResult {
 	if len(sts) == 0 {
 		return compliance.CheckResult{Pass: false, Details: "no scheduled job is registered with the monitor"}
 	}

@@ -100,10 +100,8 @@ type JobStatus struct {
 	DueBy time.Time `json:"due_by"`
 }
 
-// EvaluateJob computes a job's status at now. It is exported so tools that
-// read the heartbeat tables directly (the CLI) judge jobs exactly as the
-// Monitor does.
-func EvaluateJob(r JobRecord, now time.Time) JobStatus {
+// evaluateJob computes a job's status at now.
+func evaluateJob(r JobRecord, now time.Time) JobStatus {
 	opt := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil

@@ -149,7 +149,7 @@ func (m *Monitor) Status(ctx context.Context) ([]JobStatus, error) {
 	now := m.now()
 	out := make([]JobStatus, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, EvaluateJob(r, now))
+		out = append(out, evaluateJob(r, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
