@@ -211,3 +211,29 @@ func TestComplianceReportOutbox(t *testing.T) {
 	code, _, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
 	require.Equal(t, exitOK, code, "within the default minute")
 }
+
+// TestMigrateOnlyComplianceCreatesEveryTable: compliance, compliance/monitor
+// and compliance/nec1099 share compliance/pgstore's migrations, so
+// `migrate up --only compliance` still creates the heartbeat and filing
+// tables under their old names, and the CLI's compliance commands work on
+// them.
+func TestMigrateOnlyComplianceCreatesEveryTable(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	code, _, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "compliance")
+	require.Equal(t, exitOK, code, stderr)
+	for _, table := range []string{"compliance_ladder_state", "compliance_ladder_judgements", "compliance_audit_runs",
+		"compliance_jobs", "compliance_reports", "compliance_filing_generations", "compliance_filings"} {
+		var ok bool
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok))
+		require.True(t, ok, table)
+	}
+	m, err := monitor.New(pgstore.New(db.Pool))
+	require.NoError(t, err)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
+	code, out, stderr := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, out, "privacy-sweeper")
+}

@@ -39,8 +39,8 @@ func New(store Store, opts ...Option) (*Monitor, error) {
 		}
 		o(&c)
 	}
-	if err := c.validate(); err != nil {
-		return nil, err
+	if c.err != nil {
+		return nil, c.err
 	}
 	return &Monitor{
 		store: store,

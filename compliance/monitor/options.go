@@ -19,7 +19,7 @@ type config struct {
 	timeout  time.Duration
 	retries  int
 	inflight int
-	errs     []error
+	err      error // the first option out of range
 }
 
 func defaults() config {
@@ -38,14 +38,9 @@ const (
 )
 
 func (c *config) invalid(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
-}
-
-func (c *config) validate() error {
-	if len(c.errs) > 0 {
-		return c.errs[0]
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}
-	return nil
 }
 
 // WithClock sets the clock that stamps signals and judges jobs (default
