@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/nec1099"
 )
 
 func complianceMatrix(b *testing.B) *compliance.Matrix {
@@ -101,20 +102,21 @@ func BenchmarkFilingGeneration(b *testing.B) {
 	paid := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	b.ReportAllocs()
 	for b.Loop() {
-		f := &compliance.Filer{
-			Store: compliance.NewMemoryStore(),
-			Payments: func(_ context.Context, _ string, _ int, yield func(compliance.Payment) error) error {
+		f, err := nec1099.New(nec1099.NewMemoryStore(),
+			func(_ context.Context, _ string, _ int, yield func(nec1099.Payment) error) error {
 				for i := 0; i < rows; i++ {
-					if err := yield(compliance.Payment{ID: strconv.Itoa(i), PayeeID: fmt.Sprintf("p%d", i%payees), AmountCents: 300_00, PaidAt: paid}); err != nil {
+					if err := yield(nec1099.Payment{ID: strconv.Itoa(i), PayeeID: fmt.Sprintf("p%d", i%payees), AmountCents: 300_00, PaidAt: paid}); err != nil {
 						return err
 					}
 				}
 				return nil
 			},
-			Payees: func(_ context.Context, _, id string) (compliance.Payee, error) {
-				return compliance.Payee{ID: id, Name: "Payee " + id, TaxIDCiphertext: []byte("123-45-6789"), TaxIDRowID: id}, nil
+			func(_ context.Context, _, id string) (nec1099.Payee, error) {
+				return nec1099.Payee{ID: id, Name: "Payee " + id, TaxIDCiphertext: []byte("123-45-6789"), TaxIDRowID: id}, nil
 			},
-			TaxIDs: plainField{},
+			plainField{})
+		if err != nil {
+			b.Fatal(err)
 		}
 		if _, err := f.Generate(context.Background(), "org", 2026, io.Discard); err != nil {
 			b.Fatal(err)

@@ -22,15 +22,12 @@ const (
 	ActionAuditDeescalated = "compliance.audit.deescalated"
 	// ActionAuditRun: an audit finished a run for a period.
 	ActionAuditRun = "compliance.audit.run"
-	// ActionFilingsGenerated: 1099 filing records were generated (tax IDs
-	// were decrypted for it).
-	ActionFilingsGenerated = "compliance.filings.generated"
 )
 
 // AuditActions lists every action name this package records, for
 // registration with the audit log at startup.
 func AuditActions() []string {
-	return []string{ActionAuditEscalated, ActionAuditDeescalated, ActionAuditRun, ActionFilingsGenerated}
+	return []string{ActionAuditEscalated, ActionAuditDeescalated, ActionAuditRun}
 }
 
 // Step is one rung of an escalation ladder.
@@ -137,13 +134,25 @@ type Auditor struct {
 	now   func() time.Time
 }
 
-// NewAuditor returns an Auditor. rec is required: a ladder move that leaves
-// no audit entry is exactly what this package exists to prevent.
-func NewAuditor(store LadderStore, rec Recorder, now func() time.Time) *Auditor {
-	if now == nil {
-		now = time.Now
+// NewAuditor returns an Auditor over store that records every move to rec.
+// Both are required (ErrInvalidConfig): a ladder move that leaves no audit
+// entry is exactly what this package exists to prevent. The only option is
+// WithClock.
+func NewAuditor(store LadderStore, rec Recorder, opts ...AuditorOption) (*Auditor, error) {
+	if store == nil || rec == nil {
+		return nil, invalid("an auditor needs a store and a recorder")
 	}
-	return &Auditor{store: store, rec: rec, now: now}
+	c := auditorConfig{now: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalid("nil option")
+		}
+		o.applyAuditor(&c)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &Auditor{store: store, rec: rec, now: c.now}, nil
 }
 
 // Run audits every member of the population for period p. A member already

@@ -19,7 +19,6 @@ func TestMemoryStoreConformance(t *testing.T) {
 	newStore := func(*testing.T) compliance.Store { return compliance.NewMemoryStore() }
 	compliancetest.TestStore(t, newStore)
 	compliancetest.TestAuditor(t, newStore)
-	compliancetest.TestFiler(t, newStore)
 }
 
 // recorder captures audit entries, checking they use registered actions.
@@ -125,7 +124,7 @@ func ladderScenario(t *testing.T, store compliance.LadderStore) {
 		"W4": {"a1": false, "a2": true},
 	}}
 	au := w.audit(0)
-	a := compliance.NewAuditor(store, rec, fixedClock)
+	a := newAuditor(t, store, rec)
 
 	run, err := a.Run(ctx, "org1", au, period("W1"))
 	require.NoError(t, err)
@@ -179,7 +178,7 @@ func TestLadderDeescalatesAfterPasses(t *testing.T) {
 		"W7": {"a1": true}, "W8": {"a1": true},
 		"W9": {"a1": true}, "W10": {"a1": true},
 	}}
-	a := compliance.NewAuditor(store, rec, fixedClock)
+	a := newAuditor(t, store, rec)
 	au := w.audit(2)
 	want := []int{1, 2, 2, 1, 1, 2, 2, 1, 1, 0}
 	for i, lv := range want {
@@ -199,7 +198,7 @@ func TestLadderFinalStepIsNotUndone(t *testing.T) {
 	ctx := context.Background()
 	store := compliance.NewMemoryStore()
 	w := &world{verdicts: map[string]map[string]bool{"W1": {}, "W2": {}, "W3": {}, "W4": {"a1": true}, "W5": {"a1": true}, "W6": {"a1": true}}}
-	a := compliance.NewAuditor(store, &recorder{}, fixedClock)
+	a := newAuditor(t, store, &recorder{})
 	for i := 1; i <= 6; i++ {
 		_, err := a.Run(ctx, "org1", w.audit(1), period(fmt.Sprintf("W%d", i)))
 		require.NoError(t, err)
@@ -215,7 +214,7 @@ func TestLadderShortenedSinceDoesNotPanic(t *testing.T) {
 	ctx := context.Background()
 	store := compliance.NewMemoryStore()
 	w := &world{verdicts: map[string]map[string]bool{"W1": {}, "W2": {}, "W3": {}, "W4": {"a1": true, "a2": true}}}
-	a := compliance.NewAuditor(store, &recorder{}, fixedClock)
+	a := newAuditor(t, store, &recorder{})
 	for i := 1; i <= 3; i++ {
 		_, err := a.Run(ctx, "org1", w.audit(1), period(fmt.Sprintf("W%d", i)))
 		require.NoError(t, err)
@@ -235,7 +234,7 @@ func TestLadderEscalateAfterSustainedFailures(t *testing.T) {
 	w := &world{verdicts: map[string]map[string]bool{"W1": {}, "W2": {}, "W3": {"a1": true}, "W4": {}, "W5": {}}}
 	au := w.audit(0)
 	au.EscalateAfter = 2
-	a := compliance.NewAuditor(store, &recorder{}, fixedClock)
+	a := newAuditor(t, store, &recorder{})
 	for i, lv := range []int{0, 1, 1, 1, 2} {
 		_, err := a.Run(ctx, "org1", au, period(fmt.Sprintf("W%d", i+1)))
 		require.NoError(t, err)
@@ -251,7 +250,7 @@ func TestLadderFailedHookIsRetried(t *testing.T) {
 	store := compliance.NewMemoryStore()
 	rec := &recorder{}
 	w := &world{verdicts: map[string]map[string]bool{"W1": {"a2": true}}, failHook: errors.New("payments api down")}
-	a := compliance.NewAuditor(store, rec, fixedClock)
+	a := newAuditor(t, store, rec)
 	run, err := a.Run(ctx, "org1", w.audit(0), period("W1"))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "payments api down")
@@ -273,7 +272,7 @@ func TestLadderFailedHookIsRetried(t *testing.T) {
 
 func TestAuditValidation(t *testing.T) {
 	t.Parallel()
-	a := compliance.NewAuditor(compliance.NewMemoryStore(), &recorder{}, fixedClock)
+	a := newAuditor(t, compliance.NewMemoryStore(), &recorder{})
 	w := &world{}
 	for name, mut := range map[string]func(*compliance.Audit){
 		"no name":     func(au *compliance.Audit) { au.Name = "" },
@@ -290,8 +289,21 @@ func TestAuditValidation(t *testing.T) {
 	}
 	_, err := a.Run(context.Background(), "org1", w.audit(0), compliance.Period{})
 	require.ErrorIs(t, err, compliance.ErrInvalidAudit)
-	_, err = compliance.NewAuditor(compliance.NewMemoryStore(), nil, nil).Run(context.Background(), "org1", w.audit(0), period("W1"))
-	require.ErrorIs(t, err, compliance.ErrInvalidAudit, "no recorder: moves would leave no trace")
+	_, err = compliance.NewAuditor(compliance.NewMemoryStore(), nil)
+	require.ErrorIs(t, err, compliance.ErrInvalidConfig, "no recorder: moves would leave no trace")
+	_, err = compliance.NewAuditor(nil, &recorder{})
+	require.ErrorIs(t, err, compliance.ErrInvalidConfig, "no store")
+	_, err = compliance.NewAuditor(compliance.NewMemoryStore(), &recorder{}, compliance.WithClock(nil))
+	require.ErrorIs(t, err, compliance.ErrInvalidConfig, "nil clock")
+	_, err = (&compliance.Auditor{}).Run(context.Background(), "org1", w.audit(0), period("W1"))
+	require.ErrorIs(t, err, compliance.ErrInvalidAudit, "a zero Auditor has no recorder")
+}
+
+func newAuditor(t *testing.T, store compliance.LadderStore, rec compliance.Recorder) *compliance.Auditor {
+	t.Helper()
+	a, err := compliance.NewAuditor(store, rec, compliance.WithClock(fixedClock))
+	require.NoError(t, err)
+	return a
 }
 
 func TestAuditActionsAreNamespaced(t *testing.T) {

@@ -19,13 +19,13 @@ import (
 // pile of hashtags; and not cryptic abbreviations such as #sp, #spon,
 // #collab, #thanks or #ambassador.
 
-// DisclosureTopWindow is how far into the content (in characters) a
+// disclosureTopWindow is how far into the content (in characters) a
 // disclosure may start and still count as near the top. Social platforms
 // truncate captions at roughly this length behind a "more" link.
-const DisclosureTopWindow = 200
+const disclosureTopWindow = 200
 
 // maxDisclosureInput bounds the bytes examined (64 KiB): a disclosure must
-// be within the first DisclosureTopWindow characters to pass, so nothing
+// be within the first 200 characters to pass, so nothing
 // beyond the prefix can turn a verdict into a pass; it only keeps the
 // checker fast on hostile input.
 const maxDisclosureInput = 64 << 10
@@ -54,9 +54,10 @@ var (
 
 // CheckDisclosure judges whether content (plain text, Markdown or simple
 // HTML) discloses a material connection clearly and conspicuously: an
-// unambiguous phrase, not negated, within DisclosureTopWindow characters of
-// the start and before the first link. HTML comments do not count (a reader
-// never sees them). It is deterministic and never panics on any input.
+// unambiguous phrase, not negated, within the first 200 characters (where
+// social platforms truncate captions behind a "more" link) and before the
+// first link. HTML comments do not count (a reader never sees them). It is
+// deterministic and never panics on any input.
 func CheckDisclosure(content string) DisclosureResult {
 	if len(content) > maxDisclosureInput {
 		content = content[:maxDisclosureInput]
@@ -111,8 +112,8 @@ func CheckDisclosure(content string) DisclosureResult {
 	switch {
 	case firstLink >= 0 && at > firstLink:
 		res.Reason = fmt.Sprintf("disclosure %q appears only after the first link", phrase)
-	case chars > DisclosureTopWindow:
-		res.Reason = fmt.Sprintf("disclosure %q is buried %d characters in (must be within the first %d)", phrase, chars, DisclosureTopWindow)
+	case chars > disclosureTopWindow:
+		res.Reason = fmt.Sprintf("disclosure %q is buried %d characters in (must be within the first %d)", phrase, chars, disclosureTopWindow)
 	default:
 		res.Pass = true
 		res.Reason = fmt.Sprintf("clear disclosure %q near the top", phrase)

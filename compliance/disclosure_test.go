@@ -112,7 +112,7 @@ func TestFTCDisclosureAudit(t *testing.T) {
 			}
 			return nil
 		})
-	a := compliance.NewAuditor(store, rec, fixedClock)
+	a := newAuditor(t, store, rec)
 	for _, w := range []string{"2026-W01", "2026-W02", "2026-W02", "2026-W03"} {
 		_, err := a.Run(ctx, "org1", au, period(w))
 		require.NoError(t, err)

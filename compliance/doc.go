@@ -7,13 +7,14 @@
 //     with sustained failures up an escalation ladder, idempotently per
 //     period, with the FTC 16 CFR Part 255 disclosure audit as the worked
 //     example;
-//   - threshold-driven information reporting (Form 1099-NEC) with a
-//     per-year threshold table, missing-TIN flags and corrected records;
-//   - job heartbeats: a dead-man switch for scheduled jobs, where the absence
-//     of success is a failure;
 //   - OutboxCheck: evidence that audit entries recorded in host
 //     transactions reach the chain (the outbox's oldest entry waits no
 //     longer than a threshold).
+//
+// Two neighbours live in packages of their own: compliance/monitor, the
+// dead-man switch for scheduled jobs (its Check fills SlotJobsHealthy), and
+// compliance/nec1099, threshold-driven Form 1099-NEC information reporting.
+// compliance/pgstore stores all three.
 //
 // # Threat addressed
 //
@@ -22,14 +23,18 @@
 // without a permission, a compliance page that still says "enforced". The
 // matrix re-runs its checks on every report, an unwired check fails instead
 // of passing, a check that panics or hangs fails, and a report file edited
-// to say "pass" is re-derived from its controls when read. Jobs that stop
-// reporting become overdue and fail the matrix. Audits escalate exactly once
-// per period however often they are re-run, and filed tax records are never
-// changed in place (a correction is a new record that references the old).
+// to say "pass" is re-derived from its controls when read. Audits escalate
+// exactly once per period however often they are re-run.
 //
 // compliance imports no other rampart package: checks reach auditlog,
 // keyring, rbac, mfa and privacy through functions and one-method interfaces
-// the host wires (Recorder, FieldOpener, Outbox), so it can be used alone.
+// the host wires (Recorder, Outbox), so it can be used alone.
+//
+// # Options
+//
+// NewMatrix takes MatrixOptions and NewAuditor AuditorOptions; WithClock is
+// an Option that both accept. Every option is checked by the constructor:
+// an out-of-range value returns an error wrapping ErrInvalidConfig.
 //
 // What it does not stop: a host that wires a check which always passes. The
 // matrix proves what its checks prove, no more.

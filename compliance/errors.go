@@ -14,20 +14,12 @@ var (
 	ErrInvalidControl = errors.New("compliance: invalid control")
 	// ErrInvalidReport reports JSON that is not a report this package wrote.
 	ErrInvalidReport = errors.New("compliance: invalid report")
-	// ErrUnknownJob reports a heartbeat for a job that was never registered:
-	// a typo in a job name must not create a job nobody watches.
-	ErrUnknownJob = errors.New("compliance: unknown job")
-	// ErrInvalidJob reports a job registration without a name or period.
-	ErrInvalidJob = errors.New("compliance: invalid job")
 	// ErrInvalidAudit reports an audit definition that cannot run.
 	ErrInvalidAudit = errors.New("compliance: invalid audit")
-	// ErrNoThreshold reports a tax year with no reporting threshold in the
-	// table: generating filings against a guessed threshold is worse than
-	// stopping.
-	ErrNoThreshold = errors.New("compliance: no reporting threshold for tax year")
-	// ErrConflict reports a concurrent write that lost (another instance
-	// generated the same filing records first); retry the operation.
+	// ErrConflict reports a write that lost to an earlier one (a report
+	// with the same ID is already stored).
 	ErrConflict = errors.New("compliance: conflicting concurrent write")
-	// ErrNotFound reports a missing stored record.
-	ErrNotFound = errors.New("compliance: not found")
+	// ErrInvalidConfig reports an option passed to NewMatrix or NewAuditor
+	// outside its allowed range; the message names the option and the range.
+	ErrInvalidConfig = errors.New("compliance: invalid configuration")
 )

@@ -35,23 +35,6 @@ func Example() {
 	// 2 staff accounts without MFA
 }
 
-// A job wrapped by the monitor reports start and success; silence past its
-// period and grace makes it overdue.
-func ExampleMonitor_Wrap() {
-	ctx := context.Background()
-	now := time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC)
-	m := compliance.NewMonitor(compliance.NewMemoryStore(), compliance.MonitorClock(func() time.Time { return now }))
-	_ = m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: 24 * time.Hour, Grace: time.Hour})
-	sweep := m.Wrap("privacy-sweeper", func(context.Context) error { return nil })
-	_ = sweep(ctx)
-	fmt.Println(m.Check(ctx).Details)
-	now = now.Add(26 * time.Hour)
-	fmt.Println(m.Check(ctx).Pass)
-	// Output:
-	// 1 jobs reported success on time
-	// false
-}
-
 func ExampleCheckDisclosure() {
 	fmt.Println(compliance.CheckDisclosure("#ad These boots survived a winter. https://shop.example/boots?aff=7").Pass)
 	fmt.Println(compliance.CheckDisclosure("These boots survived a winter. https://shop.example/boots?aff=7 #sp").Reason)

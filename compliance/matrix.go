@@ -106,35 +106,27 @@ type Matrix struct {
 	checkTimeout time.Duration
 }
 
-// MatrixOption configures a Matrix.
-type MatrixOption func(*Matrix)
-
-// WithClock sets the clock that stamps check results and reports; tests use
-// a fixed clock.
-func WithClock(now func() time.Time) MatrixOption { return func(m *Matrix) { m.now = now } }
-
-// WithCheckTimeout bounds each check (default 30s). A check that exceeds it
-// fails: a hung dependency must not hang the report that would reveal it.
-func WithCheckTimeout(d time.Duration) MatrixOption {
-	return func(m *Matrix) { m.checkTimeout = d }
-}
-
-// WithTitle sets the report title (default "rampart compliance report").
-func WithTitle(title string) MatrixOption { return func(m *Matrix) { m.title = title } }
-
-// NewMatrix validates the catalogs and returns a matrix with every check
-// slot empty. Empty slots fail their controls until filled, so forgetting to
-// wire a check is visible in the report rather than silently green.
+// NewMatrix validates the catalogs and the options and returns a matrix
+// with every check slot empty. Empty slots fail their controls until
+// filled, so forgetting to wire a check is visible in the report rather
+// than silently green. An option out of range gives ErrInvalidConfig.
 func NewMatrix(controls []Control, opts ...MatrixOption) (*Matrix, error) {
+	c := matrixConfig{title: "rampart compliance report", now: time.Now, checkTimeout: 30 * time.Second}
+	for _, o := range opts {
+		if o == nil {
+			return nil, invalid("nil option")
+		}
+		o.applyMatrix(&c)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
 	m := &Matrix{
-		title:        "rampart compliance report",
+		title:        c.title,
 		slots:        map[string]bool{},
 		checks:       map[string]Check{},
-		now:          time.Now,
-		checkTimeout: 30 * time.Second,
-	}
-	for _, o := range opts {
-		o(m)
+		now:          c.now,
+		checkTimeout: c.checkTimeout,
 	}
 	seen := map[string]bool{}
 	for _, c := range controls {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/compliance"
-	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -376,31 +374,6 @@ func FuzzReadReport(f *testing.F) {
 	})
 }
 
-func TestAllOfAndJobCheck(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	clk := testclock.New(t0)
-	mon := newMonitor(t, clk)
-	require.NoError(t, mon.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour}))
-	overdueRequests := 0
-	check := compliance.AllOf(mon.JobCheck("privacy-sweeper"), compliance.CheckErr(func(context.Context) error {
-		if overdueRequests > 0 {
-			return fmt.Errorf("%d subject requests overdue", overdueRequests)
-		}
-		return nil
-	}))
-	require.True(t, check(ctx).Pass)
-	overdueRequests = 2
-	r := check(ctx)
-	require.False(t, r.Pass)
-	require.Contains(t, r.Details, "2 subject requests overdue")
-	overdueRequests = 0
-	clk.Advance(2 * time.Hour)
-	require.False(t, check(ctx).Pass)
-	require.False(t, mon.JobCheck("nope")(ctx).Pass)
-	require.False(t, compliance.AllOf()(ctx).Pass)
-}
-
 func TestSaveReportHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -414,4 +387,26 @@ func TestSaveReportHistory(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, r.ID, back.ID)
 	require.True(t, back.Pass)
+}
+
+// TestMatrixOptionsAreValidated: an option out of range fails NewMatrix
+// with ErrInvalidConfig instead of silently keeping the default.
+func TestMatrixOptionsAreValidated(t *testing.T) {
+	t.Parallel()
+	for name, opt := range map[string]compliance.MatrixOption{
+		"nil clock":          compliance.WithClock(nil),
+		"zero timeout":       compliance.WithCheckTimeout(0),
+		"negative timeout":   compliance.WithCheckTimeout(-time.Second),
+		"hour-long timeout":  compliance.WithCheckTimeout(time.Hour),
+		"empty title":        compliance.WithTitle(""),
+		"title with newline": compliance.WithTitle("a\n# injected"),
+		"title too long":     compliance.WithTitle(strings.Repeat("t", 257)),
+		"title not utf-8":    compliance.WithTitle("bad \xff"),
+		"nil option":         nil,
+	} {
+		_, err := compliance.NewMatrix(compliance.GDPRCatalog(), opt)
+		require.ErrorIs(t, err, compliance.ErrInvalidConfig, name)
+	}
+	_, err := compliance.NewMatrix(compliance.GDPRCatalog(), compliance.WithCheckTimeout(10*time.Minute), compliance.WithTitle("ok"))
+	require.NoError(t, err)
 }

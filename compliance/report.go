@@ -262,11 +262,11 @@ func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 var mdEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "`", "\\`", "[", `\[`, "]", `\]`, "*", `\*`, "_", `\_`)
 
-// uuidNamespace is the UUIDv5 namespace of rampart's OSCAL objects and
-// filing records: RFC 4122's URL namespace (6ba7b811-...). Any fixed value
-// works as long as it never changes, since stored filing IDs derive from it;
-// the names hashed under it carry the organisation, so IDs never collide
-// across tenants. They are identifiers, not secrets.
+// uuidNamespace is the UUIDv5 namespace of rampart's OSCAL objects: RFC
+// 4122's URL namespace (6ba7b811-...), the one compliance/nec1099 derives
+// its stored filing IDs from. Any fixed value works as long as it never
+// changes, so that a report's UUIDs are stable. They are identifiers, not
+// secrets.
 var uuidNamespace = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
 
 // uuidV5 derives a name-based (version 5, SHA-1) UUID, so an observation's

@@ -59,7 +59,7 @@ type Recorder interface {
 }
 
 // Heartbeat is told when a sweep starts, succeeds or fails, so a missed or
-// failing sweep raises an alarm. *compliance.Monitor satisfies it.
+// failing sweep raises an alarm. compliance/monitor's *Monitor satisfies it.
 type Heartbeat interface {
 	Start(ctx context.Context, job string) error
 	Succeed(ctx context.Context, job string) error

@@ -14,6 +14,7 @@ import (
 
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 )
 
@@ -132,13 +133,18 @@ func addDatabaseControls(ctx context.Context, r *compliance.Report, dsn string, 
 		return err
 	}
 	defer pool.Close()
-	sts, err := readJobStatuses(ctx, pool)
+	mon, err := monitor.New(pgstore.New(pool))
 	if err != nil {
+		return err
+	}
+	// Status first, so a read error is an operational error rather than a
+	// failing control.
+	if _, err := mon.Status(ctx); err != nil {
 		return err
 	}
 	r.AddControl(databaseControl(jobsControlID, "Dead-man switch ("+compliance.SlotJobsHealthy+")",
 		"Every scheduled job reported success on time", compliance.SlotJobsHealthy,
-		"heartbeat tables read from the database", compliance.JobsCheckResult(sts)))
+		"heartbeat tables read from the database", mon.Check(ctx)))
 	var outbox bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('auditlog_outbox') IS NOT NULL`).Scan(&outbox); err != nil {
 		return err
@@ -165,7 +171,7 @@ func databaseControl(id, ref, title, slot, description string, res compliance.Ch
 	}
 }
 
-func jobStatuses(ctx context.Context, dsn string) ([]compliance.JobStatus, error) {
+func jobStatuses(ctx context.Context, dsn string) ([]monitor.JobStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	pool, err := connect(ctx, dsn)
@@ -176,17 +182,14 @@ func jobStatuses(ctx context.Context, dsn string) ([]compliance.JobStatus, error
 	return readJobStatuses(ctx, pool)
 }
 
-func readJobStatuses(ctx context.Context, pool *pgxpool.Pool) ([]compliance.JobStatus, error) {
-	recs, err := pgstore.New(pool).Jobs(ctx)
+// readJobStatuses judges the jobs in the heartbeat tables exactly as the
+// host's Monitor does: through a Monitor over the same tables.
+func readJobStatuses(ctx context.Context, pool *pgxpool.Pool) ([]monitor.JobStatus, error) {
+	mon, err := monitor.New(pgstore.New(pool))
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	out := make([]compliance.JobStatus, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, compliance.EvaluateJob(r, now))
-	}
-	return out, nil
+	return mon.Status(ctx)
 }
 
 func complianceJobs(ctx context.Context, e *env, args []string) error {
@@ -216,9 +219,9 @@ func complianceJobs(ctx context.Context, e *env, args []string) error {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Healthy bool                   `json:"healthy"`
-			Overdue int                    `json:"overdue"`
-			Jobs    []compliance.JobStatus `json:"jobs"`
+			Healthy bool                `json:"healthy"`
+			Overdue int                 `json:"overdue"`
+			Jobs    []monitor.JobStatus `json:"jobs"`
 		}{overdue == 0 && len(sts) > 0, overdue, sts}); err != nil {
 			return operational(err)
 		}
@@ -249,7 +252,7 @@ func fmtTime(t *time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-func failure(s compliance.JobStatus) string {
+func failure(s monitor.JobStatus) string {
 	if s.LastFailure == nil {
 		return "-"
 	}

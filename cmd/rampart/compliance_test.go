@@ -14,6 +14,7 @@ import (
 
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 )
@@ -107,10 +108,11 @@ func TestComplianceWithDatabase(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
 	store := pgstore.New(db.Pool)
-	m := compliance.NewMonitor(store)
+	m, err := monitor.New(store)
+	require.NoError(t, err)
 	code, _, _ := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
 	require.Equal(t, exitFindings, code, "no job registered: the switch watches nothing")
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
 	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
 
 	code, out, _ := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
@@ -124,17 +126,17 @@ func TestComplianceWithDatabase(t *testing.T) {
 	require.Contains(t, out, jobsControlID)
 
 	// A job registered long ago that never reported.
-	require.NoError(t, store.RegisterJob(ctx, compliance.JobSpec{Name: "nightly-backup", Period: 24 * time.Hour, Grace: time.Hour},
+	require.NoError(t, store.RegisterJob(ctx, monitor.JobSpec{Name: "nightly-backup", Period: 24 * time.Hour, Grace: time.Hour},
 		time.Now().Add(-48*time.Hour)))
 	code, out, _ = runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL, "--json")
 	require.Equal(t, exitFindings, code)
 	var body struct {
 		Healthy bool
-		Jobs    []compliance.JobStatus
+		Jobs    []monitor.JobStatus
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &body))
 	require.False(t, body.Healthy)
-	require.Equal(t, compliance.JobOverdue, body.Jobs[0].State)
+	require.Equal(t, monitor.JobOverdue, body.Jobs[0].State)
 
 	code, out, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
 	require.Equal(t, exitFindings, code)
@@ -185,8 +187,9 @@ func TestComplianceReportOutbox(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
-	m := compliance.NewMonitor(pgstore.New(db.Pool))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	m, err := monitor.New(pgstore.New(db.Pool))
+	require.NoError(t, err)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
 	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
 	code, out, _ := runCLI(t, nil, "compliance", "report", "--dsn", db.URL, "--format", "json")
 	require.Equal(t, exitOK, code, out)
@@ -198,7 +201,7 @@ func TestComplianceReportOutbox(t *testing.T) {
 	require.Contains(t, out, outboxControlID)
 	require.Contains(t, out, `"details": "0 waiting"`)
 
-	_, err := db.Pool.Exec(ctx, `INSERT INTO auditlog_outbox (org, at, actor, action, schema_version, target, ip, user_agent, request_id, payload)
+	_, err = db.Pool.Exec(ctx, `INSERT INTO auditlog_outbox (org, at, actor, action, schema_version, target, ip, user_agent, request_id, payload)
 		VALUES ('acme', now(), 'user:1', 'invoice.paid', 1, 'invoice:1', '', '', '', '{}')`)
 	require.NoError(t, err)
 	time.Sleep(5 * time.Millisecond)
@@ -207,4 +210,30 @@ func TestComplianceReportOutbox(t *testing.T) {
 	require.Contains(t, out, "1 waiting, the oldest for ")
 	code, _, _ = runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
 	require.Equal(t, exitOK, code, "within the default minute")
+}
+
+// TestMigrateOnlyComplianceCreatesEveryTable: compliance, compliance/monitor
+// and compliance/nec1099 share compliance/pgstore's migrations, so
+// `migrate up --only compliance` still creates the heartbeat and filing
+// tables under their old names, and the CLI's compliance commands work on
+// them.
+func TestMigrateOnlyComplianceCreatesEveryTable(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	code, _, stderr := runCLI(t, nil, "migrate", "up", "--dsn", db.URL, "--only", "compliance")
+	require.Equal(t, exitOK, code, stderr)
+	for _, table := range []string{"compliance_ladder_state", "compliance_ladder_judgements", "compliance_audit_runs",
+		"compliance_jobs", "compliance_reports", "compliance_filing_generations", "compliance_filings"} {
+		var ok bool
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok))
+		require.True(t, ok, table)
+	}
+	m, err := monitor.New(pgstore.New(db.Pool))
+	require.NoError(t, err)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "privacy-sweeper", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Succeed(ctx, "privacy-sweeper"))
+	code, out, stderr := runCLI(t, nil, "compliance", "jobs", "--dsn", db.URL)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, out, "privacy-sweeper")
 }

@@ -1,12 +1,22 @@
-// Package pgstore is the PostgreSQL adapter of compliance.Store: escalation
-// ladder state and judgements, audit runs, job heartbeats, report history
-// and 1099 filing generations.
+// Package pgstore is the PostgreSQL adapter of compliance.Store (escalation
+// ladder state and judgements, audit runs, report history), of
+// monitor.Store (job heartbeats) and of nec1099.Store (1099 filing
+// generations): one Store implements all three.
+//
+// One adapter serves the three packages because their tables were created
+// by one migration (001_compliance.sql) before compliance was split into
+// compliance, compliance/monitor and compliance/nec1099. Splitting the
+// adapter would split that migration, and existing databases, which have it
+// recorded as applied under the "compliance" component, would either miss
+// the new components' versions or apply them twice. So Migrate (and
+// "rampart migrate up --only compliance") still creates every table, under
+// the same names.
 //
 // What must hold across application instances holds in the database: a
 // member is judged at most once per (audit, period) (primary key plus a row
 // lock on the member's state), filing records and judgements are
 // append-only (triggers), and two generators racing on the same payee lose
-// with compliance.ErrConflict (unique key) instead of filing twice.
+// with nec1099.ErrConflict (unique key) instead of filing twice.
 //
 // # Inside the host's transaction
 //
@@ -15,10 +25,10 @@
 // change: the payout run that produced a 1099 generation and the
 // generation itself are both stored or neither is. Advance and
 // SaveGeneration run in a savepoint of tx; one that fails or loses a race
-// (compliance.ErrConflict) leaves tx usable.
+// (compliance.ErrConflict, nec1099.ErrConflict) leaves tx usable.
 //
 // What does not belong in a caller's transaction, by design: heartbeats
-// (RegisterJob, RecordSignal, through compliance.Monitor). A heartbeat
+// (RegisterJob, RecordSignal, through monitor.Monitor). A heartbeat
 // reports that a job started, succeeded or failed, and a failing job is
 // exactly the one whose transaction rolls back: bound to it, the failure and
 // its cause would be rolled back too, and the dead-man switch would only
@@ -39,6 +49,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
+	"github.com/rampart-sdk/rampart/compliance/nec1099"
 	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/internal/pgq"
 )
@@ -62,7 +74,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "compliance", Migrations())
 }
 
-// Store implements compliance.Store on PostgreSQL. A Store from New runs on
+// Store implements compliance.Store, monitor.Store and nec1099.Store on
+// PostgreSQL. A Store from New runs on
 // its pool; WithTx returns one bound to a transaction of the caller's.
 type Store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
@@ -74,7 +87,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
 // WithTx returns a store bound to tx: every operation runs in the caller's
 // transaction and commits or rolls back with it, and an operation that needs
 // a transaction of its own (Advance, SaveGeneration) runs in a savepoint of
-// tx, so when it fails or loses a race (compliance.ErrConflict) the caller's
+// tx, so when it fails or loses a race (an ErrConflict) the caller's
 // transaction is still usable. See the package documentation for what
 // belongs on the pool instead.
 //
@@ -83,7 +96,11 @@ func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
 // matches pgx.ErrTxClosed; a nil tx gives the same.
 func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
 
-var _ compliance.Store = (*Store)(nil)
+var (
+	_ compliance.Store = (*Store)(nil)
+	_ monitor.Store    = (*Store)(nil)
+	_ nec1099.Store    = (*Store)(nil)
+)
 
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
@@ -227,11 +244,11 @@ func (s *Store) AuditRuns(ctx context.Context, org, audit string) ([]compliance.
 	return out, nil
 }
 
-// RegisterJob implements compliance.HeartbeatStore. The ping URL is not
+// RegisterJob implements monitor.Store. The ping URL is not
 // stored: it embeds the check's secret and belongs to process config.
-func (s *Store) RegisterJob(ctx context.Context, spec compliance.JobSpec, at time.Time) error {
+func (s *Store) RegisterJob(ctx context.Context, spec monitor.JobSpec, at time.Time) error {
 	if spec.Name == "" || spec.Period <= 0 || spec.Grace < 0 || spec.MaxRuntime < 0 {
-		return fmt.Errorf("%w: %q needs a name and a positive period", compliance.ErrInvalidJob, spec.Name)
+		return fmt.Errorf("%w: %q needs a name and a positive period", monitor.ErrInvalidJob, spec.Name)
 	}
 	_, err := s.q.Exec(ctx, `INSERT INTO compliance_jobs (name, period_ns, grace_ns, max_runtime_ns, registered_at)
 		VALUES ($1, $2, $3, $4, $5)
@@ -244,17 +261,17 @@ func (s *Store) RegisterJob(ctx context.Context, spec compliance.JobSpec, at tim
 	return nil
 }
 
-// RecordSignal implements compliance.HeartbeatStore. Timestamps only move
+// RecordSignal implements monitor.Store. Timestamps only move
 // forward, so a delayed signal from a slow instance cannot rewind a job.
-func (s *Store) RecordSignal(ctx context.Context, job string, sig compliance.Signal, at time.Time, cause string) error {
+func (s *Store) RecordSignal(ctx context.Context, job string, sig monitor.Signal, at time.Time, cause string) error {
 	var q string
 	args := []any{job, at}
 	switch sig {
-	case compliance.SignalStart:
+	case monitor.SignalStart:
 		q = `UPDATE compliance_jobs SET last_start = GREATEST(last_start, $2) WHERE name = $1`
-	case compliance.SignalSuccess:
+	case monitor.SignalSuccess:
 		q = `UPDATE compliance_jobs SET last_success = GREATEST(last_success, $2) WHERE name = $1`
-	case compliance.SignalFail:
+	case monitor.SignalFail:
 		q = `UPDATE compliance_jobs SET last_failure = GREATEST(last_failure, $2),
 			last_cause = CASE WHEN last_failure IS NULL OR last_failure <= $2 THEN $3 ELSE last_cause END WHERE name = $1`
 		args = append(args, cause)
@@ -266,20 +283,20 @@ func (s *Store) RecordSignal(ctx context.Context, job string, sig compliance.Sig
 		return wrap("record signal", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: %q", compliance.ErrUnknownJob, job)
+		return fmt.Errorf("%w: %q", monitor.ErrUnknownJob, job)
 	}
 	return nil
 }
 
-// Jobs implements compliance.HeartbeatStore.
-func (s *Store) Jobs(ctx context.Context) ([]compliance.JobRecord, error) {
+// Jobs implements monitor.Store.
+func (s *Store) Jobs(ctx context.Context) ([]monitor.JobRecord, error) {
 	rows, err := s.q.Query(ctx, `SELECT name, period_ns, grace_ns, max_runtime_ns, registered_at, last_start, last_success,
 		last_failure, last_cause FROM compliance_jobs ORDER BY name`)
 	if err != nil {
 		return nil, wrap("jobs", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (compliance.JobRecord, error) {
-		var j compliance.JobRecord
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.JobRecord, error) {
+		var j monitor.JobRecord
 		var period, grace, maxRun int64
 		var start, success, failure *time.Time
 		err := r.Scan(&j.Name, &period, &grace, &maxRun, &j.RegisteredAt, &start, &success, &failure, &j.LastCause)
@@ -340,8 +357,8 @@ func (s *Store) Reports(ctx context.Context, org string, limit int) ([]complianc
 	return out, nil
 }
 
-// SaveGeneration implements compliance.FilingStore.
-func (s *Store) SaveGeneration(ctx context.Context, g compliance.Generation, records []compliance.FilingRecord) error {
+// SaveGeneration implements nec1099.Store.
+func (s *Store) SaveGeneration(ctx context.Context, g nec1099.Generation, records []nec1099.FilingRecord) error {
 	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO compliance_filing_generations
 			(id, org, tax_year, generated_at, threshold_cents, threshold_source, records, corrections, missing_tax_ids)
@@ -364,7 +381,7 @@ func (s *Store) SaveGeneration(ctx context.Context, g compliance.Generation, rec
 		return nil
 	})
 	if isUnique(err) {
-		return fmt.Errorf("%w: filing records of tax year %d", compliance.ErrConflict, g.TaxYear)
+		return fmt.Errorf("%w: filing records of tax year %d", nec1099.ErrConflict, g.TaxYear)
 	}
 	if err != nil {
 		return wrap("save generation", err)
@@ -372,16 +389,16 @@ func (s *Store) SaveGeneration(ctx context.Context, g compliance.Generation, rec
 	return nil
 }
 
-// FilingHistory implements compliance.FilingStore.
-func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]compliance.FilingRecord, error) {
+// FilingHistory implements nec1099.Store.
+func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]nec1099.FilingRecord, error) {
 	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, payee_id, seq, generation_id, amount_cents, corrected,
 		COALESCE(original_id, ''), tax_id_missing, created_at FROM compliance_filings
 		WHERE org = $1 AND tax_year = $2 ORDER BY payee_id, seq`, org, taxYear)
 	if err != nil {
 		return nil, wrap("filing history", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (compliance.FilingRecord, error) {
-		var f compliance.FilingRecord
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nec1099.FilingRecord, error) {
+		var f nec1099.FilingRecord
 		err := r.Scan(&f.ID, &f.Org, &f.TaxYear, &f.PayeeID, &f.Seq, &f.GenerationID, &f.AmountCents, &f.Corrected,
 			&f.OriginalID, &f.TaxIDMissing, &f.CreatedAt)
 		return f, err
@@ -392,15 +409,15 @@ func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]c
 	return out, nil
 }
 
-// Generations implements compliance.FilingStore.
-func (s *Store) Generations(ctx context.Context, org string, taxYear int) ([]compliance.Generation, error) {
+// Generations implements nec1099.Store.
+func (s *Store) Generations(ctx context.Context, org string, taxYear int) ([]nec1099.Generation, error) {
 	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, generated_at, threshold_cents, threshold_source, records,
 		corrections, missing_tax_ids FROM compliance_filing_generations WHERE org = $1 AND tax_year = $2 ORDER BY seq`, org, taxYear)
 	if err != nil {
 		return nil, wrap("generations", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (compliance.Generation, error) {
-		var g compliance.Generation
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nec1099.Generation, error) {
+		var g nec1099.Generation
 		err := r.Scan(&g.ID, &g.Org, &g.TaxYear, &g.GeneratedAt, &g.ThresholdCents, &g.ThresholdSource, &g.Records,
 			&g.Corrections, &g.MissingTaxIDs)
 		return g, err

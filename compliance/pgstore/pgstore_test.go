@@ -12,6 +12,10 @@ import (
 
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/compliance/compliancetest"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
+	"github.com/rampart-sdk/rampart/compliance/monitor/monitortest"
+	"github.com/rampart-sdk/rampart/compliance/nec1099"
+	"github.com/rampart-sdk/rampart/compliance/nec1099/nec1099test"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 )
@@ -46,9 +50,37 @@ func TestAuditorOnPostgres(t *testing.T) {
 	compliancetest.TestAuditor(t, newStore)
 }
 
+func newMonitorStore(t *testing.T) monitor.Store { return newStore(t).(*pgstore.Store) }
+
+func newFilingStore(t *testing.T) nec1099.Store { return newStore(t).(*pgstore.Store) }
+
+func TestMonitorConformance(t *testing.T) {
+	t.Parallel()
+	monitortest.TestStore(t, newMonitorStore)
+	// Bound to a transaction the store works too, though heartbeats belong
+	// on the pool (see the package documentation).
+	monitortest.TestStore(t, func(t *testing.T) monitor.Store {
+		db := pgtest.New(t)
+		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+	})
+}
+
+func TestFilingConformance(t *testing.T) {
+	t.Parallel()
+	nec1099test.TestStore(t, newFilingStore)
+	// Bound to a transaction too: a generation commits with the host's
+	// payout run.
+	nec1099test.TestStore(t, func(t *testing.T) nec1099.Store {
+		db := pgtest.New(t)
+		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
+		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+	})
+}
+
 func TestFilerOnPostgres(t *testing.T) {
 	t.Parallel()
-	compliancetest.TestFiler(t, newStore)
+	nec1099test.TestFiler(t, newFilingStore)
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -68,8 +100,8 @@ func TestFilingsAreAppendOnly(t *testing.T) {
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
 	s := pgstore.New(db.Pool)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	require.NoError(t, s.SaveGeneration(ctx, compliance.Generation{ID: "g", Org: "o", TaxYear: 2026, GeneratedAt: at},
-		[]compliance.FilingRecord{{ID: "f", Org: "o", TaxYear: 2026, PayeeID: "p", Seq: 1, GenerationID: "g", AmountCents: 250000, CreatedAt: at}}))
+	require.NoError(t, s.SaveGeneration(ctx, nec1099.Generation{ID: "g", Org: "o", TaxYear: 2026, GeneratedAt: at},
+		[]nec1099.FilingRecord{{ID: "f", Org: "o", TaxYear: 2026, PayeeID: "p", Seq: 1, GenerationID: "g", AmountCents: 250000, CreatedAt: at}}))
 	_, err := db.Pool.Exec(ctx, `UPDATE compliance_filings SET amount_cents = 1`)
 	require.ErrorContains(t, err, "append-only")
 	_, err = db.Pool.Exec(ctx, `DELETE FROM compliance_filings`)
@@ -88,7 +120,8 @@ func TestFilingsAreAppendOnly(t *testing.T) {
 func TestFailureCauseSurvivesAnyText(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := compliance.NewMonitor(newStore(t))
+	m, err := monitor.New(newMonitorStore(t))
+	require.NoError(t, err)
 	causes := map[string]string{
 		"two-byte at the cut":   strings.Repeat("a", 999) + "é tail",
 		"three-byte at the cut": strings.Repeat("a", 998) + "€ tail",
@@ -98,7 +131,7 @@ func TestFailureCauseSurvivesAnyText(t *testing.T) {
 	}
 	for name, cause := range causes {
 		job := "job-" + strings.ReplaceAll(name, " ", "-")
-		require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: job, Period: time.Hour, Grace: time.Minute}))
+		require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: job, Period: time.Hour, Grace: time.Minute}))
 		require.NoError(t, m.Fail(ctx, job, errors.New(cause)), name)
 	}
 	sts, err := m.Status(ctx)

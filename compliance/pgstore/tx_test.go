@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
+	"github.com/rampart-sdk/rampart/compliance/nec1099"
 	"github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 )
@@ -26,9 +28,9 @@ func txDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
 
 var member = compliance.MemberKey{Org: "o", Audit: "a", Member: "m"}
 
-func generation(id string) (compliance.Generation, []compliance.FilingRecord) {
-	return compliance.Generation{ID: id, Org: "o", TaxYear: 2026, GeneratedAt: txAt},
-		[]compliance.FilingRecord{{ID: "f-" + id, Org: "o", TaxYear: 2026, PayeeID: "p", Seq: 1, GenerationID: id, AmountCents: 250000, CreatedAt: txAt}}
+func generation(id string) (nec1099.Generation, []nec1099.FilingRecord) {
+	return nec1099.Generation{ID: id, Org: "o", TaxYear: 2026, GeneratedAt: txAt},
+		[]nec1099.FilingRecord{{ID: "f-" + id, Org: "o", TaxYear: 2026, PayeeID: "p", Seq: 1, GenerationID: id, AmountCents: 250000, CreatedAt: txAt}}
 }
 
 func climb(p compliance.MemberState) (compliance.MemberState, error) { p.Level++; return p, nil }
@@ -94,7 +96,7 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 		{"duplicate generation: unique violation in the savepoint", func(s *pgstore.Store) error {
 			g, rs := generation("g1")
 			return s.SaveGeneration(ctx, g, rs)
-		}, compliance.ErrConflict},
+		}, nec1099.ErrConflict},
 		{"judge fails inside advance (savepoint)", func(s *pgstore.Store) error {
 			_, _, err := s.Advance(ctx, member, compliance.Judgement{Period: "W2", At: txAt},
 				func(compliance.MemberState) (compliance.MemberState, error) {
@@ -148,7 +150,7 @@ func TestWithTxFinished(t *testing.T) {
 			_, _, err := s.Advance(ctx, member, compliance.Judgement{Period: "W1", At: txAt}, climb)
 			return err
 		},
-		"signal": func(s *pgstore.Store) error { return s.RecordSignal(ctx, "job", compliance.SignalStart, txAt, "") },
+		"signal": func(s *pgstore.Store) error { return s.RecordSignal(ctx, "job", monitor.SignalStart, txAt, "") },
 	}
 	for txName, tx := range map[string]pgx.Tx{"committed": committed, "nil": nil} {
 		for name, op := range ops {

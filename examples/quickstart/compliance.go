@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 )
 
 // storyRecorder tells the escalations as they are recorded in the story's
@@ -65,9 +66,11 @@ func complianceChapter() chapter {
 			}
 
 			// A nightly job watched by the dead-man switch.
-			store := compliance.NewMemoryStore()
-			mon := compliance.NewMonitor(store, compliance.MonitorClock(s.clock))
-			if err := mon.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: 24 * time.Hour, Grace: time.Hour}); err != nil {
+			mon, err := monitor.New(monitor.NewMemoryStore(), monitor.WithClock(s.clock))
+			if err != nil {
+				return err
+			}
+			if err := mon.Register(ctx, monitor.JobSpec{Name: "privacy-sweeper", Period: 24 * time.Hour, Grace: time.Hour}); err != nil {
 				return err
 			}
 			if err := mon.Wrap("privacy-sweeper", func(context.Context) error { return nil })(ctx); err != nil {
@@ -88,7 +91,10 @@ func complianceChapter() chapter {
 					s.say("action hook: affiliate %s -> %s (%s)", t.Member, t.ToStep, t.Reason)
 					return nil
 				})
-			a := compliance.NewAuditor(store, storyRecorder{s}, s.clock)
+			a, err := compliance.NewAuditor(compliance.NewMemoryStore(), storyRecorder{s}, compliance.WithClock(s.clock))
+			if err != nil {
+				return err
+			}
 			week := compliance.Period{ID: "2026-W02"}
 			for i := 0; i < 2; i++ { // the cron fired twice
 				run, err := a.Run(ctx, "org_acme", au, week)

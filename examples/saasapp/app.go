@@ -18,7 +18,7 @@ import (
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/authn"
 	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
-	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	compliancepg "github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/keyring"
 	keyringpg "github.com/rampart-sdk/rampart/keyring/pgstore"
@@ -124,7 +124,7 @@ type app struct {
 	consent  *privacy.Consent  // consent purposes and decisions
 	pg       *pgTx             // the stores a host transaction binds (deletion.go); nil in memory
 	records  *privacy.Records
-	monitor  *compliance.Monitor
+	monitor  *monitor.Monitor
 
 	handler http.Handler
 }
@@ -137,13 +137,13 @@ type stores struct {
 	authn       authn.Store
 	mfa         mfa.Store
 	privacy     privacy.Store
-	compliance  compliance.Store
+	jobs        monitor.Store // the job monitor's heartbeats
 	subjectKeys keyring.SubjectKeyStore
 }
 
 func memoryStores() stores {
 	return stores{app: newMemStore(), audit: auditlog.NewMemoryStore(), authn: authn.NewMemoryStore(),
-		mfa: mfa.NewMemoryStore(), privacy: privacy.NewMemoryStore(), compliance: compliance.NewMemoryStore(),
+		mfa: mfa.NewMemoryStore(), privacy: privacy.NewMemoryStore(), jobs: monitor.NewMemoryStore(),
 		subjectKeys: keyring.NewMemoryStore()}
 }
 
@@ -188,7 +188,7 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 		}
 	}
 	st := stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
-		mfa: mfapg.New(pool), privacy: privacypg.New(pool), compliance: compliancepg.New(pool),
+		mfa: mfapg.New(pool), privacy: privacypg.New(pool), jobs: compliancepg.New(pool),
 		subjectKeys: keyringpg.New(pool)}
 	if appRole == "" {
 		return st, nil
@@ -286,7 +286,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireAuth(st.authn, st.mfa); err != nil {
 		return nil, err
 	}
-	if err = a.wireJobs(ctx, st.compliance); err != nil {
+	if err = a.wireJobs(ctx, st.jobs); err != nil {
 		return nil, err
 	}
 	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {

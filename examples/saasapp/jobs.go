@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/privacy"
 )
 
-// Scheduled jobs. Each reports to the compliance monitor, a dead-man switch:
+// Scheduled jobs. Each reports to the job monitor, a dead-man switch:
 // a job that stops succeeding turns the compliance report red, whether it
 // failed loudly or silently stopped being scheduled.
 const (
@@ -21,15 +22,18 @@ const (
 	jobIdempotencyPruner = "idempotency-pruner"
 )
 
-var jobSpecs = []compliance.JobSpec{
+var jobSpecs = []monitor.JobSpec{
 	{Name: privacy.SweepJob, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
 	{Name: jobSessionSweeper, Period: time.Hour, Grace: 30 * time.Minute},
 	{Name: jobAuditVerifier, Period: time.Hour, Grace: 30 * time.Minute, MaxRuntime: 20 * time.Minute},
 	{Name: jobIdempotencyPruner, Period: time.Hour, Grace: 30 * time.Minute},
 }
 
-func (a *app) wireJobs(ctx context.Context, store compliance.Store) error {
-	a.monitor = compliance.NewMonitor(store, compliance.MonitorClock(a.now), compliance.MonitorLogger(a.log))
+func (a *app) wireJobs(ctx context.Context, store monitor.Store) error {
+	var err error
+	if a.monitor, err = monitor.New(store, monitor.WithClock(a.now), monitor.WithLogger(a.log)); err != nil {
+		return err
+	}
 	for _, s := range jobSpecs {
 		if err := a.monitor.Register(ctx, s); err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/authn"
-	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/internal/redact"
 	"github.com/rampart-sdk/rampart/keyring"
 	"github.com/rampart-sdk/rampart/mfa"
@@ -216,14 +216,14 @@ func TestNoSecretTypePrintsItsSecret(t *testing.T) {
 			[]byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(totpKey))),
 		newSubject("mfa.RecoveryCodes", *codes, codeForms...))
 
-	// compliance: a ping URL, alone and in the JobSpec a host registers.
+	// compliance/monitor: a ping URL, alone and in the JobSpec a host registers.
 	pingSecret := []byte("0b6e3a1c-5f0e-4d7b-9c55-ping-check")
-	ping := compliance.NewSecretURL("https://hc.example/" + string(pingSecret))
-	spec := compliance.JobSpec{Name: "sweeper", Period: time.Hour, PingURL: ping}
+	ping := monitor.NewSecretURL("https://hc.example/" + string(pingSecret))
+	spec := monitor.JobSpec{Name: "sweeper", Period: time.Hour, PingURL: ping}
 	subjects = append(subjects,
-		newSubject("compliance.SecretURL", ping, pingSecret),
-		newSubject("compliance.JobSpec", spec, pingSecret),
-		newSubject("compliance.JobRecord", compliance.JobRecord{JobSpec: spec}, pingSecret))
+		newSubject("monitor.SecretURL", ping, pingSecret),
+		newSubject("monitor.JobSpec", spec, pingSecret),
+		newSubject("monitor.JobRecord", monitor.JobRecord{JobSpec: spec}, pingSecret))
 
 	for _, s := range subjects {
 		t.Run(s.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package compliance_test
+package nec1099_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/nec1099"
 )
 
 // fakeField stands in for *keyring.Field: "ciphertext" is the TIN reversed,
@@ -47,39 +47,43 @@ func (f *fakeField) Open(rowID string, ct []byte) ([]byte, error) {
 }
 
 type ledger struct {
-	payments []compliance.Payment
-	payees   map[string]compliance.Payee
+	paid   []nec1099.Payment
+	payees map[string]nec1099.Payee
 }
 
-func (l *ledger) filer(store compliance.FilingStore, field compliance.FieldOpener, now time.Time) *compliance.Filer {
-	return &compliance.Filer{
-		Store: store,
-		Payments: func(_ context.Context, _ string, year int, yield func(compliance.Payment) error) error {
-			for _, p := range l.payments {
-				if err := yield(p); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		Payees: func(_ context.Context, _, id string) (compliance.Payee, error) {
-			p, ok := l.payees[id]
-			if !ok {
-				return compliance.Payee{}, fmt.Errorf("no payee %s", id)
-			}
-			return p, nil
-		},
-		TaxIDs: field,
-		Now:    func() time.Time { return now },
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+func (l *ledger) payments(_ context.Context, _ string, _ int, yield func(nec1099.Payment) error) error {
+	for _, p := range l.paid {
+		if err := yield(p); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func pay(id, payee string, cents int64, at time.Time) compliance.Payment {
-	return compliance.Payment{ID: id, PayeeID: payee, AmountCents: cents, PaidAt: at}
+func (l *ledger) payee(_ context.Context, _, id string) (nec1099.Payee, error) {
+	p, ok := l.payees[id]
+	if !ok {
+		return nec1099.Payee{}, fmt.Errorf("no payee %s", id)
+	}
+	return p, nil
 }
 
-func payee(id, tin string) compliance.Payee {
-	p := compliance.Payee{ID: id, Name: "Payee " + id, Line1: "1 Main St", City: "Springfield", State: "IL", ZIP: "62701", TaxIDRowID: "payees/" + id}
+func (l *ledger) filer(t *testing.T, store nec1099.Store, field nec1099.FieldOpener, now time.Time, opts ...nec1099.Option) *nec1099.Filer {
+	t.Helper()
+	f, err := nec1099.New(store, l.payments, l.payee, field,
+		append([]nec1099.Option{nec1099.WithClock(func() time.Time { return now })}, opts...)...)
+	require.NoError(t, err)
+	return f
+}
+
+func pay(id, payee string, cents int64, at time.Time) nec1099.Payment {
+	return nec1099.Payment{ID: id, PayeeID: payee, AmountCents: cents, PaidAt: at}
+}
+
+func payee(id, tin string) nec1099.Payee {
+	p := nec1099.Payee{ID: id, Name: "Payee " + id, Line1: "1 Main St", City: "Springfield", State: "IL", ZIP: "62701", TaxIDRowID: "payees/" + id}
 	if tin != "" {
 		p.TaxIDCiphertext = seal(p.TaxIDRowID, tin)
 	}
@@ -104,7 +108,7 @@ func readCSV(t *testing.T, b []byte) []map[string]string {
 
 func TestThresholdTable(t *testing.T) {
 	t.Parallel()
-	tab := compliance.DefaultThresholds()
+	tab := nec1099.DefaultThresholds()
 	th, err := tab.Lookup(2025)
 	require.NoError(t, err)
 	require.Equal(t, int64(600_00), th.AmountCents)
@@ -115,13 +119,13 @@ func TestThresholdTable(t *testing.T) {
 	require.Contains(t, th.Source, "P.L. 119-21")
 	require.Contains(t, th.Source, "One Big Beautiful Bill Act")
 	_, err = tab.Lookup(2027)
-	require.ErrorIs(t, err, compliance.ErrNoThreshold)
-	ext := tab.With(compliance.Threshold{TaxYear: 2027, AmountCents: 2050_00, Source: "IRS Rev. Proc. (hypothetical)"})
+	require.ErrorIs(t, err, nec1099.ErrNoThreshold)
+	ext := tab.With(nec1099.Threshold{TaxYear: 2027, AmountCents: 2050_00, Source: "IRS Rev. Proc. (hypothetical)"})
 	th, err = ext.Lookup(2027)
 	require.NoError(t, err)
 	require.Equal(t, int64(2050_00), th.AmountCents)
 	_, err = tab.Lookup(2027)
-	require.ErrorIs(t, err, compliance.ErrNoThreshold, "With must not mutate the original")
+	require.ErrorIs(t, err, nec1099.ErrNoThreshold, "With must not mutate the original")
 }
 
 // TestThresholdJustUnderAndOver covers both regimes: $600 in 2025 and $2,000
@@ -136,7 +140,7 @@ func TestThresholdJustUnderAndOver(t *testing.T) {
 			t.Parallel()
 			at := time.Date(tc.year, 6, 1, 0, 0, 0, 0, time.UTC)
 			l := &ledger{
-				payments: []compliance.Payment{
+				paid: []nec1099.Payment{
 					pay("1", "under", tc.threshold-1, at),
 					pay("2", "exact", tc.threshold-100, at), pay("3", "exact", 100, at.Add(time.Hour)),
 					pay("4", "over", tc.threshold+1, at),
@@ -144,11 +148,11 @@ func TestThresholdJustUnderAndOver(t *testing.T) {
 					// $1,000 in 2026 would have been reportable under the $600 rule.
 					pay("6", "thousand", 1000_00, at),
 				},
-				payees: map[string]compliance.Payee{"under": payee("under", "111-11-1111"), "exact": payee("exact", "222-22-2222"),
+				payees: map[string]nec1099.Payee{"under": payee("under", "111-11-1111"), "exact": payee("exact", "222-22-2222"),
 					"over": payee("over", "333-33-3333"), "thousand": payee("thousand", "444-44-4444"), "wrongyear": payee("wrongyear", "5")},
 			}
 			var out bytes.Buffer
-			res, err := l.filer(compliance.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", tc.year, &out)
+			res, err := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", tc.year, &out)
 			require.NoError(t, err)
 			rows := readCSV(t, out.Bytes())
 			got := map[string]string{}
@@ -174,11 +178,11 @@ func TestMissingTaxIDIsFlagged(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	l := &ledger{
-		payments: []compliance.Payment{pay("1", "notin", 700_00, at), pay("2", "tin", 700_00, at)},
-		payees:   map[string]compliance.Payee{"notin": payee("notin", ""), "tin": payee("tin", "123-45-6789")},
+		paid:   []nec1099.Payment{pay("1", "notin", 700_00, at), pay("2", "tin", 700_00, at)},
+		payees: map[string]nec1099.Payee{"notin": payee("notin", ""), "tin": payee("tin", "123-45-6789")},
 	}
 	var out bytes.Buffer
-	res, err := l.filer(compliance.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
+	res, err := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
 	require.NoError(t, err)
 	require.Equal(t, []string{"notin"}, res.MissingTaxID)
 	require.Equal(t, 1, res.Generation.MissingTaxIDs)
@@ -195,10 +199,10 @@ func TestTaxIDOpenErrorStopsGeneration(t *testing.T) {
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	p := payee("x", "123-45-6789")
 	p.TaxIDRowID = "payees/other" // ciphertext moved to another row
-	l := &ledger{payments: []compliance.Payment{pay("1", "x", 700_00, at)}, payees: map[string]compliance.Payee{"x": p}}
-	store := compliance.NewMemoryStore()
+	l := &ledger{paid: []nec1099.Payment{pay("1", "x", 700_00, at)}, payees: map[string]nec1099.Payee{"x": p}}
+	store := nec1099.NewMemoryStore()
 	var out bytes.Buffer
-	_, err := l.filer(store, &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
+	_, err := l.filer(t, store, &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
 	require.Error(t, err)
 	require.Empty(t, out.Bytes())
 	hist, _ := store.FilingHistory(context.Background(), "org1", 2025)
@@ -210,34 +214,34 @@ func TestTaxIDOpenErrorStopsGeneration(t *testing.T) {
 // original, and the original must be unchanged in the history.
 func TestReversalAfterGenerationYieldsCorrectedRecord(t *testing.T) {
 	t.Parallel()
-	correctionScenario(t, compliance.NewMemoryStore())
+	correctionScenario(t, nec1099.NewMemoryStore())
 }
 
-func correctionScenario(t *testing.T, store compliance.FilingStore) {
+func correctionScenario(t *testing.T, store nec1099.Store) {
 	ctx := context.Background()
 	at := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	l := &ledger{
-		payments: []compliance.Payment{
+		paid: []nec1099.Payment{
 			pay("p1", "ann", 1500_00, at), pay("p2", "ann", 1000_00, at),
 			pay("p3", "ben", 2500_00, at),
 			pay("p4", "cy", 2100_00, at),
 		},
-		payees: map[string]compliance.Payee{"ann": payee("ann", "111-11-1111"), "ben": payee("ben", "222-22-2222"), "cy": payee("cy", "333-33-3333")},
+		payees: map[string]nec1099.Payee{"ann": payee("ann", "111-11-1111"), "ben": payee("ben", "222-22-2222"), "cy": payee("cy", "333-33-3333")},
 	}
 	field := &fakeField{}
 	var first bytes.Buffer
-	res1, err := l.filer(store, field, at.AddDate(1, 0, -60)).Generate(ctx, "org1", 2026, &first)
+	res1, err := l.filer(t, store, field, at.AddDate(1, 0, -60)).Generate(ctx, "org1", 2026, &first)
 	require.NoError(t, err)
 	require.Equal(t, 3, res1.Generation.Records)
 	require.Equal(t, 3, field.opens)
-	orig := map[string]compliance.FilingRecord{}
+	orig := map[string]nec1099.FilingRecord{}
 	for _, r := range res1.Records {
 		orig[r.PayeeID] = r
 	}
 
 	// Unchanged data: nothing new, no TIN opened.
 	var same bytes.Buffer
-	res, err := l.filer(store, field, at.AddDate(1, 0, -59)).Generate(ctx, "org1", 2026, &same)
+	res, err := l.filer(t, store, field, at.AddDate(1, 0, -59)).Generate(ctx, "org1", 2026, &same)
 	require.NoError(t, err)
 	require.Zero(t, res.Generation.Records)
 	require.Len(t, readCSV(t, same.Bytes()), 0)
@@ -245,10 +249,10 @@ func correctionScenario(t *testing.T, store compliance.FilingStore) {
 
 	// ann's $1,000 payment is reversed (flag), ben gets a negative
 	// reversal of $400 (still over), cy's is reversed to below threshold.
-	l.payments[1].Reversed = true
-	l.payments = append(l.payments, pay("p5", "ben", -400_00, at.AddDate(0, 1, 0)), pay("p6", "cy", -200_00, at.AddDate(0, 1, 0)))
+	l.paid[1].Reversed = true
+	l.paid = append(l.paid, pay("p5", "ben", -400_00, at.AddDate(0, 1, 0)), pay("p6", "cy", -200_00, at.AddDate(0, 1, 0)))
 	var second bytes.Buffer
-	res2, err := l.filer(store, field, at.AddDate(1, 1, 0)).Generate(ctx, "org1", 2026, &second)
+	res2, err := l.filer(t, store, field, at.AddDate(1, 1, 0)).Generate(ctx, "org1", 2026, &second)
 	require.NoError(t, err)
 	require.Equal(t, 3, res2.Generation.Corrections)
 	rows := readCSV(t, second.Bytes())
@@ -281,9 +285,9 @@ func correctionScenario(t *testing.T, store compliance.FilingStore) {
 	require.Len(t, gens, 3)
 
 	// Reversal undone: ann is back over threshold: a second correction.
-	l.payments[1].Reversed = false
+	l.paid[1].Reversed = false
 	var third bytes.Buffer
-	res3, err := l.filer(store, field, at.AddDate(1, 2, 0)).Generate(ctx, "org1", 2026, &third)
+	res3, err := l.filer(t, store, field, at.AddDate(1, 2, 0)).Generate(ctx, "org1", 2026, &third)
 	require.NoError(t, err)
 	require.Len(t, res3.Records, 1)
 	require.Equal(t, 3, res3.Records[0].Seq)
@@ -296,9 +300,9 @@ func TestFilingCSVNeutralisesFormulas(t *testing.T) {
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	p := payee("x", "1")
 	p.Name = `=HYPERLINK("http://evil.example","click")`
-	l := &ledger{payments: []compliance.Payment{pay("1", "x", 700_00, at)}, payees: map[string]compliance.Payee{"x": p}}
+	l := &ledger{paid: []nec1099.Payment{pay("1", "x", 700_00, at)}, payees: map[string]nec1099.Payee{"x": p}}
 	var out bytes.Buffer
-	_, err := l.filer(compliance.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
+	_, err := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", 2025, &out)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(readCSV(t, out.Bytes())[0]["payee_name"], "'="))
 }
@@ -306,8 +310,8 @@ func TestFilingCSVNeutralisesFormulas(t *testing.T) {
 func TestFilerRefusesUnknownYear(t *testing.T) {
 	t.Parallel()
 	l := &ledger{}
-	_, err := l.filer(compliance.NewMemoryStore(), &fakeField{}, t0).Generate(context.Background(), "org1", 2027, &bytes.Buffer{})
-	require.ErrorIs(t, err, compliance.ErrNoThreshold)
+	_, err := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, t0).Generate(context.Background(), "org1", 2027, &bytes.Buffer{})
+	require.ErrorIs(t, err, nec1099.ErrNoThreshold)
 }
 
 // TestPayerTimeZoneDecidesTaxYear: $600 paid at 8pm on December 31, 2025 in
@@ -319,13 +323,12 @@ func TestPayerTimeZoneDecidesTaxYear(t *testing.T) {
 		t.Skip("no tzdata")
 	}
 	at := time.Date(2025, 12, 31, 20, 0, 0, 0, ny)
-	l := &ledger{payments: []compliance.Payment{pay("1", "x", 600_00, at)}, payees: map[string]compliance.Payee{"x": payee("x", "1")}}
-	f := l.filer(compliance.NewMemoryStore(), &fakeField{}, at)
-	f.Location = ny
+	l := &ledger{paid: []nec1099.Payment{pay("1", "x", 600_00, at)}, payees: map[string]nec1099.Payee{"x": payee("x", "1")}}
+	f := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at, nec1099.WithLocation(ny))
 	res, err := f.Generate(context.Background(), "org1", 2025, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Len(t, res.Records, 1)
-	f.Location = nil // UTC: the payment falls in 2026, under the $2,000 threshold
+	f = l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at) // UTC: the payment falls in 2026, under the $2,000 threshold
 	res, err = f.Generate(context.Background(), "org1", 2026, &bytes.Buffer{})
 	require.NoError(t, err)
 	require.Empty(t, res.Records)
@@ -343,11 +346,11 @@ func TestLostCSVIsReissued(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	l := &ledger{
-		payments: []compliance.Payment{pay("1", "a", 700_00, at), pay("2", "b", 900_00, at), pay("3", "c", 10_00, at)},
-		payees:   map[string]compliance.Payee{"a": payee("a", "111-11-1111"), "b": payee("b", ""), "c": payee("c", "333-33-3333")},
+		paid:   []nec1099.Payment{pay("1", "a", 700_00, at), pay("2", "b", 900_00, at), pay("3", "c", 10_00, at)},
+		payees: map[string]nec1099.Payee{"a": payee("a", "111-11-1111"), "b": payee("b", ""), "c": payee("c", "333-33-3333")},
 	}
-	store := compliance.NewMemoryStore()
-	f := l.filer(store, &fakeField{}, at)
+	store := nec1099.NewMemoryStore()
+	f := l.filer(t, store, &fakeField{}, at)
 	_, err := f.Generate(ctx, "org1", 2025, brokenPipe{})
 	require.ErrorContains(t, err, "Reissue")
 	gens, err := store.Generations(ctx, "org1", 2025)
@@ -374,6 +377,32 @@ func TestLostCSVIsReissued(t *testing.T) {
 	require.Equal(t, hist[0].ID, rows[0]["record_id"])
 	require.Len(t, hist, 2, "a reissue stores nothing")
 
-	require.ErrorIs(t, f.Reissue(ctx, "org1", 2025, "no-such-generation", &out), compliance.ErrNotFound)
-	require.ErrorIs(t, f.Reissue(ctx, "org2", 2025, gens[0].ID, &out), compliance.ErrNotFound, "another tenant's generation")
+	require.ErrorIs(t, f.Reissue(ctx, "org1", 2025, "no-such-generation", &out), nec1099.ErrNotFound)
+	require.ErrorIs(t, f.Reissue(ctx, "org2", 2025, gens[0].ID, &out), nec1099.ErrNotFound, "another tenant's generation")
+}
+
+// TestNewValidates: a missing dependency or a nil option value fails New
+// with ErrInvalidConfig instead of failing later or keeping the default.
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	l := &ledger{}
+	store := nec1099.NewMemoryStore()
+	_, err := nec1099.New(nil, l.payments, l.payee, &fakeField{})
+	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
+	_, err = nec1099.New(store, nil, l.payee, &fakeField{})
+	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
+	_, err = nec1099.New(store, l.payments, nil, &fakeField{})
+	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
+	_, err = nec1099.New(store, l.payments, l.payee, nil)
+	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
+	for name, opt := range map[string]nec1099.Option{
+		"nil clock":      nec1099.WithClock(nil),
+		"nil thresholds": nec1099.WithThresholds(nil),
+		"nil recorder":   nec1099.WithRecorder(nil),
+		"nil location":   nec1099.WithLocation(nil),
+		"nil option":     nil,
+	} {
+		_, err := nec1099.New(store, l.payments, l.payee, &fakeField{}, opt)
+		require.ErrorIs(t, err, nec1099.ErrInvalidConfig, name)
+	}
 }

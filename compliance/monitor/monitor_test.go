@@ -1,4 +1,4 @@
-package compliance_test
+package monitor_test
 
 import (
 	"bytes"
@@ -17,17 +17,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/rampart-sdk/rampart/compliance"
+	"github.com/rampart-sdk/rampart/compliance/monitor"
 	"github.com/rampart-sdk/rampart/internal/testclock"
 )
 
 type fakeClock = testclock.Clock
 
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newMonitor(t *testing.T, clk *fakeClock, opts ...compliance.MonitorOption) *compliance.Monitor {
+func newMonitor(t *testing.T, clk *fakeClock, opts ...monitor.Option) *monitor.Monitor {
 	t.Helper()
-	m := compliance.NewMonitor(compliance.NewMemoryStore(), append([]compliance.MonitorOption{compliance.MonitorClock(clk.Now), compliance.MonitorLogger(quiet)}, opts...)...)
+	m, err := monitor.New(monitor.NewMemoryStore(), append([]monitor.Option{monitor.WithClock(clk.Now), monitor.WithLogger(quiet)}, opts...)...)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -36,7 +39,7 @@ func newMonitor(t *testing.T, clk *fakeClock, opts ...compliance.MonitorOption) 
 	return m
 }
 
-func state(t *testing.T, m *compliance.Monitor, job string) compliance.JobStatus {
+func state(t *testing.T, m *monitor.Monitor, job string) monitor.JobStatus {
 	t.Helper()
 	sts, err := m.Status(context.Background())
 	require.NoError(t, err)
@@ -46,7 +49,7 @@ func state(t *testing.T, m *compliance.Monitor, job string) compliance.JobStatus
 		}
 	}
 	t.Fatalf("no job %s", job)
-	return compliance.JobStatus{}
+	return monitor.JobStatus{}
 }
 
 // TestJobThatNeverReportsGoesOverdue: registered, then silence.
@@ -55,27 +58,27 @@ func TestJobThatNeverReportsGoesOverdue(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "nightly-erasure", Period: 24 * time.Hour, Grace: time.Hour}))
-	require.Equal(t, compliance.JobOK, state(t, m, "nightly-erasure").State)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "nightly-erasure", Period: 24 * time.Hour, Grace: time.Hour}))
+	require.Equal(t, monitor.JobOK, state(t, m, "nightly-erasure").State)
 	require.True(t, m.Check(ctx).Pass)
 
 	clk.Advance(25 * time.Hour)
-	require.Equal(t, compliance.JobOK, state(t, m, "nightly-erasure").State, "exactly period+grace is still on time")
+	require.Equal(t, monitor.JobOK, state(t, m, "nightly-erasure").State, "exactly period+grace is still on time")
 	clk.Advance(time.Second)
 	st := state(t, m, "nightly-erasure")
-	require.Equal(t, compliance.JobOverdue, st.State)
+	require.Equal(t, monitor.JobOverdue, st.State)
 	require.True(t, st.Overdue)
 	res := m.Check(ctx)
 	require.False(t, res.Pass)
 	require.Contains(t, res.Details, "nightly-erasure overdue")
 
 	// Re-registering at a restart must not reset the switch.
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "nightly-erasure", Period: 24 * time.Hour, Grace: time.Hour}))
-	require.Equal(t, compliance.JobOverdue, state(t, m, "nightly-erasure").State)
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "nightly-erasure", Period: 24 * time.Hour, Grace: time.Hour}))
+	require.Equal(t, monitor.JobOverdue, state(t, m, "nightly-erasure").State)
 
 	// Success resets it.
 	require.NoError(t, m.Succeed(ctx, "nightly-erasure"))
-	require.Equal(t, compliance.JobOK, state(t, m, "nightly-erasure").State)
+	require.Equal(t, monitor.JobOK, state(t, m, "nightly-erasure").State)
 	require.True(t, m.Check(ctx).Pass)
 }
 
@@ -84,21 +87,21 @@ func TestJobStartedNeverFinishedIsStuck(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "sweeper", Period: time.Hour, Grace: 10 * time.Minute, MaxRuntime: 5 * time.Minute}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "sweeper", Period: time.Hour, Grace: 10 * time.Minute, MaxRuntime: 5 * time.Minute}))
 	require.NoError(t, m.Start(ctx, "sweeper"))
 	clk.Advance(4 * time.Minute)
-	require.Equal(t, compliance.JobRunning, state(t, m, "sweeper").State)
+	require.Equal(t, monitor.JobRunning, state(t, m, "sweeper").State)
 	clk.Advance(2 * time.Minute)
 	st := state(t, m, "sweeper")
-	require.Equal(t, compliance.JobStuck, st.State)
+	require.Equal(t, monitor.JobStuck, st.State)
 	require.True(t, st.Overdue)
 	require.False(t, m.Check(ctx).Pass)
 
 	// Default max runtime is the grace.
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "b", Period: time.Hour, Grace: 10 * time.Minute}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "b", Period: time.Hour, Grace: 10 * time.Minute}))
 	require.NoError(t, m.Start(ctx, "b"))
 	clk.Advance(11 * time.Minute)
-	require.Equal(t, compliance.JobStuck, state(t, m, "b").State)
+	require.Equal(t, monitor.JobStuck, state(t, m, "b").State)
 }
 
 func TestJobFailureThenOverdue(t *testing.T) {
@@ -106,26 +109,26 @@ func TestJobFailureThenOverdue(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, Grace: time.Minute}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "j", Period: time.Hour, Grace: time.Minute}))
 	require.NoError(t, m.Start(ctx, "j"))
 	require.NoError(t, m.Fail(ctx, "j", errors.New("upstream 500")))
 	st := state(t, m, "j")
-	require.Equal(t, compliance.JobFailed, st.State)
+	require.Equal(t, monitor.JobFailed, st.State)
 	require.Equal(t, "upstream 500", st.LastCause)
 	require.False(t, st.Overdue)
 	// Failing repeatedly never resets the switch: only success does.
 	clk.Advance(50 * time.Minute)
 	require.NoError(t, m.Fail(ctx, "j", errors.New("again")))
 	clk.Advance(20 * time.Minute)
-	require.Equal(t, compliance.JobOverdue, state(t, m, "j").State)
+	require.Equal(t, monitor.JobOverdue, state(t, m, "j").State)
 }
 
 func TestUnknownJobIsAnError(t *testing.T) {
 	t.Parallel()
 	m := newMonitor(t, testclock.New(t0))
-	require.ErrorIs(t, m.Start(context.Background(), "typo"), compliance.ErrUnknownJob)
-	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x"}), compliance.ErrInvalidJob)
-	require.ErrorIs(t, m.Register(context.Background(), compliance.JobSpec{Name: "x", Period: time.Hour, PingURL: compliance.NewSecretURL("ftp://x")}), compliance.ErrInvalidJob)
+	require.ErrorIs(t, m.Start(context.Background(), "typo"), monitor.ErrUnknownJob)
+	require.ErrorIs(t, m.Register(context.Background(), monitor.JobSpec{Name: "x"}), monitor.ErrInvalidJob)
+	require.ErrorIs(t, m.Register(context.Background(), monitor.JobSpec{Name: "x", Period: time.Hour, PingURL: monitor.NewSecretURL("ftp://x")}), monitor.ErrInvalidJob)
 	res := m.Check(context.Background())
 	require.False(t, res.Pass, "a monitor watching nothing proves nothing")
 }
@@ -135,9 +138,9 @@ func TestWrap(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "ok", Period: time.Hour}))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "bad", Period: time.Hour}))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "panics", Period: time.Hour}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "ok", Period: time.Hour}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "bad", Period: time.Hour}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "panics", Period: time.Hour}))
 
 	require.NoError(t, m.Wrap("ok", func(context.Context) error { clk.Advance(time.Second); return nil })(ctx))
 	st := state(t, m, "ok")
@@ -147,10 +150,10 @@ func TestWrap(t *testing.T) {
 
 	boom := errors.New("boom")
 	require.ErrorIs(t, m.Wrap("bad", func(context.Context) error { return boom })(ctx), boom)
-	require.Equal(t, compliance.JobFailed, state(t, m, "bad").State)
+	require.Equal(t, monitor.JobFailed, state(t, m, "bad").State)
 
 	require.Panics(t, func() { _ = m.Wrap("panics", func(context.Context) error { panic("x") })(ctx) })
-	require.Equal(t, compliance.JobFailed, state(t, m, "panics").State)
+	require.Equal(t, monitor.JobFailed, state(t, m, "panics").State)
 
 	// An unregistered job still runs: bookkeeping never changes the outcome.
 	ran := false
@@ -171,7 +174,7 @@ func TestForwardingPaths(t *testing.T) {
 	}))
 	defer srv.Close()
 	m := newMonitor(t, testclock.New(t0))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL + "/ping/abc/")}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "j", Period: time.Hour, PingURL: monitor.NewSecretURL(srv.URL + "/ping/abc/")}))
 	require.NoError(t, m.Start(ctx, "j"))
 	require.NoError(t, m.Fail(ctx, "j", errors.New("disk full")))
 	require.NoError(t, m.Succeed(ctx, "j"))
@@ -200,8 +203,8 @@ func TestHangingEndpointDoesNotDelayJob(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(10*time.Second, 2, 4))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL)}))
+	m := newMonitor(t, testclock.New(t0), monitor.WithForwarding(10*time.Second, 2, 4))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "j", Period: time.Hour, PingURL: monitor.NewSecretURL(srv.URL)}))
 	boom := errors.New("job failed on its own")
 	done := make(chan error, 1)
 	go func() { done <- m.Wrap("j", func(context.Context) error { return boom })(ctx) }()
@@ -211,7 +214,7 @@ func TestHangingEndpointDoesNotDelayJob(t *testing.T) {
 	case <-time.After(5 * time.Second): // well under one 10s ping timeout
 		t.Fatal("the job waited for the hanging endpoint")
 	}
-	require.Equal(t, compliance.JobFailed, state(t, m, "j").State)
+	require.Equal(t, monitor.JobFailed, state(t, m, "j").State)
 	close(release)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -232,8 +235,8 @@ func TestHangingEndpointPingsGiveUp(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	m := newMonitor(t, testclock.New(t0), compliance.MonitorForwarding(100*time.Millisecond, 1, 4))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL(srv.URL)}))
+	m := newMonitor(t, testclock.New(t0), monitor.WithForwarding(100*time.Millisecond, 1, 4))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "j", Period: time.Hour, PingURL: monitor.NewSecretURL(srv.URL)}))
 	require.NoError(t, m.Wrap("j", func(context.Context) error { return nil })(ctx))
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -252,8 +255,8 @@ func TestStatusHandler(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(t0)
 	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "a", Period: time.Hour, Grace: time.Minute, PingURL: compliance.NewSecretURL("https://hc.example/secret-uuid")}))
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "b", Period: 24 * time.Hour}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "a", Period: time.Hour, Grace: time.Minute, PingURL: monitor.NewSecretURL("https://hc.example/secret-uuid")}))
+	require.NoError(t, m.Register(ctx, monitor.JobSpec{Name: "b", Period: 24 * time.Hour}))
 	require.NoError(t, m.Succeed(ctx, "a"))
 
 	get := func() (int, map[string]any, string) {
@@ -283,41 +286,27 @@ func TestStatusHandler(t *testing.T) {
 	require.Equal(t, "ok", jobs[1].(map[string]any)["state"])
 }
 
-func TestOverdueJobFailsMatrix(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	clk := testclock.New(t0)
-	m := newMonitor(t, clk)
-	require.NoError(t, m.Register(ctx, compliance.JobSpec{Name: "privacy-sweeper", Period: time.Hour}))
-	mx := fullMatrix(t)
-	require.NoError(t, mx.Fill(compliance.SlotJobsHealthy, m.Check))
-	require.True(t, mx.Evaluate(ctx).Pass)
-	clk.Advance(2 * time.Hour)
-	r := mx.Evaluate(ctx)
-	require.False(t, r.Pass)
-	require.Equal(t, compliance.StatusFail, control(r, "gdpr-art-32-1-d").Status)
-}
-
 // TestPingURLNeverLeaks: the ping URL is a credential; it must not appear
 // when a spec is printed or serialised, nor in forwarding failure logs.
 func TestPingURLNeverLeaks(t *testing.T) {
 	t.Parallel()
 	const secret = "0b6e3a1c-5f0e-4d7b-9c55-secret-check"
-	spec := compliance.JobSpec{Name: "j", Period: time.Hour, PingURL: compliance.NewSecretURL("http://127.0.0.1:1/" + secret)}
+	spec := monitor.JobSpec{Name: "j", Period: time.Hour, PingURL: monitor.NewSecretURL("http://127.0.0.1:1/" + secret)}
 	js, err := json.Marshal(spec)
 	require.NoError(t, err)
-	rec := compliance.JobRecord{JobSpec: spec}
+	rec := monitor.JobRecord{JobSpec: spec}
 	// fmt cannot call SecretURL's methods in an unexported field of a host's
 	// struct: it walks the JobSpec there.
-	type host struct{ job compliance.JobSpec }
+	type host struct{ job monitor.JobSpec }
 	for _, s := range []string{fmt.Sprintf("%v", spec), fmt.Sprintf("%+v", spec), fmt.Sprintf("%#v", spec), fmt.Sprint(spec.PingURL),
 		fmt.Sprintf("%+v", rec), string(js), fmt.Sprintf("%+v %s %x", host{spec}, host{spec}, &host{spec}),
 		fmt.Sprintf("%d %x %X %q %s", spec.PingURL, spec.PingURL, spec.PingURL, spec.PingURL, spec.PingURL)} {
 		require.NotContains(t, s, secret)
 	}
 	var logs bytes.Buffer
-	m := compliance.NewMonitor(compliance.NewMemoryStore(), compliance.MonitorLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		compliance.MonitorForwarding(time.Second, 0, 1))
+	m, err := monitor.New(monitor.NewMemoryStore(), monitor.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		monitor.WithForwarding(time.Second, 0, 1))
+	require.NoError(t, err)
 	require.NoError(t, m.Register(context.Background(), spec))
 	require.NoError(t, m.Succeed(context.Background(), "j")) // port 1: connection refused
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

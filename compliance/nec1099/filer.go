@@ -1,4 +1,4 @@
-package compliance
+package nec1099
 
 import (
 	"bytes"
@@ -10,62 +10,6 @@ import (
 	"strconv"
 	"time"
 )
-
-// Threshold is the reporting threshold of one tax year, with the law or
-// publication it comes from, so a filing run can show why it reported whom.
-type Threshold struct {
-	TaxYear int
-	// AmountCents: payees paid at least this much in the year are reported.
-	AmountCents int64
-	Source      string
-}
-
-// ThresholdTable maps tax years to thresholds. It is immutable: With returns
-// a new table, so a host can extend the shipped one (e.g. with the IRS's
-// inflation-indexed amount for 2027) without affecting others.
-type ThresholdTable struct {
-	years map[int]Threshold
-}
-
-const (
-	source600 = "$600 or more: 26 U.S.C. §6041A(a) (remuneration for services of $600 or more in a calendar year) " +
-		"and IRS Instructions for Forms 1099-MISC and 1099-NEC (Form 1099-NEC reintroduced for tax year 2020)"
-	source2000 = "$2,000 or more: 26 U.S.C. §6041(a) and §6041A(a) as amended by the One Big Beautiful Bill Act of 2025 " +
-		"(P.L. 119-21), for payments made after December 31, 2025; indexed for inflation for calendar years after 2026"
-)
-
-// DefaultThresholds returns the Form 1099-NEC thresholds known when this
-// package was written: $600 for tax years 2020 through 2025 and $2,000 for
-// 2026. Later years are indexed for inflation and must be added with With
-// once the IRS publishes them; until then Lookup fails with ErrNoThreshold
-// rather than guess.
-func DefaultThresholds() *ThresholdTable {
-	t := &ThresholdTable{years: map[int]Threshold{}}
-	for y := 2020; y <= 2025; y++ {
-		t.years[y] = Threshold{TaxYear: y, AmountCents: 600_00, Source: source600}
-	}
-	t.years[2026] = Threshold{TaxYear: 2026, AmountCents: 2000_00, Source: source2000}
-	return t
-}
-
-// With returns a copy of the table with th added or replacing its year.
-func (t *ThresholdTable) With(th Threshold) *ThresholdTable {
-	n := &ThresholdTable{years: make(map[int]Threshold, len(t.years)+1)}
-	for y, v := range t.years {
-		n.years[y] = v
-	}
-	n.years[th.TaxYear] = th
-	return n
-}
-
-// Lookup returns the threshold of a tax year, or ErrNoThreshold.
-func (t *ThresholdTable) Lookup(year int) (Threshold, error) {
-	th, ok := t.years[year]
-	if !ok || th.AmountCents <= 0 {
-		return Threshold{}, fmt.Errorf("%w %d: add it with ThresholdTable.With (amounts after 2026 are indexed for inflation)", ErrNoThreshold, year)
-	}
-	return th, nil
-}
 
 // Payment is one payment to a payee. A reversal is either the original
 // payment with Reversed set, or a separate payment with a negative amount.
@@ -97,39 +41,6 @@ type FieldOpener interface {
 	Open(rowID string, ciphertext []byte) ([]byte, error)
 }
 
-// Generation is one run of the filing pipeline for a tax year.
-type Generation struct {
-	ID              string
-	Org             string
-	TaxYear         int
-	GeneratedAt     time.Time
-	ThresholdCents  int64
-	ThresholdSource string
-	// Records and Corrections count the records this run created.
-	Records     int
-	Corrections int
-	// MissingTaxIDs counts created records whose payee has no TIN on file.
-	MissingTaxIDs int
-}
-
-// FilingRecord is one filed (or to-be-filed) Form 1099-NEC, as stored. The
-// TIN is never stored here; only whether it was missing.
-type FilingRecord struct {
-	ID           string
-	Org          string
-	TaxYear      int
-	PayeeID      string
-	Seq          int
-	GenerationID string
-	AmountCents  int64
-	// Corrected marks a corrected return; OriginalID then names the
-	// original record it corrects.
-	Corrected    bool
-	OriginalID   string
-	TaxIDMissing bool
-	CreatedAt    time.Time
-}
-
 // FilingResult is what a generation produced.
 type FilingResult struct {
 	Generation Generation
@@ -141,19 +52,43 @@ type FilingResult struct {
 	MissingTaxID []string
 }
 
-// Filer generates Form 1099-NEC filing records.
+// Filer generates Form 1099-NEC filing records. Build it with New.
 type Filer struct {
-	Store      FilingStore
-	Payments   func(ctx context.Context, org string, taxYear int, yield func(Payment) error) error
-	Payees     func(ctx context.Context, org, payeeID string) (Payee, error)
-	TaxIDs     FieldOpener
-	Thresholds *ThresholdTable
-	// Recorder, if set, records ActionFilingsGenerated for every run.
-	Recorder Recorder
-	Now      func() time.Time
-	// Location is the payer's time zone, which decides the calendar year of
-	// a payment made around midnight on December 31 (default UTC).
-	Location *time.Location
+	store      Store
+	payments   func(ctx context.Context, org string, taxYear int, yield func(Payment) error) error
+	payees     func(ctx context.Context, org, payeeID string) (Payee, error)
+	taxIDs     FieldOpener
+	thresholds *ThresholdTable
+	rec        Recorder
+	now        func() time.Time
+	loc        *time.Location
+}
+
+// New returns a Filer that stores generations in store, reads a tax year's
+// payments from payments (which calls yield for each, and stops with
+// yield's error), a payee's name, address and sealed TIN from payees, and
+// opens sealed TINs with taxIDs (*keyring.Field satisfies it). All four are
+// required, and options are checked: either fault returns ErrInvalidConfig.
+func New(store Store,
+	payments func(ctx context.Context, org string, taxYear int, yield func(Payment) error) error,
+	payees func(ctx context.Context, org, payeeID string) (Payee, error),
+	taxIDs FieldOpener, opts ...Option,
+) (*Filer, error) {
+	if store == nil || payments == nil || payees == nil || taxIDs == nil {
+		return nil, fmt.Errorf("%w: a filer needs a store, payments, payees and a tax ID opener", ErrInvalidConfig)
+	}
+	c := config{thresholds: DefaultThresholds(), now: time.Now, loc: time.UTC}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
+		}
+		o(&c)
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &Filer{store: store, payments: payments, payees: payees, taxIDs: taxIDs,
+		thresholds: c.thresholds, rec: c.rec, now: c.now, loc: c.loc}, nil
 }
 
 // csvHeader is the column layout handed to the filing provider.
@@ -171,27 +106,13 @@ var csvHeader = []string{"record_id", "tax_year", "record_type", "original_recor
 // written to w; if that write fails, Reissue writes the stored generation
 // again.
 func (f *Filer) Generate(ctx context.Context, org string, taxYear int, w io.Writer) (*FilingResult, error) {
-	if f.Store == nil || f.Payments == nil || f.Payees == nil || f.TaxIDs == nil {
-		return nil, fmt.Errorf("compliance: filer: store, payments, payees and tax ids are required")
-	}
-	table := f.Thresholds
-	if table == nil {
-		table = DefaultThresholds()
-	}
-	th, err := table.Lookup(taxYear)
+	th, err := f.thresholds.Lookup(taxYear)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
-	}
-	loc := f.Location
-	if loc == nil {
-		loc = time.UTC
-	}
+	now, loc := f.now, f.loc
 	totals := map[string]int64{}
-	err = f.Payments(ctx, org, taxYear, func(p Payment) error {
+	err = f.payments(ctx, org, taxYear, func(p Payment) error {
 		if p.Reversed || p.PaidAt.In(loc).Year() != taxYear {
 			return nil
 		}
@@ -199,11 +120,11 @@ func (f *Filer) Generate(ctx context.Context, org string, taxYear int, w io.Writ
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("compliance: filer: payments: %w", err)
+		return nil, fmt.Errorf("nec1099: filer: payments: %w", err)
 	}
-	history, err := f.Store.FilingHistory(ctx, org, taxYear)
+	history, err := f.store.FilingHistory(ctx, org, taxYear)
 	if err != nil {
-		return nil, fmt.Errorf("compliance: filer: history: %w", err)
+		return nil, fmt.Errorf("nec1099: filer: history: %w", err)
 	}
 	latest := map[string]FilingRecord{}
 	original := map[string]string{}
@@ -272,20 +193,21 @@ func (f *Filer) Generate(ctx context.Context, org string, taxYear int, w io.Writ
 	if err := cw.Error(); err != nil {
 		return nil, err
 	}
-	if err := f.Store.SaveGeneration(ctx, gen, res.Records); err != nil {
-		return nil, fmt.Errorf("compliance: filer: save generation: %w", err)
+	if err := f.store.SaveGeneration(ctx, gen, res.Records); err != nil {
+		return nil, fmt.Errorf("nec1099: filer: save generation: %w", err)
 	}
 	res.Generation = gen
-	if f.Recorder != nil {
-		if err := f.Recorder.Record(ctx, org, "system:compliance/filer", ActionFilingsGenerated, "generation:"+gen.ID, map[string]any{
+	if f.rec != nil {
+		// The actor predates the package and is kept, like the action name.
+		if err := f.rec.Record(ctx, org, "system:compliance/filer", ActionFilingsGenerated, "generation:"+gen.ID, map[string]any{
 			"tax_year": taxYear, "records": gen.Records, "corrections": gen.Corrections, "missing_tax_ids": gen.MissingTaxIDs,
 			"threshold_cents": th.AmountCents,
 		}); err != nil {
-			return nil, fmt.Errorf("compliance: filer: record stored generation %s (Reissue writes its CSV once the audit log is back): %w", gen.ID, err)
+			return nil, fmt.Errorf("nec1099: filer: record stored generation %s (Reissue writes its CSV once the audit log is back): %w", gen.ID, err)
 		}
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
-		return nil, fmt.Errorf("compliance: filer: write csv of stored generation %s (Reissue writes it again): %w", gen.ID, err)
+		return nil, fmt.Errorf("nec1099: filer: write csv of stored generation %s (Reissue writes it again): %w", gen.ID, err)
 	}
 	return res, nil
 }
@@ -293,15 +215,15 @@ func (f *Filer) Generate(ctx context.Context, org string, taxYear int, w io.Writ
 // writeRow writes rec's CSV row, opening the payee's TIN only for it and
 // wiping it once written, and reports whether the TIN is missing.
 func (f *Filer) writeRow(ctx context.Context, cw *csv.Writer, rec FilingRecord) (tinMissing bool, err error) {
-	payee, err := f.Payees(ctx, rec.Org, rec.PayeeID)
+	payee, err := f.payees(ctx, rec.Org, rec.PayeeID)
 	if err != nil {
-		return false, fmt.Errorf("compliance: filer: payee %q: %w", rec.PayeeID, err)
+		return false, fmt.Errorf("nec1099: filer: payee %q: %w", rec.PayeeID, err)
 	}
 	var tin []byte
 	if len(payee.TaxIDCiphertext) > 0 {
-		tin, err = f.TaxIDs.Open(payee.TaxIDRowID, payee.TaxIDCiphertext)
+		tin, err = f.taxIDs.Open(payee.TaxIDRowID, payee.TaxIDCiphertext)
 		if err != nil {
-			return false, fmt.Errorf("compliance: filer: payee %q: open tax id: %w", rec.PayeeID, err)
+			return false, fmt.Errorf("nec1099: filer: payee %q: open tax id: %w", rec.PayeeID, err)
 		}
 	}
 	defer wipe(tin)
@@ -322,12 +244,9 @@ func (f *Filer) writeRow(ctx context.Context, cw *csv.Writer, rec FilingRecord) 
 // generators cannot both file, and a second Generate does not produce them
 // again. Nothing is stored; the reissue is recorded like a generation.
 func (f *Filer) Reissue(ctx context.Context, org string, taxYear int, generationID string, w io.Writer) error {
-	if f.Store == nil || f.Payees == nil || f.TaxIDs == nil {
-		return fmt.Errorf("compliance: filer: store, payees and tax ids are required")
-	}
-	history, err := f.Store.FilingHistory(ctx, org, taxYear)
+	history, err := f.store.FilingHistory(ctx, org, taxYear)
 	if err != nil {
-		return fmt.Errorf("compliance: filer: history: %w", err)
+		return fmt.Errorf("nec1099: filer: history: %w", err)
 	}
 	var buf bytes.Buffer
 	defer func() { wipe(buf.Bytes()) }()
@@ -352,15 +271,15 @@ func (f *Filer) Reissue(ctx context.Context, org string, taxYear int, generation
 	if err := cw.Error(); err != nil {
 		return err
 	}
-	if f.Recorder != nil {
-		if err := f.Recorder.Record(ctx, org, "system:compliance/filer", ActionFilingsGenerated, "generation:"+generationID, map[string]any{
+	if f.rec != nil {
+		if err := f.rec.Record(ctx, org, "system:compliance/filer", ActionFilingsGenerated, "generation:"+generationID, map[string]any{
 			"tax_year": taxYear, "records": n, "reissue": true,
 		}); err != nil {
-			return fmt.Errorf("compliance: filer: record: %w", err)
+			return fmt.Errorf("nec1099: filer: record: %w", err)
 		}
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("compliance: filer: write csv: %w", err)
+		return fmt.Errorf("nec1099: filer: write csv: %w", err)
 	}
 	return nil
 }

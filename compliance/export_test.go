@@ -1,0 +1,4 @@
+package compliance
+
+// DisclosureTopWindow exports disclosureTopWindow to the external tests.
+const DisclosureTopWindow = disclosureTopWindow
