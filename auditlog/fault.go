@@ -9,48 +9,9 @@ import (
 	"time"
 )
 
-// Fault errors. Match them with errors.Is.
-var (
-	// ErrConnectionLost marks a Store error after which the batch's
-	// transaction is over: the connection to the database was lost before
-	// anything was sent, or the server itself ended the session, or the
-	// store made sure the session is gone. The batch is then stored or
-	// will never be, so reading the store tells which. A Log stores such a
-	// batch again (5 attempts in all) when the store shows it was not
-	// stored; an Append error wrapping ErrConnectionLost (and not
-	// ErrOutcomeUnknown) means the entry was not written and appending it
-	// again is safe. A Store must not wrap it around an error after which
-	// the batch may still be stored later (a session of the database that
-	// may still commit): that is ErrOutcomeUnknown.
-	ErrConnectionLost = errors.New("auditlog: connection to the store lost")
-	// ErrInternal is returned to the callers whose batch was in hand when a
-	// goroutine of the Log panicked (a bug, or a Store, clock or signer that
-	// panics). The panic is logged with its stack and the Log keeps
-	// serving. Such an error also wraps ErrOutcomeUnknown: the batch may
-	// have been stored before the panic.
-	ErrInternal = errors.New("auditlog: internal error")
-)
-
 // appendAttempts bounds how often a Log stores one batch when the
 // connection is lost and the store shows the batch was not stored.
 const appendAttempts = 5
-
-// OutcomeUnknownError is the ErrOutcomeUnknown of an Append whose entry was
-// sealed: Receipt is where the entry is if it was stored (the same sequence
-// number and hash, since the store refuses any batch that does not extend
-// its head). Log.Stored answers whether it was, once the store is
-// reachable again.
-type OutcomeUnknownError struct {
-	Receipt Receipt
-	Err     error
-}
-
-func (e *OutcomeUnknownError) Error() string {
-	return fmt.Sprintf("%v (if stored, the entry is %d of chain %q)", e.Err, e.Receipt.Seq, e.Receipt.Chain)
-}
-
-// Unwrap returns the underlying error, which wraps ErrOutcomeUnknown.
-func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // Stored reports whether the entry of r (the Receipt of an
 // OutcomeUnknownError) is in its chain. The answer is final once the
