@@ -21,6 +21,10 @@ var (
 	ErrHeld            = errors.New("auditlog: hold")
 )
 
+// ErrInvalidConfig reports an option of New outside its documented range;
+// the error names the option and the range.
+var ErrInvalidConfig = errors.New("auditlog: invalid configuration")
+
 // ErrBadCheckpoint reports a checkpoint that does not parse or whose
 // signature does not verify.
 var ErrBadCheckpoint = errors.New("auditlog: bad checkpoint")

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -19,17 +17,9 @@ import (
 // verifies, exports, checkpoints and prunes them. It is safe for concurrent
 // use; several Logs in several processes may share one Store.
 type Log struct {
-	store    Store
-	now      func() time.Time
-	maxBatch int
-	timeout  time.Duration
-	logger   *slog.Logger
-	reg      registry
-
-	signer     note.Signer
-	sink       CheckpointSink
-	cpEvery    uint64
-	cpInterval time.Duration
+	config
+	store Store
+	reg   registry
 
 	mu      sync.Mutex
 	writers map[string]*chainWriter
@@ -39,71 +29,29 @@ type Log struct {
 	busyChains atomic.Int64
 }
 
-// Option configures a Log.
-type Option func(*Log)
-
-// WithClock sets the clock that stamps entries (default time.Now).
-func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
-
-// WithMaxBatch bounds how many entries one transaction seals (default 512).
-func WithMaxBatch(n int) Option {
-	return func(l *Log) {
-		if n > 0 {
-			l.maxBatch = n
-		}
+// New returns a Log over store, configured by opts; an option outside its
+// range is an error wrapping ErrInvalidConfig. The built-in actions of the
+// log itself (holds, pruning) are registered; the host registers its own
+// with Register.
+func New(store Store, opts ...Option) (*Log, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
-}
-
-// WithCommitTimeout bounds one batch's transaction (default 30s).
-func WithCommitTimeout(d time.Duration) Option {
-	return func(l *Log) {
-		if d > 0 {
-			l.timeout = d
-		}
-	}
-}
-
-// WithLogger receives the errors of periodic checkpoints, which happen after
-// the entries are durable and so cannot fail an Append (default
-// slog.Default()).
-func WithLogger(lg *slog.Logger) Option { return func(l *Log) { l.logger = lg } }
-
-// WithCheckpoints signs a checkpoint of a chain with signer and hands it to
-// sink whenever every entries were added since the last one, or interval
-// passed and the chain grew. Keep the sink outside the database: it is what
-// detects deleted newest rows and a recomputed chain.
-//
-// The appends that make a checkpoint due return once the sink has saved
-// it, or after a second if the sink is slower: it is then saved in the
-// background, and checkpoints falling due meanwhile are folded into the
-// newest. While the sink fails, appends do not wait for it at all, and a
-// checkpoint is tried again after 1s, 2s, 4s... up to a minute, with each
-// failure logged (WithLogger). A sink that stops answering holds appends
-// back once, for a second.
-func WithCheckpoints(signer note.Signer, sink CheckpointSink, every uint64, interval time.Duration) Option {
-	return func(l *Log) {
-		l.signer, l.sink, l.cpEvery, l.cpInterval = signer, sink, every, interval
-	}
-}
-
-// New returns a Log over store. The built-in actions of the log itself
-// (holds, pruning) are registered; the host registers its own with Register.
-func New(store Store, opts ...Option) *Log {
-	l := &Log{
-		store:    store,
-		now:      time.Now,
-		maxBatch: 512,
-		timeout:  30 * time.Second,
-		logger:   slog.Default(),
-		writers:  map[string]*chainWriter{},
-	}
+	cfg := defaults()
 	for _, o := range opts {
-		o(l)
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidConfig)
+		}
+		o(&cfg)
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	l := &Log{config: cfg, store: store, writers: map[string]*chainWriter{}}
 	if err := l.reg.register(builtinActions()...); err != nil {
-		panic(err) // the built-in table is static and valid
+		return nil, err
 	}
-	return l
+	return l, nil
 }
 
 // Store returns the log's store.
