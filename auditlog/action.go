@@ -1,7 +1,6 @@
 package auditlog
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -211,19 +210,3 @@ func checkField(what, s string, max int) error {
 	}
 	return nil
 }
-
-// Errors of the package. Match them with errors.Is.
-var (
-	ErrUnknownAction   = errors.New("auditlog: action is not registered")
-	ErrDuplicateAction = errors.New("auditlog: action registered twice")
-	ErrBadActionType   = errors.New("auditlog: bad action type")
-	ErrBadActor        = errors.New("auditlog: bad actor")
-	ErrBadTarget       = errors.New("auditlog: bad target")
-	ErrBadEntry        = errors.New("auditlog: bad entry")
-	ErrBadPayload      = errors.New("auditlog: payload is not canonical JSON")
-	ErrFork            = errors.New("auditlog: batch does not extend the chain head")
-	ErrNotFound        = errors.New("auditlog: not found")
-	ErrChainBroken     = errors.New("auditlog: chain does not verify")
-	ErrOutcomeUnknown  = errors.New("auditlog: append outcome unknown")
-	ErrHeld            = errors.New("auditlog: hold")
-)

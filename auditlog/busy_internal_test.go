@@ -18,7 +18,8 @@ func TestBusyChainsCounted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := NewMemoryStore()
-	l := New(s)
+	l, err := New(s)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(ActionType{Name: "test.created", Category: CategorySystem, Description: "test", SchemaVersion: 1}))
 	var wg sync.WaitGroup
 	for w := range 16 {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,10 +27,6 @@ type Checkpoint struct {
 	Root  tlog.Hash
 	Time  time.Time
 }
-
-// ErrBadCheckpoint reports a checkpoint that does not parse or whose
-// signature does not verify.
-var ErrBadCheckpoint = errors.New("auditlog: bad checkpoint")
 
 const checkpointOrigin = "rampart.auditlog/"
 

@@ -90,7 +90,7 @@ func TestNoKeyMaterialInOutput(t *testing.T) {
 	require.NoError(t, err)
 	signer, err := note.NewSigner(skey)
 	require.NoError(t, err)
-	l, _ := newLog(t, auditlog.WithCheckpoints(signer, nil, 1, 0))
+	l, _ := newLog(t, auditlog.WithCheckpoints(signer, nil, 0, 0))
 	// PRIVATE+KEY+<name>+<hash>+<key>: the key is standard base64, which
 	// may itself contain '+', so split off the first four fields only.
 	fields := strings.SplitN(skey, "+", 5)
@@ -207,8 +207,9 @@ func TestFailingSinkBacksOff(t *testing.T) {
 	signer, v := auditlogtest.NewSigner(t, "failing")
 	sink := &failingSink{}
 	sink.fail.Store(true)
-	l := auditlog.New(auditlog.NewMemoryStore(), auditlog.WithClock(clock.Now), auditlog.WithMaxBatch(1),
+	l, err := auditlog.New(auditlog.NewMemoryStore(), auditlog.WithClock(clock.Now), auditlog.WithMaxBatch(1),
 		auditlog.WithCheckpoints(signer, sink, 1, 0), auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	record := func(n int) {
 		t.Helper()

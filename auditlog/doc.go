@@ -7,9 +7,9 @@
 // Merkle tree so that inclusion and consistency are provable in O(log n).
 // Action types are registered up front; an unregistered action is an error.
 //
-//	log := auditlog.New(pgstore.New(pool), auditlog.WithCheckpoints(signer, sink, 1000, time.Minute))
+//	log, err := auditlog.New(pgstore.New(pool), auditlog.WithCheckpoints(signer, sink, 1000, time.Minute))
 //	log.Register(auditlog.ActionType{Name: "invoice.paid", Category: auditlog.CategoryAdmin, SchemaVersion: 1})
-//	err := log.Record(ctx, orgID, "user:"+userID, "invoice.paid", "invoice:"+id, map[string]any{"amount": 1250})
+//	err = log.Record(ctx, orgID, "user:"+userID, "invoice.paid", "invoice:"+id, map[string]any{"amount": 1250})
 //
 // Appends from many goroutines are batched per chain (group commit) and
 // Append returns once its entry is durable. Each entry is validated

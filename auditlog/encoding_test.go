@@ -150,7 +150,8 @@ func TestTimeRange(t *testing.T) {
 
 func TestSchemaVersionFitsPostgres(t *testing.T) {
 	t.Parallel()
-	l := auditlog.New(auditlog.NewMemoryStore())
+	l, err := auditlog.New(auditlog.NewMemoryStore())
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlog.ActionType{Name: "a.max", Category: auditlog.CategoryData, SchemaVersion: auditlog.MaxSchemaVersion}))
 	for _, v := range []uint32{auditlog.MaxSchemaVersion + 1, math.MaxUint32} {
 		err := l.Register(auditlog.ActionType{Name: "a.big", Category: auditlog.CategoryData, SchemaVersion: v})

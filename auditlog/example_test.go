@@ -15,7 +15,10 @@ func Example() {
 	ctx := context.Background()
 	clock := func() time.Time { return time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) }
 	store := auditlog.NewMemoryStore()
-	log := auditlog.New(store, auditlog.WithClock(clock))
+	log, err := auditlog.New(store, auditlog.WithClock(clock))
+	if err != nil {
+		panic(err)
+	}
 	if err := log.Register(auditlog.ActionType{Name: "invoice.paid", Category: auditlog.CategoryAdmin,
 		Description: "an invoice was marked paid", SchemaVersion: 1}); err != nil {
 		panic(err)
@@ -26,7 +29,7 @@ func Example() {
 			panic(err)
 		}
 	}
-	err := log.Record(ctx, "acme", "user:alice", "invoice.deleted", "invoice:7", nil)
+	err = log.Record(ctx, "acme", "user:alice", "invoice.deleted", "invoice:7", nil)
 	fmt.Println(errors.Is(err, auditlog.ErrUnknownAction))
 
 	res, err := auditlog.Verify(ctx, store, auditlog.ChainFor("acme"), auditlog.VerifyOptions{})

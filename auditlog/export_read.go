@@ -15,13 +15,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// ErrBadExport reports an export that does not parse.
-var ErrBadExport = errors.New("auditlog: bad export")
-
-// ErrUnsupportedExportVersion reports an export written in a version of the
-// format this reader does not read (errors.Is also matches ErrBadExport).
-var ErrUnsupportedExportVersion = errors.New("auditlog: unsupported export version")
-
 // MaxExportBytes bounds what ParseExport reads.
 const MaxExportBytes = 1 << 30
 

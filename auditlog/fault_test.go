@@ -261,13 +261,14 @@ func TestPanicAfterCommitAcknowledges(t *testing.T) {
 	}
 	signer, _ := auditlogtest.NewSigner(t, "clock")
 	mem := auditlog.NewMemoryStore()
-	l := auditlog.New(batchOnly{mem}, auditlog.WithClock(now),
+	l, err := auditlog.New(batchOnly{mem}, auditlog.WithClock(now),
 		auditlog.WithCheckpoints(signer, auditlog.NewWriterSink(&bytes.Buffer{}), 1000, time.Hour),
 		auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})
+	_, err = l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})
 	require.NoError(t, err)
 	armed.Store(true) // entries carry their time: the next clock reading is the writer's
 	rec, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "test.created", Time: at})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,8 @@ func fixedClock() func() time.Time {
 func newLog(t *testing.T, opts ...auditlog.Option) (*auditlog.Log, memStore) {
 	t.Helper()
 	s := newMemStore()
-	l := auditlog.New(s, append([]auditlog.Option{auditlog.WithClock(fixedClock())}, opts...)...)
+	l, err := auditlog.New(s, append([]auditlog.Option{auditlog.WithClock(fixedClock())}, opts...)...)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	return l, s
 }
@@ -56,6 +58,55 @@ func TestRecordAndVerify(t *testing.T) {
 	chains, err := s.Chains(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"global", "org:acme"}, chains)
+}
+
+// TestNewValidatesOptions: New refuses every option outside its documented
+// range with ErrInvalidConfig, naming the option, and accepts the edges.
+func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
+	signer, _ := auditlogtest.NewSigner(t, "options.test")
+	sink := auditlog.NewWriterSink(io.Discard)
+	for _, tc := range []struct {
+		opt  auditlog.Option
+		name string // in the error; "" means accepted
+	}{
+		{auditlog.WithClock(nil), "WithClock"},
+		{nil, "nil Option"},
+		{auditlog.WithMaxBatch(0), "WithMaxBatch"},
+		{auditlog.WithMaxBatch(-1), "WithMaxBatch"},
+		{auditlog.WithMaxBatch(10001), "WithMaxBatch"},
+		{auditlog.WithMaxBatch(1), ""},
+		{auditlog.WithMaxBatch(10000), ""},
+		{auditlog.WithCommitTimeout(0), "WithCommitTimeout"},
+		{auditlog.WithCommitTimeout(-time.Second), "WithCommitTimeout"},
+		{auditlog.WithCommitTimeout(99 * time.Millisecond), "WithCommitTimeout"},
+		{auditlog.WithCommitTimeout(11 * time.Minute), "WithCommitTimeout"},
+		{auditlog.WithCommitTimeout(100 * time.Millisecond), ""},
+		{auditlog.WithCommitTimeout(10 * time.Minute), ""},
+		{auditlog.WithLogger(nil), "WithLogger"},
+		{auditlog.WithCheckpoints(nil, sink, 1, 0), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, nil, 1, 0), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, nil, 0, time.Minute), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, sink, 1_000_001, 0), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, sink, 0, -time.Second), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, sink, 0, time.Millisecond), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, sink, 0, 25*time.Hour), "WithCheckpoints"},
+		{auditlog.WithCheckpoints(signer, nil, 0, 0), ""},
+		{auditlog.WithCheckpoints(signer, sink, 1, time.Second), ""},
+		{auditlog.WithCheckpoints(signer, sink, 1_000_000, 24*time.Hour), ""},
+	} {
+		l, err := auditlog.New(auditlog.NewMemoryStore(), tc.opt)
+		if tc.name == "" {
+			require.NoError(t, err)
+			require.NotNil(t, l)
+			continue
+		}
+		require.ErrorIs(t, err, auditlog.ErrInvalidConfig, tc.name)
+		require.ErrorContains(t, err, tc.name)
+		require.Nil(t, l)
+	}
+	_, err := auditlog.New(nil)
+	require.ErrorIs(t, err, auditlog.ErrInvalidConfig)
 }
 
 func TestAppendRejects(t *testing.T) {
@@ -149,7 +200,8 @@ func TestAppendOutcomeIsExact(t *testing.T) {
 	ctx := context.Background()
 	for _, commit := range []bool{true, false} {
 		fs := &failingStore{memStore: newMemStore(), commitThenFail: commit}
-		l := auditlog.New(fs)
+		l, err := auditlog.New(fs)
+		require.NoError(t, err)
 		require.NoError(t, l.Register(testActions...))
 		r, err := l.Append(ctx, auditlog.Entry{Actor: "user:1", Action: "user.login"})
 		h, herr := fs.Head(ctx, auditlog.GlobalChain)

@@ -87,7 +87,8 @@ func TestRelayRecoversFromPanics(t *testing.T) {
 			var logs bytes.Buffer
 			var logMu sync.Mutex
 			store := newMemStore()
-			l := auditlog.New(store, auditlog.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))))
+			l, err := auditlog.New(store, auditlog.WithLogger(slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))))
+			require.NoError(t, err)
 			require.NoError(t, l.Register(auditlogtest.Actions...))
 			o := &memOutbox{store: store, panicIn: where}
 			for i := range 5 {
@@ -141,7 +142,8 @@ func (panicHandler) Handle(context.Context, slog.Record) error {
 func TestRelaySurvivesAPanickingLogger(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
-	l := auditlog.New(store, auditlog.WithLogger(slog.New(panicHandler{})))
+	l, err := auditlog.New(store, auditlog.WithLogger(slog.New(panicHandler{})))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	o := &memOutbox{store: store, panicIn: "relay"}
 	e, err := l.Prepare(auditlog.Entry{Org: "acme", Actor: "user:1", Action: "test.created", Target: "x:1"})

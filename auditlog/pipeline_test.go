@@ -127,13 +127,15 @@ func TestPipelineSettlesEveryOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	mem := newMemStore()
-	other := auditlog.New(mem)
+	other, err := auditlog.New(mem)
+	require.NoError(t, err)
 	require.NoError(t, other.Register(testActions...))
 	s := &unreliableStore{slowMemory: slowMemory{mem}, other: other}
 	signer, verifier := auditlogtest.NewSigner(t, "pipeline.test")
 	var sunk bytes.Buffer
-	l := auditlog.New(s, auditlog.WithMaxBatch(4),
+	l, err := auditlog.New(s, auditlog.WithMaxBatch(4),
 		auditlog.WithCheckpoints(signer, auditlog.NewWriterSink(&sunk), 1, 0))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 
 	var (
@@ -205,7 +207,8 @@ func TestLoneAppendsSkipThePipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := &countingPipelines{memStore: newMemStore()}
-	l := auditlog.New(s)
+	l, err := auditlog.New(s)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	for range 5 {
 		_, err := l.Append(ctx, auditlog.Entry{Org: "acme", Actor: "user:a", Action: "user.login"})
@@ -303,13 +306,14 @@ func TestConcurrentAppendsPipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := &pacedStore{slowMemory: slowMemory{newMemStore()}}
-	l := auditlog.New(s)
+	l, err := auditlog.New(s)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	appendInLoops(t, l, 16, 25)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	require.Greater(t, s.piped, 2*s.synced, "batches through the pipeline (%d) and not (%d)", s.piped, s.synced)
-	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)
 }
 
@@ -322,7 +326,8 @@ func TestConcurrentAppendsPipeline(t *testing.T) {
 func TestReleasedCallersJoinTheNextBatch(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s := &pacedStore{slowMemory: slowMemory{newMemStore()}}
-	l := auditlog.New(s)
+	l, err := auditlog.New(s)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	appendInLoops(t, l, 32, 20)
 	s.mu.Lock()
@@ -387,7 +392,8 @@ func TestPipelineUnknownOutcomeIsNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := &blindStore{slowMemory: slowMemory{newMemStore()}}
-	l := auditlog.New(s, auditlog.WithMaxBatch(2))
+	l, err := auditlog.New(s, auditlog.WithMaxBatch(2))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	var (
 		mu      sync.Mutex
@@ -429,6 +435,6 @@ func TestPipelineUnknownOutcomeIsNotRetried(t *testing.T) {
 			require.Equal(t, 1, n, "%s reported written", id)
 		}
 	}
-	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)
 }

@@ -32,9 +32,6 @@ type Query struct {
 	ScanLimit int
 }
 
-// ErrBadQuery reports a Query or page size that ReadPage refuses.
-var ErrBadQuery = errors.New("auditlog: bad query")
-
 // Page sizes of ReadPage. A larger page is refused, never clamped, so that a
 // caller who asked for more learns it did not get it.
 const (

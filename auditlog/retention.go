@@ -2,7 +2,6 @@ package auditlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -32,17 +31,6 @@ func (l *Log) PlaceHold(ctx context.Context, actor string, h Hold) error {
 		"id": h.ID, "kind": string(h.Kind), "value": h.Value, "reason": h.Reason, "owner": h.Owner,
 	})
 }
-
-// ErrInsideRetention reports a prune whose cutoff falls inside the retention
-// the store enforces (auditlog/pgstore keeps it in the database, where the
-// application cannot lower it), or a store with no retention configured.
-var ErrInsideRetention = errors.New("auditlog: cutoff is inside the retention period")
-
-// ErrNotRecorded reports a hold lift or a prune that the store refused
-// because the audit entry recording it was not appended in the same
-// transaction: auditlog/pgstore's database refuses such a change from any
-// caller, so that it cannot be done without a trace.
-var ErrNotRecorded = errors.New("auditlog: retention change not recorded in its chain")
 
 // RetentionRecorder is implemented by stores that lift holds and prune
 // payloads in the same transaction as the audit entry recording the change

@@ -130,7 +130,8 @@ func buildMoreVectors(t *testing.T, entries []entryVector, hashes []tlog.Hash) m
 			v.RFC3339 = at.Format(time.RFC3339Nano)
 		}
 		s := auditlog.NewMemoryStore()
-		l := auditlog.New(s)
+		l, err := auditlog.New(s)
+		require.NoError(t, err)
 		if _, err := l.Append(t.Context(), auditlog.Entry{Org: "acme", Actor: "user:1", Action: auditlog.ActionPruned, Time: at}); err != nil {
 			require.ErrorIs(t, err, auditlog.ErrBadEntry)
 			v.Error = true

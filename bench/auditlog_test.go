@@ -24,7 +24,10 @@ const auditAppenders = 64
 var auditBenchAction = auditlog.ActionType{Name: "bench.event", Category: auditlog.CategorySystem, Description: "benchmark", SchemaVersion: 1}
 
 func auditBenchLog(b *testing.B, s auditlog.Store, opts ...auditlog.Option) *auditlog.Log {
-	l := auditlog.New(s, append([]auditlog.Option{auditlog.WithMaxBatch(1024)}, opts...)...)
+	l, err := auditlog.New(s, append([]auditlog.Option{auditlog.WithMaxBatch(1024)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := l.Register(auditBenchAction); err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,8 @@ func (c *Clock) Advance(d time.Duration) {
 func NewLog(t testing.TB, s auditlog.Store, opts ...auditlog.Option) (*auditlog.Log, *Clock) {
 	t.Helper()
 	c := NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	l := auditlog.New(s, append([]auditlog.Option{auditlog.WithClock(c.Now)}, opts...)...)
+	l, err := auditlog.New(s, append([]auditlog.Option{auditlog.WithClock(c.Now)}, opts...)...)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(Actions...))
 	return l, c
 }

@@ -18,14 +18,15 @@ func TestSchemaVersionRange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, s := newDB(t)
-	l := auditlog.New(s)
+	l, err := auditlog.New(s)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlog.ActionType{Name: "a.max", Category: auditlog.CategoryData, SchemaVersion: auditlog.MaxSchemaVersion}))
 	require.ErrorIs(t, l.Register(auditlog.ActionType{Name: "a.big", Category: auditlog.CategoryData, SchemaVersion: math.MaxUint32}), auditlog.ErrBadActionType)
 	require.NoError(t, l.Record(ctx, "acme", "user:1", "a.max", "", nil))
 	es := auditlogtest.Entries(t, s, "org:acme")
 	require.Len(t, es, 1)
 	require.EqualValues(t, auditlog.MaxSchemaVersion, es[0].SchemaVersion)
-	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
+	_, err = auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)
 }
 

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,10 +11,6 @@ import (
 
 	"github.com/rampart-sdk/rampart/auditlog"
 )
-
-// ErrNoTx is returned by RecordTx given no transaction or no Log, and by
-// a TxRecorder built without a Log.
-var ErrNoTx = errors.New("auditlog/pgstore: RecordTx needs the caller's transaction")
 
 // RecordTx records e through the outbox inside tx, the caller's
 // transaction: it validates e as log.Append would (log's registry and

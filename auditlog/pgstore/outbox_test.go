@@ -37,7 +37,8 @@ func outboxDB(t *testing.T) *pgtest.DB {
 func newOutboxLog(t testing.TB, s auditlog.Store) *auditlog.Log {
 	t.Helper()
 	// The relay logs each lost connection; the fault tests cause hundreds.
-	l := auditlog.New(s, auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	l, err := auditlog.New(s, auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	return l
 }

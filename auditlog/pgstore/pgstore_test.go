@@ -50,7 +50,11 @@ func helper(spec string) int {
 		return 1
 	}
 	defer pool.Close()
-	l := auditlog.New(pgstore.New(pool), auditlog.WithMaxBatch(16))
+	l, err := auditlog.New(pgstore.New(pool), auditlog.WithMaxBatch(16))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	if err := l.Register(auditlogtest.Actions...); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -43,9 +43,6 @@ func NewOutboxRecorder(pool *pgxpool.Pool, log *auditlog.Log) *OutboxRecorder {
 	return &OutboxRecorder{pool: pool, log: log, backoff: recorderBackoff}
 }
 
-// ErrNoRecorder is returned by a zero or nil OutboxRecorder's Record.
-var ErrNoRecorder = errors.New("auditlog/pgstore: OutboxRecorder needs a pool and a Log (NewOutboxRecorder)")
-
 // Record validates the entry (an unregistered action or a payload that is
 // not a JSON object fails here, as with the Log's Record) and inserts it
 // into the outbox. nil means the row committed: the entry will be in org's

@@ -48,7 +48,8 @@ func loginRole(t *testing.T, db *pgtest.DB, prefix string, opt func(role string)
 func newLogAt(t *testing.T, s auditlog.Store, at time.Time) *auditlog.Log {
 	t.Helper()
 	c := auditlogtest.NewClock(at)
-	l := auditlog.New(s, auditlog.WithClock(c.Now))
+	l, err := auditlog.New(s, auditlog.WithClock(c.Now))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	return l
 }

@@ -30,7 +30,8 @@ func TestProtectedEntriesPerOrganisation(t *testing.T) {
 	appRole, app := db.Role(t, "rampart_audit_app", 2, "GRANT SELECT ON auditlog_entries, auditlog_heads TO {role}")
 
 	ws := pgstore.New(writer)
-	l := auditlog.New(ws)
+	l, err := auditlog.New(ws)
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlogtest.Actions...))
 	record := func() {
 		for _, org := range []string{"orgA", "orgB", "orgB"} {
@@ -74,7 +75,8 @@ func TestProtectedEntriesPerOrganisation(t *testing.T) {
 	// A writer that does not bypass row security sees no previous entry:
 	// its append is refused, it never forks the chain.
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool, pgstore.WithAppRole(appRole)))
-	bad := auditlog.New(pgstore.New(app))
+	bad, err := auditlog.New(pgstore.New(app))
+	require.NoError(t, err)
 	require.NoError(t, bad.Register(auditlogtest.Actions...))
 	require.Error(t, bad.Record(ctx, "orgA", "user:1", "test.created", "x:2", nil))
 	res, err := auditlog.Verify(ctx, ws, auditlog.ChainFor("orgA"), auditlog.VerifyOptions{})

@@ -76,7 +76,10 @@ func TestTxRecorder(t *testing.T) {
 func ExampleTxRecorder() {
 	ctx := context.Background()
 	var pool *pgxpool.Pool // the host's pool, on which pgstore.Migrate has run
-	log := auditlog.New(pgstore.New(pool))
+	log, err := auditlog.New(pgstore.New(pool))
+	if err != nil {
+		panic(err)
+	}
 	rec := pgstore.NewTxRecorder(log)
 
 	_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -33,7 +33,8 @@ func auditFixture(t *testing.T) (db *pgtest.DB, dir string) {
 	require.NotContains(t, stdout, "PRIVATE")
 	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
 	require.NoError(t, err)
-	l := auditlog.New(pgstore.New(db.Pool), auditlog.WithCheckpoints(signer, auditlog.NewFileSink(filepath.Join(dir, "checkpoints")), 4, 0))
+	l, err := auditlog.New(pgstore.New(db.Pool), auditlog.WithCheckpoints(signer, auditlog.NewFileSink(filepath.Join(dir, "checkpoints")), 4, 0))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(auditlog.ActionType{Name: "doc.read", Category: auditlog.CategoryUser, SchemaVersion: 1}))
 	for i := range 10 {
 		require.NoError(t, l.Record(ctx, []string{"acme", "globex"}[i%2], fmt.Sprintf("user:u%d", i%3), "doc.read", "doc:1", map[string]any{"i": i}))

@@ -36,7 +36,10 @@ func (s *story) openAuditLog() error {
 		return err
 	})
 	s.auditStore = auditlog.NewMemoryStore()
-	s.audit = auditlog.New(s.auditStore, auditlog.WithClock(s.clock), auditlog.WithCheckpoints(signer, sink, 2, 0))
+	s.audit, err = auditlog.New(s.auditStore, auditlog.WithClock(s.clock), auditlog.WithCheckpoints(signer, sink, 2, 0))
+	if err != nil {
+		return err
+	}
 
 	var types []auditlog.ActionType
 	for _, group := range []struct {

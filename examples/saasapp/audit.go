@@ -81,7 +81,11 @@ func (a *app) wireAudit(store auditlog.Store) error {
 		}
 		opts = append(opts, auditlog.WithCheckpoints(signer, auditlog.NewFileSink(a.cfg.CheckpointFile), 100, time.Minute))
 	}
-	a.audit = auditlog.New(store, opts...)
+	audit, err := auditlog.New(store, opts...)
+	if err != nil {
+		return err
+	}
+	a.audit = audit
 	types := append([]auditlog.ActionType(nil), appActions...)
 	for _, group := range []struct {
 		category auditlog.Category

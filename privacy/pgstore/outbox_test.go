@@ -41,7 +41,8 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	_, err := db.Pool.Exec(ctx, `CREATE TABLE users (org text, id text, name text)`)
 	require.NoError(t, err)
 	as := auditpg.New(db.Pool)
-	l := auditlog.New(as, auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	l, err := auditlog.New(as, auditlog.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
 	for _, a := range privacy.AuditActions() {
 		require.NoError(t, l.Register(auditlog.ActionType{Name: a, Category: auditlog.CategoryData, Description: a}))
 	}

@@ -21,7 +21,8 @@ func exportFixture(t testing.TB) (*auditlog.Log, note.Verifiers, string) {
 	v, err := note.NewVerifier(vkey)
 	require.NoError(t, err)
 	s := auditlog.NewMemoryStore()
-	l := auditlog.New(s, auditlog.WithClock(fixedClock()), auditlog.WithCheckpoints(signer, nil, 0, 0))
+	l, err := auditlog.New(s, auditlog.WithClock(fixedClock()), auditlog.WithCheckpoints(signer, nil, 0, 0))
+	require.NoError(t, err)
 	require.NoError(t, l.Register(testActions...))
 	ctx := context.Background()
 	for i := range 9 {
