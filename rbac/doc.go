@@ -33,7 +33,10 @@
 //
 // # HTTP
 //
-// Router wraps http.ServeMux (Go 1.22 patterns). Its registration methods
+// Router wraps http.ServeMux (Go 1.22 patterns). NewRouter and NewGuard
+// take the same options and refuse a nil policy or an invalid option (a
+// nil recorder, a wildcard name ServeMux would refuse) with an error
+// wrapping ErrInvalidConfig. A Router's registration methods
 // take an Access: a Permission or Public(reason). The organisation comes from
 // the {org} path wildcard (WithOrgPathValue) or a host extractor
 // (WithOrgExtractor) and must equal the principal's, else 403 before the

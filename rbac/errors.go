@@ -75,6 +75,10 @@ var (
 	ErrConflictingRoute = errors.New("rbac: conflicting route")
 )
 
+// ErrInvalidConfig reports a nil policy or an option outside its allowed
+// range, given to NewRouter or NewGuard; the error names the option.
+var ErrInvalidConfig = errors.New("rbac: invalid configuration")
+
 // BuildError is one problem found by Registry.Build. Subject names the
 // permission, role or ladder concerned.
 type BuildError struct {

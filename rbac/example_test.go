@@ -23,7 +23,10 @@ func Example() {
 		panic(err)
 	}
 
-	r := rbac.NewRouter(policy)
+	r, err := rbac.NewRouter(policy)
+	if err != nil {
+		panic(err)
+	}
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", payoutsApprove, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "approved")
 	})
@@ -108,7 +111,10 @@ func ExampleGuard_Require() {
 	finance := reg.Role("financial_admin", "").Grants(refundsApprove)
 	policy, _ := reg.Build()
 
-	guard := rbac.NewGuard(policy)
+	guard, err := rbac.NewGuard(policy)
+	if err != nil {
+		panic(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /orgs/{org}/refunds", guard.Require(refundsApprove)(http.HandlerFunc(
 		func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "refunded") })))

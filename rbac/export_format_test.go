@@ -39,7 +39,7 @@ func TestWriteMatrix(t *testing.T) {
 func TestWriteRoutes(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
-	r := rbac.NewRouter(x.pol)
+	r := newRouter(t, x.pol)
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.approve, reached)
 	r.HandleFunc("GET /healthz", rbac.Public("probe | for the LB"), reached)
 	var md, cs, js bytes.Buffer

@@ -25,7 +25,10 @@ func rbacChapter() chapter {
 			s.say("policy: %d roles x %d permissions = %d cells in the role matrix",
 				len(pol.Roles()), len(pol.Permissions()), len(pol.Roles())*len(pol.Permissions()))
 
-			r := rbac.NewRouter(pol, rbac.WithRecorder(s.audit)) // denials become audit entries
+			r, err := rbac.NewRouter(pol, rbac.WithRecorder(s.audit)) // denials become audit entries
+			if err != nil {
+				return err
+			}
 			r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", perm.PayoutsApprove, func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "payout %s approved", r.PathValue("id"))
 			})

@@ -241,7 +241,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {
 		return nil, err
 	}
-	a.handler = a.routes()
+	if a.handler, err = a.routes(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
