@@ -22,7 +22,11 @@
 // A Principal is a User (one role in one organisation), an APIKey (its
 // scopes intersected with its owner's CURRENT role, read through a
 // RoleLookup at each decision, so demoting the owner shrinks the key at
-// once) or the System actor. Policy.Decide returns a Decision value that
+// once) or the System actor. Policy.PrincipalFor builds a User or an
+// APIKey from a Caller, the plain values an authentication layer reports
+// (rampart's authn.Identity carries them), and the member's current role
+// name: the seam between authentication and rbac, which imports neither
+// authn nor any other sibling. Policy.Decide returns a Decision value that
 // allocates nothing; when read (String, Err) it explains a denial: not
 // authenticated, wrong organisation, role lacks the permission (and the
 // lowest role that has it), or the key's scopes lack it. Decision.Err
