@@ -1,0 +1,85 @@
+package keyring_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rampart-sdk/rampart/keyring"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBlindIndex(t *testing.T) {
+	t.Parallel()
+	d := testDoc(t)
+	r := testRing(t, d)
+	norm := keyring.WithNormalizer(func(b []byte) []byte { return bytes.ToLower(bytes.TrimSpace(b)) })
+	idx, err := r.BlindIndex("users", "email_idx", norm)
+	require.NoError(t, err)
+	a := idx.Sum([]byte("Alice@Example.com "))
+	require.Len(t, a, keyring.IndexHeaderSize+32)
+	oldID, _ := r.Primary("users.email.idx")
+	id, ok := idx.KeyID(a)
+	require.True(t, ok)
+	require.Equal(t, oldID, id, "the stored value names its key")
+	require.Equal(t, a, idx.Sum([]byte("alice@example.com")))
+	require.NotEqual(t, a, idx.Sum([]byte("bob@example.com")))
+	// Sums: the tagged value, then the bare token that rows written before
+	// key IDs were recorded hold.
+	require.Equal(t, [][]byte{a, a[keyring.IndexHeaderSize:]}, idx.Sums([]byte("alice@example.com")))
+
+	short, err := r.BlindIndex("users", "email_idx", norm, keyring.WithTruncation(8))
+	require.NoError(t, err)
+	require.Equal(t, a[:keyring.IndexHeaderSize+8], short.Sum([]byte("alice@example.com")))
+	_, ok = idx.KeyID(short.Sum([]byte("alice@example.com")))
+	require.False(t, ok, "a value of another size is not this index's")
+	_, err = r.BlindIndex("users", "email_idx", keyring.WithTruncation(4))
+	require.Error(t, err)
+	_, err = r.BlindIndex("users", "email")
+	require.ErrorIs(t, err, keyring.ErrUndeclaredColumn)
+
+	// The index key is not the field key: a different scope gives a different token.
+	d2 := testDoc(t)
+	other, _ := testRing(t, d2).BlindIndex("users", "email_idx", norm)
+	require.NotEqual(t, a, other.Sum([]byte("alice@example.com")))
+
+	// Rotation: Sum moves to the new key, Sums finds old and new, primary first.
+	_, err = d.Rotate("users.email.idx")
+	require.NoError(t, err)
+	idx2, err := testRing(t, d).BlindIndex("users", "email_idx", norm)
+	require.NoError(t, err)
+	b := idx2.Sum([]byte("alice@example.com"))
+	require.NotEqual(t, a, b)
+	require.Equal(t, [][]byte{b, a, b[keyring.IndexHeaderSize:], a[keyring.IndexHeaderSize:]}, idx2.Sums([]byte("alice@example.com")))
+	// After retirement the old token is no longer searched.
+	_, err = d.Retire(oldID)
+	require.NoError(t, err)
+	idx3, _ := testRing(t, d).BlindIndex("users", "email_idx", norm)
+	require.Equal(t, [][]byte{b, b[keyring.IndexHeaderSize:]}, idx3.Sums([]byte("alice@example.com")))
+}
+
+func TestIndexKeyID(t *testing.T) {
+	t.Parallel()
+	tagged := append([]byte{keyring.VersionIndex, 0, 0, 0, 7}, make([]byte, 32)...)
+	for _, tc := range []struct {
+		name string
+		v    []byte
+		id   uint32
+		ok   bool
+	}{
+		{"tagged", tagged, 7, true},
+		{"shortest", tagged[:keyring.IndexHeaderSize+8], 7, true},
+		{"too short", tagged[:keyring.IndexHeaderSize+7], 0, false},
+		{"too long", append(tagged, 0), 0, false},
+		{"bare token", make([]byte, 32), 0, false},
+		{"key ID 0", append([]byte{keyring.VersionIndex, 0, 0, 0, 0}, make([]byte, 32)...), 0, false},
+		{"envelope version", append([]byte{keyring.VersionBinary, 0, 0, 0, 7}, make([]byte, 32)...), 0, false},
+		{"empty", nil, 0, false},
+	} {
+		id, ok := keyring.IndexKeyID(tc.v)
+		require.Equal(t, tc.ok, ok, tc.name)
+		if ok {
+			require.Equal(t, tc.id, id, tc.name)
+		}
+	}
+}
+
