@@ -33,7 +33,7 @@ func TestBlindIndex(t *testing.T) {
 	_, ok = idx.KeyID(short.Sum([]byte("alice@example.com")))
 	require.False(t, ok, "a value of another size is not this index's")
 	_, err = r.BlindIndex("users", "email_idx", keyring.WithTruncation(4))
-	require.Error(t, err)
+	require.ErrorIs(t, err, keyring.ErrInvalidConfig)
 	_, err = r.BlindIndex("users", "email")
 	require.ErrorIs(t, err, keyring.ErrUndeclaredColumn)
 
@@ -83,3 +83,34 @@ func TestIndexKeyID(t *testing.T) {
 	}
 }
 
+// TestBlindIndexInvalidConfig: an option outside its range is refused with
+// ErrInvalidConfig naming the option and the column, never silently
+// replaced by the default.
+func TestBlindIndexInvalidConfig(t *testing.T) {
+	t.Parallel()
+	r := testRing(t, testDoc(t))
+	for _, tc := range []struct {
+		name string
+		opts []keyring.IndexOption
+		want string
+	}{
+		{"nil option", []keyring.IndexOption{nil}, "BlindIndex: option 0 is nil"},
+		{"nil normalizer", []keyring.IndexOption{keyring.WithNormalizer(nil)}, "WithNormalizer"},
+		{"truncation below 8", []keyring.IndexOption{keyring.WithTruncation(7)}, "WithTruncation: 7 bytes, want 8..32"},
+		{"truncation above 32", []keyring.IndexOption{keyring.WithTruncation(33)}, "WithTruncation: 33 bytes, want 8..32"},
+		{"zero truncation", []keyring.IndexOption{keyring.WithTruncation(0)}, "WithTruncation"},
+		{"negative truncation", []keyring.IndexOption{keyring.WithTruncation(-1)}, "WithTruncation"},
+		{"first invalid wins", []keyring.IndexOption{keyring.WithTruncation(16), keyring.WithNormalizer(nil), keyring.WithTruncation(2)}, "WithNormalizer"},
+	} {
+		idx, err := r.BlindIndex("users", "email_idx", tc.opts...)
+		require.ErrorIs(t, err, keyring.ErrInvalidConfig, tc.name)
+		require.ErrorContains(t, err, tc.want, tc.name)
+		require.ErrorContains(t, err, "users.email_idx", tc.name)
+		require.Nil(t, idx, tc.name)
+	}
+	for _, n := range []int{8, 16, 32} {
+		idx, err := r.BlindIndex("users", "email_idx", keyring.WithTruncation(n))
+		require.NoError(t, err)
+		require.Len(t, idx.Sum([]byte("x")), keyring.IndexHeaderSize+n)
+	}
+}

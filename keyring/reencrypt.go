@@ -64,7 +64,8 @@ type Progress struct {
 	Rewritten int64         // rows moved to the primary key so far
 }
 
-// ReencryptOptions tunes a re-encryption run. The zero value is sensible.
+// ReencryptOptions tunes a Field.Reencrypt or BlindIndex.Reindex run. The
+// zero value is sensible.
 type ReencryptOptions struct {
 	// BatchSize is the number of rows per round trip (default 2000).
 	BatchSize int
@@ -80,7 +81,8 @@ type ReencryptOptions struct {
 	Now func() time.Time
 }
 
-// ReencryptResult counts what a run did.
+// ReencryptResult counts what a Field.Reencrypt or BlindIndex.Reindex run
+// did.
 type ReencryptResult struct {
 	Scanned   int64  `json:"scanned"`   // rows read
 	Rewritten int64  `json:"rewritten"` // rows now under the primary key

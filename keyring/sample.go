@@ -19,9 +19,6 @@ type Sampler interface {
 	SampleKeyID(ctx context.Context, table, column string, keyID uint32, limit int) ([]Row, error)
 }
 
-// ErrNotSampled reports a column a Sampler cannot read rows of.
-var ErrNotSampled = errors.New("keyring: column cannot be sampled")
-
 // DefaultSample is how many values per key ID and column Check opens when
 // CheckOptions.Sample is 0.
 const DefaultSample = 5

@@ -114,7 +114,7 @@ func TestReindexFlowOnPostgres(t *testing.T) {
 			}
 			col := pgstore.NewIndexColumn(pool, "members", "id", "email_idx", "email")
 			values := keyring.FieldValues(r2.Field("members", "email"))
-			_, err = idx2.Reindex(ctx, &crashingIndex{IndexRowSource: col, n: 2}, values, keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+			_, err = idx2.Reindex(ctx, &crashingIndex{IndexRowSource: col, n: 2}, values, keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 			require.ErrorContains(t, err, "simulated crash")
 			cp, err := store.LoadCheckpoint(ctx, "members", "email_idx")
 			require.NoError(t, err)
@@ -124,14 +124,14 @@ func TestReindexFlowOnPostgres(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, use, "still refused midway")
 
-			res, err := idx2.Reindex(ctx, col, values, keyring.ReindexOptions{BatchSize: 10, After: cp, Checkpoint: save})
+			res, err := idx2.Reindex(ctx, col, values, keyring.ReencryptOptions{BatchSize: 10, After: cp, Checkpoint: save})
 			require.NoError(t, err)
 			require.Equal(t, int64(25), res.Scanned)
 			require.Equal(t, int64(25), res.Rewritten)
 			requireMemberLookups(t, pool, idx2, n)
-			res, err = idx2.Reindex(ctx, col, values, keyring.ReindexOptions{})
+			res, err = idx2.Reindex(ctx, col, values, keyring.ReencryptOptions{})
 			require.NoError(t, err)
-			require.Equal(t, keyring.ReindexResult{Scanned: n, Current: n, LastID: res.LastID, Resume: keyring.After(res.LastID)}, res, "idempotent")
+			require.Equal(t, keyring.ReencryptResult{Scanned: n, Current: n, LastID: res.LastID, Resume: keyring.After(res.LastID)}, res, "idempotent")
 
 			use, err = keyring.KeyInUse(ctx, d, oldID, counter)
 			require.NoError(t, err)
@@ -287,7 +287,7 @@ func TestReindexBackendKilledOnPostgres(t *testing.T) {
 			defer victim.Close()
 			src := &killing{IndexRowSource: pgstore.NewIndexColumn(victim, "members", "id", "email_idx", "email"),
 				t: t, pool: victim, admin: db.Pool, what: what, at: 3}
-			_, err = idx2.Reindex(ctx, src, values, keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+			_, err = idx2.Reindex(ctx, src, values, keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 			require.Error(t, err, "the killed connection fails the run")
 			requireMemberLookups(t, db.Pool, idx2, n)
 			cp, err := store.LoadCheckpoint(ctx, "members", "email_idx")
@@ -300,7 +300,7 @@ func TestReindexBackendKilledOnPostgres(t *testing.T) {
 			require.Equal(t, 20, moved, "no row of the killed batch was written")
 
 			res, err := idx2.Reindex(ctx, pgstore.NewIndexColumn(db.Pool, "members", "id", "email_idx", "email"), values,
-				keyring.ReindexOptions{BatchSize: 10, After: cp, Checkpoint: save})
+				keyring.ReencryptOptions{BatchSize: 10, After: cp, Checkpoint: save})
 			require.NoError(t, err)
 			require.Equal(t, int64(20), res.Rewritten)
 			requireMemberLookups(t, db.Pool, idx2, n)
