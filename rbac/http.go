@@ -15,18 +15,16 @@ import (
 // without a permission cannot be written, and a public one says why.
 type Access interface{ access() }
 
-// PublicAccess marks a route anyone may call. Create it with Public.
-type PublicAccess struct{ reason string }
+// publicAccess marks a route anyone may call.
+type publicAccess struct{ reason string }
 
-func (PublicAccess) access() {}
-
-// Reason returns why the route is public.
-func (p PublicAccess) Reason() string { return p.reason }
+func (publicAccess) access() {}
 
 // Public marks a route as deliberately unauthenticated, with the reason a
-// reviewer will read in Routes() and the route table ("load balancer health
-// check", "OAuth callback"). An empty reason is refused at registration.
-func Public(reason string) PublicAccess { return PublicAccess{reason: reason} }
+// reviewer will read in Routes() (Route.PublicReason) and the route table
+// ("load balancer health check", "OAuth callback"). An empty reason is
+// refused at registration.
+func Public(reason string) Access { return publicAccess{reason: reason} }
 
 // Recorder receives denials. *auditlog.Log satisfies it; any type with this
 // exact method does.
@@ -127,7 +125,7 @@ func (rt *Router) route(pattern string, access Access) Route {
 		}
 		r.Permission = a
 		r.TenantScoped = rt.cfg.orgFrom != nil || hasWildcard(path, rt.cfg.orgParam)
-	case PublicAccess:
+	case publicAccess:
 		if strings.TrimSpace(a.reason) == "" {
 			panic(&RouteError{Err: ErrNoAccess, Pattern: pattern, Detail: "rbac.Public needs a reason"})
 		}
@@ -165,9 +163,6 @@ func (rt *Router) Routes() []Route {
 	defer rt.mu.Unlock()
 	return append([]Route(nil), rt.routes...)
 }
-
-// Policy returns the policy the router enforces.
-func (rt *Router) Policy() *Policy { return rt.policy }
 
 // WithHandlers returns a router with the same routes, permissions and
 // options whose handlers are replaced by wrap(route, original). rbactest
