@@ -140,7 +140,7 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 			nv := f.primary.seal(nil, r.ID, pt)
 			clear(pt)
 			if bytes.HasPrefix(r.Value, []byte(TextPrefix)) {
-				nv = []byte(ToText(nv))
+				nv = []byte(toText(nv))
 			}
 			swaps = append(swaps, Swap{ID: r.ID, Old: r.Value, New: nv})
 		}

@@ -60,7 +60,7 @@ func sampleColumns(ctx context.Context, d *Document, opts CheckOptions, s Sample
 			continue // not a field column (a blind index)
 		}
 		sc := SampleCount{Table: c.Table, Column: c.Column, KeyID: c.KeyID}
-		sc.KCV, _ = ring.KeyCheckValue(c.KeyID)
+		sc.KCV, _ = ring.keyCheckValue(c.KeyID)
 		rows, err := s.SampleKeyID(ctx, c.Table, c.Column, c.KeyID, n)
 		if errors.Is(err, ErrNotSampled) {
 			sc.Skipped = trimPrefix(err)
