@@ -210,7 +210,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 			return nil, err
 		}
 		// API keys that are revoked or expired no longer need their pepper key.
-		a.counter = keyringpg.Counter(a.pool, keyringpg.CountWhere(authnpg.APIKeyTable, authnpg.APIKeyHashColumn, authnpg.LiveAPIKeys))
+		if a.counter, err = keyringpg.Counter(a.pool, keyringpg.CountWhere(authnpg.APIKeyTable, authnpg.APIKeyHashColumn, authnpg.LiveAPIKeys)); err != nil {
+			return nil, err
+		}
 	}
 	a.store = st.app
 
