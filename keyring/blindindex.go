@@ -92,7 +92,7 @@ func WithNormalizer(n func([]byte) []byte) IndexOption {
 func WithTruncation(n int) IndexOption {
 	return func(c *indexConfig) {
 		if n < 8 || n > sha256.Size {
-			c.invalid("WithTruncation", "%d bytes, want 8..32", n)
+			c.invalid("WithTruncation", "blind index truncation %d, want 8..32 bytes", n)
 			return
 		}
 		c.size = n

@@ -96,8 +96,8 @@ func TestBlindIndexInvalidConfig(t *testing.T) {
 	}{
 		{"nil option", []keyring.IndexOption{nil}, "BlindIndex: option 0 is nil"},
 		{"nil normalizer", []keyring.IndexOption{keyring.WithNormalizer(nil)}, "WithNormalizer"},
-		{"truncation below 8", []keyring.IndexOption{keyring.WithTruncation(7)}, "WithTruncation: 7 bytes, want 8..32"},
-		{"truncation above 32", []keyring.IndexOption{keyring.WithTruncation(33)}, "WithTruncation: 33 bytes, want 8..32"},
+		{"truncation below 8", []keyring.IndexOption{keyring.WithTruncation(7)}, "WithTruncation: blind index truncation 7, want 8..32 bytes"},
+		{"truncation above 32", []keyring.IndexOption{keyring.WithTruncation(33)}, "WithTruncation: blind index truncation 33, want 8..32 bytes"},
 		{"zero truncation", []keyring.IndexOption{keyring.WithTruncation(0)}, "WithTruncation"},
 		{"negative truncation", []keyring.IndexOption{keyring.WithTruncation(-1)}, "WithTruncation"},
 		{"first invalid wins", []keyring.IndexOption{keyring.WithTruncation(16), keyring.WithNormalizer(nil), keyring.WithTruncation(2)}, "WithNormalizer"},

@@ -57,7 +57,10 @@ func keysReindex(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return operational(err)
 	}
-	opts := []keyring.IndexOption{keyring.WithNormalizer(normalize)}
+	var opts []keyring.IndexOption
+	if normalize != nil { // "none": hash values as stored
+		opts = append(opts, keyring.WithNormalizer(normalize))
+	}
 	if *trunc != 0 {
 		opts = append(opts, keyring.WithTruncation(*trunc))
 	}
