@@ -187,7 +187,10 @@ func BenchmarkKeyringGuardrailScan(b *testing.B) {
 	d, r := keyringRing(b)
 	db := keyringTable(b, r.Field("users", "email"), n)
 	ctx := context.Background()
-	counter := pgstore.Counter(db.Pool)
+	counter, err := pgstore.Counter(db.Pool)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var total time.Duration
 	b.ResetTimer()
 	for b.Loop() {

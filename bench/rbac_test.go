@@ -318,7 +318,10 @@ func BenchmarkRBACRoute(b *testing.B) {
 	handler := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 	bare := http.NewServeMux()
 	bare.HandleFunc(pattern, handler)
-	router := rbac.NewRouter(ex.Policy)
+	router, err := rbac.NewRouter(ex.Policy)
+	if err != nil {
+		b.Fatal(err)
+	}
 	router.HandleFunc(pattern, ex.Perm.PayoutsApprove, handler)
 
 	req := httptest.NewRequest("POST", "/orgs/acme/payouts/po_1/approve", nil)
@@ -349,7 +352,8 @@ func TestRBACRouteBenchmarkSetup(t *testing.T) {
 	// The benchmark's allowed request really is allowed, and the cross-tenant
 	// one really is refused, so the numbers measure what they claim.
 	ex := examplepolicy.MustNew()
-	router := rbac.NewRouter(ex.Policy)
+	router, err := rbac.NewRouter(ex.Policy)
+	require.NoError(t, err)
 	router.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", ex.Perm.PayoutsApprove, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -371,7 +375,10 @@ func BenchmarkRBACRouteOverhead(b *testing.B) {
 	handler := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 	bare := http.NewServeMux()
 	bare.HandleFunc(pattern, handler)
-	router := rbac.NewRouter(ex.Policy)
+	router, err := rbac.NewRouter(ex.Policy)
+	if err != nil {
+		b.Fatal(err)
+	}
 	router.HandleFunc(pattern, ex.Perm.PayoutsApprove, handler)
 	req := httptest.NewRequest("POST", "/orgs/acme/payouts/po_1/approve", nil)
 	req = req.WithContext(rbac.WithPrincipal(req.Context(), rbac.User("alice", "acme", ex.Role.FinancialAdmin)))

@@ -52,43 +52,74 @@ type bidxKey struct {
 	pool   sync.Pool // of hash.Hash (HMAC state keyed once)
 }
 
-// IndexOption configures a BlindIndex.
-type IndexOption func(*BlindIndex) error
+// IndexOption configures Ring.BlindIndex, the one keyring constructor
+// that takes options. An option given a value outside its range makes
+// BlindIndex return an error wrapping ErrInvalidConfig that names it.
+type IndexOption func(*indexConfig)
+
+type indexConfig struct {
+	normalize func([]byte) []byte
+	size      int
+	err       error // the first invalid option
+}
+
+// invalid records the first invalid option.
+func (c *indexConfig) invalid(option, format string, a ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: %s: %s", ErrInvalidConfig, option, fmt.Sprintf(format, a...))
+	}
+}
 
 // WithNormalizer applies n to every value before hashing, e.g. lower-casing
-// and trimming an email so lookups match regardless of spelling.
+// and trimming an email so lookups match regardless of spelling. n must not
+// be nil: omit the option to hash values as given.
 func WithNormalizer(n func([]byte) []byte) IndexOption {
-	return func(b *BlindIndex) error { b.normalize = n; return nil }
+	return func(c *indexConfig) {
+		if n == nil {
+			c.invalid("WithNormalizer", "nil function; omit the option to hash values as given")
+			return
+		}
+		c.normalize = n
+	}
 }
 
 // WithTruncation keeps the first n bytes (8..32) of each token. Shorter
 // tokens collide more often, which hides more from someone who reads the
-// index and means a lookup may return extra rows to filter after decryption.
-// The stored value is n+IndexHeaderSize bytes.
+// index and means a lookup may return extra rows to filter after decryption;
+// fewer than 8 bytes (64 bits) would make collisions between unrelated values
+// common enough to flood every lookup. The stored value is
+// n+IndexHeaderSize bytes.
 func WithTruncation(n int) IndexOption {
-	return func(b *BlindIndex) error {
+	return func(c *indexConfig) {
 		if n < 8 || n > sha256.Size {
-			return fmt.Errorf("%w: blind index truncation %d, want 8..32", ErrInvalidDocument, n)
+			c.invalid("WithTruncation", "blind index truncation %d, want 8..32 bytes", n)
+			return
 		}
-		b.size = n
-		return nil
+		c.size = n
 	}
 }
 
 // BlindIndex returns the index of a (table, column) declared with
-// KindBlindIndex. The default token is the full 32-byte HMAC.
+// KindBlindIndex. The default token is the full 32-byte HMAC. A nil or
+// invalid option returns an error wrapping ErrInvalidConfig.
 func (r *Ring) BlindIndex(table, column string, opts ...IndexOption) (*BlindIndex, error) {
 	c, ok := r.columns[[2]string{table, column}]
 	if !ok || c.Kind != KindBlindIndex {
 		return nil, &ColumnError{Table: table, Column: column, Err: ErrUndeclaredColumn}
 	}
-	s := r.scopes[c.Scope]
-	b := &BlindIndex{table: table, column: column, scopeName: s.name, size: sha256.Size}
-	for _, o := range opts {
-		if err := o(b); err != nil {
-			return nil, err
+	cfg := indexConfig{size: sha256.Size}
+	for i, o := range opts {
+		if o == nil {
+			cfg.invalid("BlindIndex", "option %d is nil", i)
+			continue
 		}
+		o(&cfg)
 	}
+	if cfg.err != nil {
+		return nil, &ColumnError{Table: table, Column: column, Err: cfg.err}
+	}
+	s := r.scopes[c.Scope]
+	b := &BlindIndex{table: table, column: column, scopeName: s.name, normalize: cfg.normalize, size: cfg.size}
 	byID := map[uint32]*bidxKey{}
 	for _, k := range s.keys {
 		raw := k.raw

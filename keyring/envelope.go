@@ -69,8 +69,8 @@ func decodeEnvelope(ct []byte) ([]byte, error) {
 	return ct, nil
 }
 
-// ToText returns the text form of a binary envelope.
-func ToText(envelope []byte) string {
+// toText returns the text form of a binary envelope.
+func toText(envelope []byte) string {
 	return TextPrefix + base64.RawURLEncoding.EncodeToString(envelope)
 }
 

@@ -43,6 +43,18 @@ var (
 	// the database): another key under the same ID, which would open none
 	// of the data sealed under the real one.
 	ErrKeyCheckValue = errors.New("keyring: key material does not match its key check value")
+	// ErrInvalidConfig reports an option outside its allowed range (a nil
+	// normalizer, a blind-index truncation outside 8..32 bytes); the error
+	// names the option.
+	ErrInvalidConfig = errors.New("keyring: invalid configuration")
+	// ErrIndexMismatch reports a stored blind-index value that its source does
+	// not reproduce under any key of the scope: the source (or the normaliser)
+	// given to Reindex is not the one the application indexes with, or the row
+	// is inconsistent. Reindex stops rather than write an index that lookups
+	// would never find.
+	ErrIndexMismatch = errors.New("keyring: blind-index value does not match its source")
+	// ErrNotSampled reports a column a Sampler cannot read rows of.
+	ErrNotSampled = errors.New("keyring: column cannot be sampled")
 )
 
 // ScopeError names the scope, and the key ID if any, that an error is about.

@@ -160,7 +160,7 @@ func (f *Field) SealText(rowID string, plaintext []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return ToText(b), nil
+	return toText(b), nil
 }
 
 // Open authenticates and decrypts ciphertext (binary or text form) sealed for

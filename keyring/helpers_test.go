@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rampart-sdk/rampart/keyring"
+	"github.com/rampart-sdk/rampart/keyring/keyringtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -130,4 +131,16 @@ func (m *memTable) CountKeyIDs(_ context.Context, _, _ string) (map[uint32]int64
 		out[h.KeyID]++
 	}
 	return out, nil
+}
+
+func TestMemTableRowSource(t *testing.T) {
+	t.Parallel()
+	keyringtest.TestRowSource(t, func(t *testing.T, rows []keyring.Row) keyring.RowSource {
+		tbl := newMemTable()
+		for _, r := range rows {
+			id, _ := strconv.Atoi(r.ID)
+			tbl.set(id, r.Value)
+		}
+		return tbl
+	})
 }

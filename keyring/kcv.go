@@ -9,15 +9,15 @@ import (
 	"fmt"
 )
 
-// KCVSize is the length in bytes of a key check value (16 hex characters).
-const KCVSize = 8
+// kcvSize is the length in bytes of a key check value (16 hex characters).
+const kcvSize = 8
 
 // kcvLabel is the fixed message a key check value authenticates. No
 // ciphertext, wrapped key or blind index of rampart is an HMAC of this
 // label, so publishing the value reveals nothing about data.
 const kcvLabel = "rampart keyring key check value v1"
 
-// KeyCheckValue returns key's check value: the first KCVSize bytes of
+// KeyCheckValue returns key's check value: the first 8 bytes of
 // HMAC-SHA-256(key, "rampart keyring key check value v1"), in lower-case
 // hex. It is a public commitment to the key, as payment HSMs print a KCV:
 // two parties (a registry and the database, an operator and a reviewer)
@@ -30,7 +30,7 @@ func KeyCheckValue(key Secret) string {
 	}
 	m := hmac.New(sha256.New, key.bytes())
 	m.Write([]byte(kcvLabel))
-	return hex.EncodeToString(m.Sum(nil)[:KCVSize])
+	return hex.EncodeToString(m.Sum(nil)[:kcvSize])
 }
 
 // CheckValue returns the entry's key check value: computed from the key
@@ -45,8 +45,8 @@ func (k KeyEntry) CheckValue() string {
 
 // validKCV checks the form of a recorded check value.
 func validKCV(s string) error {
-	if len(s) != 2*KCVSize {
-		return fmt.Errorf("%w: kcv %q is not %d hex characters", ErrInvalidDocument, s, 2*KCVSize)
+	if len(s) != 2*kcvSize {
+		return fmt.Errorf("%w: kcv %q is not %d hex characters", ErrInvalidDocument, s, 2*kcvSize)
 	}
 	for _, c := range []byte(s) {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {

@@ -64,7 +64,8 @@ type Progress struct {
 	Rewritten int64         // rows moved to the primary key so far
 }
 
-// ReencryptOptions tunes a re-encryption run. The zero value is sensible.
+// ReencryptOptions tunes a Field.Reencrypt or BlindIndex.Reindex run. The
+// zero value is sensible.
 type ReencryptOptions struct {
 	// BatchSize is the number of rows per round trip (default 2000).
 	BatchSize int
@@ -80,7 +81,8 @@ type ReencryptOptions struct {
 	Now func() time.Time
 }
 
-// ReencryptResult counts what a run did.
+// ReencryptResult counts what a Field.Reencrypt or BlindIndex.Reindex run
+// did.
 type ReencryptResult struct {
 	Scanned   int64  `json:"scanned"`   // rows read
 	Rewritten int64  `json:"rewritten"` // rows now under the primary key
@@ -138,7 +140,7 @@ func (f *Field) Reencrypt(ctx context.Context, src RowSource, opts ReencryptOpti
 			nv := f.primary.seal(nil, r.ID, pt)
 			clear(pt)
 			if bytes.HasPrefix(r.Value, []byte(TextPrefix)) {
-				nv = []byte(ToText(nv))
+				nv = []byte(toText(nv))
 			}
 			swaps = append(swaps, Swap{ID: r.ID, Old: r.Value, New: nv})
 		}

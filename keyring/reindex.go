@@ -3,16 +3,8 @@ package keyring
 import (
 	"context"
 	"crypto/hmac"
-	"errors"
 	"fmt"
 )
-
-// ErrIndexMismatch reports a stored blind-index value that its source does
-// not reproduce under any key of the scope: the source (or the normaliser)
-// given to Reindex is not the one the application indexes with, or the row
-// is inconsistent. Reindex stops rather than write an index that lookups
-// would never find.
-var ErrIndexMismatch = errors.New("keyring: blind-index value does not match its source")
 
 // IndexRow is one stored blind-index value together with the stored value it
 // was computed from, read in the same statement so that the two agree.
@@ -69,14 +61,6 @@ func FieldValues(f *Field) IndexValues {
 	}
 }
 
-// ReindexOptions tunes a Reindex run, exactly as for Reencrypt: batch size,
-// resume point, checkpoint and progress callbacks, clock.
-type ReindexOptions = ReencryptOptions
-
-// ReindexResult counts what a Reindex run did, as ReencryptResult does for
-// Reencrypt.
-type ReindexResult = ReencryptResult
-
 // Reindex moves every stored value of the index to the scope's primary key,
 // the blind-index counterpart of Field.Reencrypt: it reads rows in ID order
 // and in batches, skips those already under the primary key, asks values for
@@ -92,9 +76,9 @@ type ReindexResult = ReencryptResult
 // A row whose source does not reproduce its index stops the run with
 // ErrIndexMismatch naming the row, before any row of its batch is written,
 // so a wrong source or normaliser never leaves an index that lookups miss.
-func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values IndexValues, opts ReindexOptions) (ReindexResult, error) {
+func (b *BlindIndex) Reindex(ctx context.Context, src IndexRowSource, values IndexValues, opts ReencryptOptions) (ReencryptResult, error) {
 	if values == nil {
-		return ReindexResult{}, fmt.Errorf("%w: reindex %s.%s needs the values to index", ErrInvalidDocument, b.table, b.column)
+		return ReencryptResult{}, fmt.Errorf("%w: reindex %s.%s needs the values to index", ErrInvalidDocument, b.table, b.column)
 	}
 	wrap := func(err error) error { return fmt.Errorf("keyring: reindex %s.%s: %w", b.table, b.column, err) }
 	run, err := startBatches(ctx, opts, src.Remaining)

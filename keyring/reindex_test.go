@@ -201,7 +201,7 @@ func TestReindexFlow(t *testing.T) {
 
 	// Reindex crashes after two batches; the checkpoint says where.
 	var checkpoint keyring.Cursor
-	opts := keyring.ReindexOptions{BatchSize: 10, Checkpoint: func(_ context.Context, c keyring.Cursor) error { checkpoint = c; return nil }}
+	opts := keyring.ReencryptOptions{BatchSize: 10, Checkpoint: func(_ context.Context, c keyring.Cursor) error { checkpoint = c; return nil }}
 	tbl.failAfter = 2
 	_, err = idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), opts)
 	require.ErrorIs(t, err, errCrash)
@@ -222,11 +222,11 @@ func TestReindexFlow(t *testing.T) {
 	opts.After = checkpoint
 	res, err := idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), opts)
 	require.NoError(t, err)
-	require.Equal(t, keyring.ReindexResult{Scanned: 30, Rewritten: 29, Conflicts: 1, LastID: "50", Resume: keyring.After("50")}, res)
+	require.Equal(t, keyring.ReencryptResult{Scanned: 30, Rewritten: 29, Conflicts: 1, LastID: "50", Resume: keyring.After("50")}, res)
 	requireLookups(t, idx2, tbl, n)
-	res, err = idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), keyring.ReindexOptions{})
+	res, err = idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), keyring.ReencryptOptions{})
 	require.NoError(t, err)
-	require.Equal(t, keyring.ReindexResult{Scanned: 50, Current: 50, LastID: "50", Resume: keyring.After("50")}, res, "idempotent")
+	require.Equal(t, keyring.ReencryptResult{Scanned: 50, Current: 50, LastID: "50", Resume: keyring.After("50")}, res, "idempotent")
 
 	// Nothing needs the old key: retire it; lookups still work.
 	use, err = keyring.KeyInUse(ctx, d, oldID, tbl)
@@ -270,7 +270,7 @@ func TestReindexRepairsRetired(t *testing.T) {
 	require.Equal(t, keyring.FindingRetiredKey, rep.Findings[0].Kind)
 	require.Equal(t, int64(5), rep.Findings[0].Count)
 
-	res, err := idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), keyring.ReindexOptions{})
+	res, err := idx2.Reindex(ctx, tbl, keyring.FieldValues(r2.Field("users", "email")), keyring.ReencryptOptions{})
 	require.NoError(t, err)
 	require.Equal(t, int64(5), res.Rewritten)
 	requireLookups(t, idx2, tbl, 5)
@@ -328,7 +328,7 @@ func TestReindexRefusesWrongSource(t *testing.T) {
 			for id, v := range tbl.idx {
 				before[id] = slices.Clone(v)
 			}
-			_, err := tc.idx.Reindex(ctx, tbl, tc.values, keyring.ReindexOptions{})
+			_, err := tc.idx.Reindex(ctx, tbl, tc.values, keyring.ReencryptOptions{})
 			require.Error(t, err)
 			if tc.want != nil {
 				require.ErrorIs(t, err, tc.want)
@@ -337,6 +337,6 @@ func TestReindexRefusesWrongSource(t *testing.T) {
 			require.Zero(t, tbl.swaps)
 		})
 	}
-	_, err = lowerIndex(t, r2).Reindex(ctx, fill(), nil, keyring.ReindexOptions{})
+	_, err = lowerIndex(t, r2).Reindex(ctx, fill(), nil, keyring.ReencryptOptions{})
 	require.ErrorIs(t, err, keyring.ErrInvalidDocument)
 }

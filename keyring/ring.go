@@ -107,10 +107,10 @@ func (r *Ring) KeyStatus(id uint32) (scope string, status Status, ok bool) {
 	return k.scope, k.status, true
 }
 
-// KeyCheckValue returns the key check value of key id (see the function
-// KeyCheckValue): what a registry document, the CLI and the database
-// compare to tell whether they hold the same key under that ID.
-func (r *Ring) KeyCheckValue(id uint32) (string, bool) {
+// keyCheckValue returns the key check value of key id (see KeyCheckValue):
+// what a registry document, the CLI and the database compare to tell
+// whether they hold the same key under that ID.
+func (r *Ring) keyCheckValue(id uint32) (string, bool) {
 	k, ok := r.keys[id]
 	if !ok {
 		return "", false

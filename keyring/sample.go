@@ -19,9 +19,6 @@ type Sampler interface {
 	SampleKeyID(ctx context.Context, table, column string, keyID uint32, limit int) ([]Row, error)
 }
 
-// ErrNotSampled reports a column a Sampler cannot read rows of.
-var ErrNotSampled = errors.New("keyring: column cannot be sampled")
-
 // DefaultSample is how many values per key ID and column Check opens when
 // CheckOptions.Sample is 0.
 const DefaultSample = 5
@@ -63,7 +60,7 @@ func sampleColumns(ctx context.Context, d *Document, opts CheckOptions, s Sample
 			continue // not a field column (a blind index)
 		}
 		sc := SampleCount{Table: c.Table, Column: c.Column, KeyID: c.KeyID}
-		sc.KCV, _ = ring.KeyCheckValue(c.KeyID)
+		sc.KCV, _ = ring.keyCheckValue(c.KeyID)
 		rows, err := s.SampleKeyID(ctx, c.Table, c.Column, c.KeyID, n)
 		if errors.Is(err, ErrNotSampled) {
 			sc.Skipped = trimPrefix(err)

@@ -22,7 +22,11 @@
 // A Principal is a User (one role in one organisation), an APIKey (its
 // scopes intersected with its owner's CURRENT role, read through a
 // RoleLookup at each decision, so demoting the owner shrinks the key at
-// once) or the System actor. Policy.Decide returns a Decision value that
+// once) or the System actor. Policy.PrincipalFor builds a User or an
+// APIKey from a Caller, the plain values an authentication layer reports
+// (rampart's authn.Identity carries them), and the member's current role
+// name: the seam between authentication and rbac, which imports neither
+// authn nor any other sibling. Policy.Decide returns a Decision value that
 // allocates nothing; when read (String, Err) it explains a denial: not
 // authenticated, wrong organisation, role lacks the permission (and the
 // lowest role that has it), or the key's scopes lack it. Decision.Err
@@ -33,7 +37,10 @@
 //
 // # HTTP
 //
-// Router wraps http.ServeMux (Go 1.22 patterns). Its registration methods
+// Router wraps http.ServeMux (Go 1.22 patterns). NewRouter and NewGuard
+// take the same options and refuse a nil policy or an invalid option (a
+// nil recorder, a wildcard name ServeMux would refuse) with an error
+// wrapping ErrInvalidConfig. A Router's registration methods
 // take an Access: a Permission or Public(reason). The organisation comes from
 // the {org} path wildcard (WithOrgPathValue) or a host extractor
 // (WithOrgExtractor) and must equal the principal's, else 403 before the

@@ -9,8 +9,12 @@ import (
 // errors.Join, each as a *BuildError that matches one of these with errors.Is,
 // so a host fails at startup with the whole list instead of one at a time.
 var (
-	// ErrInvalidName reports a permission or role name outside the grammar
-	// described at ValidateName.
+	// ErrInvalidName reports a permission or role name outside the grammar:
+	// one or more dot-separated segments, each a lower-case ASCII letter
+	// followed by lower-case letters, digits or underscores, at most
+	// MaxNameLength bytes in all ("payouts.approve", "financial_admin",
+	// "infra.logs.view"). The narrow grammar keeps names safe in URLs, CSV,
+	// Markdown, audit payloads and Casbin policy lines without escaping.
 	ErrInvalidName = errors.New("rbac: invalid name")
 	// ErrDuplicatePermission reports a permission declared twice: two
 	// declarations with one name would make the policy ambiguous.
@@ -74,6 +78,10 @@ var (
 	// ErrConflictingRoute reports a pattern that http.ServeMux refuses.
 	ErrConflictingRoute = errors.New("rbac: conflicting route")
 )
+
+// ErrInvalidConfig reports a nil policy or an option outside its allowed
+// range, given to NewRouter or NewGuard; the error names the option.
+var ErrInvalidConfig = errors.New("rbac: invalid configuration")
 
 // BuildError is one problem found by Registry.Build. Subject names the
 // permission, role or ladder concerned.

@@ -23,7 +23,10 @@ func Example() {
 		panic(err)
 	}
 
-	r := rbac.NewRouter(policy)
+	r, err := rbac.NewRouter(policy)
+	if err != nil {
+		panic(err)
+	}
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", payoutsApprove, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "approved")
 	})
@@ -108,7 +111,10 @@ func ExampleGuard_Require() {
 	finance := reg.Role("financial_admin", "").Grants(refundsApprove)
 	policy, _ := reg.Build()
 
-	guard := rbac.NewGuard(policy)
+	guard, err := rbac.NewGuard(policy)
+	if err != nil {
+		panic(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /orgs/{org}/refunds", guard.Require(refundsApprove)(http.HandlerFunc(
 		func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "refunded") })))
@@ -129,3 +135,28 @@ func ExampleGuard_Require() {
 }
 
 func ptrTo(p rbac.Principal) *rbac.Principal { return &p }
+
+// ExamplePolicy_PrincipalFor is the identity seam: the plain values an
+// authentication layer reports (authn.Identity has these fields) and the
+// member's current role, read from the host's membership table, become the
+// principal the router and Decide check.
+func ExamplePolicy_PrincipalFor() {
+	reg := rbac.NewRegistry()
+	payoutsView := reg.Permission("payouts.view", "See payouts")
+	payoutsApprove := reg.Permission("payouts.approve", "Approve a pending payout")
+	reg.Role("financial_admin", "Money movement").Grants(payoutsView, payoutsApprove)
+	policy, err := reg.Build()
+	if err != nil {
+		panic(err)
+	}
+
+	session := rbac.Caller{Org: "acme", UserID: "alice"}
+	key := rbac.Caller{Org: "acme", UserID: "alice", KeyID: "k_ci", Scopes: []string{"payouts.view"}}
+	for _, c := range []rbac.Caller{session, key} {
+		p := policy.PrincipalFor(c, "financial_admin") // e.g. member.Role, read per request
+		fmt.Println(p.Actor(), policy.Decide(p, payoutsView, "acme").Allowed(), policy.Decide(p, payoutsApprove, "acme").Allowed())
+	}
+	// Output:
+	// user:alice true true
+	// apikey:k_ci true false
+}

@@ -20,34 +20,35 @@ const (
 	JSON
 )
 
-// MatrixJSON is the JSON form of the role × permission matrix.
-type MatrixJSON struct {
-	Roles       []RoleJSON       `json:"roles"`
-	Permissions []PermissionJSON `json:"permissions"`
+// matrixJSON is the JSON form of the role × permission matrix.
+type matrixJSON struct {
+	Roles       []roleJSON       `json:"roles"`
+	Permissions []permissionJSON `json:"permissions"`
 }
 
-// RoleJSON is one role in MatrixJSON.
-type RoleJSON struct {
+// roleJSON is one role in matrixJSON.
+type roleJSON struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 }
 
-// PermissionJSON is one permission in MatrixJSON with the roles granting it.
-type PermissionJSON struct {
+// permissionJSON is one permission in matrixJSON with the roles granting it.
+type permissionJSON struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description"`
 	Roles       []string `json:"roles"`
 }
 
-// Matrix returns the role × permission matrix as data.
-func (p *Policy) Matrix() MatrixJSON {
-	m := MatrixJSON{Roles: []RoleJSON{}, Permissions: []PermissionJSON{}}
+// matrix returns the role × permission matrix as data, the JSON form of
+// WriteMatrix.
+func (p *Policy) matrix() matrixJSON {
+	m := matrixJSON{Roles: []roleJSON{}, Permissions: []permissionJSON{}}
 	roles := p.Roles()
 	for _, r := range roles {
-		m.Roles = append(m.Roles, RoleJSON{Name: r.Name(), Description: r.Description()})
+		m.Roles = append(m.Roles, roleJSON{Name: r.Name(), Description: r.Description()})
 	}
 	for _, perm := range p.Permissions() {
-		pj := PermissionJSON{Name: perm.Name(), Description: perm.Description(), Roles: []string{}}
+		pj := permissionJSON{Name: perm.Name(), Description: perm.Description(), Roles: []string{}}
 		for _, r := range roles {
 			if p.Can(r, perm) {
 				pj.Roles = append(pj.Roles, r.Name())
@@ -61,7 +62,7 @@ func (p *Policy) Matrix() MatrixJSON {
 // WriteMatrix writes the role × permission matrix: one row per permission,
 // one column per role, "x" where the role grants it.
 func (p *Policy) WriteMatrix(w io.Writer, f Format) error {
-	m := p.Matrix()
+	m := p.matrix()
 	header := []string{"permission", "description"}
 	for _, r := range m.Roles {
 		header = append(header, r.Name)
@@ -85,8 +86,8 @@ func (p *Policy) WriteMatrix(w io.Writer, f Format) error {
 	return write(w, f, m, header, rows)
 }
 
-// RouteJSON is one row of the route × permission table.
-type RouteJSON struct {
+// routeJSON is one row of the route × permission table.
+type routeJSON struct {
 	Method       string `json:"method"`
 	Pattern      string `json:"pattern"`
 	Access       string `json:"access"` // permission name or "public"
@@ -95,11 +96,12 @@ type RouteJSON struct {
 	LowestRole   string `json:"lowest_role,omitempty"`
 }
 
-// RouteTable returns the route × permission table as data.
-func (rt *Router) RouteTable() []RouteJSON {
-	out := []RouteJSON{}
+// routeTable returns the route × permission table as data, the JSON form of
+// WriteRoutes.
+func (rt *Router) routeTable() []routeJSON {
+	out := []routeJSON{}
 	for _, r := range rt.Routes() {
-		row := RouteJSON{Method: r.Method, Pattern: r.Path, Access: r.Access(), PublicReason: r.PublicReason, TenantScoped: r.TenantScoped}
+		row := routeJSON{Method: r.Method, Pattern: r.Path, Access: r.Access(), PublicReason: r.PublicReason, TenantScoped: r.TenantScoped}
 		if low, ok := rt.policy.LowestRole(r.Permission); ok {
 			row.LowestRole = low.Name()
 		}
@@ -110,7 +112,7 @@ func (rt *Router) RouteTable() []RouteJSON {
 
 // WriteRoutes writes the route × permission table, one row per route.
 func (rt *Router) WriteRoutes(w io.Writer, f Format) error {
-	table := rt.RouteTable()
+	table := rt.routeTable()
 	header := []string{"method", "pattern", "access", "public_reason", "tenant_scoped", "lowest_role"}
 	rows := make([][]string, 0, len(table))
 	for _, r := range table {
@@ -151,16 +153,16 @@ func mdRow(b *strings.Builder, cells []string) {
 	b.WriteByte('|')
 	for _, c := range cells {
 		b.WriteByte(' ')
-		b.WriteString(MarkdownCell(c))
+		b.WriteString(markdownCell(c))
 		b.WriteString(" |")
 	}
 	b.WriteByte('\n')
 }
 
-// MarkdownCell escapes text for one Markdown table cell: pipes and
+// markdownCell escapes text for one Markdown table cell: pipes and
 // backslashes are escaped, line breaks become spaces, so a description can
 // never add a column or a row to the exported table.
-func MarkdownCell(s string) string {
+func markdownCell(s string) string {
 	if !strings.ContainsAny(s, "|\\\r\n`<>") {
 		return s
 	}

@@ -15,18 +15,16 @@ import (
 // without a permission cannot be written, and a public one says why.
 type Access interface{ access() }
 
-// PublicAccess marks a route anyone may call. Create it with Public.
-type PublicAccess struct{ reason string }
+// publicAccess marks a route anyone may call.
+type publicAccess struct{ reason string }
 
-func (PublicAccess) access() {}
-
-// Reason returns why the route is public.
-func (p PublicAccess) Reason() string { return p.reason }
+func (publicAccess) access() {}
 
 // Public marks a route as deliberately unauthenticated, with the reason a
-// reviewer will read in Routes() and the route table ("load balancer health
-// check", "OAuth callback"). An empty reason is refused at registration.
-func Public(reason string) PublicAccess { return PublicAccess{reason: reason} }
+// reviewer will read in Routes() (Route.PublicReason) and the route table
+// ("load balancer health check", "OAuth callback"). An empty reason is
+// refused at registration.
+func Public(reason string) Access { return publicAccess{reason: reason} }
 
 // Recorder receives denials. *auditlog.Log satisfies it; any type with this
 // exact method does.
@@ -40,70 +38,6 @@ const ActionAccessDenied = "rbac.access_denied"
 // AuditActions lists the audit actions rbac emits, for the host to register
 // with its audit log at startup.
 func AuditActions() []string { return []string{ActionAccessDenied} }
-
-// Option configures a Router or a Guard.
-type Option func(*config)
-
-type config struct {
-	principal func(*http.Request) (Principal, bool)
-	orgFrom   func(*http.Request) (string, bool)
-	orgParam  string
-	recorder  Recorder
-	logger    *slog.Logger
-	bind      func(context.Context, string) context.Context
-}
-
-// WithPrincipalFunc sets how the principal is read from a request, e.g. from
-// the host's own authentication context. The default reads WithPrincipal's
-// value from the request context.
-func WithPrincipalFunc(f func(*http.Request) (Principal, bool)) Option {
-	return func(c *config) { c.principal = f }
-}
-
-// WithOrgExtractor makes f the only source of the organisation a request
-// targets (e.g. a subdomain or a path segment of another router), and makes
-// every protected route tenant-scoped: a request for which f reports false
-// is refused with 403. Query parameters and headers are never read unless f
-// reads them, which it should not: they are attacker-chosen.
-func WithOrgExtractor(f func(*http.Request) (org string, ok bool)) Option {
-	return func(c *config) { c.orgFrom = f }
-}
-
-// WithOrgPathValue names the path wildcard that carries the organisation;
-// the default is "org", as in "GET /orgs/{org}/invoices".
-func WithOrgPathValue(name string) Option { return func(c *config) { c.orgParam = name } }
-
-// WithAuthorizedOrg makes the router hand an allowed request on with its
-// context passed through bind and the organisation it authorised (the
-// path's, or the principal's own on an unscoped route), so handlers read the
-// organisation from the context, never from the URL again. With
-// tenant/pgstore it is tenant.With:
-//
-//	rbac.NewRouter(policy, rbac.WithAuthorizedOrg(tenant.With))
-func WithAuthorizedOrg(bind func(ctx context.Context, org string) context.Context) Option {
-	return func(c *config) { c.bind = bind }
-}
-
-// WithRecorder sends every 403 to r as ActionAccessDenied. A denial r
-// fails to record is answered 503 with Retry-After instead of 403 (the
-// request is denied either way), so that every 403 a client sees was
-// audited; the client's retry is denied again, and recorded.
-func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
-
-// WithLogger receives recorder failures (the request is denied either way).
-// The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
-func newConfig(opts []Option) config {
-	c := config{orgParam: "org"}
-	for _, o := range opts {
-		o(&c)
-	}
-	if c.principal == nil {
-		c.principal = func(r *http.Request) (Principal, bool) { return PrincipalFrom(r.Context()) }
-	}
-	return c
-}
 
 // Route describes one registered route, for review and for rbactest.
 type Route struct {
@@ -149,13 +83,14 @@ type Router struct {
 	byKey    map[string]int
 }
 
-// NewRouter returns an empty router enforcing policy.
-func NewRouter(policy *Policy, opts ...Option) *Router {
-	if policy == nil {
-		panic("rbac: NewRouter with a nil policy")
+// NewRouter returns an empty router enforcing policy. A nil policy or an
+// invalid option returns an error wrapping ErrInvalidConfig that names it.
+func NewRouter(policy *Policy, opts ...RouterOption) (*Router, error) {
+	cfg, err := newConfig("NewRouter", policy, opts, RouterOption.applyRouter)
+	if err != nil {
+		return nil, err
 	}
-	cfg := newConfig(opts)
-	return &Router{policy: policy, cfg: cfg, guard: &Guard{policy: policy, cfg: cfg}, mux: http.NewServeMux(), byKey: map[string]int{}}
+	return &Router{policy: policy, cfg: cfg, guard: &Guard{policy: policy, cfg: cfg}, mux: http.NewServeMux(), byKey: map[string]int{}}, nil
 }
 
 // Handle registers h for pattern (a Go 1.22 ServeMux pattern) behind access.
@@ -190,7 +125,7 @@ func (rt *Router) route(pattern string, access Access) Route {
 		}
 		r.Permission = a
 		r.TenantScoped = rt.cfg.orgFrom != nil || hasWildcard(path, rt.cfg.orgParam)
-	case PublicAccess:
+	case publicAccess:
 		if strings.TrimSpace(a.reason) == "" {
 			panic(&RouteError{Err: ErrNoAccess, Pattern: pattern, Detail: "rbac.Public needs a reason"})
 		}
@@ -229,9 +164,6 @@ func (rt *Router) Routes() []Route {
 	return append([]Route(nil), rt.routes...)
 }
 
-// Policy returns the policy the router enforces.
-func (rt *Router) Policy() *Policy { return rt.policy }
-
 // WithHandlers returns a router with the same routes, permissions and
 // options whose handlers are replaced by wrap(route, original). rbactest
 // uses it to reach sentinels instead of the host's real handlers; a host may
@@ -260,12 +192,14 @@ type Guard struct {
 }
 
 // NewGuard returns a guard enforcing policy with the same options as a
-// Router.
-func NewGuard(policy *Policy, opts ...Option) *Guard {
-	if policy == nil {
-		panic("rbac: NewGuard with a nil policy")
+// Router. A nil policy or an invalid option returns an error wrapping
+// ErrInvalidConfig that names it.
+func NewGuard(policy *Policy, opts ...GuardOption) (*Guard, error) {
+	cfg, err := newConfig("NewGuard", policy, opts, GuardOption.applyGuard)
+	if err != nil {
+		return nil, err
 	}
-	return &Guard{policy: policy, cfg: newConfig(opts)}
+	return &Guard{policy: policy, cfg: cfg}, nil
 }
 
 // Require returns middleware that lets a request through only if its

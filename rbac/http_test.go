@@ -52,6 +52,22 @@ func do(h http.Handler, method, target string, p *rbac.Principal, hdr map[string
 	return w
 }
 
+// newRouter is rbac.NewRouter for options that must be valid.
+func newRouter(t testing.TB, pol *rbac.Policy, opts ...rbac.RouterOption) *rbac.Router {
+	t.Helper()
+	r, err := rbac.NewRouter(pol, opts...)
+	require.NoError(t, err)
+	return r
+}
+
+// newGuard is rbac.NewGuard for options that must be valid.
+func newGuard(t testing.TB, pol *rbac.Policy, opts ...rbac.GuardOption) *rbac.Guard {
+	t.Helper()
+	g, err := rbac.NewGuard(pol, opts...)
+	require.NoError(t, err)
+	return g
+}
+
 func ptr(p rbac.Principal) *rbac.Principal { return &p }
 
 type problemBody struct {
@@ -75,7 +91,7 @@ func TestRouterEnforces(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
 	rec := &fakeRecorder{}
-	r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec))
+	r := newRouter(t, x.pol, rbac.WithRecorder(rec))
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.approve, reached)
 	r.HandleFunc("GET /orgs/{org}/invoices", x.view, reached)
 	r.HandleFunc("GET /me/invoices", x.view, reached) // not tenant-scoped: acts in the principal's own org
@@ -150,7 +166,7 @@ func TestRouterExtractorIsTheOnlyOrgSource(t *testing.T) {
 		host, _, ok := strings.Cut(r.Host, ".")
 		return host, ok && host != ""
 	}
-	r := rbac.NewRouter(x.pol, rbac.WithOrgExtractor(fromHost))
+	r := newRouter(t, x.pol, rbac.WithOrgExtractor(fromHost))
 	r.HandleFunc("GET /invoices", x.view, reached)
 	admin := rbac.User("alice", "acme", x.admin)
 	call := func(host, target string, hdr map[string]string) int {
@@ -174,7 +190,7 @@ func TestRouterCustomPrincipalAndPathValue(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
 	type authKey struct{}
-	r := rbac.NewRouter(x.pol,
+	r := newRouter(t, x.pol,
 		rbac.WithOrgPathValue("tenant"),
 		rbac.WithPrincipalFunc(func(r *http.Request) (rbac.Principal, bool) {
 			p, ok := r.Context().Value(authKey{}).(rbac.Principal)
@@ -213,7 +229,7 @@ func TestRouterRegistrationErrors(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
 	foreign := newTiny(t)
-	r := rbac.NewRouter(x.pol)
+	r := newRouter(t, x.pol)
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.approve, reached)
 
 	e := routeErr(t, func() { r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.view, reached) })
@@ -232,7 +248,7 @@ func TestRouterRegistrationErrors(t *testing.T) {
 	require.ErrorIs(t, routeErr(t, func() { r.HandleFunc("GET /c", rbac.Public("  "), reached) }), rbac.ErrNoAccess)
 	require.ErrorIs(t, routeErr(t, func() { r.HandleFunc("GET /d", foreign.view, reached) }), rbac.ErrNoAccess)
 	require.ErrorIs(t, routeErr(t, func() { r.HandleFunc("GET /e/{x}/{x}", x.view, reached) }), rbac.ErrConflictingRoute)
-	require.ErrorIs(t, routeErr(t, func() { rbac.NewGuard(x.pol).Require(rbac.Permission{}) }), rbac.ErrNoAccess)
+	require.ErrorIs(t, routeErr(t, func() { newGuard(t, x.pol).Require(rbac.Permission{}) }), rbac.ErrNoAccess)
 
 	require.Len(t, r.Routes(), 1, "failed registrations leave no route behind")
 	// The original route still enforces its original permission.
@@ -246,7 +262,7 @@ func TestGuardMiddleware(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
 	rec := &fakeRecorder{}
-	g := rbac.NewGuard(x.pol, rbac.WithRecorder(rec))
+	g := newGuard(t, x.pol, rbac.WithRecorder(rec))
 	mux := http.NewServeMux()
 	mux.Handle("POST /orgs/{org}/refunds", g.Require(x.refund)(http.HandlerFunc(reached)))
 	mux.Handle("POST /refunds", g.Require(x.refund)(http.HandlerFunc(reached))) // no org anywhere: refused
@@ -259,7 +275,7 @@ func TestGuardMiddleware(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, do(mux, "POST", "/orgs/acme/refunds", ptr(rbac.User("v", "acme", x.viewer)), nil).Code)
 
 	// An extractor replaces the path value entirely.
-	g2 := rbac.NewGuard(x.pol, rbac.WithOrgExtractor(func(r *http.Request) (string, bool) { return "acme", true }))
+	g2 := newGuard(t, x.pol, rbac.WithOrgExtractor(func(r *http.Request) (string, bool) { return "acme", true }))
 	h := g2.Require(x.refund)(http.HandlerFunc(reached))
 	require.Equal(t, http.StatusTeapot, do(h, "POST", "/anything", fin, nil).Code)
 	require.Len(t, rec.got, 3)
@@ -270,7 +286,7 @@ func TestAPIKeyOverHTTPAfterOwnerDemotion(t *testing.T) {
 	x := newTiny(t)
 	members := &roles{m: map[string]rbac.Role{"acme/alice": x.admin}}
 	key := rbac.APIKey("k1", "acme", "alice", []rbac.Permission{x.approve}, members.lookup)
-	r := rbac.NewRouter(x.pol)
+	r := newRouter(t, x.pol)
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.approve, reached)
 	require.Equal(t, http.StatusTeapot, do(r, "POST", "/orgs/acme/payouts/1/approve", &key, nil).Code)
 	members.set("acme/alice", x.viewer)
@@ -302,11 +318,11 @@ func TestDenialNotRecordedAnswers503(t *testing.T) {
 				rec := &fakeRecorder{err: errors.New("audit down")}
 				var h http.Handler
 				if via == "router" {
-					r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
+					r := newRouter(t, x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
 					r.HandleFunc("GET /orgs/{org}/x", x.approve, reached)
 					h = r
 				} else {
-					g := rbac.NewGuard(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()),
+					g := newGuard(t, x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()),
 						rbac.WithOrgExtractor(func(*http.Request) (string, bool) { return "acme", true }))
 					h = g.Require(x.approve)(http.HandlerFunc(reached))
 				}
@@ -328,7 +344,7 @@ func TestDenialNotRecordedAnswers503(t *testing.T) {
 	}
 	// 401 records nothing, so a failing recorder does not change it.
 	rec := &fakeRecorder{err: errors.New("audit down")}
-	r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
+	r := newRouter(t, x.pol, rbac.WithRecorder(rec), rbac.WithLogger(discardLogger()))
 	r.HandleFunc("GET /orgs/{org}/x", x.approve, reached)
 	require.Equal(t, http.StatusUnauthorized, do(r, "GET", "/orgs/acme/x", nil, nil).Code)
 	require.Empty(t, rec.got)
@@ -337,7 +353,7 @@ func TestDenialNotRecordedAnswers503(t *testing.T) {
 func TestRoutesAndWithHandlers(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
-	r := rbac.NewRouter(x.pol)
+	r := newRouter(t, x.pol)
 	r.HandleFunc("GET /orgs/{org}/invoices", x.view, reached)
 	r.HandleFunc("GET /healthz", rbac.Public("probe"), reached)
 	routes := r.Routes()
@@ -361,11 +377,11 @@ func TestRoutesAndWithHandlers(t *testing.T) {
 
 func TestRouterCheckAllocations(t *testing.T) {
 	x := newTiny(t)
-	r := rbac.NewRouter(x.pol)
+	r := newRouter(t, x.pol)
 	r.HandleFunc("GET /orgs/{org}/invoices", x.view, func(http.ResponseWriter, *http.Request) {})
 	req := httptest.NewRequest("GET", "/orgs/acme/invoices", nil)
 	req = req.WithContext(rbac.WithPrincipal(req.Context(), rbac.User("u", "acme", x.viewer)))
-	g := rbac.NewGuard(x.pol)
+	g := newGuard(t, x.pol)
 	req.SetPathValue("org", "acme")
 	require.Zero(t, testing.AllocsPerRun(100, func() {
 		if !g.Check(req, x.view).Allowed() {
@@ -379,7 +395,7 @@ func TestRecordedActorsAndChains(t *testing.T) {
 	x := newTiny(t)
 	members := &roles{m: map[string]rbac.Role{"acme/alice": x.viewer}}
 	rec := &fakeRecorder{}
-	r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec))
+	r := newRouter(t, x.pol, rbac.WithRecorder(rec))
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", x.approve, reached)
 	key := rbac.APIKey("k9", "acme", "alice", []rbac.Permission{x.approve}, members.lookup)
 	job := rbac.System("cron/payouts", x.viewer)
@@ -396,7 +412,7 @@ func TestRouterConcurrentRequests(t *testing.T) {
 	t.Parallel()
 	x := newTiny(t)
 	rec := &fakeRecorder{}
-	r := rbac.NewRouter(x.pol, rbac.WithRecorder(rec))
+	r := newRouter(t, x.pol, rbac.WithRecorder(rec))
 	r.HandleFunc("GET /orgs/{org}/invoices", x.view, reached)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -432,7 +448,7 @@ func TestRouterBindsAuthorizedOrg(t *testing.T) {
 	bind := func(ctx context.Context, org string) context.Context {
 		return context.WithValue(ctx, boundOrgKey{}, org)
 	}
-	r := rbac.NewRouter(x.pol, rbac.WithAuthorizedOrg(bind))
+	r := newRouter(t, x.pol, rbac.WithAuthorizedOrg(bind))
 	seen := func(w http.ResponseWriter, req *http.Request) {
 		org, _ := req.Context().Value(boundOrgKey{}).(string)
 		w.Header().Set("X-Bound", org)

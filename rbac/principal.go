@@ -105,6 +105,46 @@ func System(source string, role Role) Principal {
 	return Principal{&principal{kind: SystemKind, id: source, role: role}}
 }
 
+// Caller is an authenticated caller as plain values, the way an
+// authentication layer reports one: rampart's authn.Identity has these
+// fields under the same names, and any other layer can fill them. It is
+// the seam between authentication and rbac, which does not import authn.
+type Caller struct {
+	Org    string   // the organisation the credential belongs to
+	UserID string   // the signed-in user, or the API key's owner
+	KeyID  string   // the API key's ID; "" for a user's session
+	Scopes []string // an API key's scopes, as permission names
+}
+
+// PrincipalFor turns an authenticated caller into the principal the policy
+// decides on. role names the CURRENT role of c.UserID in c.Org, as the
+// host's membership table says now (read it per request, so a demotion
+// takes effect at once). Without a KeyID the caller is a User of that
+// role; with one it is an APIKey owned by c.UserID whose scopes are the
+// permissions of this policy that c.Scopes names (other names are dropped:
+// the key simply cannot use them) and whose owner's role is role. A role
+// name the policy does not declare grants nothing, and missing IDs make a
+// principal that is refused everywhere. In authentication middleware:
+//
+//	id, _ := authn.IdentityFrom(ctx)
+//	c := rbac.Caller{Org: id.Org, UserID: id.UserID, KeyID: id.KeyID, Scopes: id.Scopes}
+//	ctx = rbac.WithPrincipal(ctx, policy.PrincipalFor(c, member.Role))
+func (p *Policy) PrincipalFor(c Caller, role string) Principal {
+	r, ok := p.Role(role)
+	if c.KeyID == "" {
+		return User(c.UserID, c.Org, r)
+	}
+	scopes := make([]Permission, 0, len(c.Scopes))
+	for _, name := range c.Scopes {
+		if perm, found := p.Permission(name); found {
+			scopes = append(scopes, perm)
+		}
+	}
+	org, owner := c.Org, c.UserID
+	current := func(o, userID string) (Role, bool) { return r, ok && o == org && userID == owner }
+	return APIKey(c.KeyID, c.Org, c.UserID, scopes, current)
+}
+
 var anonymous = &principal{}
 
 func (p Principal) get() *principal {

@@ -153,7 +153,7 @@ func (r Role) IsZero() bool { return r.c == nil }
 func (reg *Registry) Permission(name, description string) Permission {
 	c := reg.c
 	c.mustBeOpen()
-	if err := ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		c.errs = append(c.errs, &BuildError{Err: ErrInvalidName, Subject: fmt.Sprintf("permission %q", name), Detail: nameProblem(name)})
 	}
 	if _, dup := c.permIdx[name]; dup {
@@ -178,7 +178,7 @@ func (reg *Registry) Permission(name, description string) Permission {
 func (reg *Registry) Role(name, description string) Role {
 	c := reg.c
 	c.mustBeOpen()
-	if err := ValidateName(name); err != nil {
+	if err := validateName(name); err != nil {
 		c.errs = append(c.errs, &BuildError{Err: ErrInvalidName, Subject: fmt.Sprintf("role %q", name), Detail: nameProblem(name)})
 	}
 	if len(c.roles) >= MaxRoles {
@@ -278,13 +278,9 @@ func (reg *Registry) LadderNamed(lowestFirst ...string) {
 // MaxNameLength bounds permission and role names.
 const MaxNameLength = 64
 
-// ValidateName reports whether name is a valid permission or role name: one
-// or more dot-separated segments, each a lower-case ASCII letter followed by
-// lower-case letters, digits or underscores, at most MaxNameLength bytes in
-// all ("payouts.approve", "financial_admin", "infra.logs.view"). The narrow
-// grammar keeps names safe in URLs, CSV, Markdown, audit payloads and Casbin
-// policy lines without escaping.
-func ValidateName(name string) error {
+// validateName reports whether name is a valid permission or role name (see
+// ErrInvalidName for the grammar).
+func validateName(name string) error {
 	if p := nameProblem(name); p != "" {
 		return fmt.Errorf("%w %q: %s", ErrInvalidName, name, p)
 	}

@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -10,14 +9,6 @@ import (
 // MaxOrgLen bounds an organisation ID in bytes: longer IDs are refused
 // before they reach a database setting or a log line.
 const MaxOrgLen = 256
-
-// ErrNoOrg: the context carries no organisation. Code that must act as a
-// tenant refuses to run rather than run as nobody (or everybody).
-var ErrNoOrg = errors.New("tenant: no organisation in the context")
-
-// ErrInvalidOrg: an organisation ID is empty, too long, not UTF-8 or holds a
-// control character.
-var ErrInvalidOrg = errors.New("tenant: invalid organisation ID")
 
 type orgKey struct{}
 

@@ -373,7 +373,12 @@ func checkKeysInUse(ctx context.Context, e *env, pool *pgxpool.Pool, o doctorOpt
 		c.Detail = err.Error()
 		return c
 	}
-	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: keysCounter(pool, d)})
+	counter, err := keysCounter(pool, d)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: counter})
 	if err != nil {
 		c.Detail = err.Error()
 		return c

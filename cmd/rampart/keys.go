@@ -332,7 +332,9 @@ func keysCheck(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		opts.Counter = keysCounter(pool, d)
+		if opts.Counter, err = keysCounter(pool, d); err != nil {
+			return operational(err)
+		}
 	}
 	rep, err := keyring.Check(ctx, d, opts)
 	if err != nil {

@@ -57,7 +57,10 @@ func keysReindex(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return operational(err)
 	}
-	opts := []keyring.IndexOption{keyring.WithNormalizer(normalize)}
+	var opts []keyring.IndexOption
+	if normalize != nil { // "none": hash values as stored
+		opts = append(opts, keyring.WithNormalizer(normalize))
+	}
 	if *trunc != 0 {
 		opts = append(opts, keyring.WithTruncation(*trunc))
 	}
@@ -166,7 +169,7 @@ func isAPIKeyPepper(table, column string) bool {
 // keysCounter is the guardrail's counter for the CLI: pgstore's, counting
 // for authn's API-key hashes only the keys that can still verify (HMAC, not
 // revoked, not expired), the only ones that need their pepper key.
-func keysCounter(pool *pgxpool.Pool, d *keyring.Document) keyring.KeyIDCounter {
+func keysCounter(pool *pgxpool.Pool, d *keyring.Document) (keyring.KeyIDCounter, error) {
 	var opts []pgstore.CounterOption
 	for _, c := range d.Columns {
 		if c.Kind == keyring.KindBlindIndex && isAPIKeyPepper(c.Table, c.Column) {
@@ -234,7 +237,11 @@ func retireGuard(ctx context.Context, d *keyring.Document, k keyring.KeyEntry, d
 		return err
 	}
 	defer pool.Close()
-	uses, err := keyring.KeyInUse(ctx, d, k.ID, keysCounter(pool, d))
+	counter, err := keysCounter(pool, d)
+	if err != nil {
+		return operational(err)
+	}
+	uses, err := keyring.KeyInUse(ctx, d, k.ID, counter)
 	if err != nil {
 		return operational(err)
 	}

@@ -135,7 +135,7 @@ func TestKeysReindexFlowOnPostgres(t *testing.T) {
 	}
 	col := pgstore.NewIndexColumn(db.Pool, "users", "id", "email_idx", "email")
 	_, err = idx2.Reindex(ctx, &crashAfter{IndexRowSource: col, n: 2}, keyring.FieldValues(r2.Field("users", "email")),
-		keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+		keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 	require.ErrorContains(t, err, "simulated crash")
 	lookupUsers(t, db, idx2, n)
 	code, stdout, stderr = runCLI(t, dbEnv, "keys", "retire", "--file", path, "--id", "2")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/rampart-sdk/rampart/authn"
 	"github.com/rampart-sdk/rampart/rbac"
 	"github.com/rampart-sdk/rampart/rbac/examplepolicy"
 )
@@ -25,7 +26,10 @@ func rbacChapter() chapter {
 			s.say("policy: %d roles x %d permissions = %d cells in the role matrix",
 				len(pol.Roles()), len(pol.Permissions()), len(pol.Roles())*len(pol.Permissions()))
 
-			r := rbac.NewRouter(pol, rbac.WithRecorder(s.audit)) // denials become audit entries
+			r, err := rbac.NewRouter(pol, rbac.WithRecorder(s.audit)) // denials become audit entries
+			if err != nil {
+				return err
+			}
 			r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", perm.PayoutsApprove, func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "payout %s approved", r.PathValue("id"))
 			})
@@ -47,7 +51,12 @@ func rbacChapter() chapter {
 				r.ServeHTTP(w, req)
 				return w
 			}
-			alice := rbac.User("alice", "acme", role.FinancialAdmin)
+			// The identity seam: what authn.Middleware put in the context, plus
+			// the member's CURRENT role from the host's membership table,
+			// becomes the principal the router checks.
+			id := authn.Identity{Method: authn.MethodSession, Org: "acme", UserID: "alice"}
+			c := rbac.Caller{Org: id.Org, UserID: id.UserID, KeyID: id.KeyID, Scopes: id.Scopes}
+			alice := pol.PrincipalFor(c, role.FinancialAdmin.Name())
 			w := call("/orgs/acme/payouts/po_1/approve", alice)
 			s.say("alice (financial_admin, acme) approves an acme payout:   %d %s", w.Code, w.Body.String())
 			if w.Code != http.StatusOK {
@@ -60,6 +69,13 @@ func rbacChapter() chapter {
 			}
 			d := pol.Decide(rbac.User("sam", "acme", role.Support), perm.PayoutsApprove, "acme")
 			s.say("and a support agent: %s", d)
+			// An API key of alice's, scoped to reading payouts: the same seam,
+			// and the key gets its scopes AND alice's current role, no more.
+			key := pol.PrincipalFor(rbac.Caller{Org: "acme", UserID: "alice", KeyID: "k_ci", Scopes: []string{"payouts.view"}}, "financial_admin")
+			if !pol.Decide(key, perm.PayoutsView, "acme").Allowed() {
+				return fmt.Errorf("scoped key: payouts.view refused")
+			}
+			s.say("alice's read-only key: %s", pol.Decide(key, perm.PayoutsApprove, "acme"))
 			return nil
 		},
 	}

@@ -261,7 +261,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 			return nil, err
 		}
 		// API keys that are revoked or expired no longer need their pepper key.
-		a.counter = keyringpg.Counter(a.pool, keyringpg.CountWhere(authnpg.APIKeyTable, authnpg.APIKeyHashColumn, authnpg.LiveAPIKeys))
+		if a.counter, err = keyringpg.Counter(a.pool, keyringpg.CountWhere(authnpg.APIKeyTable, authnpg.APIKeyHashColumn, authnpg.LiveAPIKeys)); err != nil {
+			return nil, err
+		}
 	}
 	a.store = st.app
 
@@ -292,7 +294,9 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {
 		return nil, err
 	}
-	a.handler = a.routes()
+	if a.handler, err = a.routes(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -77,32 +77,13 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 			unavailable(w, "authentication is temporarily unavailable")
 			return
 		}
-		role, _ := a.ex.Policy.Role(u.Role) // an unknown role is the zero Role: refused everywhere
-		var p rbac.Principal
-		switch id.Method {
-		case authn.MethodSession:
-			p = rbac.User(u.ID, u.Org, role)
-		case authn.MethodAPIKey:
-			// The key can use a permission only if its scopes AND its
-			// owner's current role grant it.
-			current := func(org, userID string) (rbac.Role, bool) { return role, org == u.Org && userID == u.ID }
-			p = rbac.APIKey(id.KeyID, id.Org, u.ID, a.permissions(id.Scopes), current)
-		}
+		// The session's user, or the API key limited to its scopes AND its
+		// owner's current role; an unknown role name is refused everywhere.
+		c := rbac.Caller{Org: id.Org, UserID: id.UserID, KeyID: id.KeyID, Scopes: id.Scopes}
+		p := a.ex.Policy.PrincipalFor(c, u.Role)
 		next.ServeHTTP(w, r.WithContext(rbac.WithPrincipal(r.Context(), p)))
 	})
 	return authn.Middleware(a.sessions, a.apiKeys)(principal)
-}
-
-// permissions maps scope names to the policy's permissions; unknown names
-// are dropped (the key simply cannot use them).
-func (a *app) permissions(names []string) []rbac.Permission {
-	var out []rbac.Permission
-	for _, n := range names {
-		if p, ok := a.ex.Policy.Permission(n); ok {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // currentUser returns the signed-in user of a session or the owner of an API key.

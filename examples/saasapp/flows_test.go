@@ -396,7 +396,8 @@ func TestDenialsBackendKilled(t *testing.T) {
 	t.Cleanup(a.Close)
 	fp := pgfault.New(t, db.URL, 4)
 	a.denials = auditpg.NewOutboxRecorder(fp.Pool, a.audit)
-	a.handler = a.routes() // before the server starts serving it
+	a.handler, err = a.routes() // before the server starts serving it
+	require.NoError(t, err)
 	ts := httptest.NewTLSServer(a)
 	t.Cleanup(ts.Close)
 	acme := newClient(t, ts, clk).call("POST", "/signup", map[string]string{"organisation": "Acme", "name": "Ada",

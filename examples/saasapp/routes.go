@@ -24,10 +24,10 @@ var reviewedPublic = map[string]bool{
 // refuses (panics at startup) a route registered without one, and before
 // any handler runs it checks the principal's permission IN the
 // organisation named by {org}: a member of another organisation gets 403.
-func (a *app) routes() http.Handler {
+func (a *app) routes() (http.Handler, error) {
 	ex, err := examplepolicy.New()
 	if err != nil {
-		panic(err) // a static policy: its tests would have caught it
+		return nil, err
 	}
 	a.ex = ex
 	p := ex.Perm
@@ -41,12 +41,17 @@ func (a *app) routes() http.Handler {
 			a.denials = auditpg.NewOutboxRecorder(a.pool, a.audit)
 		}
 	}
-	opts := []rbac.Option{rbac.WithRecorder(a.denials), rbac.WithLogger(a.log)}
-	a.guard = rbac.NewGuard(ex.Policy, opts...)
+	if a.guard, err = rbac.NewGuard(ex.Policy, rbac.WithRecorder(a.denials), rbac.WithLogger(a.log)); err != nil {
+		return nil, err
+	}
 	// The organisation the router authorised travels in the context: the
 	// store's transactions are bound to it (tenant/pgstore), and a store
 	// call naming another organisation is refused.
-	rt := rbac.NewRouter(ex.Policy, append(opts, rbac.WithAuthorizedOrg(tenant.With))...)
+	rt, err := rbac.NewRouter(ex.Policy, rbac.WithRecorder(a.denials), rbac.WithLogger(a.log),
+		rbac.WithAuthorizedOrg(tenant.With))
+	if err != nil {
+		return nil, err
+	}
 	a.router = rt
 
 	// Liveness: the process serves. It never touches the database, so an
@@ -121,5 +126,5 @@ func (a *app) routes() http.Handler {
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, http.StatusForbidden, "Forbidden", "cross-origin requests are refused")
 	}))
-	return csrf.Handler(a.authenticate(rt))
+	return csrf.Handler(a.authenticate(rt)), nil
 }

@@ -266,18 +266,30 @@ func headerKeyID(head []byte, long, text bool) uint32 {
 
 // Counter returns a keyring.KeyIDCounter for the guardrail that scans each
 // declared column (table, column) on pool; counting needs no id column. It
-// also implements keyring.IndexKeyIDCounter, for blind-index columns.
-func Counter(pool *pgxpool.Pool, opts ...CounterOption) keyring.KeyIDCounter {
+// also implements keyring.IndexKeyIDCounter, for blind-index columns. A nil
+// pool, a nil option or an invalid CountWhere returns an error wrapping
+// keyring.ErrInvalidConfig that names it.
+func Counter(pool *pgxpool.Pool, opts ...CounterOption) (keyring.KeyIDCounter, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: Counter: nil pool", keyring.ErrInvalidConfig)
+	}
 	c := counter{pool: pool}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: Counter: option %d is nil", keyring.ErrInvalidConfig, i)
+		}
 		o(&c)
 	}
-	return c
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c, nil
 }
 
 type counter struct {
 	pool  *pgxpool.Pool
 	where map[[2]string]string // blind-index column -> the rows to count
+	err   error                // the first invalid option
 }
 
 func (c counter) CountKeyIDs(ctx context.Context, table, column string) (map[uint32]int64, error) {

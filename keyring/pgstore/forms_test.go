@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/rampart-sdk/rampart/keyring"
-	"github.com/rampart-sdk/rampart/keyring/pgstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -66,10 +65,10 @@ func TestCountKeyIDsEveryFormInEveryColumnType(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 
-	counts, err := pgstore.Counter(pool).CountKeyIDs(ctx, "mixed", "b")
+	counts, err := newCounter(t, pool).CountKeyIDs(ctx, "mixed", "b")
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]int64{emailKey: 5, 0: 1}, counts)
-	counts, err = pgstore.Counter(pool).CountKeyIDs(ctx, "mixed", "t")
+	counts, err = newCounter(t, pool).CountKeyIDs(ctx, "mixed", "t")
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]int64{phoneKey: 4, 0: 1}, counts)
 }

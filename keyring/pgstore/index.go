@@ -147,13 +147,28 @@ type CounterOption func(*counter)
 // expression over the table's columns (written by the host, never built from
 // input). Use it where some rows no longer need their key, such as API keys
 // that are revoked or expired (authn/pgstore.LiveAPIKeys), so that the
-// guardrail and "keys retire" count only the rows that do.
+// guardrail and "keys retire" count only the rows that do. table, column
+// and cond must not be empty, and one column takes one condition (write
+// "a AND b" for two).
 func CountWhere(table, column, cond string) CounterOption {
 	return func(c *counter) {
-		if c.where == nil {
-			c.where = map[[2]string]string{}
+		if c.err != nil {
+			return
 		}
-		c.where[[2]string{table, column}] = cond
+		key := [2]string{table, column}
+		switch {
+		case table == "" || column == "":
+			c.err = fmt.Errorf("%w: CountWhere: empty table or column name", keyring.ErrInvalidConfig)
+		case strings.TrimSpace(cond) == "":
+			c.err = fmt.Errorf("%w: CountWhere(%q, %q): empty condition; omit the option to count every row", keyring.ErrInvalidConfig, table, column)
+		case c.where[key] != "":
+			c.err = fmt.Errorf("%w: CountWhere(%q, %q): a second condition for the column; join them with AND", keyring.ErrInvalidConfig, table, column)
+		default:
+			if c.where == nil {
+				c.where = map[[2]string]string{}
+			}
+			c.where[key] = cond
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func TestReindexEmptyRowIDOnPostgres(t *testing.T) {
 		idx2, err := r2.BlindIndex("members", "email_idx", lower)
 		require.NoError(t, err)
 		res, err := idx2.Reindex(ctx, pgstore.NewIndexColumn(pool, "members", "id", "email_idx", "email"),
-			keyring.FieldValues(r2.Field("members", "email")), keyring.ReindexOptions{BatchSize: batch})
+			keyring.FieldValues(r2.Field("members", "email")), keyring.ReencryptOptions{BatchSize: batch})
 		require.NoError(t, err, "batch %d", batch)
 		require.Equal(t, int64(len(ids)), res.Rewritten, "batch %d", batch)
 		for _, id := range ids {

@@ -103,7 +103,7 @@ func TestReindexFlowOnPostgres(t *testing.T) {
 			require.NoError(t, err)
 			requireMemberLookups(t, pool, idx2, n)
 
-			counter := pgstore.Counter(pool)
+			counter := newCounter(t, pool)
 			use, err := keyring.KeyInUse(ctx, d, oldID, counter)
 			require.NoError(t, err)
 			require.Equal(t, []keyring.KeyUse{{Table: "members", Column: "email_idx", Kind: keyring.KindBlindIndex, Count: 40, Untagged: 5}}, use)
@@ -114,7 +114,7 @@ func TestReindexFlowOnPostgres(t *testing.T) {
 			}
 			col := pgstore.NewIndexColumn(pool, "members", "id", "email_idx", "email")
 			values := keyring.FieldValues(r2.Field("members", "email"))
-			_, err = idx2.Reindex(ctx, &crashingIndex{IndexRowSource: col, n: 2}, values, keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+			_, err = idx2.Reindex(ctx, &crashingIndex{IndexRowSource: col, n: 2}, values, keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 			require.ErrorContains(t, err, "simulated crash")
 			cp, err := store.LoadCheckpoint(ctx, "members", "email_idx")
 			require.NoError(t, err)
@@ -124,14 +124,14 @@ func TestReindexFlowOnPostgres(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, use, "still refused midway")
 
-			res, err := idx2.Reindex(ctx, col, values, keyring.ReindexOptions{BatchSize: 10, After: cp, Checkpoint: save})
+			res, err := idx2.Reindex(ctx, col, values, keyring.ReencryptOptions{BatchSize: 10, After: cp, Checkpoint: save})
 			require.NoError(t, err)
 			require.Equal(t, int64(25), res.Scanned)
 			require.Equal(t, int64(25), res.Rewritten)
 			requireMemberLookups(t, pool, idx2, n)
-			res, err = idx2.Reindex(ctx, col, values, keyring.ReindexOptions{})
+			res, err = idx2.Reindex(ctx, col, values, keyring.ReencryptOptions{})
 			require.NoError(t, err)
-			require.Equal(t, keyring.ReindexResult{Scanned: n, Current: n, LastID: res.LastID, Resume: keyring.After(res.LastID)}, res, "idempotent")
+			require.Equal(t, keyring.ReencryptResult{Scanned: n, Current: n, LastID: res.LastID, Resume: keyring.After(res.LastID)}, res, "idempotent")
 
 			use, err = keyring.KeyInUse(ctx, d, oldID, counter)
 			require.NoError(t, err)
@@ -178,7 +178,7 @@ func TestCountIndexKeyIDsOnPostgres(t *testing.T) {
 		_, err = pool.Exec(ctx, `INSERT INTO events VALUES ($1, $2)`, i, v)
 		require.NoError(t, err)
 	}
-	counts, err := pgstore.Counter(pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "events", "subject", d.ScopeKeyIDs("psn"))
+	counts, err := newCounter(t, pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "events", "subject", d.ScopeKeyIDs("psn"))
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]int64{psnID: 2, 0: 4}, counts)
 
@@ -186,19 +186,19 @@ func TestCountIndexKeyIDsOnPostgres(t *testing.T) {
 		_, err = pool.Exec(ctx, `INSERT INTO raw VALUES (1, $1)`, v)
 		require.NoError(t, err)
 	}
-	counts, err = pgstore.Counter(pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID, 4000})
+	counts, err = newCounter(t, pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID, 4000})
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]int64{psnID: 2, 0: 4}, counts)
 
 	// CountWhere restricts the rows counted (revoked API keys, say).
-	counts, err = pgstore.Counter(pool, pgstore.CountWhere("raw", "v", "id <> 1")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
+	counts, err = newCounter(t, pool, pgstore.CountWhere("raw", "v", "id <> 1")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
 	require.NoError(t, err)
 	require.Empty(t, counts)
-	counts, err = pgstore.Counter(pool, pgstore.CountWhere("other", "v", "false")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
+	counts, err = newCounter(t, pool, pgstore.CountWhere("other", "v", "false")).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "v", []uint32{psnID})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), counts[psnID], "a condition applies to its own column only")
 
-	_, err = pgstore.Counter(pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "nope", nil)
+	_, err = newCounter(t, pool).(keyring.IndexKeyIDCounter).CountIndexKeyIDs(ctx, "raw", "nope", nil)
 	require.ErrorContains(t, err, `has no column "nope"`)
 	_, err = pgstore.NewIndexColumn(pool, "raw", "id", "v", "nope").NextIndex(ctx, keyring.Cursor{}, 10)
 	require.ErrorContains(t, err, `has no column "nope"`)
@@ -287,7 +287,7 @@ func TestReindexBackendKilledOnPostgres(t *testing.T) {
 			defer victim.Close()
 			src := &killing{IndexRowSource: pgstore.NewIndexColumn(victim, "members", "id", "email_idx", "email"),
 				t: t, pool: victim, admin: db.Pool, what: what, at: 3}
-			_, err = idx2.Reindex(ctx, src, values, keyring.ReindexOptions{BatchSize: 10, Checkpoint: save})
+			_, err = idx2.Reindex(ctx, src, values, keyring.ReencryptOptions{BatchSize: 10, Checkpoint: save})
 			require.Error(t, err, "the killed connection fails the run")
 			requireMemberLookups(t, db.Pool, idx2, n)
 			cp, err := store.LoadCheckpoint(ctx, "members", "email_idx")
@@ -300,13 +300,45 @@ func TestReindexBackendKilledOnPostgres(t *testing.T) {
 			require.Equal(t, 20, moved, "no row of the killed batch was written")
 
 			res, err := idx2.Reindex(ctx, pgstore.NewIndexColumn(db.Pool, "members", "id", "email_idx", "email"), values,
-				keyring.ReindexOptions{BatchSize: 10, After: cp, Checkpoint: save})
+				keyring.ReencryptOptions{BatchSize: 10, After: cp, Checkpoint: save})
 			require.NoError(t, err)
 			require.Equal(t, int64(20), res.Rewritten)
 			requireMemberLookups(t, db.Pool, idx2, n)
-			use, err := keyring.KeyInUse(ctx, d, d.ScopeKeyIDs("users.email.idx")[0], pgstore.Counter(db.Pool))
+			use, err := keyring.KeyInUse(ctx, d, d.ScopeKeyIDs("users.email.idx")[0], newCounter(t, db.Pool))
 			require.NoError(t, err)
 			require.Empty(t, use)
 		})
 	}
+}
+
+// TestCounterInvalidConfig: Counter refuses a nil pool, a nil option and a
+// CountWhere that is empty or gives one column a second condition (which
+// silently replaced the first), with keyring.ErrInvalidConfig naming it.
+// Nothing here reaches a database.
+func TestCounterInvalidConfig(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	for _, tc := range []struct {
+		name string
+		opts []pgstore.CounterOption
+		want string
+	}{
+		{"nil option", []pgstore.CounterOption{nil}, "Counter: option 0 is nil"},
+		{"empty table", []pgstore.CounterOption{pgstore.CountWhere("", "v", "true")}, "CountWhere: empty table or column"},
+		{"empty column", []pgstore.CounterOption{pgstore.CountWhere("t", "", "true")}, "CountWhere: empty table or column"},
+		{"empty condition", []pgstore.CounterOption{pgstore.CountWhere("t", "v", " ")}, `CountWhere("t", "v"): empty condition`},
+		{"second condition", []pgstore.CounterOption{pgstore.CountWhere("t", "v", "a"), pgstore.CountWhere("t", "v", "b")}, "second condition"},
+	} {
+		c, err := pgstore.Counter(pool, tc.opts...)
+		require.ErrorIs(t, err, keyring.ErrInvalidConfig, tc.name)
+		require.ErrorContains(t, err, tc.want, tc.name)
+		require.Nil(t, c, tc.name)
+	}
+	_, err = pgstore.Counter(nil)
+	require.ErrorIs(t, err, keyring.ErrInvalidConfig)
+	c, err := pgstore.Counter(pool, pgstore.CountWhere("t", "v", "a"), pgstore.CountWhere("t", "w", "b"), pgstore.CountWhere("u", "v", "c"))
+	require.NoError(t, err, "one condition per column")
+	require.NotNil(t, c)
 }

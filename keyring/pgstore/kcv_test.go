@@ -46,7 +46,7 @@ func TestRecordKeyCheckValues(t *testing.T) {
 	require.Len(t, rec, len(d.Keys))
 
 	subj := keyring.Column{Table: keyring.SubjectKeyTable, Column: keyring.SubjectKeyColumn, Scope: "subjects"}
-	opts := keyring.CheckOptions{Counter: pgstore.Counter(pool), Columns: []keyring.Column{subj}}
+	opts := keyring.CheckOptions{Counter: newCounter(t, pool), Columns: []keyring.Column{subj}}
 	_, err = pool.Exec(ctx, `CREATE TABLE users (id bigint PRIMARY KEY, email bytea, phone bytea); CREATE TABLE docs (id uuid PRIMARY KEY, body text)`)
 	require.NoError(t, err)
 	rep, err := keyring.Check(ctx, d, opts)

@@ -43,6 +43,14 @@ func TestSubjectKeyStoreConformanceInTx(t *testing.T) {
 	}, keyringtest.WithConcurrentStore(func(t *testing.T) keyring.SubjectKeyStore { return pgstore.New(pool) }))
 }
 
+// newCounter is pgstore.Counter for options that must be valid.
+func newCounter(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.CounterOption) keyring.KeyIDCounter {
+	t.Helper()
+	c, err := pgstore.Counter(pool, opts...)
+	require.NoError(t, err)
+	return c
+}
+
 func testDoc(t *testing.T) *keyring.Document {
 	d, err := keyring.Init([]string{"users.email", "users.phone", "subjects"},
 		keyring.Column{Table: "users", Column: "email", Scope: "users.email"},
@@ -258,7 +266,7 @@ func TestCheckOnPostgres(t *testing.T) {
 	d := testDoc(t)
 	r := ring(t, d)
 	setup(t, pool, r, 20)
-	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: pgstore.Counter(pool),
+	rep, err := keyring.Check(ctx, d, keyring.CheckOptions{Counter: newCounter(t, pool),
 		Columns: []keyring.Column{{Table: keyring.SubjectKeyTable, Column: keyring.SubjectKeyColumn, Scope: "subjects"}}})
 	require.NoError(t, err)
 	// users.phone is empty: fine. Everything else is under primaries.
@@ -282,7 +290,7 @@ func TestCheckOnPostgres(t *testing.T) {
 	_, _ = d.Rotate("users.email")
 	_, err = d.Retire(emailID)
 	require.NoError(t, err)
-	rep, err = keyring.Check(ctx, d, keyring.CheckOptions{Counter: pgstore.Counter(pool),
+	rep, err = keyring.Check(ctx, d, keyring.CheckOptions{Counter: newCounter(t, pool),
 		Columns: []keyring.Column{{Table: keyring.SubjectKeyTable, Column: keyring.SubjectKeyColumn, Scope: "subjects"}}})
 	require.NoError(t, err)
 	require.False(t, rep.OK)

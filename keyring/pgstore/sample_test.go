@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/rampart-sdk/rampart/keyring"
-	"github.com/rampart-sdk/rampart/keyring/pgstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -29,7 +28,7 @@ func TestGuardrailOpensASample(t *testing.T) {
 		require.NoError(t, err)
 	}
 	emailKey, _ := ring(t, d).Primary("users.email")
-	counter := pgstore.Counter(pool)
+	counter := newCounter(t, pool)
 	subj := keyring.Column{Table: keyring.SubjectKeyTable, Column: keyring.SubjectKeyColumn, Scope: "subjects"}
 	sampler := counter.(keyring.Sampler)
 	rows, err := sampler.SampleKeyID(ctx, "users", "email", emailKey, 100)

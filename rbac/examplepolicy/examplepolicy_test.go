@@ -111,7 +111,8 @@ func TestRepresentativeGrants(t *testing.T) {
 func TestEveryPermissionEnforcedPerRoute(t *testing.T) {
 	t.Parallel()
 	ex := examplepolicy.MustNew()
-	r := rbac.NewRouter(ex.Policy)
+	r, err := rbac.NewRouter(ex.Policy)
+	require.NoError(t, err)
 	for _, p := range ex.Policy.Permissions() {
 		r.HandleFunc("POST /orgs/{org}/actions/"+p.Name(), p, func(http.ResponseWriter, *http.Request) {
 			panic("rbactest must use sentinels")

@@ -67,7 +67,8 @@ func realHandler(http.ResponseWriter, *http.Request) { panic("rbactest must neve
 
 func TestCheckRouterPassesAGoodRouter(t *testing.T) {
 	p := newPolicy(t)
-	r := rbac.NewRouter(p.pol)
+	r, err := rbac.NewRouter(p.pol)
+	require.NoError(t, err)
 	r.HandleFunc("GET /orgs/{org}/invoices/{id}", p.view, realHandler)
 	r.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", p.approve, realHandler)
 	r.HandleFunc("GET /files/{org}/{path...}", p.view, realHandler)
@@ -82,10 +83,11 @@ func TestCheckRouterPassesAGoodRouter(t *testing.T) {
 
 func TestCheckRouterWithExtractorAndRequestHook(t *testing.T) {
 	p := newPolicy(t)
-	r := rbac.NewRouter(p.pol, rbac.WithOrgExtractor(func(r *http.Request) (string, bool) {
+	r, err := rbac.NewRouter(p.pol, rbac.WithOrgExtractor(func(r *http.Request) (string, bool) {
 		org, _, ok := strings.Cut(r.Host, ".")
 		return org, ok
 	}))
+	require.NoError(t, err)
 	r.HandleFunc("GET /invoices", p.view, realHandler)
 	r.HandleFunc("POST /payouts/{id}/approve", p.approve, realHandler)
 	r.HandleFunc("GET /reports", p.spare, realHandler)
@@ -178,7 +180,8 @@ func TestCheckRouterFlagsStaleUnusedMarkerAndDeadPermission(t *testing.T) {
 	_ = viewer
 	pol, err := reg.Build()
 	require.NoError(t, err)
-	r := rbac.NewRouter(pol)
+	r, err := rbac.NewRouter(pol)
+	require.NoError(t, err)
 	r.HandleFunc("GET /orgs/{org}/invoices", view, realHandler)
 	r.HandleFunc("GET /orgs/{org}/orphans", orphan, realHandler)
 	ft := &fakeTB{TB: t}

@@ -3,12 +3,10 @@ package pgstore
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rampart-sdk/rampart/tenant"
 )
@@ -24,19 +22,10 @@ const PolicyName = "rampart_tenant"
 // KeepOwner: the table's owner alone reads and writes every row.
 const OwnerPolicyName = "rampart_owner"
 
-// ErrOrgMismatch: Run was given a transaction already bound to another
-// organisation.
-var ErrOrgMismatch = errors.New("tenant/pgstore: the transaction is bound to another organisation")
-
 // Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx (where
 // it is a savepoint) all satisfy it.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
-// Execer runs a statement: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // Run runs fn in a transaction bound to the organisation of ctx, and commits
@@ -169,9 +158,6 @@ type Table struct {
 	// owner nor a member of it; Check verifies both.
 	KeepOwner bool
 }
-
-// ErrBadIdentifier: a table, column or type name is empty or malformed.
-var ErrBadIdentifier = errors.New("tenant/pgstore: bad identifier")
 
 func (t Table) quoted() (table, column, typ string, err error) {
 	parts := strings.Split(t.Name, ".")
