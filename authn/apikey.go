@@ -57,7 +57,7 @@ func WithAPIKeyBcrypt(ttl time.Duration, size int) APIKeysOption {
 		if err := checkInt(name, "cache size", size, 1, maxKeyCacheSize); err != nil {
 			return err
 		}
-		c.keyBcryptCost, c.keyCacheTTL, c.keyCacheSize = DefaultBcryptCost, ttl, size
+		c.keyBcryptCost, c.keyCacheTTL, c.keyCacheSize = defaultBcryptCost, ttl, size
 		return nil
 	})
 }
@@ -296,15 +296,15 @@ func (a *APIKeys) remember(ck [32]byte, hash []byte, now time.Time) {
 	a.cache[ck] = cachedKey{hash: hash, until: now.Add(a.cfg.keyCacheTTL)}
 }
 
-// Page sizes of APIKeys.List and Sessions.List.
-const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
-)
+// MaxListLimit is the largest page APIKeys.List and Sessions.List return.
+const MaxListLimit = 1000
+
+// defaultListLimit is the page size of a List asked for 0 keys or sessions.
+const defaultListLimit = 100
 
 // List returns one page of the organisation's keys, revoked ones included,
 // without secrets or hashes, oldest first: up to limit keys (0 means
-// DefaultListLimit; above MaxListLimit is ErrInvalidArgument) after cursor
+// 100; above MaxListLimit is ErrInvalidArgument) after cursor
 // ("" is the start). next is the cursor of the following page, "" after the
 // last one; cursors are opaque and stay valid while keys are added.
 func (a *APIKeys) List(ctx context.Context, org, cursor string, limit int) (keys []APIKey, next string, err error) {
@@ -332,7 +332,7 @@ func (a *APIKeys) List(ctx context.Context, org, cursor string, limit int) (keys
 // one record more than limit, which tells whether a next page exists.
 func listPage(cursor string, limit int) (ListPage, error) {
 	if limit == 0 {
-		limit = DefaultListLimit
+		limit = defaultListLimit
 	}
 	if limit < 0 || limit > MaxListLimit {
 		return ListPage{}, fmt.Errorf("%w: list limit %d, want 1 to %d", ErrInvalidArgument, limit, MaxListLimit)

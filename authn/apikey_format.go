@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"regexp"
 	"strings"
 )
 
@@ -34,9 +33,6 @@ const (
 // the checksum to discard random matches. A host narrows it with its own
 // prefix, e.g. `\batl_live_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}\b`.
 const APIKeyPattern = `\b[a-z][a-z0-9]*(?:_[a-z0-9]+)*_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}\b`
-
-// APIKeyRegexp is APIKeyPattern compiled.
-var APIKeyRegexp = regexp.MustCompile(APIKeyPattern)
 
 // ParsedAPIKey is the result of ParseAPIKey: the parts of a well-formed key.
 // The secret stays unexported and redacted (String, every fmt verb, JSON and

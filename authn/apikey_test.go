@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +212,7 @@ func TestAPIKeyBcryptWithCache(t *testing.T) {
 	store := NewMemoryStore()
 	cfg, err := configure("api keys", []APIKeysOption{WithAPIKeyBcrypt(time.Minute, 2)}, APIKeysOption.applyAPIKeys)
 	require.NoError(t, err)
-	require.Equal(t, DefaultBcryptCost, cfg.keyBcryptCost, "cost 12 outside tests")
+	require.Equal(t, defaultBcryptCost, cfg.keyBcryptCost, "cost 12 outside tests")
 	keys, err := NewAPIKeys(store, "atl_live", nil, WithAPIKeyBcrypt(time.Minute, 2), WithClock(clock.Now), withHashObserver(obs.observe), withFastBcrypt())
 	require.NoError(t, err)
 	raw, meta, err := keys.Create(ctx, NewAPIKey{Org: "o", Owner: "u"})
@@ -318,13 +319,16 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	require.NotContains(t, err.Error(), strings.Repeat("C", 10))
 }
 
-func TestAPIKeyRegexpFindsLeakedKeys(t *testing.T) {
+// apiKeyRegexp is APIKeyPattern compiled, as a secret scanner does.
+var apiKeyRegexp = regexp.MustCompile(APIKeyPattern)
+
+func TestAPIKeyPatternFindsLeakedKeys(t *testing.T) {
 	t.Parallel()
 	keys := newTestKeys(t, NewMemoryStore())
 	raw, _, err := keys.Create(context.Background(), NewAPIKey{Org: "o", Owner: "u"})
 	require.NoError(t, err)
 	text := "config: token=" + raw.Reveal() + "\nother stuff"
-	m := APIKeyRegexp.FindString(text)
+	m := apiKeyRegexp.FindString(text)
 	require.Equal(t, raw.Reveal(), m)
 	_, err = ParseAPIKey(m)
 	require.NoError(t, err)
@@ -348,7 +352,7 @@ func FuzzParseAPIKey(f *testing.F) {
 		if formatAPIKey(pk.Prefix, pk.ID, pk.sec.Reveal()) != s {
 			t.Fatalf("round trip mismatch")
 		}
-		if !APIKeyRegexp.MatchString(s) {
+		if !apiKeyRegexp.MatchString(s) {
 			t.Fatalf("accepted key does not match APIKeyPattern")
 		}
 		if len(pk.sec.Reveal()) != APIKeySecretLength || !validPrefix(pk.Prefix) {

@@ -66,12 +66,12 @@ type MagicLink struct {
 	ExpiresAt time.Time
 }
 
-// NormalizeEmail is the form emails are stored and rate-limited under.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// normalizeEmail is the form emails are stored and rate-limited under.
+func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func (r MagicLinkRequest) check() (MagicLinkRequest, error) {
 	valid := validID(r.Email) // before lower-casing, which rewrites invalid UTF-8
-	r.Email = NormalizeEmail(r.Email)
+	r.Email = normalizeEmail(r.Email)
 	if !valid || r.Email == "" || len(r.Email) > 254 || !strings.Contains(r.Email, "@") {
 		return r, fmt.Errorf("%w: magic link: invalid email", ErrInvalidArgument)
 	}
@@ -102,7 +102,7 @@ func (m *MagicLinks) Issue(ctx context.Context, req MagicLinkRequest) (MagicToke
 	}
 	var rules []ThrottleRule
 	if req.Addr != "" {
-		p, err := ThrottleAddressKey(req.Addr)
+		p, err := throttleAddressKey(req.Addr)
 		if err != nil {
 			return MagicToken{}, err
 		}
@@ -145,7 +145,7 @@ func (m *MagicLinks) Send(ctx context.Context, req MagicLinkRequest,
 	if err != nil {
 		return err
 	}
-	email := NormalizeEmail(req.Email)
+	email := normalizeEmail(req.Email)
 	ok, err := known(ctx, email)
 	if err != nil {
 		return fmt.Errorf("authn: magic link: account lookup: %w", err)

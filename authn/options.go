@@ -134,7 +134,7 @@ func defaultConfig() config {
 		throttle:        DefaultThrottleLimits(),
 		passwordAlg:     algArgon2id,
 		argon:           DefaultArgon2Params(),
-		bcryptCost:      DefaultBcryptCost,
+		bcryptCost:      defaultBcryptCost,
 		keyCacheTTL:     time.Minute,
 		keyCacheSize:    10000,
 		touchInterval:   time.Minute,

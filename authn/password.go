@@ -25,15 +25,15 @@ const (
 	// megabytes per request; 1024 bytes is far above any passphrase.
 	MaxPasswordLength = 1024
 
-	// BcryptMaxPasswordLength is bcrypt's input limit. Longer passwords are
+	// bcryptMaxPasswordLength is bcrypt's input limit. Longer passwords are
 	// never truncated (a truncated hash would accept every password sharing
 	// the first 72 bytes): Hash refuses them with ErrPasswordTooLong, and
 	// Verify against a bcrypt hash reports ErrPasswordMismatch. Argon2id has
 	// no such limit.
-	BcryptMaxPasswordLength = 72
+	bcryptMaxPasswordLength = 72
 
-	// DefaultBcryptCost is the bcrypt work factor used when bcrypt is chosen.
-	DefaultBcryptCost = 12
+	// defaultBcryptCost is the bcrypt work factor used when bcrypt is chosen.
+	defaultBcryptCost = 12
 
 	// Argon2id ceilings, for stored hashes and configuration alike: a
 	// tampered row (or a typo in a config) must not make one login allocate
@@ -139,10 +139,10 @@ func (e *HashCostError) Unwrap() error { return ErrMalformedHash }
 // refused with ErrPasswordTooLong.
 func WithBcrypt(cost int) PasswordsOption {
 	return passwordsOpt(func(c *config) error {
-		if cost < DefaultBcryptCost {
-			return fmt.Errorf("%w: WithBcrypt: cost %d outside [%d, %d] (%w)", ErrInvalidConfig, cost, DefaultBcryptCost, maxBcryptCost, ErrWeakParameters)
+		if cost < defaultBcryptCost {
+			return fmt.Errorf("%w: WithBcrypt: cost %d outside [%d, %d] (%w)", ErrInvalidConfig, cost, defaultBcryptCost, maxBcryptCost, ErrWeakParameters)
 		}
-		if err := checkInt("WithBcrypt", "cost", cost, DefaultBcryptCost, maxBcryptCost); err != nil {
+		if err := checkInt("WithBcrypt", "cost", cost, defaultBcryptCost, maxBcryptCost); err != nil {
 			return err
 		}
 		c.passwordAlg, c.bcryptCost = algBcrypt, cost
@@ -236,8 +236,8 @@ func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer release()
 	if p.cfg.passwordAlg == algBcrypt {
-		if len(password) > BcryptMaxPasswordLength {
-			return "", fmt.Errorf("%w: bcrypt accepts at most %d bytes", ErrPasswordTooLong, BcryptMaxPasswordLength)
+		if len(password) > bcryptMaxPasswordLength {
+			return "", fmt.Errorf("%w: bcrypt accepts at most %d bytes", ErrPasswordTooLong, bcryptMaxPasswordLength)
 		}
 		h, err := bcrypt.GenerateFromPassword([]byte(password), p.cfg.bcryptCost)
 		if err != nil {
@@ -331,14 +331,14 @@ func (p *Passwords) verify(ctx context.Context, password, encoded string) (bool,
 		}
 		defer release()
 		p.observe(algBcrypt)
-		if len(password) > BcryptMaxPasswordLength {
+		if len(password) > bcryptMaxPasswordLength {
 			// bcrypt would only look at the first 72 bytes, so such a
 			// password never matches: nothing is silently truncated. The
 			// comparison still runs (its result discarded) and the error is
 			// a mismatch, so neither timing nor the error tells an attacker
 			// that this account has a bcrypt hash.
-			_ = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password[:BcryptMaxPasswordLength]))
-			return false, fmt.Errorf("%w: longer than bcrypt's %d bytes", ErrPasswordMismatch, BcryptMaxPasswordLength)
+			_ = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password[:bcryptMaxPasswordLength]))
+			return false, fmt.Errorf("%w: longer than bcrypt's %d bytes", ErrPasswordMismatch, bcryptMaxPasswordLength)
 		}
 		if err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password)); err != nil {
 			if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {

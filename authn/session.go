@@ -216,7 +216,7 @@ func (s *Sessions) MarkMFAVerified(ctx context.Context, sessionID string, at tim
 // List returns one page of the live sessions (expired ones are left out) of
 // userID in organisation org, oldest first, for a "where you're logged in"
 // page or an administrator's view: it reads up to limit sessions (0 means
-// DefaultListLimit; above MaxListLimit is ErrInvalidArgument) after cursor
+// 100; above MaxListLimit is ErrInvalidArgument) after cursor
 // ("" is the start), so a page may hold fewer live ones; next is the cursor
 // of the following page, "" after the last. The organisation is part of the
 // lookup so that an administrator of one organisation handed a user ID of

@@ -157,10 +157,8 @@ var notLoginPaths = map[string]string{
 	"func ContextWithIdentity": "for tests of host handlers: the host already authenticated",
 	"func IdentityFrom":        "reads what Middleware authenticated",
 	"func SessionMFA":          "reads what Middleware authenticated",
-	"func NormalizeEmail":      "pure function",
 	"func ParseAPIKey":         "pure function",
 	"func RequireSSO":          "sets the policy",
-	"func ThrottleAddressKey":  "pure function",
 	"func ThrottleLoginKey":    "pure function",
 	"func WriteThrottled":      "writes a response",
 }

@@ -194,10 +194,10 @@ func ThrottleLoginKey(login string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// ThrottleAddressKey is the form a client address takes in throttle keys:
+// throttleAddressKey is the form a client address takes in throttle keys:
 // an IPv4 address as itself/32, an IPv6 address as its /64, an IPv4-mapped
 // IPv6 address as the IPv4 one. A port is allowed and ignored.
-func ThrottleAddressKey(addr string) (string, error) {
+func throttleAddressKey(addr string) (string, error) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		ap, perr := netip.ParseAddrPort(addr)
@@ -251,12 +251,12 @@ func (t *Throttle) Buckets(ctx context.Context, c Client) ([]ThrottleBucket, err
 	if c.KnownDevice {
 		keys = append(keys, throttlePasswordAccount+ThrottleLoginKey(c.Login))
 		if c.Addr != "" {
-			p, _ := ThrottleAddressKey(c.Addr) // parsed by passwordRules
+			p, _ := throttleAddressKey(c.Addr) // parsed by passwordRules
 			keys = append(keys, throttlePasswordAddress+p)
 		}
 	}
 	if c.Addr != "" {
-		p, _ := ThrottleAddressKey(c.Addr) // parsed by passwordRules
+		p, _ := throttleAddressKey(c.Addr) // parsed by passwordRules
 		keys = append(keys, throttleMagicAddress+p)
 	}
 	b, err := t.store.ThrottleBuckets(ctx, keys, t.cfg.now())
@@ -288,7 +288,7 @@ func (t *Throttle) Unlock(ctx context.Context, login string) (int, error) {
 // UnlockAddress empties the password and magic-link buckets of a client
 // address (its /64 for IPv6) and returns how many it deleted.
 func (t *Throttle) UnlockAddress(ctx context.Context, addr string) (int, error) {
-	p, err := ThrottleAddressKey(addr)
+	p, err := throttleAddressKey(addr)
 	if err != nil {
 		return 0, err
 	}
@@ -321,7 +321,7 @@ func passwordRules(l ThrottleLimits, c Client) ([]ThrottleRule, error) {
 	k := ThrottleLoginKey(c.Login)
 	var rules []ThrottleRule
 	if c.Addr != "" {
-		p, err := ThrottleAddressKey(c.Addr)
+		p, err := throttleAddressKey(c.Addr)
 		if err != nil {
 			return nil, err
 		}
@@ -362,7 +362,7 @@ func take(ctx context.Context, store ThrottleStore, cfg *config, rules []Throttl
 		}
 		payload := map[string]any{"scope": scope, "window_seconds": strconv.FormatInt(int64(cfg.throttle.Window/time.Second), 10)}
 		if c.Addr != "" {
-			p, _ := ThrottleAddressKey(c.Addr)
+			p, _ := throttleAddressKey(c.Addr)
 			payload["address"] = p
 		}
 		if err := cfg.recorder.Record(ctx, org, throttleActor, ActionLoginThrottled, "throttle:"+key, payload); err != nil {

@@ -201,12 +201,12 @@ func TestThrottleAddressKey(t *testing.T) {
 		"[2001:db8:1:2:ffff::1]:443": "2001:db8:1:2::/64",
 		"fe80::1%eth0":               "fe80::/64",
 	} {
-		got, err := ThrottleAddressKey(in)
+		got, err := throttleAddressKey(in)
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
 	for _, bad := range []string{"", "localhost", "192.0.2.300", "2001:db8::/64", "\xff"} {
-		_, err := ThrottleAddressKey(bad)
+		_, err := throttleAddressKey(bad)
 		require.ErrorIs(t, err, ErrInvalidArgument, bad)
 	}
 	e := newThrottleEnv(t, ThrottleLimits{})
@@ -250,7 +250,7 @@ func FuzzThrottleAddressKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		k, err := ThrottleAddressKey(s)
+		k, err := throttleAddressKey(s)
 		if err != nil {
 			require.ErrorIs(t, err, ErrInvalidArgument)
 			return

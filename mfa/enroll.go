@@ -45,8 +45,8 @@ func (s Setup) URI() string { return s.uri.Reveal() }
 // Secret returns the base32 secret for users who type it in by hand.
 func (s Setup) Secret() string { return s.secret.Reveal() }
 
-// RedactedURI returns the URI with the secret replaced, safe to log.
-func (s Setup) RedactedURI() string { return s.uri.String() }
+// redactedURI returns the URI with the secret replaced, safe to log.
+func (s Setup) redactedURI() string { return s.uri.String() }
 
 // PNG renders the URI as a QR code of size×size pixels, from 128 (smaller
 // is hard to scan) to 2048 (larger only costs memory).
@@ -71,7 +71,7 @@ func (s Setup) PNG(size int) ([]byte, error) {
 }
 
 // String redacts the secret.
-func (s Setup) String() string { return "mfa.Setup{" + s.RedactedURI() + "}" }
+func (s Setup) String() string { return "mfa.Setup{" + s.redactedURI() + "}" }
 
 // Format redacts the secret for every verb, including %+v and %#v.
 func (s Setup) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
@@ -81,7 +81,7 @@ func (s Setup) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalJSON redacts the secret; send URI or PNG to the user explicitly.
 func (s Setup) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{"uri": s.RedactedURI()})
+	return json.Marshal(map[string]string{"uri": s.redactedURI()})
 }
 
 // redactURI replaces the secret parameter of an otpauth URI. Anything that

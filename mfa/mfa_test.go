@@ -108,7 +108,7 @@ func TestEnrolmentIsPendingUntilConfirmed(t *testing.T) {
 	require.Equal(t, "SHA1", q.Get("algorithm"))
 	require.Equal(t, "6", q.Get("digits"))
 	require.Equal(t, "30", q.Get("period"))
-	require.NotContains(t, setup.RedactedURI(), setup.Secret())
+	require.NotContains(t, setup.String(), setup.Secret())
 
 	pngBytes, err := setup.PNG(256)
 	require.NoError(t, err)

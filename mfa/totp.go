@@ -88,11 +88,10 @@ func hotpInto(mac hash.Hash, counter uint64, dst []byte) {
 	}
 }
 
-// HOTP returns the RFC 4226 one-time password of secret at counter with the
-// given algorithm and number of digits (6 or 8). It exists for tests, tools
-// and the quickstart, which need to play the authenticator app's part;
-// verification never calls it.
-func HOTP(secret []byte, counter uint64, alg Algorithm, digits int) (string, error) {
+// hotp returns the RFC 4226 one-time password of secret at counter with the
+// given algorithm and number of digits (6 or 8), for TOTP; verification
+// never calls it.
+func hotp(secret []byte, counter uint64, alg Algorithm, digits int) (string, error) {
 	h := alg.newHash()
 	if h == nil {
 		return "", fmt.Errorf("%w: unknown algorithm %q", ErrInvalidConfig, string(alg))
@@ -106,13 +105,14 @@ func HOTP(secret []byte, counter uint64, alg Algorithm, digits int) (string, err
 }
 
 // TOTP returns the RFC 6238 code of secret at time t (30-second steps).
-// Like HOTP it plays the authenticator app's part in tests and examples.
+// It exists for tests, tools and the quickstart, which need to play the
+// authenticator app's part; verification never calls it.
 func TOTP(secret []byte, t time.Time, alg Algorithm, digits int) (string, error) {
 	step, ok := stepAt(t)
 	if !ok {
 		return "", fmt.Errorf("%w: time before the Unix epoch", ErrInvalidConfig)
 	}
-	return HOTP(secret, uint64(step), alg, digits)
+	return hotp(secret, uint64(step), alg, digits)
 }
 
 // stepAt is the TOTP step of t: floor(unix seconds / 30).

@@ -21,7 +21,7 @@ func TestHOTPRFC4226(t *testing.T) {
 		var out [6]byte
 		hotpInto(mac, uint64(i), out[:])
 		require.Equal(t, w, string(out[:]), "counter %d", i)
-		got, err := HOTP(secret, uint64(i), SHA1, 6)
+		got, err := hotp(secret, uint64(i), SHA1, 6)
 		require.NoError(t, err)
 		require.Equal(t, w, got)
 	}
@@ -71,7 +71,7 @@ func TestMatchTOTPWindow(t *testing.T) {
 	now := time.Unix(1111111111, 0)
 	base := now.Unix() / 30
 	for off := int64(-3); off <= 3; off++ {
-		code, err := HOTP(secret, uint64(base+off), SHA1, 6)
+		code, err := hotp(secret, uint64(base+off), SHA1, 6)
 		require.NoError(t, err)
 		step, ok := matchTOTP(secret, SHA1, []byte(code), now, -1)
 		if off >= -1 && off <= 1 {
@@ -88,7 +88,7 @@ func TestMatchTOTPWindow(t *testing.T) {
 	_, ok = matchTOTP(secret, SHA1, []byte("123456"), time.Unix(-100, 0), -1)
 	require.False(t, ok)
 	// The first step after the epoch has no step before it.
-	code, _ := HOTP(secret, 0, SHA1, 6)
+	code, _ := hotp(secret, 0, SHA1, 6)
 	step, ok := matchTOTP(secret, SHA1, []byte(code), time.Unix(5, 0), -1)
 	require.True(t, ok)
 	require.Equal(t, int64(0), step)
@@ -99,10 +99,10 @@ func TestMatchTOTPCoincidence(t *testing.T) {
 	t.Parallel()
 	secret := rfcSeeds[SHA1]
 	const s int64 = 910737 // found by search: the first adjacent pair for this seed
-	a, _ := HOTP(secret, uint64(s), SHA1, 6)
-	b, _ := HOTP(secret, uint64(s+1), SHA1, 6)
+	a, _ := hotp(secret, uint64(s), SHA1, 6)
+	b, _ := hotp(secret, uint64(s+1), SHA1, 6)
 	require.Equal(t, a, b)
-	code, _ := HOTP(secret, uint64(s), SHA1, 6)
+	code, _ := hotp(secret, uint64(s), SHA1, 6)
 	now := time.Unix((s+1)*30, 0) // window s, s+1, s+2
 	step, ok := matchTOTP(secret, SHA1, []byte(code), now, s-1)
 	require.True(t, ok)

@@ -26,10 +26,10 @@ const (
 	CCPA Jurisdiction = "ccpa"
 )
 
-// Jurisdictions lists every jurisdiction the package knows, in a stable order.
-func Jurisdictions() []Jurisdiction { return []Jurisdiction{GDPR, UKGDPR, CCPA} }
+// jurisdictions lists every jurisdiction the package knows, in a stable order.
+func jurisdictions() []Jurisdiction { return []Jurisdiction{GDPR, UKGDPR, CCPA} }
 
-// Valid reports whether j is one of Jurisdictions.
+// Valid reports whether j is one of GDPR, UKGDPR and CCPA.
 func (j Jurisdiction) Valid() bool {
 	switch j {
 	case GDPR, UKGDPR, CCPA:

@@ -31,8 +31,8 @@ func (h Hold) ActiveAt(t time.Time) bool {
 	return h.LiftedAt.IsZero() && (h.Until.IsZero() || t.Before(h.Until))
 }
 
-// Covers reports whether the hold applies to subjectID's domain.
-func (h Hold) Covers(subjectID, domain string) bool {
+// covers reports whether the hold applies to subjectID's domain.
+func (h Hold) covers(subjectID, domain string) bool {
 	return (h.SubjectID == "" || h.SubjectID == subjectID) && (h.Domain == "" || h.Domain == domain)
 }
 

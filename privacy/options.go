@@ -157,11 +157,11 @@ func WithLocation(loc *time.Location) RequestsOption {
 }
 
 // WithJurisdiction sets the jurisdiction of requests received without
-// UnderJurisdiction (default GDPR). It must be one of Jurisdictions.
+// UnderJurisdiction (default GDPR). It must be Valid.
 func WithJurisdiction(j Jurisdiction) RequestsOption {
 	return requestsOption(func(c *requestsConfig) {
 		if !j.Valid() {
-			c.invalid("WithJurisdiction(%q): want one of %v", string(j), Jurisdictions())
+			c.invalid("WithJurisdiction(%q): want one of %v", string(j), jurisdictions())
 			return
 		}
 		c.jurisdiction = j

@@ -181,7 +181,7 @@ func (l *Lifecycle) sweepBatch(ctx context.Context, owner string, subs []Subject
 	}
 	heldFor := func(it *sweepItem, domain string) bool {
 		for _, h := range holds[it.s.Org] {
-			if h.ActiveAt(now) && h.Covers(it.s.ID, domain) {
+			if h.ActiveAt(now) && h.covers(it.s.ID, domain) {
 				return true
 			}
 		}

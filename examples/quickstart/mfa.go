@@ -33,7 +33,7 @@ func mfaChapter() chapter {
 		if err != nil {
 			return err
 		}
-		s.say("enrolment started, scan this (secret redacted): %s", setup.RedactedURI())
+		s.say("enrolment started, scan this (secret redacted): %v", setup)
 		png, err := setup.PNG(256)
 		if err != nil {
 			return err

@@ -21,13 +21,14 @@ import (
 	"github.com/rampart-sdk/rampart/mfa"
 )
 
-// Sealer is an AES-256-GCM mfa.Sealer with a random key, binding each
-// ciphertext to its row ID, for tests and benchmarks. Production uses a
-// keyring field, which adds key rotation and scoping.
-type Sealer struct{ aead cipher.AEAD }
+// sealer is the AES-256-GCM mfa.Sealer of NewSealer.
+type sealer struct{ aead cipher.AEAD }
 
-// NewSealer returns a Sealer with a fresh random key.
-func NewSealer() *Sealer {
+// NewSealer returns an AES-256-GCM mfa.Sealer with a fresh random key,
+// binding each ciphertext (nonce || ciphertext) to its row ID as associated
+// data, for tests and benchmarks. Production uses a keyring field, which
+// adds key rotation and scoping.
+func NewSealer() mfa.Sealer {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		panic(err)
@@ -40,11 +41,10 @@ func NewSealer() *Sealer {
 	if err != nil {
 		panic(err)
 	}
-	return &Sealer{aead: aead}
+	return &sealer{aead: aead}
 }
 
-// Seal implements mfa.Sealer: nonce || ciphertext, row ID as associated data.
-func (s *Sealer) Seal(rowID string, plaintext []byte) ([]byte, error) {
+func (s *sealer) Seal(rowID string, plaintext []byte) ([]byte, error) {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -52,8 +52,7 @@ func (s *Sealer) Seal(rowID string, plaintext []byte) ([]byte, error) {
 	return s.aead.Seal(nonce, nonce, plaintext, []byte(rowID)), nil
 }
 
-// Open implements mfa.Sealer.
-func (s *Sealer) Open(rowID string, ciphertext []byte) ([]byte, error) {
+func (s *sealer) Open(rowID string, ciphertext []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(ciphertext) < n+s.aead.Overhead() {
 		return nil, errors.New("mfatest: ciphertext too short")

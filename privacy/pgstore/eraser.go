@@ -34,10 +34,8 @@ type Table struct {
 	Minimise privacy.Plan
 }
 
-// TableEraser erases a subject from a table in one statement (and many
-// subjects in one statement when the plan does not depend on the subject).
-// It implements privacy.BatchEraser and is idempotent.
-type TableEraser struct {
+// tableEraser is the eraser of NewTableEraser.
+type tableEraser struct {
 	db    *pgxpool.Pool
 	t     Table
 	ident string
@@ -58,10 +56,12 @@ func quoteName(name string) (string, error) {
 	return pgx.Identifier(parts).Sanitize(), nil
 }
 
-// NewTableEraser checks t (identifiers, strategies) and returns its eraser.
-// Identifiers must be plain SQL names; they are quoted, never interpolated
-// raw.
-func NewTableEraser(pool *pgxpool.Pool, t Table) (*TableEraser, error) {
+// NewTableEraser checks t (identifiers, strategies) and returns its eraser,
+// which erases a subject from the table in one statement (and many subjects
+// in one statement, EraseBatch, when the plan does not depend on the
+// subject) and is idempotent. Identifiers must be plain SQL names; they are
+// quoted, never interpolated raw.
+func NewTableEraser(pool *pgxpool.Pool, t Table) (privacy.BatchEraser, error) {
 	ident, err := quoteName(t.Name)
 	if err != nil {
 		return nil, err
@@ -93,10 +93,10 @@ func NewTableEraser(pool *pgxpool.Pool, t Table) (*TableEraser, error) {
 			return nil, fmt.Errorf("%w: column %q", privacy.ErrInvalid, c)
 		}
 	}
-	return &TableEraser{db: pool, t: t, ident: ident}, nil
+	return &tableEraser{db: pool, t: t, ident: ident}, nil
 }
 
-func (e *TableEraser) plan(minimise bool) (p privacy.Plan, del bool) {
+func (e *tableEraser) plan(minimise bool) (p privacy.Plan, del bool) {
 	p = e.t.Erase
 	if minimise {
 		p = e.t.Minimise
@@ -124,7 +124,7 @@ func perSubject(p privacy.Plan) bool {
 
 // where returns the WHERE clause for one org and a subject parameter that is
 // either a value ($n) or an array (ANY($n)).
-func (e *TableEraser) where(first int, many bool) string {
+func (e *tableEraser) where(first int, many bool) string {
 	subj := pgx.Identifier{e.t.SubjectColumn}.Sanitize()
 	var w string
 	if many {
@@ -140,7 +140,7 @@ func (e *TableEraser) where(first int, many bool) string {
 
 // statement builds the erase statement for subjectID (values computed for
 // that subject; crypto-shred destroys the key here).
-func (e *TableEraser) statement(ctx context.Context, subjectID string, minimise, many bool) (string, []any, error) {
+func (e *tableEraser) statement(ctx context.Context, subjectID string, minimise, many bool) (string, []any, error) {
 	p, del := e.plan(minimise)
 	if del {
 		return "DELETE FROM " + e.ident + " WHERE " + e.where(1, many), nil, nil
@@ -169,8 +169,7 @@ func (e *TableEraser) statement(ctx context.Context, subjectID string, minimise,
 	return "UPDATE " + e.ident + " SET " + strings.Join(sets, ", ") + " WHERE " + e.where(len(args)+1, many), args, nil
 }
 
-// Erase implements privacy.Eraser.
-func (e *TableEraser) Erase(ctx context.Context, req privacy.EraseRequest) (privacy.Result, error) {
+func (e *tableEraser) Erase(ctx context.Context, req privacy.EraseRequest) (privacy.Result, error) {
 	sql, args, err := e.statement(ctx, req.SubjectID, req.Minimise, false)
 	if err != nil || sql == "" {
 		return privacy.Result{}, err
@@ -186,9 +185,9 @@ func (e *TableEraser) Erase(ctx context.Context, req privacy.EraseRequest) (priv
 	return privacy.Result{Records: tag.RowsAffected()}, nil
 }
 
-// EraseBatch implements privacy.BatchEraser: one statement per organisation
-// and phase when the plan does not depend on the subject.
-func (e *TableEraser) EraseBatch(ctx context.Context, reqs []privacy.EraseRequest) (privacy.Result, error) {
+// EraseBatch erases reqs in one statement per organisation and phase when
+// the plan does not depend on the subject.
+func (e *tableEraser) EraseBatch(ctx context.Context, reqs []privacy.EraseRequest) (privacy.Result, error) {
 	type key struct {
 		org      string
 		minimise bool

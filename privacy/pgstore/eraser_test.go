@@ -158,7 +158,7 @@ func TestSweepOnPostgres(t *testing.T) {
 // countingEraser logs every erasure it performs into erase_log, so the test
 // can count them in the database.
 type countingEraser struct {
-	inner *pgstore.TableEraser
+	inner privacy.BatchEraser
 	pool  *pgxpool.Pool
 	name  string
 }

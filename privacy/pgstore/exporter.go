@@ -32,18 +32,18 @@ type ExportTable struct {
 	Sealed map[string]privacy.Opener
 }
 
-// TableExporter streams a subject's rows of a table, one record (a
-// map[string]any keyed by column) at a time, straight from the wire: a
-// subject with a large history is never loaded whole. It implements
-// privacy.Exporter.
-type TableExporter struct {
+// tableExporter is the exporter of NewTableExporter.
+type tableExporter struct {
 	db    *pgxpool.Pool
 	t     ExportTable
 	query string
 }
 
-// NewTableExporter checks t and returns its exporter.
-func NewTableExporter(pool *pgxpool.Pool, t ExportTable) (*TableExporter, error) {
+// NewTableExporter checks t and returns its exporter, which streams a
+// subject's rows of the table, one record (a map[string]any keyed by column)
+// at a time, straight from the wire: a subject with a large history is never
+// loaded whole.
+func NewTableExporter(pool *pgxpool.Pool, t ExportTable) (privacy.Exporter, error) {
 	ident, err := quoteName(t.Name)
 	if err != nil {
 		return nil, err
@@ -82,11 +82,10 @@ func NewTableExporter(pool *pgxpool.Pool, t ExportTable) (*TableExporter, error)
 		q += " AND " + pgx.Identifier{t.OrgColumn}.Sanitize() + " = $2"
 	}
 	q += " ORDER BY " + order
-	return &TableExporter{db: pool, t: t, query: q}, nil
+	return &tableExporter{db: pool, t: t, query: q}, nil
 }
 
-// Export implements privacy.Exporter.
-func (e *TableExporter) Export(ctx context.Context, org, subjectID string, yield func(any) error) error {
+func (e *tableExporter) Export(ctx context.Context, org, subjectID string, yield func(any) error) error {
 	args := []any{subjectID}
 	if e.t.OrgColumn != "" {
 		args = append(args, org)

@@ -34,8 +34,8 @@
 // it is done, because the steps cannot be undone: a subject key destroyed
 // for crypto-shredding stays destroyed even if a transaction that recorded
 // the progress rolls back, and a sweep that forgot it would retry and
-// report a failure. Run the sweep on the pool-bound store; TableEraser,
-// one of its erasure steps, takes the pool for the same reason.
+// report a failure. Run the sweep on the pool-bound store; NewTableEraser's
+// eraser, one of its erasure steps, takes the pool for the same reason.
 //
 // # Row-level security (an option)
 //
@@ -61,9 +61,9 @@
 // to a transaction refuses them (ErrCrossOrgInTx). With WithAuditOutbox the
 // Lifecycle runs the sweep's releases in AuditTx's transaction: give the
 // sweeping Lifecycle a store of its own over the maintenance pool, without tenant
-// binding, so each release and its audit entries still commit together. A TableEraser or
-// TableExporter on a host table that is itself protected needs the same
-// maintenance pool.
+// binding, so each release and its audit entries still commit together. A
+// NewTableEraser or NewTableExporter on a host table that is itself
+// protected needs the same maintenance pool.
 package pgstore
 
 import (

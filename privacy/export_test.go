@@ -1,0 +1,4 @@
+package privacy
+
+// Jurisdictions exports jurisdictions to the external tests.
+var Jurisdictions = jurisdictions
