@@ -2,18 +2,12 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
 )
-
-// ErrInternal is returned to the lookups whose query panicked (a bug in a
-// scanner or the driver). The panic is logged with its stack (the keys,
-// which are token hashes and key IDs, are not) and the store keeps serving.
-var ErrInternal = errors.New("authn/pgstore: internal error")
 
 // A coalescer turns concurrent point lookups into few queries. While fewer
 // than limit queries are in flight a lookup runs at once, alone, so an idle

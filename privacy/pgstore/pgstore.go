@@ -126,11 +126,6 @@ type TxRecorder interface {
 	RecordTx(ctx context.Context, tx pgx.Tx, org, actor, action, target string, payload map[string]any) error
 }
 
-// ErrNoAuditOutbox is returned when an entry must be recorded through the
-// outbox and there is no recorder: AuditTx on a store built without
-// WithAuditOutbox, or every write of one built with WithAuditOutbox(nil).
-var ErrNoAuditOutbox = errors.New("privacy/pgstore: no audit outbox recorder")
-
 // Option configures a Store.
 type Option func(*Store)
 

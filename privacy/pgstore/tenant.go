@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,17 +77,6 @@ func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 // of it. A store bound to a transaction refuses those operations
 // (ErrCrossOrgInTx).
 func WithMaintenancePool(pool *pgxpool.Pool) Option { return func(s *Store) { s.maint = pool } }
-
-// ErrNoMaintenancePool: a cross-organisation operation was asked of a store
-// with tenant binding and no maintenance pool.
-var ErrNoMaintenancePool = errors.New("privacy/pgstore: tenant binding: cross-organisation operation needs WithMaintenancePool")
-
-// ErrCrossOrgInTx: a cross-organisation operation was asked of a store
-// with tenant binding that is bound to a transaction (WithTx, or the
-// transaction of AuditTx): on the maintenance pool it would commit apart
-// from that transaction, and in it the application role sees no other
-// organisation's rows.
-var ErrCrossOrgInTx = errors.New("privacy/pgstore: tenant binding: cross-organisation operation in a transaction; run the sweep on a store over the maintenance pool")
 
 // sweepQuerier is where a cross-organisation operation runs.
 func (s *Store) sweepQuerier() (pgq.Querier, error) {
