@@ -51,9 +51,17 @@ func AuditActions() []string {
 	}
 }
 
-// Recorder receives every lifecycle transition, hold and request change.
-// *auditlog.Log satisfies it. Payloads never carry personal data beyond the
-// subject ID in the target.
+// Recorder is rampart's audit seam. authn, mfa, rbac, privacy, compliance
+// and compliance/nec1099 each declare this same method (a core package
+// imports no sibling), so one *auditlog.Log, or one adapter of a host's own
+// trail, records for all of them. org "" is the global chain; actor is
+// "user:<id>", "apikey:<id>" or "system:<source>"; target is "<type>:<id>"
+// or "". *auditlog.Log refuses an unregistered action and a malformed actor
+// or target, so arguments passed in the wrong order fail instead of being
+// recorded.
+//
+// privacy records every lifecycle transition, hold and request change.
+// Payloads never carry personal data beyond the subject ID in the target.
 type Recorder interface {
 	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
 }
