@@ -12,7 +12,7 @@ var (
 	// ErrInvalidName reports a permission or role name outside the grammar:
 	// one or more dot-separated segments, each a lower-case ASCII letter
 	// followed by lower-case letters, digits or underscores, at most
-	// MaxNameLength bytes in all ("payouts.approve", "financial_admin",
+	// 64 bytes in all ("payouts.approve", "financial_admin",
 	// "infra.logs.view"). The narrow grammar keeps names safe in URLs, CSV,
 	// Markdown, audit payloads and Casbin policy lines without escaping.
 	ErrInvalidName = errors.New("rbac: invalid name")
@@ -40,7 +40,7 @@ var (
 	ErrLadderNotSuperset = errors.New("rbac: ladder step is not a superset")
 	// ErrTooManyPermissions reports more than MaxPermissions declarations.
 	ErrTooManyPermissions = errors.New("rbac: too many permissions")
-	// ErrTooManyRoles reports more than MaxRoles declarations.
+	// ErrTooManyRoles reports more than 4096 role declarations.
 	ErrTooManyRoles = errors.New("rbac: too many roles")
 	// ErrAlreadyBuilt reports a second Build of one registry: a policy is
 	// immutable, so its registry is frozen once built.
