@@ -22,8 +22,7 @@ var (
 	// ErrDuplicateRole reports a role declared twice.
 	ErrDuplicateRole = errors.New("rbac: duplicate role")
 	// ErrUnknownPermission reports a permission that was never declared in
-	// this registry (a typo, a zero Permission, or a handle from another
-	// registry): at Build, granted to a role; at Decide, asked for (then
+	// this registry (a zero Permission, or a handle from another registry): at Build, granted to a role; at Decide, asked for (then
 	// from Decision.Err). It is one sentinel for both because it answers one
 	// question, as fs.ErrNotExist does for Open and Stat.
 	ErrUnknownPermission = errors.New("rbac: unknown permission")
