@@ -168,13 +168,3 @@ func New() (*Example, error) {
 	}
 	return &Example{Policy: pol, Perm: p, Role: r}, nil
 }
-
-// MustNew is New for program initialisation; the example policy is static,
-// so an error is a bug in this file and its tests catch it.
-func MustNew() *Example {
-	e, err := New()
-	if err != nil {
-		panic(err)
-	}
-	return e
-}
