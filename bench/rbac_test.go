@@ -93,7 +93,7 @@ func newEnforcer(tb testing.TB, ex *examplepolicy.Example) *casbin.Enforcer {
 // permission × (user organisation, requested organisation) of the example
 // policy, rbac.Decide and Casbin's Enforce give the same answer.
 func TestRBACAgreesWithCasbin(t *testing.T) {
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	pol := ex.Policy
 	e := newEnforcer(t, ex)
 	n, allowed := 0, 0
@@ -160,7 +160,7 @@ var sinkBool bool
 var sinkString string
 
 func BenchmarkRBAC(b *testing.B) {
-	ex := examplepolicy.MustNew()
+	ex := newExample(b)
 	pol := ex.Policy
 	allow, deny := rbacQueries(ex, true), rbacQueries(ex, false)
 
@@ -236,7 +236,7 @@ func BenchmarkRBAC(b *testing.B) {
 // queries inside one benchmark and reports how many times faster Decide is,
 // so the ratio comes from one run on one machine.
 func BenchmarkRBACRatio(b *testing.B) {
-	ex := examplepolicy.MustNew()
+	ex := newExample(b)
 	pol := ex.Policy
 	allow := rbacQueries(ex, true)
 	enforcer := newEnforcer(b, ex)
@@ -313,7 +313,7 @@ func (w *nopWriter) WriteHeader(int)             {}
 // context, organisation from the path, decision) against the same handler on
 // a bare http.ServeMux. The difference between the two is rbac's overhead.
 func BenchmarkRBACRoute(b *testing.B) {
-	ex := examplepolicy.MustNew()
+	ex := newExample(b)
 	const pattern = "POST /orgs/{org}/payouts/{id}/approve"
 	handler := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 	bare := http.NewServeMux()
@@ -351,7 +351,7 @@ func BenchmarkRBACRoute(b *testing.B) {
 func TestRBACRouteBenchmarkSetup(t *testing.T) {
 	// The benchmark's allowed request really is allowed, and the cross-tenant
 	// one really is refused, so the numbers measure what they claim.
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	router, err := rbac.NewRouter(ex.Policy)
 	require.NoError(t, err)
 	router.HandleFunc("POST /orgs/{org}/payouts/{id}/approve", ex.Perm.PayoutsApprove, func(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +370,7 @@ func TestRBACRouteBenchmarkSetup(t *testing.T) {
 // same allowed request in interleaved rounds, keeping each one's fastest
 // round, and reports the difference: what the route check adds per request.
 func BenchmarkRBACRouteOverhead(b *testing.B) {
-	ex := examplepolicy.MustNew()
+	ex := newExample(b)
 	const pattern = "POST /orgs/{org}/payouts/{id}/approve"
 	handler := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
 	bare := http.NewServeMux()
@@ -402,4 +402,14 @@ func BenchmarkRBACRouteOverhead(b *testing.B) {
 		b.ReportMetric(best[1], "rbac-ns")
 		b.ReportMetric(best[1]-best[0], "added-ns")
 	}
+}
+
+// newExample builds rampart's example policy or fails tb.
+func newExample(tb testing.TB) *examplepolicy.Example {
+	tb.Helper()
+	ex, err := examplepolicy.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ex
 }

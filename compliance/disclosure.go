@@ -138,11 +138,11 @@ func inLinkTarget(text string, i int) bool {
 	return strings.Contains(word, "://") || strings.Contains(word, "](") || strings.Contains(word, "href=")
 }
 
-// DisclosureJudge builds an Audit.Judge from a host function that returns
+// disclosureJudge builds an Audit.Judge from a host function that returns
 // the member's content published during the period (posts, pages,
 // captions). Every item must pass; the verdict's reason names the first
 // failing item. A member with no content in the period passes.
-func DisclosureJudge(content func(ctx context.Context, org, member string, p Period) ([]string, error)) func(ctx context.Context, org, member string, p Period) (Verdict, error) {
+func disclosureJudge(content func(ctx context.Context, org, member string, p Period) ([]string, error)) func(ctx context.Context, org, member string, p Period) (Verdict, error) {
 	return func(ctx context.Context, org, member string, p Period) (Verdict, error) {
 		items, err := content(ctx, org, member, p)
 		if err != nil {
@@ -181,7 +181,7 @@ func FTCDisclosureAudit(
 		DeescalateAfter: 4,
 		TargetType:      "affiliate",
 		Population:      population,
-		Judge:           DisclosureJudge(content),
+		Judge:           disclosureJudge(content),
 		Action:          action,
 	}
 }

@@ -12,7 +12,7 @@ var (
 	// ErrInvalidName reports a permission or role name outside the grammar:
 	// one or more dot-separated segments, each a lower-case ASCII letter
 	// followed by lower-case letters, digits or underscores, at most
-	// MaxNameLength bytes in all ("payouts.approve", "financial_admin",
+	// 64 bytes in all ("payouts.approve", "financial_admin",
 	// "infra.logs.view"). The narrow grammar keeps names safe in URLs, CSV,
 	// Markdown, audit payloads and Casbin policy lines without escaping.
 	ErrInvalidName = errors.New("rbac: invalid name")
@@ -22,8 +22,7 @@ var (
 	// ErrDuplicateRole reports a role declared twice.
 	ErrDuplicateRole = errors.New("rbac: duplicate role")
 	// ErrUnknownPermission reports a permission that was never declared in
-	// this registry (a typo, a zero Permission, or a handle from another
-	// registry): at Build, granted to a role; at Decide, asked for (then
+	// this registry (a zero Permission, or a handle from another registry): at Build, granted to a role; at Decide, asked for (then
 	// from Decision.Err). It is one sentinel for both because it answers one
 	// question, as fs.ErrNotExist does for Open and Stat.
 	ErrUnknownPermission = errors.New("rbac: unknown permission")
@@ -40,7 +39,7 @@ var (
 	ErrLadderNotSuperset = errors.New("rbac: ladder step is not a superset")
 	// ErrTooManyPermissions reports more than MaxPermissions declarations.
 	ErrTooManyPermissions = errors.New("rbac: too many permissions")
-	// ErrTooManyRoles reports more than MaxRoles declarations.
+	// ErrTooManyRoles reports more than 4096 role declarations.
 	ErrTooManyRoles = errors.New("rbac: too many roles")
 	// ErrAlreadyBuilt reports a second Build of one registry: a policy is
 	// immutable, so its registry is frozen once built.

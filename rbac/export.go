@@ -101,7 +101,7 @@ type routeJSON struct {
 func (rt *Router) routeTable() []routeJSON {
 	out := []routeJSON{}
 	for _, r := range rt.Routes() {
-		row := routeJSON{Method: r.Method, Pattern: r.Path, Access: r.Access(), PublicReason: r.PublicReason, TenantScoped: r.TenantScoped}
+		row := routeJSON{Method: r.Method, Pattern: r.Path, Access: r.accessName(), PublicReason: r.PublicReason, TenantScoped: r.TenantScoped}
 		if low, ok := rt.policy.LowestRole(r.Permission); ok {
 			row.LowestRole = low.Name()
 		}

@@ -52,8 +52,8 @@ type Route struct {
 // Public reports whether the route is public.
 func (r Route) Public() bool { return r.Permission.IsZero() }
 
-// Access returns the permission name, or "public".
-func (r Route) Access() string {
+// accessName returns the permission name, or "public".
+func (r Route) accessName() string {
 	if r.Public() {
 		return "public"
 	}
@@ -102,7 +102,7 @@ func (rt *Router) Handle(pattern string, access Access, h http.Handler) {
 	if i, dup := rt.byKey[key]; dup {
 		prev := rt.routes[i]
 		panic(&RouteError{Err: ErrDuplicateRoute, Pattern: pattern,
-			Detail: fmt.Sprintf("already registered as %q with access %q; now with %q", prev.Pattern, prev.Access(), route.Access())})
+			Detail: fmt.Sprintf("already registered as %q with access %q; now with %q", prev.Pattern, prev.accessName(), route.accessName())})
 	}
 	rt.register(route, h)
 	rt.byKey[key] = len(rt.routes)

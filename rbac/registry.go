@@ -11,9 +11,9 @@ const MaxPermissions = 512
 
 const setWords = MaxPermissions / 64
 
-// MaxRoles is how many roles one registry can declare; far more than any
+// maxRoles is how many roles one registry can declare; far more than any
 // role model a human can review.
-const MaxRoles = 4096
+const maxRoles = 4096
 
 // bitset is a set of permission indexes.
 type bitset [setWords]uint64
@@ -181,8 +181,8 @@ func (reg *Registry) Role(name, description string) Role {
 	if err := validateName(name); err != nil {
 		c.errs = append(c.errs, &BuildError{Err: ErrInvalidName, Subject: fmt.Sprintf("role %q", name), Detail: nameProblem(name)})
 	}
-	if len(c.roles) >= MaxRoles {
-		c.errs = append(c.errs, &BuildError{Err: ErrTooManyRoles, Subject: fmt.Sprintf("role %q", name), Detail: fmt.Sprintf("at most %d roles", MaxRoles)})
+	if len(c.roles) >= maxRoles {
+		c.errs = append(c.errs, &BuildError{Err: ErrTooManyRoles, Subject: fmt.Sprintf("role %q", name), Detail: fmt.Sprintf("at most %d roles", maxRoles)})
 	}
 	idx := uint32(len(c.roles))
 	if _, dup := c.roleIdx[name]; dup {
@@ -210,10 +210,10 @@ func (r Role) Grants(perms ...Permission) Role {
 	return r
 }
 
-// GrantsNamed adds permissions by name, for policies read from
-// configuration. Names are resolved by Build; an undeclared one is reported
-// as ErrUnknownPermission.
-func (r Role) GrantsNamed(names ...string) Role {
+// grantsNamed adds permissions by name, resolved by Build; an undeclared
+// one is reported as ErrUnknownPermission. Tests use it to reach the
+// name-resolution errors that the handle-based Grants cannot produce.
+func (r Role) grantsNamed(names ...string) Role {
 	c := r.mustDeclare()
 	c.roles[r.idx].grants = append(c.roles[r.idx].grants, names...)
 	return r
@@ -235,8 +235,8 @@ func (r Role) Includes(roles ...Role) Role {
 	return r
 }
 
-// IncludesNamed includes roles by name, resolved by Build.
-func (r Role) IncludesNamed(names ...string) Role {
+// includesNamed includes roles by name, resolved by Build.
+func (r Role) includesNamed(names ...string) Role {
 	c := r.mustDeclare()
 	c.roles[r.idx].includes = append(c.roles[r.idx].includes, names...)
 	return r
@@ -269,14 +269,14 @@ func (reg *Registry) Ladder(lowestFirst ...Role) {
 	c.ladders = append(c.ladders, names)
 }
 
-// LadderNamed is Ladder by role names, resolved by Build.
-func (reg *Registry) LadderNamed(lowestFirst ...string) {
+// ladderNamed is Ladder by role names, resolved by Build.
+func (reg *Registry) ladderNamed(lowestFirst ...string) {
 	reg.c.mustBeOpen()
 	reg.c.ladders = append(reg.c.ladders, append([]string(nil), lowestFirst...))
 }
 
-// MaxNameLength bounds permission and role names.
-const MaxNameLength = 64
+// maxNameLength bounds permission and role names.
+const maxNameLength = 64
 
 // validateName reports whether name is a valid permission or role name (see
 // ErrInvalidName for the grammar).
@@ -292,8 +292,8 @@ func nameProblem(name string) string {
 	if name == "" {
 		return "empty"
 	}
-	if len(name) > MaxNameLength {
-		return fmt.Sprintf("longer than %d bytes", MaxNameLength)
+	if len(name) > maxNameLength {
+		return fmt.Sprintf("longer than %d bytes", maxNameLength)
 	}
 	start := true
 	for i := 0; i < len(name); i++ {

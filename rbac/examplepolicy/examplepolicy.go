@@ -49,15 +49,15 @@ type Example struct {
 	Role   Roles
 }
 
-// Technical returns the permissions engineer has beyond owner.
-func (e *Example) Technical() []rbac.Permission {
+// technical returns the permissions engineer has beyond owner.
+func (e *Example) technical() []rbac.Permission {
 	p := e.Perm
 	return []rbac.Permission{p.InfraDeploy, p.InfraLogsView, p.InfraMetricsView, p.DBMigrate, p.DBConsole,
 		p.FeatureFlagsManage, p.JobsView, p.JobsRun, p.CacheFlush, p.KeysRotate}
 }
 
-// Ladder returns the five laddered roles, lowest first.
-func (e *Example) Ladder() []rbac.Role {
+// ladder returns the five laddered roles, lowest first.
+func (e *Example) ladder() []rbac.Role {
 	r := e.Role
 	return []rbac.Role{r.Viewer, r.Support, r.FinancialAdmin, r.Admin, r.Owner}
 }
@@ -167,14 +167,4 @@ func New() (*Example, error) {
 		return nil, err
 	}
 	return &Example{Policy: pol, Perm: p, Role: r}, nil
-}
-
-// MustNew is New for program initialisation; the example policy is static,
-// so an error is a bug in this file and its tests catch it.
-func MustNew() *Example {
-	e, err := New()
-	if err != nil {
-		panic(err)
-	}
-	return e
 }

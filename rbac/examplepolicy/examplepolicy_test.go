@@ -33,7 +33,7 @@ func TestSixRolesAboutSixtyPermissions(t *testing.T) {
 
 func TestLadderIsStrict(t *testing.T) {
 	t.Parallel()
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	pol := ex.Policy
 	ladder := ex.Ladder()
 	for i := 1; i < len(ladder); i++ {
@@ -53,7 +53,7 @@ func TestLadderIsStrict(t *testing.T) {
 
 func TestEngineerIsOwnerPlusTechnical(t *testing.T) {
 	t.Parallel()
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	pol := ex.Policy
 	technical := map[rbac.Permission]bool{}
 	for _, p := range ex.Technical() {
@@ -73,7 +73,7 @@ func TestEngineerIsOwnerPlusTechnical(t *testing.T) {
 
 func TestEveryPermissionIsGranted(t *testing.T) {
 	t.Parallel()
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	for _, p := range ex.Policy.Permissions() {
 		_, ok := ex.Policy.LowestRole(p)
 		require.True(t, ok, p.Name())
@@ -86,7 +86,7 @@ func TestEveryPermissionIsGranted(t *testing.T) {
 
 func TestRepresentativeGrants(t *testing.T) {
 	t.Parallel()
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	p, r, pol := ex.Perm, ex.Role, ex.Policy
 	cases := []struct {
 		role rbac.Role
@@ -110,7 +110,7 @@ func TestRepresentativeGrants(t *testing.T) {
 // the largest role lacking it and as the lowest role holding it.
 func TestEveryPermissionEnforcedPerRoute(t *testing.T) {
 	t.Parallel()
-	ex := examplepolicy.MustNew()
+	ex := newExample(t)
 	r, err := rbac.NewRouter(ex.Policy)
 	require.NoError(t, err)
 	for _, p := range ex.Policy.Permissions() {
@@ -121,4 +121,14 @@ func TestEveryPermissionEnforcedPerRoute(t *testing.T) {
 	r.HandleFunc("GET /healthz", rbac.Public("load balancer health check"), func(http.ResponseWriter, *http.Request) {})
 	rbactest.CheckRouter(t, r, ex.Policy, rbactest.Options{})
 	require.Len(t, r.Routes(), len(ex.Policy.Permissions())+1)
+}
+
+// newExample builds the example policy or fails the test.
+func newExample(tb testing.TB) *examplepolicy.Example {
+	tb.Helper()
+	ex, err := examplepolicy.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ex
 }
