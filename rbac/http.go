@@ -26,8 +26,16 @@ func (publicAccess) access() {}
 // refused at registration.
 func Public(reason string) Access { return publicAccess{reason: reason} }
 
-// Recorder receives denials. *auditlog.Log satisfies it; any type with this
-// exact method does.
+// Recorder is rampart's audit seam. authn, mfa, rbac, privacy, compliance
+// and compliance/nec1099 each declare this same method (a core package
+// imports no sibling), so one *auditlog.Log, or one adapter of a host's own
+// trail, records for all of them. org "" is the global chain; actor is
+// "user:<id>", "apikey:<id>" or "system:<source>"; target is "<type>:<id>"
+// or "". *auditlog.Log refuses an unregistered action and a malformed actor
+// or target, so arguments passed in the wrong order fail instead of being
+// recorded.
+//
+// rbac records each denial (ActionAccessDenied).
 type Recorder interface {
 	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
 }

@@ -2,8 +2,16 @@ package nec1099
 
 import "context"
 
-// Recorder appends an audit entry. *auditlog.Log satisfies it (rampart's
-// contract 1); a host without auditlog can adapt its own trail.
+// Recorder is rampart's audit seam. authn, mfa, rbac, privacy, compliance
+// and compliance/nec1099 each declare this same method (a core package
+// imports no sibling), so one *auditlog.Log, or one adapter of a host's own
+// trail, records for all of them. org "" is the global chain; actor is
+// "user:<id>", "apikey:<id>" or "system:<source>"; target is "<type>:<id>"
+// or "". *auditlog.Log refuses an unregistered action and a malformed actor
+// or target, so arguments passed in the wrong order fail instead of being
+// recorded.
+//
+// nec1099 records each generation of filing records.
 type Recorder interface {
 	Record(ctx context.Context, org, actor, action, target string, payload map[string]any) error
 }
