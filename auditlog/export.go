@@ -60,8 +60,8 @@ func (f Filter) match(e *Entry) bool {
 		(f.Org == "" || e.Org == f.Org)
 }
 
-// IsZero reports whether f matches every entry of every chain.
-func (f Filter) IsZero() bool {
+// isZero reports whether f matches every entry of every chain.
+func (f Filter) isZero() bool {
 	return f.Org == "" && f.From.IsZero() && f.To.IsZero() && f.Actor == "" && f.Action == "" && f.Target == ""
 }
 

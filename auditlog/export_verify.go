@@ -155,7 +155,7 @@ func VerifyExportWith(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, e
 		if man.Filter.Org != "" && mc.Chain != ChainFor(man.Filter.Org) {
 			return rep, fmt.Errorf("%w: an export of organisation %q holds chain %q", ErrBadExport, man.Filter.Org, mc.Chain)
 		}
-		if man.Filter.IsZero() && mc.Count != mc.Size {
+		if man.Filter.isZero() && mc.Count != mc.Size {
 			return rep, &VerifyError{Chain: mc.Chain, Reason: ReasonMissingEntry, Detail: fmt.Sprintf("the export is unfiltered but its manifest lists %d of %d entries", mc.Count, mc.Size)}
 		}
 		rep.Chains = append(rep.Chains, ExportChainReport{Chain: mc.Chain, Size: mc.Size, Root: mc.Root, Entries: mc.Count})
