@@ -102,53 +102,24 @@ func (r *registry) lookup(name string) (ActionType, bool) {
 	return at, ok
 }
 
-// ActorKind says who acted: a person, an API key, or the system itself.
-type ActorKind string
-
-// The actor kinds. The string form of an actor is "<kind>:<id>".
-const (
-	ActorUser   ActorKind = "user"
-	ActorAPIKey ActorKind = "apikey"
-	ActorSystem ActorKind = "system"
-)
-
-// Actor is who performed an action. System events use the system sentinel
-// with a named source ("system:cron/privacy-sweeper") so that jobs, webhooks
-// and schedulers are distinguishable from each other and from people.
-type Actor struct {
-	Kind ActorKind
-	// ID is the user ID, the API key ID, or the system source.
-	ID string
-}
-
-// User is the actor for a person.
-func User(id string) Actor { return Actor{Kind: ActorUser, ID: id} }
-
-// APIKey is the actor for an API key (its ID, never the secret).
-func APIKey(id string) Actor { return Actor{Kind: ActorAPIKey, ID: id} }
-
-// System is the sentinel actor for the system itself; source names the job,
-// webhook or scheduler, e.g. "cron/privacy-sweeper".
-func System(source string) Actor { return Actor{Kind: ActorSystem, ID: source} }
-
-// String returns the canonical "<kind>:<id>" form stored in entries.
-func (a Actor) String() string { return string(a.Kind) + ":" + a.ID }
-
-// ParseActor parses "user:<id>", "apikey:<id>" or "system:<source>".
-func ParseActor(s string) (Actor, error) {
+// checkActor accepts "user:<id>", "apikey:<id>" or "system:<source>": a
+// person, an API key (its ID, never the secret), or the system itself with
+// a named source ("system:cron/privacy-sweeper") so that jobs, webhooks and
+// schedulers are distinguishable from each other and from people.
+func checkActor(s string) error {
 	kind, id, ok := strings.Cut(s, ":")
 	if !ok || id == "" {
-		return Actor{}, fmt.Errorf("%w: %q is not <kind>:<id>", ErrBadActor, s)
+		return fmt.Errorf("%w: %q is not <kind>:<id>", ErrBadActor, s)
 	}
-	switch ActorKind(kind) {
-	case ActorUser, ActorAPIKey, ActorSystem:
+	switch kind {
+	case "user", "apikey", "system":
 	default:
-		return Actor{}, fmt.Errorf("%w: %q: kind must be user, apikey or system", ErrBadActor, s)
+		return fmt.Errorf("%w: %q: kind must be user, apikey or system", ErrBadActor, s)
 	}
 	if err := checkField("actor", s, maxFieldLen); err != nil {
-		return Actor{}, fmt.Errorf("%w: %v", ErrBadActor, err)
+		return fmt.Errorf("%w: %v", ErrBadActor, err)
 	}
-	return Actor{Kind: ActorKind(kind), ID: id}, nil
+	return nil
 }
 
 // checkTarget accepts "" or "<type>:<id>".
@@ -170,13 +141,13 @@ const (
 	maxFieldLen = 4096
 )
 
-// NameChars are the characters of chain, organisation and action names:
+// nameChars are the characters of chain, organisation and action names:
 // ASCII letters and digits and these six. Names appear in checkpoints and
 // file names, so they stay simple; an organisation called "zürich" needs an
 // ASCII ID (its display name belongs in the payload).
-const NameChars = "A-Z a-z 0-9 . _ : / @ -"
+const nameChars = "A-Z a-z 0-9 . _ : / @ -"
 
-// checkName accepts names of 1 to max bytes made of NameChars.
+// checkName accepts names of 1 to max bytes made of nameChars.
 func checkName(what, s string, max int) error {
 	if s == "" || len(s) > max {
 		return fmt.Errorf("auditlog: %s name %q must have 1 to %d bytes", what, s, max)
@@ -187,10 +158,10 @@ func checkName(what, s string, max int) error {
 		}
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
-				return fmt.Errorf("auditlog: %s name %q: byte 0x%02x at offset %d is not valid UTF-8; names use only %s", what, s, s[i], i, NameChars)
+				return fmt.Errorf("auditlog: %s name %q: byte 0x%02x at offset %d is not valid UTF-8; names use only %s", what, s, s[i], i, nameChars)
 			}
 		}
-		return fmt.Errorf("auditlog: %s name %q: character %q (%U) is not allowed; names use only %s", what, s, r, r, NameChars)
+		return fmt.Errorf("auditlog: %s name %q: character %q (%U) is not allowed; names use only %s", what, s, r, r, nameChars)
 	}
 	return nil
 }

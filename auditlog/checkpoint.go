@@ -155,35 +155,38 @@ type CheckpointSink interface {
 	SaveCheckpoint(ctx context.Context, chain string, signedNote []byte) error
 }
 
-// WriterSink writes each note to w (stdout, a pipe, a log shipper).
-type WriterSink struct {
+// writerSink writes each note to w (stdout, a pipe, a log shipper).
+type writerSink struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
-// NewWriterSink returns a sink writing to w.
-func NewWriterSink(w io.Writer) *WriterSink { return &WriterSink{w: w} }
+// NewWriterSink returns a sink writing each note to w (stdout, a pipe, a
+// log shipper), one write at a time.
+func NewWriterSink(w io.Writer) CheckpointSink { return &writerSink{w: w} }
 
 // SaveCheckpoint implements CheckpointSink.
-func (s *WriterSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error {
+func (s *writerSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, err := s.w.Write(msg)
 	return err
 }
 
-// FileSink appends notes to a file and syncs it, so that a checkpoint
+// fileSink appends notes to a file and syncs it, so that a checkpoint
 // reported saved survives a crash.
-type FileSink struct {
+type fileSink struct {
 	mu   sync.Mutex
 	path string
 }
 
-// NewFileSink returns a sink appending to path (created with mode 0600).
-func NewFileSink(path string) *FileSink { return &FileSink{path: path} }
+// NewFileSink returns a sink appending each note to path (created with
+// mode 0600) and syncing the file, so that a checkpoint reported saved
+// survives a crash.
+func NewFileSink(path string) CheckpointSink { return &fileSink{path: path} }
 
 // SaveCheckpoint implements CheckpointSink.
-func (s *FileSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error {
+func (s *fileSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -201,24 +204,25 @@ func (s *FileSink) SaveCheckpoint(_ context.Context, _ string, msg []byte) error
 	return f.Close()
 }
 
-// HTTPSink POSTs each note (text/plain) to a URL; any non-2xx answer is an
+// httpSink POSTs each note (text/plain) to a URL; any non-2xx answer is an
 // error.
-type HTTPSink struct {
+type httpSink struct {
 	url    string
 	client *http.Client
 }
 
-// NewHTTPSink returns a sink posting to url with client (nil means a client
-// with a 10s timeout).
-func NewHTTPSink(url string, client *http.Client) *HTTPSink {
+// NewHTTPSink returns a sink that POSTs each note (text/plain, with the
+// chain in the Rampart-Audit-Chain header) to url with client (nil means a
+// client with a 10s timeout); any non-2xx answer is an error.
+func NewHTTPSink(url string, client *http.Client) CheckpointSink {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &HTTPSink{url: url, client: client}
+	return &httpSink{url: url, client: client}
 }
 
 // SaveCheckpoint implements CheckpointSink.
-func (s *HTTPSink) SaveCheckpoint(ctx context.Context, chain string, msg []byte) error {
+func (s *httpSink) SaveCheckpoint(ctx context.Context, chain string, msg []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(msg))
 	if err != nil {
 		return err

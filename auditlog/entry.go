@@ -73,12 +73,12 @@ type Head struct {
 	Hash  tlog.Hash
 }
 
-// TimeMicros is t as UTC microseconds since the Unix epoch, the precision
+// timeMicros is t as UTC microseconds since the Unix epoch, the precision
 // entries keep (PostgreSQL's timestamptz has the same). Sub-microsecond
 // precision is truncated towards the past (floor), also before 1970:
 // 1969-12-31T23:59:59.9999995Z is -1. It is meaningful for times within
 // [MinTimeMicros, MaxTimeMicros], which Append enforces.
-func TimeMicros(t time.Time) int64 { return t.UnixMicro() }
+func timeMicros(t time.Time) int64 { return t.UnixMicro() }
 
 // The range of an entry's time, in UTC microseconds since the Unix epoch:
 // 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. It is what every
@@ -125,7 +125,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 	b = append(b, e.PrevHash[:]...)
 	b = str(b, e.Chain)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(TimeMicros(e.Time)))
+	b = binary.BigEndian.AppendUint64(b, uint64(timeMicros(e.Time)))
 	b = str(b, e.Org)
 	b = str(b, e.Actor)
 	b = str(b, e.Action)
@@ -148,7 +148,7 @@ func checkHeader(e *Entry) error {
 	if err := checkName("chain", e.Chain, maxNameLen); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEntry, err)
 	}
-	if _, err := ParseActor(e.Actor); err != nil {
+	if err := checkActor(e.Actor); err != nil {
 		return err
 	}
 	if err := checkTarget(e.Target); err != nil {

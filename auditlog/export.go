@@ -60,8 +60,8 @@ func (f Filter) match(e *Entry) bool {
 		(f.Org == "" || e.Org == f.Org)
 }
 
-// IsZero reports whether f matches every entry of every chain.
-func (f Filter) IsZero() bool {
+// isZero reports whether f matches every entry of every chain.
+func (f Filter) isZero() bool {
 	return f.Org == "" && f.From.IsZero() && f.To.IsZero() && f.Actor == "" && f.Action == "" && f.Target == ""
 }
 
@@ -186,7 +186,8 @@ type ExportDoc struct {
 	Checkpoints map[string][]byte
 	Consistency []ExportConsistency
 	Entries     []ExportEntry
-	// Manifest is the signed note that ends the export (ExportManifest).
+	// Manifest is the signed note that ends the export (ENCODING.md,
+	// "Export formats", defines its text).
 	Manifest []byte
 }
 
@@ -262,10 +263,10 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 		}
 	}
 	ew.section("entries")
-	man := ExportManifest{Filter: opts.Filter}
+	man := exportManifest{Filter: opts.Filter}
 	n := 0
 	for _, cp := range cps {
-		mc := ManifestChain{Chain: cp.Chain, Size: cp.Size, Root: cp.Root}
+		mc := manifestChain{Chain: cp.Chain, Size: cp.Size, Root: cp.Root}
 		reader := storeReader(ctx, store, cp.Chain)
 		err := store.Scan(ctx, cp.Chain, 0, func(e *Entry) error {
 			if e.Seq >= cp.Size {

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// ExportManifest is what an export commits to, signed with the checkpoint
+// exportManifest is what an export commits to, signed with the checkpoint
 // key and written as its last record: the filter it applied and, per
 // chain, the checkpoint it ends at and exactly which entries it holds. An
 // entry removed, repeated, moved or added after signing, or an export cut
@@ -24,27 +24,27 @@ import (
 // the exported sequence numbers in ascending order as comma-separated
 // "a-b" (a < b) or "a" items, maximal (no two items touch), or "-" when
 // the chain has no exported entry.
-type ExportManifest struct {
+type exportManifest struct {
 	Filter Filter
-	Chains []ManifestChain
+	Chains []manifestChain
 }
 
-// ManifestChain is one chain's line of an ExportManifest.
-type ManifestChain struct {
+// manifestChain is one chain's line of an exportManifest.
+type manifestChain struct {
 	Chain string
 	// Size and Root are those of the chain's checkpoint in the export.
 	Size uint64
 	Root tlog.Hash
 	// Count is how many entries the export holds; Seqs which ones.
 	Count uint64
-	Seqs  []SeqRange
+	Seqs  []seqRange
 }
 
-// SeqRange is the inclusive range First..Last of sequence numbers.
-type SeqRange struct{ First, Last uint64 }
+// seqRange is the inclusive range First..Last of sequence numbers.
+type seqRange struct{ First, Last uint64 }
 
 // add appends seq, which must be above every seq added before.
-func (m *ManifestChain) add(seq uint64) error {
+func (m *manifestChain) add(seq uint64) error {
 	if n := len(m.Seqs); n > 0 {
 		last := &m.Seqs[n-1]
 		switch {
@@ -56,13 +56,13 @@ func (m *ManifestChain) add(seq uint64) error {
 			return nil
 		}
 	}
-	m.Seqs = append(m.Seqs, SeqRange{seq, seq})
+	m.Seqs = append(m.Seqs, seqRange{seq, seq})
 	m.Count++
 	return nil
 }
 
 // Holds reports whether the manifest lists seq.
-func (m *ManifestChain) Holds(seq uint64) bool {
+func (m *manifestChain) Holds(seq uint64) bool {
 	for _, r := range m.Seqs {
 		if seq >= r.First && seq <= r.Last {
 			return true
@@ -73,7 +73,7 @@ func (m *ManifestChain) Holds(seq uint64) bool {
 
 // Text is the signed text of the manifest. It fails only for a filter
 // time that RFC 3339 cannot write (a year outside 0000-9999).
-func (m ExportManifest) Text() (string, error) {
+func (m exportManifest) Text() (string, error) {
 	filter, err := encodeFilter(m.Filter)
 	if err != nil {
 		return "", err
@@ -107,11 +107,11 @@ func parseUint(s string) (uint64, bool) {
 	return v, err == nil && strconv.FormatUint(v, 10) == s
 }
 
-// ParseExportManifest parses a manifest's text (without signatures); it
+// parseExportManifest parses a manifest's text (without signatures); it
 // accepts only the exact form Text writes.
-func ParseExportManifest(text string) (ExportManifest, error) {
-	bad := func(format string, a ...any) (ExportManifest, error) {
-		return ExportManifest{}, fmt.Errorf("%w: manifest: %s", ErrBadExport, fmt.Sprintf(format, a...))
+func parseExportManifest(text string) (exportManifest, error) {
+	bad := func(format string, a ...any) (exportManifest, error) {
+		return exportManifest{}, fmt.Errorf("%w: manifest: %s", ErrBadExport, fmt.Sprintf(format, a...))
 	}
 	lines := strings.Split(text, "\n")
 	if len(lines) < 3 || lines[len(lines)-1] != "" {
@@ -127,9 +127,9 @@ func ParseExportManifest(text string) (ExportManifest, error) {
 	}
 	f, err := decodeFilter([]byte(fs))
 	if err != nil {
-		return ExportManifest{}, err
+		return exportManifest{}, err
 	}
-	m := ExportManifest{Filter: f}
+	m := exportManifest{Filter: f}
 	seen := map[string]bool{}
 	for _, line := range lines[2:] {
 		p := strings.Split(line, " ")
@@ -137,7 +137,7 @@ func ParseExportManifest(text string) (ExportManifest, error) {
 			return bad("bad or repeated chain line")
 		}
 		seen[p[1]] = true
-		c := ManifestChain{Chain: p[1]}
+		c := manifestChain{Chain: p[1]}
 		var ok1, ok2 bool
 		c.Size, ok1 = parseUint(p[2])
 		c.Count, ok2 = parseUint(p[4])
@@ -159,7 +159,7 @@ func ParseExportManifest(text string) (ExportManifest, error) {
 				if n := len(c.Seqs); n > 0 && first <= c.Seqs[n-1].Last+1 {
 					return bad("chain %q: seq ranges out of order or touching", c.Chain)
 				}
-				c.Seqs = append(c.Seqs, SeqRange{first, last})
+				c.Seqs = append(c.Seqs, seqRange{first, last})
 				total += last - first + 1
 			}
 		}

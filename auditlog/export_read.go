@@ -15,8 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// MaxExportBytes bounds what ParseExport reads.
-const MaxExportBytes = 1 << 30
+// maxExportBytes bounds what ParseExport reads.
+const maxExportBytes = 1 << 30
 
 // maxProofLen bounds a proof's hashes: 63 for an inclusion proof in a tree
 // below 2^63 entries, twice that for a consistency proof.
@@ -39,15 +39,16 @@ func checkVersion(format string) error {
 }
 
 // ParseExport parses an export in any of the three formats, detected from
-// its first bytes. It checks syntax and the format version only;
-// VerifyExport checks the content.
+// its first bytes, of at most 1 GiB (a larger one is ErrBadExport). It
+// checks syntax and the format version only; VerifyExportWith checks the
+// content.
 func ParseExport(r io.Reader) (*ExportDoc, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxExportBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r, maxExportBytes+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxExportBytes {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadExport, MaxExportBytes)
+	if len(data) > maxExportBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrBadExport, maxExportBytes)
 	}
 	doc := &ExportDoc{Checkpoints: map[string][]byte{}}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")

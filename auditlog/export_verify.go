@@ -9,7 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// The reasons VerifyExport reports besides those of Verify.
+// The reasons VerifyExportWith reports besides those of Verify.
 const (
 	// ReasonMissingEntry: the export's signed manifest lists an entry the
 	// export does not hold (removed from the file, or the file was cut
@@ -74,15 +74,10 @@ type ExportReport struct {
 	IgnoredCheckpoints int `json:"ignored_checkpoints,omitempty"`
 }
 
-// VerifyExport is VerifyExportWith without saved checkpoints.
-func VerifyExport(doc *ExportDoc, verifiers note.Verifiers) (ExportReport, error) {
-	return VerifyExportWith(doc, ExportVerifyOptions{Verifiers: verifiers})
-}
-
 // exportChain is the verification state of one exported chain.
 type exportChain struct {
 	cp    Checkpoint
-	man   *ManifestChain
+	man   *manifestChain
 	rep   *ExportChainReport
 	last  *Entry
 	ri    int    // the manifest range holding want
@@ -138,7 +133,7 @@ func VerifyExportWith(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, e
 	if err != nil {
 		return rep, fmt.Errorf("%w: export manifest: %v", ErrBadCheckpoint, err)
 	}
-	man, err := ParseExportManifest(n.Text)
+	man, err := parseExportManifest(n.Text)
 	if err != nil {
 		return rep, err
 	}
@@ -160,7 +155,7 @@ func VerifyExportWith(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, e
 		if man.Filter.Org != "" && mc.Chain != ChainFor(man.Filter.Org) {
 			return rep, fmt.Errorf("%w: an export of organisation %q holds chain %q", ErrBadExport, man.Filter.Org, mc.Chain)
 		}
-		if man.Filter.IsZero() && mc.Count != mc.Size {
+		if man.Filter.isZero() && mc.Count != mc.Size {
 			return rep, &VerifyError{Chain: mc.Chain, Reason: ReasonMissingEntry, Detail: fmt.Sprintf("the export is unfiltered but its manifest lists %d of %d entries", mc.Count, mc.Size)}
 		}
 		rep.Chains = append(rep.Chains, ExportChainReport{Chain: mc.Chain, Size: mc.Size, Root: mc.Root, Entries: mc.Count})

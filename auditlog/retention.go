@@ -20,7 +20,7 @@ func (l *Log) PlaceHold(ctx context.Context, actor string, h Hold) error {
 	if h.ID == "" || h.Value == "" || h.Reason == "" || h.Owner == "" {
 		return fmt.Errorf("%w: id, value, reason and owner are required", ErrHeld)
 	}
-	if _, err := ParseActor(actor); err != nil {
+	if err := checkActor(actor); err != nil {
 		return err
 	}
 	h.PlacedAt = time.UnixMicro(l.now().UnixMicro()).UTC()
@@ -52,7 +52,7 @@ type RetentionRecorder interface {
 // global chain), in the same transaction when the store is a
 // RetentionRecorder.
 func (l *Log) LiftHold(ctx context.Context, actor, id, reason string) error {
-	if _, err := ParseActor(actor); err != nil {
+	if err := checkActor(actor); err != nil {
 		return err
 	}
 	var found *Hold

@@ -71,14 +71,14 @@ type VerifyOptions struct {
 	// From, if set, starts verification at a trusted checkpoint instead of
 	// the first entry: only the entries after it are read.
 	From *Checkpoint
-	// Progress, if set, is called every ProgressEvery entries with how many
+	// Progress, if set, is called every 65,536 entries with how many
 	// entries were checked and how many the chain's head announces, so a
 	// long verification can show where it is.
 	Progress func(checked, total uint64)
 }
 
-// ProgressEvery is how often Verify calls VerifyOptions.Progress.
-const ProgressEvery = 1 << 16
+// progressEvery is how often Verify calls VerifyOptions.Progress.
+const progressEvery = 1 << 16
 
 // VerifyResult summarises a successful verification.
 type VerifyResult struct {
@@ -270,7 +270,7 @@ func Verify(ctx context.Context, r ChainReader, chain string, opts VerifyOptions
 			return err
 		}
 		checked++
-		if opts.Progress != nil && checked%ProgressEvery == 0 {
+		if opts.Progress != nil && checked%progressEvery == 0 {
 			opts.Progress(checked, head.Size-from)
 		}
 		leaves = append(leaves, v.leaf)

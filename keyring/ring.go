@@ -98,15 +98,6 @@ func New(d *Document, columns ...Column) (*Ring, error) {
 // Columns returns the declared columns.
 func (r *Ring) Columns() []Column { return append([]Column(nil), r.decl...) }
 
-// KeyStatus reports the scope and status of key id.
-func (r *Ring) KeyStatus(id uint32) (scope string, status Status, ok bool) {
-	k, ok := r.keys[id]
-	if !ok {
-		return "", 0, false
-	}
-	return k.scope, k.status, true
-}
-
 // keyCheckValue returns the key check value of key id (see KeyCheckValue):
 // what a registry document, the CLI and the database compare to tell
 // whether they hold the same key under that ID.

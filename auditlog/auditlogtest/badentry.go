@@ -12,9 +12,9 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 )
 
-// BadEntry is an entry with one per-entry defect and the error Append must
+// badEntry is an entry with one per-entry defect and the error Append must
 // refuse it with.
-type BadEntry struct {
+type badEntry struct {
 	Name  string
 	Entry auditlog.Entry
 	Want  error
@@ -26,19 +26,19 @@ func goodEntry() auditlog.Entry {
 		Request: auditlog.Request{IP: "192.0.2.1", UserAgent: "ua", RequestID: "r"}, Payload: []byte(`{"ok":true}`)}
 }
 
-// BadEntries lists every kind of per-entry defect: each one must fail its
+// badEntries lists every kind of per-entry defect: each one must fail its
 // own Append, before the entry joins a group-commit batch, and never the
 // entries of the callers that share the batch.
-func BadEntries() []BadEntry {
-	with := func(name string, want error, f func(e *auditlog.Entry)) BadEntry {
+func badEntries() []badEntry {
+	with := func(name string, want error, f func(e *auditlog.Entry)) badEntry {
 		e := goodEntry()
 		f(&e)
-		return BadEntry{Name: name, Entry: e, Want: want}
+		return badEntry{Name: name, Entry: e, Want: want}
 	}
 	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
 		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
 	}
-	return []BadEntry{
+	return []badEntry{
 		with("time after year 9999", auditlog.ErrBadEntry, func(e *auditlog.Entry) { e.Time = utc(10000, 1, 1, 0, 0, 0, 0) }),
 		with("time before year 0", auditlog.ErrBadEntry, func(e *auditlog.Entry) { e.Time = utc(0, 1, 1, 0, 0, 0, 0).Add(-time.Nanosecond) }),
 		with("time beyond PostgreSQL's timestamptz", auditlog.ErrBadEntry, func(e *auditlog.Entry) { e.Time = utc(294277, 1, 1, 0, 0, 0, 0) }),
@@ -75,7 +75,7 @@ func testBadEntryFailsAlone(t *testing.T, s auditlog.Store) {
 	l, _ := NewLog(t, s, auditlog.WithMaxBatch(64))
 	const good = 8
 	var appended uint64
-	for _, bad := range BadEntries() {
+	for _, bad := range badEntries() {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		errs := make([]error, good)

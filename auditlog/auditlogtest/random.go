@@ -16,9 +16,9 @@ import (
 var awkward = []rune{'"', '\\', '/', '\b', '\f', '\n', '\r', '\t', 0, 0x1f, 0x7f, 0x80, 0x9f, '&', '<', '>', '\'', '=', '+',
 	'-', '@', ',', ' ', 0x2028, 0x2029, 0xfeff, 0xfffd, 0xfffe, 0xffff, 0xd7ff, 0xe000, 0x10000, 0x1f600, 0x10ffff}
 
-// RandomRune draws a Unicode scalar value (never a surrogate): often an
+// randomRune draws a Unicode scalar value (never a surrogate): often an
 // awkward one, else ASCII, the BMP or the astral planes.
-func RandomRune(r *rand.Rand) rune {
+func randomRune(r *rand.Rand) rune {
 	switch r.IntN(4) {
 	case 0:
 		return awkward[r.IntN(len(awkward))]
@@ -34,22 +34,22 @@ func RandomRune(r *rand.Rand) rune {
 	return 0x10000 + rune(r.IntN(0x100000))
 }
 
-// RandomString returns up to n random runes (RandomRune), control
+// randomString returns up to n random runes (randomRune), control
 // characters included.
-func RandomString(r *rand.Rand, n int) string {
+func randomString(r *rand.Rand, n int) string {
 	var b strings.Builder
 	for range r.IntN(n + 1) {
-		b.WriteRune(RandomRune(r))
+		b.WriteRune(randomRune(r))
 	}
 	return b.String()
 }
 
-// RandomText is RandomString without the control characters that header
+// randomText is randomString without the control characters that header
 // fields refuse (U+0000..U+001F and U+007F).
-func RandomText(r *rand.Rand, n int) string {
+func randomText(r *rand.Rand, n int) string {
 	var b strings.Builder
 	for range r.IntN(n + 1) {
-		c := RandomRune(r)
+		c := randomRune(r)
 		if c < 0x20 || c == 0x7f {
 			c = '?'
 		}
@@ -58,13 +58,13 @@ func RandomText(r *rand.Rand, n int) string {
 	return b.String()
 }
 
-// RandomPayload returns a payload of random keys and values nested up to
-// depth levels: strings of RandomString, integers up to ±2^53, binary
+// randomPayload returns a payload of random keys and values nested up to
+// depth levels: strings of randomString, integers up to ±2^53, binary
 // fractions, booleans, nulls, arrays and objects.
-func RandomPayload(r *rand.Rand, depth int) map[string]any {
+func randomPayload(r *rand.Rand, depth int) map[string]any {
 	m := map[string]any{}
 	for range r.IntN(5) {
-		m[RandomString(r, 8)] = randomValue(r, depth)
+		m[randomString(r, 8)] = randomValue(r, depth)
 	}
 	return m
 }
@@ -76,7 +76,7 @@ func randomValue(r *rand.Rand, depth int) any {
 	}
 	switch k {
 	case 0, 1:
-		return RandomString(r, 24)
+		return randomString(r, 24)
 	case 2:
 		return r.Int64N(1<<54) - 1<<53
 	case 3:
@@ -92,21 +92,21 @@ func randomValue(r *rand.Rand, depth int) any {
 		}
 		return a
 	}
-	return RandomPayload(r, depth-1)
+	return randomPayload(r, depth-1)
 }
 
 // RandomEntry returns an entry for Log.Append of one of orgs ("" is the
 // global chain) and actions, with random actor and target IDs, request
-// metadata (RandomText: formula prefixes, quotes, U+2028 and astral
+// metadata (randomText: formula prefixes, quotes, U+2028 and astral
 // characters included), a time between 1900 and 2200 with nanoseconds
-// (the log keeps microseconds), and a RandomPayload.
+// (the log keeps microseconds), and a randomPayload.
 func RandomEntry(r *rand.Rand, orgs, actions []string) (auditlog.Entry, error) {
-	payload, err := auditlog.CanonicalPayload(RandomPayload(r, 4))
+	payload, err := auditlog.CanonicalPayload(randomPayload(r, 4))
 	if err != nil {
 		return auditlog.Entry{}, err
 	}
 	id := func() string {
-		s := RandomText(r, 12)
+		s := randomText(r, 12)
 		if s == "" {
 			s = "x"
 		}
@@ -116,7 +116,7 @@ func RandomEntry(r *rand.Rand, orgs, actions []string) (auditlog.Entry, error) {
 		Org:     orgs[r.IntN(len(orgs))],
 		Actor:   []string{"user:", "apikey:", "system:"}[r.IntN(3)] + id(),
 		Action:  actions[r.IntN(len(actions))],
-		Request: auditlog.Request{IP: RandomText(r, 6), UserAgent: RandomText(r, 20), RequestID: RandomText(r, 6)},
+		Request: auditlog.Request{IP: randomText(r, 6), UserAgent: randomText(r, 20), RequestID: randomText(r, 6)},
 		Payload: payload,
 		Time:    time.Unix(r.Int64N(300*365*86400)-70*365*86400, r.Int64N(1e9)).UTC(),
 	}

@@ -51,7 +51,7 @@ func TestTimeRangeRoundTrips(t *testing.T) {
 	es := auditlogtest.Entries(t, s, "org:acme")
 	require.Len(t, es, len(in))
 	for i, at := range in {
-		require.Equal(t, auditlog.TimeMicros(at), es[i].Time.UnixMicro())
+		require.Equal(t, at.UnixMicro(), es[i].Time.UnixMicro())
 	}
 	_, err := auditlog.Verify(ctx, s, "org:acme", auditlog.VerifyOptions{})
 	require.NoError(t, err)

@@ -43,24 +43,20 @@ func (s *Store) RecordKeyCheckValues(ctx context.Context, d *keyring.Document) e
 	return nil
 }
 
-// RecordedKCV is a key check value recorded in the database.
-type RecordedKCV struct {
+// recordedKCV is a key check value recorded in the database.
+type recordedKCV struct {
 	Scope string
 	KCV   string
 }
 
-// KeyCheckValues returns the check values recorded in the database by key
+// keyCheckValues returns the check values recorded in the database by key
 // ID (none if the table does not exist yet).
-func (s *Store) KeyCheckValues(ctx context.Context) (map[uint32]RecordedKCV, error) {
-	return keyCheckValues(ctx, s.q)
-}
-
-func keyCheckValues(ctx context.Context, pool pgq.Querier) (map[uint32]RecordedKCV, error) {
+func keyCheckValues(ctx context.Context, pool pgq.Querier) (map[uint32]recordedKCV, error) {
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('keyring_key_check_values') IS NOT NULL`).Scan(&exists); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
 	}
-	out := map[uint32]RecordedKCV{}
+	out := map[uint32]recordedKCV{}
 	if !exists {
 		return out, nil
 	}
@@ -69,7 +65,7 @@ func keyCheckValues(ctx context.Context, pool pgq.Querier) (map[uint32]RecordedK
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
 	}
 	var id int64
-	var r RecordedKCV
+	var r recordedKCV
 	if _, err := pgx.ForEachRow(rows, []any{&id, &r.Scope, &r.KCV}, func() error {
 		out[uint32(id)] = r
 		return nil
@@ -79,7 +75,7 @@ func keyCheckValues(ctx context.Context, pool pgq.Querier) (map[uint32]RecordedK
 	return out, nil
 }
 
-func compareRecorded(id uint32, scope, kcv string, recorded map[uint32]RecordedKCV) error {
+func compareRecorded(id uint32, scope, kcv string, recorded map[uint32]recordedKCV) error {
 	r, ok := recorded[id]
 	switch {
 	case !ok:

@@ -1,0 +1,19 @@
+package auditlog
+
+// Internal identifiers exported for the package's external tests.
+
+// TimeMicros is timeMicros.
+var TimeMicros = timeMicros
+
+// ProgressEvery is how often Verify calls VerifyOptions.Progress.
+const ProgressEvery = progressEvery
+
+// The export manifest and its text.
+type (
+	ExportManifest = exportManifest
+	ManifestChain  = manifestChain
+	SeqRange       = seqRange
+)
+
+// ParseExportManifest is parseExportManifest.
+var ParseExportManifest = parseExportManifest
