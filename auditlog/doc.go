@@ -77,7 +77,7 @@
 // Export writes CSV, JSON or NDJSON (ENCODING.md, "Export formats") with a
 // signed checkpoint per chain, an inclusion proof per entry, the filter it
 // applied and a signed manifest of exactly which entries it holds, so that
-// VerifyExportWith checks an export offline and reports an entry removed
+// VerifyExport checks an export offline and reports an entry removed
 // (ReasonMissingEntry, never confused with one the filter left out), one
 // repeated, moved or added (ReasonUnexpectedEntry), or a file cut short.
 // Given checkpoints saved earlier, it checks that each is a prefix of the

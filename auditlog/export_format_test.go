@@ -53,7 +53,7 @@ func TestExportRoundTripAllFormats(t *testing.T) {
 			require.Equal(t, tc.want, n, "%s %+v", f, tc.filter)
 			doc, err := auditlog.ParseExport(bytes.NewReader(buf.Bytes()))
 			require.NoError(t, err, f)
-			rep, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
+			rep, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
 			require.NoError(t, err, f)
 			require.Equal(t, tc.want, rep.Entries)
 		}
@@ -75,7 +75,7 @@ func TestExportTamperDetected(t *testing.T) {
 	} {
 		doc, err := auditlog.ParseExport(strings.NewReader(strings.Replace(buf.String(), tc.from, tc.to, 1)))
 		require.NoError(t, err)
-		_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
+		_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
 		var ve *auditlog.VerifyError
 		require.ErrorAs(t, err, &ve, tc.name)
 		require.Equal(t, tc.reason, ve.Reason)
@@ -87,9 +87,9 @@ func TestExportTamperDetected(t *testing.T) {
 	require.NoError(t, err)
 	doc, err := auditlog.ParseExport(bytes.NewReader(buf.Bytes()))
 	require.NoError(t, err)
-	_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: note.VerifierList(ov)})
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: note.VerifierList(ov)})
 	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
-	_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
 	require.NoError(t, err)
 }
 
@@ -108,6 +108,6 @@ func FuzzParseExport(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
+		_, _ = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
 	})
 }

@@ -40,7 +40,7 @@ func checkVersion(format string) error {
 
 // ParseExport parses an export in any of the three formats, detected from
 // its first bytes, of at most 1 GiB (a larger one is ErrBadExport). It
-// checks syntax and the format version only; VerifyExportWith checks the
+// checks syntax and the format version only; VerifyExport checks the
 // content.
 func ParseExport(r io.Reader) (*ExportDoc, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxExportBytes+1))

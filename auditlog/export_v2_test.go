@@ -70,7 +70,7 @@ func (x *exportEnv) verify(t testing.TB, data []byte, saved ...auditlog.Checkpoi
 	t.Helper()
 	doc, err := auditlog.ParseExport(bytes.NewReader(data))
 	require.NoError(t, err)
-	return auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved})
+	return auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved})
 }
 
 func requireReason(t testing.TB, err error, reason auditlog.Reason, seq uint64, msgAndArgs ...any) *auditlog.VerifyError {
@@ -159,7 +159,7 @@ func TestExportRoundTripProperty(t *testing.T) {
 						got[i].Time = want[i].Time
 						require.Equal(t, want[i], got[i], "%s %+v", f, filter)
 					}
-					rep, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved})
+					rep, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved})
 					require.NoError(t, err, "%s %+v", f, filter)
 					require.Equal(t, len(want), rep.Entries)
 				}
@@ -188,7 +188,7 @@ func TestExportCommitsToItsEntries(t *testing.T) {
 			verify := func(entries []auditlog.ExportEntry) error {
 				d := *doc
 				d.Entries = entries
-				_, err := auditlog.VerifyExportWith(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+				_, err := auditlog.VerifyExport(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 				return err
 			}
 			require.NoError(t, verify(doc.Entries), name)
@@ -216,7 +216,7 @@ func TestExportCommitsToItsEntries(t *testing.T) {
 	require.NoError(t, err)
 	doc, err := auditlog.ParseExport(bytes.NewReader(x.export(t, auditlog.FormatNDJSON, auditlog.Filter{Actor: "user:u0"})))
 	require.NoError(t, err)
-	rep, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+	rep, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 	require.NoError(t, err)
 	require.Equal(t, []auditlog.ExportChainReport{{Chain: "org:acme", Size: 8, Root: rep.Chains[0].Root, Entries: 4, First: 0, Last: 6, FilteredOut: 3}}, rep.Chains)
 	for _, extra := range full.Entries {
@@ -225,14 +225,14 @@ func TestExportCommitsToItsEntries(t *testing.T) {
 		}
 		d := *doc
 		d.Entries = append(slices.Clone(doc.Entries), extra)
-		_, err := auditlog.VerifyExportWith(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+		_, err := auditlog.VerifyExport(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 		requireReason(t, err, auditlog.ReasonUnexpectedEntry, extra.Seq)
 	}
 	// Changing the recorded filter breaks the header's agreement with the
 	// signed manifest.
 	d := *doc
 	d.Filter.Actor = "user:u1"
-	_, err = auditlog.VerifyExportWith(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+	_, err = auditlog.VerifyExport(&d, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 	require.ErrorIs(t, err, auditlog.ErrBadExport)
 }
 
@@ -254,7 +254,7 @@ func TestExportFileEdits(t *testing.T) {
 	for i := 2; i < 7; i++ {
 		doc, err := parse(removeAt(lines, i))
 		require.NoError(t, err)
-		_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+		_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 		requireReason(t, err, auditlog.ReasonMissingEntry, uint64(i-2))
 	}
 	_, err := parse(lines[:7])
@@ -270,13 +270,13 @@ func TestExportFileEdits(t *testing.T) {
 	}
 	doc, err := auditlog.ParseExport(bytes.NewReader(other.export(t, auditlog.FormatNDJSON, auditlog.Filter{})))
 	require.NoError(t, err)
-	_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
 	// Only the manifest re-signed by another key.
 	mine, err := parse(lines)
 	require.NoError(t, err)
 	mine.Manifest = doc.Manifest
-	_, err = auditlog.VerifyExportWith(mine, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+	_, err = auditlog.VerifyExport(mine, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
 	require.ErrorContains(t, err, "manifest")
 }
@@ -372,7 +372,7 @@ func TestExportCSVInjection(t *testing.T) {
 		require.Equal(t, nasty[i], e.Request.UserAgent)
 		require.Equal(t, nasty[i]+":"+nasty[i], e.Target)
 	}
-	_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 	require.NoError(t, err)
 }
 
@@ -459,7 +459,7 @@ func FuzzExportReader(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved}); err != nil {
+		if _, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers, Checkpoints: saved}); err != nil {
 			return
 		}
 		for _, e := range doc.Entries {
@@ -499,7 +499,7 @@ func TestExportTimesAtTheEdges(t *testing.T) {
 		for i, e := range doc.Entries {
 			require.Equal(t, times[i].Truncate(0).UnixMicro(), e.Time.UnixMicro(), "%s %d", f, i)
 		}
-		_, err = auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
+		_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: x.verifiers})
 		require.NoError(t, err, f)
 	}
 	require.Contains(t, string(x.export(t, auditlog.FormatNDJSON, auditlog.Filter{})), `"time":"1969-12-31T23:59:59.999999Z"`)

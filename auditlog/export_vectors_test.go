@@ -82,7 +82,7 @@ func TestExportVectors(t *testing.T) {
 	for _, f := range allFormats {
 		doc, err := auditlog.ParseExport(bytes.NewReader(files["filtered."+string(f)]))
 		require.NoError(t, err)
-		rep, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers, Checkpoints: cps})
+		rep, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers, Checkpoints: cps})
 		require.NoError(t, err, f)
 		require.Equal(t, 5, rep.Entries)
 		require.Equal(t, uint64(1), rep.Chains[0].FilteredOut)

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// The reasons VerifyExportWith reports besides those of Verify.
+// The reasons VerifyExport reports besides those of Verify.
 const (
 	// ReasonMissingEntry: the export's signed manifest lists an entry the
 	// export does not hold (removed from the file, or the file was cut
@@ -101,7 +101,7 @@ func (c *exportChain) advance() {
 	c.want = c.man.Seqs[c.ri].First
 }
 
-// VerifyExportWith checks an export offline: every checkpoint's and the
+// VerifyExport checks an export offline: every checkpoint's and the
 // manifest's signature against opts.Verifiers; for every entry its payload
 // digest (unless pruned), its hash, its link to an adjacent exported
 // entry, its inclusion proof in its chain's signed checkpoint, and that it
@@ -109,7 +109,7 @@ func (c *exportChain) advance() {
 // missing; and every saved checkpoint in opts against the export. The
 // first failure is a *VerifyError; a bad signature is ErrBadCheckpoint; a
 // header that disagrees with the manifest is ErrBadExport.
-func VerifyExportWith(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, error) {
+func VerifyExport(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, error) {
 	rep := ExportReport{Filter: doc.Filter, Checkpoints: map[string]Checkpoint{}}
 	if err := checkVersion(doc.Version); err != nil {
 		return rep, err

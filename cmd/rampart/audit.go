@@ -356,7 +356,7 @@ func verifyFile(e *env, path string, verifiers note.Verifiers, cps []auditlog.Ch
 		rep.Warning = "checkpoint signatures were checked against the key named in the export itself; pass --public-key to pin it"
 		fmt.Fprintln(e.stderr, "warning: "+rep.Warning)
 	}
-	res, err := auditlog.VerifyExportWith(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers, Checkpoints: cps})
+	res, err := auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers, Checkpoints: cps})
 	rep.Entries, rep.ExportChains = res.Entries, res.Chains
 	rep.Filter = exportFilterString(doc.Filter)
 	var ve *auditlog.VerifyError
