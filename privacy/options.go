@@ -23,6 +23,14 @@ type Option interface {
 	ConsentOption
 }
 
+// RecordingOption is an option of the constructors whose types record audit
+// entries, NewLifecycle and NewRequests (WithRecorder); Consent records
+// nothing, so NewConsent does not take it.
+type RecordingOption interface {
+	LifecycleOption
+	RequestsOption
+}
+
 // maxCooldown is the longest cooldown WithCooldown accepts: the longest
 // deadline the law allows for an erasure request (GDPR Art. 12(3), one
 // month extended by two; CCPA, 90 days). A longer cooldown would keep a
@@ -97,10 +105,7 @@ func WithClock(now func() time.Time) Option {
 // Lifecycle or Requests to r (typically the audit log); without it nothing
 // is recorded, unless the store records the entries itself
 // (AuditingStore). A nil r is an error.
-func WithRecorder(r Recorder) interface {
-	LifecycleOption
-	RequestsOption
-} {
+func WithRecorder(r Recorder) RecordingOption {
 	return recorderOption{r}
 }
 
