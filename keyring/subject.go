@@ -5,29 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 )
-
-// SubjectKeyStore keeps each subject's data key, wrapped by a scope key. It
-// is what makes crypto-shredding work: Destroy erases the wrapped key for
-// good, so every ciphertext sealed under it, including copies in backups of
-// the data tables, can never be opened again.
-//
-// Implementations must make Create race-safe across instances (the first
-// writer wins and every caller gets the stored value) and Destroy final
-// (a destroyed subject never gets a new key under the same ID).
-type SubjectKeyStore interface {
-	// Create stores wrapped for subjectID unless a key exists, and returns
-	// the stored key. For a destroyed subject it returns ErrKeyDestroyed.
-	Create(ctx context.Context, subjectID string, wrapped []byte) ([]byte, error)
-	// Get returns the wrapped key: ErrSubjectNotFound if none was created,
-	// ErrKeyDestroyed once destroyed.
-	Get(ctx context.Context, subjectID string) ([]byte, error)
-	// Destroy erases the wrapped key and remembers that it was destroyed.
-	// Destroying an unknown or already destroyed subject succeeds: the
-	// outcome the caller wants (no key) holds.
-	Destroy(ctx context.Context, subjectID string) error
-}
 
 // SubjectKeys seals fields under a data key per subject (a user, a
 // customer), each wrapped by the primary key of a scope and kept in a
@@ -143,59 +121,5 @@ func (s *SubjectKeys) Destroy(ctx context.Context, subjectID string) error {
 	if err := s.store.Destroy(ctx, subjectID); err != nil {
 		return fmt.Errorf("keyring: destroy subject key: %w", err)
 	}
-	return nil
-}
-
-// NewMemoryStore returns an in-memory SubjectKeyStore, for tests and the
-// quickstart. Its keys vanish with the process.
-func NewMemoryStore() SubjectKeyStore {
-	return &memoryStore{keys: map[string][]byte{}, destroyed: map[string]bool{}}
-}
-
-// memoryStore is the in-memory SubjectKeyStore. It is unexported so that
-// its methods, which only restate the interface, stay out of the docs.
-type memoryStore struct {
-	mu        sync.Mutex
-	keys      map[string][]byte
-	destroyed map[string]bool
-}
-
-// Create implements SubjectKeyStore.
-func (m *memoryStore) Create(_ context.Context, subjectID string, wrapped []byte) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.destroyed[subjectID] {
-		return nil, ErrKeyDestroyed
-	}
-	if k, ok := m.keys[subjectID]; ok {
-		return append([]byte(nil), k...), nil
-	}
-	m.keys[subjectID] = append([]byte(nil), wrapped...)
-	return append([]byte(nil), wrapped...), nil
-}
-
-// Get implements SubjectKeyStore.
-func (m *memoryStore) Get(_ context.Context, subjectID string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.destroyed[subjectID] {
-		return nil, ErrKeyDestroyed
-	}
-	k, ok := m.keys[subjectID]
-	if !ok {
-		return nil, ErrSubjectNotFound
-	}
-	return append([]byte(nil), k...), nil
-}
-
-// Destroy implements SubjectKeyStore.
-func (m *memoryStore) Destroy(_ context.Context, subjectID string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if k, ok := m.keys[subjectID]; ok {
-		clear(k)
-		delete(m.keys, subjectID)
-	}
-	m.destroyed[subjectID] = true
 	return nil
 }
