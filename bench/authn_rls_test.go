@@ -30,7 +30,10 @@ func authnRLSStores(b *testing.B) (plain, bound *authnpg.Store) {
 			}
 			return authnpg.Protect(ctx, owner, role)
 		})
-		s := authnpg.New(r.App, opts...)
+		s, err := authnpg.New(r.App, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
 		t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 		for o := range 20 {
 			for i := range 20 {

@@ -87,7 +87,11 @@ func authnPGSized(b *testing.B, n int) (*pgstore.Store, *pgxpool.Pool) {
 		b.Fatal(err)
 	}
 	authnFillPG(b, pool, n)
-	return pgstore.New(pool), pool
+	s, err := pgstore.New(pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, pool
 }
 
 func authnMakeKeys(b *testing.B, keys *authn.APIKeys, n int) []string {

@@ -43,12 +43,19 @@ func newMFAPG(b *testing.B) *mfaPG {
 	pool, st := pgtest.CountingPool(b, db)
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	f := &mfaPG{pool: pool, st: st, now: &now, acct: mfa.Account{Org: "org_1", User: "u_ada", Kind: mfa.KindStaff}}
-	var err error
-	if f.m, err = mfa.New("Acme", mfapg.New(pool), mfatest.NewSealer(), mfa.WithClock(func() time.Time { return *f.now }),
+	mfaStore, err := mfapg.New(pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	authnStore, err := authnpg.New(pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if f.m, err = mfa.New("Acme", mfaStore, mfatest.NewSealer(), mfa.WithClock(func() time.Time { return *f.now }),
 		mfa.WithRecorder(&mfatest.Recorder{})); err != nil {
 		b.Fatal(err)
 	}
-	if f.sessions, err = authn.NewSessions(authnpg.New(pool)); err != nil {
+	if f.sessions, err = authn.NewSessions(authnStore); err != nil {
 		b.Fatal(err)
 	}
 	setup, err := f.m.Begin(ctx, f.acct, "ada@example.com")
@@ -166,7 +173,11 @@ func BenchmarkStatementsPerCall(b *testing.B) {
 			})
 		}},
 		{"authn-APIKey-Create", func(b *testing.B, f *mfaPG, i int, measure measureFunc) error {
-			keys, err := authn.NewAPIKeys(authnpg.New(f.pool), "atl_live", authnPepper(b))
+			store, err := authnpg.New(f.pool)
+			if err != nil {
+				return err
+			}
+			keys, err := authn.NewAPIKeys(store, "atl_live", authnPepper(b))
 			if err != nil {
 				return err
 			}
@@ -176,7 +187,11 @@ func BenchmarkStatementsPerCall(b *testing.B) {
 			})
 		}},
 		{"authn-MagicLink-Consume", func(b *testing.B, f *mfaPG, i int, measure measureFunc) error {
-			links, err := authn.NewMagicLinks(authnpg.New(f.pool))
+			store, err := authnpg.New(f.pool)
+			if err != nil {
+				return err
+			}
+			links, err := authn.NewMagicLinks(store)
 			if err != nil {
 				return err
 			}

@@ -73,7 +73,11 @@ func BenchmarkMFAVerify(b *testing.B) {
 		if err := pgstore.Migrate(context.Background(), db.Pool); err != nil {
 			b.Fatal(err)
 		}
-		benchVerify(b, pgstore.New(db.Pool))
+		s, err := pgstore.New(db.Pool)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchVerify(b, s)
 	})
 	b.Run("pquerna-totp.Validate", func(b *testing.B) {
 		key, err := totp.Generate(totp.GenerateOpts{Issuer: "Acme", AccountName: "ada@example.com"})

@@ -79,7 +79,11 @@ func BenchmarkPrivacySweepPostgres(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			privacySweepFixture(b, db.Pool, n)
-			m, err := privacy.NewLifecycle(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0.Add(31 * 24 * time.Hour) }))
+			s, err := pgstore.New(db.Pool)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := privacy.NewLifecycle(s, privacy.WithClock(func() time.Time { return privacyT0.Add(31 * 24 * time.Hour) }))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -258,7 +262,11 @@ func BenchmarkPrivacyExport10kPostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := privacy.NewLifecycle(pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return privacyT0 }))
+	s, err := pgstore.New(db.Pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := privacy.NewLifecycle(s, privacy.WithClock(func() time.Time { return privacyT0 }))
 	if err != nil {
 		b.Fatal(err)
 	}

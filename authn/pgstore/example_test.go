@@ -16,7 +16,10 @@ func ExampleStore_WithTx() {
 	ctx := context.Background()
 	var pool *pgxpool.Pool  // the host's pool, on which pgstore.Migrate has run
 	var pepper authn.Pepper // the API keys' pepper, from the host's secrets
-	store := pgstore.New(pool)
+	store, err := pgstore.New(pool)
+	if err != nil {
+		return // a nil pool or an option out of range (authn.ErrInvalidConfig)
+	}
 	org, userID, keyID := "org_1", "user_1", "AAAAAAAAAAA1"
 
 	_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -1,9 +1,9 @@
 // Package pgstore is the PostgreSQL adapter of authn.Store (pgx/v5).
 //
 // Apply the schema with Migrate (or with goose/migrate from the embedded
-// migrations/ files), then pass New(pool) to authn's managers. The
-// operations that must hold across application instances are serialised by
-// PostgreSQL itself: a magic link is consumed with a single
+// migrations/ files), then pass the Store that New(pool) returns to authn's
+// managers. The operations that must hold across application instances are
+// serialised by PostgreSQL itself: a magic link is consumed with a single
 // UPDATE ... WHERE consumed_at IS NULL RETURNING, so of two concurrent
 // clicks exactly one gets the row; the per-email issue limit counts and
 // inserts under a transaction-scoped advisory lock on the email; a session
@@ -157,16 +157,17 @@ type storeConfig struct {
 }
 
 // WithLookupConcurrency sets how many session or API key lookup queries may
-// run at once before further lookups are batched (default 2, or fewer if
-// the pool has fewer than 8 connections). A database server with many cores
-// may take more; 1 puts every lookup behind one query at a time.
+// run at once before further lookups are batched: 1 to 64 (default 2, or 1
+// if the pool has fewer than 8 connections). A database server with many
+// cores may take more; 1 puts every lookup behind one query at a time. A
+// value outside 1..64 makes New fail with authn.ErrInvalidConfig.
 func WithLookupConcurrency(n int) Option {
-	return func(c *storeConfig) {
-		if n > 0 {
-			c.lookups = n
-		}
-	}
+	return func(c *storeConfig) { c.lookups = n }
 }
+
+// The range of WithLookupConcurrency. Above 64 the coalescer no longer
+// protects the server: the queries would take a backend each.
+const minLookupConcurrency, maxLookupConcurrency = 1, 64
 
 // Lookups wider than this are split: a query stays small enough to plan and
 // answer quickly.
@@ -176,11 +177,23 @@ const maxLookupBatch = 128
 // and so cannot use any one caller's deadline.
 const lookupTimeout = 10 * time.Second
 
-// New returns a Store over pool; run Migrate first.
-func New(pool *pgxpool.Pool, opts ...Option) *Store {
+// New returns a Store over pool; run Migrate first. A nil pool, a nil
+// option or an option out of its documented range is an error wrapping
+// authn.ErrInvalidConfig that names it.
+func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: authn/pgstore.New: nil pool", authn.ErrInvalidConfig)
+	}
 	cfg := storeConfig{lookups: min(2, max(1, int(pool.Config().MaxConns)/4))}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: authn/pgstore.New: option %d is nil", authn.ErrInvalidConfig, i)
+		}
 		o(&cfg)
+	}
+	if cfg.lookups < minLookupConcurrency || cfg.lookups > maxLookupConcurrency {
+		return nil, fmt.Errorf("%w: authn/pgstore.WithLookupConcurrency(%d): must be %d to %d",
+			authn.ErrInvalidConfig, cfg.lookups, minLookupConcurrency, maxLookupConcurrency)
 	}
 	s := &Store{q: pool, tenant: cfg.tenant}
 	s.sessions = &coalescer[authn.SessionRecord]{
@@ -191,7 +204,7 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		fetch: s.apiKeysByID, clone: cloneAPIKey,
 		limit: cfg.lookups, maxBatch: maxLookupBatch, timeout: lookupTimeout,
 	}
-	return s
+	return s, nil
 }
 
 // WithTx returns a store bound to tx: every operation runs in the caller's

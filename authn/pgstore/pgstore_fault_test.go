@@ -24,9 +24,9 @@ func TestFaultLookups(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
-	clean := pgstore.New(db.Pool)
+	clean := mustNew(t, db.Pool)
 	fp := pgfault.New(t, db.URL, 4)
-	faulty := pgstore.New(fp.Pool)
+	faulty := mustNew(t, fp.Pool)
 
 	pepper, err := authn.NewStaticPepper([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)

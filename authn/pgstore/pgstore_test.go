@@ -22,7 +22,7 @@ import (
 func newStore(t *testing.T) authn.Store {
 	pool := pgtest.Pool(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), pool))
-	return pgstore.New(pool)
+	return mustNew(t, pool)
 }
 
 func TestConformance(t *testing.T) {
@@ -40,7 +40,7 @@ func TestConformanceInTx(t *testing.T) {
 	authntest.TestStore(t, func(t *testing.T) authn.Store {
 		pool := pgtest.Pool(t)
 		require.NoError(t, pgstore.Migrate(context.Background(), pool))
-		return pgstore.New(pool).WithTx(pgtest.Tx(t, pool))
+		return mustNew(t, pool).WithTx(pgtest.Tx(t, pool))
 	}, authntest.WithConcurrentStore(newStore))
 }
 
@@ -69,7 +69,7 @@ func TestNoSecretsAtRest(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, pool))
-	s := pgstore.New(pool)
+	s := mustNew(t, pool)
 	p, err := authn.NewStaticPepper([]byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
 	keys, err := authn.NewAPIKeys(s, "atl_live", p)
@@ -123,7 +123,7 @@ func TestTwoInstancesConsumeOnce(t *testing.T) {
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
-		links, err := authn.NewMagicLinks(pgstore.New(pool), authn.WithMagicLinkRateLimit(1000, time.Hour))
+		links, err := authn.NewMagicLinks(mustNew(t, pool), authn.WithMagicLinkRateLimit(1000, time.Hour))
 		require.NoError(t, err)
 		return links
 	}
@@ -161,7 +161,7 @@ func TestCoalescedLookups(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, pool))
-	store := pgstore.New(pool, pgstore.WithLookupConcurrency(1))
+	store := mustNew(t, pool, pgstore.WithLookupConcurrency(1))
 	sessions, err := authn.NewSessions(store)
 	require.NoError(t, err)
 	pepper, err := authn.NewStaticPepper([]byte("0123456789abcdef0123456789abcdef"))
@@ -232,4 +232,50 @@ func TestCoalescedLookups(t *testing.T) {
 	}
 	close(stop)
 	wg2.Wait()
+}
+
+// mustNew is pgstore.New for a test that expects its options to be valid.
+func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.New(pool, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// idlePool is a pool that is never used: pgxpool.New connects lazily, so
+// the constructor's checks run without a database.
+func idlePool(t *testing.T) *pgxpool.Pool {
+	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// New refuses what it cannot serve safely, naming it, with an error that
+// matches authn.ErrInvalidConfig; it never keeps a default instead.
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	t.Parallel()
+	pool := idlePool(t)
+	for name, tc := range map[string]struct {
+		pool *pgxpool.Pool
+		opts []pgstore.Option
+		want string
+	}{
+		"nil pool":                    {nil, nil, "nil pool"},
+		"nil option":                  {pool, []pgstore.Option{pgstore.WithTenantBinding(), nil}, "option 1 is nil"},
+		"lookup concurrency 0":        {pool, []pgstore.Option{pgstore.WithLookupConcurrency(0)}, "WithLookupConcurrency(0): must be 1 to 64"},
+		"lookup concurrency negative": {pool, []pgstore.Option{pgstore.WithLookupConcurrency(-3)}, "WithLookupConcurrency(-3)"},
+		"lookup concurrency 65":       {pool, []pgstore.Option{pgstore.WithLookupConcurrency(65)}, "WithLookupConcurrency(65)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := pgstore.New(tc.pool, tc.opts...)
+			require.ErrorIs(t, err, authn.ErrInvalidConfig)
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, s)
+		})
+	}
+	for _, n := range []int{1, 64} {
+		_, err := pgstore.New(pool, pgstore.WithLookupConcurrency(n), pgstore.WithTenantBinding())
+		require.NoError(t, err, "the bounds are allowed: %d", n)
+	}
 }

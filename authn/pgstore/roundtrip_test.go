@@ -42,7 +42,7 @@ func TestStatementsPerOperation(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	s := pgstore.New(pool)
+	s := mustNew(t, pool)
 
 	key := authn.APIKeyRecord{ID: "k1", Prefix: "p", Org: "org", HashAlg: authn.APIKeyHashHMAC, Hash: hash("k1"), CreatedAt: t0}
 	ops := []struct {

@@ -35,7 +35,7 @@ func newProtectedEnv(t *testing.T) *protectedEnv {
 		}
 		return pgstore.Protect(ctx, owner, role) // idempotent
 	})
-	return &protectedEnv{Roles: r, appStore: pgstore.New(r.App, pgstore.WithTenantBinding())}
+	return &protectedEnv{Roles: r, appStore: mustNew(t, r.App, pgstore.WithTenantBinding())}
 }
 
 // TestConformanceProtected runs the suite as the application role on
@@ -137,7 +137,7 @@ func TestProtectedFailsClosed(t *testing.T) {
 		require.NoError(t, e.App.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
 		require.Zero(t, n, table)
 	}
-	unbound := pgstore.New(e.App)
+	unbound := mustNew(t, e.App)
 	_, err := unbound.SessionByTokenHash(ctx, hash("s1"))
 	require.ErrorIs(t, err, authn.ErrNotFound)
 	list, err := unbound.ListSessions(ctx, "org", "u", authn.ListPage{Limit: 10})

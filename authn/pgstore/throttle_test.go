@@ -31,7 +31,7 @@ func twoInstances(t *testing.T, conns int32) (*pgstore.Store, *pgstore.Store) {
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		require.NoError(t, err)
 		t.Cleanup(pool.Close)
-		return pgstore.New(pool)
+		return mustNew(t, pool)
 	}
 	return instance(), instance()
 }

@@ -28,8 +28,8 @@ func TestFaultRevokeInHostTx(t *testing.T) {
 	_, err := db.Pool.Exec(ctx, `CREATE TABLE users (id text PRIMARY KEY, disabled bool NOT NULL)`)
 	require.NoError(t, err)
 	fp := pgfault.New(t, db.URL, 2)
-	store := pgstore.New(fp.Pool)
-	clean := pgstore.New(db.Pool)
+	store := mustNew(t, fp.Pool)
+	clean := mustNew(t, db.Pool)
 
 	run := 0
 	points := fp.EachPoint(t, 30, func(ctx context.Context) error {

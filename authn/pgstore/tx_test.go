@@ -23,7 +23,7 @@ func txPool(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), pool))
-	return pool, pgstore.New(pool)
+	return pool, mustNew(t, pool)
 }
 
 func sessionRec(id string) authn.SessionRecord {

@@ -216,7 +216,9 @@ func TestKeysPepperRotationOnPostgres(t *testing.T) {
 		require.NoError(t, err)
 		pepper, err := r.BlindIndex("authn_api_keys", "hash")
 		require.NoError(t, err)
-		k, err := authn.NewAPIKeys(authnpg.New(db.Pool), "rk_test", pepper)
+		store, err := authnpg.New(db.Pool)
+		require.NoError(t, err)
+		k, err := authn.NewAPIKeys(store, "rk_test", pepper)
 		require.NoError(t, err)
 		return k
 	}

@@ -33,7 +33,12 @@ func openPrivacyStore(ctx context.Context, dsn string) (*pgxpool.Pool, *pgstore.
 	if err != nil {
 		return nil, nil, err
 	}
-	return pool, pgstore.New(pool), nil
+	st, err := pgstore.New(pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return pool, st, nil
 }
 
 func privacyRequests(ctx context.Context, e *env, args []string) error {

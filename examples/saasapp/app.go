@@ -187,18 +187,36 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 			return stores{}, fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
-	st := stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), authn: authnpg.New(pool),
-		mfa: mfapg.New(pool), privacy: privacypg.New(pool), jobs: compliancepg.New(pool),
-		subjectKeys: keyringpg.New(pool)}
-	if appRole == "" {
-		return st, nil
+	// Without an application role the stores run on the owner's pool,
+	// unbound; with one, on appPool, bound to each operation's organisation.
+	var authnOpts []authnpg.Option
+	var mfaOpts []mfapg.Option
+	var privacyOpts []privacypg.Option
+	storesPool := pool
+	if appRole != "" {
+		if err := protectOwnTables(ctx, pool, appRole); err != nil {
+			return stores{}, err
+		}
+		storesPool = appPool
+		authnOpts = []authnpg.Option{authnpg.WithTenantBinding()}
+		mfaOpts = []mfapg.Option{mfapg.WithTenantBinding()}
+		privacyOpts = privacyOptions(pool)
 	}
-	if err := protectOwnTables(ctx, pool, appRole); err != nil {
+	st := stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), jobs: compliancepg.New(pool),
+		subjectKeys: keyringpg.New(pool)}
+	as, err := authnpg.New(storesPool, authnOpts...)
+	if err != nil {
 		return stores{}, err
 	}
-	st.authn = authnpg.New(appPool, authnpg.WithTenantBinding())
-	st.mfa = mfapg.New(appPool, mfapg.WithTenantBinding())
-	st.privacy = privacypg.New(appPool, privacyOptions(pool)...)
+	ms, err := mfapg.New(storesPool, mfaOpts...)
+	if err != nil {
+		return stores{}, err
+	}
+	ps, err := privacypg.New(storesPool, privacyOpts...)
+	if err != nil {
+		return stores{}, err
+	}
+	st.authn, st.mfa, st.privacy = as, ms, ps
 	return st, nil
 }
 
@@ -291,7 +309,11 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireJobs(ctx, st.jobs); err != nil {
 		return nil, err
 	}
-	if err = a.wirePrivacy(a.privacyStoreFor(st.privacy, st.authn)); err != nil {
+	privacyStore, err := a.privacyStoreFor(st.privacy, st.authn)
+	if err != nil {
+		return nil, err
+	}
+	if err = a.wirePrivacy(privacyStore); err != nil {
 		return nil, err
 	}
 	if a.handler, err = a.routes(); err != nil {

@@ -29,25 +29,36 @@ type pgTx struct {
 // PostgreSQL, one that records every audit entry of privacy's writes in
 // the write's transaction, through the audit log's outbox (the relay,
 // startRelay, seals them into the chains).
-func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) privacy.Store {
+func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) (privacy.Store, error) {
 	_, onPG := store.(*privacypg.Store)
 	as, ok := authnStore.(*authnpg.Store)
 	if !onPG || !ok || a.pool == nil {
-		return store
+		return store, nil
 	}
 	rec := privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))
 	if a.appRole == "" {
-		a.pg = &pgTx{privacy: privacypg.New(a.pool, rec), authn: as}
-		return a.pg.privacy
+		ps, err := privacypg.New(a.pool, rec)
+		if err != nil {
+			return nil, err
+		}
+		a.pg = &pgTx{privacy: ps, authn: as}
+		return ps, nil
 	}
 	// rampart's tables are protected (postgresStores): the store serves
 	// requests as the application role, bound to each operation's
 	// organisation; the sweep, whose releases run in AuditTx's transaction
 	// and claim subjects of every organisation, gets a store of its own
 	// over the owner's pool (wirePrivacy).
-	a.pg = &pgTx{privacy: privacypg.New(a.appPool, append(privacyOptions(a.pool), rec)...), authn: as,
-		sweep: privacypg.New(a.pool, rec)}
-	return a.pg.privacy
+	ps, err := privacypg.New(a.appPool, append(privacyOptions(a.pool), rec)...)
+	if err != nil {
+		return nil, err
+	}
+	sweep, err := privacypg.New(a.pool, rec)
+	if err != nil {
+		return nil, err
+	}
+	a.pg = &pgTx{privacy: ps, authn: as, sweep: sweep}
+	return ps, nil
 }
 
 // deleteAccount soft-deletes a user: privacy's transition (with its audit

@@ -106,13 +106,20 @@ type Option func(*Store)
 // organisation is refused with mfa.ErrInvalidArgument.
 func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 
-// New returns a Store on pool; run Migrate first.
-func New(pool *pgxpool.Pool, opts ...Option) *Store {
+// New returns a Store on pool; run Migrate first. A nil pool or a nil
+// option is an error wrapping mfa.ErrInvalidConfig that names it.
+func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: mfa/pgstore.New: nil pool", mfa.ErrInvalidConfig)
+	}
 	s := &Store{pool: pool}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: mfa/pgstore.New: option %d is nil", mfa.ErrInvalidConfig, i)
+		}
 		o(s)
 	}
-	return s
+	return s, nil
 }
 
 // WithTx returns a store bound to tx: every operation runs in the caller's

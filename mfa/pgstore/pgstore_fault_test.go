@@ -32,9 +32,9 @@ func TestFaultVerify(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	sealer := mfatest.NewSealer()
-	clean, err := mfa.New("Acme", pgstore.New(db.Pool), sealer, mfa.WithClock(clock))
+	clean, err := mfa.New("Acme", mustNew(t, db.Pool), sealer, mfa.WithClock(clock))
 	require.NoError(t, err)
-	faulty, err := mfa.New("Acme", pgstore.New(fp.Pool), sealer, mfa.WithClock(clock))
+	faulty, err := mfa.New("Acme", mustNew(t, fp.Pool), sealer, mfa.WithClock(clock))
 	require.NoError(t, err)
 
 	acct := mfa.Account{Org: "org_1", User: "u_1", Kind: mfa.KindStaff}

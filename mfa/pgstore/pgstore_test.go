@@ -20,7 +20,7 @@ import (
 func newStore(t *testing.T) mfa.Store {
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
-	return pgstore.New(db.Pool)
+	return mustNew(t, db.Pool)
 }
 
 func TestStore(t *testing.T) {
@@ -38,7 +38,7 @@ func TestStoreInTx(t *testing.T) {
 	mfatest.TestStore(t, func(t *testing.T) mfa.Store {
 		db := pgtest.New(t)
 		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
-		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+		return mustNew(t, db.Pool).WithTx(pgtest.Tx(t, db.Pool))
 	}, mfatest.WithConcurrentStore(newStore))
 }
 
@@ -67,9 +67,9 @@ func TestTwoInstancesRaceOneCode(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	sealer := mfatest.NewSealer()
-	a, err := mfa.New("Acme", pgstore.New(db.Pool), sealer, mfa.WithClock(clock))
+	a, err := mfa.New("Acme", mustNew(t, db.Pool), sealer, mfa.WithClock(clock))
 	require.NoError(t, err)
-	b, err := mfa.New("Acme", pgstore.New(other), sealer, mfa.WithClock(clock))
+	b, err := mfa.New("Acme", mustNew(t, other), sealer, mfa.WithClock(clock))
 	require.NoError(t, err)
 
 	acct := mfa.Account{Org: "org_1", User: "u_1", Kind: mfa.KindStaff}
@@ -125,4 +125,39 @@ func TestTwoInstancesRaceOneCode(t *testing.T) {
 	require.NoError(t, err)
 	var tm *mfa.TooManyAttemptsError
 	require.ErrorAs(t, b.Verify(ctx, acct, code), &tm)
+}
+
+// mustNew is pgstore.New for a test that expects its options to be valid.
+func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.New(pool, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// New refuses a nil pool and a nil option, naming them, with an error that
+// matches mfa.ErrInvalidConfig.
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	t.Parallel()
+	// pgxpool.New connects lazily: the checks run without a database.
+	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	for name, tc := range map[string]struct {
+		pool *pgxpool.Pool
+		opts []pgstore.Option
+		want string
+	}{
+		"nil pool":   {nil, nil, "nil pool"},
+		"nil option": {pool, []pgstore.Option{pgstore.WithTenantBinding(), nil}, "option 1 is nil"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := pgstore.New(tc.pool, tc.opts...)
+			require.ErrorIs(t, err, mfa.ErrInvalidConfig)
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, s)
+		})
+	}
+	_, err = pgstore.New(pool, pgstore.WithTenantBinding())
+	require.NoError(t, err)
 }

@@ -27,7 +27,7 @@ func TestStatementsPerCall(t *testing.T) {
 	pool, st := pgtest.CountingPool(t, db)
 
 	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	m, err := mfa.New("Acme", pgstore.New(pool), mfatest.NewSealer(), mfa.WithClock(func() time.Time { return now }))
+	m, err := mfa.New("Acme", mustNew(t, pool), mfatest.NewSealer(), mfa.WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	acct := mfa.Account{Org: "org_1", User: "u_1", Kind: mfa.KindStaff}
 	setup, err := m.Begin(ctx, acct, "ada@example.com")

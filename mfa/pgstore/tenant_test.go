@@ -25,7 +25,7 @@ func newProtected(t *testing.T) (*pgtest.Roles, *pgstore.Store) {
 	r := pgtest.NewRoles(t, "rampart_mfa", pgstore.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
 		return pgstore.Protect(ctx, owner, role)
 	})
-	return r, pgstore.New(r.App, pgstore.WithTenantBinding())
+	return r, mustNew(t, r.App, pgstore.WithTenantBinding())
 }
 
 // TestStoreProtected runs the suite as the application role on protected

@@ -35,7 +35,7 @@ func txStore(t *testing.T) (*pgtest.DB, *pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
-	return db, pgstore.New(db.Pool)
+	return db, mustNew(t, db.Pool)
 }
 
 func enrolled(t *testing.T, s *pgstore.Store) {

@@ -42,7 +42,7 @@ func setup(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
 		CREATE TABLE invoices (org text, subject text, number text, amount int, name text, address text);
 		CREATE TABLE events (subject text, kind text);`)
 	require.NoError(t, err)
-	return db.Pool, pgstore.New(db.Pool)
+	return db.Pool, mustNew(t, db.Pool)
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {

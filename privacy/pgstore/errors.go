@@ -4,7 +4,7 @@ import "errors"
 
 // ErrNoAuditOutbox is returned when an entry must be recorded through the
 // outbox and there is no recorder: AuditTx on a store built without
-// WithAuditOutbox, or every write of one built with WithAuditOutbox(nil).
+// WithAuditOutbox.
 var ErrNoAuditOutbox = errors.New("privacy/pgstore: no audit outbox recorder")
 
 // ErrNoMaintenancePool: a cross-organisation operation was asked of a store

@@ -127,7 +127,7 @@ type TxRecorder interface {
 }
 
 // Option configures a Store.
-type Option func(*Store)
+type Option func(*config)
 
 // WithAuditOutbox makes the store record the audit entry of every write a
 // privacy.Lifecycle or privacy.Requests makes (lifecycle transitions,
@@ -137,19 +137,42 @@ type Option func(*Store)
 // (auditlog.Log.RunOutbox) running. A committed change then always has its
 // entry and a change that did not commit has none; a sweep's erasure needs
 // no pending-audit marker; their Recorder is no longer used. The option is
-// kept by WithTx. A nil r does not silently fall back to the Recorder:
-// every write they make fails with ErrNoAuditOutbox.
+// kept by WithTx. A nil r does not silently fall back to the Recorder: New
+// fails with privacy.ErrInvalidConfig.
 func WithAuditOutbox(r TxRecorder) Option {
-	return func(s *Store) { s.audit, s.auditing = r, true }
+	return func(c *config) { c.audit, c.auditing = r, true }
 }
 
-// New returns a store over pool, whose schema Migrate has applied.
-func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{q: pool}
-	for _, o := range opts {
-		o(s)
+// config is what the options set; New validates it.
+type config struct {
+	audit    TxRecorder
+	auditing bool // WithAuditOutbox given
+	tenant   bool
+	maint    *pgxpool.Pool
+	maintSet bool // WithMaintenancePool given
+}
+
+// New returns a store over pool, whose schema Migrate has applied. A nil
+// pool, a nil option, WithAuditOutbox(nil) or WithMaintenancePool(nil) is an
+// error wrapping privacy.ErrInvalidConfig that names it.
+func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: privacy/pgstore.New: nil pool", privacy.ErrInvalidConfig)
 	}
-	return s
+	var c config
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: privacy/pgstore.New: option %d is nil", privacy.ErrInvalidConfig, i)
+		}
+		o(&c)
+	}
+	if c.auditing && c.audit == nil {
+		return nil, fmt.Errorf("%w: privacy/pgstore.WithAuditOutbox: nil recorder; omit the option to audit through the Recorder", privacy.ErrInvalidConfig)
+	}
+	if c.maintSet && c.maint == nil {
+		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: nil pool; omit the option to refuse cross-organisation operations", privacy.ErrInvalidConfig)
+	}
+	return &Store{q: pool, audit: c.audit, auditing: c.auditing, tenant: c.tenant, maint: c.maint}, nil
 }
 
 // RecordsAudit implements privacy.AuditingStore: true with WithAuditOutbox.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -16,7 +17,7 @@ func newStore(t *testing.T) *pgstore.Store {
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool), "idempotent")
-	return pgstore.New(db.Pool)
+	return mustNew(t, db.Pool)
 }
 
 func TestStore(t *testing.T) {
@@ -34,6 +35,45 @@ func TestStoreInTx(t *testing.T) {
 	privacytest.TestStore(t, func(t *testing.T) privacy.Store {
 		db := pgtest.New(t)
 		require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
-		return pgstore.New(db.Pool).WithTx(pgtest.Tx(t, db.Pool))
+		return mustNew(t, db.Pool).WithTx(pgtest.Tx(t, db.Pool))
 	}, privacytest.WithConcurrentStore(func(t *testing.T) privacy.Store { return newStore(t) }))
+}
+
+// mustNew is pgstore.New for a test that expects its options to be valid.
+func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.New(pool, opts...)
+	require.NoError(t, err)
+	return s
+}
+
+// New refuses what it cannot serve safely, naming it, with an error that
+// matches privacy.ErrInvalidConfig: a store asked to record through an
+// outbox without a recorder, or to run cross-organisation operations on no
+// pool, is never built (it used to be, and failed at every write).
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	t.Parallel()
+	// pgxpool.New connects lazily: the checks run without a database.
+	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	for name, tc := range map[string]struct {
+		pool *pgxpool.Pool
+		opts []pgstore.Option
+		want string
+	}{
+		"nil pool":                 {nil, nil, "nil pool"},
+		"nil option":               {pool, []pgstore.Option{pgstore.WithTenantBinding(), nil}, "option 1 is nil"},
+		"WithAuditOutbox(nil)":     {pool, []pgstore.Option{pgstore.WithAuditOutbox(nil)}, "WithAuditOutbox: nil recorder"},
+		"WithMaintenancePool(nil)": {pool, []pgstore.Option{pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(nil)}, "WithMaintenancePool: nil pool"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := pgstore.New(tc.pool, tc.opts...)
+			require.ErrorIs(t, err, privacy.ErrInvalidConfig)
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, s)
+		})
+	}
+	_, err = pgstore.New(pool, pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(pool))
+	require.NoError(t, err)
 }

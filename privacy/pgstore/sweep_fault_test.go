@@ -37,7 +37,7 @@ func TestFaultSweep(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	manager := func(pool *pgxpool.Pool) *services {
-		m := newServices(t, pgstore.New(pool), privacy.WithClock(clock))
+		m := newServices(t, mustNew(t, pool), privacy.WithClock(clock))
 		users, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "users", OrgColumn: "org", SubjectColumn: "id"})
 		require.NoError(t, err)
 		invoices, err := pgstore.NewTableEraser(pool, pgstore.Table{Name: "invoices", OrgColumn: "org", SubjectColumn: "subject",

@@ -67,7 +67,7 @@ func Protect(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 // the sweep's releases included, in AuditTx, run the sweep on a store of
 // its own over the maintenance pool, without tenant binding:
 // New(maintenancePool, WithAuditOutbox(r)).
-func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
+func WithTenantBinding() Option { return func(c *config) { c.tenant = true } }
 
 // WithMaintenancePool gives the store, under tenant binding, the pool its
 // cross-organisation operations run on (see WithTenantBinding). That pool
@@ -75,8 +75,11 @@ func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 // owner, whom Protect's rampart_owner policy admits to every row, or a role
 // with BYPASSRLS. The application role must not be that role, nor a member
 // of it. A store bound to a transaction refuses those operations
-// (ErrCrossOrgInTx).
-func WithMaintenancePool(pool *pgxpool.Pool) Option { return func(s *Store) { s.maint = pool } }
+// (ErrCrossOrgInTx). A nil pool makes New fail with
+// privacy.ErrInvalidConfig.
+func WithMaintenancePool(pool *pgxpool.Pool) Option {
+	return func(c *config) { c.maint, c.maintSet = pool, true }
+}
 
 // sweepQuerier is where a cross-organisation operation runs.
 func (s *Store) sweepQuerier() (pgq.Querier, error) {

@@ -25,7 +25,7 @@ func newProtected(t *testing.T) (*pgtest.Roles, *pgstore.Store) {
 	r := pgtest.NewRoles(t, "rampart_privacy", pgstore.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
 		return pgstore.Protect(ctx, owner, role)
 	})
-	return r, pgstore.New(r.App, pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(r.Owner))
+	return r, mustNew(t, r.App, pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(r.Owner))
 }
 
 // TestStoreProtected runs the suite as the application role on protected
@@ -108,7 +108,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 	due, err := s.DueSubjects(ctx, t0.Add(2*time.Hour), 0)
 	require.NoError(t, err)
 	require.Len(t, due, 1, "the maintenance pool sees every organisation")
-	_, err = pgstore.New(r.App, pgstore.WithTenantBinding()).DueSubjects(ctx, t0.Add(2*time.Hour), 0)
+	_, err = mustNew(t, r.App, pgstore.WithTenantBinding()).DueSubjects(ctx, t0.Add(2*time.Hour), 0)
 	require.ErrorIs(t, err, pgstore.ErrNoMaintenancePool)
 	tx, err := r.App.Begin(ctx)
 	require.NoError(t, err)

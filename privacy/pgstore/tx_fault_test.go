@@ -28,8 +28,8 @@ func TestFaultDeletionInHostTx(t *testing.T) {
 	_, err := db.Pool.Exec(ctx, `CREATE TABLE accounts (id text PRIMARY KEY, active bool NOT NULL)`)
 	require.NoError(t, err)
 	fp := pgfault.New(t, db.URL, 2)
-	store := pgstore.New(fp.Pool)
-	clean := newServices(t, pgstore.New(db.Pool), privacy.WithClock(func() time.Time { return t0 }))
+	store := mustNew(t, fp.Pool)
+	clean := newServices(t, mustNew(t, db.Pool), privacy.WithClock(func() time.Time { return t0 }))
 
 	run := 0
 	points := fp.EachPoint(t, 30, func(ctx context.Context) error {

@@ -19,7 +19,7 @@ func txDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
-	return db, pgstore.New(db.Pool)
+	return db, mustNew(t, db.Pool)
 }
 
 func deletionRequested(id string) (privacy.Subject, privacy.Event) {
