@@ -32,7 +32,8 @@ var (
 	// ErrNoRecorder reports an administrative action attempted on a Manager
 	// built without WithRecorder: such actions are never performed unaudited.
 	ErrNoRecorder = errors.New("mfa: administrative actions need an audit recorder (WithRecorder)")
-	// ErrInvalidConfig reports an option or argument outside what is safe.
+	// ErrInvalidConfig reports an option or argument outside what is safe
+	// (of New, RequireRecent or mfa/pgstore.New).
 	ErrInvalidConfig = errors.New("mfa: invalid configuration")
 )
 

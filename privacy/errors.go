@@ -21,8 +21,8 @@ var (
 	// ErrInvalid: an argument is missing or malformed.
 	ErrInvalid = errors.New("privacy: invalid argument")
 	// ErrInvalidConfig: a constructor (NewLifecycle, NewRequests,
-	// NewConsent) was given an option out of its documented range; the
-	// error names the option and the range.
+	// NewConsent, privacy/pgstore.New) was given an option out of its
+	// documented range; the error names the option and the range.
 	ErrInvalidConfig = errors.New("privacy: invalid configuration")
 	// ErrBadExport: an export document does not parse, has an unknown
 	// schema, a header or section that does not match its manifest, or a
