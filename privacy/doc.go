@@ -89,7 +89,7 @@
 // consent decision.
 //
 // A subject leased to a sweeper cannot be restored. The sweep reports
-// Start, Succeed and Fail to a Heartbeat (compliance's Monitor).
+// Start, Succeed and Fail to a Heartbeat (compliance/monitor's Monitor).
 //
 // Erasure needs the host's erasers, so it runs in the host: schedule
 // Lifecycle.Sweep. The CLI's "rampart privacy sweep" has no erasers and never

@@ -241,7 +241,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if cfg.Warn == nil {
 		cfg.Warn = os.Stderr
 	}
-	if cfg.Cooldown <= 0 {
+	if cfg.Cooldown == 0 { // a negative one is refused by privacy.WithCooldown
 		cfg.Cooldown = privacy.DefaultCooldown
 	}
 	if cfg.OutboxMaxAge <= 0 {

@@ -67,7 +67,7 @@ func (a *app) wirePrivacy(store privacy.Store) error {
 			return err
 		}
 	}
-	// A copy made after every domain and purpose is registered.
+	// A copy made after every domain is registered: the sweeper erases them.
 	a.sweeper = a.privacy
 	if a.pg != nil && a.pg.sweep != nil {
 		a.sweeper = a.privacy.WithStore(a.pg.sweep)

@@ -153,7 +153,8 @@ type config struct {
 }
 
 // New returns a store over pool, whose schema Migrate has applied. A nil
-// pool, a nil option, WithAuditOutbox(nil) or WithMaintenancePool(nil) is an
+// pool, a nil option, WithAuditOutbox(nil), WithMaintenancePool(nil) or a
+// maintenance pool without WithTenantBinding (it would never be used) is an
 // error wrapping privacy.ErrInvalidConfig that names it.
 func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
@@ -171,6 +172,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	}
 	if c.maintSet && c.maint == nil {
 		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: nil pool; omit the option to refuse cross-organisation operations", privacy.ErrInvalidConfig)
+	}
+	if c.maintSet && !c.tenant {
+		// Without tenant binding the store's own pool already reads every
+		// organisation, so the maintenance pool would never be used: a host
+		// that passes it most likely forgot WithTenantBinding.
+		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: only used with WithTenantBinding, which is missing", privacy.ErrInvalidConfig)
 	}
 	return &Store{q: pool, audit: c.audit, auditing: c.auditing, tenant: c.tenant, maint: c.maint}, nil
 }

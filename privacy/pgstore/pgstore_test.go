@@ -66,6 +66,7 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 		"nil option":               {pool, []pgstore.Option{pgstore.WithTenantBinding(), nil}, "option 1 is nil"},
 		"WithAuditOutbox(nil)":     {pool, []pgstore.Option{pgstore.WithAuditOutbox(nil)}, "WithAuditOutbox: nil recorder"},
 		"WithMaintenancePool(nil)": {pool, []pgstore.Option{pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(nil)}, "WithMaintenancePool: nil pool"},
+		"WithMaintenancePool without WithTenantBinding": {pool, []pgstore.Option{pgstore.WithMaintenancePool(pool)}, "only used with WithTenantBinding"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := pgstore.New(tc.pool, tc.opts...)
