@@ -124,6 +124,28 @@ func TestRunCheckpoints(t *testing.T) {
 	require.Equal(t, n, len(auditlog.SplitNotes(sink.bytes())), "no checkpoint after cancel")
 }
 
+// TestRunCheckpointsRefusesWhatItCannotSave: with no sink every checkpoint
+// RunCheckpoints signed would be dropped, so it refuses to start, as it does
+// without a signer or with a non-positive interval.
+func TestRunCheckpointsRefusesWhatItCannotSave(t *testing.T) {
+	t.Parallel()
+	signer, _ := auditlogtest.NewSigner(t, "ticker")
+	var sink memSink
+	for name, tc := range map[string]struct {
+		opts     []auditlog.Option
+		interval time.Duration
+	}{
+		"no signer":     {nil, time.Second},
+		"no sink":       {[]auditlog.Option{auditlog.WithCheckpoints(signer, nil, 0, 0)}, time.Second},
+		"zero interval": {[]auditlog.Option{auditlog.WithCheckpoints(signer, &sink, 0, 0)}, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, _ := newLog(t, tc.opts...)
+			require.ErrorIs(t, l.RunCheckpoints(context.Background(), tc.interval), auditlog.ErrInvalidConfig)
+		})
+	}
+}
+
 // stuckSink holds every save until unstuck is closed, then saves it.
 type stuckSink struct {
 	memSink

@@ -89,6 +89,11 @@ func TestExportTamperDetected(t *testing.T) {
 	require.NoError(t, err)
 	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: note.VerifierList(ov)})
 	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
+	// No pinned key: nothing is trusted, the export's own key least of all.
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{})
+	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
+	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: note.VerifierList()})
+	require.ErrorIs(t, err, auditlog.ErrBadCheckpoint)
 	_, err = auditlog.VerifyExport(doc, auditlog.ExportVerifyOptions{Verifiers: verifiers})
 	require.NoError(t, err)
 }

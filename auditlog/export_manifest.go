@@ -61,16 +61,6 @@ func (m *manifestChain) add(seq uint64) error {
 	return nil
 }
 
-// Holds reports whether the manifest lists seq.
-func (m *manifestChain) Holds(seq uint64) bool {
-	for _, r := range m.Seqs {
-		if seq >= r.First && seq <= r.Last {
-			return true
-		}
-	}
-	return false
-}
-
 // Text is the signed text of the manifest. It fails only for a filter
 // time that RFC 3339 cannot write (a year outside 0000-9999).
 func (m exportManifest) Text() (string, error) {

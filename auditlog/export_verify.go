@@ -111,6 +111,11 @@ func (c *exportChain) advance() {
 // header that disagrees with the manifest is ErrBadExport.
 func VerifyExport(doc *ExportDoc, opts ExportVerifyOptions) (ExportReport, error) {
 	rep := ExportReport{Filter: doc.Filter, Checkpoints: map[string]Checkpoint{}}
+	if opts.Verifiers == nil {
+		// Said outright rather than left to note.Open's "unknown key":
+		// an export is only as good as the keys pinned to check it.
+		return rep, fmt.Errorf("%w: no verifiers: pin the checkpoint signer's key (ExportVerifyOptions.Verifiers)", ErrBadCheckpoint)
+	}
 	if err := checkVersion(doc.Version); err != nil {
 		return rep, err
 	}

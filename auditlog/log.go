@@ -247,8 +247,9 @@ func storeReader(ctx context.Context, r ChainReader, chain string) tlog.HashRead
 // process of a deployment so that a quiet chain's newest entries are
 // covered too.
 func (l *Log) RunCheckpoints(ctx context.Context, interval time.Duration) error {
-	if l.signer == nil || interval <= 0 {
-		return errors.New("auditlog: RunCheckpoints needs a checkpoint signer and a positive interval")
+	if l.signer == nil || l.sink == nil || interval <= 0 {
+		// Without a sink every checkpoint it signed would be dropped.
+		return fmt.Errorf("%w: RunCheckpoints needs a checkpoint signer and sink (WithCheckpoints) and a positive interval", ErrInvalidConfig)
 	}
 	last := map[string]uint64{}
 	t := time.NewTicker(interval)

@@ -67,8 +67,8 @@ func WithLogger(lg *slog.Logger) Option { return func(c *config) { c.logger = lg
 // signer must not be nil. every is 0 (not by count) or 1 to 1,000,000;
 // interval is 0 (not by age) or 1s to 24h. With both 0 no checkpoint is
 // made on append, and sink may be nil: the signer then serves
-// Log.Checkpoint, RunCheckpoints and exports. With either set, sink must not
-// be nil.
+// Log.Checkpoint and exports. With either set, sink must not be nil, and
+// RunCheckpoints, which saves what it signs, needs one too.
 //
 // The appends that make a checkpoint due return once the sink has saved
 // it, or after a second if the sink is slower: it is then saved in the

@@ -85,9 +85,8 @@ var (
 	// ErrInvalidConfig reports a constructor's option outside its
 	// documented range (a zero or negative duration, a magic-link TTL above
 	// an hour, hashing parameters below the floor or above the ceiling, a
-	// nil clock or recorder), or options that contradict each other;
-	// authn/pgstore.New wraps it too. The message names the option and the
-	// range. A host fixes its wiring.
+	// nil clock or recorder); authn/pgstore.New wraps it too. The message
+	// names the option and the range. A host fixes its wiring.
 	ErrInvalidConfig = errors.New("authn: invalid configuration")
 
 	// ErrNotFound is returned by Store implementations for a missing row.

@@ -198,16 +198,20 @@ func Migrations() fs.FS {
 // instances may migrate at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) error {
 	var cfg migrateConfig
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return fmt.Errorf("%w: auditlog/pgstore.Migrate: option %d is nil", auditlog.ErrInvalidConfig, i)
+		}
 		o(&cfg)
+	}
+	// Checked before anything is applied: a refused option changes nothing.
+	if cfg.retention != nil && *cfg.retention < 0 {
+		return fmt.Errorf("%w: auditlog/pgstore.WithRetention: %s is negative (0 or more; 0 sets no floor)", auditlog.ErrInvalidConfig, *cfg.retention)
 	}
 	if err := pgmigrate.Apply(ctx, pool, "auditlog", Migrations()); err != nil {
 		return err
 	}
 	if cfg.retention != nil {
-		if *cfg.retention < 0 {
-			return fmt.Errorf("auditlog/pgstore: retention %s is negative", *cfg.retention)
-		}
 		if _, err := pool.Exec(ctx, `INSERT INTO auditlog_retention (min_age) VALUES (make_interval(secs => $1))
 			ON CONFLICT (singleton) DO UPDATE SET min_age = EXCLUDED.min_age`, cfg.retention.Seconds()); err != nil {
 			return fmt.Errorf("auditlog/pgstore: retention: %w", err)

@@ -71,11 +71,15 @@ func rbacChapter() chapter {
 			s.say("and a support agent: %s", d)
 			// An API key of alice's, scoped to reading payouts: the same seam,
 			// and the key gets its scopes AND alice's current role, no more.
-			key := pol.PrincipalFor(rbac.Caller{Org: "acme", UserID: "alice", KeyID: "k_ci", Scopes: []string{"payouts.view"}}, "financial_admin")
+			key := pol.PrincipalFor(rbac.Caller{Org: "acme", UserID: "alice", KeyID: "k_ci", Scopes: []string{"payouts.view"}}, role.FinancialAdmin.Name())
 			if !pol.Decide(key, perm.PayoutsView, "acme").Allowed() {
 				return fmt.Errorf("scoped key: payouts.view refused")
 			}
-			s.say("alice's read-only key: %s", pol.Decide(key, perm.PayoutsApprove, "acme"))
+			d = pol.Decide(key, perm.PayoutsApprove, "acme")
+			s.say("alice's read-only key: %s", d)
+			if d.Allowed() {
+				return fmt.Errorf("scoped key: payouts.approve allowed beyond its scopes")
+			}
 			return nil
 		},
 	}

@@ -1,6 +1,6 @@
 // Package seams_test checks, in one place, every seam where one rampart
 // package consumes another's service through a small interface it declares
-// itself (DESIGN.md, principle 1: core packages never import a sibling).
+// itself (core packages never import a sibling).
 // Each package's doc says "*X satisfies it"; these assertions make that a
 // compile error instead of a stale comment, and the audit recorder test
 // keeps the six declarations of Recorder one shape, so one *auditlog.Log
@@ -24,6 +24,7 @@ import (
 	"github.com/rampart-sdk/rampart/privacy"
 	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
 	"github.com/rampart-sdk/rampart/rbac"
+	"github.com/rampart-sdk/rampart/tenant"
 )
 
 // The audit log records for every package.
@@ -48,7 +49,12 @@ var (
 	_ nec1099.FieldOpener = (*keyring.Field)(nil)
 	_ privacy.Shredder    = (*keyring.SubjectKeys)(nil)
 	_ privacy.Hasher      = (*keyring.BlindIndex)(nil)
+	// API keys are looked up by a keyed hash of their secret.
+	_ authn.Pepper = (*keyring.BlindIndex)(nil)
 )
+
+// rbac hands the organisation it authorised to tenant's context.
+var _ = rbac.WithAuthorizedOrg(tenant.With)
 
 // Sessions learn of a passed MFA challenge; the sweep reports heartbeats.
 var (

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rampart-sdk/rampart/internal/pgmigrate"
 	"github.com/rampart-sdk/rampart/tenant"
 )
 
@@ -226,6 +227,12 @@ func Protect(ctx context.Context, db Beginner, t Table) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Under the lock rampart's migrations hold: instances starting at
+		// once would otherwise race on the same catalog rows and one fail
+		// with "tuple concurrently updated".
+		if err := pgmigrate.Lock(ctx, tx); err != nil {
+			return fmt.Errorf("tenant/pgstore: protect %s: %w", t.Name, err)
+		}
 		if _, err := tx.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("tenant/pgstore: protect %s: %w", t.Name, err)
 		}
