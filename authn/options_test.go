@@ -159,6 +159,39 @@ func TestInvalidConfigIsTyped(t *testing.T) {
 			return err
 		}},
 		"throttle nil clock": {"WithClock", func() error { _, err := NewThrottle(store, WithClock(nil)); return err }},
+		// Each documented upper bound, one past it.
+		"throttle pair above 100": {"WithThrottleLimits", func() error {
+			_, err := NewPasswordLogin(pw, store, WithThrottleLimits(lim(func(l *ThrottleLimits) { l.Pair = 101 })))
+			return err
+		}},
+		"throttle address above 100000": {"WithThrottleLimits", func() error {
+			_, err := NewPasswordLogin(pw, store, WithThrottleLimits(lim(func(l *ThrottleLimits) { l.Address = 100001 })))
+			return err
+		}},
+		"throttle magic-link address above 10000": {"WithThrottleLimits", func() error {
+			_, err := NewMagicLinks(store, WithThrottleLimits(lim(func(l *ThrottleLimits) { l.MagicLinkAddress = 10001 })))
+			return err
+		}},
+		"throttle window above a day": {"WithThrottleLimits", func() error {
+			_, err := NewMagicLinks(store, WithThrottleLimits(lim(func(l *ThrottleLimits) { l.Window = 25 * time.Hour })))
+			return err
+		}},
+		"magic link rate above 1000": {"WithMagicLinkRateLimit", func() error {
+			_, err := NewMagicLinks(store, WithMagicLinkRateLimit(1001, time.Hour))
+			return err
+		}},
+		"magic link window above a day": {"WithMagicLinkRateLimit", func() error {
+			_, err := NewMagicLinks(store, WithMagicLinkRateLimit(5, 25*time.Hour))
+			return err
+		}},
+		"api key cache ttl above an hour": {"WithAPIKeyBcrypt", func() error {
+			_, err := NewAPIKeys(store, "atl_live", nil, WithAPIKeyBcrypt(61*time.Minute, 10))
+			return err
+		}},
+		"api key cache size above a million": {"WithAPIKeyBcrypt", func() error {
+			_, err := NewAPIKeys(store, "atl_live", nil, WithAPIKeyBcrypt(time.Minute, 1_000_001))
+			return err
+		}},
 		"api key cache ttl zero": {"WithAPIKeyBcrypt", func() error {
 			_, err := NewAPIKeys(store, "atl_live", nil, WithAPIKeyBcrypt(0, 10))
 			return err
