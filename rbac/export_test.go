@@ -25,14 +25,27 @@ const (
 	MaxNameLength = maxNameLength
 )
 
-// GrantsNamed adds permissions by name (resolved by Build).
-func (r Role) GrantsNamed(names ...string) Role { return r.grantsNamed(names...) }
+// GrantsNamed adds permissions by name, resolved by Build: an undeclared
+// one is reported as ErrUnknownPermission. It reaches the name-resolution
+// errors that the handle-based Grants cannot produce.
+func (r Role) GrantsNamed(names ...string) Role {
+	c := r.mustDeclare()
+	c.roles[r.idx].grants = append(c.roles[r.idx].grants, names...)
+	return r
+}
 
-// IncludesNamed includes roles by name (resolved by Build).
-func (r Role) IncludesNamed(names ...string) Role { return r.includesNamed(names...) }
+// IncludesNamed includes roles by name, resolved by Build.
+func (r Role) IncludesNamed(names ...string) Role {
+	c := r.mustDeclare()
+	c.roles[r.idx].includes = append(c.roles[r.idx].includes, names...)
+	return r
+}
 
-// LadderNamed is Ladder by role names (resolved by Build).
-func (reg *Registry) LadderNamed(lowestFirst ...string) { reg.ladderNamed(lowestFirst...) }
+// LadderNamed is Ladder by role names, resolved by Build.
+func (reg *Registry) LadderNamed(lowestFirst ...string) {
+	reg.c.mustBeOpen()
+	reg.c.ladders = append(reg.c.ladders, append([]string(nil), lowestFirst...))
+}
 
 // Access returns the route's permission name, or "public".
 func (r Route) Access() string { return r.accessName() }

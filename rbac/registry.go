@@ -210,15 +210,6 @@ func (r Role) Grants(perms ...Permission) Role {
 	return r
 }
 
-// grantsNamed adds permissions by name, resolved by Build; an undeclared
-// one is reported as ErrUnknownPermission. Tests use it to reach the
-// name-resolution errors that the handle-based Grants cannot produce.
-func (r Role) grantsNamed(names ...string) Role {
-	c := r.mustDeclare()
-	c.roles[r.idx].grants = append(c.roles[r.idx].grants, names...)
-	return r
-}
-
 // Includes makes the role carry every permission of the given roles
 // (transitively) and returns the role, for chaining. Build reports cycles as
 // ErrIncludeCycle and roles of another registry as ErrUnknownRole.
@@ -232,13 +223,6 @@ func (r Role) Includes(roles ...Role) Role {
 		}
 		c.roles[r.idx].includes = append(c.roles[r.idx].includes, in.Name())
 	}
-	return r
-}
-
-// includesNamed includes roles by name, resolved by Build.
-func (r Role) includesNamed(names ...string) Role {
-	c := r.mustDeclare()
-	c.roles[r.idx].includes = append(c.roles[r.idx].includes, names...)
 	return r
 }
 
@@ -267,12 +251,6 @@ func (reg *Registry) Ladder(lowestFirst ...Role) {
 		names = append(names, r.Name())
 	}
 	c.ladders = append(c.ladders, names)
-}
-
-// ladderNamed is Ladder by role names, resolved by Build.
-func (reg *Registry) ladderNamed(lowestFirst ...string) {
-	reg.c.mustBeOpen()
-	reg.c.ladders = append(reg.c.ladders, append([]string(nil), lowestFirst...))
 }
 
 // maxNameLength bounds permission and role names.
