@@ -395,15 +395,20 @@ func TestNewValidates(t *testing.T) {
 	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
 	_, err = nec1099.New(store, l.payments, l.payee, nil)
 	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
-	for name, opt := range map[string]nec1099.Option{
-		"nil clock":      nec1099.WithClock(nil),
-		"nil thresholds": nec1099.WithThresholds(nil),
-		"nil recorder":   nec1099.WithRecorder(nil),
-		"nil location":   nec1099.WithLocation(nil),
-		"nil option":     nil,
+	// The message names the option at fault.
+	for name, tc := range map[string]struct {
+		opt  nec1099.Option
+		want string
+	}{
+		"nil clock":      {nec1099.WithClock(nil), "WithClock"},
+		"nil thresholds": {nec1099.WithThresholds(nil), "WithThresholds"},
+		"nil recorder":   {nec1099.WithRecorder(nil), "WithRecorder"},
+		"nil location":   {nec1099.WithLocation(nil), "WithLocation"},
+		"nil option":     {nil, "nil option"},
 	} {
-		_, err := nec1099.New(store, l.payments, l.payee, &fakeField{}, opt)
+		_, err := nec1099.New(store, l.payments, l.payee, &fakeField{}, tc.opt)
 		require.ErrorIs(t, err, nec1099.ErrInvalidConfig, name)
+		require.ErrorContains(t, err, tc.want, name)
 	}
 }
 
