@@ -395,14 +395,33 @@ func TestNewValidates(t *testing.T) {
 	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
 	_, err = nec1099.New(store, l.payments, l.payee, nil)
 	require.ErrorIs(t, err, nec1099.ErrInvalidConfig)
-	for name, opt := range map[string]nec1099.Option{
-		"nil clock":      nec1099.WithClock(nil),
-		"nil thresholds": nec1099.WithThresholds(nil),
-		"nil recorder":   nec1099.WithRecorder(nil),
-		"nil location":   nec1099.WithLocation(nil),
-		"nil option":     nil,
+	// The message names the option at fault.
+	for name, tc := range map[string]struct {
+		opt  nec1099.Option
+		want string
+	}{
+		"nil clock":      {nec1099.WithClock(nil), "WithClock"},
+		"nil thresholds": {nec1099.WithThresholds(nil), "WithThresholds"},
+		"nil recorder":   {nec1099.WithRecorder(nil), "WithRecorder"},
+		"nil location":   {nec1099.WithLocation(nil), "WithLocation"},
+		"nil option":     {nil, "nil option"},
 	} {
-		_, err := nec1099.New(store, l.payments, l.payee, &fakeField{}, opt)
+		_, err := nec1099.New(store, l.payments, l.payee, &fakeField{}, tc.opt)
 		require.ErrorIs(t, err, nec1099.ErrInvalidConfig, name)
+		require.ErrorContains(t, err, tc.want, name)
 	}
+}
+
+// TestFilingIDsAreStable pins the IDs Generate derives (see uuid_test.go):
+// the names hashed for a record and a generation must not change either, or
+// a re-run would no longer recognise what is already filed.
+func TestFilingIDsAreStable(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	l := &ledger{paid: []nec1099.Payment{pay("1", "a", 700_00, at)}, payees: map[string]nec1099.Payee{"a": payee("a", "1")}}
+	res, err := l.filer(t, nec1099.NewMemoryStore(), &fakeField{}, at).Generate(context.Background(), "org1", 2025, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, "68522676-f90e-5c97-bc38-1cdabd91188a", res.Generation.ID)
+	require.Len(t, res.Records, 1)
+	require.Equal(t, "c74773ca-3d08-5d6f-8690-ac0c5fe9ab89", res.Records[0].ID)
 }
