@@ -27,6 +27,11 @@ func (s *memoryStore) SaveGeneration(_ context.Context, g Generation, records []
 		org, payee string
 		year, seq  int
 	}
+	for _, old := range s.generations {
+		if old.ID == g.ID {
+			return fmt.Errorf("%w: generation %q exists", ErrConflict, g.ID)
+		}
+	}
 	have := map[k]bool{}
 	for _, f := range s.filings {
 		have[k{f.Org, f.PayeeID, f.TaxYear, f.Seq}] = true

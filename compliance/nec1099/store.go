@@ -11,8 +11,9 @@ import (
 // implementation.
 type Store interface {
 	// SaveGeneration stores a generation and its records atomically. It
-	// fails with ErrConflict when a record's (org, tax year, payee, seq)
-	// already exists, i.e. another generation won a race.
+	// fails with ErrConflict, storing nothing, when the generation's ID or a
+	// record's (org, tax year, payee, seq) already exists, i.e. another
+	// generation won a race.
 	SaveGeneration(ctx context.Context, g Generation, records []FilingRecord) error
 	// FilingHistory lists every record of an organisation's tax year, by
 	// payee then seq.

@@ -39,6 +39,11 @@ func testFilings(t *testing.T, s nec1099.Store) {
 			{ID: "f1-dup", Org: "o", TaxYear: 2026, PayeeID: "p1", Seq: 1, GenerationID: "g-race", AmountCents: 1, CreatedAt: t0},
 		})
 	require.ErrorIs(t, err, nec1099.ErrConflict)
+	// So does one whose generation ID is taken (two runs at one clock
+	// reading), even with records of its own.
+	err = s.SaveGeneration(ctx, nec1099.Generation{ID: "g1", Org: "o", TaxYear: 2026, GeneratedAt: t0},
+		[]nec1099.FilingRecord{{ID: "f4", Org: "o", TaxYear: 2026, PayeeID: "p4", Seq: 1, GenerationID: "g1", AmountCents: 1, CreatedAt: t0}})
+	require.ErrorIs(t, err, nec1099.ErrConflict)
 
 	g2 := nec1099.Generation{ID: "g2", Org: "o", TaxYear: 2026, GeneratedAt: t0.Add(time.Hour), ThresholdCents: 200000, Records: 1, Corrections: 1}
 	require.NoError(t, s.SaveGeneration(ctx, g2, []nec1099.FilingRecord{
