@@ -136,7 +136,7 @@ type stores struct {
 	audit       auditlog.Store
 	authn       authn.Store
 	mfa         mfa.Store
-	privacy     privacy.Store
+	privacy     privacy.Store // nil on PostgreSQL: privacyStoreFor builds it
 	jobs        monitor.Store // the job monitor's heartbeats
 	subjectKeys keyring.SubjectKeyStore
 }
@@ -162,6 +162,10 @@ func memoryStores() stores {
 // one role owns every table, and an owner is admitted to every row of
 // rampart's: protecting them would bind nothing, so they are left as they
 // are (the tenant-isolation evidence fails then, on ownership).
+//
+// The privacy store is left nil: it records its audit entries through the
+// audit log's outbox, which does not exist yet, so privacyStoreFor
+// (deletion.go) builds it, once, after wireAudit.
 func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole string) (stores, error) {
 	migrations := []struct {
 		name    string
@@ -191,7 +195,6 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 	// unbound; with one, on appPool, bound to each operation's organisation.
 	var authnOpts []authnpg.Option
 	var mfaOpts []mfapg.Option
-	var privacyOpts []privacypg.Option
 	storesPool := pool
 	if appRole != "" {
 		if err := protectOwnTables(ctx, pool, appRole); err != nil {
@@ -200,7 +203,6 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 		storesPool = appPool
 		authnOpts = []authnpg.Option{authnpg.WithTenantBinding()}
 		mfaOpts = []mfapg.Option{mfapg.WithTenantBinding()}
-		privacyOpts = privacyOptions(pool)
 	}
 	st := stores{app: &pgStore{db: appPool}, audit: auditpg.New(pool), jobs: compliancepg.New(pool),
 		subjectKeys: keyringpg.New(pool)}
@@ -212,11 +214,7 @@ func postgresStores(ctx context.Context, pool, appPool *pgxpool.Pool, appRole st
 	if err != nil {
 		return stores{}, err
 	}
-	ps, err := privacypg.New(storesPool, privacyOpts...)
-	if err != nil {
-		return stores{}, err
-	}
-	st.authn, st.mfa, st.privacy = as, ms, ps
+	st.authn, st.mfa = as, ms
 	return st, nil
 }
 
@@ -309,7 +307,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err = a.wireJobs(ctx, st.jobs); err != nil {
 		return nil, err
 	}
-	privacyStore, err := a.privacyStoreFor(st.privacy, st.authn)
+	privacyStore, err := a.privacyStoreFor(st)
 	if err != nil {
 		return nil, err
 	}

@@ -25,15 +25,15 @@ type pgTx struct {
 	sweep *privacypg.Store
 }
 
-// privacyStoreFor returns the privacy store the app runs on: on
-// PostgreSQL, one that records every audit entry of privacy's writes in
-// the write's transaction, through the audit log's outbox (the relay,
-// startRelay, seals them into the chains).
-func (a *app) privacyStoreFor(store privacy.Store, authnStore authn.Store) (privacy.Store, error) {
-	_, onPG := store.(*privacypg.Store)
-	as, ok := authnStore.(*authnpg.Store)
-	if !onPG || !ok || a.pool == nil {
-		return store, nil
+// privacyStoreFor returns the privacy store the app runs on: in memory,
+// st's; on PostgreSQL, where postgresStores leaves it to this function, one
+// that records every audit entry of privacy's writes in the write's
+// transaction, through the audit log's outbox (the relay, startRelay, seals
+// them into the chains).
+func (a *app) privacyStoreFor(st stores) (privacy.Store, error) {
+	as, onPG := st.authn.(*authnpg.Store)
+	if !onPG || a.pool == nil {
+		return st.privacy, nil
 	}
 	rec := privacypg.WithAuditOutbox(auditpg.NewTxRecorder(a.audit))
 	if a.appRole == "" {

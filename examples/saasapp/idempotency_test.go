@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -17,7 +19,8 @@ import (
 // older than the retention, in every organisation, and only those: a retry
 // just inside the window still gets the first answer and creates no second
 // payout; once the window is over the key is gone, and the same request
-// runs again, as a new one. In memory and on PostgreSQL.
+// runs again, as a new one; a key whose request is still running when the
+// jobs run past its window is kept. In memory and on PostgreSQL.
 func TestIdempotencyKeysPruned(t *testing.T) {
 	for _, b := range []struct {
 		name string
@@ -74,8 +77,54 @@ func TestIdempotencyKeysPruned(t *testing.T) {
 			require.NotEqual(t, first["id"], later["id"])
 			payouts, _ = countPayouts(t, a, org)
 			require.Equal(t, 2, payouts)
+
+			// A key whose request is still running is never pruned: one is
+			// claimed now, as the retried key-1 was, and its request has
+			// not completed when the jobs run past the window. They prune
+			// key-1 and keep it; it completes, and a retry gets its answer.
+			k := idemKey{org: org, principal: "apikey:in-flight", key: "key-2", hash: sha256.Sum256([]byte("POST /payouts")),
+				at: clk.Now().UTC()}
+			res := idemResult{status: http.StatusCreated, body: []byte(`{"id":"in-flight"}`)}
+			a.whileInFlight(t, k, res, func() {
+				clk.Advance(retention + time.Minute)
+				require.NoError(t, a.runJobs(ctx))
+			})
+			require.Equal(t, 1, a.countIdempotencyKeys(t), "key-1 is pruned, the key in flight is not")
+			prev, err := a.store.ClaimIdempotencyKey(ctx, k)
+			require.NoError(t, err)
+			require.NotNil(t, prev, "the key survived the prune")
+			require.Equal(t, res, *prev)
+			// Completed, it is pruned like any other once past the window.
+			require.NoError(t, a.runJobs(ctx))
+			require.Zero(t, a.countIdempotencyKeys(t))
 		})
 	}
+}
+
+// whileInFlight claims k as a request does, runs during while the key's
+// request is still running (on PostgreSQL: its transaction has not
+// committed), then completes it with res.
+func (a *app) whileInFlight(t *testing.T, k idemKey, res idemResult, during func()) {
+	t.Helper()
+	ctx := context.Background()
+	run := func(ctx context.Context, st appStore) error {
+		prev, err := st.ClaimIdempotencyKey(ctx, k)
+		if err != nil {
+			return err
+		}
+		require.Nil(t, prev, "a new key")
+		during()
+		if a.pool == nil { // on PostgreSQL a second claim would wait for this one
+			_, err := a.store.ClaimIdempotencyKey(ctx, k)
+			require.ErrorIs(t, err, errIdempotencyInFlight, "the key is still claimed")
+		}
+		return st.CompleteIdempotencyKey(ctx, k, res)
+	}
+	if ts, ok := a.store.(txStore); ok && a.pool != nil {
+		require.NoError(t, ts.inTx(ctx, k.org, func(ctx context.Context, st appStore, _ pgx.Tx) error { return run(ctx, st) }))
+		return
+	}
+	require.NoError(t, run(ctx, a.store))
 }
 
 // countIdempotencyKeys counts the stored keys of every organisation (on

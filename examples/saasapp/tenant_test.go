@@ -19,6 +19,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
+	privacypg "github.com/rampart-sdk/rampart/privacy/pgstore"
 	"github.com/rampart-sdk/rampart/tenant"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
@@ -245,10 +246,11 @@ func TestSaasappTenantPosture(t *testing.T) {
 // TestRampartTablesBindTheServingRole: rampart's own stores serve the app
 // as the application role, bound to each operation's organisation, so the
 // database, not only their WHERE clauses, keeps organisations apart: the
-// role outside a tenant transaction reads none of the sessions, API keys
-// and MFA enrolments that exist; bound to one organisation
-// it reads that organisation's; and a store call of a request bound to one
-// organisation that names another finds nothing of the other's.
+// role outside a tenant transaction reads none of the sessions, API keys,
+// MFA enrolments, privacy subjects, lifecycle events, requests and consent
+// records that exist; bound to one organisation it reads that
+// organisation's; and a store call of a request bound to one organisation
+// that names another finds nothing of the other's.
 func TestRampartTablesBindTheServingRole(t *testing.T) {
 	t.Parallel()
 	a, db, ts, clk := startTenantApp(t)
@@ -260,14 +262,32 @@ func TestRampartTablesBindTheServingRole(t *testing.T) {
 			"email": "owner@" + name + ".example", "password": "a long enough passphrase"}, http.StatusOK)["org"].(string)
 		c.enrolMFA(org)
 		c.call("POST", "/orgs/"+org+"/api-keys", map[string]any{"name": "ci", "scopes": []string{"payouts.view"}}, http.StatusCreated)
+		// privacy's rows: a member consents to analytics, then deletes
+		// their own account (an erasure request, a subject awaiting
+		// erasure, its lifecycle event).
+		email := "member@" + name + ".example"
+		c.call("POST", "/orgs/"+org+"/members", map[string]string{"name": "member", "email": email, "role": "viewer",
+			"password": "a long enough passphrase"}, http.StatusCreated)
+		m := newClient(t, ts, clk)
+		m.call("POST", "/login", map[string]string{"email": email, "password": "a long enough passphrase"}, http.StatusOK)
+		m.call("POST", "/orgs/"+org+"/me/consent", map[string]any{"purpose": "analytics", "granted": true}, http.StatusOK)
+		m.enrolMFA(org)
+		m.call("DELETE", "/orgs/"+org+"/me", nil, http.StatusAccepted)
 		orgs = append(orgs, org)
 	}
-	tables := []string{"authn_sessions", "authn_api_keys", "mfa_enrollments"}
+	tables := []string{"authn_sessions", "authn_api_keys", "mfa_enrollments",
+		"privacy_subjects", "privacy_events", "privacy_requests", "privacy_consent"}
 	count := func(q interface {
 		QueryRow(context.Context, string, ...any) pgx.Row
 	}, ctx context.Context, table string) (n int) {
 		require.NoError(t, q.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n), table)
 		return n
+	}
+	// Any other privacy table that got rows is checked too.
+	for _, table := range privacypg.ProtectedTables() {
+		if !slices.Contains(tables, table) && count(db.Pool, ctx, table) > 0 {
+			tables = append(tables, table)
+		}
 	}
 	for _, table := range tables {
 		require.Positive(t, count(db.Pool, ctx, table), "%s has rows (as the owner)", table)
