@@ -302,21 +302,10 @@ func Repair(ctx context.Context, pool *pgxpool.Pool, appRole string) ([]string, 
 		}
 	}
 	if len(applied) > 0 {
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			// Under the migration lock, like Migrate's grants.
-			if err := pgmigrate.Lock(ctx, tx); err != nil {
-				return err
-			}
-			for _, s := range applied {
-				// No arguments: the simple protocol, so a fix may be two statements.
-				if _, err := tx.Exec(ctx, s); err != nil {
-					return fmt.Errorf("auditlog/pgstore: repair: %s: %w", s, err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, before, err
+		// Under the migration lock, like Migrate's grants; a fix may be two
+		// statements (no arguments: the simple protocol).
+		if err := pgmigrate.Exec(ctx, pool, applied...); err != nil {
+			return nil, before, fmt.Errorf("auditlog/pgstore: repair: %w", err)
 		}
 	}
 	after, err := Posture(ctx, pool, appRole)

@@ -137,26 +137,21 @@ func Lock(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx (a
-// savepoint).
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Exec runs stmts, in order, in one transaction under Lock. Statements
 // that rewrite a catalog row (GRANT, REVOKE, CREATE OR REPLACE FUNCTION,
 // CREATE POLICY) fail with "tuple concurrently updated" when another
 // session rewrites the same row at the same moment, as several instances
 // migrating at once do; under the lock they run one instance after the
-// other. A statement without arguments may hold several statements.
-func Exec(ctx context.Context, db Beginner, stmts ...string) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+// other. A statement without arguments may hold several statements. An
+// error names the statement that failed.
+func Exec(ctx context.Context, pool *pgxpool.Pool, stmts ...string) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if err := Lock(ctx, tx); err != nil {
 			return err
 		}
 		for _, s := range stmts {
 			if _, err := tx.Exec(ctx, s); err != nil {
-				return err
+				return fmt.Errorf("%s: %w", s, err)
 			}
 		}
 		return nil
