@@ -73,14 +73,10 @@ type Head struct {
 	Hash  tlog.Hash
 }
 
-// timeMicros is t as UTC microseconds since the Unix epoch, the precision
-// entries keep (PostgreSQL's timestamptz has the same). Sub-microsecond
-// precision is truncated towards the past (floor), also before 1970:
-// 1969-12-31T23:59:59.9999995Z is -1. It is meaningful for times within
-// [MinTimeMicros, MaxTimeMicros], which Append enforces.
-func timeMicros(t time.Time) int64 { return t.UnixMicro() }
-
-// The range of an entry's time, in UTC microseconds since the Unix epoch:
+// The range of an entry's time, in UTC microseconds since the Unix epoch
+// (time.Time.UnixMicro: the precision entries keep, as PostgreSQL's
+// timestamptz does; sub-microsecond precision is truncated towards the
+// past, also before 1970: 1969-12-31T23:59:59.9999995Z is -1):
 // 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. It is what every
 // place an entry's time goes can hold and give back unchanged: RFC 3339
 // and encoding/json (exports, checkpoints) write four-digit years only,
@@ -125,7 +121,7 @@ func appendEntry(b []byte, e *Entry) []byte {
 	b = append(b, e.PrevHash[:]...)
 	b = str(b, e.Chain)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(timeMicros(e.Time)))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
 	b = str(b, e.Org)
 	b = str(b, e.Actor)
 	b = str(b, e.Action)

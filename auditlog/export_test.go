@@ -2,9 +2,6 @@ package auditlog
 
 // Internal identifiers exported for the package's external tests.
 
-// TimeMicros is timeMicros.
-var TimeMicros = timeMicros
-
 // ProgressEvery is how often Verify calls VerifyOptions.Progress.
 const ProgressEvery = progressEvery
 

@@ -140,7 +140,7 @@ func (l *Log) prepare(e Entry) (*pending, error) {
 	if err := checkTime(e.Time); err != nil {
 		return nil, err
 	}
-	e.Time = time.UnixMicro(timeMicros(e.Time)).UTC()
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
 	e.Chain = chain
 	e.SchemaVersion = at.SchemaVersion
 	if e.Payload == nil {

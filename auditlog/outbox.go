@@ -354,7 +354,7 @@ func (l *Log) rejected(chain string, w Entry, why error) Entry {
 		payload = []byte("{}")
 	}
 	e := Entry{Org: org, Chain: chain, Actor: "system:auditlog.outbox", Action: ActionOutboxRejected,
-		SchemaVersion: 1, Time: time.UnixMicro(timeMicros(l.now())).UTC(), Payload: payload}
+		SchemaVersion: 1, Time: time.UnixMicro(l.now().UnixMicro()).UTC(), Payload: payload}
 	e.PayloadDigest = PayloadDigest(payload)
 	return e
 }

@@ -136,7 +136,7 @@ func buildMoreVectors(t *testing.T, entries []entryVector, hashes []tlog.Hash) m
 			require.ErrorIs(t, err, auditlog.ErrBadEntry)
 			v.Error = true
 		} else {
-			us := auditlog.TimeMicros(at)
+			us := at.UnixMicro()
 			v.Micros = &us
 		}
 		mv.Times = append(mv.Times, v)
