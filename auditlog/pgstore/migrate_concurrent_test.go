@@ -2,7 +2,6 @@ package pgstore_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,22 +26,12 @@ func TestMigrateConcurrently(t *testing.T) {
 	maint, _ := db.Role(t, "rampart_mig_maint", 1, "")
 	opts := []pgstore.MigrateOption{pgstore.WithAppRole(app), pgstore.WithRelayRole(relay),
 		pgstore.WithRecordRole(record), pgstore.WithMaintenanceRole(maint)}
-	const rounds, instances = 5, 8
-	for round := range rounds {
-		var wg sync.WaitGroup
-		errs := make([]error, instances)
-		for i := range instances {
-			wg.Go(func() {
-				if errs[i] = pgstore.Migrate(ctx, db.Pool, opts...); errs[i] == nil {
-					errs[i] = pgstore.Protect(ctx, db.Pool, record)
-				}
-			})
+	pgtest.Concurrently(t, 5, 8, func() error {
+		if err := pgstore.Migrate(ctx, db.Pool, opts...); err != nil {
+			return err
 		}
-		wg.Wait()
-		for i, err := range errs {
-			require.NoError(t, err, "round %d, instance %d", round, i)
-		}
-	}
+		return pgstore.Protect(ctx, db.Pool, record)
+	})
 	rep, err := pgstore.Posture(ctx, db.Pool, app)
 	require.NoError(t, err)
 	require.Empty(t, rep.Failed(), "the grants are what WithAppRole promises")

@@ -2,10 +2,7 @@ package pgstore_test
 
 import (
 	"context"
-	"sync"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/authn/pgstore"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
@@ -20,20 +17,10 @@ func TestProtectConcurrently(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	app, _ := db.Role(t, "rampart_authn_mig_app", 1, "")
-	const rounds, instances = 5, 8
-	for round := range rounds {
-		var wg sync.WaitGroup
-		errs := make([]error, instances)
-		for i := range instances {
-			wg.Go(func() {
-				if errs[i] = pgstore.Migrate(ctx, db.Pool); errs[i] == nil {
-					errs[i] = pgstore.Protect(ctx, db.Pool, app)
-				}
-			})
+	pgtest.Concurrently(t, 5, 8, func() error {
+		if err := pgstore.Migrate(ctx, db.Pool); err != nil {
+			return err
 		}
-		wg.Wait()
-		for i, err := range errs {
-			require.NoError(t, err, "round %d, instance %d", round, i)
-		}
-	}
+		return pgstore.Protect(ctx, db.Pool, app)
+	})
 }

@@ -501,3 +501,33 @@ func TestKeepOwner(t *testing.T) {
 	checks, _ := failedChecks(t, fs)
 	require.Equal(t, []string{db.Schema + ".docs: no other permissive policy widens access"}, checks)
 }
+
+// TestProtectConcurrently: instances starting at once all protect the same
+// host table, and every call succeeds, leaving the table protected. Two
+// things serialise them: ALTER TABLE's exclusive lock on the table (the
+// test passes without the migration lock too) and the migration lock,
+// which also orders Protect with rampart's migrations of the schema. The
+// test guards against losing both, e.g. to a Protect that only creates
+// policies.
+func TestProtectConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	_, err := db.Pool.Exec(ctx, `CREATE TABLE notes (org text NOT NULL, id int PRIMARY KEY)`)
+	require.NoError(t, err)
+	pgtest.Concurrently(t, 5, 8, func() error {
+		return pgstore.Protect(ctx, db.Pool, pgstore.Table{Name: "notes", Column: "org"})
+	})
+	fs, err := pgstore.Check(ctx, db.Pool, "org", "")
+	require.NoError(t, err)
+	var checked int
+	for _, f := range fs {
+		// The connection's role (the test's superuser) owns the table, so
+		// only the ownership finding may fail here.
+		if strings.HasSuffix(f.Table, ".notes") && !strings.Contains(f.Check, "does not own the table") {
+			checked++
+			require.True(t, f.OK, f.Check)
+		}
+	}
+	require.Equal(t, 4, checked, "enabled, forced, the policy, no wider policy")
+}
