@@ -7,6 +7,9 @@
 //     with sustained failures up an escalation ladder, idempotently per
 //     period, with the FTC 16 CFR Part 255 disclosure audit as the worked
 //     example;
+//   - ProcessingRecords: the GDPR Art. 30 register of processing
+//     activities, in JSON and Markdown, the document behind the GDPR
+//     catalog's "gdpr-art-30" control;
 //   - OutboxCheck: evidence that audit entries recorded in host
 //     transactions reach the chain (the outbox's oldest entry waits no
 //     longer than a threshold).

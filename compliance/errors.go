@@ -14,6 +14,9 @@ var (
 	ErrInvalidControl = errors.New("compliance: invalid control")
 	// ErrInvalidReport reports JSON that is not a report this package wrote.
 	ErrInvalidReport = errors.New("compliance: invalid report")
+	// ErrInvalidActivity reports a processing activity that lacks what GDPR
+	// Art. 30(1) requires, or one added to the register twice.
+	ErrInvalidActivity = errors.New("compliance: invalid processing activity")
 	// ErrInvalidAudit reports an audit definition that cannot run.
 	ErrInvalidAudit = errors.New("compliance: invalid audit")
 	// ErrConflict reports a write that lost to an earlier one (a report

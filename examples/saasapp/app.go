@@ -18,6 +18,7 @@ import (
 	auditpg "github.com/rampart-sdk/rampart/auditlog/pgstore"
 	"github.com/rampart-sdk/rampart/authn"
 	authnpg "github.com/rampart-sdk/rampart/authn/pgstore"
+	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/compliance/monitor"
 	compliancepg "github.com/rampart-sdk/rampart/compliance/pgstore"
 	"github.com/rampart-sdk/rampart/keyring"
@@ -123,7 +124,7 @@ type app struct {
 	requests *privacy.Requests // data subject requests and their deadlines
 	consent  *privacy.Consent  // consent purposes and decisions
 	pg       *pgTx             // the stores a host transaction binds (deletion.go); nil in memory
-	records  *privacy.Records
+	records  *compliance.ProcessingRecords
 	monitor  *monitor.Monitor
 
 	handler http.Handler

@@ -104,7 +104,7 @@ func (a *app) complianceReport(ctx context.Context, org string) (*compliance.Rep
 			if len(a.records.Activities) == 0 {
 				return errors.New("no records of processing")
 			}
-			return nil // Records.Add refused any activity lacking what Art. 30 requires
+			return nil // ProcessingRecords.Add refused any activity lacking what Art. 30 requires
 		}),
 		compliance.SlotConsentGate: compliance.CheckErr(func(context.Context) error {
 			if _, ok := a.consent.Purposes()[purposeAnalytics]; !ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rampart-sdk/rampart/authn"
+	"github.com/rampart-sdk/rampart/compliance"
 	"github.com/rampart-sdk/rampart/privacy"
 	"github.com/rampart-sdk/rampart/rbac"
 )
@@ -49,8 +50,8 @@ func (a *app) wirePrivacy(store privacy.Store) error {
 		Description: "Product analytics: which features you use, to improve them"}); err != nil {
 		return err
 	}
-	a.records = &privacy.Records{Controller: "SaaS Example Ltd", Contact: "privacy@example.com"}
-	for _, act := range []privacy.Activity{
+	a.records = &compliance.ProcessingRecords{Controller: "SaaS Example Ltd", Contact: "privacy@example.com"}
+	for _, act := range []compliance.ProcessingActivity{
 		{Name: "accounts", Purpose: "Provide the service to members of customer organisations",
 			LegalBasis: "contract (Art. 6(1)(b))", DataSubjects: []string{"members"},
 			DataCategories: []string{"name", "email", "postal address", "password hash", "sessions", "MFA secret"},

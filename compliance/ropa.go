@@ -1,4 +1,4 @@
-package privacy
+package compliance
 
 import (
 	"encoding/json"
@@ -7,10 +7,10 @@ import (
 	"strings"
 )
 
-// Activity is one processing activity in the records of processing (GDPR
-// Art. 30(1)): what is processed, why, on which legal basis, shared with whom,
-// kept how long and sent where.
-type Activity struct {
+// ProcessingActivity is one processing activity in the records of processing
+// (GDPR Art. 30(1)): what is processed, why, on which legal basis, shared with
+// whom, kept how long and sent where.
+type ProcessingActivity struct {
 	Name           string   `json:"name"`
 	Purpose        string   `json:"purpose"`
 	LegalBasis     string   `json:"legal_basis"`
@@ -25,21 +25,23 @@ type Activity struct {
 	Security string `json:"security,omitempty"`
 }
 
-// Records is the register of processing activities of a controller.
-type Records struct {
-	Controller string     `json:"controller"`
-	Contact    string     `json:"contact,omitempty"`
-	Activities []Activity `json:"activities"`
+// ProcessingRecords is the register of processing activities of a
+// controller, the document the GDPR catalog's control "gdpr-art-30" asks for:
+// a host fills SlotRecordsOfProcessing with a check over it.
+type ProcessingRecords struct {
+	Controller string               `json:"controller"`
+	Contact    string               `json:"contact,omitempty"`
+	Activities []ProcessingActivity `json:"activities"`
 }
 
 // Add appends an activity after checking the fields Art. 30 requires.
-func (r *Records) Add(a Activity) error {
+func (r *ProcessingRecords) Add(a ProcessingActivity) error {
 	if a.Name == "" || a.Purpose == "" || a.LegalBasis == "" || len(a.DataCategories) == 0 || a.Retention == "" {
-		return fmt.Errorf("%w: activity %q needs a name, purpose, legal basis, data categories and retention", ErrInvalid, a.Name)
+		return fmt.Errorf("%w: activity %q needs a name, purpose, legal basis, data categories and retention", ErrInvalidActivity, a.Name)
 	}
 	for _, o := range r.Activities {
 		if o.Name == a.Name {
-			return fmt.Errorf("%w: activity %q added twice", ErrInvalid, a.Name)
+			return fmt.Errorf("%w: activity %q added twice", ErrInvalidActivity, a.Name)
 		}
 	}
 	r.Activities = append(r.Activities, a)
@@ -47,7 +49,7 @@ func (r *Records) Add(a Activity) error {
 }
 
 // WriteJSON writes the register as indented JSON.
-func (r *Records) WriteJSON(w io.Writer) error {
+func (r *ProcessingRecords) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -55,7 +57,7 @@ func (r *Records) WriteJSON(w io.Writer) error {
 
 // WriteMarkdown writes the register as a Markdown document, one table row per
 // activity, for the compliance matrix and auditors.
-func (r *Records) WriteMarkdown(w io.Writer) error {
+func (r *ProcessingRecords) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Records of processing activities\n\nController: %s\n", mdCell(r.Controller))
 	if r.Contact != "" {
@@ -83,11 +85,11 @@ func mdList(xs []string) string {
 	return strings.Join(cs, ", ")
 }
 
-// mdCell escapes what would break a table cell.
+// mdCell escapes what would break a table cell or inject markup, and marks
+// an empty cell.
 func mdCell(s string) string {
-	s = strings.NewReplacer("|", `\|`, "\r", " ", "\n", " ").Replace(s)
 	if s == "" {
 		return "-"
 	}
-	return s
+	return mdEscape(s)
 }
