@@ -144,10 +144,12 @@ func TestWithStore(t *testing.T) {
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "users", Eraser: newTable(nil, nil)}))
 	other := privacy.NewMemoryStore()
 	c := m.WithStore(other)
-	require.Same(t, privacy.LifecycleStore(other), c.Store())
 
 	s, err := c.RequestDeletion(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "")
 	require.NoError(t, err)
+	got, err := other.Subject(ctx, "org1", "u1")
+	require.NoError(t, err)
+	require.Equal(t, privacy.StateDeletionRequested, got.State, "the copy writes to the other store")
 	require.Equal(t, t0.Add(7*day), s.EraseAfter, "clock and cooldown shared")
 	require.Equal(t, []string{privacy.ActionDeletionRequested}, rec.actions(), "recorder shared")
 	st, err := m.Status(ctx, privacy.Ref{Org: "org1", ID: "u1"})

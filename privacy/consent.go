@@ -73,9 +73,7 @@ func NewConsent(store ConsentStore, opts ...ConsentOption) (*Consent, error) {
 }
 
 // WithStore returns a Consent over s that shares c's clock and purposes (a
-// purpose registered later on either is seen by both). It costs one small
-// allocation, so a host may call it per request, to record a decision in
-// its own transaction: c.WithStore(store.WithTx(tx)) with privacy/pgstore.
+// purpose registered later on either is seen by both), as Lifecycle.WithStore.
 func (c *Consent) WithStore(s ConsentStore) *Consent {
 	d := *c
 	d.store = s

@@ -11,18 +11,14 @@ type Jurisdiction string
 
 // The jurisdictions the package counts deadlines for.
 const (
-	// GDPR: Regulation (EU) 2016/679, Art. 12(3). One month from receipt,
-	// extendable by two further months; months are counted as Regulation
-	// (EEC, Euratom) No 1182/71 Art. 3 counts them.
+	// GDPR: Regulation (EU) 2016/679, Art. 12(3): one month, extendable by
+	// two further months.
 	GDPR Jurisdiction = "gdpr"
-	// UKGDPR: the UK GDPR, Art. 12(3), counted as the ICO counts it: to the
-	// corresponding calendar date of the next month, or that month's last day
-	// when it has no such date. The periods are the GDPR's.
+	// UKGDPR: the UK GDPR, Art. 12(3), with the GDPR's periods; the ICO's
+	// count (the corresponding date, or the month's last day) gives the same dates.
 	UKGDPR Jurisdiction = "uk-gdpr"
-	// CCPA: the California Consumer Privacy Act as amended by the CPRA, Cal.
-	// Civ. Code §1798.130(a)(2): 45 calendar days, extendable once by 45 more
-	// (90 in all). The 45 days begin on the day the request is received
-	// (CCPA regulations, 11 CCR §7021(b)).
+	// CCPA: Cal. Civ. Code §1798.130(a)(2) as amended by the CPRA: 45
+	// calendar days from the day of receipt (11 CCR §7021(b)), extendable once by 45.
 	CCPA Jurisdiction = "ccpa"
 )
 

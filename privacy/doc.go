@@ -2,8 +2,9 @@
 // with a cooldown, erasure through a plan of data domains (delete, set null,
 // replace, keyed pseudonym, crypto-shredding), retention classes and legal
 // holds, a resumable sweeper, data subject requests with deadlines, a
-// streamed and checksummed export, consent with policy versions, and the
-// records of processing activities (Art. 30).
+// streamed and checksummed export, and consent with policy versions. The
+// records of processing activities (Art. 30) are compliance's
+// ProcessingRecords.
 //
 // # Threat addressed
 //
@@ -42,57 +43,20 @@
 // below), with the actor and reason; AuditActions lists the names to
 // register there.
 //
-// A data subject request follows its Jurisdiction's deadline (GDPR and UK
-// GDPR: one month, three when extended; CCPA: 45 days, 90 when extended),
-// counted as the law counts it (Deadline): calendar days in the controller's
-// time zone (WithLocation), months that end on the last day of a shorter
-// month rather than spilling into the next (Regulation 1182/71 Art. 3), and
-// never moved past a weekend or holiday, so Overdue lists a request no later
-// than the law would.
+// A data subject request follows its Jurisdiction's deadline, counted as
+// the law counts it (Deadline), so Overdue lists a request no later than the
+// law would.
 //
-// The sweeper stores each domain's progress as soon as its eraser returns
-// and claims subjects with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), so
-// a sweep that dies halfway resumes at the next domain and concurrent
-// sweepers never erase a subject twice while its lease holds
-// (SweepOptions.Lease must exceed a batch's duration). Erasers must be
-// idempotent: a crash between an eraser's success and the progress write,
-// or a lease that expires mid-batch, repeats that call; the erasure is
-// still reported once, by the sweep that releases the subject.
-//
-// The release commits the erasure together with a pending-audit marker
-// (Release.AuditID); the marker is removed once the audit entry is recorded.
-// A sweep that dies between the two, or an audit log that fails, leaves the
-// marker, and the next sweep past the releasing sweep's lease records the
-// entry (SweepReport.AuditsRecovered). So every erasure is audited at least
-// once; an entry is recorded twice only when a sweep dies after recording it
-// and before removing its marker, and both entries then carry the same
-// "event_id".
-//
-// Exactly once needs the audit entry in the write's own transaction: a
-// store that implements AuditingStore (privacy/pgstore with
-// WithAuditOutbox, recording through auditlog's transactional outbox)
-// receives every entry a Lifecycle or Requests records with the write it
-// describes, in one transaction. Then a committed transition, hold, request change or
-// erasure always has exactly one entry, one that did not commit (a failed
-// write, a rolled back host transaction) has none, no pending marker is
-// written, and markers left from before are recorded together with their
-// removal. The entry is sealed into the chain by the audit log's relay
-// after the commit, so it may trail the change by the relay's delay; a
-// relay that stops delays entries and loses none (auditlog's OutboxStatus
-// and "rampart doctor" show the backlog). The Recorder is then not used.
-//
-// Lifecycle.WithStore runs the same configuration over another store, so a
-// host commits privacy's transition with its own change (the account row
-// that deactivates the user, the revocation of its sessions) in one
+// Lifecycle.Sweep is resumable and safe to run on many instances at once.
+// Every erasure is audited at least once, and exactly once with an
+// AuditingStore (privacy/pgstore with WithAuditOutbox), which records each
+// entry in the transaction of the write it describes. Lifecycle, Requests and
+// Consent each have WithStore, to run over a store bound to the host's own
 // transaction: l.WithStore(store.WithTx(tx)) with privacy/pgstore.
-// Requests.WithStore and Consent.WithStore do the same for a request or a
-// consent decision.
-//
-// A subject leased to a sweeper cannot be restored. The sweep reports
-// Start, Succeed and Fail to a Heartbeat (compliance/monitor's Monitor).
 //
 // Erasure needs the host's erasers, so it runs in the host: schedule
-// Lifecycle.Sweep. The CLI's "rampart privacy sweep" has no erasers and never
+// Lifecycle.Sweep, which reports to a Heartbeat (compliance/monitor's
+// Monitor). The CLI's "rampart privacy sweep" has no erasers and never
 // erases; it reports due subjects and fails when they stay due too long.
 //
 // The package never imports keyring, auditlog or compliance: it declares the

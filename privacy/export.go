@@ -19,15 +19,16 @@ import (
 // manifest with the document's digest; version 1 covered the sections only.
 const ExportSchema = "rampart.privacy.export/v2"
 
-// Built-in export section names; domain sections are "domain/<name>".
+// The built-in export sections; a domain's is "domain/<name>".
 const (
-	SectionLifecycle = "lifecycle"
-	SectionRequests  = "requests"
-	SectionConsent   = "consent"
+	sectionLifecycle = "lifecycle"
+	sectionRequests  = "requests"
+	sectionConsent   = "consent"
 )
 
-// ManifestEntry is the manifest line of one section: its record count and the
-// SHA-256 of the exact bytes of its "records" array.
+// ManifestEntry is the manifest line of one section ("lifecycle", "requests",
+// "consent" or "domain/<name>"): its record count and the SHA-256 of the exact
+// bytes of its "records" array.
 type ManifestEntry struct {
 	Section string `json:"section"`
 	Records int    `json:"records"`
@@ -151,15 +152,15 @@ func (l *Lifecycle) Export(ctx context.Context, w io.Writer, subject Ref, actor 
 		}
 	}
 	cs, err := l.w.store.ConsentHistory(ctx, org, "subject:"+subjectID)
-	if err := section(SectionConsent, addAll(cs, err)); err != nil {
+	if err := section(sectionConsent, addAll(cs, err)); err != nil {
 		return info, err
 	}
 	evs, err := l.w.store.Events(ctx, org, subjectID)
-	if err := section(SectionLifecycle, addAll(evs, err)); err != nil {
+	if err := section(sectionLifecycle, addAll(evs, err)); err != nil {
 		return info, err
 	}
 	rs, err := l.w.store.Requests(ctx, org, subjectID)
-	if err := section(SectionRequests, addAll(rs, err)); err != nil {
+	if err := section(sectionRequests, addAll(rs, err)); err != nil {
 		return info, err
 	}
 	man, err := json.Marshal(exportManifest{HeaderSHA256: info.HeaderSHA256, Sections: info.Manifest})

@@ -41,15 +41,11 @@ func NewLifecycle(store LifecycleStore, opts ...LifecycleOption) (*Lifecycle, er
 		cooldown: c.cooldown, heartbeat: c.heartbeat}, nil
 }
 
-// Store returns the lifecycle's store.
-func (l *Lifecycle) Store() LifecycleStore { return l.w.store }
-
 // WithStore returns a Lifecycle over s that shares l's configuration:
 // clock, cooldown, recorder, heartbeat and the domains registered so far.
-// It costs one small allocation, so a host may call it per request,
-// typically to run the lifecycle's operations in its own transaction with
-// a store bound to it: l.WithStore(store.WithTx(tx)) with privacy/pgstore.
-// Register domains before calling it.
+// It costs one small allocation, so a host may call it per request with a
+// store bound to its own transaction: l.WithStore(store.WithTx(tx)) with
+// privacy/pgstore. Register domains first.
 func (l *Lifecycle) WithStore(s LifecycleStore) *Lifecycle {
 	c := *l
 	c.w.store = s

@@ -30,10 +30,8 @@ const (
 	RequestRejected  RequestStatus = "rejected"
 )
 
-// Request is a data subject request. The controller must answer it by its
-// jurisdiction's deadline (GDPR Art. 12(3): one month of receipt, extendable
-// once by two further months with a reason; CCPA: 45 days, extendable once by
-// 45); see Deadline for how each is counted.
+// Request is a data subject request, due by its jurisdiction's deadline
+// (Deadline), which may be extended once, with a reason (Requests.Extend).
 type Request struct {
 	ID               string        `json:"id"`
 	Org              string        `json:"org"`
@@ -122,10 +120,7 @@ func NewRequests(store RequestStore, opts ...RequestsOption) (*Requests, error) 
 }
 
 // WithStore returns a Requests over s that shares rs's configuration
-// (clock, recorder, location, jurisdiction). It costs one small
-// allocation, so a host may call it per request, to receive or close a
-// request in its own transaction: rs.WithStore(store.WithTx(tx)) with
-// privacy/pgstore.
+// (clock, recorder, location, jurisdiction), as Lifecycle.WithStore.
 func (rs *Requests) WithStore(s RequestStore) *Requests {
 	c := *rs
 	c.w.store = s

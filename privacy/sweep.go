@@ -61,7 +61,10 @@ type SweepFailure struct {
 // so a sweep that stops halfway (crash, error) resumes at the next domain. It
 // is safe to run on several instances at once: the store leases each subject
 // to one sweep. It reports to the heartbeat, and returns an error wrapping
-// every subject failure after processing all the others.
+// every subject failure after processing all the others. A release commits
+// each erasure with a pending-audit marker (Release.AuditID), so an entry that
+// a dying sweep did not record is recorded by a later one
+// (SweepReport.AuditsRecovered); an AuditingStore records it with the release.
 func (l *Lifecycle) Sweep(ctx context.Context, opts SweepOptions) (rep SweepReport, err error) {
 	if len(l.domains) == 0 {
 		return rep, ErrNoDomains

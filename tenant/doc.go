@@ -4,9 +4,8 @@
 //
 // # Threat addressed
 //
-// A query that forgets its "WHERE org_id = $1" (a report, an ORM default
-// scope missing, a join written in a hurry) returns or changes another
-// organisation's rows. Route-level authorisation (rbac) cannot stop it: the
+// A query that forgets its "WHERE org_id = $1" (a report, a hurried join)
+// returns or changes another organisation's rows. Route-level authorisation (rbac) cannot stop it: the
 // route was allowed, the query is wrong. With tenant/pgstore every protected
 // table has a row-level security policy that compares its tenant column with
 // the organisation set for the current transaction, and FORCE ROW LEVEL
@@ -20,10 +19,8 @@
 // context. A handler then runs its queries with tenant/pgstore.Run, which
 // opens a transaction (or a savepoint in the caller's), sets the
 // organisation transaction-locally (so a pooled connection can never carry
-// one request's tenant into the next) and runs the handler's function.
-//
-// The package is the standard library only; rbac does not import it (core
-// packages never import each other): the host passes tenant.With to rbac.
+// one request's tenant into the next) and runs the handler's function. The
+// package is the standard library only: the host hands tenant.With to rbac.
 //
 // # What it does not do
 //
