@@ -237,3 +237,16 @@ func TestMigrateOnlyComplianceCreatesEveryTable(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, out, "privacy-sweeper")
 }
+
+// A database without the heartbeat tables is an operational error (exit 3,
+// with the fix), not a failing control: the report must not say "red" when
+// it could not look.
+func TestComplianceReportUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	code, out, errOut := runCLI(t, nil, "compliance", "report", "--dsn", db.URL)
+	require.Equal(t, exitOperational, code, out)
+	require.NotContains(t, out, jobsControlID, "no report is printed")
+	require.Contains(t, errOut, "compliance_jobs")
+	require.Contains(t, errOut, "rampart migrate up --only compliance", "the fix")
+}
