@@ -31,7 +31,7 @@ func newThrottleEnv(t *testing.T, lim ThrottleLimits) *throttleEnv {
 	require.NoError(t, err)
 	e.hash, err = pw.Hash(context.Background(), "right")
 	require.NoError(t, err)
-	clock, limits, rec := WithClock(e.clock.Now), WithThrottleLimits(withDefaults(lim)), WithRecorder(e.rec)
+	clock, limits, rec := WithClock(e.clock.Now), WithThrottleLimits(lim), WithRecorder(e.rec)
 	e.login, err = NewPasswordLogin(pw, e.store, clock, limits, rec)
 	require.NoError(t, err)
 	e.links, err = NewMagicLinks(e.store, clock, limits, rec)
@@ -39,16 +39,12 @@ func newThrottleEnv(t *testing.T, lim ThrottleLimits) *throttleEnv {
 	return e
 }
 
-// withDefaults fills the zero fields of l from DefaultThrottleLimits.
-func withDefaults(l ThrottleLimits) ThrottleLimits {
-	d := DefaultThrottleLimits()
-	for _, f := range []struct{ dst, def *int }{{&l.Pair, &d.Pair}, {&l.Account, &d.Account}, {&l.Address, &d.Address}, {&l.MagicLinkAddress, &d.MagicLinkAddress}} {
-		if *f.dst == 0 {
-			*f.dst = *f.def
-		}
-	}
-	if l.Window == 0 {
-		l.Window = d.Window
+// limits returns DefaultThrottleLimits changed by set: WithThrottleLimits
+// takes every field, and refuses a zero one.
+func limits(set func(*ThrottleLimits)) ThrottleLimits {
+	l := DefaultThrottleLimits()
+	if set != nil {
+		set(&l)
 	}
 	return l
 }
@@ -81,7 +77,7 @@ func (r *memRecorder) Record(_ context.Context, org, actor, action, target strin
 func TestThrottleLockoutResistance(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newThrottleEnv(t, ThrottleLimits{Pair: 3, Account: 10, Address: 100, Window: 15 * time.Minute})
+	e := newThrottleEnv(t, limits(func(l *ThrottleLimits) { l.Pair, l.Account, l.Address, l.Window = 3, 10, 100, 15*time.Minute }))
 	victim := "victim@example.com"
 
 	// One address: stopped by its pair bucket after 3, long before the account's 10.
@@ -130,7 +126,7 @@ func TestThrottleLockoutResistance(t *testing.T) {
 // same number of attempts and answered the same as a known one.
 func TestThrottleUnknownAccountsAlike(t *testing.T) {
 	t.Parallel()
-	e := newThrottleEnv(t, ThrottleLimits{Pair: 2, Window: time.Minute})
+	e := newThrottleEnv(t, limits(func(l *ThrottleLimits) { l.Pair, l.Window = 2, time.Minute }))
 	for _, acct := range []Account{{Found: true, Org: "acme", PasswordHash: e.hash}, {}} {
 		c := Client{Login: fmt.Sprintf("%v@example.com", acct.Found), Addr: "192.0.2.1"}
 		var errs []error
@@ -150,7 +146,7 @@ func TestThrottleUnknownAccountsAlike(t *testing.T) {
 // cannot flood the log), nor do unknown accounts (no organisation).
 func TestThrottleAudited(t *testing.T) {
 	t.Parallel()
-	e := newThrottleEnv(t, ThrottleLimits{Pair: 2, Window: time.Minute})
+	e := newThrottleEnv(t, limits(func(l *ThrottleLimits) { l.Pair, l.Window = 2, time.Minute }))
 	c := Client{Login: "ann@example.com", Addr: "2001:db8::1"}
 	for range 5 {
 		_ = e.check(c, "guess")
@@ -209,7 +205,7 @@ func TestThrottleAddressKey(t *testing.T) {
 		_, err := throttleAddressKey(bad)
 		require.ErrorIs(t, err, ErrInvalidArgument, bad)
 	}
-	e := newThrottleEnv(t, ThrottleLimits{})
+	e := newThrottleEnv(t, DefaultThrottleLimits())
 	require.ErrorIs(t, e.check(Client{Login: "", Addr: "192.0.2.1"}, "pw"), ErrInvalidArgument, "the login is required")
 	require.ErrorIs(t, e.check(Client{Login: "a@example.com", Addr: "not an ip"}, "pw"), ErrInvalidArgument)
 	require.True(t, errors.Is(&ThrottledError{}, ErrThrottled))
@@ -227,7 +223,7 @@ func (f failingRecorder) Record(context.Context, string, string, string, string,
 func TestThrottleAuditFailureFailsTheAttempt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newThrottleEnv(t, ThrottleLimits{Pair: 1, MagicLinkAddress: 1, Window: time.Minute})
+	e := newThrottleEnv(t, limits(func(l *ThrottleLimits) { l.Pair, l.MagicLinkAddress, l.Window = 1, 1, time.Minute }))
 	_, err := e.links.Issue(ctx, MagicLinkRequest{Org: "acme", Email: "a@example.com", Purpose: "login", Addr: "192.0.2.9"})
 	require.NoError(t, err)
 	require.Len(t, e.rec.entries, 1)
@@ -236,7 +232,7 @@ func TestThrottleAuditFailureFailsTheAttempt(t *testing.T) {
 	down := errors.New("audit log down")
 	pw, err := NewPasswords(WithArgon2id(Argon2Params{MemoryKiB: 7 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	require.NoError(t, err)
-	login, err := NewPasswordLogin(pw, e.store, WithThrottleLimits(withDefaults(ThrottleLimits{Pair: 1})), WithRecorder(failingRecorder{down}))
+	login, err := NewPasswordLogin(pw, e.store, WithThrottleLimits(limits(func(l *ThrottleLimits) { l.Pair = 1 })), WithRecorder(failingRecorder{down}))
 	require.NoError(t, err)
 	_, err = login.Check(ctx, Client{Login: "b@example.com", Addr: "192.0.2.9"}, Account{Found: true, Org: "acme", PasswordHash: e.hash}, "right")
 	require.ErrorIs(t, err, down)
