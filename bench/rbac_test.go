@@ -91,7 +91,7 @@ func newEnforcer(tb testing.TB, ex *examplepolicy.Example) *casbin.Enforcer {
 
 // TestRBACAgreesWithCasbin is the differential test: on every role ×
 // permission × (user organisation, requested organisation) of the example
-// policy, rbac.Decide and Casbin's Enforce give the same answer.
+// policy, rbac.Policy.Decide and Casbin's Enforce give the same answer.
 func TestRBACAgreesWithCasbin(t *testing.T) {
 	ex := newExample(t)
 	pol := ex.Policy
@@ -232,7 +232,7 @@ func BenchmarkRBAC(b *testing.B) {
 	}
 }
 
-// BenchmarkRBACRatio runs rbac.Decide and each Casbin enforcer on the same
+// BenchmarkRBACRatio runs rbac.Policy.Decide and each Casbin enforcer on the same
 // queries inside one benchmark and reports how many times faster Decide is,
 // so the ratio comes from one run on one machine.
 func BenchmarkRBACRatio(b *testing.B) {

@@ -487,7 +487,7 @@ func (v *seqArg) Int64Value() (pgtype.Int8, error) {
 	return pgtype.Int8{Int64: int64(*v), Valid: true}, nil
 }
 
-// The column is integer (int4); auditlog.Register keeps versions within it.
+// The column is integer (int4); auditlog.Log.Register keeps versions within it.
 func (v *versionArg) Int64Value() (pgtype.Int8, error) {
 	if *v > auditlog.MaxSchemaVersion {
 		return pgtype.Int8{}, fmt.Errorf("auditlog/pgstore: schema version %d is above %d", uint32(*v), auditlog.MaxSchemaVersion)

@@ -133,9 +133,11 @@ func Exec(ctx context.Context, on bool, q pgq.Querier, org, sql string, args ...
 }
 
 // ErrNoOrg: a row without an organisation cannot be written under tenant
-// binding, since no bound transaction could ever read it back. Stores wrap
-// it with their own invalid-argument error.
-var ErrNoOrg = errors.New("an organisation is required under tenant binding")
+// binding, since no bound transaction could ever read it back. It matches
+// tenant.ErrInvalidOrg (an empty organisation ID), the one sentinel a host
+// can match for it whichever store refused; stores wrap it with their own
+// invalid-argument error where they have one.
+var ErrNoOrg = fmt.Errorf("%w: an organisation is required under tenant binding", tenant.ErrInvalidOrg)
 
 // NeedOrg returns ErrNoOrg for a write of the empty organisation when on.
 func NeedOrg(on bool, org string) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rampart-sdk/rampart/internal/pgq"
 	"github.com/rampart-sdk/rampart/internal/pgtenant"
+	"github.com/rampart-sdk/rampart/tenant"
 	tenantpg "github.com/rampart-sdk/rampart/tenant/pgstore"
 )
 
@@ -48,6 +49,7 @@ func TestSpecSQL(t *testing.T) {
 func TestNeedOrgAndUnbound(t *testing.T) {
 	t.Parallel()
 	require.ErrorIs(t, pgtenant.NeedOrg(true, ""), pgtenant.ErrNoOrg)
+	require.ErrorIs(t, pgtenant.NeedOrg(true, ""), tenant.ErrInvalidOrg, "a host matches the public sentinel")
 	require.NoError(t, pgtenant.NeedOrg(false, ""))
 	require.NoError(t, pgtenant.NeedOrg(true, "o"))
 

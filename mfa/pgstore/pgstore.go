@@ -103,7 +103,7 @@ type Option func(*Store)
 // (tenant/pgstore.Run: BEGIN and the setting in one round trip, then COMMIT);
 // a store bound to a caller's transaction keeps the caller's binding when
 // it has one (tenant/pgstore.RunFor). An enrolment or policy of the empty
-// organisation is refused with mfa.ErrInvalidArgument.
+// organisation is refused with an error matching tenant.ErrInvalidOrg.
 func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
 
 // New returns a Store on pool; run Migrate first. A nil pool or a nil

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rampart-sdk/rampart/internal/pgtenant"
 	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/mfa"
 	"github.com/rampart-sdk/rampart/mfa/mfatest"
@@ -102,7 +101,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 		require.NoError(t, r.App.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&c))
 		require.Zero(t, c, "%s unbound: fails closed", table)
 	}
-	require.ErrorIs(t, s.SetOrgPolicy(ctx, "", true), pgtenant.ErrNoOrg)
+	require.ErrorIs(t, s.SetOrgPolicy(ctx, "", true), tenant.ErrInvalidOrg, "the public sentinel, whichever store refused")
 	fs, err := tenantpg.Check(ctx, r.Pool, "org", r.AppRole)
 	require.NoError(t, err)
 	require.Empty(t, tenantpg.Failed(fs))
