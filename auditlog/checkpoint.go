@@ -44,8 +44,10 @@ func (c Checkpoint) Text() string {
 
 const checkpointTime = "2006-01-02T15:04:05.000000Z"
 
-// ParseCheckpoint parses a checkpoint's text (without signatures).
-func ParseCheckpoint(text string) (Checkpoint, error) {
+// parseCheckpoint parses a checkpoint's text (without signatures): the
+// body of OpenCheckpoint, which is the one way a caller reads a checkpoint,
+// verified.
+func parseCheckpoint(text string) (Checkpoint, error) {
 	lines := strings.Split(text, "\n")
 	if len(lines) != 5 || lines[4] != "" {
 		return Checkpoint{}, fmt.Errorf("%w: want 4 lines", ErrBadCheckpoint)
@@ -83,8 +85,8 @@ func NewSigningKey(name string) (skey, vkey string, err error) {
 	return note.GenerateKey(rand.Reader, name)
 }
 
-// SignCheckpoint returns c as a signed note.
-func SignCheckpoint(signer note.Signer, c Checkpoint) ([]byte, error) {
+// signCheckpoint returns c as a signed note.
+func signCheckpoint(signer note.Signer, c Checkpoint) ([]byte, error) {
 	return note.Sign(&note.Note{Text: c.Text()}, signer)
 }
 
@@ -94,7 +96,7 @@ func OpenCheckpoint(msg []byte, verifiers note.Verifiers) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
 	}
-	return ParseCheckpoint(n.Text)
+	return parseCheckpoint(n.Text)
 }
 
 // SplitNotes splits a concatenation of signed notes (the format of a

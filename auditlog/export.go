@@ -220,7 +220,7 @@ func Export(ctx context.Context, store Store, w io.Writer, opts ExportOptions) (
 		if err != nil {
 			return 0, err
 		}
-		msg, err := SignCheckpoint(opts.Signer, cp)
+		msg, err := signCheckpoint(opts.Signer, cp)
 		if err != nil {
 			return 0, err
 		}

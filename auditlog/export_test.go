@@ -14,3 +14,10 @@ type (
 
 // ParseExportManifest is parseExportManifest.
 var ParseExportManifest = parseExportManifest
+
+// The checkpoint text parser and signer, which callers reach only through
+// OpenCheckpoint and Log.Checkpoint.
+var (
+	ParseCheckpoint = parseCheckpoint
+	SignCheckpoint  = signCheckpoint
+)

@@ -190,7 +190,7 @@ func entryHashAt(ctx context.Context, s Store, chain string, seq uint64) (*tlog.
 
 // publish signs cp and hands it to the sink, if any.
 func (c *config) publish(ctx context.Context, cp Checkpoint) ([]byte, error) {
-	msg, err := SignCheckpoint(c.signer, cp)
+	msg, err := signCheckpoint(c.signer, cp)
 	if err != nil {
 		return nil, err
 	}
