@@ -49,16 +49,12 @@ const (
 // one second to one hour (one minute is a good start), size from 1 to
 // 1,000,000 entries (each about 100 bytes).
 func WithAPIKeyBcrypt(ttl time.Duration, size int) APIKeysOption {
-	return apiKeysOpt(func(c *config) error {
+	return apiKeysOpt(func(c *config) {
 		const name = "WithAPIKeyBcrypt"
-		if err := checkDuration(name, "cache ttl", ttl, time.Second, maxKeyCacheTTL); err != nil {
-			return err
+		if c.checkDuration(name, "cache ttl", ttl, time.Second, maxKeyCacheTTL) &&
+			c.checkInt(name, "cache size", size, 1, maxKeyCacheSize) {
+			c.keyBcryptCost, c.keyCacheTTL, c.keyCacheSize = defaultBcryptCost, ttl, size
 		}
-		if err := checkInt(name, "cache size", size, 1, maxKeyCacheSize); err != nil {
-			return err
-		}
-		c.keyBcryptCost, c.keyCacheTTL, c.keyCacheSize = defaultBcryptCost, ttl, size
-		return nil
 	})
 }
 

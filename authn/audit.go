@@ -22,12 +22,12 @@ type Recorder interface {
 // recorder's error (the host answers 503): nothing authn audits happens
 // unaudited. A nil r is an error; to record nothing, leave the option out.
 func WithRecorder(r Recorder) LoginOption {
-	return loginOpt(func(c *config) error {
+	return loginOpt(func(c *config) {
 		if r == nil {
-			return invalid("WithRecorder", "nil recorder")
+			c.invalid("WithRecorder", "nil recorder")
+			return
 		}
 		c.recorder = r
-		return nil
 	})
 }
 

@@ -15,8 +15,8 @@ import (
 // hashTestOption is a test-only option of NewPasswords and NewAPIKeys.
 type hashTestOption func(*config)
 
-func (f hashTestOption) applyPasswords(c *config) error { f(c); return nil }
-func (f hashTestOption) applyAPIKeys(c *config) error   { f(c); return nil }
+func (f hashTestOption) applyPasswords(c *config) { f(c) }
+func (f hashTestOption) applyAPIKeys(c *config)   { f(c) }
 
 // withHashObserver lets tests count hash computations per algorithm.
 func withHashObserver(f func(alg string)) hashTestOption {

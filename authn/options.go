@@ -16,29 +16,34 @@ import (
 // outside the documented range makes the constructor return an error
 // wrapping ErrInvalidConfig that names the option and the range. No value is
 // ever ignored in favour of the default.
+//
+// Inside, an option is a func(*config), the module's one shape of option: a
+// With* given a bad value records the problem in the config (config.invalid)
+// rather than returning it, and configure returns the first problem after
+// applying every option, so the one reported is the first in argument order.
 
 // PasswordsOption configures NewPasswords: WithArgon2id, WithBcrypt,
 // WithHashConcurrency.
-type PasswordsOption interface{ applyPasswords(*config) error }
+type PasswordsOption interface{ applyPasswords(*config) }
 
 // APIKeysOption configures NewAPIKeys: WithAPIKeyBcrypt,
 // WithLastUsedInterval, WithClock.
-type APIKeysOption interface{ applyAPIKeys(*config) error }
+type APIKeysOption interface{ applyAPIKeys(*config) }
 
 // MagicLinksOption configures NewMagicLinks: WithMagicLinkTTL,
 // WithMagicLinkRateLimit, WithThrottleLimits, WithRecorder, WithClock.
-type MagicLinksOption interface{ applyMagicLinks(*config) error }
+type MagicLinksOption interface{ applyMagicLinks(*config) }
 
 // SessionsOption configures NewSessions: WithSessionTimeouts,
 // WithLastUsedInterval, WithClock.
-type SessionsOption interface{ applySessions(*config) error }
+type SessionsOption interface{ applySessions(*config) }
 
 // PasswordLoginOption configures NewPasswordLogin: WithThrottleLimits,
 // WithRecorder, WithClock.
-type PasswordLoginOption interface{ applyPasswordLogin(*config) error }
+type PasswordLoginOption interface{ applyPasswordLogin(*config) }
 
 // ThrottleOption configures NewThrottle: WithClock.
-type ThrottleOption interface{ applyThrottle(*config) error }
+type ThrottleOption interface{ applyThrottle(*config) }
 
 // Option is an option every constructor that reads the time accepts
 // (NewAPIKeys, NewMagicLinks, NewSessions, NewPasswordLogin, NewThrottle):
@@ -68,31 +73,31 @@ type LastUsedOption interface {
 // The concrete option types, one per set of constructors. Each implements
 // exactly the apply methods of the constructors that read it.
 type (
-	passwordsOpt  func(*config) error
-	apiKeysOpt    func(*config) error
-	magicLinksOpt func(*config) error
-	sessionsOpt   func(*config) error
-	clockOpt      func(*config) error
-	loginOpt      func(*config) error
-	lastUsedOpt   func(*config) error
+	passwordsOpt  func(*config)
+	apiKeysOpt    func(*config)
+	magicLinksOpt func(*config)
+	sessionsOpt   func(*config)
+	clockOpt      func(*config)
+	loginOpt      func(*config)
+	lastUsedOpt   func(*config)
 )
 
-func (f passwordsOpt) applyPasswords(c *config) error   { return f(c) }
-func (f apiKeysOpt) applyAPIKeys(c *config) error       { return f(c) }
-func (f magicLinksOpt) applyMagicLinks(c *config) error { return f(c) }
-func (f sessionsOpt) applySessions(c *config) error     { return f(c) }
+func (f passwordsOpt) applyPasswords(c *config)   { f(c) }
+func (f apiKeysOpt) applyAPIKeys(c *config)       { f(c) }
+func (f magicLinksOpt) applyMagicLinks(c *config) { f(c) }
+func (f sessionsOpt) applySessions(c *config)     { f(c) }
 
-func (f clockOpt) applyAPIKeys(c *config) error       { return f(c) }
-func (f clockOpt) applyMagicLinks(c *config) error    { return f(c) }
-func (f clockOpt) applySessions(c *config) error      { return f(c) }
-func (f clockOpt) applyPasswordLogin(c *config) error { return f(c) }
-func (f clockOpt) applyThrottle(c *config) error      { return f(c) }
+func (f clockOpt) applyAPIKeys(c *config)       { f(c) }
+func (f clockOpt) applyMagicLinks(c *config)    { f(c) }
+func (f clockOpt) applySessions(c *config)      { f(c) }
+func (f clockOpt) applyPasswordLogin(c *config) { f(c) }
+func (f clockOpt) applyThrottle(c *config)      { f(c) }
 
-func (f loginOpt) applyMagicLinks(c *config) error    { return f(c) }
-func (f loginOpt) applyPasswordLogin(c *config) error { return f(c) }
+func (f loginOpt) applyMagicLinks(c *config)    { f(c) }
+func (f loginOpt) applyPasswordLogin(c *config) { f(c) }
 
-func (f lastUsedOpt) applyAPIKeys(c *config) error  { return f(c) }
-func (f lastUsedOpt) applySessions(c *config) error { return f(c) }
+func (f lastUsedOpt) applyAPIKeys(c *config)  { f(c) }
+func (f lastUsedOpt) applySessions(c *config) { f(c) }
 
 type config struct {
 	clock    func() time.Time
@@ -126,6 +131,8 @@ type config struct {
 	// sessions
 	idleTimeout     time.Duration
 	absoluteTimeout time.Duration
+
+	err error // the first invalid option
 }
 
 func defaultConfig() config {
@@ -147,39 +154,49 @@ func defaultConfig() config {
 }
 
 // configure returns the defaults with opts applied in order, or the first
-// option's error. A nil option is an error too.
-func configure[O any](what string, opts []O, apply func(O, *config) error) (config, error) {
+// invalid option's error. A nil option is an error too, in its place in the
+// order (what names the constructor in its message).
+func configure[O any](what string, opts []O, apply func(O, *config)) (config, error) {
 	c := defaultConfig()
 	for i, o := range opts {
 		if any(o) == nil {
-			return config{}, fmt.Errorf("%w: %s: option %d is nil", ErrInvalidConfig, what, i)
+			c.invalid(what, "option %d is nil", i)
+			continue
 		}
-		if err := apply(o, &c); err != nil {
-			return config{}, err
-		}
+		apply(o, &c)
+	}
+	if c.err != nil {
+		return config{}, c.err
 	}
 	return c, nil
 }
 
-// invalid is the error of an option outside its range.
-func invalid(option, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: "+format, append([]any{ErrInvalidConfig, option}, args...)...)
+// invalid records the first invalid option, wrapping ErrInvalidConfig and
+// naming the option. format may hold a %w of its own (ErrWeakParameters).
+func (c *config) invalid(option, format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: %s: "+format, append([]any{ErrInvalidConfig, option}, args...)...)
+	}
 }
 
-// checkDuration refuses d outside [lo, hi].
-func checkDuration(option, what string, d, lo, hi time.Duration) error {
+// checkDuration records d outside [lo, hi] as invalid, and reports whether
+// d is within.
+func (c *config) checkDuration(option, what string, d, lo, hi time.Duration) bool {
 	if d < lo || d > hi {
-		return invalid(option, "%s %s outside [%s, %s]", what, d, lo, hi)
+		c.invalid(option, "%s %s outside [%s, %s]", what, d, lo, hi)
+		return false
 	}
-	return nil
+	return true
 }
 
-// checkInt refuses n outside [lo, hi].
-func checkInt(option, what string, n, lo, hi int) error {
+// checkInt records n outside [lo, hi] as invalid, and reports whether n is
+// within.
+func (c *config) checkInt(option, what string, n, lo, hi int) bool {
 	if n < lo || n > hi {
-		return invalid(option, "%s %d outside [%d, %d]", what, n, lo, hi)
+		c.invalid(option, "%s %d outside [%d, %d]", what, n, lo, hi)
+		return false
 	}
-	return nil
+	return true
 }
 
 // now returns the configured clock's time at the precision PostgreSQL keeps,
@@ -191,12 +208,12 @@ func (c *config) now() time.Time { return c.clock().UTC().Truncate(time.Microsec
 // NewThrottle). Tests use it to move time without sleeping. A nil now is
 // an error.
 func WithClock(now func() time.Time) Option {
-	return clockOpt(func(c *config) error {
+	return clockOpt(func(c *config) {
 		if now == nil {
-			return invalid("WithClock", "nil clock")
+			c.invalid("WithClock", "nil clock")
+			return
 		}
 		c.clock = now
-		return nil
 	})
 }
 
@@ -211,12 +228,10 @@ const (
 // default 15 minutes), from one minute to one hour: a link sits in a
 // mailbox, and a long-lived one is a standing credential there.
 func WithMagicLinkTTL(d time.Duration) MagicLinksOption {
-	return magicLinksOpt(func(c *config) error {
-		if err := checkDuration("WithMagicLinkTTL", "ttl", d, time.Minute, maxMagicLinkTTL); err != nil {
-			return err
+	return magicLinksOpt(func(c *config) {
+		if c.checkDuration("WithMagicLinkTTL", "ttl", d, time.Minute, maxMagicLinkTTL) {
+			c.magicTTL = d
 		}
-		c.magicTTL = d
-		return nil
 	})
 }
 
@@ -225,16 +240,12 @@ func WithMagicLinkTTL(d time.Duration) MagicLinksOption {
 // minute to 24 hours. Expired links are kept one window for the count
 // (see MagicLinks.Sweep).
 func WithMagicLinkRateLimit(n int, window time.Duration) MagicLinksOption {
-	return magicLinksOpt(func(c *config) error {
+	return magicLinksOpt(func(c *config) {
 		const name = "WithMagicLinkRateLimit"
-		if err := checkInt(name, "links", n, 1, maxMagicLinkIssueLimit); err != nil {
-			return err
+		if c.checkInt(name, "links", n, 1, maxMagicLinkIssueLimit) &&
+			c.checkDuration(name, "window", window, time.Minute, maxMagicLinkIssueWindow) {
+			c.issueLimit, c.issueWindow = n, window
 		}
-		if err := checkDuration(name, "window", window, time.Minute, maxMagicLinkIssueWindow); err != nil {
-			return err
-		}
-		c.issueLimit, c.issueWindow = n, window
-		return nil
 	})
 }
 
@@ -250,16 +261,12 @@ const (
 // credential, and one that lives longer outlasts most of what a host can
 // notice about it.
 func WithSessionTimeouts(idle, absolute time.Duration) SessionsOption {
-	return sessionsOpt(func(c *config) error {
+	return sessionsOpt(func(c *config) {
 		const name = "WithSessionTimeouts"
-		if err := checkDuration(name, "idle timeout", idle, time.Minute, maxIdleTimeout); err != nil {
-			return err
+		if c.checkDuration(name, "idle timeout", idle, time.Minute, maxIdleTimeout) &&
+			c.checkDuration(name, "absolute timeout", absolute, idle, maxAbsoluteTimeout) {
+			c.idleTimeout, c.absoluteTimeout = idle, absolute
 		}
-		if err := checkDuration(name, "absolute timeout", absolute, idle, maxAbsoluteTimeout); err != nil {
-			return err
-		}
-		c.idleTimeout, c.absoluteTimeout = idle, absolute
-		return nil
 	})
 }
 
@@ -270,11 +277,9 @@ func WithSessionTimeouts(idle, absolute time.Duration) SessionsOption {
 // write. Sessions write at least every half idle timeout whatever the
 // interval, so an active session never idles out.
 func WithLastUsedInterval(d time.Duration) LastUsedOption {
-	return lastUsedOpt(func(c *config) error {
-		if err := checkDuration("WithLastUsedInterval", "interval", d, time.Second, time.Hour); err != nil {
-			return err
+	return lastUsedOpt(func(c *config) {
+		if c.checkDuration("WithLastUsedInterval", "interval", d, time.Second, time.Hour) {
+			c.touchInterval = d
 		}
-		c.touchInterval = d
-		return nil
 	})
 }

@@ -239,3 +239,40 @@ func TestInvalidConfigIsTyped(t *testing.T) {
 	_, err = NewMagicLinks(store, WithMagicLinkTTL(48*time.Hour), WithMagicLinkTTL(5*time.Minute))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 }
+
+// TestFirstInvalidOptionIsReported: with several problems among a
+// constructor's options (a nil option included), the error names the first
+// in argument order, whatever the others are.
+func TestFirstInvalidOptionIsReported(t *testing.T) {
+	t.Parallel()
+	store := NewMemoryStore()
+	for name, tc := range map[string]struct {
+		call func() error
+		want string
+	}{
+		"invalid then nil": {func() error {
+			_, err := NewSessions(store, WithSessionTimeouts(0, time.Hour), nil)
+			return err
+		}, "authn: invalid configuration: WithSessionTimeouts: idle timeout 0s outside [1m0s, 24h0m0s]"},
+		"nil then invalid": {func() error {
+			_, err := NewSessions(store, WithLastUsedInterval(time.Minute), nil, WithClock(nil))
+			return err
+		}, "authn: invalid configuration: sessions: option 1 is nil"},
+		"two invalid": {func() error {
+			_, err := NewMagicLinks(store, WithMagicLinkTTL(0), WithRecorder(nil))
+			return err
+		}, "authn: invalid configuration: WithMagicLinkTTL: ttl 0s outside [1m0s, 1h0m0s]"},
+		"two fields of one option": {func() error {
+			_, err := NewMagicLinks(store, WithThrottleLimits(ThrottleLimits{Account: 20, Address: 100, MagicLinkAddress: 20}))
+			return err
+		}, "authn: invalid configuration: WithThrottleLimits: Pair 0 outside [1, 100]"},
+		"weak then invalid": {func() error {
+			_, err := NewPasswords(WithBcrypt(10), WithHashConcurrency(0))
+			return err
+		}, "authn: invalid configuration: WithBcrypt: cost 10 outside [12, 16] (authn: hashing parameters are too weak)"},
+	} {
+		err := tc.call()
+		require.ErrorIs(t, err, ErrInvalidConfig, name)
+		require.EqualError(t, err, tc.want, name)
+	}
+}

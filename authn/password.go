@@ -81,17 +81,19 @@ func DefaultArgon2Params() Argon2Params {
 // or above the ceiling Verify accepts (m 256 MiB, t 16, p 16, memory x
 // passes 1 GiB, salt 64 and output 128 bytes).
 func WithArgon2id(p Argon2Params) PasswordsOption {
-	return passwordsOpt(func(c *config) error {
+	return passwordsOpt(func(c *config) {
+		const name = "WithArgon2id"
 		if p.MemoryKiB < minArgonMemoryKiB || p.Time < 1 || p.Threads < 1 || p.SaltLen < 16 || p.KeyLen < 32 {
-			return fmt.Errorf("%w: WithArgon2id: m=%d KiB t=%d p=%d salt=%d key=%d below the floor m=%d t=1 p=1 salt=16 key=32 (%w)",
-				ErrInvalidConfig, p.MemoryKiB, p.Time, p.Threads, p.SaltLen, p.KeyLen, minArgonMemoryKiB, ErrWeakParameters)
+			c.invalid(name, "m=%d KiB t=%d p=%d salt=%d key=%d below the floor m=%d t=1 p=1 salt=16 key=32 (%w)",
+				p.MemoryKiB, p.Time, p.Threads, p.SaltLen, p.KeyLen, minArgonMemoryKiB, ErrWeakParameters)
+			return
 		}
 		if argonCostError(uint64(p.MemoryKiB), uint64(p.Time), uint64(p.Threads)) != nil || p.SaltLen > 64 || p.KeyLen > 128 {
-			return invalid("WithArgon2id", "m=%d KiB t=%d p=%d salt=%d key=%d above the ceiling m=%d t=%d p=%d m*t=%d salt=64 key=128",
+			c.invalid(name, "m=%d KiB t=%d p=%d salt=%d key=%d above the ceiling m=%d t=%d p=%d m*t=%d salt=64 key=128",
 				p.MemoryKiB, p.Time, p.Threads, p.SaltLen, p.KeyLen, maxArgonMemoryKiB, maxArgonTime, maxArgonThreads, maxArgonWorkKiB)
+			return
 		}
 		c.passwordAlg, c.argon = algArgon2id, p
-		return nil
 	})
 }
 
@@ -106,12 +108,10 @@ const maxHashSlots = 256
 // first, so a burst of logins queues instead of exhausting memory: each
 // Argon2id hash holds its m KiB while it runs.
 func WithHashConcurrency(n int) PasswordsOption {
-	return passwordsOpt(func(c *config) error {
-		if err := checkInt("WithHashConcurrency", "hashes", n, 1, maxHashSlots); err != nil {
-			return err
+	return passwordsOpt(func(c *config) {
+		if c.checkInt("WithHashConcurrency", "hashes", n, 1, maxHashSlots) {
+			c.hashSlots = n
 		}
-		c.hashSlots = n
-		return nil
 	})
 }
 
@@ -138,15 +138,14 @@ func (e *HashCostError) Unwrap() error { return ErrMalformedHash }
 // are refused when verifying. Passwords longer than 72 bytes are then
 // refused with ErrPasswordTooLong.
 func WithBcrypt(cost int) PasswordsOption {
-	return passwordsOpt(func(c *config) error {
+	return passwordsOpt(func(c *config) {
 		if cost < defaultBcryptCost {
-			return fmt.Errorf("%w: WithBcrypt: cost %d outside [%d, %d] (%w)", ErrInvalidConfig, cost, defaultBcryptCost, maxBcryptCost, ErrWeakParameters)
+			c.invalid("WithBcrypt", "cost %d outside [%d, %d] (%w)", cost, defaultBcryptCost, maxBcryptCost, ErrWeakParameters)
+			return
 		}
-		if err := checkInt("WithBcrypt", "cost", cost, defaultBcryptCost, maxBcryptCost); err != nil {
-			return err
+		if c.checkInt("WithBcrypt", "cost", cost, defaultBcryptCost, maxBcryptCost) {
+			c.passwordAlg, c.bcryptCost = algBcrypt, cost
 		}
-		c.passwordAlg, c.bcryptCost = algBcrypt, cost
-		return nil
 	})
 }
 

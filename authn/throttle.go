@@ -78,21 +78,19 @@ func DefaultThrottleLimits() ThrottleLimits {
 // carrier-grade NAT), MagicLinkAddress 1 to 10000, Window one minute to 24
 // hours. A field outside its range, zero included, is an error.
 func WithThrottleLimits(l ThrottleLimits) LoginOption {
-	return loginOpt(func(c *config) error {
+	return loginOpt(func(c *config) {
 		const name = "WithThrottleLimits"
 		for _, f := range []struct {
 			field  string
 			v, max int
 		}{{"Pair", l.Pair, 100}, {"Account", l.Account, 1000}, {"Address", l.Address, 100000}, {"MagicLinkAddress", l.MagicLinkAddress, 10000}} {
-			if err := checkInt(name, f.field, f.v, 1, f.max); err != nil {
-				return err
+			if !c.checkInt(name, f.field, f.v, 1, f.max) {
+				return
 			}
 		}
-		if err := checkDuration(name, "Window", l.Window, time.Minute, 24*time.Hour); err != nil {
-			return err
+		if c.checkDuration(name, "Window", l.Window, time.Minute, 24*time.Hour) {
+			c.throttle = l
 		}
-		c.throttle = l
-		return nil
 	})
 }
 

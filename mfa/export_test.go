@@ -1,18 +1,15 @@
 package mfa
 
-import (
-	"fmt"
-	"io"
-)
+import "io"
 
 // WithRandForTest feeds Begin a chosen secret (RFC test seeds).
 func WithRandForTest(r io.Reader) ManagerOption {
-	return managerOpt(func(o *options) error {
+	return managerOpt(func(o *options) {
 		if r == nil {
-			return fmt.Errorf("%w: WithRandForTest: nil random source", ErrInvalidConfig)
+			o.invalid("WithRandForTest: nil random source")
+			return
 		}
 		o.rand = r
-		return nil
 	})
 }
 
@@ -20,5 +17,5 @@ func WithRandForTest(r io.Reader) ManagerOption {
 // was, before SHA-1 became the only algorithm of new enrolments), so tests
 // can build the SHA-256 and SHA-512 enrolments a store may still hold.
 func WithAlgorithmForTest(a Algorithm) ManagerOption {
-	return managerOpt(func(o *options) error { o.alg = a; return nil })
+	return managerOpt(func(o *options) { o.alg = a })
 }

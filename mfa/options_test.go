@@ -1,6 +1,7 @@
 package mfa_test
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -33,4 +34,38 @@ func TestOptionsReachOnlyTheirConstructors(t *testing.T) {
 		mfa.ManagerOption
 		mfa.RequireRecentOption
 	} = mfa.Option(nil)
+}
+
+// TestFirstInvalidOptionIsReported: with several problems among a
+// constructor's options (a nil option included), the error names the first
+// in argument order, whatever the others are.
+func TestFirstInvalidOptionIsReported(t *testing.T) {
+	t.Parallel()
+	s, k := mfa.NewMemoryStore(), mfatest.NewSealer()
+	fresh := func(*http.Request) (string, time.Time, bool) { return "", time.Time{}, false }
+	for name, tc := range map[string]struct {
+		call func() error
+		want string
+	}{
+		"invalid then nil": {func() error {
+			_, err := mfa.New("Acme", s, k, mfa.WithDigits(7), nil)
+			return err
+		}, "mfa: invalid configuration: WithDigits: digits must be 6 or 8, not 7"},
+		"nil then invalid": {func() error {
+			_, err := mfa.New("Acme", s, k, mfa.WithDigits(8), nil, mfa.WithRecorder(nil))
+			return err
+		}, "mfa: invalid configuration: option 1 is nil"},
+		"two invalid": {func() error {
+			_, err := mfa.New("Acme", s, k, mfa.WithAttemptLimit(0, time.Hour), mfa.WithClock(nil))
+			return err
+		}, "mfa: invalid configuration: WithAttemptLimit: 0 failures in 1h0m0s: want 1 to 20 failures in 1m0s to 24h0m0s"},
+		"RequireRecent nil then invalid": {func() error {
+			_, err := mfa.RequireRecent(time.Minute, fresh, nil, mfa.WithClock(nil))
+			return err
+		}, "mfa: invalid configuration: option 0 is nil"},
+	} {
+		err := tc.call()
+		require.ErrorIs(t, err, mfa.ErrInvalidConfig, name)
+		require.EqualError(t, err, tc.want, name)
+	}
 }
