@@ -60,13 +60,7 @@ func NewConsent(store ConsentStore, opts ...ConsentOption) (*Consent, error) {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
 	c := consentConfig{common: common{now: time.Now}}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
-		}
-		o.applyConsent(&c)
-	}
-	if err := errors.Join(c.errs...); err != nil {
+	if err := configure(&c.common, opts, func(o ConsentOption) { o.applyConsent(&c) }); err != nil {
 		return nil, err
 	}
 	return &Consent{store: store, now: c.now, purposes: &purposes{m: map[string]Purpose{}}}, nil

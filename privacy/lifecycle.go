@@ -28,13 +28,7 @@ func NewLifecycle(store LifecycleStore, opts ...LifecycleOption) (*Lifecycle, er
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
 	c := lifecycleConfig{common: common{now: time.Now}, cooldown: DefaultCooldown}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
-		}
-		o.applyLifecycle(&c)
-	}
-	if err := errors.Join(c.errs...); err != nil {
+	if err := configure(&c.common, opts, func(o LifecycleOption) { o.applyLifecycle(&c) }); err != nil {
 		return nil, err
 	}
 	return &Lifecycle{w: writer[LifecycleStore]{store: store, recorder: c.recorder}, now: c.now,

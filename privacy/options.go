@@ -40,13 +40,30 @@ const maxCooldown = 90 * 24 * time.Hour
 // common is the configuration every constructor shares.
 type common struct {
 	now func() time.Time
-	// errs are the options' validation errors, reported by the
-	// constructor.
-	errs []error
+	// err is the first invalid option, in argument order, which the
+	// constructor returns: each With* checks its own argument when applied,
+	// as in every package of the SDK.
+	err error
 }
 
+// invalid records the first invalid option.
 func (c *common) invalid(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+}
+
+// configure applies opts in order and returns the first invalid one's
+// error; a nil option is invalid too.
+func configure[O any](c *common, opts []O, apply func(O)) error {
+	for i, o := range opts {
+		if any(o) == nil {
+			c.invalid("option %d is nil", i)
+			continue
+		}
+		apply(o)
+	}
+	return c.err
 }
 
 type lifecycleConfig struct {

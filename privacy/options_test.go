@@ -34,9 +34,9 @@ func TestOptionsOutOfRange(t *testing.T) {
 		{"WithJurisdiction", requests(privacy.WithJurisdiction("hipaa"))},
 		{"WithJurisdiction", requests(privacy.WithJurisdiction(""))},
 		{"WithClock", consent(privacy.WithClock(nil))},
-		{"nil option", lifecycle(nil)},
-		{"nil option", requests(nil)},
-		{"nil option", consent(nil)},
+		{"option 0 is nil", lifecycle(nil)},
+		{"option 0 is nil", requests(nil)},
+		{"option 0 is nil", consent(nil)},
 	} {
 		require.ErrorIs(t, tc.err, privacy.ErrInvalidConfig, tc.name)
 		require.Contains(t, tc.err.Error(), tc.name)
@@ -56,11 +56,18 @@ func TestOptionsOutOfRange(t *testing.T) {
 		require.NoError(t, requests(privacy.WithJurisdiction(j)))
 	}
 
-	// Several bad options are all reported.
+	// Of several bad options the first, in argument order, is reported,
+	// as by every constructor of the SDK.
 	_, err = privacy.NewLifecycle(store, privacy.WithCooldown(0), privacy.WithClock(nil))
 	require.ErrorIs(t, err, privacy.ErrInvalidConfig)
 	require.Contains(t, err.Error(), "WithCooldown")
+	require.NotContains(t, err.Error(), "WithClock")
+	_, err = privacy.NewRequests(store, privacy.WithClock(nil), nil, privacy.WithLocation(nil))
 	require.Contains(t, err.Error(), "WithClock")
+	require.NotContains(t, err.Error(), "WithLocation")
+	_, err = privacy.NewConsent(store, nil, privacy.WithClock(nil))
+	require.Contains(t, err.Error(), "option 0 is nil")
+	require.NotContains(t, err.Error(), "WithClock")
 }
 
 // WithRecorder applies to the constructors that record, and to no other:

@@ -2,7 +2,6 @@ package privacy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -106,13 +105,7 @@ func NewRequests(store RequestStore, opts ...RequestsOption) (*Requests, error) 
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
 	}
 	c := requestsConfig{common: common{now: time.Now}, location: time.UTC, jurisdiction: GDPR}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("%w: nil option", ErrInvalidConfig)
-		}
-		o.applyRequests(&c)
-	}
-	if err := errors.Join(c.errs...); err != nil {
+	if err := configure(&c.common, opts, func(o RequestsOption) { o.applyRequests(&c) }); err != nil {
 		return nil, err
 	}
 	return &Requests{w: writer[RequestStore]{store: store, recorder: c.recorder}, now: c.now,
