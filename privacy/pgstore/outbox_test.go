@@ -27,7 +27,7 @@ import (
 // records through.
 type outboxEnv struct {
 	db    *pgtest.DB
-	audit *auditpg.Store
+	audit auditpg.Store
 	log   *auditlog.Log
 	rec   *auditpg.TxRecorder
 }
