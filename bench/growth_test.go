@@ -165,7 +165,7 @@ func BenchmarkGrowthAuditVerifyPG(b *testing.B) {
 	base := growthBase()
 	sizes := [3]int{base, 10 * base, 100 * base}
 	added := max(base/10, 10)
-	var stores [3]*auditpg.Store
+	var stores [3]auditpg.Store
 	for s, n := range sizes {
 		pool := auditPool(b, 4)
 		if err := auditpg.Migrate(ctx, pool); err != nil {

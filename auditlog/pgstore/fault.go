@@ -33,7 +33,7 @@ const fenceTimeout = 15 * time.Second
 // Without this, a Log reading the store right after a client-side timeout
 // could find the batch missing, seal it again, and store it twice once the
 // old session committed after all.
-func (s *Store) classify(ctx context.Context, pc *pgconn.PgConn, err error, commitSent bool) error {
+func (s *store) classify(ctx context.Context, pc *pgconn.PgConn, err error, commitSent bool) error {
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Severity != "FATAL" && pe.Severity != "PANIC":
@@ -59,7 +59,7 @@ var errSessionLives = errors.New("the session is still running")
 // session in between (the operating system hands PIDs out in turn).
 // PostgreSQL lets a role end its own sessions, so the application role
 // needs no extra privilege; it never ends another role's.
-func (s *Store) fence(ctx context.Context, pid uint32) error {
+func (s *store) fence(ctx context.Context, pid uint32) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fenceTimeout)
 	defer cancel()
 	// false (with a warning) if it is gone already, or was not ours to end.

@@ -53,7 +53,7 @@ const groupMaxEntries = 2048
 // round trips. One to four did equally well in the growth benchmark (64
 // appenders over 100 chains, a pool of 16); eight and sixteen fell back
 // towards a commit per entry.
-func (s *Store) groupCommitters() int {
+func (s *store) groupCommitters() int {
 	return max(1, min(4, int(s.pool.Config().MaxConns)/4))
 }
 
@@ -83,7 +83,7 @@ type group struct {
 // ctx's error (wrapped with auditlog.ErrConnectionLost: nothing was
 // sent); once it has joined one, ctx ending interrupts that transaction,
 // as it would b's own.
-func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
+func (s *store) AppendSealed(ctx context.Context, expect auditlog.Head, b *auditlog.Batch) error {
 	if err := auditlog.CheckBatch(expect, b); err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Store) AppendSealed(ctx context.Context, expect auditlog.Head, b *audit
 }
 
 // commitGroups commits groups of waiting batches until none waits.
-func (s *Store) commitGroups() {
+func (s *store) commitGroups() {
 	var reqs []*groupReq
 	defer func() {
 		// A panic here would end the host: it fails the group instead,
@@ -157,7 +157,7 @@ func (s *Store) commitGroups() {
 // takeGroup takes waiting batches, oldest first, at most one per chain and
 // about groupMaxEntries entries in all. With none waiting it retires the
 // calling committer and returns nil.
-func (s *Store) takeGroup() []*groupReq {
+func (s *store) takeGroup() []*groupReq {
 	g := &s.group
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -188,7 +188,7 @@ func (s *Store) takeGroup() []*groupReq {
 
 // commitGroup stores reqs in one transaction and answers each. A group the
 // server refused is stored again batch by batch.
-func (s *Store) commitGroup(reqs []*groupReq) {
+func (s *store) commitGroup(reqs []*groupReq) {
 	err := s.appendSealed(reqs)
 	if len(reqs) > 1 && refused(err) {
 		// Refused by the server: rolled back, nothing stored. Find out
@@ -215,7 +215,7 @@ func refused(err error) bool {
 
 // appendSealed stores reqs' batches in one transaction, in one round trip.
 // Its context ends when the first of theirs does.
-func (s *Store) appendSealed(reqs []*groupReq) error {
+func (s *store) appendSealed(reqs []*groupReq) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(reqs[0].ctx))
 	defer cancel()
 	for _, r := range reqs {

@@ -44,7 +44,7 @@ func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	require.NoError(t, Migrate(ctx, db.Pool))
-	s := New(db.Pool)
+	s := newStore(db.Pool)
 	first, second := groupChains(t, "org:g", 5)
 	// Given in reverse byte order: the locks are taken sorted anyway.
 	rev := make([]*groupReq, len(first))
@@ -94,9 +94,9 @@ func TestGroupCommitFaults(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	require.NoError(t, Migrate(ctx, db.Pool))
-	clean := New(db.Pool)
+	clean := newStore(db.Pool)
 	fp := pgfault.New(t, db.URL, 2)
-	faulty := New(fp.Pool)
+	faulty := newStore(fp.Pool)
 	run := 0
 	var group []*groupReq
 	fp.EachPoint(t, 100, func(ctx context.Context) error {

@@ -50,13 +50,13 @@ func recordOutbox(ctx context.Context, q interface {
 const insertOutbox = `INSERT INTO auditlog_outbox (org, at, actor, action, schema_version, target, ip, user_agent, request_id, payload)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
-var _ auditlog.Outbox = (*Store)(nil)
+var _ auditlog.Outbox = (*store)(nil)
 
 // OutboxChains implements auditlog.Outbox: the chains with waiting rows,
 // in name order. It skips through the (chain, id) index, one probe per
 // chain, rather than reading the table: between vacuums the table holds
 // every row relayed since, which a scan would read on every pass.
-func (s *Store) OutboxChains(ctx context.Context, limit int) ([]string, error) {
+func (s *store) OutboxChains(ctx context.Context, limit int) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `WITH RECURSIVE c(chain) AS (
 			(SELECT o.chain FROM auditlog_outbox o ORDER BY o.chain LIMIT 1)
 			UNION ALL
@@ -76,16 +76,13 @@ func (s *Store) OutboxChains(ctx context.Context, limit int) ([]string, error) {
 // OutboxStatus implements auditlog.Outbox through auditlog_outbox_status,
 // which the application, relay and maintenance roles may execute without
 // reading the rows.
-func (s *Store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
+func (s *store) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
 	return outboxStatus(ctx, s.pool)
 }
 
-// OutboxBacklog reports how many entries wait in the outbox and how long
-// the oldest has waited, measured by the database's clock (so a skewed
-// host clock does not change the answer). It has the shape of
-// compliance.Outbox, the report's live evidence that the relay keeps up,
-// and is what rampart doctor checks against --outbox-max-age.
-func (s *Store) OutboxBacklog(ctx context.Context) (depth int64, oldestAge time.Duration, err error) {
+// OutboxBacklog implements Store.OutboxBacklog through
+// auditlog_outbox_status, so it needs no right to read the rows.
+func (s *store) OutboxBacklog(ctx context.Context) (depth int64, oldestAge time.Duration, err error) {
 	var secs float64
 	err = s.pool.QueryRow(ctx, `SELECT depth, COALESCE(extract(epoch FROM clock_timestamp() - oldest), 0)::float8
 		FROM auditlog_outbox_status()`).Scan(&depth, &secs)
@@ -125,7 +122,7 @@ const relayBatches = 64
 // and COMMIT, in the same round trip as the next batch's BEGIN, lock, head
 // and rows. So a busy chain costs one round trip per batch (two when the
 // tree frontier must be read). The role needs what WithRelayRole grants.
-func (s *Store) RelayOutbox(ctx context.Context, chain string, max int, seal auditlog.OutboxSealFunc, committed func(*auditlog.Batch)) (int, error) {
+func (s *store) RelayOutbox(ctx context.Context, chain string, max int, seal auditlog.OutboxSealFunc, committed func(*auditlog.Batch)) (int, error) {
 	if max <= 0 {
 		return 0, nil
 	}

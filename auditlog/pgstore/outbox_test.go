@@ -57,7 +57,7 @@ func hostTx(ctx context.Context, pool *pgxpool.Pool, l *auditlog.Log, org string
 
 // drain runs l's relay over s until the outbox is empty (checked on
 // status, a clean store), at most a minute.
-func drain(t *testing.T, l *auditlog.Log, s *pgstore.Store, status *pgstore.Store) {
+func drain(t *testing.T, l *auditlog.Log, s pgstore.Store, status pgstore.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -273,8 +273,33 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...MigrateOption) err
 	return nil
 }
 
-// Store is an auditlog.Store on PostgreSQL.
-type Store struct {
+// Store is an auditlog.Store on PostgreSQL. It is also each of the
+// optional interfaces a Log looks for (auditlog.Outbox,
+// auditlog.PipelinedAppender and so auditlog.SealedAppender,
+// auditlog.EntryQuerier, auditlog.RetentionRecorder): the package doc says
+// how each is served. Its own methods are the outbox's backlog and the reads
+// bound to a caller's transaction.
+type Store interface {
+	auditlog.Store
+	auditlog.Outbox
+	auditlog.PipelinedAppender
+	auditlog.EntryQuerier
+	auditlog.RetentionRecorder
+
+	// OutboxBacklog reports how many entries wait in the outbox and how
+	// long the oldest has waited, measured by the database's clock (so a
+	// skewed host clock does not change the answer). It has the shape of
+	// compliance.Outbox, the report's live evidence that the relay keeps
+	// up, and is what rampart doctor checks against --outbox-max-age.
+	OutboxBacklog(ctx context.Context) (depth int64, oldestAge time.Duration, err error)
+	// WithTx returns the Store's reads bound to tx, a transaction of the
+	// host's: they see what it sees. Appends stay in the Store's own
+	// transactions (see the package doc).
+	WithTx(tx pgx.Tx) TxReader
+}
+
+// store is the Store over one pool.
+type store struct {
 	pool         *pgxpool.Pool
 	pipelines    atomic.Int64  // open pipelines, each holding a connection
 	closeTimeout time.Duration // bounds Pipeline.Close
@@ -282,9 +307,17 @@ type Store struct {
 }
 
 // New returns a Store using pool; Migrate must have run.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, closeTimeout: closeTimeout} }
+func New(pool *pgxpool.Pool) Store { return newStore(pool) }
 
-var _ auditlog.Store = (*Store)(nil)
+// newStore is New with the concrete type, for the package's own tests.
+func newStore(pool *pgxpool.Pool) *store {
+	return &store{pool: pool, closeTimeout: closeTimeout}
+}
+
+var (
+	_ Store          = (*store)(nil)
+	_ auditlog.Store = (*store)(nil)
+)
 
 // Trigger and constraint errors that mean "this batch would fork the chain".
 func mapErr(err error) error {
@@ -326,7 +359,7 @@ func head(ctx context.Context, q interface {
 
 // AppendBatch implements auditlog.Store: lock the head row, read the head
 // and the tree frontier, seal, COPY the rows in, commit.
-func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
+func (s *store) AppendBatch(ctx context.Context, chain string, seal auditlog.SealFunc) error {
 	// Two round trips per batch: BEGIN, lock and head read pipelined; then
 	// the inserts and COMMIT pipelined. On any failure the transaction is
 	// rolled back (a connection left in a transaction is never reused).
@@ -382,7 +415,7 @@ func (s *Store) AppendBatch(ctx context.Context, chain string, seal auditlog.Sea
 	return nil
 }
 
-var _ auditlog.SealedAppender = (*Store)(nil)
+var _ auditlog.SealedAppender = (*store)(nil)
 
 // lockChain takes a chain's head-row lock for the rest of the transaction.
 const lockChain = `SELECT auditlog_lock_chain($1)`
@@ -589,12 +622,12 @@ func treeHashes(ctx context.Context, q interface {
 }
 
 // Head implements auditlog.Store.
-func (s *Store) Head(ctx context.Context, chain string) (auditlog.Head, error) {
+func (s *store) Head(ctx context.Context, chain string) (auditlog.Head, error) {
 	return head(ctx, s.pool, chain)
 }
 
 // TreeHashes implements auditlog.Store.
-func (s *Store) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
+func (s *store) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
 	return treeHashes(ctx, s.pool, chain, indexes)
 }
 
@@ -610,7 +643,7 @@ const scanPage = 8192
 // through the current one, so the server's reading overlaps the caller's
 // hashing; a Scan that fn stops on its first page (a point lookup) never
 // starts a second query.
-func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
+func (s *store) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
 	type fetched struct {
 		entries []auditlog.Entry
 		err     error
@@ -687,7 +720,7 @@ func (s *Store) Scan(ctx context.Context, chain string, from uint64, fn func(e *
 // scanWindow bounds the sequence numbers one page query may touch.
 const scanWindow = 2 * scanPage
 
-func (s *Store) page(ctx context.Context, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
+func (s *store) page(ctx context.Context, chain string, from int64, out []auditlog.Entry) ([]auditlog.Entry, error) {
 	return page(ctx, s.pool, chain, from, out)
 }
 
@@ -831,7 +864,7 @@ func (d *decoder) decode(v [][]byte, e *auditlog.Entry) error {
 }
 
 // Chains implements auditlog.Store.
-func (s *Store) Chains(ctx context.Context) ([]string, error) {
+func (s *store) Chains(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT h.chain FROM auditlog_heads h
 		WHERE EXISTS (SELECT 1 FROM auditlog_entries e WHERE e.chain = h.chain) ORDER BY h.chain`)
 	if err != nil {
@@ -849,7 +882,7 @@ func (s *Store) Chains(ctx context.Context) ([]string, error) {
 // database. Called alone it prunes nothing: the database refuses a prune
 // not recorded in the same transaction (auditlog.ErrNotRecorded), so use
 // Log.Prune, which goes through PruneRecorded.
-func (s *Store) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
+func (s *store) PrunePayloads(ctx context.Context, chain string, before time.Time) (int64, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, `SELECT auditlog_prune_payloads($1, $2)`, chain, before).Scan(&n); err != nil {
 		return 0, fmt.Errorf("auditlog/pgstore: prune: %w", mapRetentionErr(err))
@@ -858,7 +891,7 @@ func (s *Store) PrunePayloads(ctx context.Context, chain string, before time.Tim
 }
 
 // PutHold implements auditlog.Store.
-func (s *Store) PutHold(ctx context.Context, h auditlog.Hold) error {
+func (s *store) PutHold(ctx context.Context, h auditlog.Hold) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO auditlog_holds (id, kind, value, reason, owner, placed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		h.ID, string(h.Kind), h.Value, h.Reason, h.Owner, h.PlacedAt)
 	var pe *pgconn.PgError
@@ -874,7 +907,7 @@ func (s *Store) PutHold(ctx context.Context, h auditlog.Hold) error {
 // LiftHold implements auditlog.Store. Like PrunePayloads, called alone it
 // is refused (auditlog.ErrNotRecorded); Log.LiftHold goes through
 // LiftHoldRecorded.
-func (s *Store) LiftHold(ctx context.Context, id string, at time.Time) error {
+func (s *store) LiftHold(ctx context.Context, id string, at time.Time) error {
 	var ok bool
 	if err := s.pool.QueryRow(ctx, `SELECT auditlog_lift_hold($1, $2)`, id, at).Scan(&ok); err != nil {
 		return fmt.Errorf("auditlog/pgstore: lift hold: %w", mapRetentionErr(err))
@@ -886,7 +919,7 @@ func (s *Store) LiftHold(ctx context.Context, id string, at time.Time) error {
 }
 
 // Holds implements auditlog.Store.
-func (s *Store) Holds(ctx context.Context) ([]auditlog.Hold, error) {
+func (s *store) Holds(ctx context.Context) ([]auditlog.Hold, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, kind, value, reason, owner, placed_at FROM auditlog_holds WHERE lifted_at IS NULL ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("auditlog/pgstore: holds: %w", err)

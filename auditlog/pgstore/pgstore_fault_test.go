@@ -27,7 +27,7 @@ import (
 
 // faultDB is a migrated schema, a store on a clean pool to check the
 // outcome with, and a store on a pool whose backends the test kills.
-func faultDB(t *testing.T, maxConns int32) (clean *pgstore.Store, fp *pgfault.Pool, faulty *pgstore.Store) {
+func faultDB(t *testing.T, maxConns int32) (clean pgstore.Store, fp *pgfault.Pool, faulty pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
@@ -183,7 +183,7 @@ func TestFaultStoreAppend(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func storeTree(ctx context.Context, s *pgstore.Store, chain string) tlog.HashReader {
+func storeTree(ctx context.Context, s pgstore.Store, chain string) tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return s.TreeHashes(ctx, chain, idx) })
 }
 
@@ -219,7 +219,7 @@ func (lg *ledger) append(ctx context.Context, t *testing.T, l *auditlog.Log, tag
 // check reads the chain through clean and requires: every acknowledged
 // append stored exactly once where its receipt says, no append told "not
 // written" stored, none stored twice, and the chain verifies.
-func (lg *ledger) check(t *testing.T, clean *pgstore.Store, chain string) {
+func (lg *ledger) check(t *testing.T, clean pgstore.Store, chain string) {
 	t.Helper()
 	ctx := context.Background()
 	_, err := auditlog.Verify(ctx, clean, chain, auditlog.VerifyOptions{})

@@ -79,7 +79,7 @@ func helper(spec string) int {
 	return 0
 }
 
-func newDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
+func newDB(t *testing.T) (*pgtest.DB, pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
@@ -416,7 +416,7 @@ func TestCheckpointsCatchDBA(t *testing.T) {
 	ctx := context.Background()
 	signer, verifier := auditlogtest.NewSigner(t, "rampart-test")
 
-	setup := func(t *testing.T) (*pgtest.DB, *pgstore.Store, []auditlog.Checkpoint) {
+	setup := func(t *testing.T) (*pgtest.DB, pgstore.Store, []auditlog.Checkpoint) {
 		db, s := newDB(t)
 		path := t.TempDir() + "/checkpoints"
 		l := seed(t, s, 20, auditlog.WithCheckpoints(signer, auditlog.NewFileSink(path), 5, 0), auditlog.WithMaxBatch(1))
@@ -515,7 +515,7 @@ func TestTwoProcessesOneChain(t *testing.T) {
 // killingStore terminates its own backend connection in the middle of some
 // batches, after the head is locked and before the rows are written.
 type killingStore struct {
-	*pgstore.Store
+	pgstore.Store
 	killer *pgxpool.Pool
 	app    string
 	mu     sync.Mutex

@@ -15,7 +15,7 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 )
 
-var _ auditlog.PipelinedAppender = (*Store)(nil)
+var _ auditlog.PipelinedAppender = (*store)(nil)
 
 // closeTimeout bounds closing a pipeline, which reads the outcomes still in
 // flight.
@@ -35,7 +35,7 @@ var errPipelinesBusy = errors.New("auditlog/pgstore: every pipeline connection i
 // waiting for the client. Pipelines hold at most half of the pool's
 // connections (none in a pool of one); beyond that OpenPipeline fails at
 // once and the Log appends without one.
-func (s *Store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
+func (s *store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
 	if n := s.pipelines.Add(1); n > int64(s.pool.Config().MaxConns)/2 {
 		s.pipelines.Add(-1)
 		return nil, errPipelinesBusy
@@ -75,7 +75,7 @@ func (s *Store) OpenPipeline(ctx context.Context) (auditlog.Pipeline, error) {
 }
 
 type pipeline struct {
-	s      *Store
+	s      *store
 	conn   *pgxpool.Conn
 	tm     *pgtype.Map
 	pl     *pgconn.Pipeline

@@ -34,7 +34,7 @@ func TestPipelineCloseIsBounded(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer pool.Close()
-	s := New(pool)
+	s := newStore(pool)
 	s.closeTimeout = 300 * time.Millisecond
 
 	var tree auditlogtest.Tree

@@ -11,14 +11,14 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 )
 
-var _ auditlog.EntryQuerier = (*Store)(nil)
+var _ auditlog.EntryQuerier = (*store)(nil)
 
 // QueryEntries implements auditlog.EntryQuerier with one keyset query: the
 // rows of chain from q.From in primary-key order, filtered, LIMIT limit.
 // Filters are applied to the rows in seq order (no index per filter: each
 // would cost every append); auditlog.ReadPage bounds how many rows one
 // filtered page examines (Query.ScanLimit).
-func (s *Store) QueryEntries(ctx context.Context, chain string, q auditlog.Query, limit int, fn func(e *auditlog.Entry) error) error {
+func (s *store) QueryEntries(ctx context.Context, chain string, q auditlog.Query, limit int, fn func(e *auditlog.Entry) error) error {
 	if limit <= 0 {
 		return fmt.Errorf("%w: limit %d", auditlog.ErrBadQuery, limit)
 	}

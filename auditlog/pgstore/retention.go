@@ -13,7 +13,7 @@ import (
 	"github.com/rampart-sdk/rampart/auditlog"
 )
 
-var _ auditlog.RetentionRecorder = (*Store)(nil)
+var _ auditlog.RetentionRecorder = (*store)(nil)
 
 // mapRetentionErr maps the retention functions' refusals to auditlog's
 // sentinels: RA003 a cutoff inside the retention (or none configured),
@@ -39,7 +39,7 @@ func mapRetentionErr(err error) error {
 // any error nothing changed, unless the connection was lost during the
 // commit; either way a retry is safe: what is already pruned is not pruned
 // (nor recorded) twice.
-func (s *Store) PruneRecorded(ctx context.Context, chain string, before time.Time, record func(pruned int64) (auditlog.Entry, error)) (int64, error) {
+func (s *store) PruneRecorded(ctx context.Context, chain string, before time.Time, record func(pruned int64) (auditlog.Entry, error)) (int64, error) {
 	var n int64
 	err := s.recorded(ctx, chain, func(tx pgx.Tx) (*auditlog.Entry, error) {
 		if err := tx.QueryRow(ctx, `SELECT auditlog_prune_payloads($1, $2)`, chain, before).Scan(&n); err != nil {
@@ -61,7 +61,7 @@ func (s *Store) PruneRecorded(ctx context.Context, chain string, before time.Tim
 // transaction: lock record.Chain's head, lift the hold
 // (auditlog_lift_hold), seal record onto the head and append it, commit.
 // The database checks at commit that record is in the hold's chain.
-func (s *Store) LiftHoldRecorded(ctx context.Context, id string, at time.Time, record auditlog.Entry) error {
+func (s *store) LiftHoldRecorded(ctx context.Context, id string, at time.Time, record auditlog.Entry) error {
 	return s.recorded(ctx, record.Chain, func(tx pgx.Tx) (*auditlog.Entry, error) {
 		var ok bool
 		if err := tx.QueryRow(ctx, `SELECT auditlog_lift_hold($1, $2)`, id, at).Scan(&ok); err != nil {
@@ -77,7 +77,7 @@ func (s *Store) LiftHoldRecorded(ctx context.Context, id string, at time.Time, r
 // recorded runs change in a transaction holding chain's head lock, then
 // seals the entry it returns onto the head, appends it and commits; if it
 // returns no entry, nothing is committed.
-func (s *Store) recorded(ctx context.Context, chain string, change func(tx pgx.Tx) (*auditlog.Entry, error)) error {
+func (s *store) recorded(ctx context.Context, chain string, change func(tx pgx.Tx) (*auditlog.Entry, error)) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("auditlog/pgstore: begin: %w", err)

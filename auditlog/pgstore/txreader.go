@@ -14,35 +14,42 @@ import (
 // (Store.WithTx): Verify, ReadPage, Entries, proofs and the outbox status
 // then see exactly what that transaction sees (its own uncommitted outbox
 // rows included, and, under REPEATABLE READ, one snapshot throughout). It
-// implements auditlog.ChainReader. It has no writes: appends group-commit
-// in the Store's own transactions by design (see the package doc), and a
-// host records inside its transaction with RecordTx.
+// has no writes: appends group-commit in the Store's own transactions by
+// design (see the package doc), and a host records inside its transaction
+// with RecordTx.
 //
 // Like the transaction itself, a TxReader is for one goroutine at a time;
 // its Scan reads page after page on the transaction's connection, without
 // the Store's read-ahead on a second connection.
-type TxReader struct {
+type TxReader interface {
+	auditlog.ChainReader
+	// OutboxStatus is Store.OutboxStatus inside the transaction.
+	OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error)
+}
+
+// txReader is the TxReader of WithTx.
+type txReader struct {
 	q querier
 }
 
-var _ auditlog.ChainReader = (*TxReader)(nil)
+var _ TxReader = (*txReader)(nil)
 
-// WithTx returns the Store's reads bound to tx.
-func (s *Store) WithTx(tx pgx.Tx) *TxReader { return &TxReader{q: tx} }
+// WithTx implements Store.WithTx.
+func (s *store) WithTx(tx pgx.Tx) TxReader { return &txReader{q: tx} }
 
 // Head implements auditlog.ChainReader.
-func (r *TxReader) Head(ctx context.Context, chain string) (auditlog.Head, error) {
+func (r *txReader) Head(ctx context.Context, chain string) (auditlog.Head, error) {
 	return head(ctx, r.q, chain)
 }
 
 // TreeHashes implements auditlog.ChainReader.
-func (r *TxReader) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
+func (r *txReader) TreeHashes(ctx context.Context, chain string, indexes []int64) ([]tlog.Hash, error) {
 	return treeHashes(ctx, r.q, chain, indexes)
 }
 
 // Scan implements auditlog.ChainReader, as Store.Scan does but on the
 // transaction's one connection.
-func (r *TxReader) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
+func (r *txReader) Scan(ctx context.Context, chain string, from uint64, fn func(e *auditlog.Entry) error) error {
 	buf := make([]auditlog.Entry, 0, scanPage)
 	at := int64(from)
 	for {
@@ -72,7 +79,7 @@ func (r *TxReader) Scan(ctx context.Context, chain string, from uint64, fn func(
 	}
 }
 
-// OutboxStatus is Store.OutboxStatus inside the transaction.
-func (r *TxReader) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
+// OutboxStatus implements TxReader.
+func (r *txReader) OutboxStatus(ctx context.Context) (auditlog.OutboxStatus, error) {
 	return outboxStatus(ctx, r.q)
 }

@@ -46,7 +46,7 @@ func keyArg(flagName, v string) (string, error) {
 	return v, nil
 }
 
-func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, *pgstore.Store, error) {
+func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, pgstore.Store, error) {
 	pool, err := connect(ctx, dsn)
 	if err != nil {
 		return nil, nil, err

@@ -28,7 +28,7 @@ func privacyGroup() group {
 }
 
 // openPrivacyStore connects to dsn; the schema must have been migrated.
-func openPrivacyStore(ctx context.Context, dsn string) (*pgxpool.Pool, *pgstore.Store, error) {
+func openPrivacyStore(ctx context.Context, dsn string) (*pgxpool.Pool, pgstore.Store, error) {
 	pool, err := connect(ctx, dsn)
 	if err != nil {
 		return nil, nil, err

@@ -18,11 +18,11 @@ import (
 // pgTx is what one host transaction over rampart's PostgreSQL stores
 // needs: the stores to bind to it. Nil in memory mode.
 type pgTx struct {
-	privacy *privacypg.Store // records its audit entries through the outbox
+	privacy privacypg.Store // records its audit entries through the outbox
 	authn   *authnpg.Store
 	// sweep is the erasure sweep's store when rampart's tables are
 	// protected: the owner's pool, no tenant binding. Nil otherwise.
-	sweep *privacypg.Store
+	sweep privacypg.Store
 }
 
 // privacyStoreFor returns the privacy store the app runs on: in memory,

@@ -39,7 +39,7 @@ var (
 	// Inside a host transaction: privacy's entries go through the outbox.
 	_ privacypg.TxRecorder = (*auditpg.TxRecorder)(nil)
 	// The compliance report reads the outbox's depth and age.
-	_ compliance.Outbox = (*auditpg.Store)(nil)
+	_ compliance.Outbox = auditpg.Store(nil)
 )
 
 // keyring seals, opens, shreds and indexes for the others.

@@ -33,7 +33,7 @@ func (s *shredder) Destroy(_ context.Context, id string) error {
 	return nil
 }
 
-func setup(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
+func setup(t *testing.T) (*pgxpool.Pool, pgstore.Store) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))

@@ -27,7 +27,7 @@ import (
 // records through.
 type outboxEnv struct {
 	db    *pgtest.DB
-	audit *auditpg.Store
+	audit auditpg.Store
 	log   *auditlog.Log
 	rec   *auditpg.TxRecorder
 }
@@ -166,7 +166,7 @@ func TestAuditOutboxJoinsHostTx(t *testing.T) {
 
 // diesAfterRelease is a store whose AuditTx commits and then reports the
 // process gone, as if the sweep died right after its release.
-type diesAfterRelease struct{ *pgstore.Store }
+type diesAfterRelease struct{ pgstore.Store }
 
 var errDied = errors.New("sweep process died")
 
@@ -333,7 +333,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 	// the account: the three commit together or not at all.
 	_, err := e.db.Pool.Exec(ctx, `CREATE TABLE accounts (id text PRIMARY KEY, active bool NOT NULL)`)
 	require.NoError(t, err)
-	faultyStore := mustNew(t, fp.Pool, pgstore.WithAuditOutbox(e.rec)) // as faulty's own
+	faultyStore := faulty.st.(pgstore.Store)
 	run = 0
 	points = fp.EachPoint(t, 30, func(ctx context.Context) error {
 		run++

@@ -104,9 +104,29 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "privacy", Migrations())
 }
 
-// Store is the PostgreSQL privacy.Store. A Store from New runs on its pool;
-// WithTx returns one bound to a transaction of the caller's.
-type Store struct {
+// Store is the PostgreSQL privacy.Store, and a privacy.AuditingStore:
+// RecordsAudit says whether it was built WithAuditOutbox. A Store from New
+// runs on its pool; WithTx returns one bound to a transaction of the
+// caller's.
+type Store interface {
+	privacy.AuditingStore
+	// WithTx returns the store bound to tx: every operation runs in the
+	// caller's transaction and commits or rolls back with it, and an
+	// operation that needs a transaction of its own (Transition, Release)
+	// runs in a savepoint of tx, so when it fails or is refused
+	// (privacy.ErrConflict) the caller's transaction is still usable. See
+	// the package documentation for what belongs on the pool instead.
+	//
+	// Like tx itself, the returned store is for one goroutine at a time.
+	// Once tx has committed or rolled back, every operation returns an
+	// error that matches pgx.ErrTxClosed; a nil tx gives the same. It keeps
+	// the store's options: with WithAuditOutbox, the audit entries of a
+	// Lifecycle over it are outbox rows of tx.
+	WithTx(tx pgx.Tx) Store
+}
+
+// store is the Store, on a pool or bound to a transaction.
+type store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
 	// audit records the audit entries of privacy's writes in their
 	// transaction, when auditing (WithAuditOutbox).
@@ -116,7 +136,10 @@ type Store struct {
 	maint    *pgxpool.Pool // WithMaintenancePool
 }
 
-var _ privacy.AuditingStore = (*Store)(nil)
+var (
+	_ Store                 = (*store)(nil)
+	_ privacy.AuditingStore = (*store)(nil)
+)
 
 // TxRecorder records one audit entry inside tx, a transaction of the
 // caller's, with the arguments of privacy.Recorder. auditlog/pgstore's
@@ -156,7 +179,7 @@ type config struct {
 // pool, a nil option, WithAuditOutbox(nil), WithMaintenancePool(nil) or a
 // maintenance pool without WithTenantBinding (it would never be used) is an
 // error wrapping privacy.ErrInvalidConfig that names it.
-func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: privacy/pgstore.New: nil pool", privacy.ErrInvalidConfig)
 	}
@@ -179,16 +202,16 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		// that passes it most likely forgot WithTenantBinding.
 		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: only used with WithTenantBinding, which is missing", privacy.ErrInvalidConfig)
 	}
-	return &Store{q: pool, audit: c.audit, auditing: c.auditing, tenant: c.tenant, maint: c.maint}, nil
+	return &store{q: pool, audit: c.audit, auditing: c.auditing, tenant: c.tenant, maint: c.maint}, nil
 }
 
 // RecordsAudit implements privacy.AuditingStore: true with WithAuditOutbox.
-func (s *Store) RecordsAudit() bool { return s.auditing }
+func (s *store) RecordsAudit() bool { return s.auditing }
 
 // AuditTx implements privacy.AuditingStore: fn runs in one transaction (a
 // savepoint of the caller's, on a store from WithTx) with the store bound
 // to it and a recorder that records through the outbox in it.
-func (s *Store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Recorder) error) error {
+func (s *store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Recorder) error) error {
 	var fnErr error
 	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		fnErr = fn(s.bound(tx), outboxRecorder{tx: tx, r: s.audit})
@@ -201,7 +224,7 @@ func (s *Store) AuditTx(ctx context.Context, fn func(privacy.Store, privacy.Reco
 }
 
 // bound is s bound to tx, with s's options.
-func (s *Store) bound(tx pgx.Tx) *Store {
+func (s *store) bound(tx pgx.Tx) *store {
 	b := *s
 	b.q = pgq.Tx(tx)
 	return &b
@@ -220,19 +243,8 @@ func (o outboxRecorder) Record(ctx context.Context, org, actor, action, target s
 	return o.r.RecordTx(ctx, o.tx, org, actor, action, target, payload)
 }
 
-// WithTx returns a store bound to tx: every operation runs in the caller's
-// transaction and commits or rolls back with it, and an operation that needs
-// a transaction of its own (Transition, Release) runs in a savepoint of tx,
-// so when it fails or is refused (privacy.ErrConflict) the caller's
-// transaction is still usable. See the package documentation for what
-// belongs on the pool instead.
-//
-// Like tx itself, the returned store is for one goroutine at a time. Once tx
-// has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same. It keeps s's options:
-// with WithAuditOutbox, the audit entries of a Lifecycle over it are outbox
-// rows of tx.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return s.bound(tx) }
+// WithTx implements Store.WithTx.
+func (s *store) WithTx(tx pgx.Tx) Store { return s.bound(tx) }
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
 
@@ -268,8 +280,8 @@ func scanSubject(row pgx.Row) (privacy.Subject, error) {
 }
 
 // Subject implements privacy.Store.
-func (s *Store) Subject(ctx context.Context, org, id string) (sub privacy.Subject, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { sub, err = b.Subject(ctx, org, id) }) {
+func (s *store) Subject(ctx context.Context, org, id string) (sub privacy.Subject, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { sub, err = b.Subject(ctx, org, id) }) {
 		return sub, err
 	}
 	sub, err = scanSubject(s.q.QueryRow(ctx, `SELECT `+subjectCols+` FROM privacy_subjects WHERE org = $1 AND subject_id = $2`, org, id))
@@ -277,11 +289,11 @@ func (s *Store) Subject(ctx context.Context, org, id string) (sub privacy.Subjec
 }
 
 // Transition implements privacy.Store.
-func (s *Store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) (err error) {
+func (s *store) Transition(ctx context.Context, next privacy.Subject, from privacy.State, ev privacy.Event) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, next.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: transition: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.inOrg(ctx, next.Org, &err, func(b *Store) { err = b.Transition(ctx, next, from, ev) }) {
+	if s.inOrg(ctx, next.Org, &err, func(b *store) { err = b.Transition(ctx, next, from, ev) }) {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
@@ -348,8 +360,8 @@ func insertEvents(ctx context.Context, tx pgx.Tx, evs []privacy.Event) error {
 }
 
 // Events implements privacy.Store.
-func (s *Store) Events(ctx context.Context, org, id string) (evs []privacy.Event, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { evs, err = b.Events(ctx, org, id) }) {
+func (s *store) Events(ctx context.Context, org, id string) (evs []privacy.Event, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { evs, err = b.Events(ctx, org, id) }) {
 		return evs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT org, subject_id, at, action, from_state, to_state, actor, reason
@@ -409,7 +421,7 @@ const claimDueSQL = `
 
 // ClaimDue implements privacy.Store with FOR UPDATE SKIP LOCKED and a lease:
 // concurrent sweepers skip each other's rows instead of waiting on them.
-func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
+func (s *store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subject, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -424,7 +436,7 @@ func (s *Store) ClaimDue(ctx context.Context, c privacy.Claim) ([]privacy.Subjec
 }
 
 // DueSubjects implements privacy.Store.
-func (s *Store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]privacy.Subject, error) {
+func (s *store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]privacy.Subject, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -438,7 +450,7 @@ func (s *Store) DueSubjects(ctx context.Context, now time.Time, limit int) ([]pr
 }
 
 // Progress implements privacy.Store.
-func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Progress, error) {
+func (s *store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Progress, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -465,7 +477,7 @@ func (s *Store) Progress(ctx context.Context, refs []privacy.Ref) ([]privacy.Pro
 }
 
 // SetProgress implements privacy.Store.
-func (s *Store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
+func (s *store) SetProgress(ctx context.Context, ps []privacy.Progress) error {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return err
@@ -503,7 +515,7 @@ const releaseSQL = `UPDATE privacy_subjects s
 
 // Release implements privacy.Store: one statement for the batch, only for
 // rows still leased to owner, and their events in the same transaction.
-func (s *Store) Release(ctx context.Context, owner string, rs []privacy.Release) ([]privacy.Ref, error) {
+func (s *store) Release(ctx context.Context, owner string, rs []privacy.Release) ([]privacy.Ref, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -570,7 +582,7 @@ func insertPending(ctx context.Context, tx pgx.Tx, ids []string, evs []privacy.E
 }
 
 // ClaimPendingAudits implements privacy.Store.
-func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]privacy.PendingAudit, error) {
+func (s *store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]privacy.PendingAudit, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -607,7 +619,7 @@ func (s *Store) ClaimPendingAudits(ctx context.Context, c privacy.Claim) ([]priv
 }
 
 // MarkAudited implements privacy.Store.
-func (s *Store) MarkAudited(ctx context.Context, ids []string) error {
+func (s *store) MarkAudited(ctx context.Context, ids []string) error {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return err
@@ -630,11 +642,11 @@ func scanHold(r pgx.Row) (privacy.Hold, error) {
 }
 
 // PutHold implements privacy.Store.
-func (s *Store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
+func (s *store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, h.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: put hold: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.inOrg(ctx, h.Org, &err, func(b *Store) { err = b.PutHold(ctx, h) }) {
+	if s.inOrg(ctx, h.Org, &err, func(b *store) { err = b.PutHold(ctx, h) }) {
 		return err
 	}
 	_, err = s.q.Exec(ctx, `INSERT INTO privacy_holds (`+holdCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -643,8 +655,8 @@ func (s *Store) PutHold(ctx context.Context, h privacy.Hold) (err error) {
 }
 
 // LiftHold implements privacy.Store.
-func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (h privacy.Hold, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { h, err = b.LiftHold(ctx, org, id, at, by) }) {
+func (s *store) LiftHold(ctx context.Context, org, id string, at time.Time, by string) (h privacy.Hold, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { h, err = b.LiftHold(ctx, org, id, at, by) }) {
 		return h, err
 	}
 	h, err = scanHold(s.q.QueryRow(ctx, `UPDATE privacy_holds SET lifted_at = $3, lifted_by = $4
@@ -653,8 +665,8 @@ func (s *Store) LiftHold(ctx context.Context, org, id string, at time.Time, by s
 }
 
 // Holds implements privacy.Store.
-func (s *Store) Holds(ctx context.Context, org string) (hs []privacy.Hold, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { hs, err = b.Holds(ctx, org) }) {
+func (s *store) Holds(ctx context.Context, org string) (hs []privacy.Hold, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { hs, err = b.Holds(ctx, org) }) {
 		return hs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT `+holdCols+` FROM privacy_holds WHERE org = $1 AND lifted_at IS NULL ORDER BY placed_at, id`, org)
@@ -685,11 +697,11 @@ func collectRequests(rows pgx.Rows, err error) ([]privacy.Request, error) {
 }
 
 // PutRequest implements privacy.Store.
-func (s *Store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
+func (s *store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, r.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: put request: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.inOrg(ctx, r.Org, &err, func(b *Store) { err = b.PutRequest(ctx, r) }) {
+	if s.inOrg(ctx, r.Org, &err, func(b *store) { err = b.PutRequest(ctx, r) }) {
 		return err
 	}
 	j := r.Jurisdiction
@@ -713,8 +725,8 @@ func (s *Store) PutRequest(ctx context.Context, r privacy.Request) (err error) {
 }
 
 // UpdateRequest implements privacy.Store: one conditional UPDATE.
-func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (err error) {
-	if s.inOrg(ctx, prev.Org, &err, func(b *Store) { err = b.UpdateRequest(ctx, prev, next) }) {
+func (s *store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (err error) {
+	if s.inOrg(ctx, prev.Org, &err, func(b *store) { err = b.UpdateRequest(ctx, prev, next) }) {
 		return err
 	}
 	if next.Org != prev.Org || next.ID != prev.ID {
@@ -735,8 +747,8 @@ func (s *Store) UpdateRequest(ctx context.Context, prev, next privacy.Request) (
 }
 
 // Request implements privacy.Store.
-func (s *Store) Request(ctx context.Context, org, id string) (r privacy.Request, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { r, err = b.Request(ctx, org, id) }) {
+func (s *store) Request(ctx context.Context, org, id string) (r privacy.Request, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { r, err = b.Request(ctx, org, id) }) {
 		return r, err
 	}
 	r, err = scanRequest(s.q.QueryRow(ctx, `SELECT `+reqCols+` FROM privacy_requests WHERE org = $1 AND id = $2`, org, id))
@@ -744,8 +756,8 @@ func (s *Store) Request(ctx context.Context, org, id string) (r privacy.Request,
 }
 
 // Requests implements privacy.Store.
-func (s *Store) Requests(ctx context.Context, org, subjectID string) (rs []privacy.Request, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { rs, err = b.Requests(ctx, org, subjectID) }) {
+func (s *store) Requests(ctx context.Context, org, subjectID string) (rs []privacy.Request, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { rs, err = b.Requests(ctx, org, subjectID) }) {
 		return rs, err
 	}
 	rs, err = collectRequests(s.q.Query(ctx, `SELECT `+reqCols+` FROM privacy_requests
@@ -754,7 +766,7 @@ func (s *Store) Requests(ctx context.Context, org, subjectID string) (rs []priva
 }
 
 // OpenRequestsDueBefore implements privacy.Store.
-func (s *Store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]privacy.Request, error) {
+func (s *store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]privacy.Request, error) {
 	q, err := s.sweepQuerier()
 	if err != nil {
 		return nil, err
@@ -765,11 +777,11 @@ func (s *Store) OpenRequestsDueBefore(ctx context.Context, t time.Time) ([]priva
 }
 
 // AppendConsent implements privacy.Store.
-func (s *Store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) (err error) {
+func (s *store) AppendConsent(ctx context.Context, c privacy.ConsentRecord) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, c.Org); err != nil {
 		return fmt.Errorf("privacy/pgstore: append consent: %w: %w", privacy.ErrInvalid, err)
 	}
-	if s.inOrg(ctx, c.Org, &err, func(b *Store) { err = b.AppendConsent(ctx, c) }) {
+	if s.inOrg(ctx, c.Org, &err, func(b *store) { err = b.AppendConsent(ctx, c) }) {
 		return err
 	}
 	_, err = s.q.Exec(ctx, `INSERT INTO privacy_consent (org, who, purpose, granted, version, at, source)
@@ -786,8 +798,8 @@ func scanConsent(r pgx.Row) (privacy.ConsentRecord, error) {
 }
 
 // LatestConsent implements privacy.Store.
-func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (c privacy.ConsentRecord, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { c, err = b.LatestConsent(ctx, org, who, purpose) }) {
+func (s *store) LatestConsent(ctx context.Context, org, who, purpose string) (c privacy.ConsentRecord, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { c, err = b.LatestConsent(ctx, org, who, purpose) }) {
 		return c, err
 	}
 	c, err = scanConsent(s.q.QueryRow(ctx, `SELECT `+consentCols+` FROM privacy_consent
@@ -796,8 +808,8 @@ func (s *Store) LatestConsent(ctx context.Context, org, who, purpose string) (c 
 }
 
 // ConsentHistory implements privacy.Store.
-func (s *Store) ConsentHistory(ctx context.Context, org, who string) (cs []privacy.ConsentRecord, err error) {
-	if s.inOrg(ctx, org, &err, func(b *Store) { cs, err = b.ConsentHistory(ctx, org, who) }) {
+func (s *store) ConsentHistory(ctx context.Context, org, who string) (cs []privacy.ConsentRecord, err error) {
+	if s.inOrg(ctx, org, &err, func(b *store) { cs, err = b.ConsentHistory(ctx, org, who) }) {
 		return cs, err
 	}
 	rows, err := s.q.Query(ctx, `SELECT `+consentCols+` FROM privacy_consent WHERE org = $1 AND who = $2 ORDER BY seq`, org, who)

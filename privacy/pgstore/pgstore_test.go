@@ -13,7 +13,7 @@ import (
 	"github.com/rampart-sdk/rampart/privacy/privacytest"
 )
 
-func newStore(t *testing.T) *pgstore.Store {
+func newStore(t *testing.T) pgstore.Store {
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool), "idempotent")
@@ -40,7 +40,7 @@ func TestStoreInTx(t *testing.T) {
 }
 
 // mustNew is pgstore.New for a test that expects its options to be valid.
-func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) pgstore.Store {
 	t.Helper()
 	s, err := pgstore.New(pool, opts...)
 	require.NoError(t, err)

@@ -9,11 +9,13 @@ import (
 )
 
 // services is a Lifecycle, a Requests and a Consent over one store, as a
-// host wires them; the Lifecycle's methods are promoted.
+// host wires them; the Lifecycle's methods are promoted. st is the store
+// they were built over.
 type services struct {
 	*privacy.Lifecycle
 	rq *privacy.Requests
 	cs *privacy.Consent
+	st privacy.Store
 }
 
 // newServices builds the three over store, giving each constructor the
@@ -42,5 +44,5 @@ func newServices(t testing.TB, store privacy.Store, opts ...any) *services {
 	require.NoError(t, err)
 	cs, err := privacy.NewConsent(store, co...)
 	require.NoError(t, err)
-	return &services{Lifecycle: l, rq: rq, cs: cs}
+	return &services{Lifecycle: l, rq: rq, cs: cs, st: store}
 }

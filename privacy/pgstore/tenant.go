@@ -82,7 +82,7 @@ func WithMaintenancePool(pool *pgxpool.Pool) Option {
 }
 
 // sweepQuerier is where a cross-organisation operation runs.
-func (s *Store) sweepQuerier() (pgq.Querier, error) {
+func (s *store) sweepQuerier() (pgq.Querier, error) {
 	if !s.tenant {
 		return s.q, nil
 	}
@@ -98,7 +98,7 @@ func (s *Store) sweepQuerier() (pgq.Querier, error) {
 // inOrg runs op on a copy of the store whose querier is bound to org, when
 // tenant binding is on (pgtenant.Bound), and reports whether it did. The
 // copy keeps s's other options and binds nothing itself.
-func (s *Store) inOrg(ctx context.Context, org string, err *error, op func(b *Store)) bool {
+func (s *store) inOrg(ctx context.Context, org string, err *error, op func(b *store)) bool {
 	return pgtenant.Bound(ctx, s.tenant, s.q, org, err, func(q pgq.Querier) {
 		b := *s
 		b.q, b.tenant = q, false

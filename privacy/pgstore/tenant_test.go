@@ -20,7 +20,7 @@ import (
 // newProtected returns privacy's schema protected by a non-superuser
 // migration role, and the store of an application role that owns nothing,
 // whose sweep runs on the owner's pool.
-func newProtected(t *testing.T) (*pgtest.Roles, *pgstore.Store) {
+func newProtected(t *testing.T) (*pgtest.Roles, pgstore.Store) {
 	t.Helper()
 	r := pgtest.NewRoles(t, "rampart_privacy", pgstore.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
 		return pgstore.Protect(ctx, owner, role)
@@ -67,7 +67,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 	require.NoError(t, s.PutRequest(ctx, req))
 	require.NoError(t, s.AppendConsent(ctx, privacy.ConsentRecord{Org: "orgB", Who: "s1", Purpose: "mail", Granted: true, Version: 1, At: t0}))
 
-	attempts := func(t *testing.T, ctx context.Context, s *pgstore.Store) {
+	attempts := func(t *testing.T, ctx context.Context, s pgstore.Store) {
 		_, err := s.Subject(ctx, "orgB", "s1")
 		require.ErrorIs(t, err, privacy.ErrNotFound, "Subject")
 		evs, err := s.Events(ctx, "orgB", "s1")

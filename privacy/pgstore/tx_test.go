@@ -15,7 +15,7 @@ import (
 	"github.com/rampart-sdk/rampart/privacy/pgstore"
 )
 
-func txDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
+func txDB(t *testing.T) (*pgtest.DB, pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
@@ -41,13 +41,13 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name      string
-		write     func(t *testing.T, s *pgstore.Store)
-		persisted func(t *testing.T, s *pgstore.Store) bool
+		write     func(t *testing.T, s pgstore.Store)
+		persisted func(t *testing.T, s pgstore.Store) bool
 	}{
-		{"transition (savepoint)", func(t *testing.T, s *pgstore.Store) {
+		{"transition (savepoint)", func(t *testing.T, s pgstore.Store) {
 			sub, ev := deletionRequested("s1")
 			require.NoError(t, s.Transition(ctx, sub, privacy.StateActive, ev))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			_, err := s.Subject(ctx, "o", "s1")
 			if err != nil {
 				require.ErrorIs(t, err, privacy.ErrNotFound)
@@ -57,28 +57,28 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 			require.Equal(t, err == nil, len(evs) == 1, "the subject and its event go together")
 			return err == nil
 		}},
-		{"request", func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.PutRequest(ctx, openRequest("r1"))) },
-			func(t *testing.T, s *pgstore.Store) bool {
+		{"request", func(t *testing.T, s pgstore.Store) { require.NoError(t, s.PutRequest(ctx, openRequest("r1"))) },
+			func(t *testing.T, s pgstore.Store) bool {
 				_, err := s.Request(ctx, "o", "r1")
 				return err == nil
 			}},
-		{"hold", func(t *testing.T, s *pgstore.Store) {
+		{"hold", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.PutHold(ctx, privacy.Hold{Org: "o", ID: "h1", SubjectID: "s1", Domain: "invoices",
 				Reason: "audit", Owner: "legal", PlacedAt: t0, PlacedBy: "user:x"}))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			hs, err := s.Holds(ctx, "o")
 			require.NoError(t, err)
 			return len(hs) == 1
 		}},
-		{"consent", func(t *testing.T, s *pgstore.Store) {
+		{"consent", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.AppendConsent(ctx, privacy.ConsentRecord{Org: "o", Who: "u", Purpose: "mail", Granted: true, Version: 1, At: t0, Source: "web"}))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			_, err := s.LatestConsent(ctx, "o", "u", "mail")
 			return err == nil
 		}},
 	}
 	for _, tc := range cases {
-		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) { db, s := txDB(t); return db.Pool, s }, (*pgstore.Store).WithTx, nil, tc.write, tc.persisted)
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, pgstore.Store) { db, s := txDB(t); return db.Pool, s }, pgstore.Store.WithTx, nil, tc.write, tc.persisted)
 	}
 }
 
@@ -131,20 +131,20 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name string
-		fail func(s *pgstore.Store) error
+		fail func(s pgstore.Store) error
 		want error // nil: any error
 	}{
-		{"transition from the wrong state (savepoint)", func(s *pgstore.Store) error {
+		{"transition from the wrong state (savepoint)", func(s pgstore.Store) error {
 			sub, ev := deletionRequested("s1")
 			return s.Transition(ctx, sub, privacy.StateActive, ev)
 		}, privacy.ErrConflict},
-		{"transition to an unknown state: check violation in the savepoint", func(s *pgstore.Store) error {
+		{"transition to an unknown state: check violation in the savepoint", func(s pgstore.Store) error {
 			sub, ev := deletionRequested("s2")
 			sub.State = "bogus"
 			return s.Transition(ctx, sub, privacy.StateActive, ev)
 		}, nil},
-		{"duplicate request", func(s *pgstore.Store) error { return s.PutRequest(ctx, openRequest("r1")) }, privacy.ErrConflict},
-		{"stale request update", func(s *pgstore.Store) error {
+		{"duplicate request", func(s pgstore.Store) error { return s.PutRequest(ctx, openRequest("r1")) }, privacy.ErrConflict},
+		{"stale request update", func(s pgstore.Store) error {
 			next := openRequest("r1")
 			next.IdentityVerified = true
 			stale := openRequest("r1")
@@ -190,12 +190,12 @@ func TestWithTxFinished(t *testing.T) {
 	committed, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, committed.Commit(ctx))
-	ops := map[string]func(s *pgstore.Store) error{
-		"exec":      func(s *pgstore.Store) error { return s.PutRequest(ctx, openRequest("r1")) },
-		"query":     func(s *pgstore.Store) error { _, err := s.Events(ctx, "o", "s1"); return err },
-		"collect":   func(s *pgstore.Store) error { _, err := s.DueSubjects(ctx, t0, 10); return err },
-		"query row": func(s *pgstore.Store) error { _, err := s.Subject(ctx, "o", "s1"); return err },
-		"savepoint": func(s *pgstore.Store) error {
+	ops := map[string]func(s pgstore.Store) error{
+		"exec":      func(s pgstore.Store) error { return s.PutRequest(ctx, openRequest("r1")) },
+		"query":     func(s pgstore.Store) error { _, err := s.Events(ctx, "o", "s1"); return err },
+		"collect":   func(s pgstore.Store) error { _, err := s.DueSubjects(ctx, t0, 10); return err },
+		"query row": func(s pgstore.Store) error { _, err := s.Subject(ctx, "o", "s1"); return err },
+		"savepoint": func(s pgstore.Store) error {
 			sub, ev := deletionRequested("s1")
 			return s.Transition(ctx, sub, privacy.StateActive, ev)
 		},
