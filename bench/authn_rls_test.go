@@ -20,10 +20,10 @@ import (
 // role (not a superuser, owns nothing), each over its own schema seeded
 // alike (20 organisations x 20 sessions of one user): one plain, one on
 // tables under row-level security with WithTenantBinding.
-func authnRLSStores(b *testing.B) (plain, bound *authnpg.Store) {
+func authnRLSStores(b *testing.B) (plain, bound authnpg.Store) {
 	b.Helper()
 	ctx := context.Background()
-	mk := func(protect bool, opts ...authnpg.Option) *authnpg.Store {
+	mk := func(protect bool, opts ...authnpg.Option) authnpg.Store {
 		r := pgtest.NewRoles(b, "rampart_bench_authn", authnpg.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
 			if !protect {
 				return nil
@@ -64,21 +64,21 @@ func BenchmarkAuthnRLS(b *testing.B) {
 	at := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	ops := []struct {
 		name string
-		op   func(ctx context.Context, s *authnpg.Store, i int) error
+		op   func(ctx context.Context, s authnpg.Store, i int) error
 	}{
-		{"lookup-by-token", func(ctx context.Context, s *authnpg.Store, i int) error {
+		{"lookup-by-token", func(ctx context.Context, s authnpg.Store, i int) error {
 			h := sha256.Sum256(fmt.Appendf(nil, "o%d-s%d", i%20, i%19))
 			_, err := s.SessionByTokenHash(ctx, h[:])
 			return err
 		}},
-		{"list-page", func(ctx context.Context, s *authnpg.Store, i int) error {
+		{"list-page", func(ctx context.Context, s authnpg.Store, i int) error {
 			_, err := s.ListSessions(ctx, fmt.Sprintf("o%d", i%20), "u", authn.ListPage{Limit: 20})
 			return err
 		}},
-		{"touch-by-id", func(ctx context.Context, s *authnpg.Store, i int) error {
+		{"touch-by-id", func(ctx context.Context, s authnpg.Store, i int) error {
 			return s.TouchSession(ctx, fmt.Sprintf("o%d-s%d", i%20, i%19), at.Add(time.Duration(i)*time.Millisecond))
 		}},
-		{"touch-by-id-org-in-context", func(ctx context.Context, s *authnpg.Store, i int) error {
+		{"touch-by-id-org-in-context", func(ctx context.Context, s authnpg.Store, i int) error {
 			ctx = tenant.With(ctx, fmt.Sprintf("o%d", i%20))
 			return s.TouchSession(ctx, fmt.Sprintf("o%d-s%d", i%20, i%19), at.Add(time.Duration(i)*time.Millisecond))
 		}},

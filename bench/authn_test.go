@@ -65,12 +65,12 @@ func authnFillPG(b *testing.B, pool *pgxpool.Pool, n int) {
 
 // authnPG returns a pgstore on a fresh schema, migrated and filled, with a
 // pool large enough for 32 concurrent requests.
-func authnPG(b *testing.B) (*pgstore.Store, *pgxpool.Pool) {
+func authnPG(b *testing.B) (pgstore.Store, *pgxpool.Pool) {
 	return authnPGSized(b, benchRows(20000))
 }
 
 // authnPGSized is authnPG with n filler rows in each table.
-func authnPGSized(b *testing.B, n int) (*pgstore.Store, *pgxpool.Pool) {
+func authnPGSized(b *testing.B, n int) (pgstore.Store, *pgxpool.Pool) {
 	db := pgtest.New(b)
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(db.URL)

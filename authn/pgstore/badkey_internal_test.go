@@ -28,7 +28,7 @@ func TestBadKeyIDFailsAlone(t *testing.T) {
 	_, k2, err := keys.Create(ctx, authn.NewAPIKey{Org: "org", Owner: "b"})
 	require.NoError(t, err)
 	for _, bad := range []string{"k\x00", "\xff", "a\xc3"} {
-		got, err := s.apiKeysByID(ctx, []string{k1.ID, bad, k2.ID})
+		got, err := s.(*store).apiKeysByID(ctx, []string{k1.ID, bad, k2.ID})
 		require.NoError(t, err, "%q", bad)
 		require.Len(t, got, 2)
 		require.Equal(t, "a", got[k1.ID].Owner)

@@ -126,7 +126,9 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// Store implements authn.Store on PostgreSQL.
+// Store is authn.Store on PostgreSQL, plus WithTx. New returns it; the
+// concrete type is unexported because its methods only restate authn's
+// store interfaces.
 //
 // The two lookups every authenticated request makes, a session by token
 // hash and an API key by public ID, are coalesced: while a few such queries
@@ -139,14 +141,32 @@ func Migrations() fs.FS {
 //
 // A Store from New runs on its pool; WithTx returns one bound to a
 // transaction of the caller's (see the package documentation).
-type Store struct {
+type Store interface {
+	authn.Store
+
+	// WithTx returns a store bound to tx: every operation runs in the
+	// caller's transaction and commits or rolls back with it, and an
+	// operation that needs a transaction of its own (InsertMagicLink,
+	// TakeThrottle) runs in a savepoint of tx, so when it fails the
+	// caller's transaction is still usable. Lookups by token hash and key
+	// ID are not coalesced on a bound store: they run on tx, alone, and see
+	// what tx wrote.
+	//
+	// Like tx itself, the returned store is for one goroutine at a time.
+	// Once tx has committed or rolled back, every operation returns an
+	// error that matches pgx.ErrTxClosed; a nil tx gives the same.
+	WithTx(tx pgx.Tx) Store
+}
+
+// store is the Store that New returns.
+type store struct {
 	q        pgq.Querier
 	sessions *coalescer[authn.SessionRecord] // nil when bound to a transaction
 	keys     *coalescer[authn.APIKeyRecord]  // nil when bound to a transaction
 	tenant   bool                            // WithTenantBinding
 }
 
-var _ authn.Store = (*Store)(nil)
+var _ Store = (*store)(nil)
 
 // Option configures a Store.
 type Option func(*storeConfig)
@@ -180,7 +200,7 @@ const lookupTimeout = 10 * time.Second
 // New returns a Store over pool; run Migrate first. A nil pool, a nil
 // option or an option out of its documented range is an error wrapping
 // authn.ErrInvalidConfig that names it.
-func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: authn/pgstore.New: nil pool", authn.ErrInvalidConfig)
 	}
@@ -195,7 +215,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: authn/pgstore.WithLookupConcurrency(%d): must be %d to %d",
 			authn.ErrInvalidConfig, cfg.lookups, minLookupConcurrency, maxLookupConcurrency)
 	}
-	s := &Store{q: pool, tenant: cfg.tenant}
+	s := &store{q: pool, tenant: cfg.tenant}
 	s.sessions = &coalescer[authn.SessionRecord]{
 		fetch: s.sessionsByTokenHash, clone: cloneSession,
 		limit: cfg.lookups, maxBatch: maxLookupBatch, timeout: lookupTimeout,
@@ -207,18 +227,9 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// WithTx returns a store bound to tx: every operation runs in the caller's
-// transaction and commits or rolls back with it, and an operation that needs
-// a transaction of its own (InsertMagicLink, TakeThrottle) runs in a
-// savepoint of tx, so when it fails the caller's transaction is still usable.
-// Lookups by token hash and key ID are not coalesced on a bound store: they
-// run on tx, alone, and see what tx wrote.
-//
-// Like tx itself, the returned store is for one goroutine at a time. Once tx
-// has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store {
-	return &Store{q: pgq.Tx(tx), tenant: s.tenant}
+// WithTx implements Store.
+func (s *store) WithTx(tx pgx.Tx) Store {
+	return &store{q: pgq.Tx(tx), tenant: s.tenant}
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -244,7 +255,7 @@ func wrap(op string, err error) error {
 }
 
 // CreateAPIKey implements authn.APIKeyStore.
-func (s *Store) CreateAPIKey(ctx context.Context, r authn.APIKeyRecord) error {
+func (s *store) CreateAPIKey(ctx context.Context, r authn.APIKeyRecord) error {
 	if err := s.needOrg("create api key", r.Org); err != nil {
 		return err
 	}
@@ -287,14 +298,14 @@ func scanKey(row pgx.Row) (authn.APIKeyRecord, error) {
 }
 
 // APIKeyByID implements authn.APIKeyStore.
-func (s *Store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, error) {
+func (s *store) APIKeyByID(ctx context.Context, id string) (authn.APIKeyRecord, error) {
 	if s.keys == nil {
 		return lookupDirect(ctx, s.apiKeysByID, "api key by id", id)
 	}
 	return lookupOne(ctx, s.keys, "api key by id", id)
 }
 
-func (s *Store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
+func (s *store) apiKeysByID(ctx context.Context, ids []string) (map[string]authn.APIKeyRecord, error) {
 	sel := `SELECT ` + keyColumns + ` FROM authn_api_keys `
 	if s.tenant {
 		sel = `SELECT ` + keyColumns + ` FROM authn_dir_api_keys($1::text[]) `
@@ -382,7 +393,7 @@ func pageAfter(p authn.ListPage) (any, string) {
 }
 
 // ListAPIKeys implements authn.APIKeyStore.
-func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) ([]authn.APIKeyRecord, error) {
+func (s *store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) ([]authn.APIKeyRecord, error) {
 	after, id := pageAfter(p)
 	var out []authn.APIKeyRecord
 	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
@@ -399,7 +410,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, org string, p authn.ListPage) (
 }
 
 // RevokeAPIKey implements authn.APIKeyStore.
-func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error {
+func (s *store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) error {
 	tag, err := s.exec(ctx, org, `UPDATE authn_api_keys SET revoked_at = COALESCE(revoked_at, $3)
 		WHERE org = $1 AND id = $2`, org, id, at)
 	if err != nil {
@@ -412,7 +423,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, org, id string, at time.Time) 
 }
 
 // TouchAPIKey implements authn.APIKeyStore.
-func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+func (s *store) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	_, err := s.execOf(ctx, "authn_dir_api_key_org", id, `UPDATE authn_api_keys SET last_used_at = $2
 		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, at)
 	if err != nil && !errors.Is(err, errNoRow) {
@@ -424,7 +435,7 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 // InsertMagicLink implements authn.MagicLinkStore. The count and the insert
 // run in one transaction holding an advisory lock on the email, so
 // concurrent requests on any number of instances cannot exceed the limit.
-func (s *Store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, limit int, since time.Time) error {
+func (s *store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, limit int, since time.Time) error {
 	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('rampart.authn.magic:' || $1, 0))`, r.Email); err != nil {
 			return err
@@ -453,7 +464,7 @@ func (s *Store) InsertMagicLink(ctx context.Context, r authn.MagicLinkRecord, li
 // ConsumeMagicLink implements authn.MagicLinkStore with one conditional
 // UPDATE: PostgreSQL's row lock lets exactly one concurrent caller see
 // consumed_at IS NULL.
-func (s *Store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.Time) (authn.MagicLinkRecord, error) {
+func (s *store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.Time) (authn.MagicLinkRecord, error) {
 	r := authn.MagicLinkRecord{TokenHash: tokenHash}
 	var consumed *time.Time
 	err := s.q.QueryRow(ctx, `UPDATE authn_magic_links SET consumed_at = $2
@@ -478,7 +489,7 @@ func (s *Store) ConsumeMagicLink(ctx context.Context, tokenHash []byte, at time.
 }
 
 // DeleteMagicLinksBefore implements authn.MagicLinkStore.
-func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, error) {
+func (s *store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, error) {
 	tag, err := s.q.Exec(ctx, `DELETE FROM authn_magic_links WHERE expires_at < $1`, t)
 	if err != nil {
 		return 0, wrap("delete magic links", err)
@@ -487,7 +498,7 @@ func (s *Store) DeleteMagicLinksBefore(ctx context.Context, t time.Time) (int, e
 }
 
 // CreateSession implements authn.SessionStore.
-func (s *Store) CreateSession(ctx context.Context, r authn.SessionRecord) error {
+func (s *store) CreateSession(ctx context.Context, r authn.SessionRecord) error {
 	if err := s.needOrg("create session", r.Org); err != nil {
 		return err
 	}
@@ -518,7 +529,7 @@ func scanSession(row pgx.Row) (authn.SessionRecord, error) {
 }
 
 // SessionByTokenHash implements authn.SessionStore.
-func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn.SessionRecord, error) {
+func (s *store) SessionByTokenHash(ctx context.Context, tokenHash []byte) (authn.SessionRecord, error) {
 	if s.sessions == nil {
 		return lookupDirect(ctx, s.sessionsByTokenHash, "session by token", string(tokenHash))
 	}
@@ -543,7 +554,7 @@ func scanSessionWithPolicy(row pgx.Row) (authn.SessionRecord, error) {
 	return r, nil
 }
 
-func (s *Store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
+func (s *store) sessionsByTokenHash(ctx context.Context, hashes []string) (map[string]authn.SessionRecord, error) {
 	key := func(r authn.SessionRecord) string { return string(r.TokenHash) }
 	if len(hashes) == 1 && !s.tenant {
 		rows, err := s.q.Query(ctx, sessionLookup+`WHERE s.token_hash = $1`, []byte(hashes[0]))
@@ -567,7 +578,7 @@ func cloneSession(r authn.SessionRecord) authn.SessionRecord {
 }
 
 // SessionByID implements authn.SessionStore.
-func (s *Store) SessionByID(ctx context.Context, id string) (authn.SessionRecord, error) {
+func (s *store) SessionByID(ctx context.Context, id string) (authn.SessionRecord, error) {
 	var r authn.SessionRecord
 	err := s.inOrgOf(ctx, "authn_dir_session_org", id, func(q pgq.Querier) (err error) {
 		r, err = scanSession(q.QueryRow(ctx, `SELECT `+sessionColumns+` FROM authn_sessions WHERE id = $1`, id))
@@ -583,7 +594,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (authn.SessionRecord
 }
 
 // TouchSession implements authn.SessionStore.
-func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+func (s *store) TouchSession(ctx context.Context, id string, at time.Time) error {
 	_, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2`, id, at)
 	if err != nil && !errors.Is(err, errNoRow) {
 		return wrap("touch session", err)
@@ -592,7 +603,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error
 }
 
 // RotateSessionToken implements authn.SessionStore.
-func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newHash []byte, at time.Time) error {
+func (s *store) RotateSessionToken(ctx context.Context, id string, oldHash, newHash []byte, at time.Time) error {
 	tag, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET token_hash = $3, last_seen_at = GREATEST(last_seen_at, $4)
 		WHERE id = $1 AND token_hash = $2`, id, oldHash, newHash, at)
 	if errors.Is(err, errNoRow) {
@@ -608,7 +619,7 @@ func (s *Store) RotateSessionToken(ctx context.Context, id string, oldHash, newH
 }
 
 // SetSessionMFAVerified implements authn.SessionStore.
-func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error {
+func (s *store) SetSessionMFAVerified(ctx context.Context, id string, at time.Time) error {
 	tag, err := s.execOf(ctx, "authn_dir_session_org", id, `UPDATE authn_sessions SET mfa_verified_at = $2 WHERE id = $1`, id, at)
 	if errors.Is(err, errNoRow) {
 		return authn.ErrNotFound
@@ -623,7 +634,7 @@ func (s *Store) SetSessionMFAVerified(ctx context.Context, id string, at time.Ti
 }
 
 // ListSessions implements authn.SessionStore.
-func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.ListPage) ([]authn.SessionRecord, error) {
+func (s *store) ListSessions(ctx context.Context, org, userID string, p authn.ListPage) ([]authn.SessionRecord, error) {
 	after, id := pageAfter(p)
 	var out []authn.SessionRecord
 	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
@@ -640,7 +651,7 @@ func (s *Store) ListSessions(ctx context.Context, org, userID string, p authn.Li
 }
 
 // DeleteSession implements authn.SessionStore.
-func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error {
+func (s *store) DeleteSession(ctx context.Context, org, userID, id string) error {
 	tag, err := s.exec(ctx, org, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id = $3`, org, userID, id)
 	if err != nil {
 		return wrap("delete session", err)
@@ -652,7 +663,7 @@ func (s *Store) DeleteSession(ctx context.Context, org, userID, id string) error
 }
 
 // DeleteUserSessions implements authn.SessionStore.
-func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID string) (int, error) {
+func (s *store) DeleteUserSessions(ctx context.Context, org, userID, exceptID string) (int, error) {
 	tag, err := s.exec(ctx, org, `DELETE FROM authn_sessions WHERE org = $1 AND user_id = $2 AND id <> $3`, org, userID, exceptID)
 	if err != nil {
 		return 0, wrap("delete user sessions", err)
@@ -661,7 +672,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, org, userID, exceptID st
 }
 
 // DeleteSessionsBefore implements authn.SessionStore.
-func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
+func (s *store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, error) {
 	if s.tenant {
 		// Expired sessions of every organisation: the sweep runs before
 		// and outside any of them, through a function that deletes and
@@ -680,7 +691,7 @@ func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time) (int, err
 }
 
 // OrgPolicy implements authn.PolicyStore.
-func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, error) {
+func (s *store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, error) {
 	var p authn.OrgPolicy
 	err := s.inOrg(ctx, org, func(q pgq.Querier) error {
 		return q.QueryRow(ctx, `SELECT password_login_disabled FROM authn_org_policies WHERE org = $1`, org).Scan(&p.PasswordLoginDisabled)
@@ -695,7 +706,7 @@ func (s *Store) OrgPolicy(ctx context.Context, org string) (authn.OrgPolicy, err
 }
 
 // SetOrgPolicy implements authn.PolicyStore.
-func (s *Store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy) error {
+func (s *store) SetOrgPolicy(ctx context.Context, org string, p authn.OrgPolicy) error {
 	if err := s.needOrg("set org policy", org); err != nil {
 		return err
 	}
@@ -714,7 +725,7 @@ var errThrottleFull = errors.New("throttle full")
 // buckets are created if missing, locked in key order (SELECT ... FOR
 // UPDATE, so concurrent attempts on any instance queue on the same rows and
 // cannot deadlock), checked, and counted only if none is full.
-func (s *Store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at time.Time) (authn.ThrottleResult, error) {
+func (s *store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at time.Time) (authn.ThrottleResult, error) {
 	var res authn.ThrottleResult
 	if len(rules) == 0 {
 		return res, nil
@@ -791,7 +802,7 @@ func (s *Store) TakeThrottle(ctx context.Context, rules []authn.ThrottleRule, at
 }
 
 // ThrottleBuckets implements authn.ThrottleStore.
-func (s *Store) ThrottleBuckets(ctx context.Context, keys []string, at time.Time) ([]authn.ThrottleBucket, error) {
+func (s *store) ThrottleBuckets(ctx context.Context, keys []string, at time.Time) ([]authn.ThrottleBucket, error) {
 	rows, err := s.q.Query(ctx, `SELECT key, count, window_end FROM authn_throttle
 		WHERE key = ANY($1::text[]) AND window_end > $2 ORDER BY key`, keys, at)
 	if err != nil {
@@ -813,7 +824,7 @@ func (s *Store) ThrottleBuckets(ctx context.Context, keys []string, at time.Time
 }
 
 // DeleteThrottle implements authn.ThrottleStore.
-func (s *Store) DeleteThrottle(ctx context.Context, prefix string) (int, error) {
+func (s *store) DeleteThrottle(ctx context.Context, prefix string) (int, error) {
 	if prefix == "" {
 		return 0, fmt.Errorf("authn/pgstore: delete throttle: %w: empty prefix", authn.ErrInvalidArgument)
 	}
@@ -826,7 +837,7 @@ func (s *Store) DeleteThrottle(ctx context.Context, prefix string) (int, error) 
 }
 
 // DeleteThrottleBefore implements authn.ThrottleStore.
-func (s *Store) DeleteThrottleBefore(ctx context.Context, t time.Time) (int, error) {
+func (s *store) DeleteThrottleBefore(ctx context.Context, t time.Time) (int, error) {
 	tag, err := s.q.Exec(ctx, `DELETE FROM authn_throttle WHERE window_end < $1`, t)
 	if err != nil {
 		return 0, wrap("delete throttle", err)

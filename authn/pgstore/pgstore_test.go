@@ -235,7 +235,7 @@ func TestCoalescedLookups(t *testing.T) {
 }
 
 // mustNew is pgstore.New for a test that expects its options to be valid.
-func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) *pgstore.Store {
+func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) pgstore.Store {
 	t.Helper()
 	s, err := pgstore.New(pool, opts...)
 	require.NoError(t, err)

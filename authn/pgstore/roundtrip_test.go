@@ -47,23 +47,23 @@ func TestStatementsPerOperation(t *testing.T) {
 	key := authn.APIKeyRecord{ID: "k1", Prefix: "p", Org: "org", HashAlg: authn.APIKeyHashHMAC, Hash: hash("k1"), CreatedAt: t0}
 	ops := []struct {
 		name string
-		op   func(s *pgstore.Store) error
+		op   func(s pgstore.Store) error
 	}{
-		{"create session", func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) }},
-		{"create api key", func(s *pgstore.Store) error { return s.CreateAPIKey(ctx, key) }},
-		{"duplicate api key", func(s *pgstore.Store) error {
+		{"create session", func(s pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) }},
+		{"create api key", func(s pgstore.Store) error { return s.CreateAPIKey(ctx, key) }},
+		{"duplicate api key", func(s pgstore.Store) error {
 			err := s.CreateAPIKey(ctx, key)
 			if err != nil && !isConflict(err) {
 				return err
 			}
 			return nil
 		}},
-		{"session lookup", func(s *pgstore.Store) error { _, err := s.SessionByTokenHash(ctx, hash("s1")); return err }},
-		{"key lookup", func(s *pgstore.Store) error { _, err := s.APIKeyByID(ctx, "k1"); return err }},
-		{"touch session", func(s *pgstore.Store) error { return s.TouchSession(ctx, "s1", t0.Add(time.Minute)) }},
-		{"revoke sessions", func(s *pgstore.Store) error { _, err := s.DeleteUserSessions(ctx, "org", "u", ""); return err }},
+		{"session lookup", func(s pgstore.Store) error { _, err := s.SessionByTokenHash(ctx, hash("s1")); return err }},
+		{"key lookup", func(s pgstore.Store) error { _, err := s.APIKeyByID(ctx, "k1"); return err }},
+		{"touch session", func(s pgstore.Store) error { return s.TouchSession(ctx, "s1", t0.Add(time.Minute)) }},
+		{"revoke sessions", func(s pgstore.Store) error { _, err := s.DeleteUserSessions(ctx, "org", "u", ""); return err }},
 	}
-	run := func(t *testing.T, s *pgstore.Store) {
+	run := func(t *testing.T, s pgstore.Store) {
 		for _, o := range ops {
 			before := tracer.n.Load()
 			require.NoError(t, o.op(s), o.name)

@@ -119,7 +119,7 @@ func WithTenantBinding() Option {
 
 // inOrg runs fn on the store's querier, bound to org under tenant binding
 // (pgtenant.InOrg).
-func (s *Store) inOrg(ctx context.Context, org string, fn func(q pgq.Querier) error) error {
+func (s *store) inOrg(ctx context.Context, org string, fn func(q pgq.Querier) error) error {
 	return pgtenant.InOrg(ctx, s.tenant, s.q, org, fn)
 }
 
@@ -130,7 +130,7 @@ var errNoRow = errors.New("no such row")
 // which dirFunc (a directory function) names; the context's organisation,
 // when it has one, is bound instead. A key that the directory does not know
 // returns errNoRow without running fn.
-func (s *Store) inOrgOf(ctx context.Context, dirFunc, id string, fn func(q pgq.Querier) error) error {
+func (s *store) inOrgOf(ctx context.Context, dirFunc, id string, fn func(q pgq.Querier) error) error {
 	if !s.tenant {
 		return fn(s.q)
 	}
@@ -149,13 +149,13 @@ func (s *Store) inOrgOf(ctx context.Context, dirFunc, id string, fn func(q pgq.Q
 }
 
 // exec runs one statement for org (see inOrg).
-func (s *Store) exec(ctx context.Context, org, sql string, args ...any) (pgconn.CommandTag, error) {
+func (s *store) exec(ctx context.Context, org, sql string, args ...any) (pgconn.CommandTag, error) {
 	return pgtenant.Exec(ctx, s.tenant, s.q, org, sql, args...)
 }
 
 // execOf runs one statement for the organisation of the row whose key is
 // id (see inOrgOf).
-func (s *Store) execOf(ctx context.Context, dirFunc, id, sql string, args ...any) (tag pgconn.CommandTag, err error) {
+func (s *store) execOf(ctx context.Context, dirFunc, id, sql string, args ...any) (tag pgconn.CommandTag, err error) {
 	err = s.inOrgOf(ctx, dirFunc, id, func(q pgq.Querier) error {
 		tag, err = q.Exec(ctx, sql, args...)
 		return err
@@ -177,7 +177,7 @@ func collect[V any](rows pgx.Rows, err error, scan func(pgx.Row) (V, error)) ([]
 
 // needOrg refuses, before the database, a write of a row without an
 // organisation under tenant binding.
-func (s *Store) needOrg(op, org string) error {
+func (s *store) needOrg(op, org string) error {
 	if err := pgtenant.NeedOrg(s.tenant, org); err != nil {
 		return fmt.Errorf("authn/pgstore: %s: %w: %w", op, authn.ErrInvalidArgument, err)
 	}

@@ -24,7 +24,7 @@ import (
 // nothing and bypasses nothing.
 type protectedEnv struct {
 	*pgtest.Roles
-	appStore *pgstore.Store
+	appStore pgstore.Store
 }
 
 func newProtectedEnv(t *testing.T) *protectedEnv {
@@ -75,7 +75,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 	require.NoError(t, s.CreateAPIKey(ctx, keyB))
 	require.NoError(t, s.SetOrgPolicy(ctx, "orgB", authn.OrgPolicy{PasswordLoginDisabled: true}))
 
-	attempts := func(t *testing.T, ctx context.Context, s *pgstore.Store) {
+	attempts := func(t *testing.T, ctx context.Context, s pgstore.Store) {
 		got, err := s.ListSessions(ctx, "orgB", "u1", authn.ListPage{Limit: 10})
 		require.NoError(t, err)
 		require.Empty(t, got, "ListSessions")

@@ -20,11 +20,11 @@ import (
 
 // twoInstances returns two stores on the same schema, each with its own
 // pool: two application instances sharing one database.
-func twoInstances(t *testing.T, conns int32) (*pgstore.Store, *pgstore.Store) {
+func twoInstances(t *testing.T, conns int32) (pgstore.Store, pgstore.Store) {
 	db := pgtest.New(t)
 	ctx := context.Background()
 	require.NoError(t, pgstore.Migrate(ctx, db.Pool))
-	instance := func() *pgstore.Store {
+	instance := func() pgstore.Store {
 		cfg, err := pgxpool.ParseConfig(db.URL)
 		require.NoError(t, err)
 		cfg.MaxConns = conns

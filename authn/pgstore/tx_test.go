@@ -19,7 +19,7 @@ var t0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 func hash(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 
-func txPool(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
+func txPool(t *testing.T) (*pgxpool.Pool, pgstore.Store) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), pool))
@@ -39,40 +39,40 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name  string
-		setup func(t *testing.T, s *pgstore.Store)
-		write func(t *testing.T, s *pgstore.Store)
+		setup func(t *testing.T, s pgstore.Store)
+		write func(t *testing.T, s pgstore.Store)
 		// persisted reports, on the pool, whether the write is visible.
-		persisted func(t *testing.T, s *pgstore.Store) bool
+		persisted func(t *testing.T, s pgstore.Store) bool
 	}{
 		{
 			name:  "CreateSession",
-			write: func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			write: func(t *testing.T, s pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				_, err := s.SessionByTokenHash(ctx, hash("s1"))
 				return err == nil
 			},
 		},
 		{
 			name:  "DeleteUserSessions",
-			setup: func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
-			write: func(t *testing.T, s *pgstore.Store) {
+			setup: func(t *testing.T, s pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
+			write: func(t *testing.T, s pgstore.Store) {
 				n, err := s.DeleteUserSessions(ctx, "org", "u", "")
 				require.NoError(t, err)
 				require.Equal(t, 1, n)
 			},
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				_, err := s.SessionByTokenHash(ctx, hash("s1"))
 				return err != nil
 			},
 		},
 		{
 			name: "RevokeAPIKey",
-			setup: func(t *testing.T, s *pgstore.Store) {
+			setup: func(t *testing.T, s pgstore.Store) {
 				require.NoError(t, s.CreateAPIKey(ctx, authn.APIKeyRecord{ID: "k1", Prefix: "p", Org: "org", Owner: "u",
 					HashAlg: authn.APIKeyHashHMAC, Hash: hash("k1"), CreatedAt: t0}))
 			},
-			write: func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.RevokeAPIKey(ctx, "org", "k1", t0)) },
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			write: func(t *testing.T, s pgstore.Store) { require.NoError(t, s.RevokeAPIKey(ctx, "org", "k1", t0)) },
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				k, err := s.APIKeyByID(ctx, "k1")
 				require.NoError(t, err)
 				return !k.RevokedAt.IsZero()
@@ -80,23 +80,23 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		},
 		{
 			name: "InsertMagicLink (savepoint)",
-			write: func(t *testing.T, s *pgstore.Store) {
+			write: func(t *testing.T, s pgstore.Store) {
 				require.NoError(t, s.InsertMagicLink(ctx, authn.MagicLinkRecord{TokenHash: hash("m1"), Org: "org",
 					Email: "a@example.com", Purpose: "login", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}, 3, t0.Add(-time.Hour)))
 			},
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				_, err := s.ConsumeMagicLink(ctx, hash("m1"), t0)
 				return err == nil
 			},
 		},
 		{
 			name: "TakeThrottle (savepoint)",
-			write: func(t *testing.T, s *pgstore.Store) {
+			write: func(t *testing.T, s pgstore.Store) {
 				res, err := s.TakeThrottle(ctx, []authn.ThrottleRule{{Key: "k", Limit: 5, Window: time.Hour}}, t0)
 				require.NoError(t, err)
 				require.Zero(t, res.RetryAfter)
 			},
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				b, err := s.ThrottleBuckets(ctx, []string{"k"}, t0)
 				require.NoError(t, err)
 				return len(b) == 1 && b[0].Count == 1
@@ -104,10 +104,10 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		},
 		{
 			name: "SetOrgPolicy",
-			write: func(t *testing.T, s *pgstore.Store) {
+			write: func(t *testing.T, s pgstore.Store) {
 				require.NoError(t, s.SetOrgPolicy(ctx, "org", authn.OrgPolicy{PasswordLoginDisabled: true}))
 			},
-			persisted: func(t *testing.T, s *pgstore.Store) bool {
+			persisted: func(t *testing.T, s pgstore.Store) bool {
 				p, err := s.OrgPolicy(ctx, "org")
 				require.NoError(t, err)
 				return p.PasswordLoginDisabled
@@ -115,7 +115,7 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		pgtest.CommitsWithTheCaller(t, tc.name, txPool, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
+		pgtest.CommitsWithTheCaller(t, tc.name, txPool, pgstore.Store.WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 
@@ -132,23 +132,23 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		prep func(t *testing.T, s *pgstore.Store)
-		fail func(s *pgstore.Store) error
+		prep func(t *testing.T, s pgstore.Store)
+		fail func(s pgstore.Store) error
 		want error
 	}{
-		{"magic link rate limit", func(t *testing.T, s *pgstore.Store) {
+		{"magic link rate limit", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 1, t0.Add(-time.Hour)))
 		},
-			func(s *pgstore.Store) error { return s.InsertMagicLink(ctx, link("m2"), 1, t0.Add(-time.Hour)) }, authn.ErrRateLimited},
-		{"magic link duplicate in savepoint", func(t *testing.T, s *pgstore.Store) {
+			func(s pgstore.Store) error { return s.InsertMagicLink(ctx, link("m2"), 1, t0.Add(-time.Hour)) }, authn.ErrRateLimited},
+		{"magic link duplicate in savepoint", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour)))
 		},
-			func(s *pgstore.Store) error { return s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour)) }, authn.ErrConflict},
-		{"duplicate session", func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
-			func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) }, authn.ErrConflict},
-		{"duplicate api key", func(t *testing.T, s *pgstore.Store) {
+			func(s pgstore.Store) error { return s.InsertMagicLink(ctx, link("m1"), 5, t0.Add(-time.Hour)) }, authn.ErrConflict},
+		{"duplicate session", func(t *testing.T, s pgstore.Store) { require.NoError(t, s.CreateSession(ctx, sessionRec("s1"))) },
+			func(s pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) }, authn.ErrConflict},
+		{"duplicate api key", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.CreateAPIKey(ctx, authn.APIKeyRecord{ID: "k1", Prefix: "p", Org: "org", HashAlg: authn.APIKeyHashHMAC, Hash: hash("k1"), CreatedAt: t0}))
-		}, func(s *pgstore.Store) error {
+		}, func(s pgstore.Store) error {
 			return s.CreateAPIKey(ctx, authn.APIKeyRecord{ID: "k1", Prefix: "p", Org: "org", HashAlg: authn.APIKeyHashHMAC, Hash: hash("k1"), CreatedAt: t0})
 		}, authn.ErrConflict},
 	}
@@ -231,19 +231,19 @@ func TestWithTxFinished(t *testing.T) {
 	rolledBack, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, rolledBack.Rollback(ctx))
-	ops := map[string]func(s *pgstore.Store) error{
-		"exec": func(s *pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) },
-		"query": func(s *pgstore.Store) error {
+	ops := map[string]func(s pgstore.Store) error{
+		"exec": func(s pgstore.Store) error { return s.CreateSession(ctx, sessionRec("s1")) },
+		"query": func(s pgstore.Store) error {
 			_, err := s.ListSessions(ctx, "org", "u", authn.ListPage{Limit: 1})
 			return err
 		},
-		"query row": func(s *pgstore.Store) error { _, err := s.SessionByID(ctx, "s1"); return err },
-		"lookup":    func(s *pgstore.Store) error { _, err := s.SessionByTokenHash(ctx, hash("s1")); return err },
-		"key":       func(s *pgstore.Store) error { _, err := s.APIKeyByID(ctx, "k1"); return err },
-		"savepoint": func(s *pgstore.Store) error {
+		"query row": func(s pgstore.Store) error { _, err := s.SessionByID(ctx, "s1"); return err },
+		"lookup":    func(s pgstore.Store) error { _, err := s.SessionByTokenHash(ctx, hash("s1")); return err },
+		"key":       func(s pgstore.Store) error { _, err := s.APIKeyByID(ctx, "k1"); return err },
+		"savepoint": func(s pgstore.Store) error {
 			return s.InsertMagicLink(ctx, authn.MagicLinkRecord{TokenHash: hash("m"), Email: "e"}, 1, t0)
 		},
-		"batch in savepoint": func(s *pgstore.Store) error {
+		"batch in savepoint": func(s pgstore.Store) error {
 			_, err := s.TakeThrottle(ctx, []authn.ThrottleRule{{Key: "k", Limit: 1, Window: time.Hour}}, t0)
 			return err
 		},

@@ -299,13 +299,13 @@ func retireGuard(ctx context.Context, d *keyring.Document, k keyring.KeyEntry, d
 // the run's options: resume from the saved checkpoint unless restart, save
 // one after each batch, report progress when stderr is a terminal. The
 // caller closes the pool.
-func startColumnJob(ctx context.Context, e *env, dsn string, d *keyring.Document, table, column string, batch int, restart bool) (*pgxpool.Pool, *pgstore.Store, keyring.ReencryptOptions, error) {
+func startColumnJob(ctx context.Context, e *env, dsn string, d *keyring.Document, table, column string, batch int, restart bool) (*pgxpool.Pool, pgstore.Store, keyring.ReencryptOptions, error) {
 	var opts keyring.ReencryptOptions
 	pool, err := connect(ctx, dsn)
 	if err != nil {
 		return nil, nil, opts, err
 	}
-	fail := func(err error) (*pgxpool.Pool, *pgstore.Store, keyring.ReencryptOptions, error) {
+	fail := func(err error) (*pgxpool.Pool, pgstore.Store, keyring.ReencryptOptions, error) {
 		pool.Close()
 		return nil, nil, opts, err
 	}

@@ -74,33 +74,40 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "compliance", Migrations())
 }
 
-// Store implements compliance.Store, monitor.Store and nec1099.Store on
-// PostgreSQL. A Store from New runs on
-// its pool; WithTx returns one bound to a transaction of the caller's.
-type Store struct {
+// Store is compliance.Store, monitor.Store and nec1099.Store on
+// PostgreSQL, plus WithTx. New returns it; the concrete type is unexported
+// because its methods only restate those interfaces. A Store from New runs
+// on its pool; WithTx returns one bound to a transaction of the caller's.
+type Store interface {
+	compliance.Store
+	monitor.Store
+	nec1099.Store
+
+	// WithTx returns a store bound to tx: every operation runs in the
+	// caller's transaction and commits or rolls back with it, and an
+	// operation that needs a transaction of its own (Advance,
+	// SaveGeneration) runs in a savepoint of tx, so when it fails or loses
+	// a race (an ErrConflict) the caller's transaction is still usable. See
+	// the package documentation for what belongs on the pool instead.
+	//
+	// Like tx itself, the returned store is for one goroutine at a time.
+	// Once tx has committed or rolled back, every operation returns an
+	// error that matches pgx.ErrTxClosed; a nil tx gives the same.
+	WithTx(tx pgx.Tx) Store
+}
+
+// store is the Store that New returns.
+type store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
 }
 
+var _ Store = (*store)(nil)
+
 // New returns a Store on pool. Call Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+func New(pool *pgxpool.Pool) Store { return &store{q: pool} }
 
-// WithTx returns a store bound to tx: every operation runs in the caller's
-// transaction and commits or rolls back with it, and an operation that needs
-// a transaction of its own (Advance, SaveGeneration) runs in a savepoint of
-// tx, so when it fails or loses a race (an ErrConflict) the caller's
-// transaction is still usable. See the package documentation for what
-// belongs on the pool instead.
-//
-// Like tx itself, the returned store is for one goroutine at a time. Once tx
-// has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
-
-var (
-	_ compliance.Store = (*Store)(nil)
-	_ monitor.Store    = (*Store)(nil)
-	_ nec1099.Store    = (*Store)(nil)
-)
+// WithTx implements Store.
+func (s *store) WithTx(tx pgx.Tx) Store { return &store{q: pgq.Tx(tx)} }
 
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
@@ -114,7 +121,7 @@ func wrap(op string, err error) error {
 // Advance implements compliance.LadderStore. The member's state row is
 // locked for the transaction, so concurrent runs of the same period on
 // other instances wait and then see the judgement already stored.
-func (s *Store) Advance(ctx context.Context, key compliance.MemberKey, j compliance.Judgement, fn func(compliance.MemberState) (compliance.MemberState, error)) (compliance.MemberState, bool, error) {
+func (s *store) Advance(ctx context.Context, key compliance.MemberKey, j compliance.Judgement, fn func(compliance.MemberState) (compliance.MemberState, error)) (compliance.MemberState, bool, error) {
 	var out compliance.MemberState
 	applied := false
 	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
@@ -183,7 +190,7 @@ func scanState(row pgx.Row) (compliance.MemberState, error) {
 }
 
 // MemberState implements compliance.LadderStore.
-func (s *Store) MemberState(ctx context.Context, key compliance.MemberKey) (compliance.MemberState, error) {
+func (s *store) MemberState(ctx context.Context, key compliance.MemberKey) (compliance.MemberState, error) {
 	st, err := scanState(s.q.QueryRow(ctx, `SELECT level, fails, passes, last_period, updated_at
 		FROM compliance_ladder_state WHERE org = $1 AND audit = $2 AND member = $3`, key.Org, key.Audit, key.Member))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -196,7 +203,7 @@ func (s *Store) MemberState(ctx context.Context, key compliance.MemberKey) (comp
 }
 
 // Judgements implements compliance.LadderStore.
-func (s *Store) Judgements(ctx context.Context, key compliance.MemberKey) ([]compliance.Judgement, error) {
+func (s *store) Judgements(ctx context.Context, key compliance.MemberKey) ([]compliance.Judgement, error) {
 	rows, err := s.q.Query(ctx, `SELECT period, pass, reason, from_level, to_level, judged_at
 		FROM compliance_ladder_judgements WHERE org = $1 AND audit = $2 AND member = $3 ORDER BY seq`, key.Org, key.Audit, key.Member)
 	if err != nil {
@@ -214,7 +221,7 @@ func (s *Store) Judgements(ctx context.Context, key compliance.MemberKey) ([]com
 }
 
 // SaveAuditRun implements compliance.LadderStore.
-func (s *Store) SaveAuditRun(ctx context.Context, r compliance.AuditRun) error {
+func (s *store) SaveAuditRun(ctx context.Context, r compliance.AuditRun) error {
 	_, err := s.q.Exec(ctx, `INSERT INTO compliance_audit_runs
 		(org, audit, period, started_at, finished_at, members, passed, failed, escalated, deescalated, already_judged, errors)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -226,7 +233,7 @@ func (s *Store) SaveAuditRun(ctx context.Context, r compliance.AuditRun) error {
 }
 
 // AuditRuns implements compliance.LadderStore.
-func (s *Store) AuditRuns(ctx context.Context, org, audit string) ([]compliance.AuditRun, error) {
+func (s *store) AuditRuns(ctx context.Context, org, audit string) ([]compliance.AuditRun, error) {
 	rows, err := s.q.Query(ctx, `SELECT org, audit, period, started_at, finished_at, members, passed, failed, escalated,
 		deescalated, already_judged, errors FROM compliance_audit_runs WHERE org = $1 AND audit = $2 ORDER BY id`, org, audit)
 	if err != nil {
@@ -246,7 +253,7 @@ func (s *Store) AuditRuns(ctx context.Context, org, audit string) ([]compliance.
 
 // RegisterJob implements monitor.Store. The ping URL is not
 // stored: it embeds the check's secret and belongs to process config.
-func (s *Store) RegisterJob(ctx context.Context, spec monitor.JobSpec, at time.Time) error {
+func (s *store) RegisterJob(ctx context.Context, spec monitor.JobSpec, at time.Time) error {
 	if spec.Name == "" || spec.Period <= 0 || spec.Grace < 0 || spec.MaxRuntime < 0 {
 		return fmt.Errorf("%w: %q needs a name and a positive period", monitor.ErrInvalidJob, spec.Name)
 	}
@@ -263,7 +270,7 @@ func (s *Store) RegisterJob(ctx context.Context, spec monitor.JobSpec, at time.T
 
 // RecordSignal implements monitor.Store. Timestamps only move
 // forward, so a delayed signal from a slow instance cannot rewind a job.
-func (s *Store) RecordSignal(ctx context.Context, job string, sig monitor.Signal, at time.Time, cause string) error {
+func (s *store) RecordSignal(ctx context.Context, job string, sig monitor.Signal, at time.Time, cause string) error {
 	var q string
 	args := []any{job, at}
 	switch sig {
@@ -289,7 +296,7 @@ func (s *Store) RecordSignal(ctx context.Context, job string, sig monitor.Signal
 }
 
 // Jobs implements monitor.Store.
-func (s *Store) Jobs(ctx context.Context) ([]monitor.JobRecord, error) {
+func (s *store) Jobs(ctx context.Context) ([]monitor.JobRecord, error) {
 	rows, err := s.q.Query(ctx, `SELECT name, period_ns, grace_ns, max_runtime_ns, registered_at, last_start, last_success,
 		last_failure, last_cause FROM compliance_jobs ORDER BY name`)
 	if err != nil {
@@ -318,7 +325,7 @@ func deref(t *time.Time) time.Time {
 }
 
 // SaveReport implements compliance.ReportStore.
-func (s *Store) SaveReport(ctx context.Context, r compliance.ReportRecord) error {
+func (s *store) SaveReport(ctx context.Context, r compliance.ReportRecord) error {
 	// ON CONFLICT DO NOTHING, not a unique violation: a duplicate must not
 	// abort the transaction of a caller the store is bound to.
 	tag, err := s.q.Exec(ctx, `INSERT INTO compliance_reports (id, org, generated_at, pass, body) VALUES ($1, $2, $3, $4, $5)
@@ -333,7 +340,7 @@ func (s *Store) SaveReport(ctx context.Context, r compliance.ReportRecord) error
 }
 
 // Reports implements compliance.ReportStore.
-func (s *Store) Reports(ctx context.Context, org string, limit int) ([]compliance.ReportRecord, error) {
+func (s *store) Reports(ctx context.Context, org string, limit int) ([]compliance.ReportRecord, error) {
 	q := `SELECT id, org, generated_at, pass, body::text FROM compliance_reports WHERE org = $1 ORDER BY generated_at DESC, id DESC`
 	args := []any{org}
 	if limit > 0 {
@@ -358,7 +365,7 @@ func (s *Store) Reports(ctx context.Context, org string, limit int) ([]complianc
 }
 
 // SaveGeneration implements nec1099.Store.
-func (s *Store) SaveGeneration(ctx context.Context, g nec1099.Generation, records []nec1099.FilingRecord) error {
+func (s *store) SaveGeneration(ctx context.Context, g nec1099.Generation, records []nec1099.FilingRecord) error {
 	err := pgx.BeginFunc(ctx, s.q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO compliance_filing_generations
 			(id, org, tax_year, generated_at, threshold_cents, threshold_source, records, corrections, missing_tax_ids)
@@ -390,7 +397,7 @@ func (s *Store) SaveGeneration(ctx context.Context, g nec1099.Generation, record
 }
 
 // FilingHistory implements nec1099.Store.
-func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]nec1099.FilingRecord, error) {
+func (s *store) FilingHistory(ctx context.Context, org string, taxYear int) ([]nec1099.FilingRecord, error) {
 	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, payee_id, seq, generation_id, amount_cents, corrected,
 		COALESCE(original_id, ''), tax_id_missing, created_at FROM compliance_filings
 		WHERE org = $1 AND tax_year = $2 ORDER BY payee_id, seq`, org, taxYear)
@@ -410,7 +417,7 @@ func (s *Store) FilingHistory(ctx context.Context, org string, taxYear int) ([]n
 }
 
 // Generations implements nec1099.Store.
-func (s *Store) Generations(ctx context.Context, org string, taxYear int) ([]nec1099.Generation, error) {
+func (s *store) Generations(ctx context.Context, org string, taxYear int) ([]nec1099.Generation, error) {
 	rows, err := s.q.Query(ctx, `SELECT id, org, tax_year, generated_at, threshold_cents, threshold_source, records,
 		corrections, missing_tax_ids FROM compliance_filing_generations WHERE org = $1 AND tax_year = $2 ORDER BY seq`, org, taxYear)
 	if err != nil {

@@ -50,9 +50,9 @@ func TestAuditorOnPostgres(t *testing.T) {
 	compliancetest.TestAuditor(t, newStore)
 }
 
-func newMonitorStore(t *testing.T) monitor.Store { return newStore(t).(*pgstore.Store) }
+func newMonitorStore(t *testing.T) monitor.Store { return newStore(t).(pgstore.Store) }
 
-func newFilingStore(t *testing.T) nec1099.Store { return newStore(t).(*pgstore.Store) }
+func newFilingStore(t *testing.T) nec1099.Store { return newStore(t).(pgstore.Store) }
 
 func TestMonitorConformance(t *testing.T) {
 	t.Parallel()

@@ -19,7 +19,7 @@ import (
 
 var txAt = time.Date(2026, 2, 2, 9, 0, 0, 0, time.UTC)
 
-func txDB(t *testing.T) (*pgtest.DB, *pgstore.Store) {
+func txDB(t *testing.T) (*pgtest.DB, pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
@@ -42,14 +42,14 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name      string
-		write     func(t *testing.T, s *pgstore.Store)
-		persisted func(t *testing.T, s *pgstore.Store) bool
+		write     func(t *testing.T, s pgstore.Store)
+		persisted func(t *testing.T, s pgstore.Store) bool
 	}{
-		{"advance (savepoint)", func(t *testing.T, s *pgstore.Store) {
+		{"advance (savepoint)", func(t *testing.T, s pgstore.Store) {
 			_, applied, err := s.Advance(ctx, member, compliance.Judgement{Period: "W1", At: txAt}, climb)
 			require.NoError(t, err)
 			require.True(t, applied)
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			js, err := s.Judgements(ctx, member)
 			require.NoError(t, err)
 			st, err := s.MemberState(ctx, member)
@@ -57,24 +57,24 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 			require.Equal(t, len(js), st.Level, "the judgement and the state go together")
 			return len(js) == 1
 		}},
-		{"generation (savepoint)", func(t *testing.T, s *pgstore.Store) {
+		{"generation (savepoint)", func(t *testing.T, s pgstore.Store) {
 			g, rs := generation("g1")
 			require.NoError(t, s.SaveGeneration(ctx, g, rs))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			h, err := s.FilingHistory(ctx, "o", 2026)
 			require.NoError(t, err)
 			return len(h) == 1
 		}},
-		{"report", func(t *testing.T, s *pgstore.Store) {
+		{"report", func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.SaveReport(ctx, compliance.ReportRecord{ID: "r1", Org: "o", GeneratedAt: txAt, JSON: []byte(`{}`)}))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			rs, err := s.Reports(ctx, "o", 0)
 			require.NoError(t, err)
 			return len(rs) == 1
 		}},
 	}
 	for _, tc := range cases {
-		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) { db, s := txDB(t); return db.Pool, s }, (*pgstore.Store).WithTx, nil, tc.write, tc.persisted)
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, pgstore.Store) { db, s := txDB(t); return db.Pool, s }, pgstore.Store.WithTx, nil, tc.write, tc.persisted)
 	}
 }
 
@@ -87,17 +87,17 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 	errJudge := errors.New("judge failed")
 	cases := []struct {
 		name string
-		fail func(s *pgstore.Store) error
+		fail func(s pgstore.Store) error
 		want error
 	}{
-		{"duplicate report", func(s *pgstore.Store) error {
+		{"duplicate report", func(s pgstore.Store) error {
 			return s.SaveReport(ctx, compliance.ReportRecord{ID: "r1", Org: "o", GeneratedAt: txAt, JSON: []byte(`{}`)})
 		}, compliance.ErrConflict},
-		{"duplicate generation: unique violation in the savepoint", func(s *pgstore.Store) error {
+		{"duplicate generation: unique violation in the savepoint", func(s pgstore.Store) error {
 			g, rs := generation("g1")
 			return s.SaveGeneration(ctx, g, rs)
 		}, nec1099.ErrConflict},
-		{"judge fails inside advance (savepoint)", func(s *pgstore.Store) error {
+		{"judge fails inside advance (savepoint)", func(s pgstore.Store) error {
 			_, _, err := s.Advance(ctx, member, compliance.Judgement{Period: "W2", At: txAt},
 				func(compliance.MemberState) (compliance.MemberState, error) {
 					return compliance.MemberState{}, errJudge
@@ -140,17 +140,17 @@ func TestWithTxFinished(t *testing.T) {
 	committed, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, committed.Commit(ctx))
-	ops := map[string]func(s *pgstore.Store) error{
-		"exec": func(s *pgstore.Store) error {
+	ops := map[string]func(s pgstore.Store) error{
+		"exec": func(s pgstore.Store) error {
 			return s.SaveReport(ctx, compliance.ReportRecord{ID: "r1", Org: "o", GeneratedAt: txAt, JSON: []byte(`{}`)})
 		},
-		"query":     func(s *pgstore.Store) error { _, err := s.Jobs(ctx); return err },
-		"query row": func(s *pgstore.Store) error { _, err := s.MemberState(ctx, member); return err },
-		"savepoint": func(s *pgstore.Store) error {
+		"query":     func(s pgstore.Store) error { _, err := s.Jobs(ctx); return err },
+		"query row": func(s pgstore.Store) error { _, err := s.MemberState(ctx, member); return err },
+		"savepoint": func(s pgstore.Store) error {
 			_, _, err := s.Advance(ctx, member, compliance.Judgement{Period: "W1", At: txAt}, climb)
 			return err
 		},
-		"signal": func(s *pgstore.Store) error { return s.RecordSignal(ctx, "job", monitor.SignalStart, txAt, "") },
+		"signal": func(s pgstore.Store) error { return s.RecordSignal(ctx, "job", monitor.SignalStart, txAt, "") },
 	}
 	for txName, tx := range map[string]pgx.Tx{"committed": committed, "nil": nil} {
 		for name, op := range ops {

@@ -19,7 +19,7 @@ import (
 // needs: the stores to bind to it. Nil in memory mode.
 type pgTx struct {
 	privacy privacypg.Store // records its audit entries through the outbox
-	authn   *authnpg.Store
+	authn   authnpg.Store
 	// sweep is the erasure sweep's store when rampart's tables are
 	// protected: the owner's pool, no tenant binding. Nil otherwise.
 	sweep privacypg.Store
@@ -31,7 +31,7 @@ type pgTx struct {
 // transaction, through the audit log's outbox (the relay, startRelay, seals
 // them into the chains).
 func (a *app) privacyStoreFor(st stores) (privacy.Store, error) {
-	as, onPG := st.authn.(*authnpg.Store)
+	as, onPG := st.authn.(authnpg.Store)
 	if !onPG || a.pool == nil {
 		return st.privacy, nil
 	}

@@ -8,7 +8,7 @@ import "context"
 type RecordedKCV = recordedKCV
 
 // KeyCheckValues returns the check values recorded in the database by key
-// ID (none if the table does not exist yet).
-func (s *Store) KeyCheckValues(ctx context.Context) (map[uint32]RecordedKCV, error) {
-	return keyCheckValues(ctx, s.q)
+// ID (none if the table does not exist yet), read through s's querier.
+func KeyCheckValues(ctx context.Context, s Store) (map[uint32]RecordedKCV, error) {
+	return keyCheckValues(ctx, s.(*store).q)
 }

@@ -9,14 +9,8 @@ import (
 	"github.com/rampart-sdk/rampart/keyring"
 )
 
-// RecordKeyCheckValues records, in keyring_key_check_values, the check
-// value and scope of every key of d whose ID the database has not seen, and
-// refuses (keyring.ErrKeyCheckValue, in a *keyring.ScopeError naming the
-// key ID and scope) a key whose ID the database recorded with another check
-// value or scope: under that ID the registry holds another key than the one
-// that sealed the data. Call it at startup, after Migrate and before
-// sealing anything; it is idempotent and safe from every instance at once.
-func (s *Store) RecordKeyCheckValues(ctx context.Context, d *keyring.Document) error {
+// RecordKeyCheckValues implements Store.
+func (s *store) RecordKeyCheckValues(ctx context.Context, d *keyring.Document) error {
 	ids := make([]int64, 0, len(d.Keys))
 	scopes := make([]string, 0, len(d.Keys))
 	kcvs := make([]string, 0, len(d.Keys))

@@ -31,7 +31,7 @@ func TestRecordKeyCheckValues(t *testing.T) {
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
-	rec, err := store.KeyCheckValues(ctx)
+	rec, err := pgstore.KeyCheckValues(ctx, store)
 	require.NoError(t, err)
 	require.Len(t, rec, len(d.Keys))
 	for _, k := range d.Keys {
@@ -41,7 +41,7 @@ func TestRecordKeyCheckValues(t *testing.T) {
 	newID, err := d.Rotate("users.email")
 	require.NoError(t, err)
 	require.NoError(t, store.RecordKeyCheckValues(ctx, d))
-	rec, err = store.KeyCheckValues(ctx)
+	rec, err = pgstore.KeyCheckValues(ctx, store)
 	require.NoError(t, err)
 	require.Len(t, rec, len(d.Keys))
 

@@ -56,31 +56,71 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "keyring", Migrations())
 }
 
-// Store keeps subject data keys and re-encryption checkpoints in PostgreSQL.
-// A Store from New runs on its pool; WithTx returns one bound to a
-// transaction of the caller's.
-type Store struct {
+// Store keeps subject data keys (keyring.SubjectKeyStore), re-encryption
+// checkpoints and key check values in PostgreSQL. New returns it; the
+// concrete type is unexported. A Store from New runs on its pool; WithTx
+// returns one bound to a transaction of the caller's.
+//
+// Destroy sets the wrapped key to NULL and keeps the tombstone, so the
+// subject never gets a new key under the same ID. PostgreSQL keeps the old
+// row version until VACUUM reclaims it, and backups taken before hold the
+// wrapped key: see SECURITY.md.
+type Store interface {
+	keyring.SubjectKeyStore
+
+	// WithTx returns a store bound to tx: every operation runs in the
+	// caller's transaction and commits or rolls back with it. Each is one
+	// statement that reports its refusals (keyring.ErrKeyDestroyed,
+	// keyring.ErrSubjectNotFound) without failing it, so a refusal leaves
+	// tx usable.
+	//
+	// Like tx itself, the returned store is for one goroutine at a time.
+	// Once tx has committed or rolled back, every operation returns an
+	// error that matches pgx.ErrTxClosed; a nil tx gives the same.
+	WithTx(tx pgx.Tx) Store
+
+	// LoadCheckpoint returns where a re-encryption of table.column
+	// stopped: the cursor after the last row it completed, or the zero
+	// Cursor (the start) if none is recorded. A recorded checkpoint is
+	// always started, even after a row whose ID is "".
+	LoadCheckpoint(ctx context.Context, table, column string) (keyring.Cursor, error)
+
+	// SaveCheckpoint records that table.column is done up to and including
+	// row lastID; call it from keyring.ReencryptOptions.Checkpoint (via a
+	// closure, with the cursor's ID).
+	SaveCheckpoint(ctx context.Context, table, column, lastID string) error
+
+	// ClearCheckpoint forgets table.column's checkpoint once a run
+	// completed.
+	ClearCheckpoint(ctx context.Context, table, column string) error
+
+	// RecordKeyCheckValues records, in keyring_key_check_values, the check
+	// value and scope of every key of d whose ID the database has not seen,
+	// and refuses (keyring.ErrKeyCheckValue, in a *keyring.ScopeError
+	// naming the key ID and scope) a key whose ID the database recorded
+	// with another check value or scope: under that ID the registry holds
+	// another key than the one that sealed the data. Call it at startup,
+	// after Migrate and before sealing anything; it is idempotent and safe
+	// from every instance at once.
+	RecordKeyCheckValues(ctx context.Context, d *keyring.Document) error
+}
+
+// store is the Store that New returns.
+type store struct {
 	q pgq.Querier // the pool, or the caller's transaction (WithTx)
 }
 
+var _ Store = (*store)(nil)
+
 // New returns a Store on pool; call Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{q: pool} }
+func New(pool *pgxpool.Pool) Store { return &store{q: pool} }
 
-// WithTx returns a store bound to tx: every operation runs in the caller's
-// transaction and commits or rolls back with it. Each is one statement that
-// reports its refusals (keyring.ErrKeyDestroyed, keyring.ErrSubjectNotFound)
-// without failing it, so a refusal leaves tx usable.
-//
-// Like tx itself, the returned store is for one goroutine at a time. Once tx
-// has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{q: pgq.Tx(tx)} }
-
-var _ keyring.SubjectKeyStore = (*Store)(nil)
+// WithTx implements Store.
+func (s *store) WithTx(tx pgx.Tx) Store { return &store{q: pgq.Tx(tx)} }
 
 // Create implements keyring.SubjectKeyStore. Concurrent callers race on the
 // primary key; the first insert wins and everyone reads it back.
-func (s *Store) Create(ctx context.Context, subjectID string, wrapped []byte) ([]byte, error) {
+func (s *store) Create(ctx context.Context, subjectID string, wrapped []byte) ([]byte, error) {
 	if _, err := s.q.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped) VALUES ($1, $2)
 		ON CONFLICT (subject_id) DO NOTHING`, subjectID, wrapped); err != nil {
 		return nil, fmt.Errorf("keyring/pgstore: %w", err)
@@ -89,7 +129,7 @@ func (s *Store) Create(ctx context.Context, subjectID string, wrapped []byte) ([
 }
 
 // Get implements keyring.SubjectKeyStore.
-func (s *Store) Get(ctx context.Context, subjectID string) ([]byte, error) {
+func (s *store) Get(ctx context.Context, subjectID string) ([]byte, error) {
 	var wrapped []byte
 	err := s.q.QueryRow(ctx, `SELECT wrapped FROM keyring_subject_keys WHERE subject_id = $1`, subjectID).Scan(&wrapped)
 	switch {
@@ -104,9 +144,8 @@ func (s *Store) Get(ctx context.Context, subjectID string) ([]byte, error) {
 }
 
 // Destroy implements keyring.SubjectKeyStore: the wrapped key is set to NULL
-// and the tombstone stays. PostgreSQL keeps the old row version until VACUUM
-// reclaims it, and backups taken before hold the wrapped key: see SECURITY.md.
-func (s *Store) Destroy(ctx context.Context, subjectID string) error {
+// and the tombstone stays (see Store).
+func (s *store) Destroy(ctx context.Context, subjectID string) error {
 	_, err := s.q.Exec(ctx, `INSERT INTO keyring_subject_keys (subject_id, wrapped, destroyed_at) VALUES ($1, NULL, now())
 		ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL,
 			destroyed_at = COALESCE(keyring_subject_keys.destroyed_at, now())`, subjectID)
@@ -116,11 +155,8 @@ func (s *Store) Destroy(ctx context.Context, subjectID string) error {
 	return nil
 }
 
-// LoadCheckpoint returns where a re-encryption of table.column stopped: the
-// cursor after the last row it completed, or the zero Cursor (the start) if
-// none is recorded. A recorded checkpoint is always started, even after a
-// row whose ID is "".
-func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (keyring.Cursor, error) {
+// LoadCheckpoint implements Store.
+func (s *store) LoadCheckpoint(ctx context.Context, table, column string) (keyring.Cursor, error) {
 	var id string
 	err := s.q.QueryRow(ctx, `SELECT last_id FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`,
 		table, column).Scan(&id)
@@ -133,10 +169,8 @@ func (s *Store) LoadCheckpoint(ctx context.Context, table, column string) (keyri
 	return keyring.After(id), nil
 }
 
-// SaveCheckpoint records that table.column is done up to and including row
-// lastID; call it from keyring.ReencryptOptions.Checkpoint (via a closure,
-// with the cursor's ID).
-func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string) error {
+// SaveCheckpoint implements Store.
+func (s *store) SaveCheckpoint(ctx context.Context, table, column, lastID string) error {
 	_, err := s.q.Exec(ctx, `INSERT INTO keyring_reencrypt_checkpoints (table_name, column_name, last_id) VALUES ($1, $2, $3)
 		ON CONFLICT (table_name, column_name) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()`, table, column, lastID)
 	if err != nil {
@@ -145,8 +179,8 @@ func (s *Store) SaveCheckpoint(ctx context.Context, table, column, lastID string
 	return nil
 }
 
-// ClearCheckpoint forgets table.column's checkpoint once a run completed.
-func (s *Store) ClearCheckpoint(ctx context.Context, table, column string) error {
+// ClearCheckpoint implements Store.
+func (s *store) ClearCheckpoint(ctx context.Context, table, column string) error {
 	_, err := s.q.Exec(ctx, `DELETE FROM keyring_reencrypt_checkpoints WHERE table_name = $1 AND column_name = $2`, table, column)
 	if err != nil {
 		return fmt.Errorf("keyring/pgstore: %w", err)

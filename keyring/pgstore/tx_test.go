@@ -22,46 +22,46 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name      string
-		setup     func(t *testing.T, s *pgstore.Store)
-		write     func(t *testing.T, s *pgstore.Store)
-		persisted func(t *testing.T, s *pgstore.Store) bool
+		setup     func(t *testing.T, s pgstore.Store)
+		write     func(t *testing.T, s pgstore.Store)
+		persisted func(t *testing.T, s pgstore.Store) bool
 	}{
-		{"create", nil, func(t *testing.T, s *pgstore.Store) {
+		{"create", nil, func(t *testing.T, s pgstore.Store) {
 			got, err := s.Create(ctx, "sub", []byte("wrapped"))
 			require.NoError(t, err)
 			require.Equal(t, "wrapped", string(got), "the bound store reads its own write")
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			_, err := s.Get(ctx, "sub")
 			if err != nil {
 				require.ErrorIs(t, err, keyring.ErrSubjectNotFound)
 			}
 			return err == nil
 		}},
-		{"destroy", func(t *testing.T, s *pgstore.Store) {
+		{"destroy", func(t *testing.T, s pgstore.Store) {
 			_, err := s.Create(ctx, "sub", []byte("wrapped"))
 			require.NoError(t, err)
-		}, func(t *testing.T, s *pgstore.Store) {
+		}, func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.Destroy(ctx, "sub"))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			_, err := s.Get(ctx, "sub")
 			if err != nil {
 				require.ErrorIs(t, err, keyring.ErrKeyDestroyed)
 			}
 			return err != nil
 		}},
-		{"checkpoint", nil, func(t *testing.T, s *pgstore.Store) {
+		{"checkpoint", nil, func(t *testing.T, s pgstore.Store) {
 			require.NoError(t, s.SaveCheckpoint(ctx, "users", "email", "42"))
-		}, func(t *testing.T, s *pgstore.Store) bool {
+		}, func(t *testing.T, s pgstore.Store) bool {
 			c, err := s.LoadCheckpoint(ctx, "users", "email")
 			require.NoError(t, err)
 			return c != keyring.Cursor{}
 		}},
 	}
 	for _, tc := range cases {
-		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) {
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, pgstore.Store) {
 			pool := migrated(t)
 			return pool, pgstore.New(pool)
-		}, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
+		}, pgstore.Store.WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 
@@ -101,12 +101,12 @@ func TestWithTxFinished(t *testing.T) {
 	committed, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, committed.Commit(ctx))
-	ops := map[string]func(s *pgstore.Store) error{
-		"create":     func(s *pgstore.Store) error { _, err := s.Create(ctx, "sub", []byte("w")); return err },
-		"get":        func(s *pgstore.Store) error { _, err := s.Get(ctx, "sub"); return err },
-		"destroy":    func(s *pgstore.Store) error { return s.Destroy(ctx, "sub") },
-		"checkpoint": func(s *pgstore.Store) error { _, err := s.LoadCheckpoint(ctx, "t", "c"); return err },
-		"kcv":        func(s *pgstore.Store) error { _, err := s.KeyCheckValues(ctx); return err },
+	ops := map[string]func(s pgstore.Store) error{
+		"create":     func(s pgstore.Store) error { _, err := s.Create(ctx, "sub", []byte("w")); return err },
+		"get":        func(s pgstore.Store) error { _, err := s.Get(ctx, "sub"); return err },
+		"destroy":    func(s pgstore.Store) error { return s.Destroy(ctx, "sub") },
+		"checkpoint": func(s pgstore.Store) error { _, err := s.LoadCheckpoint(ctx, "t", "c"); return err },
+		"kcv":        func(s pgstore.Store) error { _, err := pgstore.KeyCheckValues(ctx, s); return err },
 	}
 	for txName, tx := range map[string]pgx.Tx{"committed": committed, "nil": nil} {
 		for name, op := range ops {

@@ -85,15 +85,34 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, "mfa", Migrations())
 }
 
-// Store implements mfa.Store on PostgreSQL. A Store from New runs on its
-// pool; WithTx returns one bound to a transaction of the caller's.
-type Store struct {
+// Store is mfa.Store on PostgreSQL, plus WithTx. New returns it; the
+// concrete type is unexported because its methods only restate mfa.Store. A
+// Store from New runs on its pool; WithTx returns one bound to a
+// transaction of the caller's.
+type Store interface {
+	mfa.Store
+
+	// WithTx returns a store bound to tx: every operation runs in the
+	// caller's transaction and commits or rolls back with it, and an
+	// operation that needs a transaction of its own (ConfirmEnrollment,
+	// ReplaceRecoveryCodes) runs in a savepoint of tx, so when it fails the
+	// caller's transaction is still usable. See the package documentation
+	// for what belongs on the pool instead.
+	//
+	// Like tx itself, the returned store is for one goroutine at a time.
+	// Once tx has committed or rolled back, every operation returns an
+	// error that matches pgx.ErrTxClosed; a nil tx gives the same.
+	WithTx(tx pgx.Tx) Store
+}
+
+// store is the Store that New returns.
+type store struct {
 	pool   pgq.Querier // the pool, or the caller's transaction (WithTx)
 	tenant bool        // WithTenantBinding
 }
 
 // Option configures a Store.
-type Option func(*Store)
+type Option func(*store)
 
 // WithTenantBinding makes the store run every operation bound to its
 // organisation, for tables that Protect put under row-level security: the
@@ -104,15 +123,15 @@ type Option func(*Store)
 // a store bound to a caller's transaction keeps the caller's binding when
 // it has one (tenant/pgstore.RunFor). An enrolment or policy of the empty
 // organisation is refused with an error matching tenant.ErrInvalidOrg.
-func WithTenantBinding() Option { return func(s *Store) { s.tenant = true } }
+func WithTenantBinding() Option { return func(s *store) { s.tenant = true } }
 
 // New returns a Store on pool; run Migrate first. A nil pool or a nil
 // option is an error wrapping mfa.ErrInvalidConfig that names it.
-func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: mfa/pgstore.New: nil pool", mfa.ErrInvalidConfig)
 	}
-	s := &Store{pool: pool}
+	s := &store{pool: pool}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: mfa/pgstore.New: option %d is nil", mfa.ErrInvalidConfig, i)
@@ -122,19 +141,10 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// WithTx returns a store bound to tx: every operation runs in the caller's
-// transaction and commits or rolls back with it, and an operation that needs
-// a transaction of its own (ConfirmEnrollment, DeleteEnrollment,
-// ReserveAttempt, ReplaceRecoveryCodes) runs in a savepoint of tx, so when
-// it fails the caller's transaction is still usable. See the package
-// documentation for what belongs on the pool instead.
-//
-// Like tx itself, the returned store is for one goroutine at a time. Once tx
-// has committed or rolled back, every operation returns an error that
-// matches pgx.ErrTxClosed; a nil tx gives the same.
-func (s *Store) WithTx(tx pgx.Tx) *Store { return &Store{pool: pgq.Tx(tx), tenant: s.tenant} }
+// WithTx implements Store.
+func (s *store) WithTx(tx pgx.Tx) Store { return &store{pool: pgq.Tx(tx), tenant: s.tenant} }
 
-var _ mfa.Store = (*Store)(nil)
+var _ Store = (*store)(nil)
 
 func wrap(op string, err error) error {
 	if err == nil {
@@ -144,11 +154,11 @@ func wrap(op string, err error) error {
 }
 
 // BeginEnrollment implements mfa.Store.
-func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) (err error) {
+func (s *store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, e.Org); err != nil {
 		return wrap("begin enrolment", err)
 	}
-	if s.bound(ctx, e.Org, &err, func(b *Store) { err = b.BeginEnrollment(ctx, e) }) {
+	if s.bound(ctx, e.Org, &err, func(b *store) { err = b.BeginEnrollment(ctx, e) }) {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, `
@@ -169,8 +179,8 @@ func (s *Store) BeginEnrollment(ctx context.Context, e mfa.Enrollment) (err erro
 }
 
 // Enrollment implements mfa.Store.
-func (s *Store) Enrollment(ctx context.Context, org, user string) (e mfa.Enrollment, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { e, err = b.Enrollment(ctx, org, user) }) {
+func (s *store) Enrollment(ctx context.Context, org, user string) (e mfa.Enrollment, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { e, err = b.Enrollment(ctx, org, user) }) {
 		return e, err
 	}
 	e = mfa.Enrollment{Org: org, User: user}
@@ -194,8 +204,8 @@ func (s *Store) Enrollment(ctx context.Context, org, user string) (e mfa.Enrollm
 }
 
 // ConfirmEnrollment implements mfa.Store.
-func (s *Store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) (err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { err = b.ConfirmEnrollment(ctx, org, user, id, step, at, since, limit, codeHashes) }) {
+func (s *store) ConfirmEnrollment(ctx context.Context, org, user, id string, step int64, at, since time.Time, limit int, codeHashes [][]byte) (err error) {
+	if s.bound(ctx, org, &err, func(b *store) { err = b.ConfirmEnrollment(ctx, org, user, id, step, at, since, limit, codeHashes) }) {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -252,8 +262,8 @@ func replaceCodes(ctx context.Context, tx pgx.Tx, org, user string, codeHashes [
 }
 
 // DeleteEnrollment implements mfa.Store.
-func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) (err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { err = b.DeleteEnrollment(ctx, org, user) }) {
+func (s *store) DeleteEnrollment(ctx context.Context, org, user string) (err error) {
+	if s.bound(ctx, org, &err, func(b *store) { err = b.DeleteEnrollment(ctx, org, user) }) {
 		return err
 	}
 	// The recovery codes go with it (ON DELETE CASCADE), and so do the
@@ -266,8 +276,8 @@ func (s *Store) DeleteEnrollment(ctx context.Context, org, user string) (err err
 // row decides the replay guard and the attempt limit together. The row lock
 // orders it with concurrent AcceptStep and RecordFailure calls, and READ
 // COMMITTED re-evaluates the whole condition on the row as they left it.
-func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (v mfa.Verdict, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { v, err = b.AcceptStep(ctx, org, user, id, step, since, limit) }) {
+func (s *store) AcceptStep(ctx context.Context, org, user, id string, step int64, since time.Time, limit int) (v mfa.Verdict, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { v, err = b.AcceptStep(ctx, org, user, id, step, since, limit) }) {
 		return v, err
 	}
 	tag, err := s.pool.Exec(ctx, `
@@ -303,8 +313,8 @@ func (s *Store) AcceptStep(ctx context.Context, org, user, id string, step int64
 
 // RecordFailure implements mfa.Store: one conditional UPDATE of the
 // enrolment row, ordered by its lock with AcceptStep.
-func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) (fs []time.Time, counted bool, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { fs, counted, err = b.RecordFailure(ctx, org, user, now, since, limit) }) {
+func (s *store) RecordFailure(ctx context.Context, org, user string, now, since time.Time, limit int) (fs []time.Time, counted bool, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { fs, counted, err = b.RecordFailure(ctx, org, user, now, since, limit) }) {
 		return fs, counted, err
 	}
 	var failures []time.Time
@@ -333,8 +343,8 @@ func (s *Store) RecordFailure(ctx context.Context, org, user string, now, since 
 }
 
 // ReplaceRecoveryCodes implements mfa.Store.
-func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) (err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { err = b.ReplaceRecoveryCodes(ctx, org, user, codeHashes) }) {
+func (s *store) ReplaceRecoveryCodes(ctx context.Context, org, user string, codeHashes [][]byte) (err error) {
+	if s.bound(ctx, org, &err, func(b *store) { err = b.ReplaceRecoveryCodes(ctx, org, user, codeHashes) }) {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -358,8 +368,8 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, org, user string, code
 // UseRecoveryCode implements mfa.Store in one statement: lock the confirmed
 // enrolment row if it is under the attempt limit, DELETE the code (the row
 // count decides), forget the failures if it was used, and count what is left.
-func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (ok bool, left int, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { ok, left, err = b.UseRecoveryCode(ctx, org, user, codeHash, since, limit) }) {
+func (s *store) UseRecoveryCode(ctx context.Context, org, user string, codeHash []byte, since time.Time, limit int) (ok bool, left int, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { ok, left, err = b.UseRecoveryCode(ctx, org, user, codeHash, since, limit) }) {
 		return ok, left, err
 	}
 	var used, before int
@@ -387,8 +397,8 @@ func (s *Store) UseRecoveryCode(ctx context.Context, org, user string, codeHash 
 }
 
 // RecoveryCodesLeft implements mfa.Store.
-func (s *Store) RecoveryCodesLeft(ctx context.Context, org, user string) (n int, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { n, err = b.RecoveryCodesLeft(ctx, org, user) }) {
+func (s *store) RecoveryCodesLeft(ctx context.Context, org, user string) (n int, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { n, err = b.RecoveryCodesLeft(ctx, org, user) }) {
 		return n, err
 	}
 	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM mfa_recovery_codes WHERE org = $1 AND user_id = $2`, org, user).Scan(&n)
@@ -396,11 +406,11 @@ func (s *Store) RecoveryCodesLeft(ctx context.Context, org, user string) (n int,
 }
 
 // SetOrgPolicy implements mfa.Store.
-func (s *Store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) (err error) {
+func (s *store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) (err error) {
 	if err := pgtenant.NeedOrg(s.tenant, org); err != nil {
 		return wrap("set org policy", err)
 	}
-	if s.bound(ctx, org, &err, func(b *Store) { err = b.SetOrgPolicy(ctx, org, requireAll) }) {
+	if s.bound(ctx, org, &err, func(b *store) { err = b.SetOrgPolicy(ctx, org, requireAll) }) {
 		return err
 	}
 	_, err = s.pool.Exec(ctx, `
@@ -410,8 +420,8 @@ func (s *Store) SetOrgPolicy(ctx context.Context, org string, requireAll bool) (
 }
 
 // OrgPolicy implements mfa.Store.
-func (s *Store) OrgPolicy(ctx context.Context, org string) (req bool, err error) {
-	if s.bound(ctx, org, &err, func(b *Store) { req, err = b.OrgPolicy(ctx, org) }) {
+func (s *store) OrgPolicy(ctx context.Context, org string) (req bool, err error) {
+	if s.bound(ctx, org, &err, func(b *store) { req, err = b.OrgPolicy(ctx, org) }) {
 		return req, err
 	}
 	err = s.pool.QueryRow(ctx, `SELECT require_all FROM mfa_org_policies WHERE org = $1`, org).Scan(&req)
@@ -423,6 +433,6 @@ func (s *Store) OrgPolicy(ctx context.Context, org string) (req bool, err error)
 
 // bound runs op on an unbound copy of the store whose querier is bound to
 // org, when tenant binding is on (pgtenant.Bound).
-func (s *Store) bound(ctx context.Context, org string, err *error, op func(b *Store)) bool {
-	return pgtenant.Bound(ctx, s.tenant, s.pool, org, err, func(q pgq.Querier) { op(&Store{pool: q}) })
+func (s *store) bound(ctx context.Context, org string, err *error, op func(b *store)) bool {
+	return pgtenant.Bound(ctx, s.tenant, s.pool, org, err, func(q pgq.Querier) { op(&store{pool: q}) })
 }

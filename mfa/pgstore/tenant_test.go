@@ -19,7 +19,7 @@ import (
 
 // newProtected returns mfa's schema protected by a non-superuser migration
 // role, and the store of an application role that owns nothing.
-func newProtected(t *testing.T) (*pgtest.Roles, *pgstore.Store) {
+func newProtected(t *testing.T) (*pgtest.Roles, pgstore.Store) {
 	t.Helper()
 	r := pgtest.NewRoles(t, "rampart_mfa", pgstore.Migrate, func(ctx context.Context, owner *pgxpool.Pool, role string) error {
 		return pgstore.Protect(ctx, owner, role)
@@ -57,7 +57,7 @@ func TestProtectedTenantCannotReachAnother(t *testing.T) {
 	require.NoError(t, s.ConfirmEnrollment(ctx, "orgB", "u1", "e1", 5, t0, t0.Add(-time.Hour), 5, codes))
 	require.NoError(t, s.SetOrgPolicy(ctx, "orgB", true))
 
-	attempts := func(t *testing.T, ctx context.Context, s *pgstore.Store) {
+	attempts := func(t *testing.T, ctx context.Context, s pgstore.Store) {
 		_, err := s.Enrollment(ctx, "orgB", "u1")
 		require.ErrorIs(t, err, mfa.ErrNotEnrolled, "Enrollment")
 		v, err := s.AcceptStep(ctx, "orgB", "u1", "e1", 9, t0, 5)

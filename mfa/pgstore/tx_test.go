@@ -31,21 +31,21 @@ func pending(id string) mfa.Enrollment {
 	return mfa.Enrollment{Org: "o", User: "u", ID: id, SealedSecret: []byte("sealed"), Algorithm: mfa.SHA1, Digits: 6, CreatedAt: t0}
 }
 
-func txStore(t *testing.T) (*pgtest.DB, *pgstore.Store) {
+func txStore(t *testing.T) (*pgtest.DB, pgstore.Store) {
 	t.Helper()
 	db := pgtest.New(t)
 	require.NoError(t, pgstore.Migrate(context.Background(), db.Pool))
 	return db, mustNew(t, db.Pool)
 }
 
-func enrolled(t *testing.T, s *pgstore.Store) {
+func enrolled(t *testing.T, s pgstore.Store) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, s.BeginEnrollment(ctx, pending("e1")))
 	require.NoError(t, s.ConfirmEnrollment(ctx, "o", "u", "e1", 1, t0, t0.Add(-time.Minute), 5, codeHashes(3)))
 }
 
-func isEnrolled(t *testing.T, s *pgstore.Store) bool {
+func isEnrolled(t *testing.T, s pgstore.Store) bool {
 	e, err := s.Enrollment(context.Background(), "o", "u")
 	if err != nil {
 		require.ErrorIs(t, err, mfa.ErrNotEnrolled)
@@ -61,33 +61,33 @@ func TestWithTxCommitsWithTheCaller(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name      string
-		setup     func(t *testing.T, s *pgstore.Store)
-		write     func(t *testing.T, s *pgstore.Store)
-		persisted func(t *testing.T, s *pgstore.Store) bool
+		setup     func(t *testing.T, s pgstore.Store)
+		write     func(t *testing.T, s pgstore.Store)
+		persisted func(t *testing.T, s pgstore.Store) bool
 	}{
-		{"enrol and confirm (savepoint)", nil, func(t *testing.T, s *pgstore.Store) { enrolled(t, s) }, isEnrolled},
+		{"enrol and confirm (savepoint)", nil, func(t *testing.T, s pgstore.Store) { enrolled(t, s) }, isEnrolled},
 		{"reset (savepoint)", enrolled,
-			func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.DeleteEnrollment(ctx, "o", "u")) },
-			func(t *testing.T, s *pgstore.Store) bool { return !isEnrolled(t, s) }},
+			func(t *testing.T, s pgstore.Store) { require.NoError(t, s.DeleteEnrollment(ctx, "o", "u")) },
+			func(t *testing.T, s pgstore.Store) bool { return !isEnrolled(t, s) }},
 		{"replace recovery codes (savepoint)", enrolled,
-			func(t *testing.T, s *pgstore.Store) {
+			func(t *testing.T, s pgstore.Store) {
 				require.NoError(t, s.ReplaceRecoveryCodes(ctx, "o", "u", codeHashes(8)))
 			},
-			func(t *testing.T, s *pgstore.Store) bool {
+			func(t *testing.T, s pgstore.Store) bool {
 				n, err := s.RecoveryCodesLeft(ctx, "o", "u")
 				require.NoError(t, err)
 				return n == 8
 			}},
 		{"org policy", nil,
-			func(t *testing.T, s *pgstore.Store) { require.NoError(t, s.SetOrgPolicy(ctx, "o", true)) },
-			func(t *testing.T, s *pgstore.Store) bool {
+			func(t *testing.T, s pgstore.Store) { require.NoError(t, s.SetOrgPolicy(ctx, "o", true)) },
+			func(t *testing.T, s pgstore.Store) bool {
 				req, err := s.OrgPolicy(ctx, "o")
 				require.NoError(t, err)
 				return req
 			}},
 	}
 	for _, tc := range cases {
-		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, *pgstore.Store) { db, s := txStore(t); return db.Pool, s }, (*pgstore.Store).WithTx, tc.setup, tc.write, tc.persisted)
+		pgtest.CommitsWithTheCaller(t, tc.name, func(t *testing.T) (*pgxpool.Pool, pgstore.Store) { db, s := txStore(t); return db.Pool, s }, pgstore.Store.WithTx, tc.setup, tc.write, tc.persisted)
 	}
 }
 
@@ -98,16 +98,16 @@ func TestWithTxRefusalLeavesTxUsable(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name string
-		fail func(s *pgstore.Store) error
+		fail func(s pgstore.Store) error
 		want error
 	}{
-		{"confirm a replaced enrolment (savepoint)", func(s *pgstore.Store) error {
+		{"confirm a replaced enrolment (savepoint)", func(s pgstore.Store) error {
 			return s.ConfirmEnrollment(ctx, "o", "u", "other", 2, t0, t0.Add(-time.Minute), 5, nil)
 		}, mfa.ErrNotPending},
-		{"recovery codes without enrolment (savepoint)", func(s *pgstore.Store) error {
+		{"recovery codes without enrolment (savepoint)", func(s pgstore.Store) error {
 			return s.ReplaceRecoveryCodes(ctx, "o", "nobody", codeHashes(2))
 		}, mfa.ErrNotEnrolled},
-		{"enrol twice", func(s *pgstore.Store) error { return s.BeginEnrollment(ctx, pending("e2")) }, mfa.ErrAlreadyEnrolled},
+		{"enrol twice", func(s pgstore.Store) error { return s.BeginEnrollment(ctx, pending("e2")) }, mfa.ErrAlreadyEnrolled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,15 +138,15 @@ func TestWithTxFinished(t *testing.T) {
 	committed, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, committed.Commit(ctx))
-	ops := map[string]func(s *pgstore.Store) error{
-		"exec":      func(s *pgstore.Store) error { return s.BeginEnrollment(ctx, pending("e1")) },
-		"query row": func(s *pgstore.Store) error { _, err := s.Enrollment(ctx, "o", "u"); return err },
-		"savepoint": func(s *pgstore.Store) error { return s.DeleteEnrollment(ctx, "o", "u") },
-		"record failure": func(s *pgstore.Store) error {
+	ops := map[string]func(s pgstore.Store) error{
+		"exec":      func(s pgstore.Store) error { return s.BeginEnrollment(ctx, pending("e1")) },
+		"query row": func(s pgstore.Store) error { _, err := s.Enrollment(ctx, "o", "u"); return err },
+		"savepoint": func(s pgstore.Store) error { return s.DeleteEnrollment(ctx, "o", "u") },
+		"record failure": func(s pgstore.Store) error {
 			_, _, err := s.RecordFailure(ctx, "o", "u", t0, t0.Add(-time.Minute), 5)
 			return err
 		},
-		"accept step": func(s *pgstore.Store) error {
+		"accept step": func(s pgstore.Store) error {
 			_, err := s.AcceptStep(ctx, "o", "u", "e1", 5, t0.Add(-time.Minute), 5)
 			return err
 		},
