@@ -41,11 +41,14 @@ var ownProtected = []struct {
 // Protect. appRole gets nothing of the audit log but the outbox (Migrate's
 // WithRecordRole): the writer, the relay and verification run as the owner,
 // whom the rampart_owner policy admits to every chain. Every step is
-// idempotent, and runs under a migration lock, so instances starting
-// together apply it one after the other. A host running goose or
-// golang-migrate applies each component's ProtectSQL instead.
+// idempotent. The grant and the Protects run in one transaction under the
+// app's migration lock (each Protect, in a savepoint, also takes rampart's):
+// a GRANT rewrites the same catalog rows as another instance's Protect
+// ("tuple concurrently updated"), so instances starting together must apply
+// the whole step one after the other, not only each Protect. A host running
+// goose or golang-migrate applies each component's ProtectSQL instead.
 func protectOwnTables(ctx context.Context, pool *pgxpool.Pool, appRole string) error {
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('saasapp.migrate', 0))`); err != nil {
 			return err
 		}
@@ -58,19 +61,17 @@ func protectOwnTables(ctx context.Context, pool *pgxpool.Pool, appRole string) e
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`,
-			strings.Join(tables, ", "), pgx.Identifier{appRole}.Sanitize()))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("grant rampart's tables to %s: %w", appRole, err)
-	}
-	for _, c := range ownProtected {
-		if err := c.protect(ctx, pool, appRole); err != nil {
-			return fmt.Errorf("protect %s: %w", c.name, err)
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`,
+			strings.Join(tables, ", "), pgx.Identifier{appRole}.Sanitize())); err != nil {
+			return fmt.Errorf("grant rampart's tables to %s: %w", appRole, err)
 		}
-	}
-	return nil
+		for _, c := range ownProtected {
+			if err := c.protect(ctx, tx, appRole); err != nil {
+				return fmt.Errorf("protect %s: %w", c.name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // checkTenantIsolation is the evidence of compliance.SlotTenantIsolation,
