@@ -20,13 +20,13 @@ func TestConsentWithdrawalStopsGateAtOnce(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
-	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
+	require.NoError(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
 
 	who := func(r *http.Request) (string, string, bool) {
 		v := r.Header.Get("X-Visitor")
 		return "org1", "visitor:" + v, v != ""
 	}
-	gate := privacy.NewConsentGate(m.cs, who)
+	gate := privacy.NewConsentGate(m.Consent, who)
 	h := gate.Handler()
 	choose := func(visitor, choice string, hdr map[string]string) *httptest.ResponseRecorder {
 		form := url.Values{"purpose": {"analytics"}, "choice": {choice}}
@@ -77,7 +77,7 @@ func TestConsentWithdrawalStopsGateAtOnce(t *testing.T) {
 	h.ServeHTTP(w, r)
 	require.Equal(t, http.StatusMethodNotAllowed, w.Code)
 
-	hist, err := m.cs.History(ctx, "org1", "visitor:v1")
+	hist, err := m.Consent.History(ctx, "org1", "visitor:v1")
 	require.NoError(t, err)
 	require.Len(t, hist, 2)
 	require.True(t, hist[0].Granted)
@@ -91,33 +91,33 @@ func TestNewPolicyVersionRequiresFreshConsent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m := newServices(t, privacy.NewMemoryStore())
-	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 1}))
-	c, err := m.cs.Grant(ctx, "org1", "subject:u1", "marketing", "settings")
+	require.NoError(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 1}))
+	c, err := m.Consent.Grant(ctx, "org1", "subject:u1", "marketing", "settings")
 	require.NoError(t, err)
 	require.Equal(t, 1, c.Version)
-	ok, err := m.cs.Allowed(ctx, "org1", "subject:u1", "marketing")
+	ok, err := m.Consent.Allowed(ctx, "org1", "subject:u1", "marketing")
 	require.NoError(t, err)
 	require.True(t, ok)
 
 	// A clarified text: version 2, old consent still valid.
-	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 2, MinVersion: 1}))
-	ok, _ = m.cs.Allowed(ctx, "org1", "subject:u1", "marketing")
+	require.NoError(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 2, MinVersion: 1}))
+	ok, _ = m.Consent.Allowed(ctx, "org1", "subject:u1", "marketing")
 	require.True(t, ok)
 	// A text that changes what people agree to: fresh consent required.
-	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 3, MinVersion: 3}))
-	ok, _ = m.cs.Allowed(ctx, "org1", "subject:u1", "marketing")
+	require.NoError(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "marketing", Version: 3, MinVersion: 3}))
+	ok, _ = m.Consent.Allowed(ctx, "org1", "subject:u1", "marketing")
 	require.False(t, ok)
-	c, err = m.cs.Grant(ctx, "org1", "subject:u1", "marketing", "banner")
+	c, err = m.Consent.Grant(ctx, "org1", "subject:u1", "marketing", "banner")
 	require.NoError(t, err)
 	require.Equal(t, 3, c.Version)
-	ok, _ = m.cs.Allowed(ctx, "org1", "subject:u1", "marketing")
+	ok, _ = m.Consent.Allowed(ctx, "org1", "subject:u1", "marketing")
 	require.True(t, ok)
 
-	require.ErrorIs(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "x", Version: 1, MinVersion: 2}), privacy.ErrInvalid)
-	require.ErrorIs(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "", Version: 1}), privacy.ErrInvalid)
-	_, err = m.cs.Grant(ctx, "org1", "subject:u1", "unknown", "banner")
+	require.ErrorIs(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "x", Version: 1, MinVersion: 2}), privacy.ErrInvalid)
+	require.ErrorIs(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "", Version: 1}), privacy.ErrInvalid)
+	_, err = m.Consent.Grant(ctx, "org1", "subject:u1", "unknown", "banner")
 	require.ErrorIs(t, err, privacy.ErrInvalid)
-	_, err = m.cs.Withdraw(ctx, "org1", "", "marketing", "banner")
+	_, err = m.Consent.Withdraw(ctx, "org1", "", "marketing", "banner")
 	require.ErrorIs(t, err, privacy.ErrInvalid)
-	require.Len(t, m.cs.Purposes(), 1)
+	require.Len(t, m.Consent.Purposes(), 1)
 }

@@ -107,20 +107,20 @@ func TestOverdueAtTheLegalDeadline(t *testing.T) {
 	ctx := context.Background()
 	clk := testclock.New(time.Date(2027, time.January, 31, 15, 0, 0, 0, time.UTC))
 	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
-	gdpr, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:support")
+	gdpr, err := m.Requests.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:support")
 	require.NoError(t, err)
-	ccpa, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u2"}, privacy.KindErasure, true, "user:support",
+	ccpa, err := m.Requests.Receive(ctx, privacy.Ref{Org: "org1", ID: "u2"}, privacy.KindErasure, true, "user:support",
 		privacy.UnderJurisdiction(privacy.CCPA))
 	require.NoError(t, err)
 	require.Equal(t, privacy.CCPA, ccpa.Jurisdiction)
-	_, err = m.rq.Extend(ctx, privacy.Ref{Org: "org1", ID: ccpa.ID}, "user:dpo", "identity checks pending")
+	_, err = m.Requests.Extend(ctx, privacy.Ref{Org: "org1", ID: ccpa.ID}, "user:dpo", "identity checks pending")
 	require.NoError(t, err)
-	_, err = m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u3"}, privacy.KindAccess, true, "user:support",
+	_, err = m.Requests.Receive(ctx, privacy.Ref{Org: "org1", ID: "u3"}, privacy.KindAccess, true, "user:support",
 		privacy.UnderJurisdiction("mars"))
 	require.ErrorIs(t, err, privacy.ErrInvalid)
 
 	overdueIDs := func() []string {
-		over, err := m.rq.Overdue(ctx)
+		over, err := m.Requests.Overdue(ctx)
 		require.NoError(t, err)
 		var ids []string
 		for _, r := range over {
@@ -149,11 +149,11 @@ func TestCCPAExtensionIsNinetyDays(t *testing.T) {
 	clk := testclock.New(time.Date(2026, time.December, 1, 9, 0, 0, 0, la))
 	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now),
 		privacy.WithLocation(la), privacy.WithJurisdiction(privacy.CCPA))
-	r, err := m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:support")
+	r, err := m.Requests.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:support")
 	require.NoError(t, err)
 	require.Equal(t, privacy.CCPA, r.Jurisdiction, "the default of the Requests")
 	require.True(t, endOfDay(2027, time.January, 14, la).Equal(r.DueAt), "45 days: %s", r.DueAt)
-	ext, err := m.rq.Extend(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:dpo", "many systems")
+	ext, err := m.Requests.Extend(ctx, privacy.Ref{Org: "org1", ID: r.ID}, "user:dpo", "many systems")
 	require.NoError(t, err)
 	require.True(t, endOfDay(2027, time.February, 28, la).Equal(ext.DueAt), "90 days: %s", ext.DueAt)
 }

@@ -33,7 +33,7 @@ func exportFixture(t *testing.T, records int, out *countingWriter) *services {
 	ctx := context.Background()
 	clk := newClock()
 	m := newServices(t, privacy.NewMemoryStore(), privacy.WithClock(clk.Now))
-	require.NoError(t, m.cs.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
+	require.NoError(t, m.Consent.RegisterPurpose(privacy.Purpose{Name: "analytics", Version: 1}))
 	orders := privacy.ExporterFunc(func(ctx context.Context, org, subject string, yield func(any) error) error {
 		for i := range records {
 			if out != nil && i == records/2 {
@@ -47,9 +47,9 @@ func exportFixture(t *testing.T, records int, out *countingWriter) *services {
 	})
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "orders", Eraser: newTable(nil, nil), Exporter: orders}))
 	require.NoError(t, m.RegisterDomain(privacy.Domain{Name: "cache", Eraser: newTable(nil, nil)}))
-	_, err := m.cs.Grant(ctx, "org1", "subject:u1", "analytics", "banner")
+	_, err := m.Consent.Grant(ctx, "org1", "subject:u1", "analytics", "banner")
 	require.NoError(t, err)
-	_, err = m.rq.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:u1")
+	_, err = m.Requests.Receive(ctx, privacy.Ref{Org: "org1", ID: "u1"}, privacy.KindAccess, true, "user:u1")
 	require.NoError(t, err)
 	mustDeletion(t, m.Lifecycle, "u1")
 	_, err = m.Restore(ctx, privacy.Ref{Org: "org1", ID: "u1"}, "user:u1", "oops")

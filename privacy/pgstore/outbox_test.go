@@ -333,7 +333,7 @@ func TestFaultAuditOutbox(t *testing.T) {
 	// the account: the three commit together or not at all.
 	_, err := e.db.Pool.Exec(ctx, `CREATE TABLE accounts (id text PRIMARY KEY, active bool NOT NULL)`)
 	require.NoError(t, err)
-	faultyStore := faulty.st.(pgstore.Store)
+	faultyStore := faulty.Store.(pgstore.Store)
 	run = 0
 	points = fp.EachPoint(t, 30, func(ctx context.Context) error {
 		run++
