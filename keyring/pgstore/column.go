@@ -16,12 +16,20 @@ import (
 
 // Column is one encrypted column of the host's schema, identified by its
 // table (optionally schema-qualified), its primary-key column and the column
-// itself. It implements keyring.RowSource (keyset pagination, batched
-// compare-and-swap) and keyring.KeyIDCounter (header-only GROUP BY).
+// itself: a keyring.RowSource (keyset pagination, batched compare-and-swap)
+// and a keyring.KeyIDCounter (header-only GROUP BY).
 //
 // The row ID the engine uses is id::text, so rows must have been sealed with
 // the canonical text of their primary key.
-type Column struct {
+type Column interface {
+	keyring.RowSource
+	keyring.KeyIDCounter
+}
+
+var _ Column = (*column)(nil)
+
+// column implements Column.
+type column struct {
 	pool                 *pgxpool.Pool
 	table, idCol, column string
 	qTable, qID, qCol    string
@@ -33,16 +41,20 @@ type Column struct {
 }
 
 // NewColumn returns the adapter for (table, idColumn, column).
-func NewColumn(pool *pgxpool.Pool, table, idColumn, column string) *Column {
-	return &Column{pool: pool, table: table, idCol: idColumn, column: column,
+func NewColumn(pool *pgxpool.Pool, table, idColumn, column string) Column {
+	return newColumn(pool, table, idColumn, column)
+}
+
+func newColumn(pool *pgxpool.Pool, table, idColumn, col string) *column {
+	return &column{pool: pool, table: table, idCol: idColumn, column: col,
 		qTable: pgx.Identifier(strings.Split(table, ".")).Sanitize(),
 		qID:    pgx.Identifier{idColumn}.Sanitize(),
-		qCol:   pgx.Identifier{column}.Sanitize()}
+		qCol:   pgx.Identifier{col}.Sanitize()}
 }
 
 // init reads the column types once; a failure (a cancelled context, a table
 // not created yet) is not cached, so the next call tries again.
-func (c *Column) init(ctx context.Context) error {
+func (c *column) init(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ready {
@@ -53,7 +65,7 @@ func (c *Column) init(ctx context.Context) error {
 	return err
 }
 
-func (c *Column) introspect(ctx context.Context) error {
+func (c *column) introspect(ctx context.Context) error {
 	types, err := columnTypes(ctx, c.pool, c.table, c.qTable, c.idCol, c.column)
 	if err != nil {
 		return err
@@ -102,7 +114,7 @@ func columnTypes(ctx context.Context, q pgq.Querier, table, qTable string, names
 	return types, nil
 }
 
-func (c *Column) after(after keyring.Cursor) string {
+func (c *column) after(after keyring.Cursor) string {
 	if !after.Started {
 		return ""
 	}
@@ -110,7 +122,7 @@ func (c *Column) after(after keyring.Cursor) string {
 }
 
 // Remaining implements keyring.RowSource.
-func (c *Column) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
+func (c *column) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
@@ -127,7 +139,7 @@ func (c *Column) Remaining(ctx context.Context, after keyring.Cursor) (int64, er
 }
 
 // Next implements keyring.RowSource with keyset pagination on the id column.
-func (c *Column) Next(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.Row, error) {
+func (c *column) Next(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.Row, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
@@ -162,7 +174,7 @@ func (c *Column) Next(ctx context.Context, after keyring.Cursor, limit int) ([]k
 
 // Swap implements keyring.RowSource: one UPDATE ... FROM unnest(...) that
 // writes a row only where it still holds the value that was read.
-func (c *Column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) {
+func (c *column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
@@ -205,7 +217,7 @@ const textHeaderChars = len(keyring.TextPrefix) + 8
 // envelope header only (5 bytes of a binary envelope, 12 characters of a
 // text one), so the scan is one pass over the column with a handful of
 // groups.
-func (c *Column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
+func (c *column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}

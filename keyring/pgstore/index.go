@@ -13,35 +13,42 @@ import (
 )
 
 // IndexColumn is a blind-index column of the host's schema with the column
-// its values are computed from (usually the encrypted field it indexes). It
-// implements keyring.IndexRowSource: keyset pagination on the id column,
-// reading the index and its source in one statement so that the two agree,
-// and a batched compare-and-swap on the index column (which must be bytea).
-type IndexColumn struct {
+// its values are computed from (usually the encrypted field it indexes): a
+// keyring.IndexRowSource (keyset pagination on the id column, reading the
+// index and its source in one statement so that the two agree, and a batched
+// compare-and-swap on the index column, which must be bytea) and a
+// keyring.IndexKeyIDCounter.
+type IndexColumn interface {
+	keyring.IndexRowSource
+	keyring.IndexKeyIDCounter
+}
+
+var _ IndexColumn = (*indexColumn)(nil)
+
+// indexColumn implements IndexColumn.
+type indexColumn struct {
 	pool                         *pgxpool.Pool
 	table, idCol, column, srcCol string
 	qTable, qID, qCol            string
-	swap                         *Column
+	swap                         *column
 	mu                           sync.Mutex
 	ready                        bool
 	idType, srcExpr              string
 }
 
-var _ keyring.IndexRowSource = (*IndexColumn)(nil)
-
 // NewIndexColumn returns the adapter for the index column of table whose
 // rows are identified by idColumn, reading sourceColumn (bytea or text) with
 // each row; pass "" when the keyring.IndexValues given to Reindex finds the
 // values elsewhere.
-func NewIndexColumn(pool *pgxpool.Pool, table, idColumn, column, sourceColumn string) *IndexColumn {
-	return &IndexColumn{pool: pool, table: table, idCol: idColumn, column: column, srcCol: sourceColumn,
+func NewIndexColumn(pool *pgxpool.Pool, table, idColumn, column, sourceColumn string) IndexColumn {
+	return &indexColumn{pool: pool, table: table, idCol: idColumn, column: column, srcCol: sourceColumn,
 		qTable: pgx.Identifier(strings.Split(table, ".")).Sanitize(),
 		qID:    pgx.Identifier{idColumn}.Sanitize(),
 		qCol:   pgx.Identifier{column}.Sanitize(),
-		swap:   NewColumn(pool, table, idColumn, column)}
+		swap:   newColumn(pool, table, idColumn, column)}
 }
 
-func (c *IndexColumn) init(ctx context.Context) error {
+func (c *indexColumn) init(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ready {
@@ -52,7 +59,7 @@ func (c *IndexColumn) init(ctx context.Context) error {
 	return err
 }
 
-func (c *IndexColumn) introspect(ctx context.Context) error {
+func (c *indexColumn) introspect(ctx context.Context) error {
 	types, err := columnTypes(ctx, c.pool, c.table, c.qTable, c.idCol, c.column, c.srcCol)
 	if err != nil {
 		return err
@@ -77,7 +84,7 @@ func (c *IndexColumn) introspect(ctx context.Context) error {
 }
 
 // Remaining implements keyring.IndexRowSource.
-func (c *IndexColumn) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
+func (c *indexColumn) Remaining(ctx context.Context, after keyring.Cursor) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
@@ -95,7 +102,7 @@ func (c *IndexColumn) Remaining(ctx context.Context, after keyring.Cursor) (int6
 }
 
 // NextIndex implements keyring.IndexRowSource.
-func (c *IndexColumn) NextIndex(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.IndexRow, error) {
+func (c *indexColumn) NextIndex(ctx context.Context, after keyring.Cursor, limit int) ([]keyring.IndexRow, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
@@ -127,7 +134,7 @@ func (c *IndexColumn) NextIndex(ctx context.Context, after keyring.Cursor, limit
 
 // Swap implements keyring.IndexRowSource: one UPDATE that writes a row's
 // index only where it still holds the value that was read.
-func (c *IndexColumn) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) {
+func (c *indexColumn) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) {
 	if err := c.init(ctx); err != nil {
 		return 0, err
 	}
@@ -135,7 +142,7 @@ func (c *IndexColumn) Swap(ctx context.Context, swaps []keyring.Swap) (int64, er
 }
 
 // CountIndexKeyIDs implements keyring.IndexKeyIDCounter.
-func (c *IndexColumn) CountIndexKeyIDs(ctx context.Context, _, _ string, keyIDs []uint32) (map[uint32]int64, error) {
+func (c *indexColumn) CountIndexKeyIDs(ctx context.Context, _, _ string, keyIDs []uint32) (map[uint32]int64, error) {
 	return countIndexKeyIDs(ctx, c.pool, c.table, c.column, "", keyIDs)
 }
 

@@ -32,14 +32,14 @@ func (c counter) SampleKeyID(ctx context.Context, table, column string, keyID ui
 	if len(pk) != 1 {
 		return nil, fmt.Errorf("%w: %s has no single-column primary key to give the row ID", keyring.ErrNotSampled, table)
 	}
-	return NewColumn(c.pool, table, pk[0], column).sampleKeyID(ctx, keyID, limit)
+	return newColumn(c.pool, table, pk[0], column).sampleKeyID(ctx, keyID, limit)
 }
 
 // sampleKeyID returns up to limit rows whose value is an envelope (binary or
 // text form, in a BYTEA or TEXT column) naming keyID, for the guardrail to
 // open. It matches the header in SQL, so a key ID with few values costs one
 // scan of the column and a common one stops after limit rows.
-func (c *Column) sampleKeyID(ctx context.Context, keyID uint32, limit int) ([]keyring.Row, error) {
+func (c *column) sampleKeyID(ctx context.Context, keyID uint32, limit int) ([]keyring.Row, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
