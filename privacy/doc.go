@@ -23,8 +23,7 @@
 // RequestStore) keeps data subject requests and their deadlines; Consent
 // (NewConsent, over a ConsentStore) keeps consent decisions, which a
 // ConsentGate serves over HTTP. Subjects, requests and holds are named by
-// a Ref (organisation and ID). Each constructor validates its options and
-// refuses one out of range with ErrInvalidConfig.
+// a Ref (organisation and ID).
 //
 // The host registers its data domains with the Lifecycle, each with an
 // Eraser and optionally an Exporter; privacy/pgstore.NewTableEraser covers the common
