@@ -176,26 +176,29 @@ func (s *pgStore) q() interface {
 // migrateApp creates the app's schema as the owner (DATABASE_URL), puts the
 // organisation-scoped tables under row-level security and, when the app
 // serves as another role (appRole != ""), grants it what it needs: rows of
-// the app's tables and the login lookup, nothing else. It runs in one
-// transaction under an advisory lock, so instances starting together apply
-// it one after the other.
+// the app's tables and the login lookup, nothing else. Its steps (the schema,
+// each table's Protect, the grant) run one transaction each, under the
+// session's migration lock (migrationSteps).
 func migrateApp(ctx context.Context, db *pgxpool.Pool, appRole string) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('saasapp.migrate', 0))`); err != nil {
+	return migrationSteps(ctx, db, func(conn *pgxpool.Conn) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, appSchema); err != nil {
+				return err
+			}
+			var schema string
+			if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf(loginDirectorySQL, pgx.Identifier{schema}.Sanitize())); err != nil {
+				return fmt.Errorf("login directory: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
-		}
-		if _, err := tx.Exec(ctx, appSchema); err != nil {
-			return err
-		}
-		var schema string
-		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf(loginDirectorySQL, pgx.Identifier{schema}.Sanitize())); err != nil {
-			return fmt.Errorf("login directory: %w", err)
 		}
 		for _, t := range protectedTables {
-			if err := tenantpg.Protect(ctx, tx, tenantpg.Table{Name: t, Column: "org"}); err != nil {
+			if err := tenantpg.Protect(ctx, conn, tenantpg.Table{Name: t, Column: "org"}); err != nil {
 				return err
 			}
 		}
@@ -203,7 +206,7 @@ func migrateApp(ctx context.Context, db *pgxpool.Pool, appRole string) error {
 			return nil
 		}
 		role := pgx.Identifier{appRole}.Sanitize()
-		_, err := tx.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s TO %[2]s;
+		_, err = conn.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s TO %[2]s;
 			GRANT SELECT, INSERT ON app_orgs TO %[2]s;
 			GRANT EXECUTE ON FUNCTION app_login_lookup(bytea[]) TO %[2]s`, strings.Join(protectedTables, ", "), role))
 		if err != nil {

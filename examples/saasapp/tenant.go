@@ -41,37 +41,66 @@ var ownProtected = []struct {
 // Protect. appRole gets nothing of the audit log but the outbox (Migrate's
 // WithRecordRole): the writer, the relay and verification run as the owner,
 // whom the rampart_owner policy admits to every chain. Every step is
-// idempotent. The grant and the Protects run in one transaction under the
-// app's migration lock (each Protect, in a savepoint, also takes rampart's):
-// a GRANT rewrites the same catalog rows as another instance's Protect
-// ("tuple concurrently updated"), so instances starting together must apply
-// the whole step one after the other, not only each Protect. A host running
-// goose or golang-migrate applies each component's ProtectSQL instead.
+// idempotent. A host running goose or golang-migrate applies each
+// component's ProtectSQL instead.
+//
+// The grant and each Protect are steps of their own (migrationSteps).
 func protectOwnTables(ctx context.Context, pool *pgxpool.Pool, appRole string) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('saasapp.migrate', 0))`); err != nil {
+	return migrationSteps(ctx, pool, func(conn *pgxpool.Conn) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT quote_ident(tablename) FROM pg_tables
+				WHERE schemaname = current_schema() AND tablename ~ '^(authn|mfa|privacy)_' ORDER BY tablename`)
+			if err != nil {
+				return err
+			}
+			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`,
+				strings.Join(tables, ", "), pgx.Identifier{appRole}.Sanitize()))
 			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT quote_ident(tablename) FROM pg_tables
-			WHERE schemaname = current_schema() AND tablename ~ '^(authn|mfa|privacy)_' ORDER BY tablename`)
+		})
 		if err != nil {
-			return err
-		}
-		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`,
-			strings.Join(tables, ", "), pgx.Identifier{appRole}.Sanitize())); err != nil {
 			return fmt.Errorf("grant rampart's tables to %s: %w", appRole, err)
 		}
 		for _, c := range ownProtected {
-			if err := c.protect(ctx, tx, appRole); err != nil {
+			if err := c.protect(ctx, conn, appRole); err != nil {
 				return fmt.Errorf("protect %s: %w", c.name, err)
 			}
 		}
 		return nil
 	})
+}
+
+// migrationSteps runs steps on one connection that holds the app's migration
+// lock for the session, so that instances starting together migrate one
+// after the other: a GRANT rewrites the same catalog rows as another
+// instance's Protect ("tuple concurrently updated"). steps runs each step (a
+// schema change, a table's Protect, a grant) in a transaction of its own, so
+// that a starting instance never holds one table's lock while it waits for
+// another's: a serving transaction that writes privacy's tables and then
+// authn's (deleteAccount) would deadlock with an instance that held authn's
+// while it protected privacy's. Every step is idempotent, so an instance
+// that dies between two leaves the next start to finish them.
+func migrationSteps(ctx context.Context, pool *pgxpool.Pool, steps func(conn *pgxpool.Conn) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('saasapp.migrate', 0))`); err != nil {
+		return err
+	}
+	defer func() {
+		// A session lock must not go back to the pool with its connection:
+		// if it cannot be released, closing the connection releases it.
+		unlockCtx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(unlockCtx, `SELECT pg_advisory_unlock(hashtextextended('saasapp.migrate', 0))`); err != nil {
+			_ = conn.Conn().Close(unlockCtx)
+		}
+	}()
+	return steps(conn)
 }
 
 // checkTenantIsolation is the evidence of compliance.SlotTenantIsolation,

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -428,4 +429,47 @@ func TestInstancesMigrateTogether(t *testing.T) {
 	for range 3 {
 		require.NoError(t, <-errs)
 	}
+}
+
+// An instance that starts while another serves must not deadlock with a
+// serving transaction that writes privacy's tables and then authn's, as
+// deleteAccount does: the starting instance protects one component (one
+// table, for the app's own) per transaction, so it never holds authn's
+// tables while it waits for privacy's. The serving transaction takes its
+// second lock only once the starting instance waits on its first.
+func TestInstanceStartsWhileServing(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	cfg := config{DatabaseURL: db.URL, AppDatabaseURL: appURL(t, db.URL), KeysFile: testKeysFile(t, db.URL),
+		Warn: io.Discard, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a, err := newApp(ctx, cfg)
+	require.NoError(t, err)
+	defer a.Close()
+
+	serving, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = serving.Rollback(ctx) }()
+	_, err = serving.Exec(ctx, `LOCK TABLE privacy_subjects IN ROW EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	started := make(chan error, 1)
+	go func() {
+		b, err := newApp(ctx, cfg)
+		if err == nil {
+			b.Close()
+		}
+		started <- err
+	}()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE NOT granted AND relation = 'privacy_subjects'::regclass)`).Scan(&waiting)
+		return err == nil && waiting
+	}, time.Minute, 10*time.Millisecond, "the starting instance reaches privacy's Protect")
+
+	_, err = serving.Exec(ctx, `LOCK TABLE authn_sessions IN ROW EXCLUSIVE MODE`)
+	require.NoError(t, err, "the serving transaction is not the deadlock's victim")
+	require.NoError(t, serving.Commit(ctx))
+	require.NoError(t, <-started, "nor is the starting instance")
 }
