@@ -16,14 +16,14 @@ import (
 
 // Column is one encrypted column of the host's schema, identified by its
 // table (optionally schema-qualified), its primary-key column and the column
-// itself: a keyring.RowSource (keyset pagination, batched compare-and-swap)
-// and a keyring.KeyIDCounter (header-only GROUP BY).
+// itself: the keyring.RowSource that Field.Reencrypt walks (keyset
+// pagination, batched compare-and-swap). To count a registry's columns per
+// key ID (keyring.Check, keyring.KeyInUse), use Counter.
 //
 // The row ID the engine uses is id::text, so rows must have been sealed with
 // the canonical text of their primary key.
 type Column interface {
 	keyring.RowSource
-	keyring.KeyIDCounter
 }
 
 var _ Column = (*column)(nil)
@@ -211,13 +211,13 @@ func (c *column) Swap(ctx context.Context, swaps []keyring.Swap) (int64, error) 
 // encode the first 6 envelope bytes (version and key ID among them).
 const textHeaderChars = len(keyring.TextPrefix) + 8
 
-// CountKeyIDs implements keyring.KeyIDCounter. It counts every form Open
+// countKeyIDs counts the column's values per key ID for Counter, every form Open
 // accepts in either column type: a binary envelope or a text one ("rk1:..."),
 // in a BYTEA column or a TEXT one (as its UTF-8 bytes). It groups on the
 // envelope header only (5 bytes of a binary envelope, 12 characters of a
 // text one), so the scan is one pass over the column with a handful of
 // groups.
-func (c *column) CountKeyIDs(ctx context.Context, _, _ string) (map[uint32]int64, error) {
+func (c *column) countKeyIDs(ctx context.Context) (map[uint32]int64, error) {
 	if err := c.init(ctx); err != nil {
 		return nil, err
 	}
@@ -305,5 +305,5 @@ type counter struct {
 }
 
 func (c counter) CountKeyIDs(ctx context.Context, table, column string) (map[uint32]int64, error) {
-	return NewColumn(c.pool, table, column, column).CountKeyIDs(ctx, table, column)
+	return newColumn(c.pool, table, column, column).countKeyIDs(ctx)
 }

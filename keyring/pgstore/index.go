@@ -13,14 +13,13 @@ import (
 )
 
 // IndexColumn is a blind-index column of the host's schema with the column
-// its values are computed from (usually the encrypted field it indexes): a
-// keyring.IndexRowSource (keyset pagination on the id column, reading the
-// index and its source in one statement so that the two agree, and a batched
-// compare-and-swap on the index column, which must be bytea) and a
-// keyring.IndexKeyIDCounter.
+// its values are computed from (usually the encrypted field it indexes): the
+// keyring.IndexRowSource that BlindIndex.Reindex walks (keyset pagination on
+// the id column, reading the index and its source in one statement so that
+// the two agree, and a batched compare-and-swap on the index column, which
+// must be bytea). To count index values per key ID, use Counter.
 type IndexColumn interface {
 	keyring.IndexRowSource
-	keyring.IndexKeyIDCounter
 }
 
 var _ IndexColumn = (*indexColumn)(nil)
@@ -139,11 +138,6 @@ func (c *indexColumn) Swap(ctx context.Context, swaps []keyring.Swap) (int64, er
 		return 0, err
 	}
 	return c.swap.Swap(ctx, swaps)
-}
-
-// CountIndexKeyIDs implements keyring.IndexKeyIDCounter.
-func (c *indexColumn) CountIndexKeyIDs(ctx context.Context, _, _ string, keyIDs []uint32) (map[uint32]int64, error) {
-	return countIndexKeyIDs(ctx, c.pool, c.table, c.column, "", keyIDs)
 }
 
 // CounterOption configures Counter.
