@@ -174,6 +174,14 @@ type Option func(*storeConfig)
 type storeConfig struct {
 	lookups int
 	tenant  bool
+	err     error // the first invalid option, in argument order
+}
+
+// invalid records the first invalid option.
+func (c *storeConfig) invalid(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: authn/pgstore."+format, append([]any{authn.ErrInvalidConfig}, args...)...)
+	}
 }
 
 // WithLookupConcurrency sets how many session or API key lookup queries may
@@ -182,7 +190,13 @@ type storeConfig struct {
 // cores may take more; 1 puts every lookup behind one query at a time. A
 // value outside 1..64 makes New fail with authn.ErrInvalidConfig.
 func WithLookupConcurrency(n int) Option {
-	return func(c *storeConfig) { c.lookups = n }
+	return func(c *storeConfig) {
+		if n < minLookupConcurrency || n > maxLookupConcurrency {
+			c.invalid("WithLookupConcurrency(%d): must be %d to %d", n, minLookupConcurrency, maxLookupConcurrency)
+			return
+		}
+		c.lookups = n
+	}
 }
 
 // The range of WithLookupConcurrency. Above 64 the coalescer no longer
@@ -207,13 +221,13 @@ func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	cfg := storeConfig{lookups: min(2, max(1, int(pool.Config().MaxConns)/4))}
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: authn/pgstore.New: option %d is nil", authn.ErrInvalidConfig, i)
+			cfg.invalid("New: option %d is nil", i)
+			continue
 		}
 		o(&cfg)
 	}
-	if cfg.lookups < minLookupConcurrency || cfg.lookups > maxLookupConcurrency {
-		return nil, fmt.Errorf("%w: authn/pgstore.WithLookupConcurrency(%d): must be %d to %d",
-			authn.ErrInvalidConfig, cfg.lookups, minLookupConcurrency, maxLookupConcurrency)
+	if cfg.err != nil {
+		return nil, cfg.err
 	}
 	s := &store{q: pool, tenant: cfg.tenant}
 	s.sessions = &coalescer[authn.SessionRecord]{

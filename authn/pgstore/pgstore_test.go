@@ -266,6 +266,10 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 		"lookup concurrency 0":        {pool, []pgstore.Option{pgstore.WithLookupConcurrency(0)}, "WithLookupConcurrency(0): must be 1 to 64"},
 		"lookup concurrency negative": {pool, []pgstore.Option{pgstore.WithLookupConcurrency(-3)}, "WithLookupConcurrency(-3)"},
 		"lookup concurrency 65":       {pool, []pgstore.Option{pgstore.WithLookupConcurrency(65)}, "WithLookupConcurrency(65)"},
+		// The first invalid option, in argument order; a later valid one
+		// does not hide it.
+		"invalid, then valid": {pool, []pgstore.Option{pgstore.WithLookupConcurrency(0), pgstore.WithLookupConcurrency(8)}, "WithLookupConcurrency(0)"},
+		"invalid, then nil":   {pool, []pgstore.Option{pgstore.WithLookupConcurrency(0), nil}, "WithLookupConcurrency(0)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := pgstore.New(tc.pool, tc.opts...)

@@ -112,7 +112,12 @@ type store struct {
 }
 
 // Option configures a Store.
-type Option func(*store)
+type Option func(*config)
+
+type config struct {
+	tenant bool
+	err    error // the first invalid option, in argument order
+}
 
 // WithTenantBinding makes the store run every operation bound to its
 // organisation, for tables that Protect put under row-level security: the
@@ -123,7 +128,7 @@ type Option func(*store)
 // a store bound to a caller's transaction keeps the caller's binding when
 // it has one (tenant/pgstore.RunFor). An enrolment or policy of the empty
 // organisation is refused with an error matching tenant.ErrInvalidOrg.
-func WithTenantBinding() Option { return func(s *store) { s.tenant = true } }
+func WithTenantBinding() Option { return func(c *config) { c.tenant = true } }
 
 // New returns a Store on pool; run Migrate first. A nil pool or a nil
 // option is an error wrapping mfa.ErrInvalidConfig that names it.
@@ -131,14 +136,20 @@ func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: mfa/pgstore.New: nil pool", mfa.ErrInvalidConfig)
 	}
-	s := &store{pool: pool}
+	var c config
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: mfa/pgstore.New: option %d is nil", mfa.ErrInvalidConfig, i)
+			if c.err == nil {
+				c.err = fmt.Errorf("%w: mfa/pgstore.New: option %d is nil", mfa.ErrInvalidConfig, i)
+			}
+			continue
 		}
-		o(s)
+		o(&c)
 	}
-	return s, nil
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &store{pool: pool, tenant: c.tenant}, nil
 }
 
 // WithTx implements Store.

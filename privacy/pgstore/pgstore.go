@@ -163,16 +163,28 @@ type Option func(*config)
 // kept by WithTx. A nil r does not silently fall back to the Recorder: New
 // fails with privacy.ErrInvalidConfig.
 func WithAuditOutbox(r TxRecorder) Option {
-	return func(c *config) { c.audit, c.auditing = r, true }
+	return func(c *config) {
+		if r == nil {
+			c.invalid("WithAuditOutbox: nil recorder; omit the option to audit through the Recorder")
+			return
+		}
+		c.audit = r
+	}
 }
 
 // config is what the options set; New validates it.
 type config struct {
-	audit    TxRecorder
-	auditing bool // WithAuditOutbox given
-	tenant   bool
-	maint    *pgxpool.Pool
-	maintSet bool // WithMaintenancePool given
+	audit  TxRecorder
+	tenant bool
+	maint  *pgxpool.Pool
+	err    error // the first invalid option, in argument order
+}
+
+// invalid records the first invalid option.
+func (c *config) invalid(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: privacy/pgstore."+format, append([]any{privacy.ErrInvalidConfig}, args...)...)
+	}
 }
 
 // New returns a store over pool, whose schema Migrate has applied. A nil
@@ -186,23 +198,21 @@ func New(pool *pgxpool.Pool, opts ...Option) (Store, error) {
 	var c config
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: privacy/pgstore.New: option %d is nil", privacy.ErrInvalidConfig, i)
+			c.invalid("New: option %d is nil", i)
+			continue
 		}
 		o(&c)
 	}
-	if c.auditing && c.audit == nil {
-		return nil, fmt.Errorf("%w: privacy/pgstore.WithAuditOutbox: nil recorder; omit the option to audit through the Recorder", privacy.ErrInvalidConfig)
+	if c.err != nil {
+		return nil, c.err
 	}
-	if c.maintSet && c.maint == nil {
-		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: nil pool; omit the option to refuse cross-organisation operations", privacy.ErrInvalidConfig)
-	}
-	if c.maintSet && !c.tenant {
+	if c.maint != nil && !c.tenant {
 		// Without tenant binding the store's own pool already reads every
 		// organisation, so the maintenance pool would never be used: a host
 		// that passes it most likely forgot WithTenantBinding.
 		return nil, fmt.Errorf("%w: privacy/pgstore.WithMaintenancePool: only used with WithTenantBinding, which is missing", privacy.ErrInvalidConfig)
 	}
-	return &store{q: pool, audit: c.audit, auditing: c.auditing, tenant: c.tenant, maint: c.maint}, nil
+	return &store{q: pool, audit: c.audit, auditing: c.audit != nil, tenant: c.tenant, maint: c.maint}, nil
 }
 
 // RecordsAudit implements privacy.AuditingStore: true with WithAuditOutbox.

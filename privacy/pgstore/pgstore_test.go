@@ -67,6 +67,9 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 		"WithAuditOutbox(nil)":     {pool, []pgstore.Option{pgstore.WithAuditOutbox(nil)}, "WithAuditOutbox: nil recorder"},
 		"WithMaintenancePool(nil)": {pool, []pgstore.Option{pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(nil)}, "WithMaintenancePool: nil pool"},
 		"WithMaintenancePool without WithTenantBinding": {pool, []pgstore.Option{pgstore.WithMaintenancePool(pool)}, "only used with WithTenantBinding"},
+		// The first invalid option, in argument order.
+		"invalid, then nil":   {pool, []pgstore.Option{pgstore.WithAuditOutbox(nil), nil}, "WithAuditOutbox: nil recorder"},
+		"invalid, then valid": {pool, []pgstore.Option{pgstore.WithTenantBinding(), pgstore.WithMaintenancePool(nil), pgstore.WithMaintenancePool(pool)}, "WithMaintenancePool: nil pool"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, err := pgstore.New(tc.pool, tc.opts...)

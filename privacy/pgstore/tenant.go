@@ -78,7 +78,13 @@ func WithTenantBinding() Option { return func(c *config) { c.tenant = true } }
 // (ErrCrossOrgInTx). A nil pool makes New fail with
 // privacy.ErrInvalidConfig.
 func WithMaintenancePool(pool *pgxpool.Pool) Option {
-	return func(c *config) { c.maint, c.maintSet = pool, true }
+	return func(c *config) {
+		if pool == nil {
+			c.invalid("WithMaintenancePool: nil pool; omit the option to refuse cross-organisation operations")
+			return
+		}
+		c.maint = pool
+	}
 }
 
 // sweepQuerier is where a cross-organisation operation runs.
