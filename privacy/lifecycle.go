@@ -100,6 +100,7 @@ func (l *Lifecycle) transition(ctx context.Context, next Subject, from State, ev
 
 // Restore brings a soft-deleted subject back, while its cooldown has not
 // elapsed; from the end of the cooldown on it returns ErrCooldownElapsed.
+// A subject a sweep has leased is being erased: Restore returns ErrConflict.
 func (l *Lifecycle) Restore(ctx context.Context, subject Ref, actor, reason string) (Subject, error) {
 	org, id := subject.Org, subject.ID
 	if err := checkIDs(org, id, actor); err != nil {
