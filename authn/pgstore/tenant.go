@@ -112,7 +112,8 @@ func Protect(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 // organisation in a savepoint for that operation only (tenant/pgstore.RunFor).
 // Lookups that come before any organisation (a session by token hash, an API
 // key by ID) go through the directory functions, exact key by exact key.
-// A session or API key without an organisation cannot be stored under it.
+// A session, API key or policy of the empty organisation is refused with an
+// error matching authn.ErrInvalidArgument and tenant.ErrInvalidOrg.
 func WithTenantBinding() Option {
 	return func(c *storeConfig) { c.tenant = true }
 }

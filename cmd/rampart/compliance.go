@@ -134,7 +134,7 @@ func addDatabaseControls(ctx context.Context, r *compliance.Report, dsn string, 
 	}
 	defer pool.Close()
 	// One read of the heartbeat tables: the monitor judges them, and a read
-	// error is an operational error (exit 1), not a failing control.
+	// error is an operational error (exit 3), not a failing control.
 	jobs := &jobsRead{Store: pgstore.New(pool)}
 	mon, err := monitor.New(jobs)
 	if err != nil {

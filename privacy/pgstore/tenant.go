@@ -55,7 +55,8 @@ func Protect(ctx context.Context, db tenantpg.Beginner, appRole string) error {
 // hold or request finds and changes nothing of B's. On a pool each such
 // operation is a transaction of its own; a store bound to a caller's
 // transaction keeps the caller's binding when it has one. A record of the
-// empty organisation is refused with privacy.ErrInvalid.
+// empty organisation is refused with an error matching privacy.ErrInvalid
+// and tenant.ErrInvalidOrg.
 //
 // The sweep's operations (ClaimDue, DueSubjects, Progress, SetProgress,
 // Release, ClaimPendingAudits, MarkAudited) and OpenRequestsDueBefore span
