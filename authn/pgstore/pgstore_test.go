@@ -245,10 +245,7 @@ func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) pgstore.S
 // idlePool is a pool that is never used: pgxpool.New connects lazily, so
 // the constructor's checks run without a database.
 func idlePool(t *testing.T) *pgxpool.Pool {
-	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
+	return pgtest.IdlePool(t)
 }
 
 // New refuses what it cannot serve safely, naming it, with an error that

@@ -168,3 +168,17 @@ func randomSuffix(t testing.TB) string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// IdlePool returns a pool that points at no server (pgxpool connects
+// lazily), for the checks a store must make before any statement: a
+// constructor's options, an argument refused up front. A check that
+// reached the database fails with a connection error instead of passing.
+func IdlePool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
+	if err != nil {
+		t.Fatalf("pgtest: idle pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rampart-sdk/rampart/internal/pgtest"
 	"github.com/rampart-sdk/rampart/mfa"
 	"github.com/rampart-sdk/rampart/mfa/pgstore"
 	"github.com/rampart-sdk/rampart/tenant"
@@ -18,10 +18,7 @@ import (
 func TestTenantBindingRefusesEmptyOrg(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	s, err := pgstore.New(pool, pgstore.WithTenantBinding())
+	s, err := pgstore.New(pgtest.IdlePool(t), pgstore.WithTenantBinding())
 	require.NoError(t, err)
 	for name, write := range map[string]func() error{
 		"BeginEnrollment": func() error { return s.BeginEnrollment(ctx, mfa.Enrollment{User: "u1", ID: "e1"}) },

@@ -140,9 +140,7 @@ func mustNew(t testing.TB, pool *pgxpool.Pool, opts ...pgstore.Option) pgstore.S
 func TestNewRefusesInvalidConfig(t *testing.T) {
 	t.Parallel()
 	// pgxpool.New connects lazily: the checks run without a database.
-	pool, err := pgxpool.New(context.Background(), "postgres://rampart@127.0.0.1:1/none?sslmode=disable")
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := pgtest.IdlePool(t)
 	for name, tc := range map[string]struct {
 		pool *pgxpool.Pool
 		opts []pgstore.Option
@@ -158,6 +156,6 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 			require.Nil(t, s)
 		})
 	}
-	_, err = pgstore.New(pool, pgstore.WithTenantBinding())
+	_, err := pgstore.New(pool, pgstore.WithTenantBinding())
 	require.NoError(t, err)
 }
