@@ -90,6 +90,9 @@ func migrationSteps(ctx context.Context, pool *pgxpool.Pool, steps func(conn *pg
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('saasapp.migrate', 0))`); err != nil {
+		// Cancelled while waiting, the lock may still have been granted:
+		// closing the connection releases whatever it holds.
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		return err
 	}
 	defer func() {

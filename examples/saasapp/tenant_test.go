@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rampart-sdk/rampart/compliance"
@@ -472,4 +473,43 @@ func TestInstanceStartsWhileServing(t *testing.T) {
 	require.NoError(t, err, "the serving transaction is not the deadlock's victim")
 	require.NoError(t, serving.Commit(ctx))
 	require.NoError(t, <-started, "nor is the starting instance")
+}
+
+// A start cancelled while it waits for the migration lock fails with the
+// context's error, runs no step, and leaves no lock behind on the pool's
+// connections: the next start takes it at once.
+func TestMigrationLockCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	holder, err := db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer holder.Release()
+	_, err = holder.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('saasapp.migrate', 0))`)
+	require.NoError(t, err)
+
+	waiting, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = migrationSteps(waiting, db.Pool, func(*pgxpool.Conn) error {
+		t.Error("a step ran without the lock")
+		return nil
+	})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	noLockInPool := func(after string) {
+		for _, c := range db.Pool.AcquireAllIdle(ctx) {
+			var held int
+			err := c.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'`).Scan(&held)
+			c.Release()
+			require.NoError(t, err)
+			require.Zero(t, held, "after %s, a pooled connection kept an advisory lock", after)
+		}
+	}
+	noLockInPool("a cancelled wait")
+
+	_, err = holder.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended('saasapp.migrate', 0))`)
+	require.NoError(t, err)
+	ran := false
+	require.NoError(t, migrationSteps(ctx, db.Pool, func(*pgxpool.Conn) error { ran = true; return nil }))
+	require.True(t, ran, "the next start takes the lock")
+	noLockInPool("a completed start")
 }
